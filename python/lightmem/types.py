@@ -1,0 +1,76 @@
+"""The value types that cross module boundaries: input messages, scopes, stored memories, history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Optional
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who a memory belongs to. Every read and write is confined to one scope (mem0's three ids)."""
+
+    user_id: Optional[str] = None
+    agent_id: Optional[str] = None
+    run_id: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if self.user_id is None and self.agent_id is None and self.run_id is None:
+            raise ValueError("a scope needs at least one of user_id, agent_id or run_id")
+        for name in ("user_id", "agent_id", "run_id"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ValueError(f"{name} must be a non-empty string or None, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Message:
+    """One conversation turn after validation (see `lightmem.messages.normalize_messages`)."""
+
+    id: str
+    role: str
+    content: str
+    speaker: Optional[str] = None
+    timestamp: Optional[datetime] = None
+
+
+@dataclass(frozen=True)
+class ExtractedUnit:
+    """A memory unit as the short-term stage produces it, before it is embedded and stored."""
+
+    text: str
+    source: tuple[str, ...]
+    topic: Optional[str] = None
+    event_time: Optional[datetime] = None
+
+
+@dataclass(frozen=True)
+class MemoryItem:
+    """A stored long-term memory unit, as the public API returns it."""
+
+    id: str
+    text: str
+    user_id: Optional[str]
+    agent_id: Optional[str]
+    run_id: Optional[str]
+    created_at: datetime
+    updated_at: datetime
+    event_time: Optional[datetime] = None
+    topic: Optional[str] = None
+    source: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    score: Optional[float] = None
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One recorded change of a memory unit: ADD, UPDATE, MERGE or DELETE."""
+
+    memory_id: str
+    event: str
+    old_text: Optional[str]
+    new_text: Optional[str]
+    reason: Optional[str]
+    created_at: datetime

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds the wheel, installs it (not editable) into a fresh venv and runs every check:
+# cargo fmt/clippy/test, ruff, the stub check, pytest against the installed wheel, and the demo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv="${LIGHTMEM_TEST_VENV:-.test-venv}"
+
+rm -rf "$venv" dist
+python3 -m venv "$venv"
+# shellcheck disable=SC1091
+. "$venv/bin/activate"
+python -m pip install -q -U pip
+python -m pip install -q "maturin>=1.5,<2" ruff mypy
+
+echo "== rust: fmt, clippy, unit tests"
+cargo fmt --check
+cargo clippy --quiet --all-targets -- -D warnings
+cargo test --quiet
+
+echo "== python: ruff"
+ruff check python tests benches
+ruff format --check python tests benches
+
+echo "== build the wheel and install it into $venv"
+maturin build --release --quiet --out dist
+wheel=$(ls dist/lightmem-*.whl)
+python -m pip install -q "${wheel}[test]"
+python -m mypy.stubtest lightmem._core
+
+echo "== pytest against the installed wheel"
+# Run from tests/ so that `import lightmem` resolves to site-packages, never to the source tree.
+(cd tests && python -m pytest -q -p no:cacheprovider .)
+
+echo "== demo"
+lightmem demo --path "$(mktemp -d)/demo-memory" >/dev/null
+echo "demo: ok"
