@@ -34,7 +34,7 @@ class LightMemConfig:
     llm: str = "offline"
     """`offline` (extractive, no network) or `openai` (any OpenAI-compatible chat-completions API)."""
     llm_base_url: Optional[str] = None
-    """Base URL of the OpenAI-compatible server, e.g. http://localhost:11434/v1 (env LIGHTMEM_LLM_BASE_URL)."""
+    """OpenAI-compatible server, e.g. http://localhost:11434/v1 (env LIGHTMEM_LLM_BASE_URL)."""
     llm_model: Optional[str] = None
     """Model name sent to the server (env LIGHTMEM_LLM_MODEL)."""
     llm_api_key: Optional[str] = None
@@ -84,7 +84,7 @@ class LightMemConfig:
             raise ValueError("need 0 < conflict_similarity <= duplicate_similarity <= 1")
 
     @classmethod
-    def from_env(cls, **overrides: object) -> "LightMemConfig":
+    def from_env(cls, **overrides: object) -> LightMemConfig:
         """Defaults, then LIGHTMEM_* / OPENAI_API_KEY environment variables, then `overrides`.
 
         Setting LIGHTMEM_LLM_BASE_URL switches the LLM to `openai` unless `llm` is given.
