@@ -1,0 +1,375 @@
+"""`Memory`, the facade agents use, and its asyncio twin `AsyncMemory`.
+
+add -> [sensory] prune + segment -> [short-term] buffer, one LLM call per segment batch
+    -> [long-term] embed + store; search embeds the query and reads the long-term store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Optional
+
+import numpy as np
+
+from lightmem.config import LightMemConfig
+from lightmem.embedding import Embedder, OnnxEmbedder
+from lightmem.llm import LLM, LLMError, make_llm
+from lightmem.long_term import LongTermStore, SearchFilters
+from lightmem.messages import MessagesInput, message_from_dict, message_to_dict, normalize_messages
+from lightmem.sensory import CompressedTurn, SensoryMemory
+from lightmem.short_term import ShortTermMemory, embedding_text, turn_text
+from lightmem.types import ExtractedUnit, HistoryEntry, MemoryItem, Scope
+
+logger = logging.getLogger("lightmem")
+
+DEFAULT_PATH = "./lightmem-data"
+
+
+@dataclass(frozen=True)
+class MemoryStats:
+    """What a `Memory` holds and what it has cost since it was opened."""
+
+    memories: int
+    pending_messages: int
+    llm_calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    words_in: int
+    words_kept: int
+    segments: int
+    units_extracted: int
+    texts_embedded: int
+
+    @property
+    def words_pruned(self) -> int:
+        """Words removed by the sensory pruner."""
+        return self.words_in - self.words_kept
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters as a plain dict (with `words_pruned`)."""
+        return {**asdict(self), "words_pruned": self.words_pruned}
+
+
+@dataclass
+class _Counters:
+    words_in: int = 0
+    words_kept: int = 0
+    segments: int = 0
+    units_extracted: int = 0
+    texts_embedded: int = 0
+
+
+def _metadata(metadata: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise ValueError(f"metadata must be a dict, got {type(metadata).__name__}")
+    try:
+        return json.loads(json.dumps(dict(metadata)))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"metadata must be JSON-serialisable: {err}") from None
+
+
+def _optional_scope(
+    user_id: Optional[str], agent_id: Optional[str], run_id: Optional[str]
+) -> Optional[Scope]:
+    """The scope given by the ids, or None (no scope check) when all three are None."""
+    if user_id is None and agent_id is None and run_id is None:
+        return None
+    return Scope(user_id, agent_id, run_id)
+
+
+class Memory:
+    """Long-term memory for an agent, stored in one directory (SQLite + a usearch index).
+
+    Works offline by default (local ONNX embedder, extractive LLM backend); set `llm="openai"` (or
+    the LIGHTMEM_LLM_BASE_URL environment variable) to extract memories with a real LLM. Every
+    scoped call needs at least one of `user_id`, `agent_id`, `run_id`, and sees only that scope.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = DEFAULT_PATH,
+        config: Optional[LightMemConfig] = None,
+        *,
+        embedder: Optional[Embedder] = None,
+        llm: Optional[LLM] = None,
+        **overrides: Any,
+    ) -> None:
+        self.config = LightMemConfig.from_env(**overrides) if config is None else replace(config, **overrides)
+        self.path = os.fspath(path)
+        self._embedder = embedder or OnnxEmbedder(
+            model_path=self.config.embedding_model_path, batch_size=self.config.embedding_batch_size
+        )
+        self._llm = llm or make_llm(self.config)
+        self._store = LongTermStore(
+            self.path, dim=self._embedder.dim, oversample=self.config.search_oversample
+        )
+        self._sensory = SensoryMemory(self.config)
+        self._short_term = ShortTermMemory(self._llm, self.config.extraction_batch_segments)
+        self._counters = _Counters()
+        self._counters_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+
+    # --- context manager -----------------------------------------------------------------------
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Saves the vector index and closes the store. Pending messages stay in the buffer."""
+        self._store.close()
+
+    # --- writing -------------------------------------------------------------------------------
+    def add(
+        self,
+        messages: MessagesInput,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        run_id: Optional[str] = None,
+        metadata: Optional[Mapping[str, Any]] = None,
+    ) -> list[MemoryItem]:
+        """Adds conversation messages to the scope's short-term buffer.
+
+        Once the buffer holds `buffer_token_threshold` words its finished topic segments become
+        memory units; those are returned (often none: the messages wait in the buffer, which is
+        persisted, so they are safe as soon as `add` returns). `flush` forces extraction.
+        """
+        scope = Scope(user_id, agent_id, run_id)
+        extra = _metadata(metadata)
+        parsed = normalize_messages(messages)
+        if not parsed:
+            return []
+        records = [{**message_to_dict(m), "metadata": extra} for m in parsed]
+        self._store.pending_add(scope, records, [len(m.content.split()) for m in parsed])
+        if self._store.pending_words(scope) < self.config.buffer_token_threshold:
+            return []
+        try:
+            return self._flush_scope(scope, force=False)
+        except LLMError as err:
+            logger.warning("extraction deferred, the messages stay in the buffer: %s", err)
+            return []
+
+    def flush(
+        self, user_id: Optional[str] = None, agent_id: Optional[str] = None, run_id: Optional[str] = None
+    ) -> list[MemoryItem]:
+        """Turns everything in the short-term buffer of a scope (of every scope if none is given)
+        into long-term memory units and returns them."""
+        scope = _optional_scope(user_id, agent_id, run_id)
+        scopes = self._store.pending_scopes() if scope is None else [scope]
+        return [item for scope in scopes for item in self._flush_scope(scope, force=True)]
+
+    def _flush_scope(self, scope: Scope, force: bool) -> list[MemoryItem]:
+        with self._flush_lock:
+            pending = self._store.pending_list(scope)
+            if not pending:
+                return []
+            messages = [message_from_dict(record) for _, record in pending]
+            turns = self._sensory.compress(messages)
+            turn_texts = [embedding_text(turn_text(t), t.message.timestamp) for t in turns]
+            vectors = self._embed(turn_texts)
+            segments = self._sensory.segment(vectors, messages)
+            if not force and len(segments) > 1:
+                segments = segments[:-1]  # the last topic may still go on: it waits for more turns
+            taken = [i for segment in segments for i in segment]
+            units = self._short_term.extract([[turns[i] for i in segment] for segment in segments])
+            units = [self._with_event_time(unit, turns) for unit in units]
+            known = dict(zip(turn_texts, vectors))
+            unit_vectors = self._embed([embedding_text(u.text, u.event_time) for u in units], known)
+            metadata_by_id = {record["id"]: record.get("metadata") or {} for _, record in pending}
+            unit_metadata = [
+                {k: v for source in unit.source for k, v in metadata_by_id.get(source, {}).items()}
+                for unit in units
+            ]
+            items = self._store.add(
+                scope, units, unit_vectors, metadata=unit_metadata, pending_ids=[pending[i][0] for i in taken]
+            )
+            with self._counters_lock:
+                self._counters.words_in += sum(turns[i].words_in for i in taken)
+                self._counters.words_kept += sum(turns[i].words_kept for i in taken)
+                self._counters.segments += len(segments)
+                self._counters.units_extracted += len(units)
+            return items
+
+    @staticmethod
+    def _with_event_time(unit: ExtractedUnit, turns: Sequence[CompressedTurn]) -> ExtractedUnit:
+        """A unit without a time from the LLM takes the time of its earliest source turn."""
+        if unit.event_time is not None:
+            return unit
+        times = [t.message.timestamp for t in turns if t.message.id in unit.source and t.message.timestamp]
+        return replace(unit, event_time=min(times)) if times else unit
+
+    def _embed(self, texts: Sequence[str], known: Optional[Mapping[str, np.ndarray]] = None) -> np.ndarray:
+        """Embeddings of `texts`, reusing the vectors in `known` (texts embedded earlier in a flush)."""
+        known = known or {}
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        fresh = dict(zip(missing, self._embedder.embed(missing))) if missing else {}
+        with self._counters_lock:
+            self._counters.texts_embedded += len(missing)
+        if not texts:
+            return np.zeros((0, self._embedder.dim), dtype=np.float32)
+        return np.stack([fresh[t] if t in fresh else known[t] for t in texts]).astype(np.float32, copy=False)
+
+    def update(
+        self,
+        memory_id: str,
+        text: str,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        run_id: Optional[str] = None,
+    ) -> MemoryItem:
+        """Replaces a memory's text (its history keeps the old one)."""
+        scope = _optional_scope(user_id, agent_id, run_id)
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("text must be a non-empty string")
+        item = self._store.get(memory_id, scope)
+        if item is None:
+            raise KeyError(f"no memory with id {memory_id!r}")
+        vector = self._embed([embedding_text(text.strip(), item.event_time)])[0]
+        return self._store.update(memory_id, text.strip(), vector, scope=scope, reason="user update")
+
+    def delete(
+        self,
+        memory_id: str,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        run_id: Optional[str] = None,
+    ) -> None:
+        """Deletes one memory (kept in its history)."""
+        scope = _optional_scope(user_id, agent_id, run_id)
+        self._store.delete(memory_id, scope=scope, reason="user delete")
+
+    def delete_all(
+        self, user_id: Optional[str] = None, agent_id: Optional[str] = None, run_id: Optional[str] = None
+    ) -> int:
+        """Deletes every memory of a scope, and its short-term buffer; returns how many memories."""
+        scope = Scope(user_id, agent_id, run_id)
+        self._store.pending_clear(scope)
+        return self._store.delete_all(scope)
+
+    # --- reading -------------------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        run_id: Optional[str] = None,
+        limit: int = 10,
+        filters: Optional[Mapping[str, Any]] = None,
+    ) -> list[MemoryItem]:
+        """The scope's memories most similar to `query`, best first (`score` = cosine similarity).
+
+        `filters`: `event_after` / `event_before` / `created_after` / `created_before` (ISO strings
+        or datetimes) and metadata equality (`{"metadata": {...}}` or plain keys).
+        """
+        scope = Scope(user_id, agent_id, run_id)
+        if not isinstance(query, str) or not query.strip():
+            raise ValueError("query must be a non-empty string")
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ValueError(f"limit must be a positive integer, got {limit!r}")
+        parsed_filters = SearchFilters.from_dict(filters)
+        vector = self._embed([query.strip()])[0]
+        return self._store.search(vector, scope, limit, parsed_filters)
+
+    def get(
+        self,
+        memory_id: str,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        run_id: Optional[str] = None,
+    ) -> Optional[MemoryItem]:
+        """One memory by id, or None (also None if it belongs to another scope than the one given)."""
+        scope = _optional_scope(user_id, agent_id, run_id)
+        return self._store.get(memory_id, scope)
+
+    def get_all(
+        self,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        run_id: Optional[str] = None,
+        limit: Optional[int] = None,
+    ) -> list[MemoryItem]:
+        """Every memory of a scope, oldest first."""
+        return self._store.get_all(Scope(user_id, agent_id, run_id), limit=limit)
+
+    def history(
+        self,
+        memory_id: str,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        run_id: Optional[str] = None,
+    ) -> list[HistoryEntry]:
+        """Every recorded change of a memory, oldest first."""
+        scope = _optional_scope(user_id, agent_id, run_id)
+        return self._store.history(memory_id, scope)
+
+    def stats(self) -> MemoryStats:
+        """Counts of stored memories and pending messages, and the cost since this Memory was opened."""
+        usage = self._llm.usage
+        with self._counters_lock:
+            counters = replace(self._counters)
+        return MemoryStats(
+            memories=self._store.count(),
+            pending_messages=sum(len(self._store.pending_list(s)) for s in self._store.pending_scopes()),
+            llm_calls=usage.calls,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            **asdict(counters),
+        )
+
+
+class AsyncMemory:
+    """`Memory` for asyncio agents: the same verbs as coroutines, run in worker threads."""
+
+    def __init__(self, path: str | os.PathLike[str] = DEFAULT_PATH, **kwargs: Any) -> None:
+        self._memory = Memory(path, **kwargs)
+
+    async def __aenter__(self) -> AsyncMemory:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _run(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(getattr(self._memory, method), *args, **kwargs)
+
+    async def add(self, messages: MessagesInput, **kwargs: Any) -> list[MemoryItem]:
+        return await self._run("add", messages, **kwargs)
+
+    async def flush(self, **kwargs: Any) -> list[MemoryItem]:
+        return await self._run("flush", **kwargs)
+
+    async def search(self, query: str, **kwargs: Any) -> list[MemoryItem]:
+        return await self._run("search", query, **kwargs)
+
+    async def get(self, memory_id: str, **kwargs: Any) -> Optional[MemoryItem]:
+        return await self._run("get", memory_id, **kwargs)
+
+    async def get_all(self, **kwargs: Any) -> list[MemoryItem]:
+        return await self._run("get_all", **kwargs)
+
+    async def update(self, memory_id: str, text: str, **kwargs: Any) -> MemoryItem:
+        return await self._run("update", memory_id, text, **kwargs)
+
+    async def delete(self, memory_id: str, **kwargs: Any) -> None:
+        await self._run("delete", memory_id, **kwargs)
+
+    async def delete_all(self, **kwargs: Any) -> int:
+        return await self._run("delete_all", **kwargs)
+
+    async def history(self, memory_id: str, **kwargs: Any) -> list[HistoryEntry]:
+        return await self._run("history", memory_id, **kwargs)
+
+    async def stats(self) -> MemoryStats:
+        return await self._run("stats")
+
+    async def close(self) -> None:
+        await self._run("close")

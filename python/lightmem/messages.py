@@ -1,0 +1,127 @@
+"""Validation of what users pass to `Memory.add`: strings, message dicts, timestamps."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any, Union
+
+from lightmem.types import Message
+
+logger = logging.getLogger("lightmem")
+
+MessagesInput = Union[str, Mapping[str, Any], Sequence[Mapping[str, Any]]]
+
+MAX_MESSAGE_CHARS = 200_000
+"""Longest accepted message. Longer ones are an error (split them), never silently truncated."""
+
+
+def parse_timestamp(value: Any, what: str = "timestamp") -> datetime | None:
+    """An ISO 8601 string or a datetime as an aware UTC datetime (naive values are taken as UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{what} {value!r} is not an ISO 8601 date or datetime") from None
+    else:
+        raise ValueError(f"{what} must be an ISO 8601 string or a datetime, got {type(value).__name__}")
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def _text(value: Any, what: str) -> str:
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{what} is not valid UTF-8 ({err.reason} at byte {err.start})") from None
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a string, got {type(value).__name__}")
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    if len(value) > MAX_MESSAGE_CHARS:
+        raise ValueError(
+            f"{what} has {len(value):,} characters, more than the {MAX_MESSAGE_CHARS:,} accepted: "
+            "split it into several messages"
+        )
+    return value
+
+
+def _optional_text(message: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = message.get(key)
+    if value is None:
+        return None
+    text = _text(value, f"{where} field {key!r}").strip()
+    return text or None
+
+
+def normalize_messages(messages: MessagesInput) -> list[Message]:
+    """Validates `messages` and returns them as `Message`s, skipping (with a log line) empty ones.
+
+    Accepts a string (one user message), one message dict, or a list of message dicts with keys
+    `content` (required), `role` (default "user"), `name` (the speaker), `id` (a stable message id,
+    generated when absent) and `timestamp` (ISO 8601 string or datetime: the conversation time).
+    """
+    if isinstance(messages, (str, bytes)):
+        messages = [{"role": "user", "content": messages}]
+    elif isinstance(messages, Mapping):
+        messages = [messages]
+    elif not isinstance(messages, Sequence):
+        kind = type(messages).__name__
+        raise ValueError(f"messages must be a string, a dict or a list of dicts, got {kind}")
+    result: list[Message] = []
+    for index, message in enumerate(messages):
+        where = f"message {index}"
+        if not isinstance(message, Mapping):
+            kind = type(message).__name__
+            raise ValueError(f"{where} must be a dict with 'role' and 'content', got {kind}")
+        if "content" not in message:
+            raise ValueError(f"{where} has no 'content' field")
+        content = _text(message["content"], f"{where} content")
+        if not content.strip():
+            logger.warning("skipping %s: its content is empty", where)
+            continue
+        role = _optional_text(message, "role", where) or "user"
+        message_id = _optional_text(message, "id", where) or uuid.uuid4().hex[:16]
+        result.append(
+            Message(
+                id=message_id,
+                role=role,
+                content=content.strip(),
+                speaker=_optional_text(message, "name", where),
+                timestamp=parse_timestamp(message.get("timestamp"), f"{where} timestamp"),
+            )
+        )
+    return result
+
+
+def message_to_dict(message: Message) -> dict[str, Any]:
+    """The JSON-ready form in which the short-term buffer persists a message."""
+    return {
+        "id": message.id,
+        "role": message.role,
+        "content": message.content,
+        "name": message.speaker,
+        "timestamp": message.timestamp.isoformat() if message.timestamp else None,
+    }
+
+
+def message_from_dict(data: Mapping[str, Any]) -> Message:
+    """Inverse of `message_to_dict`."""
+    return Message(
+        id=data["id"],
+        role=data["role"],
+        content=data["content"],
+        speaker=data.get("name"),
+        timestamp=parse_timestamp(data.get("timestamp")),
+    )

@@ -1,0 +1,75 @@
+"""Short-term memory: topic segments become memory units, one LLM call per batch of segments.
+
+The buffer itself is persisted by the long-term store (its `pending` table), so that a restart or a
+crash loses nothing; this module owns the extraction step and the policy around the LLM's answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from lightmem.llm import LLM, OfflineLLM
+from lightmem.prompts import InvalidLLMOutput, Turn, build_extract_request, parse_extract_response
+from lightmem.sensory import CompressedTurn
+from lightmem.types import ExtractedUnit
+
+logger = logging.getLogger("lightmem")
+
+
+def embedding_text(text: str, when: datetime | None) -> str:
+    """The string embedded for a turn or a unit: its text, prefixed with its date when known."""
+    return f"{when:%d %B %Y}: {text}" if when is not None else text
+
+
+def turn_text(turn: CompressedTurn) -> str:
+    """A compressed turn as a line of conversation: `speaker: text`."""
+    speaker = turn.message.speaker or turn.message.role
+    return f"{speaker}: {turn.text}"
+
+
+class ShortTermMemory:
+    """Extracts memory units from topic segments with an LLM.
+
+    An answer that fails validation is asked for once more; if it fails again, the segments are
+    stored as extractive units (by the offline backend) rather than dropped. An `LLMError` (server
+    unreachable, retries exhausted) propagates, so the caller keeps the segments in the buffer.
+    """
+
+    def __init__(self, llm: LLM, batch_segments: int = 1) -> None:
+        if batch_segments < 1:
+            raise ValueError(f"batch_segments must be >= 1, got {batch_segments}")
+        self._llm = llm
+        self._batch_segments = batch_segments
+        self._fallback = OfflineLLM()
+
+    def extract(self, segments: Sequence[Sequence[CompressedTurn]]) -> list[ExtractedUnit]:
+        """Memory units of all `segments`, in segment order."""
+        units: list[ExtractedUnit] = []
+        for start in range(0, len(segments), self._batch_segments):
+            batch = [
+                [
+                    Turn(
+                        id=turn.message.id,
+                        speaker=turn.message.speaker or turn.message.role,
+                        time=turn.message.timestamp,
+                        text=turn.text,
+                    )
+                    for turn in segment
+                ]
+                for segment in segments[start : start + self._batch_segments]
+            ]
+            units.extend(self._extract_batch(batch))
+        return units
+
+    def _extract_batch(self, batch: list[list[Turn]]) -> list[ExtractedUnit]:
+        request = build_extract_request(batch)
+        for attempt in (1, 2):
+            answer = self._llm.complete(request)
+            try:
+                return parse_extract_response(answer.text, batch)
+            except InvalidLLMOutput as err:
+                logger.warning("LLM extraction answer was invalid (attempt %d of 2): %s", attempt, err)
+        logger.warning("storing %d segment(s) as extractive units after two invalid answers", len(batch))
+        return parse_extract_response(self._fallback.complete(request).text, batch)
