@@ -1,0 +1,396 @@
+"""LLM backends: the `LLM` protocol, an OpenAI-compatible HTTP client and a deterministic offline backend.
+
+Both backends count every call and its tokens in a `UsageCounter` exposed as ``.usage``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional, Protocol
+
+from lightmem.config import LightMemConfig
+from lightmem.prompts import CONSOLIDATE_TASK, EXTRACT_TASK
+
+Messages = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One LLM answer and what it cost."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class UsageCounter:
+    """Running totals of LLM calls and tokens; safe to update from several threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls = 0
+        self._prompt_tokens = 0
+        self._completion_tokens = 0
+
+    def add(self, completion: Completion) -> None:
+        """Count one call and its tokens."""
+        with self._lock:
+            self._calls += 1
+            self._prompt_tokens += completion.prompt_tokens
+            self._completion_tokens += completion.completion_tokens
+
+    def snapshot(self) -> dict[str, int]:
+        """The totals so far: calls, prompt_tokens, completion_tokens."""
+        with self._lock:
+            return {
+                "calls": self._calls,
+                "prompt_tokens": self._prompt_tokens,
+                "completion_tokens": self._completion_tokens,
+            }
+
+    @property
+    def calls(self) -> int:
+        """Completed calls so far."""
+        return self.snapshot()["calls"]
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Prompt tokens of the completed calls."""
+        return self.snapshot()["prompt_tokens"]
+
+    @property
+    def completion_tokens(self) -> int:
+        """Completion tokens of the completed calls."""
+        return self.snapshot()["completion_tokens"]
+
+    def __repr__(self) -> str:
+        return "UsageCounter(" + ", ".join(f"{k}={v}" for k, v in self.snapshot().items()) + ")"
+
+
+class LLM(Protocol):
+    """A chat model. `complete` sends chat messages and returns the answer; ``usage`` counts the calls."""
+
+    @property
+    def usage(self) -> UsageCounter: ...
+
+    def complete(self, messages: list[dict[str, str]], *, json_output: bool = True) -> Completion: ...
+
+
+class LLMError(RuntimeError):
+    """An LLM call failed for good: retries exhausted, a non-retryable answer, or a request it cannot
+    serve. The message names the URL and HTTP status, never the API key."""
+
+    def __init__(self, message: str, *, url: Optional[str] = None, status: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+
+
+def estimate_tokens(*texts: str) -> int:
+    """A rough token count for English text: 4/3 tokens per whitespace-separated word."""
+    return round(sum(len(text.split()) for text in texts) * 4 / 3)
+
+
+# --- OpenAI-compatible HTTP client -----------------------------------------------------------------------
+
+
+class _Retryable(Exception):
+    """One attempt failed in a way worth retrying."""
+
+    def __init__(
+        self, reason: str, status: Optional[int] = None, retry_after: Optional[float] = None
+    ) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.retry_after = retry_after
+
+
+_RETRYABLE_STATUS = frozenset({408, 429})
+
+
+class OpenAIClient:
+    """The OpenAI chat-completions protocol against any server: OpenAI, vLLM, Ollama, llama.cpp, ...
+
+    Each call POSTs to ``{base_url}/chat/completions`` with temperature 0 (and ``response_format``
+    ``json_object`` when `json_output`). Timeouts, connection errors, 408, 429 and 5xx answers, and
+    malformed bodies are retried up to `max_retries` times, after an exponential backoff with jitter
+    (``backoff_s * 2**attempt``, scaled by a random factor in [0.5, 1], at most `max_backoff_s`); a 429's
+    Retry-After is honoured when it is at most `max_backoff_s`, and the call gives up at once when it is
+    longer. Other 4xx answers are not retried. A call therefore takes at most `max_total_time_s`
+    (`timeout_s` bounds each blocking socket operation of an attempt). Failures raise `LLMError`.
+    Thread-safe; standard library only.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: Optional[str] = None,
+        timeout_s: float = 60.0,
+        max_retries: int = 3,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 8.0,
+    ) -> None:
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must be an http:// or https:// URL, got {base_url!r}")
+        if not isinstance(model, str) or not model.strip():
+            raise ValueError(f"model must be a non-empty string, got {model!r}")
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        if backoff_s < 0 or max_backoff_s < 0:
+            raise ValueError(f"backoff_s and max_backoff_s must be >= 0, got {backoff_s} and {max_backoff_s}")
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.model = model
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self._api_key = api_key or None
+        self._random = random.Random()
+        self._usage = UsageCounter()
+
+    @classmethod
+    def from_config(cls, cfg: LightMemConfig) -> OpenAIClient:
+        """A client for ``cfg.llm_base_url`` and ``cfg.llm_model`` with the config's key, timeout, retries."""
+        if not cfg.llm_base_url:
+            raise ValueError("llm_base_url is not set: set LIGHTMEM_LLM_BASE_URL or config.llm_base_url")
+        if not cfg.llm_model:
+            raise ValueError("llm_model is not set: set LIGHTMEM_LLM_MODEL or config.llm_model")
+        return cls(
+            cfg.llm_base_url,
+            cfg.llm_model,
+            api_key=cfg.llm_api_key,
+            timeout_s=cfg.llm_timeout_s,
+            max_retries=cfg.llm_max_retries,
+        )
+
+    @property
+    def usage(self) -> UsageCounter:
+        """Calls and tokens so far (tokens as the server reports them, else estimated)."""
+        return self._usage
+
+    @property
+    def max_total_time_s(self) -> float:
+        """Upper bound of one `complete` call: every attempt's timeout plus every backoff."""
+        return (self.max_retries + 1) * self.timeout_s + self.max_retries * self.max_backoff_s
+
+    def complete(self, messages: list[dict[str, str]], *, json_output: bool = True) -> Completion:
+        """Send `messages` and return the answer; raises `LLMError` when the call fails for good."""
+        if not messages:
+            raise ValueError("messages must not be empty")
+        request: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": 0}
+        if json_output:
+            request["response_format"] = {"type": "json_object"}
+        body = json.dumps(request, ensure_ascii=False).encode("utf-8")
+        completion = self._post_with_retries(body, messages)
+        self._usage.add(completion)
+        return completion
+
+    def __repr__(self) -> str:
+        key = "'***'" if self._api_key else "None"
+        return f"OpenAIClient(url={self.url!r}, model={self.model!r}, api_key={key})"
+
+    def _post_with_retries(self, body: bytes, messages: Messages) -> Completion:
+        for attempt in range(self.max_retries + 1):
+            try:
+                return self._post_once(body, messages)
+            except _Retryable as exc:
+                failure = exc
+            if failure.retry_after is not None and failure.retry_after > self.max_backoff_s:
+                raise self._error(
+                    f"{failure}; the server asks to retry after {failure.retry_after:g} s, "
+                    f"more than max_backoff_s={self.max_backoff_s:g}",
+                    failure.status,
+                )
+            if attempt < self.max_retries:
+                time.sleep(self._delay(attempt, failure.retry_after))
+        attempts = self.max_retries + 1
+        raise self._error(f"gave up after {attempts} attempt(s); last: {failure}", failure.status)
+
+    def _delay(self, attempt: int, retry_after: Optional[float]) -> float:
+        if retry_after is not None:
+            return retry_after
+        backoff: float = min(self.max_backoff_s, self.backoff_s * 2.0**attempt)
+        return backoff * self._random.uniform(0.5, 1.0)
+
+    def _post_once(self, body: bytes, messages: Messages) -> Completion:
+        headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": "lightmem"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as err:
+            raise self._http_failure(err) from None
+        except (OSError, http.client.HTTPException) as err:  # timeouts, lost connections, cut bodies
+            raise _Retryable(self._redact(f"{type(err).__name__}: {err}")) from None
+        return self._parse_body(raw, messages)
+
+    def _http_failure(self, err: urllib.error.HTTPError) -> Exception:
+        try:
+            detail = err.read(300).decode("utf-8", "replace").strip()
+        except (OSError, http.client.HTTPException):
+            detail = ""
+        reason = self._redact(f"HTTP {err.code}" + (f": {detail}" if detail else ""))
+        if err.code in _RETRYABLE_STATUS or err.code >= 500:
+            return _Retryable(reason, err.code, _retry_after(err.headers.get("Retry-After")))
+        return self._error(reason, err.code)
+
+    def _parse_body(self, raw: bytes, messages: Messages) -> Completion:
+        try:
+            answer = json.loads(raw)
+            text = answer["choices"][0]["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise _Retryable(f"malformed response body: {self._redact(repr(raw[:120]))}") from None
+        if not isinstance(text, str):
+            raise _Retryable("the response has no text content")
+        usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
+        return Completion(
+            text=text,
+            prompt_tokens=_count(usage, "prompt_tokens", lambda: estimate_tokens(*_contents(messages))),
+            completion_tokens=_count(usage, "completion_tokens", lambda: estimate_tokens(text)),
+        )
+
+    def _error(self, detail: str, status: Optional[int]) -> LLMError:
+        return LLMError(f"LLM request to {self.url} failed: {detail}", url=self.url, status=status)
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+
+def _retry_after(value: Optional[str]) -> Optional[float]:
+    """Retry-After in seconds; None when absent or an HTTP date (then the usual backoff applies)."""
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _count(usage: dict[str, Any], key: str, estimate: Callable[[], int]) -> int:
+    value = usage.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else estimate()
+
+
+def _contents(messages: Messages) -> list[str]:
+    return [str(message.get("content", "")) for message in messages]
+
+
+# --- offline backend -----------------------------------------------------------------------------------
+
+_STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each even ever few for from further
+    get got had has have having he her here hers herself him himself his how i if in into is it its itself
+    just know like made make many me might more most much must my myself no nor not now of off on once only
+    or other our ours ourselves out over own really same she should so some such than that the their
+    theirs them themselves then there these they thing things think this those through to too under until
+    up very was we well were what when where which while who whom why will with would yeah yes you your
+    yours yourself yourselves going gonna want wanted said says something anything everything""".split()
+)
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
+
+
+class OfflineLLM:
+    """A deterministic backend with no model and no network: extractive answers to lightmem's own prompts.
+
+    It reads the JSON request in the last user message. ``extract_memories``: one unit per
+    `turns_per_unit` consecutive turns of a segment, text ``"<speaker>: <turn text>"`` (turns joined by a
+    space), time = the first turn's time, source = the turns' ids, topic = the segment's three longest
+    distinct non-stopwords (ties broken by first occurrence). ``consolidate_memories``: keep every memory
+    (it cannot judge contradictions). Tokens are estimated with `estimate_tokens` over all messages.
+    """
+
+    def __init__(self, turns_per_unit: int = 1) -> None:
+        if isinstance(turns_per_unit, bool) or not isinstance(turns_per_unit, int) or turns_per_unit < 1:
+            raise ValueError(f"turns_per_unit must be an integer >= 1, got {turns_per_unit!r}")
+        self.turns_per_unit = turns_per_unit
+        self._usage = UsageCounter()
+
+    @property
+    def usage(self) -> UsageCounter:
+        """Calls and estimated tokens so far."""
+        return self._usage
+
+    def complete(self, messages: list[dict[str, str]], *, json_output: bool = True) -> Completion:
+        """Answer a lightmem request (always in JSON); raises `LLMError` for any other request."""
+        request = _last_user_request(messages)
+        try:
+            if request.get("task") == EXTRACT_TASK:
+                answer = {"memories": [u for s in request["segments"] for u in self._extract_units(s)]}
+            elif request.get("task") == CONSOLIDATE_TASK:
+                answer = {"decisions": [_keep(m) for c in request["clusters"] for m in c["memories"]]}
+            else:
+                raise LLMError(f"offline LLM: unknown task {request.get('task')!r}")
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise LLMError(f"offline LLM: malformed {request.get('task')} request ({exc!r})") from None
+        text = json.dumps(answer, ensure_ascii=False)
+        completion = Completion(text, estimate_tokens(*_contents(messages)), estimate_tokens(text))
+        self._usage.add(completion)
+        return completion
+
+    def __repr__(self) -> str:
+        return f"OfflineLLM(turns_per_unit={self.turns_per_unit})"
+
+    def _extract_units(self, segment: dict[str, Any]) -> list[dict[str, Any]]:
+        turns = [t for t in segment["turns"] if str(t["text"]).strip()]
+        topic = _salient_words(" ".join(str(t["text"]) for t in turns))
+        units = []
+        for start in range(0, len(turns), self.turns_per_unit):
+            group = turns[start : start + self.turns_per_unit]
+            units.append(
+                {
+                    "segment": segment["segment"],
+                    "text": " ".join(f"{t['speaker']}: {str(t['text']).strip()}" for t in group),
+                    "topic": topic,
+                    "time": group[0]["time"],
+                    "source": [t["id"] for t in group],
+                }
+            )
+        return units
+
+
+def _last_user_request(messages: Sequence[dict[str, str]]) -> dict[str, Any]:
+    content = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), None)
+    if content is None:
+        raise LLMError("offline LLM: the messages hold no user message")
+    try:
+        request = json.loads(content)
+    except ValueError:
+        raise LLMError("offline LLM: the last user message is not a JSON request") from None
+    if not isinstance(request, dict):
+        raise LLMError("offline LLM: the last user message is not a JSON object")
+    return request
+
+
+def _salient_words(text: str, count: int = 3) -> Optional[str]:
+    """The `count` longest distinct non-stopwords of `text`, in order of first occurrence."""
+    first_seen: dict[str, int] = {}
+    for word in _WORD.findall(text.lower()):
+        if len(word) > 2 and word not in _STOPWORDS:
+            first_seen.setdefault(word, len(first_seen))
+    longest = sorted(first_seen, key=lambda w: (-len(w), first_seen[w]))[:count]
+    return ", ".join(sorted(longest, key=first_seen.__getitem__)) or None
+
+
+def _keep(memory: dict[str, Any]) -> dict[str, Any]:
+    return {"id": memory["id"], "action": "keep", "text": None, "into": None, "reason": None}
+
+
+def make_llm(cfg: LightMemConfig) -> LLM:
+    """The backend ``cfg.llm`` names: `OfflineLLM` or `OpenAIClient`."""
+    if cfg.llm == "openai":
+        return OpenAIClient.from_config(cfg)
+    return OfflineLLM()
