@@ -1,0 +1,331 @@
+"""The `lightmem` command: demo, ingest conversation files, search, list, stats, consolidate, history."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.resources
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from tqdm import tqdm
+
+from lightmem.conversations import Conversation, load_conversations
+
+if TYPE_CHECKING:
+    from lightmem.memory import Memory
+    from lightmem.types import MemoryItem
+
+logger = logging.getLogger("lightmem")
+
+DEFAULT_USER = "default"
+DEMO_QUERIES = (
+    "Where does Maya live now?",
+    "What is the name of Tom's dog?",
+    "When is Lena's wedding?",
+    "Which marathon is Tom running?",
+)
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class CliError(ValueError):
+    """A problem with the command line itself (e.g. a memory id that does not exist)."""
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Runs the `lightmem` command with `argv` (default: sys.argv[1:]) and returns the exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
+    try:
+        args.command(args)
+    except KeyboardInterrupt:
+        print("lightmem: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as err:
+        if not isinstance(err, _user_errors()):
+            raise
+        if args.verbose:
+            traceback.print_exc()
+        print(f"lightmem: error: {_describe(err)}", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
+
+
+# --- argument parsing ------------------------------------------------------------------------------
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lightmem",
+        description="A lightweight memory for LLM agents. Try `lightmem demo`.",
+        parents=[_global_options()],
+    )
+    parser.set_defaults(path=None, user=None, json=False, verbose=False)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    common = [_global_options()]
+
+    demo = commands.add_parser(
+        "demo", parents=common, help="ingest a small bundled conversation and search it"
+    )
+    demo.set_defaults(command=_demo)
+
+    ingest = commands.add_parser(
+        "ingest", parents=common, help="add conversation files (LoCoMo, JSON, JSONL)"
+    )
+    ingest.add_argument("files", nargs="+", metavar="FILE", help="conversation file(s)")
+    ingest.add_argument(
+        "--user-per-file", action="store_true", help="store each conversation under its own name as user id"
+    )
+    ingest.set_defaults(command=_ingest)
+
+    search = commands.add_parser("search", parents=common, help="search the memories of a user")
+    search.add_argument("query", metavar="QUERY", help="what to look for, in plain words")
+    search.add_argument("--limit", type=_positive_int, default=10, metavar="N", help="results (default 10)")
+    search.set_defaults(command=_search)
+
+    get_all = commands.add_parser("get-all", parents=common, help="list the memories of a user, oldest first")
+    get_all.add_argument("--limit", type=_positive_int, default=None, metavar="N", help="at most N memories")
+    get_all.set_defaults(command=_get_all)
+
+    stats = commands.add_parser("stats", parents=common, help="counts of memories and pending messages")
+    stats.set_defaults(command=_stats)
+
+    consolidate = commands.add_parser(
+        "consolidate", parents=common, help="merge duplicates and resolve conflicts (all users unless --user)"
+    )
+    consolidate.set_defaults(command=_consolidate)
+
+    history = commands.add_parser("history", parents=common, help="the recorded changes of one memory")
+    history.add_argument("memory_id", metavar="ID", help="a memory id, as `get-all` and `search` show them")
+    history.set_defaults(command=_history)
+    return parser
+
+
+def _global_options() -> argparse.ArgumentParser:
+    """The options accepted both before and after the command (SUPPRESS: an absent one keeps its value)."""
+    options = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    options.add_argument(
+        "--path",
+        metavar="DIR",
+        help="memory directory (default: $LIGHTMEM_PATH or ./lightmem-data; `demo`: a temporary one)",
+    )
+    options.add_argument("--user", metavar="USER", help=f"user id (default {DEFAULT_USER!r})")
+    options.add_argument("--json", action="store_true", help="machine-readable output")
+    options.add_argument("-v", "--verbose", action="store_true", help="log progress, tracebacks on errors")
+    return options
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+# --- errors ----------------------------------------------------------------------------------------
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions reported as one line: bad input, missing files, store and LLM failures."""
+    from lightmem.llm import LLMError
+    from lightmem.long_term import StoreError
+
+    return (ValueError, OSError, KeyError, StoreError, LLMError)
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, FileNotFoundError) and err.filename:
+        return f"{err.filename}: no such file or directory"
+    if isinstance(err, OSError) and err.filename and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    if isinstance(err, KeyError) and err.args:
+        return str(err.args[0])
+    return str(err) or type(err).__name__
+
+
+# --- commands --------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _open(path: Optional[str], create: bool = False) -> Iterator[Memory]:
+    """The memory at `path` (or $LIGHTMEM_PATH, or the default); only `create` makes a new one."""
+    from lightmem.memory import DEFAULT_PATH, Memory
+
+    path = path or os.environ.get("LIGHTMEM_PATH") or DEFAULT_PATH
+    if not create and not os.path.isdir(path):
+        raise CliError(
+            f"no memory directory at {path!r}: add conversations with `lightmem ingest FILE`, or pass --path"
+        )
+    with Memory(path) as memory:
+        yield memory
+
+
+def _user(args: argparse.Namespace) -> str:
+    return args.user or DEFAULT_USER
+
+
+def _demo(args: argparse.Namespace) -> None:
+    resource = importlib.resources.files("lightmem") / "data" / "demo_conversation.json"
+    with importlib.resources.as_file(resource) as path:
+        conversations = load_conversations(path)
+    with contextlib.ExitStack() as stack:
+        directory = args.path or stack.enter_context(tempfile.TemporaryDirectory(prefix="lightmem-demo-"))
+        memory = stack.enter_context(_open(directory, create=True))
+        report = _add_conversations(memory, conversations, lambda _: _user(args), quiet=args.json)
+        results = {query: memory.search(query, user_id=_user(args), limit=3) for query in DEMO_QUERIES}
+        stats = memory.stats().as_dict()
+    if args.json:
+        searches = [{"query": q, "results": [asdict(i) for i in items]} for q, items in results.items()]
+        _print_json({"path": args.path, "ingest": report, "searches": searches, "stats": stats})
+        return
+    where = args.path or "a temporary directory (use --path DIR to keep it)"
+    print(f"Ingested {report['turns']} turns of a 3-session conversation into {where}.")
+    _print_ingest(report)
+    for query, items in results.items():
+        print(f"\n> {query}")
+        _print_items(items, "  (no results)")
+    print()
+    _print_mapping(stats)
+
+
+def _ingest(args: argparse.Namespace) -> None:
+    conversations = [c for file in args.files for c in load_conversations(file)]
+
+    def user_of(conversation: Conversation) -> str:
+        return conversation.name if args.user_per_file else _user(args)
+
+    with _open(args.path, create=True) as memory:
+        report = _add_conversations(memory, conversations, user_of, quiet=args.json)
+    if args.json:
+        _print_json(report)
+    else:
+        _print_ingest(report)
+
+
+def _add_conversations(
+    memory: Memory, conversations: Sequence[Conversation], user_of: Callable[[Conversation], str], quiet: bool
+) -> dict[str, Any]:
+    """Adds every session of every conversation, then flushes; returns counts and timing."""
+    turns = sum(c.turns for c in conversations)
+    stored = 0
+    start = time.perf_counter()
+    with tqdm(total=turns, unit="turn", desc="ingest", disable=True if quiet else None) as bar:
+        for conversation in conversations:
+            for session in conversation.sessions:
+                stored += len(memory.add(session, user_id=user_of(conversation)))
+                bar.update(len(session))
+        stored += len(memory.flush())
+    elapsed = time.perf_counter() - start
+    return {
+        "conversations": len(conversations),
+        "sessions": sum(len(c.sessions) for c in conversations),
+        "turns": turns,
+        "memories_added": stored,
+        "elapsed_s": round(elapsed, 3),
+        "turns_per_s": round(turns / elapsed, 1) if elapsed > 0 else None,
+    }
+
+
+def _search(args: argparse.Namespace) -> None:
+    with _open(args.path) as memory:
+        items = memory.search(args.query, user_id=_user(args), limit=args.limit)
+    _show_items(args, items, f"no memories of user {_user(args)!r} match")
+
+
+def _get_all(args: argparse.Namespace) -> None:
+    with _open(args.path) as memory:
+        items = memory.get_all(user_id=_user(args), limit=args.limit)
+    _show_items(args, items, f"no memories for user {_user(args)!r} (add some with `lightmem ingest FILE`)")
+
+
+def _stats(args: argparse.Namespace) -> None:
+    with _open(args.path) as memory:
+        stats = memory.stats().as_dict()
+    if args.json:
+        _print_json(stats)
+    else:
+        _print_mapping(stats)
+
+
+def _consolidate(args: argparse.Namespace) -> None:
+    with _open(args.path) as memory:
+        consolidate = getattr(memory, "consolidate", None)
+        if consolidate is None:
+            raise CliError("consolidate is not available in this version of lightmem")
+        report = consolidate(user_id=args.user)
+    fields = (
+        asdict(report) if is_dataclass(report) and not isinstance(report, type) else {"report": str(report)}
+    )
+    if args.json:
+        _print_json(fields)
+    else:
+        _print_mapping(fields)
+
+
+def _history(args: argparse.Namespace) -> None:
+    with _open(args.path) as memory:
+        entries = memory.history(args.memory_id)
+    if not entries:
+        raise CliError(f"no memory with id {args.memory_id!r} (`lightmem get-all` lists the ids)")
+    if args.json:
+        _print_json([asdict(entry) for entry in entries])
+        return
+    for entry in entries:
+        change = f"{entry.old_text!r} -> {entry.new_text!r}" if entry.old_text else repr(entry.new_text)
+        reason = f"  ({entry.reason})" if entry.reason else ""
+        print(f"{_date(entry.created_at, '%Y-%m-%d %H:%M')}  {entry.event:<7} {change}{reason}")
+
+
+# --- output ----------------------------------------------------------------------------------------
+def _show_items(args: argparse.Namespace, items: Sequence[MemoryItem], empty: str) -> None:
+    if args.json:
+        _print_json([asdict(item) for item in items])
+    else:
+        _print_items(items, empty)
+
+
+def _print_items(items: Sequence[MemoryItem], empty: str) -> None:
+    if not items:
+        print(empty)
+    for item in items:
+        score = f"{item.score:.3f}  " if item.score is not None else ""
+        print(f"{score}{_date(item.event_time, '%Y-%m-%d')}  {item.text}")
+        print(f"{'':{len(score)}}id {item.id}  source {', '.join(item.source) or '-'}")
+
+
+def _print_ingest(report: dict[str, Any]) -> None:
+    rate = f" ({report['turns_per_s']} turns/s)" if report["turns_per_s"] else ""
+    counts = (
+        f"{report['conversations']} conversation(s), {report['sessions']} session(s), {report['turns']} turns"
+    )
+    print(f"{counts} -> {report['memories_added']} memories in {report['elapsed_s']:.1f} s{rate}")
+
+
+def _print_mapping(mapping: dict[str, Any]) -> None:
+    width = max((len(key) for key in mapping), default=0)
+    for key, value in mapping.items():
+        print(f"{key:<{width}}  {value}")
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, default=_json_default, ensure_ascii=False, indent=2))
+
+
+def _json_default(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _date(value: Optional[datetime], fmt: str) -> str:
+    return value.strftime(fmt) if value else "-" * len(datetime(2000, 1, 1).strftime(fmt))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""Tests of the `lightmem` command, run in-process with `main([...])` on real memories in tmp_path."""
+
+from __future__ import annotations
+
+import _thread
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lightmem.cli import main
+from lightmem.memory import Memory
+
+LOCOMO = {
+    "speaker_a": "Ana",
+    "speaker_b": "Ben",
+    "session_1_date_time": "9:15 am on 3 March, 2024",
+    "session_1": [
+        {
+            "speaker": "Ana",
+            "dia_id": "D1:1",
+            "text": "I just adopted a grey cat called Miso from the shelter.",
+        },
+        {
+            "speaker": "Ben",
+            "dia_id": "D1:2",
+            "text": "Lovely! I am training for the Berlin marathon in September.",
+        },
+        {
+            "speaker": "Ana",
+            "dia_id": "D1:3",
+            "text": "Good luck. I work as a pharmacist in Lyon, mostly nights.",
+        },
+    ],
+    "session_2_date_time": "6:40 pm on 20 April, 2024",
+    "session_2": [
+        {"speaker": "Ben", "dia_id": "D2:1", "text": "How is Miso settling in?"},
+        {
+            "speaker": "Ana",
+            "dia_id": "D2:2",
+            "text": "Miso sleeps on my keyboard all day. I also moved to Grenoble.",
+        },
+    ],
+    "qa": [{"question": "Where does Ana live?", "answer": "Grenoble", "evidence": ["D2:2"], "category": 1}],
+}
+JSONL_MESSAGES = [
+    {
+        "role": "user",
+        "content": "My favourite food is ramen with extra garlic.",
+        "timestamp": "2024-05-01T12:00:00Z",
+    },
+    {"role": "assistant", "content": "Noted, ramen with extra garlic.", "timestamp": "2024-05-01T12:00:30Z"},
+]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
+    code, out, err = run(capsys, "--json", *argv)
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> list[Path]:
+    locomo = tmp_path / "ana-ben.json"
+    locomo.write_text(json.dumps(LOCOMO), encoding="utf-8")
+    jsonl = tmp_path / "chat.jsonl"
+    jsonl.write_text("\n".join(json.dumps(m) for m in JSONL_MESSAGES) + "\n", encoding="utf-8")
+    return [locomo, jsonl]
+
+
+def test_demo_prints_results_and_stats(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "demo")
+    assert code == 0, err
+    assert "Ingested 41 turns" in out and "a temporary directory" in out
+    assert "> Where does Maya live now?" in out
+    assert "Denver" in out
+    assert "source S" in out
+    assert "memories " in out and "llm_calls " in out
+
+
+def test_demo_json_with_path_then_read_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = str(tmp_path / "mem")
+    report = run_json(capsys, "--path", path, "demo")
+    assert report["ingest"]["turns"] == 41
+    assert report["searches"][0]["query"] == "Where does Maya live now?"
+    hits = [hit for s in report["searches"] for hit in s["results"]]
+    assert hits and all(hit["user_id"] == "default" and hit["source"] for hit in hits)
+    assert report["stats"]["memories"] > 0 and report["stats"]["pending_messages"] == 0
+
+    items = run_json(capsys, "get-all", "--path", path)
+    assert len(items) == report["stats"]["memories"]
+    assert items[0]["event_time"].startswith("2024-03-02")
+    assert len(run_json(capsys, "get-all", "--limit", "2", "--path", path)) == 2
+
+    (best,) = run_json(capsys, "--path", path, "search", "Tom's dog", "--limit", "1")
+    assert best["score"] > 0
+    assert run_json(capsys, "--path", path, "--user", "nobody", "search", "Tom's dog") == []
+
+    history = run_json(capsys, "--path", path, "history", items[0]["id"])
+    assert history[0]["event"] == "ADD" and history[0]["new_text"] == items[0]["text"]
+    code, out, _ = run(capsys, "--path", path, "history", items[0]["id"])
+    assert code == 0 and "ADD" in out
+
+
+def test_ingest_files_per_user(capsys: pytest.CaptureFixture[str], tmp_path: Path, files: list[Path]) -> None:
+    path = str(tmp_path / "mem")
+    report = run_json(capsys, "--path", path, "ingest", "--user-per-file", *map(str, files))
+    assert report["conversations"] == 2 and report["sessions"] == 3 and report["turns"] == 7
+    assert report["memories_added"] > 0 and report["elapsed_s"] > 0
+
+    code, out, err = run(capsys, "--path", path, "--user", "ana-ben", "search", "Where does Ana live?")
+    assert code == 0, err
+    assert "Grenoble" in out and "2024-04-20" in out and "D2:2" in out
+    chat = run_json(capsys, "--path", path, "--user", "chat", "get-all")
+    assert chat and all("ramen" in item["text"] for item in chat)
+    stats = run_json(capsys, "--path", path, "stats")
+    assert stats["memories"] == report["memories_added"] and stats["pending_messages"] == 0
+
+    code, out, _ = run(capsys, "--path", path, "stats")
+    assert code == 0
+    assert {"memories": str(stats["memories"]), "pending_messages": "0"}.items() <= dict(
+        line.split() for line in out.splitlines()
+    ).items()
+
+
+def test_ingest_human_output_and_default_user(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, files: list[Path]
+) -> None:
+    path = str(tmp_path / "mem")
+    code, out, err = run(capsys, "ingest", str(files[1]), "--path", path)
+    assert code == 0, err
+    assert "1 conversation(s), 1 session(s), 2 turns ->" in out and "turns/s" in out
+    assert run_json(capsys, "--path", path, "get-all")[0]["user_id"] == "default"
+
+
+def test_bad_file_is_one_line_with_exit_code_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, files: list[Path]
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"content": "ok"},\n {"content": ]', encoding="utf-8")
+    path = tmp_path / "mem"
+    code, out, err = run(capsys, "--path", str(path), "ingest", str(files[0]), str(bad))
+    assert code == 2 and out == ""
+    assert err == f"lightmem: error: {bad}: line 2 column 15: not valid JSON (Expecting value)\n"
+    assert not path.exists(), "nothing may be ingested when one of the files is bad"
+
+    code, _, err = run(capsys, "--path", str(path), "ingest", str(tmp_path / "missing.json"))
+    assert code == 2 and err == f"lightmem: error: {tmp_path / 'missing.json'}: no such file or directory\n"
+
+    code, _, err = run(capsys, "-v", "--path", str(path), "ingest", str(bad))
+    assert code == 2 and "Traceback" in err and err.endswith("(Expecting value)\n")
+
+
+def test_reading_a_missing_memory_says_how_to_create_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "nothing-here"
+    for command in (["search", "x"], ["get-all"], ["stats"], ["history", "abc"], ["consolidate"]):
+        code, out, err = run(capsys, "--path", str(path), *command)
+        assert code == 2 and out == ""
+        assert err.startswith(
+            f"lightmem: error: no memory directory at {str(path)!r}: add conversations with"
+        )
+    assert not path.exists()
+
+
+def test_default_path_comes_from_environment(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, files: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIGHTMEM_PATH", str(tmp_path / "from-env"))
+    assert run_json(capsys, "ingest", str(files[1]))["turns"] == 2
+    assert (tmp_path / "from-env").is_dir()
+
+
+def test_unknown_history_id_and_consolidate(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, files: list[Path]
+) -> None:
+    path = str(tmp_path / "mem")
+    run_json(capsys, "--path", path, "ingest", str(files[1]))
+    code, _, err = run(capsys, "--path", path, "history", "no-such-id")
+    assert code == 2
+    assert err == "lightmem: error: no memory with id 'no-such-id' (`lightmem get-all` lists the ids)\n"
+
+    code, out, err = run(capsys, "--path", path, "consolidate")
+    if hasattr(Memory, "consolidate"):
+        assert code == 0 and out, err
+    else:
+        assert (
+            code == 2 and err == "lightmem: error: consolidate is not available in this version of lightmem\n"
+        )
+
+
+def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in ([], ["search"], ["search", "q", "--limit", "0"], ["frobnicate"]):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
+    assert "usage: lightmem" in capsys.readouterr().err
+
+
+def test_ctrl_c_exits_130(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    big = tmp_path / "big.jsonl"
+    lines = (
+        json.dumps({"content": f"Note {i}: the meeting room {i % 7} is booked by team {i % 13}."})
+        for i in range(3000)
+    )
+    big.write_text("\n".join(lines), encoding="utf-8")
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    try:
+        code, _, err = run(capsys, "--path", str(tmp_path / "mem"), "ingest", str(big))
+    finally:
+        timer.cancel()
+    assert code == 130 and err.endswith("lightmem: interrupted\n")
+
+
+def test_installed_console_script() -> None:
+    beside = Path(sys.executable).parent / "lightmem"
+    script = str(beside) if beside.exists() else shutil.which("lightmem")
+    if script is None:
+        pytest.skip("the `lightmem` console script is not installed")
+    env = {**os.environ, "LIGHTMEM_PATH": ""}
+    result = subprocess.run(
+        [script, "demo"], capture_output=True, text=True, timeout=300, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "> Where does Maya live now?" in result.stdout
