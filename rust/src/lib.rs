@@ -2,14 +2,28 @@
 //! GIL release and error mapping only. The kernels themselves live in `prune`, `segment` and `dedup`.
 
 pub mod error;
+pub mod prune;
+pub mod segment;
 
+use std::borrow::Cow;
+
+use numpy::ndarray::{Dimension, Ix1, Ix2};
+use numpy::{
+    Element, IntoPyArray, PyArray, PyArray1, PyArrayMethods, PyReadonlyArray, PyUntypedArray,
+    PyUntypedArrayMethods,
+};
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::error::KernelError;
 
-create_exception!(_core, KernelInputError, PyValueError, "Invalid input to a lightmem kernel.");
+create_exception!(
+    _core,
+    KernelInputError,
+    PyValueError,
+    "Invalid input to a lightmem kernel."
+);
 
 impl From<KernelError> for PyErr {
     fn from(err: KernelError) -> PyErr {
@@ -17,10 +31,148 @@ impl From<KernelError> for PyErr {
     }
 }
 
+/// Borrows `obj` as a read-only numpy array of element type `T` and dimensionality `D`, or fails with
+/// a `KernelInputError` naming the argument, what was expected and what was given.
+fn array_arg<'py, T: Element, D: Dimension>(
+    obj: &Bound<'py, PyAny>,
+    name: &str,
+) -> PyResult<PyReadonlyArray<'py, T, D>> {
+    if let Ok(array) = obj.cast::<PyArray<T, D>>() {
+        return array
+            .try_readonly()
+            .map_err(|err| KernelError::Value(format!("{name}: {err}")).into());
+    }
+    let expected = match D::NDIM {
+        Some(ndim) => format!(
+            "a {ndim}-D numpy array of dtype {}",
+            numpy::dtype::<T>(obj.py())
+        ),
+        None => format!("a numpy array of dtype {}", numpy::dtype::<T>(obj.py())),
+    };
+    let got = match obj.cast::<PyUntypedArray>() {
+        Ok(array) => format!("a {}-D array of dtype {}", array.ndim(), array.dtype()),
+        Err(_) => format!("an object of type {}", obj.get_type().name()?),
+    };
+    Err(KernelError::Shape(format!("{name} must be {expected}, got {got}")).into())
+}
+
+/// The array's values in row-major order: borrowed when it is C-contiguous, else copied.
+fn row_major<'a, T: Element + Copy, D: Dimension>(
+    array: &'a PyReadonlyArray<'_, T, D>,
+) -> Cow<'a, [T]> {
+    let view = array.as_array();
+    match view.to_slice() {
+        Some(values) => Cow::Borrowed(values),
+        None => Cow::Owned(view.iter().copied().collect()),
+    }
+}
+
+/// `score_tokens(token_ids: uint32[n], offsets: int64[m+1], background_logprob: float32[V],
+/// running_counts: float32[V], flags: uint8[n]) -> float32[n]`: see `prune::score_tokens`.
+#[pyfunction]
+fn score_tokens<'py>(
+    py: Python<'py>,
+    token_ids: &Bound<'py, PyAny>,
+    offsets: &Bound<'py, PyAny>,
+    background_logprob: &Bound<'py, PyAny>,
+    running_counts: &Bound<'py, PyAny>,
+    flags: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyArray1<f32>>> {
+    let token_ids = array_arg::<u32, Ix1>(token_ids, "token_ids")?;
+    let offsets = array_arg::<i64, Ix1>(offsets, "offsets")?;
+    let background_logprob = array_arg::<f32, Ix1>(background_logprob, "background_logprob")?;
+    let running_counts = array_arg::<f32, Ix1>(running_counts, "running_counts")?;
+    let flags = array_arg::<u8, Ix1>(flags, "flags")?;
+    let (ids, offs, table, counts, flags) = (
+        row_major(&token_ids),
+        row_major(&offsets),
+        row_major(&background_logprob),
+        row_major(&running_counts),
+        row_major(&flags),
+    );
+    let scores = py.detach(|| prune::score_tokens(&ids, &offs, &table, &counts, &flags))?;
+    Ok(scores.into_pyarray(py))
+}
+
+/// `prune_tokens(scores: float32[n], word_ids: uint32[n], offsets: int64[m+1], ratio: float,
+/// force_keep: bool[n]) -> bool[n]` (the keep mask): see `prune::prune_tokens`.
+#[pyfunction]
+fn prune_tokens<'py>(
+    py: Python<'py>,
+    scores: &Bound<'py, PyAny>,
+    word_ids: &Bound<'py, PyAny>,
+    offsets: &Bound<'py, PyAny>,
+    ratio: f64,
+    force_keep: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyArray1<bool>>> {
+    let scores = array_arg::<f32, Ix1>(scores, "scores")?;
+    let word_ids = array_arg::<u32, Ix1>(word_ids, "word_ids")?;
+    let offsets = array_arg::<i64, Ix1>(offsets, "offsets")?;
+    let force_keep = array_arg::<bool, Ix1>(force_keep, "force_keep")?;
+    let (scores, words, offs, forced) = (
+        row_major(&scores),
+        row_major(&word_ids),
+        row_major(&offsets),
+        row_major(&force_keep),
+    );
+    let keep = py.detach(|| prune::prune_tokens(&scores, &words, &offs, ratio, &forced))?;
+    Ok(keep.into_pyarray(py))
+}
+
+/// `topic_boundaries(embeddings: float32[n, d], time_gaps: float32[n-1] | None = None, *, window=2,
+/// threshold=0.5, min_len=2, max_len=16, max_gap=inf) -> int64[b]`: see `segment::topic_boundaries`.
+#[pyfunction]
+#[pyo3(signature = (
+    embeddings, time_gaps=None, *, window=2, threshold=0.5, min_len=2, max_len=16, max_gap=f64::INFINITY
+))]
+#[allow(clippy::too_many_arguments)]
+fn topic_boundaries<'py>(
+    py: Python<'py>,
+    embeddings: &Bound<'py, PyAny>,
+    time_gaps: Option<&Bound<'py, PyAny>>,
+    window: i64,
+    threshold: f64,
+    min_len: i64,
+    max_len: i64,
+    max_gap: f64,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let params = segment::SegmentParams::new(window, threshold, min_len, max_len, max_gap)?;
+    let embeddings = array_arg::<f32, Ix2>(embeddings, "embeddings")?;
+    let time_gaps = time_gaps
+        .map(|gaps| array_arg::<f32, Ix1>(gaps, "time_gaps"))
+        .transpose()?;
+    let (n, d) = (embeddings.shape()[0], embeddings.shape()[1]);
+    let rows = row_major(&embeddings);
+    let gaps = time_gaps.as_ref().map(row_major);
+    let starts = py.detach(|| segment::topic_boundaries(&rows, n, d, gaps.as_deref(), &params))?;
+    // Positions are < n <= isize::MAX, so they fit in i64.
+    Ok(starts
+        .into_iter()
+        .map(|p| p as i64)
+        .collect::<Vec<_>>()
+        .into_pyarray(py))
+}
+
 #[pymodule]
 mod _core {
     #[pymodule_export]
     use super::KernelInputError;
+
+    #[pymodule_export]
+    use super::{prune_tokens, score_tokens, topic_boundaries};
+
+    #[pymodule_export]
+    const FLAG_FORCE_KEEP: u8 = super::prune::FORCE_KEEP;
+    #[pymodule_export]
+    const FLAG_ENTITY: u8 = super::prune::ENTITY;
+    #[pymodule_export]
+    const FLAG_NUMBER: u8 = super::prune::NUMBER;
+    #[pymodule_export]
+    const FLAG_DATE: u8 = super::prune::DATE;
+    #[pymodule_export]
+    const FLAG_FILLER: u8 = super::prune::FILLER;
+    #[pymodule_export]
+    const FLAG_STOPWORD: u8 = super::prune::STOPWORD;
 
     use pyo3::prelude::*;
 

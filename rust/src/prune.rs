@@ -1,0 +1,396 @@
+//! Token importance scoring and ratio pruning over a ragged batch of turns.
+//!
+//! A batch of `m` turns is a flat array of `n` tokens plus `offsets` (`m + 1` entries): turn `t` holds
+//! tokens `offsets[t]..offsets[t + 1]`, with `offsets[0] == 0`, non-decreasing, `offsets[m] == n`.
+//!
+//! [`score_tokens`] is the model-free default scorer (information content of each word);
+//! [`prune_tokens`] keeps a fixed fraction of the words of every turn, from those scores or from the
+//! scores of an external token classifier.
+
+use std::collections::HashSet;
+use std::ops::Range;
+
+use crate::error::{check_finite, KernelError, KernelResult};
+
+/// Flag bit: the token must be kept (the first word of a turn, a quoted name, ...). `score_tokens`
+/// ignores it; the caller passes it to `prune_tokens` as `force_keep`.
+pub const FORCE_KEEP: u8 = 1;
+/// Flag bit: a capitalised name.
+pub const ENTITY: u8 = 2;
+/// Flag bit: a number.
+pub const NUMBER: u8 = 4;
+/// Flag bit: a date or time expression.
+pub const DATE: u8 = 8;
+/// Flag bit: a filler word (um, like, yeah, ...).
+pub const FILLER: u8 = 16;
+/// Flag bit: a stopword (the, of, and, ...).
+pub const STOPWORD: u8 = 32;
+const KNOWN_FLAGS: u8 = FORCE_KEEP | ENTITY | NUMBER | DATE | FILLER | STOPWORD;
+
+/// Weight of `ln(1 + running count)`: what the memory has seen often is less informative.
+pub const FAMILIARITY_WEIGHT: f32 = 0.5;
+/// Added for each of the ENTITY, NUMBER and DATE flags.
+pub const SALIENT_BOOST: f32 = 3.0;
+/// Subtracted for the FILLER flag.
+pub const FILLER_PENALTY: f32 = 6.0;
+/// Subtracted for the STOPWORD flag.
+pub const STOPWORD_PENALTY: f32 = 3.0;
+/// Subtracted from the second and later occurrences of the same id within one turn.
+pub const REPEAT_PENALTY: f32 = 2.0;
+
+/// Validates `offsets` against `n` tokens and returns the token range of every turn.
+pub fn turn_ranges(offsets: &[i64], n: usize) -> KernelResult<Vec<Range<usize>>> {
+    let (&first, &last) = match (offsets.first(), offsets.last()) {
+        (Some(first), Some(last)) => (first, last),
+        _ => {
+            return Err(KernelError::Shape(
+                "offsets must have m + 1 >= 1 entries (use [0] for an empty batch)".into(),
+            ))
+        }
+    };
+    if first != 0 || usize::try_from(last).ok() != Some(n) {
+        return Err(KernelError::Value(format!(
+            "offsets must start at 0 and end at the number of tokens {n}, got {first} .. {last}"
+        )));
+    }
+    if let Some(t) = offsets.windows(2).position(|w| w[1] < w[0]) {
+        return Err(KernelError::Value(format!(
+            "offsets must be non-decreasing, got {} then {} at position {t}",
+            offsets[t],
+            offsets[t + 1]
+        )));
+    }
+    // Every offset is now in 0..=n, so the casts are lossless.
+    Ok(offsets
+        .windows(2)
+        .map(|w| w[0] as usize..w[1] as usize)
+        .collect())
+}
+
+fn check_len(what: &str, len: usize, reference: &str, expected: usize) -> KernelResult<()> {
+    if len == expected {
+        Ok(())
+    } else {
+        Err(KernelError::Shape(format!(
+            "{what} has length {len}, expected len({reference}) = {expected}"
+        )))
+    }
+}
+
+/// The score change from a token's flags (FORCE_KEEP does not change it).
+fn flag_adjustment(flags: u8) -> f32 {
+    let mut delta = 0.0;
+    for bit in [ENTITY, NUMBER, DATE] {
+        if flags & bit != 0 {
+            delta += SALIENT_BOOST;
+        }
+    }
+    if flags & FILLER != 0 {
+        delta -= FILLER_PENALTY;
+    }
+    if flags & STOPWORD != 0 {
+        delta -= STOPWORD_PENALTY;
+    }
+    delta
+}
+
+/// Scores every token by its information content (higher = more worth keeping).
+///
+/// For a token with vocabulary id `w` in a turn:
+///
+/// ```text
+/// score = -background_logprob[w]
+///         - FAMILIARITY_WEIGHT * ln(1 + running_counts[w])
+///         + flag_adjustment(flags)
+///         - REPEAT_PENALTY        (if w already occurred earlier in the same turn)
+/// flag_adjustment = SALIENT_BOOST * (#of ENTITY, NUMBER, DATE set)
+///                   - FILLER_PENALTY * [FILLER] - STOPWORD_PENALTY * [STOPWORD]
+/// ```
+///
+/// computed in f32 in that order. An id `>= V` (the table length) is an unknown word: it is treated as
+/// the rarest word of the table (log-prob = the table's minimum, running count 0). Repetition is detected
+/// by id, so distinct unknown words must have distinct ids.
+///
+/// Errors: lengths disagree, bad offsets, an empty or non-finite table, negative or non-finite
+/// running counts, flag bits other than the six defined ones.
+pub fn score_tokens(
+    token_ids: &[u32],
+    offsets: &[i64],
+    background_logprob: &[f32],
+    running_counts: &[f32],
+    flags: &[u8],
+) -> KernelResult<Vec<f32>> {
+    let n = token_ids.len();
+    check_len("flags", flags.len(), "token_ids", n)?;
+    let turns = turn_ranges(offsets, n)?;
+    if background_logprob.is_empty() {
+        return Err(KernelError::Shape(
+            "background_logprob must not be empty".into(),
+        ));
+    }
+    check_finite(background_logprob, "background_logprob")?;
+    check_len(
+        "running_counts",
+        running_counts.len(),
+        "background_logprob",
+        background_logprob.len(),
+    )?;
+    check_finite(running_counts, "running_counts")?;
+    if let Some(i) = running_counts.iter().position(|&c| c < 0.0) {
+        return Err(KernelError::Value(format!(
+            "running_counts must be >= 0, found {} at position {i}",
+            running_counts[i]
+        )));
+    }
+    if let Some(i) = flags.iter().position(|&f| f & !KNOWN_FLAGS != 0) {
+        return Err(KernelError::Value(format!(
+            "flags may only use bits 1..32 (value <= {KNOWN_FLAGS}), found {} at position {i}",
+            flags[i]
+        )));
+    }
+
+    let unknown_logprob = background_logprob
+        .iter()
+        .copied()
+        .fold(f32::INFINITY, f32::min);
+    // last_turn[w] = 1 + the last turn in which id w was seen (0 = never): repeats without clearing.
+    let mut last_turn = vec![0usize; background_logprob.len()];
+    let mut unknown_seen: HashSet<u32> = HashSet::new();
+    let mut scores = Vec::with_capacity(n);
+    for (t, turn) in turns.into_iter().enumerate() {
+        unknown_seen.clear();
+        for (&id, &f) in token_ids[turn.clone()].iter().zip(&flags[turn]) {
+            let w = id as usize;
+            let (logprob, count, repeated) = match background_logprob.get(w) {
+                Some(&logprob) => {
+                    let repeated = last_turn[w] == t + 1;
+                    last_turn[w] = t + 1;
+                    (logprob, running_counts[w], repeated)
+                }
+                None => (unknown_logprob, 0.0, !unknown_seen.insert(id)),
+            };
+            let mut score = -logprob - FAMILIARITY_WEIGHT * count.ln_1p() + flag_adjustment(f);
+            if repeated {
+                score -= REPEAT_PENALTY;
+            }
+            scores.push(score);
+        }
+    }
+    Ok(scores)
+}
+
+/// How many of a turn's `n_words` words `prune_tokens` keeps: `ceil(ratio * n_words)`, at least one
+/// for a non-empty turn. A 1e-9 slack absorbs float noise (0.7 * 10 is 7.000000000000001, not 8 words).
+pub fn words_to_keep(ratio: f64, n_words: usize) -> usize {
+    if n_words == 0 {
+        return 0;
+    }
+    let budget = (ratio * n_words as f64 - 1e-9).ceil();
+    (budget as usize).clamp(1, n_words)
+}
+
+/// A word of a turn: its token range, its score (max over its tokens) and whether it is forced.
+struct Word {
+    tokens: Range<usize>,
+    score: f32,
+    forced: bool,
+}
+
+/// Splits `range` into words: maximal runs of consecutive tokens with the same word id.
+fn group_words(
+    range: Range<usize>,
+    scores: &[f32],
+    word_ids: &[u32],
+    force_keep: &[bool],
+    out: &mut Vec<Word>,
+) {
+    out.clear();
+    for i in range {
+        match out.last_mut() {
+            Some(word) if word_ids[word.tokens.end - 1] == word_ids[i] => {
+                word.tokens.end = i + 1;
+                word.score = word.score.max(scores[i]);
+                word.forced |= force_keep[i];
+            }
+            _ => out.push(Word {
+                tokens: i..i + 1,
+                score: scores[i],
+                forced: force_keep[i],
+            }),
+        }
+    }
+}
+
+/// Keeps `words_to_keep(ratio, n_words)` words of every turn and returns the keep mask over tokens.
+///
+/// Consecutive tokens of a turn with the same `word_ids` entry form one word (sub-word tokens of an
+/// external classifier); a word's score is the max of its tokens' scores and it is forced if any of its
+/// tokens is. Per turn, the forced words are kept first, then the highest-scoring other words until the
+/// budget is spent, ties going to the earlier word. If the forced words alone exceed the budget, exactly
+/// the forced words are kept. All tokens of a kept word are kept, so the mask preserves the order.
+///
+/// Errors: lengths disagree, bad offsets, non-finite scores, `ratio` outside (0, 1].
+pub fn prune_tokens(
+    scores: &[f32],
+    word_ids: &[u32],
+    offsets: &[i64],
+    ratio: f64,
+    force_keep: &[bool],
+) -> KernelResult<Vec<bool>> {
+    let n = scores.len();
+    check_len("word_ids", word_ids.len(), "scores", n)?;
+    check_len("force_keep", force_keep.len(), "scores", n)?;
+    let turns = turn_ranges(offsets, n)?;
+    check_finite(scores, "scores")?;
+    if !(ratio > 0.0 && ratio <= 1.0) {
+        return Err(KernelError::Value(format!(
+            "ratio must be in (0, 1], got {ratio}"
+        )));
+    }
+
+    let mut keep = vec![false; n];
+    let mut words = Vec::new();
+    let mut others = Vec::new();
+    for turn in turns {
+        group_words(turn, scores, word_ids, force_keep, &mut words);
+        let budget = words_to_keep(ratio, words.len());
+        let n_forced = words.iter().filter(|w| w.forced).count();
+        others.clear();
+        if n_forced < budget {
+            others.extend((0..words.len()).filter(|&i| !words[i].forced));
+            let wanted = budget - n_forced;
+            // Higher score first, then earlier position: a total order, so the kept set is deterministic.
+            let by_rank =
+                |&a: &usize, &b: &usize| words[b].score.total_cmp(&words[a].score).then(a.cmp(&b));
+            if wanted < others.len() {
+                others.select_nth_unstable_by(wanted, by_rank);
+                others.truncate(wanted);
+            }
+        }
+        let kept = words
+            .iter()
+            .filter(|w| w.forced)
+            .chain(others.iter().map(|&i| &words[i]));
+        for word in kept {
+            keep[word.tokens.clone()].fill(true);
+        }
+    }
+    Ok(keep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_are_validated() {
+        assert_eq!(turn_ranges(&[0], 0).unwrap(), vec![]);
+        assert_eq!(
+            turn_ranges(&[0, 2, 2, 3], 3).unwrap(),
+            vec![0..2, 2..2, 2..3]
+        );
+        assert!(turn_ranges(&[], 0).is_err());
+        assert!(turn_ranges(&[1, 3], 3).is_err());
+        assert!(turn_ranges(&[0, 2], 3).is_err());
+        assert!(turn_ranges(&[0, 4, 3], 3).is_err());
+        assert!(turn_ranges(&[0, -1, 3], 3).is_err());
+    }
+
+    #[test]
+    fn rare_salient_words_outscore_common_fillers() {
+        // ids: 0 = "the" (common), 1 = "um" (filler), 2 = "Paris" (rare entity), 3 = unknown.
+        let table = [-2.0, -6.0, -12.0];
+        let counts = [0.0, 0.0, 0.0];
+        let ids = [0, 1, 2, 7];
+        let flags = [STOPWORD, FILLER, ENTITY, 0];
+        let s = score_tokens(&ids, &[0, 4], &table, &counts, &flags).unwrap();
+        assert_eq!(s, vec![2.0 - 3.0, 6.0 - 6.0, 12.0 + 3.0, 12.0]);
+    }
+
+    #[test]
+    fn familiarity_and_repeats_lower_the_score() {
+        let table = [-5.0, -5.0];
+        let counts = [0.0, 1000.0];
+        let s = score_tokens(&[0, 1, 0, 9, 9], &[0, 5], &table, &counts, &[0; 5]).unwrap();
+        assert_eq!(s[0], 5.0);
+        assert!((s[1] - (5.0 - 0.5 * 1001f32.ln())).abs() < 1e-5);
+        assert_eq!(s[2], 3.0); // repeated id 0
+        assert_eq!(s[3], 5.0); // unknown word: rarest of the table
+        assert_eq!(s[4], 3.0); // repeated unknown id
+    }
+
+    #[test]
+    fn repeats_are_per_turn() {
+        let s = score_tokens(&[0, 0, 0], &[0, 1, 3], &[-1.0], &[0.0], &[0; 3]).unwrap();
+        assert_eq!(s, vec![1.0, 1.0, -1.0]);
+    }
+
+    #[test]
+    fn bad_scoring_inputs_are_errors() {
+        let ok = |ids: &[u32], tab: &[f32], cnt: &[f32], fl: &[u8]| {
+            score_tokens(ids, &[0, ids.len() as i64], tab, cnt, fl)
+        };
+        assert!(ok(&[0], &[-1.0], &[0.0], &[0]).is_ok());
+        assert!(ok(&[0], &[-1.0], &[0.0], &[]).is_err());
+        assert!(ok(&[0], &[], &[], &[0]).is_err());
+        assert!(ok(&[0], &[f32::NAN], &[0.0], &[0]).is_err());
+        assert!(ok(&[0], &[-1.0], &[0.0, 1.0], &[0]).is_err());
+        assert!(ok(&[0], &[-1.0], &[-1.0], &[0]).is_err());
+        assert!(ok(&[0], &[-1.0], &[f32::INFINITY], &[0]).is_err());
+        assert!(ok(&[0], &[-1.0], &[0.0], &[64]).is_err());
+    }
+
+    #[test]
+    fn budget_is_ceil_of_ratio_without_float_noise() {
+        assert_eq!(words_to_keep(0.7, 10), 7);
+        assert_eq!(words_to_keep(0.6, 5), 3);
+        assert_eq!(words_to_keep(0.01, 5), 1);
+        assert_eq!(words_to_keep(1.0, 5), 5);
+        assert_eq!(words_to_keep(0.5, 0), 0);
+    }
+
+    #[test]
+    fn keeps_top_words_in_order_with_ties_to_the_earlier() {
+        let scores = [1.0, 5.0, 3.0, 3.0, 0.0];
+        let keep = prune_tokens(&scores, &[0, 1, 2, 3, 4], &[0, 5], 0.4, &[false; 5]).unwrap();
+        assert_eq!(keep, vec![false, true, true, false, false]);
+        let keep = prune_tokens(
+            &scores,
+            &[0, 1, 2, 3, 4],
+            &[0, 5],
+            0.6,
+            &[false, false, false, false, true],
+        )
+        .unwrap();
+        assert_eq!(keep, vec![false, true, true, false, true]);
+    }
+
+    #[test]
+    fn sub_word_tokens_are_kept_or_dropped_together() {
+        // Words: [0, 1] (max 4.0), [2] (2.0), [3, 4] (max 3.0); two turns split word id 5 in two.
+        let scores = [0.5, 4.0, 2.0, 3.0, 1.0, 9.0, 0.0];
+        let ids = [7, 7, 8, 9, 9, 5, 5];
+        let keep = prune_tokens(&scores, &ids, &[0, 5, 6, 7], 0.5, &[false; 7]).unwrap();
+        assert_eq!(keep, vec![true, true, false, true, true, true, true]);
+    }
+
+    #[test]
+    fn forced_words_win_even_over_budget() {
+        let forced = [true, false, true, false];
+        let keep =
+            prune_tokens(&[0.0, 9.0, 0.0, 8.0], &[0, 1, 2, 3], &[0, 4], 0.25, &forced).unwrap();
+        assert_eq!(keep, forced.to_vec());
+    }
+
+    #[test]
+    fn bad_pruning_inputs_are_errors() {
+        assert!(prune_tokens(&[], &[], &[0], 1.0, &[]).unwrap().is_empty());
+        for ratio in [0.0, -0.5, 1.5, f64::NAN] {
+            assert!(prune_tokens(&[1.0], &[0], &[0, 1], ratio, &[false]).is_err());
+        }
+        assert!(prune_tokens(&[f32::NAN], &[0], &[0, 1], 0.5, &[false]).is_err());
+        assert!(prune_tokens(&[1.0], &[0, 1], &[0, 1], 0.5, &[false]).is_err());
+        assert!(prune_tokens(&[1.0], &[0], &[0, 1], 0.5, &[]).is_err());
+        assert!(prune_tokens(&[1.0], &[0], &[0, 2], 0.5, &[false]).is_err());
+    }
+}

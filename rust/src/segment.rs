@@ -1,0 +1,390 @@
+//! Topic boundary detection over a conversation's turn embeddings (TextTiling-style).
+//!
+//! The turns are `n` rows of a row-major `(n, d)` matrix; gap `g` (for `1 <= g < n`) lies between turns
+//! `g - 1` and `g`, and a boundary at `g` means that a new segment starts at turn `g`.
+//!
+//! 1. **Gap scores.** Rows are L2-normalised (a zero row has similarity 0 to everything). The score of
+//!    gap `g` is the mean cosine similarity over all pairs (a, b) with `a` among the `window` turns
+//!    before the gap and `b` among the `window` turns after it (fewer near the ends). Scores are
+//!    computed in f64 and rounded to fixed point in units of 2^-32 (far below f32 input precision):
+//!    every later step is then exact integer arithmetic, so ties and plateaus are real ties and the
+//!    result does not depend on summation order.
+//! 2. **Depth.** A gap is a local minimum when the score before it is strictly higher (or it is the
+//!    first gap) and the next different score after it is higher (or there is none). Its depth is
+//!    `(left peak - score) + (right peak - score)`, each peak found by climbing while the scores do not
+//!    decrease. Other gaps have depth 0.
+//! 3. **Candidates.** A gap with depth > 0 and depth > mean + threshold * std of the depths of all the
+//!    conversation's gaps (population std) is a candidate. A gap whose time gap exceeds `max_gap` is a
+//!    forced boundary.
+//! 4. **min_len.** The forced boundaries and the conversation's two ends are accepted first; candidates
+//!    are then accepted by decreasing depth (ties: earlier gap) if they are at least `min_len` turns away
+//!    from every accepted boundary and end. So of two candidates closer than `min_len` the weaker is
+//!    dropped, a forced boundary always wins, and only forced cuts can leave segments below `min_len`.
+//! 5. **max_len.** A segment longer than `max_len` is split at its lowest-scoring gap among those leaving
+//!    at least `min(min_len, len / 2)` turns on each side (ties: closest to the middle, then earlier),
+//!    and the halves are split again until none is longer than `max_len`.
+
+use std::collections::BTreeSet;
+
+use crate::error::{check_finite, KernelError, KernelResult};
+
+/// Fixed-point scale of gap scores: one unit is 2^-32.
+const SCORE_SCALE: f64 = 4_294_967_296.0;
+
+/// The validated knobs of [`topic_boundaries`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentParams {
+    window: usize,
+    threshold: f64,
+    min_len: usize,
+    max_len: usize,
+    max_gap: f64,
+}
+
+impl SegmentParams {
+    /// Checks `window >= 1`, `1 <= min_len <= max_len`, a finite `threshold` and `max_gap >= 0`
+    /// (infinity allowed: no time cut).
+    pub fn new(
+        window: i64,
+        threshold: f64,
+        min_len: i64,
+        max_len: i64,
+        max_gap: f64,
+    ) -> KernelResult<Self> {
+        let at_least_one = |value: i64, name: &str| {
+            usize::try_from(value)
+                .ok()
+                .filter(|&v| v >= 1)
+                .ok_or_else(|| KernelError::Value(format!("{name} must be >= 1, got {value}")))
+        };
+        let window = at_least_one(window, "window")?;
+        let min_len = at_least_one(min_len, "min_len")?;
+        let max_len = at_least_one(max_len, "max_len")?;
+        if max_len < min_len {
+            return Err(KernelError::Value(format!(
+                "max_len must be >= min_len, got max_len = {max_len} and min_len = {min_len}"
+            )));
+        }
+        if !threshold.is_finite() {
+            return Err(KernelError::Value(format!(
+                "threshold must be finite, got {threshold}"
+            )));
+        }
+        if max_gap.is_nan() || max_gap < 0.0 {
+            return Err(KernelError::Value(format!(
+                "max_gap must be >= 0 (inf allowed), got {max_gap}"
+            )));
+        }
+        Ok(Self {
+            window,
+            threshold,
+            min_len,
+            max_len,
+            max_gap,
+        })
+    }
+}
+
+/// Dot product of two f32 slices accumulated in f64 (eight lanes, so that it vectorises).
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(&x, &y)| f64::from(x) * f64::from(y))
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            lanes[k] += f64::from(x[k]) * f64::from(y[k]);
+        }
+    }
+    lanes.iter().sum::<f64>() + tail
+}
+
+/// Fixed-point gap scores (see the module doc), `n - 1` of them for `n >= 1` rows.
+fn gap_scores(x: &[f32], n: usize, d: usize, window: usize) -> Vec<i64> {
+    let row = |i: usize| &x[i * d..(i + 1) * d];
+    let inv_norm: Vec<f64> = (0..n)
+        .map(|i| {
+            let norm = dot(row(i), row(i)).sqrt();
+            if norm > 0.0 {
+                1.0 / norm
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    // band[i * span + k - 1] = cos(row i, row i + k) for 1 <= k <= span: all the pairs a window meets.
+    let span = (2 * window - 1).min(n.saturating_sub(1));
+    let mut band = vec![0.0f64; n * span];
+    for i in 0..n {
+        for k in 1..=span.min(n - 1 - i) {
+            band[i * span + k - 1] = dot(row(i), row(i + k)) * inv_norm[i] * inv_norm[i + k];
+        }
+    }
+    (1..n)
+        .map(|g| {
+            let (left, right) = (g.saturating_sub(window)..g, g..(g + window).min(n));
+            let pairs = (left.len() * right.len()) as f64;
+            let sum: f64 = left
+                .flat_map(|a| right.clone().map(move |b| (a, b)))
+                .map(|(a, b)| band[a * span + b - a - 1])
+                .sum();
+            (sum / pairs * SCORE_SCALE + 0.5).floor() as i64
+        })
+        .collect()
+}
+
+/// Depth of every gap: `(left peak - s) + (right peak - s)` at local minima, 0 elsewhere.
+fn depths(s: &[i64]) -> Vec<i64> {
+    let len = s.len();
+    let mut left_peak = s.to_vec();
+    for j in 1..len {
+        if s[j - 1] >= s[j] {
+            left_peak[j] = left_peak[j - 1];
+        }
+    }
+    let mut right_peak = s.to_vec();
+    // rises_after[j]: the next score different from s[j] is higher, or there is none.
+    let mut rises_after = vec![true; len];
+    for j in (0..len.saturating_sub(1)).rev() {
+        if s[j + 1] >= s[j] {
+            right_peak[j] = right_peak[j + 1];
+        }
+        rises_after[j] = if s[j + 1] == s[j] {
+            rises_after[j + 1]
+        } else {
+            s[j + 1] > s[j]
+        };
+    }
+    (0..len)
+        .map(|j| {
+            let falls_before = j == 0 || s[j - 1] > s[j];
+            if falls_before && rises_after[j] {
+                (left_peak[j] - s[j]) + (right_peak[j] - s[j])
+            } else {
+                0
+            }
+        })
+        .collect()
+}
+
+/// Indexes of the gaps whose depth is > 0 and > mean + threshold * std over all gaps.
+///
+/// With `G` gaps, `S1 = sum(depth)` and `S2 = sum(depth^2)` (exact in i128), the test
+/// `depth > S1 / G + threshold * sqrt(S2 / G - (S1 / G)^2)` is evaluated as
+/// `G * depth - S1 > threshold * sqrt(G * S2 - S1^2)`, with a single rounding on each side.
+fn deep_gaps(depth: &[i64], threshold: f64) -> Vec<usize> {
+    let g = depth.len() as i128;
+    let s1: i128 = depth.iter().map(|&v| i128::from(v)).sum();
+    let s2: i128 = depth.iter().map(|&v| i128::from(v) * i128::from(v)).sum();
+    let spread = threshold * ((g * s2 - s1 * s1) as f64).sqrt();
+    (0..depth.len())
+        .filter(|&j| depth[j] > 0 && ((g * i128::from(depth[j]) - s1) as f64) > spread)
+        .collect()
+}
+
+/// Lowest-scoring split position of the overlong segment `a..b` (see the module doc, step 5).
+fn split_point(scores: &[i64], a: usize, b: usize, min_len: usize) -> usize {
+    let margin = min_len.min((b - a) / 2);
+    // Position p is gap p, whose score is scores[p - 1]; `a + margin <= b - margin` as margin <= len / 2.
+    (a + margin..=b - margin)
+        .min_by_key(|&p| (scores[p - 1], (2 * p).abs_diff(a + b), p))
+        .unwrap_or(a + margin)
+}
+
+/// Segment start positions `0 < i < n` of the `n` turn embeddings in row-major `embeddings` (`n * d`
+/// values), sorted. `time_gaps` (length `n - 1`, `>= 0`, any unit) are the pauses between consecutive
+/// turns. The algorithm is described in the module documentation.
+///
+/// Errors: `embeddings` of the wrong length or not finite, `time_gaps` of the wrong length, negative
+/// or not finite.
+pub fn topic_boundaries(
+    embeddings: &[f32],
+    n: usize,
+    d: usize,
+    time_gaps: Option<&[f32]>,
+    params: &SegmentParams,
+) -> KernelResult<Vec<usize>> {
+    if n.checked_mul(d) != Some(embeddings.len()) {
+        return Err(KernelError::Shape(format!(
+            "embeddings has {} values, expected n * d = {n} * {d}",
+            embeddings.len()
+        )));
+    }
+    check_finite(embeddings, "embeddings")?;
+    if let Some(gaps) = time_gaps.filter(|g| g.len() != n.saturating_sub(1)) {
+        return Err(KernelError::Shape(format!(
+            "time_gaps has length {}, expected n - 1 = {} (one pause between each two turns)",
+            gaps.len(),
+            n.saturating_sub(1)
+        )));
+    }
+    let time_gaps = time_gaps.unwrap_or(&[]);
+    check_finite(time_gaps, "time_gaps")?;
+    if let Some(i) = time_gaps.iter().position(|&t| t < 0.0) {
+        return Err(KernelError::Value(format!(
+            "time_gaps must be >= 0, found {} at position {i}",
+            time_gaps[i]
+        )));
+    }
+    if n < 2 {
+        return Ok(Vec::new());
+    }
+
+    let scores = gap_scores(embeddings, n, d, params.window);
+    let depth = depths(&scores);
+    let mut candidates = deep_gaps(&depth, params.threshold);
+    candidates.sort_by_key(|&j| (std::cmp::Reverse(depth[j]), j));
+
+    let mut accepted: BTreeSet<usize> = [0, n].into();
+    accepted.extend(
+        time_gaps
+            .iter()
+            .enumerate()
+            .filter(|&(_, &t)| f64::from(t) > params.max_gap)
+            .map(|(j, _)| j + 1),
+    );
+    for pos in candidates.into_iter().map(|j| j + 1) {
+        let before = accepted.range(..=pos).next_back().copied().unwrap_or(0);
+        let after = accepted.range(pos..).next().copied().unwrap_or(n);
+        if pos - before >= params.min_len && after - pos >= params.min_len {
+            accepted.insert(pos);
+        }
+    }
+
+    let mut pending: Vec<(usize, usize)> = accepted
+        .iter()
+        .zip(accepted.iter().skip(1))
+        .map(|(&a, &b)| (a, b))
+        .collect();
+    while let Some((a, b)) = pending.pop() {
+        if b - a > params.max_len {
+            let p = split_point(&scores, a, b, params.min_len);
+            accepted.insert(p);
+            pending.extend([(a, p), (p, b)]);
+        }
+    }
+    Ok(accepted.into_iter().filter(|&p| p != 0 && p != n).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(
+        window: i64,
+        threshold: f64,
+        min_len: i64,
+        max_len: i64,
+        max_gap: f64,
+    ) -> SegmentParams {
+        SegmentParams::new(window, threshold, min_len, max_len, max_gap).unwrap()
+    }
+
+    /// `n` rows of dimension 3: row i is the unit vector of axis `topic[i]`.
+    fn topics(topic: &[usize]) -> Vec<f32> {
+        topic
+            .iter()
+            .flat_map(|&t| (0..3).map(move |k| if k == t { 1.0 } else { 0.0 }))
+            .collect()
+    }
+
+    #[test]
+    fn params_are_validated() {
+        assert!(SegmentParams::new(0, 0.5, 2, 16, f64::INFINITY).is_err());
+        assert!(SegmentParams::new(-1, 0.5, 2, 16, f64::INFINITY).is_err());
+        assert!(SegmentParams::new(1, 0.5, 0, 16, f64::INFINITY).is_err());
+        assert!(SegmentParams::new(1, 0.5, 3, 2, f64::INFINITY).is_err());
+        assert!(SegmentParams::new(1, f64::NAN, 2, 16, f64::INFINITY).is_err());
+        assert!(SegmentParams::new(1, 0.5, 2, 16, f64::NAN).is_err());
+        assert!(SegmentParams::new(1, 0.5, 2, 16, -1.0).is_err());
+    }
+
+    #[test]
+    fn finds_a_topic_change() {
+        let x = topics(&[0, 0, 0, 0, 1, 1, 1, 1]);
+        let p = params(2, 0.5, 2, 16, f64::INFINITY);
+        assert_eq!(topic_boundaries(&x, 8, 3, None, &p).unwrap(), vec![4]);
+        let p = params(1, 0.5, 2, 16, f64::INFINITY);
+        assert_eq!(topic_boundaries(&x, 8, 3, None, &p).unwrap(), vec![4]);
+    }
+
+    #[test]
+    fn min_len_drops_the_weaker_boundary() {
+        // Topics a a a b b c c c with cos(a, b) = 0 < cos(b, c) = 0.6: dips at gaps 3 and 5.
+        let (a, b, c) = ([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.6, 0.8]);
+        let x: Vec<f32> = [a, a, a, b, b, c, c, c].concat();
+        let p = params(1, 0.0, 2, 16, f64::INFINITY);
+        assert_eq!(topic_boundaries(&x, 8, 3, None, &p).unwrap(), vec![3, 5]);
+        let p = params(1, 0.0, 3, 16, f64::INFINITY);
+        assert_eq!(topic_boundaries(&x, 8, 3, None, &p).unwrap(), vec![3]);
+    }
+
+    #[test]
+    fn equal_vectors_only_get_time_and_length_cuts() {
+        let x = vec![0.5f32; 40 * 4];
+        let p = params(3, 0.5, 2, 16, 4.0);
+        assert_eq!(
+            topic_boundaries(&x, 40, 4, None, &p).unwrap(),
+            vec![10, 20, 30]
+        );
+        let mut gaps = vec![0.0f32; 39];
+        gaps[0] = 5.0; // a forced cut may leave a segment shorter than min_len
+        assert_eq!(
+            topic_boundaries(&x, 40, 4, Some(&gaps), &p).unwrap(),
+            vec![1, 10, 20, 30]
+        );
+    }
+
+    #[test]
+    fn zero_rows_are_dissimilar_to_everything() {
+        let mut x = topics(&[0, 0, 0, 0, 0, 0]);
+        x[9..12].fill(0.0); // row 3
+        let s = gap_scores(&x, 6, 3, 1);
+        assert_eq!(s, vec![1 << 32, 1 << 32, 0, 0, 1 << 32]);
+    }
+
+    #[test]
+    fn depth_climbs_through_plateaus() {
+        assert_eq!(depths(&[5, 3, 3, 7]), vec![0, 6, 0, 0]);
+        assert_eq!(depths(&[1, 2, 3]), vec![2, 0, 0]); // the ends count as half dips
+        assert_eq!(depths(&[3, 2, 1]), vec![0, 0, 2]);
+        assert_eq!(depths(&[4, 4, 4]), vec![0, 0, 0]);
+        assert_eq!(depths(&[]), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn statistics_are_exact_at_the_threshold() {
+        // Depths [d, 0]: mean = d/2, std = d/2, so threshold 1 puts the cutoff exactly at d.
+        assert_eq!(deep_gaps(&[7, 0], 1.0), Vec::<usize>::new());
+        assert_eq!(deep_gaps(&[7, 0], 0.999), vec![0]);
+        assert_eq!(deep_gaps(&[0, 0], -1.0), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn max_len_splits_at_the_lowest_gap() {
+        assert_eq!(split_point(&[9, 9, 1, 9, 9, 9, 9], 0, 8, 2), 3);
+        assert_eq!(split_point(&[5; 9], 0, 10, 2), 5);
+        // min_len 5 and max_len 6 cannot both hold for 7 turns: split leaves >= 3 a side.
+        assert_eq!(split_point(&[0, 0, 9, 9, 9, 9], 0, 7, 5), 3);
+    }
+
+    #[test]
+    fn shapes_and_values_are_validated() {
+        let p = params(2, 0.5, 2, 16, f64::INFINITY);
+        assert!(topic_boundaries(&[], 0, 3, None, &p).unwrap().is_empty());
+        assert!(topic_boundaries(&[1.0; 3], 1, 3, None, &p)
+            .unwrap()
+            .is_empty());
+        assert!(topic_boundaries(&[1.0; 3], 1, 3, Some(&[]), &p).is_ok());
+        assert!(topic_boundaries(&[1.0; 5], 2, 3, None, &p).is_err());
+        assert!(topic_boundaries(&[f32::NAN; 6], 2, 3, None, &p).is_err());
+        assert!(topic_boundaries(&[1.0; 6], 2, 3, Some(&[]), &p).is_err());
+        assert!(topic_boundaries(&[1.0; 6], 2, 3, Some(&[1.0, 2.0]), &p).is_err());
+        assert!(topic_boundaries(&[1.0; 6], 2, 3, Some(&[f32::INFINITY]), &p).is_err());
+        assert!(topic_boundaries(&[1.0; 6], 2, 3, Some(&[-1.0]), &p).is_err());
+    }
+}
