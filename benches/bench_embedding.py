@@ -12,7 +12,6 @@ import statistics
 import time
 
 import pytest
-
 from lightmem.embedding import OnnxEmbedder
 
 TEXTS_PER_CASE = 256

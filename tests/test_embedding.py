@@ -10,8 +10,6 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from tokenizers import Tokenizer
-
 from lightmem.config import LightMemConfig
 from lightmem.embedding import (
     MAX_TOKENS,
@@ -20,6 +18,7 @@ from lightmem.embedding import (
     default_model_path,
     default_tokenizer_path,
 )
+from tokenizers import Tokenizer
 
 TEXTS = [
     "Caroline went to an LGBTQ support group on 7 May 2023.",
