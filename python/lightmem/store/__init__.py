@@ -1,0 +1,1 @@
+"""The long-term store's implementation; import it from `lightmem.long_term`."""

@@ -1,0 +1,115 @@
+"""How values are stored in SQLite: UTC timestamps as fixed-width ISO text, vectors as float32 BLOBs,
+JSON columns, and the text hash. Also the validation of vectors coming from callers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+import numpy as np
+
+
+def now_utc() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+def to_utc(value: datetime) -> datetime:
+    """`value` in UTC; a naive datetime is taken to be UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def encode_time(value: datetime) -> str:
+    """Fixed-width ISO 8601 UTC text, so that SQL string order is time order."""
+    return to_utc(value).isoformat(timespec="microseconds")
+
+
+def decode_time(text: str) -> datetime:
+    """Inverse of `encode_time`: a timezone-aware UTC datetime."""
+    return datetime.fromisoformat(text)
+
+
+def decode_optional_time(text: Optional[str]) -> Optional[datetime]:
+    """`decode_time`, passing NULL through."""
+    return None if text is None else decode_time(text)
+
+
+def parse_time(value: object, name: str) -> datetime:
+    """A datetime from a datetime or an ISO 8601 string ('Z' suffix allowed); ValueError naming `name`."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            pass
+    raise ValueError(f"{name} must be a datetime or an ISO 8601 string, got {value!r}")
+
+
+def text_hash(text: str) -> str:
+    """sha256 of the text after NFKC normalisation, case folding and whitespace collapsing."""
+    normal = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return hashlib.sha256(normal.encode("utf-8")).hexdigest()
+
+
+def encode_json(value: Any, name: str) -> str:
+    """Compact JSON text; ValueError naming `name` if `value` is not JSON-serialisable."""
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be JSON-serialisable: {exc}") from exc
+
+
+def check_metadata(metadata: Optional[Mapping[str, Any]], name: str = "metadata") -> dict[str, Any]:
+    """A plain dict with string keys (empty for None); ValueError naming `name` otherwise."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping) or not all(isinstance(k, str) for k in metadata):
+        raise ValueError(f"{name} must be a mapping with string keys, got {metadata!r}")
+    return dict(metadata)
+
+
+def check_vectors(vectors: object, dim: int, rows: Optional[int], name: str) -> np.ndarray:
+    """Validated, L2-normalised float32 copy of an (n, dim) matrix (`rows` = expected n, None = any)."""
+    array = np.asarray(vectors)
+    if array.dtype.kind != "f":
+        raise ValueError(f"{name} must hold floating-point numbers, got dtype {array.dtype}")
+    if rows == 0 and array.size == 0:
+        return np.empty((0, dim), dtype=np.float32)
+    expected = f"({'n' if rows is None else rows}, {dim})"
+    if array.ndim != 2 or array.shape[1] != dim or (rows is not None and array.shape[0] != rows):
+        raise ValueError(f"{name} must have shape {expected}, got {array.shape}")
+    matrix = array.astype(np.float32)
+    if not np.isfinite(matrix).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    if (norms == 0).any():
+        raise ValueError(f"{name} contains an all-zero vector (cosine similarity is undefined)")
+    return np.ascontiguousarray(matrix / norms, dtype=np.float32)
+
+
+def check_vector(vector: object, dim: int, name: str = "vector") -> np.ndarray:
+    """Validated, L2-normalised float32 copy of one (dim,) vector."""
+    array = np.asarray(vector)
+    if array.ndim != 1 or array.shape[0] != dim:
+        raise ValueError(f"{name} must have shape ({dim},), got {array.shape}")
+    return check_vectors(array[None, :], dim, 1, name)[0]
+
+
+def encode_vector(vector: np.ndarray) -> bytes:
+    """Little-endian float32 bytes of one vector."""
+    return vector.astype("<f4", copy=False).tobytes()
+
+
+def decode_vectors(blobs: list[bytes], dim: int) -> np.ndarray:
+    """An (n, dim) float32 matrix from BLOBs written by `encode_vector`."""
+    if not blobs:
+        return np.empty((0, dim), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype="<f4").astype(np.float32).reshape(len(blobs), dim)

@@ -1,0 +1,286 @@
+"""Row-level SQL of the store: scope conditions, row <-> `MemoryItem`, and the edits done inside a write
+transaction. Functions here take a connection and hold no state."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+from lightmem.store.codec import decode_optional_time, decode_time, encode_time, now_utc, text_hash
+from lightmem.store.filters import SearchFilters
+from lightmem.types import MemoryItem, Scope
+
+ITEM_COLUMNS = (
+    "rowid, id, text, user_id, agent_id, run_id, created_at, updated_at, event_time, topic, source, "
+    "metadata, version"
+)
+"""The columns `to_item` reads, in its order (rowid first)."""
+_SCOPE_COLUMNS = ("user_id", "agent_id", "run_id")
+_UPDATE_EVENTS = ("UPDATE", "MERGE")
+_CHANGE_KINDS = ("update", "delete", "mark_consolidated")
+_CHUNK = 500
+"""Values bound per `IN (...)` list, well under SQLite's limit on parameters."""
+
+
+@dataclass(frozen=True, eq=False)
+class Change:
+    """One edit of a consolidation pass, for `LongTermStore.apply_changes`.
+
+    `kind` is 'update' (needs `text` and `vector`; `event` 'UPDATE' or 'MERGE' is recorded in history),
+    'delete', or 'mark_consolidated' (the unit has been looked at by sleep-time consolidation).
+    """
+
+    kind: str
+    memory_id: str
+    text: Optional[str] = None
+    vector: Optional[np.ndarray] = None
+    reason: Optional[str] = None
+    event: str = "UPDATE"
+
+    def __post_init__(self) -> None:
+        if self.kind not in _CHANGE_KINDS:
+            raise ValueError(f"Change.kind must be one of {_CHANGE_KINDS}, got {self.kind!r}")
+        if self.kind == "update":
+            check_text(self.text, "Change.text")
+            if self.vector is None:
+                raise ValueError("Change.vector is required for an update")
+            check_event(self.event)
+
+
+def check_scope(scope: object) -> Scope:
+    """`scope` itself; ValueError unless it is a `Scope`."""
+    if not isinstance(scope, Scope):
+        raise ValueError(f"scope must be a lightmem Scope, got {type(scope).__name__}")
+    return scope
+
+
+def check_text(text: object, name: str) -> None:
+    """ValueError naming `name` unless `text` is a non-blank string."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"{name} must be a non-empty string, got {text!r}")
+
+
+def check_event(event: object) -> None:
+    """ValueError unless `event` is a history event an update may record."""
+    if event not in _UPDATE_EVENTS:
+        raise ValueError(f"event must be one of {_UPDATE_EVENTS}, got {event!r}")
+
+
+def sql_limit(limit: Optional[int]) -> int:
+    """`limit` for SQL's LIMIT (-1 = none); ValueError unless None or an integer >= 0."""
+    if limit is None:
+        return -1
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        raise ValueError(f"limit must be an integer >= 0 or None, got {limit!r}")
+    return limit
+
+
+# --- conditions ---------------------------------------------------------------------------------------
+
+
+def scope_sql(scope: Scope) -> tuple[str, list[Any]]:
+    """Condition matching the units of `scope`: equality on each non-None id (None = any value).
+
+    Never empty: a scope always binds at least one id, so no query can reach another user's rows.
+    """
+    bound = [(c, getattr(scope, c)) for c in _SCOPE_COLUMNS if getattr(scope, c) is not None]
+    if not bound:
+        raise ValueError("a scope needs at least one of user_id, agent_id or run_id")
+    return " AND ".join(f"{column} = ?" for column, _ in bound), [value for _, value in bound]
+
+
+def exact_scope_sql(scope: Scope) -> tuple[str, list[Any]]:
+    """Condition matching exactly `scope` (None matches only NULL): how the pending buffer is keyed."""
+    return " AND ".join(f"{c} IS ?" for c in _SCOPE_COLUMNS), [getattr(scope, c) for c in _SCOPE_COLUMNS]
+
+
+def where_sql(scope: Scope, filters: Optional[SearchFilters]) -> tuple[str, list[Any]]:
+    """Condition for live units of `scope` passing the SQL part (time bounds) of `filters`."""
+    where, params = scope_sql(scope)
+    clauses, filter_params = filters.sql() if filters is not None else ([], [])
+    return " AND ".join(["deleted = 0", where, *clauses]), [*params, *filter_params]
+
+
+def live_where(memory_id: str, scope: Optional[Scope]) -> tuple[str, list[Any]]:
+    """Condition for the live unit `memory_id`, within `scope` if one is given."""
+    if scope is None:
+        return "id = ? AND deleted = 0", [memory_id]
+    where, params = scope_sql(check_scope(scope))
+    return f"id = ? AND deleted = 0 AND {where}", [memory_id, *params]
+
+
+# --- reads --------------------------------------------------------------------------------------------
+
+
+def select_in(
+    conn: sqlite3.Connection,
+    select: str,
+    column: str,
+    values: Sequence[Any],
+    where: str = "1",
+    params: Sequence[Any] = (),
+) -> Iterator[Any]:
+    """Rows of `select WHERE column IN (values) AND where`, in chunks of bound values."""
+    for marks, chunk in _in_lists(values):
+        yield from conn.execute(f"{select} WHERE {column} IN ({marks}) AND {where}", [*chunk, *params])
+
+
+def to_item(row: Sequence[Any], score: Optional[float] = None) -> MemoryItem:
+    """The `MemoryItem` of a row whose first columns are `ITEM_COLUMNS`."""
+    _, memory_id, text, user_id, agent_id, run_id, created, updated, event, topic, source, meta, version = (
+        row[:13]
+    )
+    return MemoryItem(
+        id=memory_id,
+        text=text,
+        user_id=user_id,
+        agent_id=agent_id,
+        run_id=run_id,
+        created_at=decode_time(created),
+        updated_at=decode_time(updated),
+        event_time=decode_optional_time(event),
+        topic=topic,
+        source=tuple(json.loads(source)),
+        metadata=json.loads(meta),
+        score=score,
+        version=version,
+    )
+
+
+def take(
+    ranked: Iterable[tuple[Sequence[Any], float]], filters: Optional[SearchFilters], limit: int
+) -> list[MemoryItem]:
+    """The first `limit` rows (in ranked order) whose metadata passes `filters`, as scored items."""
+    items: list[MemoryItem] = []
+    for row, score in ranked:
+        candidate = to_item(row, score)
+        if filters is None or filters.matches_metadata(candidate.metadata):
+            items.append(candidate)
+            if len(items) == limit:
+                break
+    return items
+
+
+def rows_by_rowid(
+    conn: sqlite3.Connection, rowids: Sequence[int], where: str, params: Sequence[Any]
+) -> dict[int, Sequence[Any]]:
+    """The rows (`ITEM_COLUMNS`) among `rowids` that satisfy `where`, keyed by rowid."""
+    return {
+        row[0]: row
+        for row in select_in(conn, f"SELECT {ITEM_COLUMNS} FROM units", "rowid", rowids, where, params)
+    }
+
+
+def items_by_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> list[MemoryItem]:
+    """The items of existing units, in the order of `ids`."""
+    rows = {row[1]: row for row in select_in(conn, f"SELECT {ITEM_COLUMNS} FROM units", "id", ids)}
+    return [to_item(rows[i]) for i in ids]
+
+
+def live_vectors(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, bytes]:
+    """Vector BLOBs of the live units among `ids`, keyed by id (unknown and deleted ids are absent)."""
+    return dict(select_in(conn, "SELECT id, vector FROM units", "id", sorted(set(ids)), "deleted = 0"))
+
+
+# --- writes (inside a write transaction) ---------------------------------------------------------------
+
+
+def next_seq(conn: sqlite3.Connection) -> int:
+    """A new change number (inside the caller's write transaction, so numbers follow commit order)."""
+    conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'seq'")
+    return int(conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
+
+
+def update_row(
+    conn: sqlite3.Connection,
+    seq: int,
+    memory_id: str,
+    scope: Optional[Scope],
+    text: str,
+    blob: bytes,
+    reason: Optional[str],
+    event: str,
+) -> MemoryItem:
+    """Replace a live unit's text and vector, version + 1, history row; KeyError if absent."""
+    rowid, old_text = _live_row(conn, memory_id, scope)
+    now = encode_time(now_utc())
+    conn.execute(
+        "UPDATE units SET text = ?, hash = ?, vector = ?, version = version + 1, updated_at = ?, "
+        "consolidated = 0, seq = ? WHERE rowid = ?",
+        (text, text_hash(text), blob, now, seq, rowid),
+    )
+    _record(conn, memory_id, event, old_text, text, reason, now)
+    return items_by_ids(conn, [memory_id])[0]
+
+
+def delete_row(
+    conn: sqlite3.Connection, seq: int, memory_id: str, scope: Optional[Scope], reason: Optional[str]
+) -> None:
+    """Tombstone a live unit and record it in history; KeyError if absent."""
+    rowid, old_text = _live_row(conn, memory_id, scope)
+    now = encode_time(now_utc())
+    conn.execute("UPDATE units SET deleted = 1, updated_at = ?, seq = ? WHERE rowid = ?", (now, seq, rowid))
+    _record(conn, memory_id, "DELETE", old_text, None, reason, now)
+
+
+def apply_change(conn: sqlite3.Connection, seq: int, change: Change, blob: Optional[bytes]) -> None:
+    """Apply one consolidation `Change` (`blob`: its validated vector, for updates)."""
+    if change.kind == "update":
+        if change.text is None or blob is None:
+            raise ValueError(f"update of {change.memory_id!r} needs a text and a vector")
+        update_row(conn, seq, change.memory_id, None, change.text, blob, change.reason, change.event)
+    elif change.kind == "delete":
+        delete_row(conn, seq, change.memory_id, None, change.reason)
+    else:
+        rowid, _ = _live_row(conn, change.memory_id, None)
+        conn.execute("UPDATE units SET consolidated = 1 WHERE rowid = ?", (rowid,))
+
+
+def delete_pending(conn: sqlite3.Connection, scope: Scope, pending_ids: Sequence[int]) -> None:
+    """Delete pending rows of the exact `scope`; KeyError if any of them is gone."""
+    where, params = exact_scope_sql(scope)
+    deleted = 0
+    for marks, chunk in _in_lists(pending_ids):
+        sql = f"DELETE FROM pending WHERE rowid IN ({marks}) AND {where}"
+        deleted += conn.execute(sql, [*chunk, *params]).rowcount
+    if deleted != len(pending_ids):
+        raise KeyError(
+            f"{len(pending_ids) - deleted} of the pending rows {list(pending_ids)} of {scope} are gone "
+            "(extracted by another process?); nothing was stored"
+        )
+
+
+def _in_lists(values: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
+    """(placeholders, values) for `IN (...)` lists of at most _CHUNK values each."""
+    for start in range(0, len(values), _CHUNK):
+        chunk = list(values[start : start + _CHUNK])
+        yield ",".join("?" * len(chunk)), chunk
+
+
+def _live_row(conn: sqlite3.Connection, memory_id: str, scope: Optional[Scope]) -> tuple[int, str]:
+    """(rowid, text) of a live unit; KeyError if absent, deleted or outside `scope`."""
+    where, params = live_where(memory_id, scope)
+    row = conn.execute(f"SELECT rowid, text FROM units WHERE {where}", params).fetchone()
+    if row is None:
+        raise KeyError(f"no live memory unit {memory_id!r}" + ("" if scope is None else f" in {scope}"))
+    return row[0], row[1]
+
+
+def _record(
+    conn: sqlite3.Connection,
+    memory_id: str,
+    event: str,
+    old_text: Optional[str],
+    new_text: Optional[str],
+    reason: Optional[str],
+    now: str,
+) -> None:
+    conn.execute(
+        "INSERT INTO history (memory_id, event, old_text, new_text, reason, created_at) VALUES (?,?,?,?,?,?)",
+        (memory_id, event, old_text, new_text, reason, now),
+    )

@@ -1,0 +1,174 @@
+"""The SQLite file of a store: schema (versioned in `meta`), opening and checking it, write transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+"""Version of the schema below; a file with a higher version is refused (written by a newer lightmem)."""
+FORMAT = "lightmem"
+"""`meta.format` of every lightmem database, to tell it from other SQLite files."""
+
+_LOCK_BACKOFF_S = (0.25, 0.5, 1.0, 2.0)
+"""Pauses between retries of an operation that failed with "database is locked" after busy_timeout."""
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS units (
+        rowid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        user_id TEXT, agent_id TEXT, run_id TEXT,
+        text TEXT NOT NULL,
+        topic TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        event_time TEXT,
+        source TEXT NOT NULL DEFAULT '[]',
+        metadata TEXT NOT NULL DEFAULT '{}',
+        hash TEXT NOT NULL,
+        version INTEGER NOT NULL DEFAULT 1,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        consolidated INTEGER NOT NULL DEFAULT 0,
+        seq INTEGER NOT NULL,
+        vector BLOB NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS units_scope ON units (user_id, agent_id, run_id)",
+    "CREATE INDEX IF NOT EXISTS units_agent ON units (agent_id, run_id)",
+    "CREATE INDEX IF NOT EXISTS units_run ON units (run_id)",
+    "CREATE INDEX IF NOT EXISTS units_seq ON units (seq)",
+    "CREATE INDEX IF NOT EXISTS units_hash ON units (hash)",
+    "CREATE INDEX IF NOT EXISTS units_unconsolidated ON units (rowid) WHERE consolidated = 0 AND deleted = 0",
+    """CREATE TABLE IF NOT EXISTS history (
+        id INTEGER PRIMARY KEY,
+        memory_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        old_text TEXT,
+        new_text TEXT,
+        reason TEXT,
+        created_at TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS history_memory ON history (memory_id)",
+    """CREATE TABLE IF NOT EXISTS pending (
+        rowid INTEGER PRIMARY KEY,
+        user_id TEXT, agent_id TEXT, run_id TEXT,
+        message TEXT NOT NULL,
+        words INTEGER NOT NULL,
+        created_at TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS pending_scope ON pending (user_id, agent_id, run_id)",
+)
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used: a corrupt or foreign database file, a newer schema, another vector
+    dimension, a lock that never clears, or a closed store. The message names the file and the fix."""
+
+
+def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit) usable from any thread."""
+    try:
+        conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open {path}: {exc}") from exc
+    return conn
+
+
+def open_database(conn: sqlite3.Connection, path: Path, dim: int) -> str:
+    """Create the schema in an empty file or check an existing one; return the store's id.
+
+    Nothing is written to a file that is not a lightmem database.
+    """
+    try:
+        rows = with_lock_retries(
+            lambda: conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall(), path
+        )
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(
+            f"{path} is not a lightmem database or is corrupt ({exc}); it was left untouched: "
+            "move it away or restore it from a backup"
+        ) from exc
+    tables = {name for (name,) in rows}
+    if not tables:
+        with_lock_retries(lambda: _create(conn, dim), path)
+    elif "meta" not in tables:
+        raise StoreError(f"{path} is an SQLite database but not a lightmem one; use another directory")
+    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    _check_meta(meta, path, dim)
+    with_lock_retries(lambda: conn.execute("PRAGMA journal_mode = WAL"), path)
+    return meta["store_id"]
+
+
+def _create(conn: sqlite3.Connection, dim: int) -> None:
+    initial = {
+        "format": FORMAT,
+        "schema_version": str(SCHEMA_VERSION),
+        "dim": str(dim),
+        "seq": "0",
+        "store_id": uuid.uuid4().hex,
+    }
+
+    def create() -> None:
+        for statement in _SCHEMA:
+            conn.execute(statement)
+        conn.executemany("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", initial.items())
+
+    write_transaction(conn, create)
+
+
+def _check_meta(meta: dict[str, str], path: Path, dim: int) -> None:
+    if meta.get("format") != FORMAT:
+        raise StoreError(f"{path} is an SQLite database but not a lightmem one; use another directory")
+    version = int(meta.get("schema_version", "0"))
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has schema version {version} but this lightmem supports up to {SCHEMA_VERSION}: "
+            "upgrade lightmem to open it"
+        )
+    stored_dim = int(meta["dim"])
+    if stored_dim != dim:
+        raise StoreError(
+            f"{path} holds vectors of dimension {stored_dim} but dimension {dim} was requested: "
+            "use the embedding model the store was created with, or another directory"
+        )
+
+
+def write_transaction(conn: sqlite3.Connection, body: Callable[[], T]) -> T:
+    """Run `body` inside BEGIN IMMEDIATE ... COMMIT; any exception rolls everything back."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = body()
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result
+
+
+def with_lock_retries(action: Callable[[], T], path: Path) -> T:
+    """Run `action`, retrying with a bounded backoff while the database stays locked past busy_timeout."""
+    for delay in _LOCK_BACKOFF_S:
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            if not _is_locked(exc):
+                raise
+        time.sleep(delay)
+    try:
+        return action()
+    except sqlite3.OperationalError as exc:
+        if not _is_locked(exc):
+            raise
+        raise StoreError(
+            f"{path} stayed locked by another connection ({exc}); retry later or stop the "
+            "process holding a long write transaction"
+        ) from exc
+
+
+def _is_locked(exc: sqlite3.OperationalError) -> bool:
+    message = str(exc).lower()
+    return "locked" in message or "busy" in message

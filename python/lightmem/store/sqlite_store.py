@@ -1,0 +1,574 @@
+"""`LongTermStore`: memory units in SQLite (the source of truth, vectors included) with a usearch index
+beside it as a cache, kept in step with every writer through a change sequence."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Optional, TypeVar, Union
+
+import numpy as np
+
+from lightmem.store.codec import (
+    check_metadata,
+    check_vector,
+    check_vectors,
+    decode_time,
+    decode_vectors,
+    encode_json,
+    encode_time,
+    encode_vector,
+    now_utc,
+    text_hash,
+)
+from lightmem.store.filters import SearchFilters
+from lightmem.store.rows import (
+    ITEM_COLUMNS,
+    Change,
+    apply_change,
+    check_event,
+    check_scope,
+    check_text,
+    delete_pending,
+    delete_row,
+    exact_scope_sql,
+    items_by_ids,
+    live_vectors,
+    live_where,
+    next_seq,
+    rows_by_rowid,
+    scope_sql,
+    sql_limit,
+    take,
+    to_item,
+    update_row,
+    where_sql,
+)
+from lightmem.store.schema import StoreError, connect, open_database, with_lock_retries, write_transaction
+from lightmem.store.vector_index import IndexFileError, VectorIndex
+from lightmem.types import ExtractedUnit, HistoryEntry, MemoryItem, Scope
+
+T = TypeVar("T")
+logger = logging.getLogger("lightmem")
+
+_FEED_BATCH = 10_000
+"""Rows of the change feed applied to the index at a time."""
+
+
+class LongTermStore:
+    """Long-term memory units of one directory: `memory.db` (SQLite, WAL) and `index.usearch`.
+
+    Scopes: a query scope matches units whose ids equal its non-None ids; a None id means any value
+    (mem0's filter semantics), and every scope carries at least one id. The short-term buffer
+    (`pending_*`) is kept per exact scope instead, None matching only None.
+
+    Thread-safe; several stores, in threads or processes, may open the same directory at once. Vectors
+    are stored L2-normalised; scores are cosine similarities.
+    """
+
+    def __init__(
+        self,
+        directory: Union[str, os.PathLike[str]],
+        dim: int,
+        *,
+        oversample: int = 4,
+        exact_scan_max: int = 4096,
+        busy_timeout: float = 30.0,
+    ) -> None:
+        """Open (creating if needed) the store in `directory` for vectors of dimension `dim`.
+
+        `oversample`: the index is asked for limit * oversample candidates before scope and filter checks.
+        `exact_scan_max`: a scope with at most this many units, few relative to the index, is searched
+        exactly over its stored vectors instead. `busy_timeout`: seconds a write waits for another's lock.
+        """
+        for name, value, low in (
+            ("dim", dim, 1),
+            ("oversample", oversample, 1),
+            ("exact_scan_max", exact_scan_max, 0),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if not busy_timeout > 0:
+            raise ValueError(f"busy_timeout must be > 0 seconds, got {busy_timeout!r}")
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.dim = dim
+        self._oversample = oversample
+        self._exact_scan_max = exact_scan_max
+        self._busy_timeout = busy_timeout
+        self._db_path = self.directory / "memory.db"
+        self._index_path = self.directory / "index.usearch"
+        self._local = threading.local()
+        self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        self._connections_lock = threading.Lock()
+        self._index_lock = threading.RLock()
+        self._closed = False
+        self._index = VectorIndex(dim)
+        self._saved_seq: Optional[int] = None
+        try:
+            self._store_id = open_database(self._conn(), self._db_path, dim)
+            self._open_index()
+        except BaseException:
+            self._closed = True
+            self._close_connections()
+            raise
+
+    # --- units ------------------------------------------------------------------------------------
+
+    def add(
+        self,
+        scope: Scope,
+        units: Sequence[ExtractedUnit],
+        vectors: np.ndarray,
+        metadata: Optional[Mapping[str, Any]] = None,
+        pending_ids: Sequence[int] = (),
+    ) -> list[MemoryItem]:
+        """Store `units` (with their (n, dim) `vectors`) in `scope` and drop the pending rows they came from.
+
+        One transaction: the units, their ADD history rows and the removal of `pending_ids` (rows of the
+        exact `scope`) happen together or not at all. KeyError if a pending row is gone (another process
+        has extracted it already); nothing is stored then.
+        """
+        check_scope(scope)
+        units = list(units)
+        for i, unit in enumerate(units):
+            if not isinstance(unit, ExtractedUnit):
+                raise ValueError(f"units[{i}] must be an ExtractedUnit, got {type(unit).__name__}")
+            check_text(unit.text, f"units[{i}].text")
+        matrix = check_vectors(vectors, self.dim, len(units), "vectors")
+        metadata_json = encode_json(check_metadata(metadata), "metadata")
+        pending = sorted({int(i) for i in pending_ids})
+        ids = [uuid.uuid4().hex for _ in units]
+
+        def body(conn: sqlite3.Connection, seq: int) -> list[MemoryItem]:
+            delete_pending(conn, scope, pending)
+            now = encode_time(now_utc())
+            conn.executemany(
+                "INSERT INTO units (id, user_id, agent_id, run_id, text, topic, created_at, updated_at, "
+                "event_time, source, metadata, hash, seq, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (memory_id, scope.user_id, scope.agent_id, scope.run_id, u.text, u.topic, now, now,
+                     None if u.event_time is None else encode_time(u.event_time),
+                     encode_json(list(u.source), "source"), metadata_json, text_hash(u.text), seq,
+                     encode_vector(vector))
+                    for memory_id, u, vector in zip(ids, units, matrix)
+                ],
+            )  # fmt: skip
+            conn.executemany(
+                "INSERT INTO history (memory_id, event, new_text, created_at) VALUES (?, 'ADD', ?, ?)",
+                [(memory_id, u.text, now) for memory_id, u in zip(ids, units)],
+            )
+            return items_by_ids(conn, ids)
+
+        return self._write(body)
+
+    def get(self, memory_id: str, scope: Optional[Scope] = None) -> Optional[MemoryItem]:
+        """The live unit `memory_id`, or None (also when it is not in `scope`, if one is given)."""
+        where, params = live_where(memory_id, scope)
+        row = self._conn().execute(f"SELECT {ITEM_COLUMNS} FROM units WHERE {where}", params).fetchone()
+        return None if row is None else to_item(row)
+
+    def get_all(self, scope: Scope, limit: Optional[int] = None) -> list[MemoryItem]:
+        """The live units of `scope`, oldest first, at most `limit` of them."""
+        check_scope(scope)
+        where, params = scope_sql(scope)
+        rows = self._conn().execute(
+            f"SELECT {ITEM_COLUMNS} FROM units WHERE deleted = 0 AND {where} ORDER BY rowid LIMIT ?",
+            [*params, sql_limit(limit)],
+        )
+        return [to_item(row) for row in rows]
+
+    def update(
+        self,
+        memory_id: str,
+        text: str,
+        vector: np.ndarray,
+        scope: Optional[Scope] = None,
+        reason: Optional[str] = None,
+        event: str = "UPDATE",
+    ) -> MemoryItem:
+        """Replace the text and vector of a live unit (version + 1, history row `event`: UPDATE or MERGE).
+
+        KeyError if the unit does not exist, is deleted or is not in `scope`. The unit becomes
+        unconsolidated again.
+        """
+        check_text(text, "text")
+        check_event(event)
+        blob = encode_vector(check_vector(vector, self.dim))
+        return self._write(
+            lambda conn, seq: update_row(conn, seq, memory_id, scope, text, blob, reason, event)
+        )
+
+    def delete(self, memory_id: str, scope: Optional[Scope] = None, reason: Optional[str] = None) -> None:
+        """Delete a live unit (tombstone: its text stays for history). KeyError if absent or not in scope."""
+        self._write(lambda conn, seq: delete_row(conn, seq, memory_id, scope, reason))
+
+    def delete_all(self, scope: Scope) -> int:
+        """Delete every live unit of `scope`, and its pending messages; return the number of units deleted."""
+        check_scope(scope)
+        where, params = scope_sql(scope)
+
+        def body(conn: sqlite3.Connection, seq: int) -> int:
+            now = encode_time(now_utc())
+            conn.execute(
+                "INSERT INTO history (memory_id, event, old_text, reason, created_at) "
+                f"SELECT id, 'DELETE', text, 'delete_all', ? FROM units WHERE deleted = 0 AND {where}",
+                [now, *params],
+            )
+            conn.execute(f"DELETE FROM pending WHERE {where}", params)
+            cursor = conn.execute(
+                f"UPDATE units SET deleted = 1, updated_at = ?, seq = ? WHERE deleted = 0 AND {where}",
+                [now, seq, *params],
+            )
+            return cursor.rowcount
+
+        return self._write(body)
+
+    def history(self, memory_id: str, scope: Optional[Scope] = None) -> list[HistoryEntry]:
+        """Every recorded change of a unit (deleted ones too), oldest first; [] if unknown or not in scope."""
+        sql = (
+            "SELECT memory_id, event, old_text, new_text, reason, created_at FROM history WHERE memory_id = ?"
+        )
+        params: list[Any] = [memory_id]
+        if scope is not None:
+            check_scope(scope)
+            where, scope_params = scope_sql(scope)
+            sql += f" AND memory_id IN (SELECT id FROM units WHERE id = ? AND {where})"
+            params += [memory_id, *scope_params]
+        rows = self._conn().execute(sql + " ORDER BY id", params)
+        return [HistoryEntry(m, e, old, new, r, decode_time(t)) for m, e, old, new, r, t in rows]
+
+    def count(self, scope: Optional[Scope] = None) -> int:
+        """Number of live units, in `scope` or in the whole store."""
+        where, params = ("1", []) if scope is None else scope_sql(check_scope(scope))
+        sql = f"SELECT COUNT(*) FROM units WHERE deleted = 0 AND {where}"
+        return int(self._conn().execute(sql, params).fetchone()[0])
+
+    def scopes(self) -> list[Scope]:
+        """The distinct exact scopes that have live units."""
+        rows = self._conn().execute(
+            "SELECT DISTINCT user_id, agent_id, run_id FROM units WHERE deleted = 0 ORDER BY 1, 2, 3"
+        )
+        return [Scope(*row) for row in rows]
+
+    # --- search -----------------------------------------------------------------------------------
+
+    def search(
+        self, vector: np.ndarray, scope: Scope, limit: int, filters: Optional[SearchFilters] = None
+    ) -> list[MemoryItem]:
+        """The `limit` live units of `scope` most similar to `vector` that pass `filters`, best first.
+
+        Each item's `score` is its cosine similarity to `vector`.
+        """
+        check_scope(scope)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ValueError(f"limit must be an integer >= 1, got {limit!r}")
+        if filters is not None and not isinstance(filters, SearchFilters):
+            raise ValueError(f"filters must be SearchFilters or None, got {type(filters).__name__}")
+        query = check_vector(vector, self.dim)
+        self._sync()
+        where, params = where_sql(scope, filters)
+        conn = self._conn()
+        bounded = f"SELECT COUNT(*) FROM (SELECT 1 FROM units WHERE {where} LIMIT ?)"
+        in_scope = conn.execute(bounded, [*params, self._exact_scan_max + 1]).fetchone()[0]
+        if in_scope == 0:
+            return []
+        if in_scope <= self._exact_scan_max and in_scope * self._oversample < len(self._index):
+            return self._exact_search(conn, query, where, params, filters, limit)
+        return self._index_search(conn, query, where, params, filters, limit)
+
+    def neighbors(self, vector: np.ndarray, scope: Scope, k: int) -> list[tuple[MemoryItem, float]]:
+        """Like `search` without filters, as (item, cosine similarity); a stored vector finds itself."""
+        return [(item, float(item.score or 0.0)) for item in self.search(vector, scope, k)]
+
+    def _exact_search(
+        self,
+        conn: sqlite3.Connection,
+        query: np.ndarray,
+        where: str,
+        params: list[Any],
+        filters: Optional[SearchFilters],
+        limit: int,
+    ) -> list[MemoryItem]:
+        rows = conn.execute(f"SELECT {ITEM_COLUMNS}, vector FROM units WHERE {where}", params).fetchall()
+        scores = decode_vectors([row[-1] for row in rows], self.dim) @ query
+        order = np.argsort(-scores, kind="stable")
+        return take(((rows[i], float(scores[i])) for i in order), filters, limit)
+
+    def _index_search(
+        self,
+        conn: sqlite3.Connection,
+        query: np.ndarray,
+        where: str,
+        params: list[Any],
+        filters: Optional[SearchFilters],
+        limit: int,
+    ) -> list[MemoryItem]:
+        wanted = limit * self._oversample
+        while True:
+            with self._index_lock:
+                keys, similarities = self._index.search(query, wanted)
+                exhaustive = wanted >= len(self._index)
+            rows = rows_by_rowid(conn, keys.tolist(), where, params)
+            ranked = ((rows[k], float(s)) for k, s in zip(keys.tolist(), similarities) if k in rows)
+            items = take(ranked, filters, limit)
+            if len(items) >= limit or exhaustive:
+                return items
+            wanted *= 4
+
+    # --- short-term buffer ------------------------------------------------------------------------
+
+    def pending_add(
+        self, scope: Scope, messages: Sequence[dict[str, Any]], words: Sequence[int]
+    ) -> list[int]:
+        """Buffer `messages` (JSON-serialisable dicts) of `scope` with their word counts; return their ids."""
+        check_scope(scope)
+        if len(messages) != len(words):
+            raise ValueError(f"messages and words differ in length: {len(messages)} != {len(words)}")
+        rows = []
+        for i, (message, count) in enumerate(zip(messages, words)):
+            if not isinstance(message, dict):
+                raise ValueError(f"messages[{i}] must be a dict, got {type(message).__name__}")
+            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                raise ValueError(f"words[{i}] must be an integer >= 0, got {count!r}")
+            rows.append((encode_json(message, f"messages[{i}]"), count))
+
+        def body(conn: sqlite3.Connection, _seq: int) -> list[int]:
+            now = encode_time(now_utc())
+            sql = "INSERT INTO pending (user_id, agent_id, run_id, message, words, created_at) "
+            sql += " VALUES (?,?,?,?,?,?)"
+            return [
+                int(
+                    conn.execute(sql, (scope.user_id, scope.agent_id, scope.run_id, m, w, now)).lastrowid or 0
+                )
+                for m, w in rows
+            ]
+
+        return self._write(body, units_change=False)
+
+    def pending_list(self, scope: Scope) -> list[tuple[int, dict[str, Any]]]:
+        """(pending id, message) of the exact `scope`, in insertion order."""
+        where, params = exact_scope_sql(check_scope(scope))
+        rows = self._conn().execute(
+            f"SELECT rowid, message FROM pending WHERE {where} ORDER BY rowid", params
+        )
+        return [(rowid, json.loads(message)) for rowid, message in rows]
+
+    def pending_words(self, scope: Scope) -> int:
+        """Total words buffered for the exact `scope`."""
+        where, params = exact_scope_sql(check_scope(scope))
+        row = self._conn().execute(f"SELECT COALESCE(SUM(words), 0) FROM pending WHERE {where}", params)
+        return int(row.fetchone()[0])
+
+    def pending_scopes(self) -> list[Scope]:
+        """The exact scopes that have buffered messages."""
+        rows = self._conn().execute("SELECT DISTINCT user_id, agent_id, run_id FROM pending ORDER BY 1, 2, 3")
+        return [Scope(*row) for row in rows]
+
+    # --- sleep-time support -----------------------------------------------------------------------
+
+    def unconsolidated(
+        self, scope: Optional[Scope] = None, limit: Optional[int] = None
+    ) -> list[tuple[MemoryItem, np.ndarray]]:
+        """Live units not yet looked at by consolidation (oldest first), with their stored vectors."""
+        where, params = ("1", []) if scope is None else scope_sql(check_scope(scope))
+        rows = (
+            self._conn()
+            .execute(
+                f"SELECT {ITEM_COLUMNS}, vector FROM units "
+                f"WHERE consolidated = 0 AND deleted = 0 AND {where} ORDER BY rowid LIMIT ?",
+                [*params, sql_limit(limit)],
+            )
+            .fetchall()
+        )
+        matrix = decode_vectors([row[-1] for row in rows], self.dim)
+        return [(to_item(row), vector) for row, vector in zip(rows, matrix)]
+
+    def vectors(self, memory_ids: Sequence[str]) -> np.ndarray:
+        """The stored vectors of live units, as an (n, dim) float32 matrix in the given order.
+
+        KeyError naming the ids that are unknown or deleted.
+        """
+        ids = list(memory_ids)
+        found = live_vectors(self._conn(), ids)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise KeyError(f"no live memory units with ids {missing}")
+        return decode_vectors([found[i] for i in ids], self.dim)
+
+    def apply_changes(self, changes: Sequence[Change]) -> None:
+        """Apply a consolidation pass in ONE transaction, in order.
+
+        If any id is not a live unit (KeyError) or any change is invalid (ValueError), nothing changes.
+        Updates make a unit unconsolidated again, so put its 'mark_consolidated' after them.
+        """
+        changes = list(changes)
+        blobs: list[Optional[bytes]] = []
+        for i, change in enumerate(changes):
+            if not isinstance(change, Change):
+                raise ValueError(f"changes[{i}] must be a Change, got {type(change).__name__}")
+            vector = change.vector
+            blobs.append(
+                None
+                if vector is None
+                else encode_vector(check_vector(vector, self.dim, f"changes[{i}].vector"))
+            )
+
+        def body(conn: sqlite3.Connection, seq: int) -> None:
+            found = live_vectors(conn, [c.memory_id for c in changes])
+            missing = sorted({c.memory_id for c in changes} - found.keys())
+            if missing:
+                raise KeyError(f"no live memory units with ids {missing}; no change was applied")
+            for change, blob in zip(changes, blobs):
+                apply_change(conn, seq, change, blob)
+
+        self._write(body)
+
+    # --- index ------------------------------------------------------------------------------------
+
+    def check_index(self) -> bool:
+        """Whether the vector index holds exactly the live units (count and keys)."""
+        with self._index_lock, self._snapshot() as conn:
+            self._sync()
+            live = np.fromiter(
+                (r for (r,) in conn.execute("SELECT rowid FROM units WHERE deleted = 0")), np.int64
+            )
+            keys = self._index.keys()
+        return len(keys) == len(live) and bool(np.array_equal(np.sort(keys), np.sort(live)))
+
+    def rebuild_index(self) -> None:
+        """Rebuild the vector index from the stored vectors (no re-embedding)."""
+        with self._index_lock:
+            self._index = VectorIndex(self.dim)
+            self._saved_seq = None
+            self._sync()
+
+    def save_index(self) -> None:
+        """Bring the index up to date and save it atomically to `index.usearch` (with its record)."""
+        with self._index_lock:
+            self._sync()
+            self._save_index()
+
+    def close(self) -> None:
+        """Save the index if it changed and close the database; idempotent."""
+        if self._closed:
+            return
+        try:
+            with self._index_lock:
+                if self._index.seq != self._saved_seq:
+                    try:
+                        self._save_index()
+                    except OSError as exc:
+                        logger.warning("could not save the vector index %s: %s", self._index_path, exc)
+        finally:
+            self._closed = True
+            self._close_connections()
+
+    def __enter__(self) -> LongTermStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _save_index(self) -> None:
+        self._index.save(self._index_path, self._store_id)
+        self._saved_seq = self._index.seq
+
+    def _open_index(self) -> None:
+        """Load the saved index if it agrees with the store, else rebuild it (with a warning saying why)."""
+        reason = self._load_index()
+        if reason is None:
+            return
+        if self._index_path.exists() or self.count() > 0:
+            logger.warning("rebuilding the vector index %s from the store: %s", self._index_path, reason)
+        self.rebuild_index()
+
+    def _load_index(self) -> Optional[str]:
+        try:
+            index = VectorIndex.load(self._index_path, self.dim, self._store_id)
+        except IndexFileError as exc:
+            return str(exc)
+        with self._index_lock, self._snapshot() as conn:
+            db_seq = int(conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
+            if index.seq > db_seq:
+                return f"it holds change {index.seq} but the database only reaches change {db_seq}"
+            saved_seq = index.seq
+            self._index = index
+            self._sync()
+            live = int(conn.execute("SELECT COUNT(*) FROM units WHERE deleted = 0").fetchone()[0])
+        if len(index) != live:
+            return f"it holds {len(index)} vectors but the store has {live} live units"
+        self._saved_seq = saved_seq
+        return None
+
+    def _sync(self) -> None:
+        """Apply to the index the store changes it has not seen yet (by any writer, in any process)."""
+        with self._index_lock:
+            cursor = self._conn().execute(
+                "SELECT rowid, seq, CASE WHEN deleted = 0 THEN vector END FROM units "
+                "WHERE seq > ? ORDER BY seq",
+                (self._index.seq,),
+            )
+            last_seq = self._index.seq
+            for batch in iter(lambda: cursor.fetchmany(_FEED_BATCH), []):
+                live = [(rowid, blob) for rowid, _, blob in batch if blob is not None]
+                self._index.apply(
+                    np.array([rowid for rowid, _ in live], dtype=np.int64),
+                    decode_vectors([blob for _, blob in live], self.dim),
+                    np.array([rowid for rowid, _, blob in batch if blob is None], dtype=np.int64),
+                )
+                last_seq = batch[-1][1]
+            self._index.seq = last_seq
+
+    # --- connections and transactions -------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection (one per thread, so that readers never wait for a writer)."""
+        if self._closed:
+            raise StoreError(f"the store at {self.directory} is closed; open a new LongTermStore")
+        conn: Optional[sqlite3.Connection] = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self._db_path, self._busy_timeout)
+            with self._connections_lock:
+                for thread, old in [c for c in self._connections if not c[0].is_alive()]:
+                    old.close()
+                    self._connections.remove((thread, old))
+                self._connections.append((threading.current_thread(), conn))
+            self._local.conn = conn
+        return conn
+
+    def _close_connections(self) -> None:
+        with self._connections_lock:
+            for _, conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+    def _write(self, body: Callable[[sqlite3.Connection, int], T], units_change: bool = True) -> T:
+        """Run `body(conn, seq)` in one write transaction, `seq` being a new change number; then, if units
+        changed, bring the index up to date."""
+        conn = self._conn()
+
+        def transaction() -> T:
+            return write_transaction(conn, lambda: body(conn, next_seq(conn) if units_change else 0))
+
+        result = with_lock_retries(transaction, self._db_path)
+        if units_change:
+            self._sync()
+        return result
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query inside sees the same state of the database."""
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")

@@ -1,0 +1,128 @@
+"""`VectorIndex`: the usearch index beside the SQLite store, and its file with the record that ties it to
+the store (which database, which change seq, which file)."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+from usearch.index import Index, MetricKind, ScalarKind
+
+
+class IndexFileError(Exception):
+    """The index file cannot be used; the message says why (the store then rebuilds the index)."""
+
+
+class VectorIndex:
+    """Unit vectors keyed by the units' rowids, cosine metric, plus `seq`: the last store change it holds.
+
+    Not thread-safe: the store serialises access to it.
+    """
+
+    def __init__(self, dim: int, index: Optional[Index] = None, seq: int = 0) -> None:
+        self.dim = dim
+        self.seq = seq
+        self._index = index if index is not None else Index(ndim=dim, metric="cos", dtype="f32")
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def keys(self) -> np.ndarray:
+        """All keys (rowids), in no particular order."""
+        return np.asarray(self._index.keys[:], dtype=np.int64)
+
+    def apply(self, live_keys: np.ndarray, live_vectors: np.ndarray, dead_keys: np.ndarray) -> None:
+        """Insert or replace the live keys' vectors and drop the dead keys."""
+        keys = np.concatenate([live_keys, dead_keys]).astype(np.uint64)
+        if len(keys):
+            present = keys[np.asarray(self._index.contains(keys), dtype=bool)]
+            if len(present):
+                self._index.remove(present)
+        if len(live_keys):
+            self._index.add(live_keys.astype(np.uint64), live_vectors)
+
+    def search(self, vector: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Up to `count` nearest keys and their cosine similarities, best first.
+
+        When `count` covers the whole index the search is exhaustive, so nothing can be missed.
+        """
+        if len(self) == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        matches = self._index.search(vector, min(count, len(self)), exact=count >= len(self))
+        return np.asarray(matches.keys, dtype=np.int64), 1.0 - np.asarray(matches.distances)
+
+    def save(self, path: Path, store_id: str) -> None:
+        """Write the index to `path` atomically, then its record to `<path>.json`.
+
+        The record names the file (inode and size), so that a record and a file written by two different
+        processes saving at once are recognised as a mismatch on load.
+        """
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            self._index.save(str(tmp))
+            stat = tmp.stat()
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        record = {
+            "store_id": store_id,
+            "seq": self.seq,
+            "count": len(self),
+            "dim": self.dim,
+            "inode": stat.st_ino,
+            "size": stat.st_size,
+        }
+        _write_atomic(_record_path(path), json.dumps(record).encode("utf-8"))
+
+    @classmethod
+    def load(cls, path: Path, dim: int, store_id: str) -> VectorIndex:
+        """The index saved at `path` for the store `store_id`; IndexFileError saying what is wrong."""
+        if not path.exists():
+            raise IndexFileError("the file is missing")
+        record = _read_record(_record_path(path))
+        if record["store_id"] != store_id:
+            raise IndexFileError("it was saved for another database")
+        stat = path.stat()
+        if (stat.st_ino, stat.st_size) != (record["inode"], record["size"]):
+            raise IndexFileError("it does not match its record (two processes saved it at once?)")
+        try:
+            index = Index.restore(str(path))
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise IndexFileError(f"it is corrupt ({exc})") from exc
+        if index is None:
+            raise IndexFileError("it is not a usearch index")
+        if index.ndim != dim or record["dim"] != dim:
+            raise IndexFileError(f"it holds vectors of dimension {index.ndim}, the store {dim}")
+        if index.metric_kind != MetricKind.Cos or index.dtype != ScalarKind.F32:
+            raise IndexFileError(f"it uses {index.metric_kind} over {index.dtype}, not cosine over f32")
+        if len(index) != record["count"]:
+            raise IndexFileError(f"it holds {len(index)} vectors but its record says {record['count']}")
+        return cls(dim, index, record["seq"])
+
+
+def _record_path(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexFileError(f"its record {path.name} is missing or unreadable ({exc})") from exc
+    expected = {"store_id": str, "seq": int, "count": int, "dim": int, "inode": int, "size": int}
+    if not isinstance(record, dict) or any(not isinstance(record.get(k), t) for k, t in expected.items()):
+        raise IndexFileError(f"its record {path.name} is malformed")
+    return record
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

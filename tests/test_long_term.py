@@ -1,0 +1,516 @@
+"""Tests of the long-term store: a real SQLite file in tmp_path and a real usearch index beside it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lightmem.long_term import Change, LongTermStore, SearchFilters, StoreError
+from lightmem.store import schema
+from lightmem.store.vector_index import VectorIndex
+from lightmem.types import ExtractedUnit, Scope
+
+DIM = 16
+ALICE = Scope(user_id="alice")
+BOB = Scope(user_id="bob")
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def unit_vectors(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    v = rng.normal(size=(n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def units(*texts: str) -> list[ExtractedUnit]:
+    return [ExtractedUnit(text, (f"D1:{i}",)) for i, text in enumerate(texts, 1)]
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    with LongTermStore(tmp_path / "mem", DIM) as s:
+        yield s
+
+
+def brute_force(vectors: np.ndarray, query: np.ndarray, k: int) -> list[int]:
+    return list(np.argsort(-(vectors @ (query / np.linalg.norm(query))), kind="stable")[:k])
+
+
+# --- units ------------------------------------------------------------------------------------------
+
+
+def test_add_get_get_all_count(store: LongTermStore) -> None:
+    unit = ExtractedUnit("Alice likes tea", ("D1:3", "D1:4"), topic="drinks", event_time=T0)
+    added = store.add(ALICE, [unit, *units("Alice lives in Oslo")], unit_vectors(2), metadata={"k": 1})
+    assert [i.text for i in added] == ["Alice likes tea", "Alice lives in Oslo"]
+    got = store.get(added[0].id)
+    assert got == added[0]
+    assert got is not None
+    assert got.source == ("D1:3", "D1:4") and got.topic == "drinks" and got.metadata == {"k": 1}
+    assert got.event_time == T0 and got.created_at.tzinfo is not None and got.version == 1
+    assert (got.user_id, got.agent_id, got.run_id) == ("alice", None, None)
+    assert [i.id for i in store.get_all(ALICE)] == [i.id for i in added]
+    assert [i.id for i in store.get_all(ALICE, limit=1)] == [added[0].id]
+    assert store.count(ALICE) == store.count() == 2
+    assert store.get("no-such-id") is None
+    assert store.scopes() == [ALICE]
+
+
+def test_naive_event_time_is_taken_as_utc(store: LongTermStore) -> None:
+    (item,) = store.add(
+        ALICE, [ExtractedUnit("x", (), event_time=datetime(2024, 1, 2, 3, 4))], unit_vectors(1)
+    )
+    assert item.event_time == datetime(2024, 1, 2, 3, 4, tzinfo=timezone.utc)
+
+
+def test_update_bumps_version_and_records_history(store: LongTermStore) -> None:
+    (item,) = store.add(ALICE, units("likes tea"), unit_vectors(1))
+    updated = store.update(item.id, "likes coffee", unit_vectors(1, seed=1)[0], reason="changed mind")
+    assert updated.text == "likes coffee" and updated.version == 2 and updated.updated_at >= item.updated_at
+    merged = store.update(item.id, "likes coffee and tea", unit_vectors(1, seed=2)[0], event="MERGE")
+    assert merged.version == 3
+    history = store.history(item.id)
+    assert [(h.event, h.old_text, h.new_text) for h in history] == [
+        ("ADD", None, "likes tea"),
+        ("UPDATE", "likes tea", "likes coffee"),
+        ("MERGE", "likes coffee", "likes coffee and tea"),
+    ]
+    assert history[1].reason == "changed mind" and history[0].created_at.tzinfo is not None
+    with pytest.raises(KeyError):
+        store.update("no-such-id", "x", unit_vectors(1)[0])
+    with pytest.raises(ValueError, match="event"):
+        store.update(item.id, "x", unit_vectors(1)[0], event="ADD")
+
+
+def test_delete_is_a_tombstone(store: LongTermStore) -> None:
+    a, b = store.add(ALICE, units("a", "b"), unit_vectors(2))
+    store.delete(a.id, reason="wrong")
+    assert store.get(a.id) is None
+    assert [i.id for i in store.get_all(ALICE)] == [b.id]
+    assert store.count(ALICE) == 1
+    assert a.id not in {i.id for i in store.search(unit_vectors(2)[0], ALICE, 5)}
+    assert [(h.event, h.old_text, h.reason) for h in store.history(a.id)][-1] == ("DELETE", "a", "wrong")
+    with pytest.raises(KeyError):
+        store.delete(a.id)
+    with pytest.raises(KeyError):
+        store.update(a.id, "again", unit_vectors(1)[0])
+    assert store.check_index()
+
+
+def test_delete_all_deletes_scope_units_and_pending(store: LongTermStore) -> None:
+    store.add(ALICE, units("a", "b"), unit_vectors(2))
+    (bob_item,) = store.add(BOB, units("c"), unit_vectors(1, seed=3))
+    store.pending_add(ALICE, [{"role": "user", "content": "hi"}], [1])
+    assert store.delete_all(ALICE) == 2
+    assert store.count(ALICE) == 0 and store.get(bob_item.id) is not None
+    assert store.pending_list(ALICE) == []
+    assert store.delete_all(ALICE) == 0
+    assert store.check_index()
+
+
+# --- scope isolation ----------------------------------------------------------------------------------
+
+
+def test_scope_isolation(store: LongTermStore) -> None:
+    vectors = unit_vectors(3)
+    alice = store.add(ALICE, units("x", "y", "z"), vectors)
+    bob = store.add(BOB, units("x", "y", "z"), vectors)
+    alice_ids, bob_ids = {i.id for i in alice}, {i.id for i in bob}
+    for query in vectors:
+        assert {i.id for i in store.search(query, ALICE, 10)} == alice_ids
+        assert {i.id for i in store.search(query, BOB, 10)} == bob_ids
+    assert {i.id for i in store.get_all(ALICE)} == alice_ids
+    assert store.get(bob[0].id, ALICE) is None and store.get(bob[0].id, BOB) == bob[0]
+    assert store.history(bob[0].id, ALICE) == [] and len(store.history(bob[0].id, BOB)) == 1
+    with pytest.raises(KeyError):
+        store.delete(bob[0].id, ALICE)
+    with pytest.raises(KeyError):
+        store.update(bob[0].id, "hacked", vectors[0], scope=ALICE)
+    assert store.get(bob[0].id) == bob[0]
+    assert store.delete_all(ALICE) == 3 and store.count(BOB) == 3
+
+
+def test_scope_none_id_means_any_value(store: LongTermStore) -> None:
+    (in_a1,) = store.add(Scope(user_id="alice", agent_id="a1"), units("one"), unit_vectors(1))
+    (in_a2,) = store.add(Scope(user_id="alice", agent_id="a2"), units("two"), unit_vectors(1, seed=1))
+    assert {i.id for i in store.get_all(ALICE)} == {in_a1.id, in_a2.id}
+    assert [i.id for i in store.get_all(Scope(user_id="alice", agent_id="a1"))] == [in_a1.id]
+    assert store.get(in_a2.id, Scope(user_id="alice", agent_id="a1")) is None
+    assert [i.id for i in store.get_all(Scope(agent_id="a2"))] == [in_a2.id]
+    assert store.get_all(Scope(user_id="alice", run_id="r1")) == []
+
+
+# --- search -----------------------------------------------------------------------------------------
+
+
+def test_search_ranks_by_cosine_and_honours_limit(store: LongTermStore) -> None:
+    vectors = unit_vectors(30)
+    items = store.add(ALICE, units(*(f"fact {i}" for i in range(30))), vectors)
+    query = unit_vectors(1, seed=9)[0]
+    hits = store.search(query * 3.0, ALICE, 5)
+    assert [h.id for h in hits] == [items[i].id for i in brute_force(vectors, query, 5)]
+    assert [h.score for h in hits] == pytest.approx(sorted(vectors @ query, reverse=True)[:5], abs=1e-5)
+    pairs = store.neighbors(vectors[4], ALICE, 2)
+    assert pairs[0][0].id == items[4].id and pairs[0][1] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_search_filters_time_and_metadata(store: LongTermStore) -> None:
+    days = [ExtractedUnit(f"day {d}", (), event_time=T0 + timedelta(days=d)) for d in range(5)]
+    timed = store.add(ALICE, days, unit_vectors(5), metadata={"kind": "event"})
+    untimed = store.add(ALICE, units("no time"), unit_vectors(1, seed=5), metadata={"kind": "note"})
+    query = unit_vectors(1, seed=8)[0]
+    window = SearchFilters(event_after=T0 + timedelta(days=1), event_before=T0 + timedelta(days=3))
+    assert {h.text for h in store.search(query, ALICE, 10, window)} == {"day 1", "day 2"}
+    notes = SearchFilters(metadata={"kind": "note"})
+    assert [h.id for h in store.search(query, ALICE, 10, notes)] == [untimed[0].id]
+    assert store.search(query, ALICE, 10, SearchFilters(metadata={"kind": "other"})) == []
+    future = SearchFilters(created_after=datetime.now(timezone.utc) + timedelta(hours=1))
+    assert store.search(query, ALICE, 10, future) == []
+    past = SearchFilters(created_before=datetime.now(timezone.utc) + timedelta(hours=1))
+    assert len(store.search(query, ALICE, 10, past)) == len(timed) + 1
+
+
+def test_search_filters_from_dict() -> None:
+    assert SearchFilters.from_dict(None) is None and SearchFilters.from_dict({}) is None
+    f = SearchFilters.from_dict({"event_after": "2024-05-01T12:00:00Z", "metadata": {"a": 1}, "b": "x"})
+    assert f == SearchFilters(event_after=T0, metadata={"a": 1, "b": "x"})
+    for bad, key in [
+        ({"user_id": "alice"}, "user_id"),
+        ({"score": {"gte": 3}}, "score"),
+        ({"event_before": "yesterday"}, "event_before"),
+        ({"metadata": ["a"]}, "metadata"),
+        ({"OR": [{"a": 1}]}, "OR"),
+    ]:
+        with pytest.raises(ValueError, match=key):
+            SearchFilters.from_dict(bad)
+
+
+def test_small_scope_among_many_rows_gets_exact_results(tmp_path: Path) -> None:
+    big, small = unit_vectors(3000, seed=1), unit_vectors(20, seed=2)
+    queries = unit_vectors(5, seed=3)
+    for exact_scan_max in (4096, 0):  # exact scan, then the index with growing candidate sets
+        with LongTermStore(tmp_path / str(exact_scan_max), DIM, exact_scan_max=exact_scan_max) as store:
+            store.add(Scope(user_id="big"), units(*(f"b{i}" for i in range(3000))), big)
+            items = store.add(Scope(user_id="small"), units(*(f"s{i}" for i in range(20))), small)
+            for query in queries:
+                hits = store.search(query, Scope(user_id="small"), 5)
+                assert [h.id for h in hits] == [items[i].id for i in brute_force(small, query, 5)]
+
+
+def test_search_rejects_bad_input(store: LongTermStore) -> None:
+    store.add(ALICE, units("a"), unit_vectors(1))
+    good = unit_vectors(1)[0]
+    bad_vectors = [good[:-1], good.astype(np.int32), np.full(DIM, np.nan), np.zeros(DIM), good[None, :]]
+    for vector in bad_vectors:
+        with pytest.raises(ValueError, match="vector"):
+            store.search(vector, ALICE, 3)
+    with pytest.raises(ValueError, match="limit"):
+        store.search(good, ALICE, 0)
+    with pytest.raises(ValueError, match="scope"):
+        store.search(good, "alice", 3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="vectors"):
+        store.add(ALICE, units("a", "b"), unit_vectors(3))
+    with pytest.raises(ValueError, match=r"units\[0\].text"):
+        store.add(ALICE, units(" "), unit_vectors(1))
+    with pytest.raises(ValueError, match="metadata"):
+        store.add(ALICE, units("a"), unit_vectors(1), metadata={"when": object()})
+
+
+# --- persistence and the index file ----------------------------------------------------------------------
+
+
+def test_persistence_across_reopen(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    vectors = unit_vectors(10)
+    with LongTermStore(tmp_path, DIM) as store:
+        items = store.add(ALICE, units(*(f"f{i}" for i in range(10))), vectors)
+        store.delete(items[0].id)
+    with caplog.at_level(logging.WARNING, logger="lightmem"), LongTermStore(tmp_path, DIM) as store:
+        assert store.check_index()
+        assert store.count() == 9 and store.get(items[3].id) == items[3]
+        assert store.search(vectors[3], ALICE, 1)[0].id == items[3].id
+    assert not caplog.records
+
+
+def test_saved_index_catches_up_with_later_writes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with LongTermStore(tmp_path, DIM) as store:
+        first = store.add(ALICE, units("a", "b"), unit_vectors(2))
+    names = ["index.usearch", "index.usearch.json"]
+    for name in names:  # keep the files as they are (a rename keeps the inode their record names)
+        os.replace(tmp_path / name, tmp_path / f"{name}.old")
+    with LongTermStore(tmp_path, DIM) as store:
+        store.delete(first[0].id)
+        (late,) = store.add(ALICE, units("c"), unit_vectors(1, seed=4))
+    for name in names:  # put back the index saved before the delete and the add
+        os.replace(tmp_path / f"{name}.old", tmp_path / name)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="lightmem"), LongTermStore(tmp_path, DIM) as store:
+        assert store.check_index()
+        assert store.search(unit_vectors(1, seed=4)[0], ALICE, 1)[0].id == late.id
+    assert not caplog.records
+
+
+def _damage_missing(index: Path, store_id: str) -> None:
+    index.unlink()
+
+
+def _damage_truncated(index: Path, store_id: str) -> None:
+    index.write_bytes(index.read_bytes()[: index.stat().st_size // 2])
+
+
+def _damage_garbage(index: Path, store_id: str) -> None:
+    index.write_bytes(b"not an index" * 100)
+
+
+def _damage_other_dim(index: Path, store_id: str) -> None:
+    VectorIndex(DIM * 2).save(index, store_id)  # a consistent file and record, of another dimension
+
+
+def _damage_record(index: Path, store_id: str) -> None:
+    index.with_name("index.usearch.json").write_text("{")
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (_damage_missing, "missing"),
+        (_damage_truncated, "record"),
+        (_damage_garbage, "record"),
+        (_damage_other_dim, "dimension"),
+        (_damage_record, "record"),
+    ],
+)
+def test_damaged_index_file_is_rebuilt(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, damage, said
+) -> None:
+    vectors = unit_vectors(12)
+    with LongTermStore(tmp_path, DIM) as store:
+        items = store.add(ALICE, units(*(f"f{i}" for i in range(12))), vectors)
+    store_id = sqlite3.connect(tmp_path / "memory.db").execute("SELECT value FROM meta WHERE key='store_id'")
+    damage(tmp_path / "index.usearch", store_id.fetchone()[0])
+    with caplog.at_level(logging.WARNING, logger="lightmem"), LongTermStore(tmp_path, DIM) as store:
+        assert store.check_index()
+        assert [h.id for h in store.search(vectors[5], ALICE, 3)][0] == items[5].id
+    (record,) = [r for r in caplog.records if r.name == "lightmem"]
+    assert record.levelno == logging.WARNING and "rebuilding" in record.message and said in record.message
+    with caplog.at_level(logging.WARNING, logger="lightmem"), LongTermStore(tmp_path, DIM):
+        pass  # the rebuilt index was saved: no second rebuild
+    assert len(caplog.records) == 1
+
+
+def test_corrupt_index_with_matching_record_is_rebuilt(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with LongTermStore(tmp_path, DIM) as store:
+        store.add(ALICE, units("a", "b"), unit_vectors(2))
+    index = tmp_path / "index.usearch"
+    size = index.stat().st_size
+    with index.open("r+b") as f:  # same inode and size, contents destroyed
+        f.write(b"\0" * size)
+    with caplog.at_level(logging.WARNING, logger="lightmem"), LongTermStore(tmp_path, DIM) as store:
+        assert store.check_index()
+    assert "rebuilding" in caplog.text
+
+
+def test_rebuild_index_keeps_everything(store: LongTermStore) -> None:
+    items = store.add(ALICE, units("a", "b", "c"), unit_vectors(3))
+    store.delete(items[1].id)
+    store.rebuild_index()
+    assert store.check_index()
+    assert {h.id for h in store.search(unit_vectors(3)[0], ALICE, 5)} == {items[0].id, items[2].id}
+
+
+# --- several stores on one directory ----------------------------------------------------------------------
+
+
+def test_second_store_sees_writes_through_the_change_feed(tmp_path: Path) -> None:
+    vectors = unit_vectors(3)
+    with LongTermStore(tmp_path, DIM) as writer, LongTermStore(tmp_path, DIM) as reader:
+        assert reader.search(vectors[0], ALICE, 3) == []
+        items = writer.add(ALICE, units("a", "b", "c"), vectors)
+        assert reader.search(vectors[0], ALICE, 1)[0].id == items[0].id
+        writer.delete(items[0].id)
+        assert items[0].id not in {h.id for h in reader.search(vectors[0], ALICE, 3)}
+        writer.update(items[1].id, "b moved", vectors[0])
+        top = reader.search(vectors[0], ALICE, 1)[0]
+        assert (top.id, top.text) == (items[1].id, "b moved")
+        assert reader.check_index() and writer.check_index()
+
+
+def test_threads_share_one_store(store: LongTermStore) -> None:
+    errors: list[BaseException] = []
+
+    def work(seed: int) -> None:
+        try:
+            for i in range(5):
+                store.add(Scope(user_id=f"u{seed}"), units(f"t{i}"), unit_vectors(1, seed=seed * 10 + i))
+                store.search(unit_vectors(1, seed=seed)[0], Scope(user_id=f"u{seed}"), 3)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and store.count() == 20 and store.check_index()
+
+
+def test_write_waits_for_a_lock_held_past_busy_timeout(tmp_path: Path) -> None:
+    with LongTermStore(tmp_path, DIM, busy_timeout=0.05) as store:
+        other = sqlite3.connect(tmp_path / "memory.db", isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        releaser = threading.Timer(0.15, lambda: other.execute("COMMIT"))
+        releaser.start()
+        start = time.monotonic()
+        store.add(ALICE, units("a"), unit_vectors(1))  # fails once, then retried after the backoff
+        assert time.monotonic() - start >= 0.15 and store.count() == 1
+        releaser.join()
+        other.close()
+
+
+def test_lock_that_never_clears_raises_store_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(schema, "_LOCK_BACKOFF_S", (0.01, 0.01))
+    with LongTermStore(tmp_path, DIM, busy_timeout=0.02) as store:
+        other = sqlite3.connect(tmp_path / "memory.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StoreError, match="locked"):
+            store.add(ALICE, units("a"), unit_vectors(1))
+        other.execute("ROLLBACK")
+        other.close()
+        assert store.count() == 0
+
+
+# --- consolidation support -----------------------------------------------------------------------------
+
+
+def test_apply_changes_is_all_or_nothing(store: LongTermStore) -> None:
+    a, b, c = store.add(ALICE, units("a", "b", "c"), unit_vectors(3))
+    before = [store.get(i.id) for i in (a, b, c)]
+    bad = [
+        Change("update", a.id, text="a+b", vector=unit_vectors(1, seed=7)[0], event="MERGE"),
+        Change("delete", b.id),
+        Change("delete", "no-such-id"),
+    ]
+    with pytest.raises(KeyError, match="no-such-id"):
+        store.apply_changes(bad)
+    assert [store.get(i.id) for i in (a, b, c)] == before and len(store.history(a.id)) == 1
+    with pytest.raises(KeyError):  # deleted twice: fails midway, rolled back
+        store.apply_changes([Change("delete", b.id), Change("delete", b.id)])
+    assert store.get(b.id) == before[1]
+    store.apply_changes([*bad[:2], Change("mark_consolidated", a.id), Change("mark_consolidated", c.id)])
+    assert store.get(a.id).text == "a+b" and store.get(b.id) is None  # type: ignore[union-attr]
+    assert store.history(a.id)[-1].event == "MERGE"
+    assert store.unconsolidated() == []
+    assert store.search(unit_vectors(1, seed=7)[0], ALICE, 1)[0].id == a.id
+
+
+def test_change_validation() -> None:
+    with pytest.raises(ValueError, match="kind"):
+        Change("rename", "x")
+    with pytest.raises(ValueError, match="vector"):
+        Change("update", "x", text="t")
+    with pytest.raises(ValueError, match="event"):
+        Change("update", "x", text="t", vector=np.ones(DIM), event="DELETE")
+
+
+def test_unconsolidated_vectors_and_update_resets_mark(store: LongTermStore) -> None:
+    vectors = unit_vectors(3)
+    items = store.add(ALICE, units("a", "b", "c"), vectors)
+    pending = store.unconsolidated(ALICE)
+    assert [i.id for i, _ in pending] == [i.id for i in items]
+    np.testing.assert_allclose(np.stack([v for _, v in pending]), vectors, atol=1e-6)
+    np.testing.assert_allclose(store.vectors([items[2].id, items[0].id]), vectors[[2, 0]], atol=1e-6)
+    with pytest.raises(KeyError, match="nope"):
+        store.vectors(["nope"])
+    store.apply_changes([Change("mark_consolidated", i.id) for i in items])
+    assert store.unconsolidated(limit=5) == []
+    store.update(items[1].id, "b2", vectors[1])
+    assert [i.id for i, _ in store.unconsolidated()] == [items[1].id]
+
+
+# --- short-term buffer -------------------------------------------------------------------------------------
+
+
+def test_pending_buffer_round_trip(store: LongTermStore) -> None:
+    run = Scope(user_id="alice", run_id="r1")
+    messages = [{"role": "user", "content": "I moved to Oslo"}, {"role": "assistant", "content": "Nice"}]
+    ids = store.pending_add(run, messages, [4, 1])
+    store.pending_add(ALICE, [{"role": "user", "content": "other stream"}], [2])
+    assert store.pending_list(run) == list(zip(ids, messages))
+    assert store.pending_words(run) == 5 and store.pending_words(ALICE) == 2
+    assert set(store.pending_scopes()) == {run, ALICE}
+    store.add(run, units("alice moved to Oslo"), unit_vectors(1), pending_ids=ids)
+    assert store.pending_list(run) == [] and store.pending_words(run) == 0
+    assert store.pending_scopes() == [ALICE]
+    with pytest.raises(KeyError, match="pending"):  # already extracted: nothing is stored
+        store.add(run, units("duplicate"), unit_vectors(1), pending_ids=ids)
+    assert [i.text for i in store.get_all(run)] == ["alice moved to Oslo"]
+    with pytest.raises(ValueError, match="words"):
+        store.pending_add(run, messages, [1])
+    with pytest.raises(ValueError, match=r"messages\[0\]"):
+        store.pending_add(run, [{"t": object()}], [1])
+
+
+# --- the database file ------------------------------------------------------------------------------------
+
+
+def test_corrupt_database_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    db = tmp_path / "memory.db"
+    garbage = b"this is not sqlite" * 512
+    db.write_bytes(garbage)
+    with pytest.raises(StoreError, match="memory.db"):
+        LongTermStore(tmp_path, DIM)
+    assert db.read_bytes() == garbage
+
+
+def test_foreign_sqlite_database_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    db = tmp_path / "memory.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE notes (x TEXT)")
+    conn.close()
+    before = db.read_bytes()
+    with pytest.raises(StoreError, match="not a lightmem"):
+        LongTermStore(tmp_path, DIM)
+    assert db.read_bytes() == before
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    LongTermStore(tmp_path, DIM).close()
+    with sqlite3.connect(tmp_path / "memory.db") as conn:
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    conn.close()
+    with pytest.raises(StoreError, match="schema version 99"):
+        LongTermStore(tmp_path, DIM)
+
+
+def test_dimension_mismatch_is_refused(tmp_path: Path) -> None:
+    LongTermStore(tmp_path, DIM).close()
+    with pytest.raises(StoreError, match=f"{DIM}.*{DIM * 2}"):
+        LongTermStore(tmp_path, DIM * 2)
+
+
+def test_closed_store_refuses_use(tmp_path: Path) -> None:
+    store = LongTermStore(tmp_path, DIM)
+    store.close()
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.count()
+    with pytest.raises(StoreError, match="closed"):
+        store.search(unit_vectors(1)[0], ALICE, 1)
+
+
+def test_failed_write_rolls_back(store: LongTermStore) -> None:
+    (item,) = store.add(ALICE, units("a"), unit_vectors(1))
+    with pytest.raises(KeyError):  # the update succeeds, then the delete of an unknown id fails
+        store.apply_changes(
+            [Change("update", item.id, text="b", vector=unit_vectors(1)[0]), Change("delete", "x")]
+        )
+    assert store.get(item.id) == item and len(store.history(item.id)) == 1
