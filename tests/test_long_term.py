@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from lightmem.long_term import Change, LongTermStore, SearchFilters, StoreError
 from lightmem.store import schema
 from lightmem.store.vector_index import VectorIndex
@@ -182,13 +181,14 @@ def test_search_filters_from_dict() -> None:
     assert SearchFilters.from_dict(None) is None and SearchFilters.from_dict({}) is None
     f = SearchFilters.from_dict({"event_after": "2024-05-01T12:00:00Z", "metadata": {"a": 1}, "b": "x"})
     assert f == SearchFilters(event_after=T0, metadata={"a": 1, "b": "x"})
-    for bad, key in [
+    bad_filters: list[tuple[dict[str, object], str]] = [
         ({"user_id": "alice"}, "user_id"),
         ({"score": {"gte": 3}}, "score"),
         ({"event_before": "yesterday"}, "event_before"),
         ({"metadata": ["a"]}, "metadata"),
         ({"OR": [{"a": 1}]}, "OR"),
-    ]:
+    ]
+    for bad, key in bad_filters:
         with pytest.raises(ValueError, match=key):
             SearchFilters.from_dict(bad)
 
@@ -297,7 +297,7 @@ def test_damaged_index_file_is_rebuilt(
     damage(tmp_path / "index.usearch", store_id.fetchone()[0])
     with caplog.at_level(logging.WARNING, logger="lightmem"), LongTermStore(tmp_path, DIM) as store:
         assert store.check_index()
-        assert [h.id for h in store.search(vectors[5], ALICE, 3)][0] == items[5].id
+        assert store.search(vectors[5], ALICE, 3)[0].id == items[5].id
     (record,) = [r for r in caplog.records if r.name == "lightmem"]
     assert record.levelno == logging.WARNING and "rebuilding" in record.message and said in record.message
     with caplog.at_level(logging.WARNING, logger="lightmem"), LongTermStore(tmp_path, DIM):
@@ -466,7 +466,7 @@ def test_corrupt_database_is_refused_and_left_untouched(tmp_path: Path) -> None:
     db = tmp_path / "memory.db"
     garbage = b"this is not sqlite" * 512
     db.write_bytes(garbage)
-    with pytest.raises(StoreError, match="memory.db"):
+    with pytest.raises(StoreError, match=r"memory\.db"):
         LongTermStore(tmp_path, DIM)
     assert db.read_bytes() == garbage
 
