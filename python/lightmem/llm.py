@@ -298,7 +298,8 @@ _STOPWORDS = frozenset(
     or other our ours ourselves out over own really same she should so some such than that the their
     theirs them themselves then there these they thing things think this those through to too under until
     up very was we well were what when where which while who whom why will with would yeah yes you your
-    yours yourself yourselves going gonna want wanted said says something anything everything""".split()
+    yours yourself yourselves going gonna want wanted said says something anything everything yesterday
+    today tomorrow tonight""".split()
 )
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
 

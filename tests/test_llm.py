@@ -1,0 +1,415 @@
+"""LLM backends: OpenAIClient against a real scripted HTTP server on 127.0.0.1, and OfflineLLM."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Optional, Union
+
+import pytest
+from lightmem.config import LightMemConfig
+from lightmem.llm import (
+    LLM,
+    Completion,
+    LLMError,
+    OfflineLLM,
+    OpenAIClient,
+    estimate_tokens,
+    make_llm,
+)
+from lightmem.prompts import (
+    Turn,
+    build_consolidate_request,
+    build_extract_request,
+    parse_consolidate_response,
+    parse_extract_response,
+)
+
+KEY = "sk-test-SECRET-0123456789"
+MESSAGES = [{"role": "system", "content": "Answer in JSON."}, {"role": "user", "content": "Say hi."}]
+
+
+# --- a scripted OpenAI-compatible server ----------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    """One scripted answer of the server."""
+
+    status: int = 200
+    body: Union[bytes, dict[str, Any]] = field(default_factory=lambda: _chat('{"ok": true}'))
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    cut_body: bool = False  # announce the full Content-Length but send only half the body
+
+
+def _chat(content: str, usage: Optional[dict[str, int]] = None) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+        ],
+    }
+    if usage is not None:
+        answer["usage"] = usage
+    return answer
+
+
+class ScriptedServer:
+    """Answers POSTs with the scripted replies in order (then with a default OK) and records requests."""
+
+    def __init__(self) -> None:
+        self.replies: list[Reply] = []
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    def script(self, *replies: Reply) -> None:
+        self.replies.extend(replies)
+
+    def client(self, **overrides: Any) -> OpenAIClient:
+        options: dict[str, Any] = {"api_key": KEY, "timeout_s": 2.0, "max_retries": 2}
+        options.update({"backoff_s": 0.001, "max_backoff_s": 0.01, **overrides})
+        return OpenAIClient(self.base_url, "test-model", **options)
+
+    def _next(self, request: dict[str, Any]) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+            return self.replies.pop(0) if self.replies else Reply()
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                reply = server._next(
+                    {"path": self.path, "headers": dict(self.headers), "json": json.loads(raw)}
+                )
+                time.sleep(reply.delay_s)
+                body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(body[: len(body) // 2] if reply.cut_body else body)
+                    if reply.cut_body:
+                        self.close_connection = True
+                except OSError:  # the client gave up (timeout) and closed the connection
+                    pass
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
+
+    def __enter__(self) -> ScriptedServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    with ScriptedServer() as running:
+        yield running
+
+
+def _failure(client: OpenAIClient) -> LLMError:
+    with pytest.raises(LLMError) as info:
+        client.complete(MESSAGES)
+    assert KEY not in str(info.value)
+    assert client.url in str(info.value)
+    return info.value
+
+
+# --- OpenAIClient ---------------------------------------------------------------------------------------
+
+
+def test_ok_with_usage_and_the_request_sent(server: ScriptedServer) -> None:
+    server.script(Reply(body=_chat('{"hi": 1}', {"prompt_tokens": 11, "completion_tokens": 3})))
+    client = server.client()
+    assert client.complete(MESSAGES) == Completion('{"hi": 1}', prompt_tokens=11, completion_tokens=3)
+    assert client.usage.snapshot() == {"calls": 1, "prompt_tokens": 11, "completion_tokens": 3}
+    (request,) = server.requests
+    assert request["path"] == "/v1/chat/completions"
+    assert request["json"] == {
+        "model": "test-model",
+        "messages": MESSAGES,
+        "temperature": 0,
+        "response_format": {"type": "json_object"},
+    }
+    assert request["headers"]["Authorization"] == f"Bearer {KEY}"
+    assert request["headers"]["Content-Type"] == "application/json"
+
+
+def test_plain_text_request_without_key(server: ScriptedServer) -> None:
+    client = server.client(api_key=None)
+    client.complete(MESSAGES, json_output=False)
+    (request,) = server.requests
+    assert "response_format" not in request["json"]
+    assert "Authorization" not in request["headers"]
+
+
+def test_tokens_are_estimated_without_usage(server: ScriptedServer) -> None:
+    server.script(Reply(body=_chat("one two three")))
+    completion = server.client().complete(MESSAGES)
+    assert completion.prompt_tokens == estimate_tokens("Answer in JSON.", "Say hi.") == 7
+    assert completion.completion_tokens == estimate_tokens("one two three") == 4
+
+
+def test_429_then_ok_honours_retry_after(server: ScriptedServer) -> None:
+    server.script(Reply(status=429, body=b'{"error": "slow down"}', headers={"Retry-After": "0.2"}), Reply())
+    client = server.client(max_backoff_s=1.0)
+    start = time.monotonic()
+    assert client.complete(MESSAGES).text == '{"ok": true}'
+    assert time.monotonic() - start >= 0.2
+    assert len(server.requests) == 2
+    assert client.usage.calls == 1
+
+
+def test_429_with_a_long_retry_after_gives_up_at_once(server: ScriptedServer) -> None:
+    server.script(Reply(status=429, headers={"Retry-After": "120"}))
+    error = _failure(server.client())
+    assert error.status == 429
+    assert "retry after 120 s" in str(error)
+    assert len(server.requests) == 1
+
+
+def test_5xx_is_retried_then_gives_up_in_bounded_time(server: ScriptedServer) -> None:
+    server.script(*[Reply(status=500, body=b"internal error")] * 4)
+    client = server.client(max_retries=3)
+    start = time.monotonic()
+    error = _failure(client)
+    assert time.monotonic() - start < client.max_total_time_s
+    assert len(server.requests) == 4
+    assert error.status == 500
+    assert "gave up after 4 attempt(s)" in str(error)
+    assert "HTTP 500: internal error" in str(error)
+    assert client.usage.calls == 0
+
+
+def test_503_then_ok(server: ScriptedServer) -> None:
+    server.script(Reply(status=503), Reply(status=502), Reply())
+    assert server.client().complete(MESSAGES).text == '{"ok": true}'
+    assert len(server.requests) == 3
+
+
+@pytest.mark.parametrize("status", [400, 401, 404])
+def test_other_4xx_are_not_retried_and_the_key_is_redacted(server: ScriptedServer, status: int) -> None:
+    server.script(Reply(status=status, body=f'{{"error": "Incorrect API key provided: {KEY}"}}'.encode()))
+    error = _failure(server.client())
+    assert error.status == status
+    assert f"HTTP {status}" in str(error)
+    assert "Incorrect API key provided: ***" in str(error)
+    assert len(server.requests) == 1
+
+
+def test_timeout_is_retried_then_gives_up(server: ScriptedServer) -> None:
+    server.script(Reply(delay_s=0.6), Reply(delay_s=0.6))
+    client = server.client(timeout_s=0.15, max_retries=1)
+    start = time.monotonic()
+    error = _failure(client)
+    assert time.monotonic() - start < client.max_total_time_s
+    assert len(server.requests) == 2
+    assert error.status is None
+    assert "timed out" in str(error)
+
+
+def test_timeout_then_ok(server: ScriptedServer) -> None:
+    server.script(Reply(delay_s=0.6), Reply())
+    assert server.client(timeout_s=0.15).complete(MESSAGES).text == '{"ok": true}'
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        Reply(body=b'{"choices": [{"message": {"content": "{\\"a'),  # truncated JSON
+        Reply(body=b"<html>502 Bad Gateway</html>"),  # not JSON at all
+        Reply(body={"choices": []}),  # JSON without an answer
+        Reply(body={"choices": [{"message": {"content": None}}]}),
+        Reply(cut_body=True),  # the connection closes before Content-Length bytes arrived
+    ],
+)
+def test_malformed_bodies_are_retried_then_fail(server: ScriptedServer, bad: Reply) -> None:
+    server.script(bad, bad, bad)
+    error = _failure(server.client())
+    assert len(server.requests) == 3
+    assert error.status is None
+
+
+def test_malformed_body_then_ok(server: ScriptedServer) -> None:
+    server.script(Reply(body=b"not json"), Reply(cut_body=True), Reply())
+    assert server.client().complete(MESSAGES).text == '{"ok": true}'
+    assert len(server.requests) == 3
+
+
+def test_connection_refused() -> None:
+    with socket.socket() as probe:  # a port with nobody listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = OpenAIClient(f"http://127.0.0.1:{port}", "m", api_key=KEY, max_retries=1, backoff_s=0.001)
+    error = _failure(client)
+    assert "gave up after 2 attempt(s)" in str(error)
+
+
+def test_concurrent_calls_are_counted(server: ScriptedServer) -> None:
+    client = server.client()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        completions = list(pool.map(lambda _: client.complete(MESSAGES), range(8)))
+    assert {c.text for c in completions} == {'{"ok": true}'}
+    assert client.usage.calls == 8
+    assert len(server.requests) == 8
+
+
+def test_repr_hides_the_key(server: ScriptedServer) -> None:
+    client = server.client()
+    assert KEY not in repr(client)
+    assert "***" in repr(client)
+    assert "api_key=None" in repr(server.client(api_key=None))
+
+
+def test_from_config() -> None:
+    cfg = LightMemConfig(
+        llm="openai",
+        llm_base_url="http://localhost:11434/v1/",
+        llm_model="qwen",
+        llm_api_key=KEY,
+        llm_timeout_s=5.0,
+        llm_max_retries=1,
+    )
+    client = OpenAIClient.from_config(cfg)
+    assert client.url == "http://localhost:11434/v1/chat/completions"
+    assert (client.model, client.timeout_s, client.max_retries) == ("qwen", 5.0, 1)
+    assert isinstance(make_llm(cfg), OpenAIClient)
+    with pytest.raises(ValueError, match="LIGHTMEM_LLM_BASE_URL"):
+        OpenAIClient.from_config(LightMemConfig(llm="openai", llm_model="qwen"))
+    with pytest.raises(ValueError, match="LIGHTMEM_LLM_MODEL"):
+        make_llm(LightMemConfig(llm="openai", llm_base_url="http://localhost:8000/v1"))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"base_url": "localhost:8000"}, "base_url"),
+        ({"model": ""}, "model"),
+        ({"timeout_s": 0}, "timeout_s"),
+        ({"max_retries": -1}, "max_retries"),
+        ({"backoff_s": -1.0}, "backoff_s"),
+    ],
+)
+def test_constructor_validation(kwargs: dict[str, Any], message: str) -> None:
+    arguments: dict[str, Any] = {"base_url": "http://localhost:8000/v1", "model": "m", **kwargs}
+    with pytest.raises(ValueError, match=message):
+        OpenAIClient(**arguments)
+
+
+def test_empty_messages_rejected(server: ScriptedServer) -> None:
+    with pytest.raises(ValueError, match="messages"):
+        server.client().complete([])
+
+
+# --- OfflineLLM -----------------------------------------------------------------------------------------
+
+T0 = datetime(2023, 5, 8, 13, 56)
+SEGMENTS = [
+    [
+        Turn("D1:1", "Caroline", T0, "went LGBTQ support group yesterday, powerful"),
+        Turn("D1:2", "Melanie", T0 + timedelta(minutes=1), "wow, proud of you"),
+        Turn("D1:3", "Caroline", T0 + timedelta(minutes=2), "   "),
+        Turn("D1:4", "Caroline", T0 + timedelta(minutes=3), "transgender stories inspiring"),
+    ],
+    [Turn("D2:1", "Melanie", None, "painted sunrise over lake")],
+]
+
+
+def test_offline_is_the_default_backend() -> None:
+    llm: LLM = make_llm(LightMemConfig())
+    assert isinstance(llm, OfflineLLM)
+
+
+def test_offline_extraction_round_trips_through_the_parser() -> None:
+    llm = OfflineLLM()
+    answer = llm.complete(build_extract_request(SEGMENTS))
+    units = parse_extract_response(answer.text, SEGMENTS)
+    assert [(u.text, u.source, u.event_time) for u in units] == [
+        ("Caroline: went LGBTQ support group yesterday, powerful", ("D1:1",), T0),
+        ("Melanie: wow, proud of you", ("D1:2",), T0 + timedelta(minutes=1)),
+        ("Caroline: transgender stories inspiring", ("D1:4",), T0 + timedelta(minutes=3)),
+        ("Melanie: painted sunrise over lake", ("D2:1",), None),
+    ]
+    assert [u.topic for u in units] == ["powerful, transgender, inspiring"] * 3 + ["painted, sunrise, lake"]
+
+
+def test_offline_groups_turns_per_unit() -> None:
+    answer = OfflineLLM(turns_per_unit=2).complete(build_extract_request(SEGMENTS))
+    units = parse_extract_response(answer.text, SEGMENTS)
+    assert [u.source for u in units] == [("D1:1", "D1:2"), ("D1:4",), ("D2:1",)]
+    assert (
+        units[0].text == "Caroline: went LGBTQ support group yesterday, powerful Melanie: wow, proud of you"
+    )
+    assert units[0].event_time == T0
+
+
+def test_offline_is_deterministic_and_counts_tokens() -> None:
+    llm = OfflineLLM()
+    messages = build_extract_request(SEGMENTS)
+    first, second = llm.complete(messages), OfflineLLM().complete(messages)
+    assert first == second
+    assert first.prompt_tokens == estimate_tokens(*(m["content"] for m in messages))
+    assert first.completion_tokens == estimate_tokens(first.text)
+    llm.complete(messages)
+    assert llm.usage.snapshot() == {
+        "calls": 2,
+        "prompt_tokens": 2 * first.prompt_tokens,
+        "completion_tokens": 2 * first.completion_tokens,
+    }
+
+
+def test_offline_consolidation_keeps_everything() -> None:
+    clusters = [[("m1", "Caroline lives in Boston.", T0), ("m2", "Caroline moved to Denver.", None)]]
+    answer = OfflineLLM().complete(build_consolidate_request(clusters))
+    decisions = parse_consolidate_response(answer.text, clusters)
+    assert [(d.memory_id, d.action) for d in decisions] == [("m1", "keep"), ("m2", "keep")]
+
+
+@pytest.mark.parametrize(
+    ("messages", "message"),
+    [
+        ([{"role": "system", "content": "hi"}], "no user message"),
+        ([{"role": "user", "content": "hello"}], "not a JSON request"),
+        ([{"role": "user", "content": "[1]"}], "not a JSON object"),
+        ([{"role": "user", "content": '{"task": "summarise"}'}], "unknown task 'summarise'"),
+        ([{"role": "user", "content": '{"task": "extract_memories"}'}], "malformed extract_memories request"),
+        ([{"role": "user", "content": '{"task": "consolidate_memories", "clusters": [1]}'}], "malformed"),
+    ],
+)
+def test_offline_rejects_other_requests(messages: list[dict[str, str]], message: str) -> None:
+    with pytest.raises(LLMError, match=message):
+        OfflineLLM().complete(messages)
+
+
+@pytest.mark.parametrize("turns", [0, -1, 1.5, True])
+def test_offline_turns_per_unit_validation(turns: Any) -> None:
+    with pytest.raises(ValueError, match="turns_per_unit"):
+        OfflineLLM(turns_per_unit=turns)
