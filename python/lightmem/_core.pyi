@@ -1,0 +1,80 @@
+"""Typed stub of the Rust extension `lightmem._core`: pure kernels over numpy arrays.
+
+Array arguments must be numpy arrays of exactly the dtype shown (no implicit conversion); any
+contiguity is accepted (non-C-contiguous arrays are copied). Every invalid input raises
+`KernelInputError`, a `ValueError` whose message names the argument.
+"""
+
+from typing import Final, Optional
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+class KernelInputError(ValueError):
+    """Invalid input to a lightmem kernel."""
+
+# --- token pruning (rust/src/prune.rs) -----------------------------------------------------------
+
+FLAG_FORCE_KEEP: Final[int]
+"""Flag bit 1: keep the token whatever its score (pass it to `prune_tokens` as `force_keep`)."""
+FLAG_ENTITY: Final[int]
+"""Flag bit 2: a capitalised name (score boost)."""
+FLAG_NUMBER: Final[int]
+"""Flag bit 4: a number (score boost)."""
+FLAG_DATE: Final[int]
+"""Flag bit 8: a date or time expression (score boost)."""
+FLAG_FILLER: Final[int]
+"""Flag bit 16: a filler word such as um, like, yeah (score penalty)."""
+FLAG_STOPWORD: Final[int]
+"""Flag bit 32: a stopword (score penalty)."""
+
+def score_tokens(
+    token_ids: npt.NDArray[np.uint32],
+    offsets: npt.NDArray[np.int64],
+    background_logprob: npt.NDArray[np.float32],
+    running_counts: npt.NDArray[np.float32],
+    flags: npt.NDArray[np.uint8],
+) -> npt.NDArray[np.float32]:
+    """Information content of each token of a ragged batch of turns (higher = keep).
+
+    Turn t holds tokens offsets[t]:offsets[t+1] (offsets[0] == 0, non-decreasing, offsets[-1] == n).
+    score = -background_logprob[id] - 0.5 * log1p(running_counts[id]) + 3 per ENTITY/NUMBER/DATE flag
+    - 6 if FILLER - 3 if STOPWORD - 2 if the id already occurred in the same turn. Ids >= V are unknown
+    words, scored as the rarest word of the table with count 0.
+    """
+
+def prune_tokens(
+    scores: npt.NDArray[np.float32],
+    word_ids: npt.NDArray[np.uint32],
+    offsets: npt.NDArray[np.int64],
+    ratio: float,
+    force_keep: npt.NDArray[np.bool_],
+) -> npt.NDArray[np.bool_]:
+    """Keep mask over tokens keeping ceil(ratio * words) words per turn (at least one), ratio in (0, 1].
+
+    Consecutive tokens of a turn with equal word_ids are one word (score = max, forced if any token
+    is). Forced words are kept first, then the highest-scoring words, ties to the earlier one; if the
+    forced words exceed the budget, exactly they are kept.
+    """
+
+# --- topic segmentation (rust/src/segment.rs) ----------------------------------------------------
+
+def topic_boundaries(
+    embeddings: npt.NDArray[np.float32],
+    time_gaps: Optional[npt.NDArray[np.float32]] = None,
+    *,
+    window: int = 2,
+    threshold: float = 0.5,
+    min_len: int = 2,
+    max_len: int = 16,
+    max_gap: float = ...,
+) -> npt.NDArray[np.int64]:
+    """Sorted segment start positions 0 < i < n of n turn embeddings, shape (n, d).
+
+    TextTiling-style: gap score = mean cosine similarity between the `window` turns before and after a
+    gap; a local minimum is a boundary when its depth exceeds mean + threshold * std of the depths; a
+    time gap (n - 1 pauses, >= 0, any unit) above max_gap (default inf) always is. Segments keep at
+    least min_len turns (forced time cuts aside) and are split at their weakest gap above max_len.
+    """

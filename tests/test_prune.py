@@ -1,0 +1,294 @@
+"""`_core.score_tokens` and `_core.prune_tokens` against naive pure-Python oracles, and their input checks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lightmem import _core
+from lightmem._core import KernelInputError
+
+FLAGS = {
+    "force_keep": _core.FLAG_FORCE_KEEP,
+    "entity": _core.FLAG_ENTITY,
+    "number": _core.FLAG_NUMBER,
+    "date": _core.FLAG_DATE,
+    "filler": _core.FLAG_FILLER,
+    "stopword": _core.FLAG_STOPWORD,
+}
+
+
+# --- oracles --------------------------------------------------------------------------------------
+
+
+def reference_score(
+    token_ids: list[int], offsets: list[int], table: list[float], counts: list[float], flags: list[int]
+) -> list[float]:
+    """The documented scoring formula, token by token, in float32."""
+    f32 = np.float32
+    rarest = min(table)
+    scores = []
+    for start, end in zip(offsets, offsets[1:]):
+        seen: set[int] = set()
+        for i in range(start, end):
+            word, flag = token_ids[i], flags[i]
+            logprob, count = (table[word], counts[word]) if word < len(table) else (rarest, 0.0)
+            adjust = f32(3.0) * sum(bool(flag & FLAGS[k]) for k in ("entity", "number", "date"))
+            adjust -= f32(6.0) * bool(flag & FLAGS["filler"]) + f32(3.0) * bool(flag & FLAGS["stopword"])
+            score = -f32(logprob) - f32(0.5) * np.log1p(f32(count)) + f32(adjust)
+            scores.append(float(score - f32(2.0) * (word in seen)))
+            seen.add(word)
+    return scores
+
+
+def reference_prune(
+    scores: list[float], word_ids: list[int], offsets: list[int], ratio: float, force_keep: list[bool]
+) -> list[bool]:
+    """Groups words, keeps forced words then the best others per turn, all by plain sorting."""
+    keep = [False] * len(scores)
+    for start, end in zip(offsets, offsets[1:]):
+        words: list[list[int]] = []  # token indexes of each word
+        for i in range(start, end):
+            if words and word_ids[words[-1][-1]] == word_ids[i]:
+                words[-1].append(i)
+            else:
+                words.append([i])
+        if not words:
+            continue
+        budget = min(len(words), max(1, math.ceil(ratio * len(words) - 1e-9)))
+        forced = [w for w in words if any(force_keep[i] for i in w)]
+        others = sorted(
+            (w for w in words if not any(force_keep[i] for i in w)),
+            key=lambda w: (-max(scores[i] for i in w), w[0]),
+        )
+        for word in forced + others[: max(0, budget - len(forced))]:
+            for i in word:
+                keep[i] = True
+    return keep
+
+
+# --- strategies -----------------------------------------------------------------------------------
+
+
+@st.composite
+def ragged_batches(draw: st.DrawFn, max_turns: int = 6, max_len: int = 10) -> tuple[list[int], int]:
+    """Turn lengths (including empty turns) as offsets, and the total token count."""
+    lengths = draw(st.lists(st.integers(0, max_len), max_size=max_turns))
+    offsets = [0, *np.cumsum(lengths, dtype=np.int64).tolist()]
+    return offsets, offsets[-1]
+
+
+def arrays(offsets: list[int], *columns: tuple[list, type]) -> list[np.ndarray]:
+    return [np.asarray(offsets, dtype=np.int64)] + [np.asarray(c, dtype=t) for c, t in columns]
+
+
+# --- score_tokens ---------------------------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), batch=ragged_batches())
+def test_score_tokens_matches_reference(data: st.DataObject, batch: tuple[list[int], int]) -> None:
+    offsets, n = batch
+    vocab = data.draw(st.integers(1, 6))
+    table = data.draw(st.lists(st.floats(-20, 0, width=32), min_size=vocab, max_size=vocab))
+    counts = data.draw(st.lists(st.floats(0, 1e4, width=32), min_size=vocab, max_size=vocab))
+    ids = data.draw(st.lists(st.integers(0, vocab + 2), min_size=n, max_size=n))  # some unknown ids
+    flags = data.draw(st.lists(st.integers(0, 63), min_size=n, max_size=n))
+    offs, ids_a, table_a, counts_a, flags_a = arrays(
+        offsets, (ids, np.uint32), (table, np.float32), (counts, np.float32), (flags, np.uint8)
+    )
+    got = _core.score_tokens(ids_a, offs, table_a, counts_a, flags_a)
+    assert got.dtype == np.float32 and got.shape == (n,)
+    np.testing.assert_allclose(got, reference_score(ids, offsets, table, counts, flags), rtol=1e-5, atol=1e-5)
+
+
+def test_rare_and_salient_words_score_higher() -> None:
+    table = np.array([-3.0, -12.0, -7.0], dtype=np.float32)  # "the", "Paris", "um"
+    ids = np.array([0, 1, 2, 1], dtype=np.uint32)
+    flags = np.array([FLAGS["stopword"], FLAGS["entity"], FLAGS["filler"], FLAGS["entity"]], dtype=np.uint8)
+    scores = _core.score_tokens(ids, np.array([0, 4]), table, np.zeros(3, np.float32), flags)
+    assert scores.tolist() == [0.0, 15.0, 1.0, 13.0]  # the second "Paris" pays the repeat penalty
+
+
+def test_familiar_words_score_lower() -> None:
+    table = np.full(2, -8.0, dtype=np.float32)
+    counts = np.array([0.0, 100.0], dtype=np.float32)
+    ids = np.array([0, 1], dtype=np.uint32)
+    scores = _core.score_tokens(ids, np.array([0, 2]), table, counts, np.zeros(2, np.uint8))
+    assert scores[0] > scores[1]
+
+
+def test_score_tokens_empty_batch() -> None:
+    table = np.zeros(1, np.float32)
+    got = _core.score_tokens(np.zeros(0, np.uint32), np.array([0]), table, table, np.zeros(0, np.uint8))
+    assert got.shape == (0,) and got.dtype == np.float32
+
+
+def test_score_tokens_accepts_strided_arrays() -> None:
+    ids = np.arange(20, dtype=np.uint32) % 7
+    table = -np.arange(1, 11, dtype=np.float32)
+    flags = (np.arange(20) % 64).astype(np.uint8)
+    offsets = np.array([0, 4, 10], dtype=np.int64)
+    strided = _core.score_tokens(ids[::2], offsets, table[::-1], np.zeros(20, np.float32)[::2], flags[::2])
+    dense = _core.score_tokens(
+        ids[::2].copy(), offsets, table[::-1].copy(), np.zeros(10, np.float32), flags[::2].copy()
+    )
+    np.testing.assert_array_equal(strided, dense)
+
+
+def _score_args(**overrides: object) -> dict[str, object]:
+    args: dict[str, object] = {
+        "token_ids": np.array([0, 1, 0], dtype=np.uint32),
+        "offsets": np.array([0, 1, 3], dtype=np.int64),
+        "background_logprob": np.array([-1.0, -5.0], dtype=np.float32),
+        "running_counts": np.zeros(2, dtype=np.float32),
+        "flags": np.zeros(3, dtype=np.uint8),
+    }
+    return {**args, **overrides}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"token_ids": np.array([0, 1, 0], dtype=np.int64)},
+            "token_ids must be a 1-D numpy array of dtype uint32",
+        ),
+        ({"token_ids": [0, 1, 0]}, "token_ids must be .* got an object of type list"),
+        ({"offsets": np.array([0, 1, 3], dtype=np.int32)}, "offsets must be .* int64"),
+        ({"offsets": np.array([[0, 1, 3]])}, "offsets must be a 1-D"),
+        ({"offsets": np.zeros(0, dtype=np.int64)}, "offsets must have"),
+        ({"offsets": np.array([1, 3])}, "offsets must start at 0"),
+        ({"offsets": np.array([0, 4])}, "offsets must .* end at the number of tokens 3"),
+        ({"offsets": np.array([0, 2, 1, 3])}, "offsets must be non-decreasing"),
+        ({"offsets": np.array([0, -1, 3])}, "offsets must be non-decreasing"),
+        ({"background_logprob": np.zeros(2)}, "background_logprob must be .* float32"),
+        ({"background_logprob": np.zeros(0, np.float32)}, "background_logprob must not be empty"),
+        ({"background_logprob": np.array([0, np.nan], np.float32)}, "background_logprob must be finite"),
+        ({"background_logprob": np.array([0, -np.inf], np.float32)}, "background_logprob must be finite"),
+        ({"running_counts": np.zeros(3, np.float32)}, "running_counts has length 3"),
+        ({"running_counts": np.array([0, np.inf], np.float32)}, "running_counts must be finite"),
+        ({"running_counts": np.array([0, -1], np.float32)}, "running_counts must be >= 0"),
+        ({"flags": np.zeros(2, np.uint8)}, "flags has length 2"),
+        ({"flags": np.zeros(3, np.int8)}, "flags must be .* uint8"),
+        ({"flags": np.array([0, 64, 0], np.uint8)}, "flags may only use bits"),
+    ],
+)
+def test_score_tokens_rejects_bad_input(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(KernelInputError, match=message):
+        _core.score_tokens(**_score_args(**overrides))
+
+
+# --- prune_tokens ---------------------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.data(),
+    batch=ragged_batches(max_len=12),
+    ratio=st.one_of(st.floats(0.01, 1.0), st.sampled_from([0.1, 0.3, 0.5, 0.6, 0.7, 1.0])),
+)
+def test_prune_tokens_matches_reference(
+    data: st.DataObject, batch: tuple[list[int], int], ratio: float
+) -> None:
+    offsets, n = batch
+    scores = data.draw(st.lists(st.sampled_from([0.0, 1.0, 2.5, -3.0, 7.0]), min_size=n, max_size=n))  # ties
+    word_ids = data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n))  # runs form sub-word groups
+    force = data.draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    offs, scores_a, words_a, force_a = arrays(
+        offsets, (scores, np.float32), (word_ids, np.uint32), (force, np.bool_)
+    )
+    got = _core.prune_tokens(scores_a, words_a, offs, ratio, force_a)
+    assert got.dtype == np.bool_ and got.shape == (n,)
+    assert got.tolist() == reference_prune(scores, word_ids, offsets, ratio, force)
+
+
+def test_prune_keeps_the_best_words_in_order() -> None:
+    scores = np.array([0.5, 9.0, 1.0, 8.0, 2.0, 2.0, 2.0, 0.0], dtype=np.float32)
+    word_ids = np.arange(8, dtype=np.uint32)
+    keep = _core.prune_tokens(scores, word_ids, np.array([0, 4, 8]), 0.5, np.zeros(8, bool))
+    assert keep.tolist() == [False, True, False, True, True, True, False, False]  # tie -> earlier
+
+
+def test_prune_ratio_one_keeps_everything() -> None:
+    scores = np.random.default_rng(1).normal(size=50).astype(np.float32)
+    keep = _core.prune_tokens(
+        scores, np.arange(50, dtype=np.uint32), np.array([0, 20, 20, 50]), 1.0, np.zeros(50, bool)
+    )
+    assert keep.all()
+
+
+def test_prune_keeps_at_least_one_word_per_nonempty_turn() -> None:
+    scores = np.ones(6, dtype=np.float32)
+    keep = _core.prune_tokens(
+        scores, np.arange(6, dtype=np.uint32), np.array([0, 1, 3, 6]), 0.01, np.zeros(6, bool)
+    )
+    assert keep.tolist() == [True, True, False, True, False, False]
+
+
+def test_prune_forced_words_override_the_budget() -> None:
+    force = np.array([True, False, True, True], dtype=bool)
+    keep = _core.prune_tokens(
+        np.array([0, 9, 0, 0], np.float32), np.arange(4, dtype=np.uint32), np.array([0, 4]), 0.25, force
+    )
+    assert keep.tolist() == force.tolist()
+
+
+def test_prune_keeps_sub_word_tokens_together() -> None:
+    # Words: "Mel|bourne" (max 0.9), "is" (0.1), "nice" (0.5): keep 2 of 3 words.
+    scores = np.array([0.2, 0.9, 0.1, 0.5], dtype=np.float32)
+    word_ids = np.array([0, 0, 1, 2], dtype=np.uint32)
+    keep = _core.prune_tokens(scores, word_ids, np.array([0, 4]), 0.6, np.zeros(4, bool))
+    assert keep.tolist() == [True, True, False, True]
+
+
+def test_prune_empty_batch() -> None:
+    keep = _core.prune_tokens(
+        np.zeros(0, np.float32), np.zeros(0, np.uint32), np.array([0]), 0.5, np.zeros(0, bool)
+    )
+    assert keep.shape == (0,) and keep.dtype == np.bool_
+
+
+def _prune_args(**overrides: object) -> dict[str, object]:
+    args: dict[str, object] = {
+        "scores": np.array([1.0, 2.0, 3.0], dtype=np.float32),
+        "word_ids": np.arange(3, dtype=np.uint32),
+        "offsets": np.array([0, 3], dtype=np.int64),
+        "ratio": 0.5,
+        "force_keep": np.zeros(3, dtype=bool),
+    }
+    return {**args, **overrides}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"scores": np.array([1.0, 2.0, 3.0])},
+            "scores must be a 1-D numpy array of dtype float32, got .*float64",
+        ),
+        ({"scores": np.array([1.0, np.nan, 3.0], np.float32)}, "scores must be finite"),
+        ({"scores": np.array([1.0, np.inf, 3.0], np.float32)}, "scores must be finite"),
+        ({"word_ids": np.arange(2, dtype=np.uint32)}, "word_ids has length 2"),
+        ({"word_ids": np.arange(3)}, "word_ids must be .* uint32"),
+        ({"force_keep": np.zeros(3, np.uint8)}, "force_keep must be .* bool"),
+        ({"force_keep": np.zeros(4, bool)}, "force_keep has length 4"),
+        ({"offsets": np.array([0, 2])}, "offsets must .* end at the number of tokens 3"),
+        ({"offsets": np.array([0, 5, 3])}, "offsets must be non-decreasing"),
+        ({"ratio": 0.0}, r"ratio must be in \(0, 1\]"),
+        ({"ratio": -0.5}, r"ratio must be in \(0, 1\]"),
+        ({"ratio": 1.01}, r"ratio must be in \(0, 1\]"),
+        ({"ratio": float("nan")}, r"ratio must be in \(0, 1\]"),
+    ],
+)
+def test_prune_tokens_rejects_bad_input(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(KernelInputError, match=message):
+        _core.prune_tokens(**_prune_args(**overrides))
+
+
+def test_kernel_input_error_is_a_value_error() -> None:
+    assert issubclass(KernelInputError, ValueError)
+    assert sorted(FLAGS.values()) == [1, 2, 4, 8, 16, 32]
