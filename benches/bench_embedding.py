@@ -45,7 +45,7 @@ def test_embed_throughput(benchmark: pytest.FixtureRequest, words: int, batch_si
     assert vectors.shape == (TEXTS_PER_CASE, embedder.dim)
 
 
-def main(repeats: int = 5) -> None:
+def main(repeats: int = 3) -> None:
     """Print the median throughput of every case over `repeats` runs."""
     print(f"{'words':>5} {'batch':>5} {'texts/s':>9}   ({TEXTS_PER_CASE} texts, median of {repeats} runs)")
     for words in WORD_COUNTS:

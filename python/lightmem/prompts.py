@@ -61,7 +61,7 @@ You turn conversation segments into memory units for a long-term memory.
 
 The user message is a JSON object: {"task": "extract_memories", "segments": [{"segment": <int>, \
 "turns": [{"id": <turn id>, "speaker": <name>, "time": <ISO date-time or null>, "text": <what was said>}]}]}.
-The turn texts are compressed: filler words were removed.
+The turn texts may be compressed: filler words removed.
 
 Write the facts worth remembering as memory units:
 - One fact per unit, at most about 40 words, self-contained: name who did, said, has or plans what. \
@@ -133,7 +133,7 @@ def parse_extract_response(text: str, segments: Sequence[Sequence[Turn]]) -> lis
                 text=_require_text(item, "text", where),
                 source=source or tuple(turn.id for turn in segment),
                 topic=_optional_str(item, "topic", where) or None,
-                event_time=_parse_time(item.get("time"), segment[0].time),
+                event_time=_parse_time(item.get("time"), next((t.time for t in segment if t.time), None)),
             )
         )
     return units
@@ -270,7 +270,7 @@ def _kind(value: Any) -> str:
 
 def _parse_time(value: Any, reference: Optional[datetime]) -> Optional[datetime]:
     """An ISO date or date-time, or None when it is anything else. A date-time gets the same
-    timezone awareness as `reference` (the segment's first turn time) so that times stay comparable."""
+    timezone awareness as `reference` (a turn time of the segment) so that times stay comparable."""
     if not isinstance(value, str):
         return None
     text = value.strip()
