@@ -1,0 +1,452 @@
+"""The LoCoMo harness: evidence recall, cost and speed of lightmem beside baselines, in one process.
+
+For each conversation file: every system ingests the conversation afresh (its own temporary directory),
+then each question of categories 1-4 is searched and scored by evidence recall at k hits and at reading
+budgets (see `lightmem.bench.metrics`). All systems share one embedder (loaded once). Offline, the LLM is
+`OfflineLLM`; when LIGHTMEM_LLM_BASE_URL is set, every LLM call goes to that server and each question is
+also answered from the memories read within the largest budget and graded by the same LLM (QA accuracy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+from tqdm import tqdm
+
+from lightmem import __version__
+from lightmem.bench.baselines import PerTurnExtraction, WindowRAG, chunk_text, full_history_text
+from lightmem.bench.metrics import (
+    Hit,
+    by_category,
+    mean_scores,
+    percentiles_ms,
+    score_question,
+    within_budget,
+)
+from lightmem.bench.qa import answer_and_judge
+from lightmem.bench.report import write_outputs
+from lightmem.bench.systems import LightMemSystem, System
+from lightmem.config import LightMemConfig
+from lightmem.conversations import Conversation, Question, load_conversations
+from lightmem.embedding import Embedder, OnnxEmbedder
+from lightmem.llm import LLM, OfflineLLM, OpenAIClient, estimate_tokens
+
+CATEGORIES = (1, 2, 3, 4)
+"""LoCoMo question categories scored: multi-hop, temporal, open-domain, single-hop (5 = adversarial)."""
+LATENCY_LIMIT = 10
+"""Search latency is timed on searches for this many hits."""
+TURNS_PER_UNIT = "turns_per_unit"
+"""The `OfflineLLM` setting, tunable with --set / --sweep like a config field."""
+BASELINES = ("full-history", "rag-1", "rag-4", "per-turn")
+
+
+class BenchArgumentError(ValueError):
+    """A bad command-line value for the harness."""
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """One system of a run: its label, its kind and, for lightmem, its settings."""
+
+    name: str
+    kind: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    window: int = 0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What to measure for every system."""
+
+    ks: tuple[int, ...] = (5, 10, 20)
+    budgets: tuple[int, ...] = (200, 500, 1000)
+    limit_questions: Optional[int] = None
+    real_llm: Optional[LightMemConfig] = None
+    """The config naming the LLM server when running against a real LLM (then QA is graded too)."""
+
+
+# --- building systems ---------------------------------------------------------------------------------
+
+
+def lightmem_config(settings: dict[str, Any]) -> LightMemConfig:
+    """Lightmem's config with `settings` (config fields) applied over the defaults."""
+    return replace(LightMemConfig(), **{k: v for k, v in settings.items() if k != TURNS_PER_UNIT})
+
+
+def make_llm(options: RunOptions, settings: dict[str, Any]) -> LLM:
+    """A fresh LLM backend (its own usage counters): the real server's client, or `OfflineLLM`."""
+    if options.real_llm is not None:
+        return OpenAIClient.from_config(options.real_llm)
+    return OfflineLLM(settings.get(TURNS_PER_UNIT, 1))
+
+
+def build_system(spec: SystemSpec, workdir: str, embedder: Embedder, options: RunOptions) -> System:
+    """The system `spec` describes, storing (if it stores files) under `workdir`."""
+    if spec.kind == "lightmem":
+        llm = make_llm(options, spec.settings)
+        return LightMemSystem(workdir, lightmem_config(spec.settings), embedder, llm)
+    if spec.kind == "rag":
+        return WindowRAG(embedder, spec.window)
+    if spec.kind == "per-turn":
+        return PerTurnExtraction(embedder, make_llm(options, {}))
+    raise BenchArgumentError(f"unknown system kind {spec.kind!r}")
+
+
+# --- measuring ------------------------------------------------------------------------------------------
+
+
+def scored_questions(conversation: Conversation, limit: Optional[int]) -> list[Question]:
+    """Questions of categories 1-4 whose evidence names turns of the conversation, keeping only those
+    turns (LoCoMo has a few ids of turns that do not exist); the first `limit` of them."""
+    turn_ids = {m["id"] for session in conversation.sessions for m in session}
+    questions = []
+    for question in conversation.questions:
+        evidence = tuple(turn for turn in question.evidence if turn in turn_ids)
+        if question.category in CATEGORIES and evidence:
+            questions.append(replace(question, evidence=evidence))
+    return questions[:limit]
+
+
+def ranked_hits(system: System, query: str, min_hits: int, min_words: int) -> list[Hit]:
+    """Hits in rank order, at least `min_hits` of them and more than `min_words` words (or all there are)."""
+    limit = max(min_hits, 32)
+    while True:
+        hits = system.search(query, limit)
+        if len(hits) < limit or sum(hit.words for hit in hits) > min_words:
+            return hits
+        limit *= 4
+
+
+def embed_turns_seconds(conversation: Conversation, embedder: Embedder) -> float:
+    """Wall time of embedding every turn once (rendered as a one-turn chunk): the ingest reference."""
+    texts = [chunk_text([m]) for session in conversation.sessions for m in session]
+    start = time.perf_counter()
+    embedder.embed(texts)
+    return time.perf_counter() - start
+
+
+def measure(
+    spec: SystemSpec,
+    conversation: Conversation,
+    questions: Sequence[Question],
+    embedder: Embedder,
+    options: RunOptions,
+) -> dict[str, Any]:
+    """Ingest the conversation into a fresh system, then score every question against it."""
+    with tempfile.TemporaryDirectory(prefix="lightmem-bench-") as workdir:
+        system = build_system(spec, workdir, embedder, options)
+        try:
+            start = time.perf_counter()
+            system.ingest(conversation)
+            ingest_s = time.perf_counter() - start
+            usage = system.llm_usage()
+            stored = system.stored_texts()
+            result = {
+                "ingest_s": ingest_s,
+                "llm": usage,
+                "stored_memories": len(stored),
+                "stored_tokens": estimate_tokens(*stored),
+            }
+            result.update(score_all(system, questions, options, f"{spec.name} · {conversation.name}"))
+        finally:
+            system.close()
+    return result
+
+
+def score_all(
+    system: System, questions: Sequence[Question], options: RunOptions, label: str
+) -> dict[str, Any]:
+    """Scores by category, raw search latencies, and QA accuracy with a real LLM."""
+    rows, latencies, graded = [], [], []
+    qa_llm = OpenAIClient.from_config(options.real_llm) if options.real_llm is not None else None
+    for question in tqdm(questions, desc=label, leave=False, disable=None):
+        start = time.perf_counter()
+        system.search(question.question, LATENCY_LIMIT)
+        latencies.append(time.perf_counter() - start)
+        ranked = ranked_hits(system, question.question, max(options.ks), max(options.budgets))
+        rows.append(
+            (question.category, score_question(question.evidence, ranked, options.ks, options.budgets))
+        )
+        if qa_llm is not None:
+            memories = [hit.text for hit in within_budget(ranked, max(options.budgets))]
+            correct = answer_and_judge(qa_llm, question.question, question.answer, memories).correct
+            graded.append((question.category, {"accuracy": float(correct)}))
+    result: dict[str, Any] = {"scores": by_category(rows), "latencies_s": latencies}
+    if qa_llm is not None:
+        result["qa"] = by_category(graded)
+        result["qa_llm"] = qa_llm.usage.snapshot()
+    return result
+
+
+def full_history(conversation: Conversation, options: RunOptions) -> dict[str, Any]:
+    """The no-memory baseline: the whole history is read, so every evidence turn is (recall 1.0)."""
+    perfect = {f"{m}@{k}": 1.0 for k in options.ks for m in ("recall", "full")}
+    return {
+        "ingest_s": 0.0,
+        "llm": {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0},
+        "stored_memories": conversation.turns,
+        "stored_tokens": estimate_tokens(full_history_text(conversation)),
+        "scores": {"all": perfect},
+        "latencies_s": [],
+    }
+
+
+# --- a run over all conversations and systems -----------------------------------------------------------
+
+
+def run(
+    conversations: Sequence[Conversation],
+    specs: Sequence[SystemSpec],
+    embedder: Embedder,
+    options: RunOptions,
+) -> dict[str, Any]:
+    """Measure every system on every conversation; per-conversation results and their summary."""
+    embedder.embed(["warm-up: the model is loaded before anything is timed"])
+    per_system: dict[str, list[dict[str, Any]]] = {spec.name: [] for spec in specs}
+    reference = []
+    progress = tqdm(total=len(conversations) * len(specs), desc="LoCoMo", disable=None)
+    for conversation in conversations:
+        questions = scored_questions(conversation, options.limit_questions)
+        reference.append(
+            {
+                "conversation": conversation.name,
+                "turns": conversation.turns,
+                "questions": len(questions),
+                "embed_turns_s": embed_turns_seconds(conversation, embedder),
+            }
+        )
+        for spec in specs:
+            progress.set_postfix_str(f"{conversation.name}: {spec.name}")
+            if spec.kind == "full-history":
+                result = full_history(conversation, options)
+            else:
+                result = measure(spec, conversation, questions, embedder, options)
+            per_system[spec.name].append({"conversation": conversation.name, **result})
+            progress.update()
+    progress.close()
+    return {
+        "conversations": reference,
+        "systems": [summarize(spec, per_system[spec.name], reference) for spec in specs],
+    }
+
+
+def summarize(
+    spec: SystemSpec, results: list[dict[str, Any]], reference: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Means over conversations (each conversation weighs the same); search latencies pooled."""
+    latencies = [seconds for result in results for seconds in result.pop("latencies_s")]
+    llm = mean_scores([result["llm"] for result in results])
+    summary: dict[str, Any] = {
+        "name": spec.name,
+        "kind": spec.kind,
+        "settings": spec.settings,
+        "scores": _per_category(results, "scores"),
+        "stored_memories": _mean(results, "stored_memories"),
+        "stored_tokens": _mean(results, "stored_tokens"),
+        "llm_calls": llm["calls"],
+        "llm_tokens": llm["prompt_tokens"] + llm["completion_tokens"],
+        "ingest_s": _mean(results, "ingest_s"),
+        "ingest_vs_embed_turns": (
+            sum(result["ingest_s"] for result in results) / sum(ref["embed_turns_s"] for ref in reference)
+        ),
+        "search_ms": percentiles_ms(latencies),
+    }
+    if any("qa" in result for result in results):
+        summary["qa"] = _per_category(results, "qa")
+        summary["qa_llm"] = mean_scores([result["qa_llm"] for result in results])
+    summary["per_conversation"] = results
+    return summary
+
+
+def _mean(results: Sequence[dict[str, Any]], key: str) -> float:
+    return mean_scores([{key: result[key]} for result in results])[key]
+
+
+def _per_category(results: Sequence[dict[str, Any]], key: str) -> dict[str, dict[str, float]]:
+    """Mean over the conversations of `result[key][category]`, for each category some result has."""
+    categories = sorted({c for result in results for c in result.get(key, {})}, key=lambda c: (c != "all", c))
+    return {
+        category: mean_scores([r[key][category] for r in results if category in r.get(key, {})])
+        for category in categories
+    }
+
+
+# --- command line ----------------------------------------------------------------------------------------
+
+
+def default_paths() -> list[Path]:
+    """LoCoMo files in ../shared/data/locomo, relative to the working directory or to the repository."""
+    repository = Path(__file__).resolve().parents[3]
+    for folder in (Path.cwd() / "../shared/data/locomo", repository / "../shared/data/locomo"):
+        files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+        if files:
+            return files
+    return []
+
+
+def parse_setting(text: str, argument: str) -> tuple[str, list[Any]]:
+    """`NAME=V1,V2,...` -> (NAME, typed values); NAME is a `LightMemConfig` field or `turns_per_unit`."""
+    name, sep, values = (part.strip() for part in text.partition("="))
+    if not sep or not values:
+        raise BenchArgumentError(f"{argument} needs NAME=VALUE[,VALUE...], got {text!r}")
+    known = {f.name for f in fields(LightMemConfig)} | {TURNS_PER_UNIT}
+    if name not in known:
+        raise BenchArgumentError(f"{argument}: unknown setting {name!r}; known: {', '.join(sorted(known))}")
+    default = 1 if name == TURNS_PER_UNIT else getattr(LightMemConfig(), name)
+    kind = type(default) if isinstance(default, (int, float)) else str
+    try:
+        parsed = [kind(value.strip()) for value in values.split(",")]
+    except ValueError:
+        raise BenchArgumentError(f"{argument}: {name} takes {kind.__name__} values, got {values!r}") from None
+    for value in parsed:
+        try:
+            effective({name: value})
+        except ValueError as err:
+            raise BenchArgumentError(f"{argument}: {err}") from None
+    return name, parsed
+
+
+def effective(settings: dict[str, Any]) -> tuple[LightMemConfig, int]:
+    """What a lightmem run with `settings` really is (validates them): its config and turns per unit."""
+    turns_per_unit = settings.get(TURNS_PER_UNIT, 1)
+    OfflineLLM(turns_per_unit)
+    return lightmem_config(settings), turns_per_unit
+
+
+def system_specs(args: argparse.Namespace) -> list[SystemSpec]:
+    """The systems chosen with --systems, then one lightmem run per swept value (a value equal to the
+    base settings is not run twice)."""
+    base = {}
+    for text in args.set:
+        name, values = parse_setting(text, "--set")
+        base[name] = values[-1]
+    specs = [_named_spec(name.strip(), base) for name in args.systems.split(",") if name.strip()]
+    if not specs:
+        raise BenchArgumentError("--systems names no system")
+    sweeps = [parse_setting(text, "--sweep") for text in args.sweep]
+    for name, option in (
+        ("compression_ratio", args.sweep_ratio),
+        ("buffer_token_threshold", args.sweep_threshold),
+    ):
+        if option:
+            sweeps.append(parse_setting(f"{name}={option}", f"--sweep-{name.split('_')[-1]}"))
+    seen = [effective(spec.settings) for spec in specs if spec.kind == "lightmem"]
+    for name, values in sweeps:
+        for value in values:
+            settings = {**base, name: value}
+            if effective(settings) not in seen:
+                seen.append(effective(settings))
+                specs.append(SystemSpec(f"lightmem {name}={value}", "lightmem", settings))
+    return specs
+
+
+def _named_spec(name: str, base: dict[str, Any]) -> SystemSpec:
+    if name == "lightmem":
+        return SystemSpec(name, "lightmem", base)
+    if name in ("full-history", "per-turn"):
+        return SystemSpec(name, name)
+    window = name.removeprefix("rag-") if name.startswith("rag-") else ""
+    if window.isdigit() and int(window) >= 1:
+        return SystemSpec(name, "rag", window=int(window))
+    raise BenchArgumentError(
+        f"--systems: unknown system {name!r}; known: lightmem, full-history, per-turn, rag-N (N >= 1)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The harness's command-line options."""
+    parser = argparse.ArgumentParser(
+        prog="lightmem bench locomo",
+        description="Evidence recall, cost and speed of lightmem and baselines on LoCoMo conversations.",
+    )
+    add = parser.add_argument
+    add("paths", nargs="*", type=Path, help="LoCoMo files (default: ../shared/data/locomo/*.json)")
+    add("--out", type=Path, default=Path("bench-results/locomo"), help="output directory")
+    add(
+        "--systems",
+        default=",".join(("lightmem", *BASELINES)),
+        help="comma-separated: lightmem, full-history, per-turn, rag-N (chunks of N turns)",
+    )
+    add("--limit-questions", type=int, metavar="N", help="score the first N questions of each conversation")
+    add(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="lightmem setting (LightMemConfig field or turns_per_unit) for every lightmem run; repeatable",
+    )
+    add(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2",
+        help="also run lightmem with each value of a setting; repeatable",
+    )
+    add("--sweep-ratio", metavar="R1,R2", help="same as --sweep compression_ratio=R1,R2,...")
+    add("--sweep-threshold", metavar="W1,W2", help="same as --sweep buffer_token_threshold=W1,W2,...")
+    return parser
+
+
+def real_llm_config() -> Optional[LightMemConfig]:
+    """The environment's LLM server config when LIGHTMEM_LLM_BASE_URL is set, else None (offline)."""
+    config = LightMemConfig.from_env()
+    if config.llm != "openai":
+        return None
+    if not config.llm_model:
+        raise BenchArgumentError("LIGHTMEM_LLM_BASE_URL is set but LIGHTMEM_LLM_MODEL is not: name the model")
+    return config
+
+
+def _cpus() -> int:
+    """CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def run_metadata(argv: Sequence[str], options: RunOptions, embedder: Embedder) -> dict[str, Any]:
+    """Command, date, machine and backends of a run."""
+    llm = options.real_llm
+    return {
+        "command": shlex.join(["lightmem", "bench", "locomo", *argv]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "lightmem": __version__,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {_cpus()} CPUs",
+        "embedder": repr(embedder),
+        "llm": f"{llm.llm_base_url} model {llm.llm_model}" if llm else "offline (OfflineLLM, no model)",
+        "tokens": "estimated: 4/3 per whitespace-separated word of the text an agent reads",
+        "budget_rule": "hits read whole in rank order; the first hit that would pass the budget ends reading",
+    }
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the harness; writes results.json, results.md and a plot under --out and prints the table."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.limit_questions is not None and args.limit_questions < 1:
+            raise BenchArgumentError(f"--limit-questions must be >= 1, got {args.limit_questions}")
+        specs = system_specs(args)
+        paths = args.paths or default_paths()
+        if not paths:
+            raise BenchArgumentError("no conversation files given, and none found in ../shared/data/locomo")
+        conversations = [conversation for path in paths for conversation in load_conversations(path)]
+        options = RunOptions(limit_questions=args.limit_questions, real_llm=real_llm_config())
+    except ValueError as err:
+        parser.error(str(err))
+    embedder = OnnxEmbedder()
+    results = {"meta": run_metadata(argv, options, embedder), **run(conversations, specs, embedder, options)}
+    for line in write_outputs(results, args.out):
+        print(line)
+    return 0

@@ -1,0 +1,218 @@
+"""A deterministic OpenAI-compatible server on loopback, to run the real-LLM code paths offline.
+
+`POST /v1/chat/completions` answers lightmem's extraction and consolidation requests as `OfflineLLM`
+does, the benchmark's QA requests extractively (the memory sharing most words with the question), and
+its judge requests by word overlap (CORRECT when every word of the gold answer is in the answer).
+`POST /v1/embeddings` serves an `Embedder` when one is given. Usage is reported as `estimate_tokens`.
+
+Run it alone with ``python -m lightmem.bench.mock_server --port 8000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import threading
+from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Optional
+
+from lightmem.bench.qa import ANSWER_SYSTEM, JUDGE_SYSTEM
+from lightmem.embedding import Embedder
+from lightmem.llm import LLMError, OfflineLLM, estimate_tokens
+
+MODEL = "lightmem-mock"
+_WORDS = re.compile(r"\w+")
+
+
+class MockRequestError(ValueError):
+    """A request the mock server cannot serve (answered with HTTP 400)."""
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORDS.findall(text.lower()))
+
+
+def _user_json(messages: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    content = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), None)
+    try:
+        payload = json.loads(content) if isinstance(content, str) else None
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise MockRequestError("the last user message must be a JSON object")
+    return payload
+
+
+def answer_question(payload: dict[str, Any]) -> str:
+    """The memory sharing most words with the question (the first on ties), or "unknown"."""
+    question = _words(str(payload.get("question", "")))
+    memories = [str(m) for m in payload.get("memories", [])]
+    best = max(memories, key=lambda memory: len(question & _words(memory)), default=None)
+    return best if best is not None and question & _words(best) else "unknown"
+
+
+def judge_answer(payload: dict[str, Any]) -> str:
+    """CORRECT when every word of the gold answer occurs in the answer, else WRONG."""
+    gold = _words(str(payload.get("gold_answer", "")))
+    return "CORRECT" if gold and gold <= _words(str(payload.get("answer", ""))) else "WRONG"
+
+
+class MockLLM:
+    """The chat logic of the server, usable without HTTP."""
+
+    def __init__(self) -> None:
+        self._offline = OfflineLLM()
+
+    def reply(self, messages: Sequence[dict[str, Any]]) -> str:
+        """The answer text to a chat request; raises `MockRequestError` when it is not one it knows."""
+        if not messages or not all(isinstance(m, dict) for m in messages):
+            raise MockRequestError("'messages' must be a non-empty list of objects")
+        system = next((m.get("content") for m in messages if m.get("role") == "system"), None)
+        if system == ANSWER_SYSTEM:
+            return answer_question(_user_json(messages))
+        if system == JUDGE_SYSTEM:
+            return judge_answer(_user_json(messages))
+        try:
+            return self._offline.complete([dict(m) for m in messages]).text
+        except LLMError as err:
+            raise MockRequestError(str(err)) from None
+
+
+class MockLLMServer:
+    """The mock server in a background thread; a context manager. `base_url` ends in `/v1`."""
+
+    def __init__(self, port: int = 0, embedder: Optional[Embedder] = None) -> None:
+        self.llm = MockLLM()
+        self.embedder = embedder
+        self.requests = 0
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_class(self))
+        self._thread = threading.Thread(target=self._server.serve_forever, name="mock-llm", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-style base URL, e.g. http://127.0.0.1:41234/v1."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> MockLLMServer:
+        """Start serving in a daemon thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> MockLLMServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def handle(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The JSON answer to a POST of `body` to `path`; raises `MockRequestError` for a bad request."""
+        with self._lock:
+            self.requests += 1
+        if path.endswith("/chat/completions"):
+            return self._chat(body)
+        if path.endswith("/embeddings") and self.embedder is not None:
+            return _embeddings(self.embedder, body)
+        raise MockRequestError(f"no such endpoint: POST {path}")
+
+    def _chat(self, body: dict[str, Any]) -> dict[str, Any]:
+        messages = body.get("messages")
+        if not isinstance(messages, list):
+            raise MockRequestError("'messages' must be a list")
+        text = self.llm.reply(messages)
+        prompt_tokens = estimate_tokens(*(str(m.get("content", "")) for m in messages))
+        completion_tokens = estimate_tokens(text)
+        return {
+            "id": f"mock-{self.requests}",
+            "object": "chat.completion",
+            "model": body.get("model", MODEL),
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+
+
+def _embeddings(embedder: Embedder, body: dict[str, Any]) -> dict[str, Any]:
+    texts = body.get("input")
+    texts = [texts] if isinstance(texts, str) else texts
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise MockRequestError("'input' must be a string or a list of strings")
+    vectors = embedder.embed(texts) if texts else []
+    return {
+        "object": "list",
+        "model": body.get("model", MODEL),
+        "data": [
+            {"object": "embedding", "index": i, "embedding": [float(x) for x in vector]}
+            for i, vector in enumerate(vectors)
+        ],
+        "usage": {"prompt_tokens": estimate_tokens(*texts), "total_tokens": estimate_tokens(*texts)},
+    }
+
+
+def _handler_class(server: MockLLMServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            try:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if not isinstance(body, dict):
+                    raise MockRequestError("the request body must be a JSON object")
+                self._send(200, server.handle(self.path, body))
+            except ValueError as err:  # MockRequestError too
+                self._send(400, {"error": {"message": str(err), "type": "invalid_request_error"}})
+
+        def do_GET(self) -> None:
+            if self.path.rstrip("/").endswith("/models"):
+                self._send(200, {"object": "list", "data": [{"id": MODEL, "object": "model"}]})
+            else:
+                self._send(404, {"error": {"message": f"no such endpoint: GET {self.path}"}})
+
+        def _send(self, status: int, payload: dict[str, Any]) -> None:
+            data = json.dumps(payload).encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: no line per request."""
+
+    return Handler
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Serve until interrupted."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
+    parser.add_argument("--embeddings", action="store_true", help="also serve /v1/embeddings (ONNX model)")
+    args = parser.parse_args(argv)
+    embedder = None
+    if args.embeddings:
+        from lightmem.embedding import OnnxEmbedder
+
+        embedder = OnnxEmbedder()
+    with MockLLMServer(args.port, embedder) as server:
+        print(f"mock LLM server at {server.base_url} (model {MODEL!r}); Ctrl-C stops it", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
