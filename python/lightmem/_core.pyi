@@ -10,6 +10,20 @@ from typing import Final, Optional
 import numpy as np
 import numpy.typing as npt
 
+__all__ = [
+    "FLAG_DATE",
+    "FLAG_ENTITY",
+    "FLAG_FILLER",
+    "FLAG_FORCE_KEEP",
+    "FLAG_NUMBER",
+    "FLAG_STOPWORD",
+    "KernelInputError",
+    "__version__",
+    "prune_tokens",
+    "score_tokens",
+    "topic_boundaries",
+]
+
 __version__: str
 
 class KernelInputError(ValueError):
