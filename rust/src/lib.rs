@@ -1,6 +1,7 @@
 //! Python bindings of the lightmem kernels (`lightmem._core`): argument conversion, validation,
 //! GIL release and error mapping only. The kernels themselves live in `prune`, `segment` and `dedup`.
 
+pub mod dedup;
 pub mod error;
 pub mod prune;
 pub mod segment;
@@ -9,8 +10,8 @@ use std::borrow::Cow;
 
 use numpy::ndarray::{Dimension, Ix1, Ix2};
 use numpy::{
-    Element, IntoPyArray, PyArray, PyArray1, PyArrayMethods, PyReadonlyArray, PyUntypedArray,
-    PyUntypedArrayMethods,
+    Element, IntoPyArray, PyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray,
+    PyUntypedArray, PyUntypedArrayMethods,
 };
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
@@ -153,6 +154,100 @@ fn topic_boundaries<'py>(
         .into_pyarray(py))
 }
 
+/// The `(rows, cols)` shape of a 2-D array argument.
+fn shape2<T: Element>(array: &PyReadonlyArray<'_, T, Ix2>) -> (usize, usize) {
+    (array.shape()[0], array.shape()[1])
+}
+
+/// `cluster_knn(neighbors: int64[n, k], similarities: float32[n, k], threshold: float,
+/// signatures: uint64[n, p] | None = None, min_jaccard: float = 1.0) -> int64[n]`: see
+/// `dedup::cluster_knn`.
+#[pyfunction]
+#[pyo3(signature = (neighbors, similarities, threshold, signatures=None, min_jaccard=1.0))]
+fn cluster_knn<'py>(
+    py: Python<'py>,
+    neighbors: &Bound<'py, PyAny>,
+    similarities: &Bound<'py, PyAny>,
+    threshold: f64,
+    signatures: Option<&Bound<'py, PyAny>>,
+    min_jaccard: f64,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let neighbors = array_arg::<i64, Ix2>(neighbors, "neighbors")?;
+    let similarities = array_arg::<f32, Ix2>(similarities, "similarities")?;
+    let signatures = signatures
+        .map(|sig| array_arg::<u64, Ix2>(sig, "signatures"))
+        .transpose()?;
+    let (ids, sims) = (row_major(&neighbors), row_major(&similarities));
+    let sigs = signatures.as_ref().map(|sig| (row_major(sig), shape2(sig)));
+    let ((n, k), (sn, sk)) = (shape2(&neighbors), shape2(&similarities));
+    let labels = py.detach(|| {
+        dedup::cluster_knn(
+            dedup::Matrix::new(&ids, n, k),
+            dedup::Matrix::new(&sims, sn, sk),
+            threshold,
+            sigs.as_ref()
+                .map(|(values, (rows, cols))| dedup::Matrix::new(values, *rows, *cols)),
+            min_jaccard,
+        )
+    })?;
+    Ok(labels.into_pyarray(py))
+}
+
+/// `cluster_embeddings(embeddings: float32[n, d], threshold: float) -> int64[n]`: see
+/// `dedup::cluster_embeddings`.
+#[pyfunction]
+fn cluster_embeddings<'py>(
+    py: Python<'py>,
+    embeddings: &Bound<'py, PyAny>,
+    threshold: f64,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let embeddings = array_arg::<f32, Ix2>(embeddings, "embeddings")?;
+    let (n, d) = shape2(&embeddings);
+    let rows = row_major(&embeddings);
+    let labels =
+        py.detach(|| dedup::cluster_embeddings(dedup::Matrix::new(&rows, n, d), threshold))?;
+    Ok(labels.into_pyarray(py))
+}
+
+/// `minhash_signatures(texts: list[str], num_perm: int = 64, shingle: int = 3, seed: int = 0)
+/// -> uint64[m, num_perm]`: see `dedup::minhash_signatures`.
+#[pyfunction]
+#[pyo3(signature = (texts, num_perm=64, shingle=3, seed=0))]
+fn minhash_signatures<'py>(
+    py: Python<'py>,
+    texts: Vec<String>,
+    num_perm: i64,
+    shingle: i64,
+    seed: i64,
+) -> PyResult<Bound<'py, PyArray2<u64>>> {
+    let params = dedup::MinHashParams::new(num_perm, shingle, seed)?;
+    let signatures = py.detach(|| dedup::minhash_signatures(&texts, &params));
+    signatures
+        .into_pyarray(py)
+        .reshape([texts.len(), params.num_perm()])
+}
+
+/// `minhash_similarity(signatures: uint64[m, p], pairs: int64[q, 2]) -> float32[q]`: see
+/// `dedup::minhash_similarity`.
+#[pyfunction]
+fn minhash_similarity<'py>(
+    py: Python<'py>,
+    signatures: &Bound<'py, PyAny>,
+    pairs: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyArray1<f32>>> {
+    let signatures = array_arg::<u64, Ix2>(signatures, "signatures")?;
+    let pairs = array_arg::<i64, Ix2>(pairs, "pairs")?;
+    let ((m, p), (q, c)) = (shape2(&signatures), shape2(&pairs));
+    let (sigs, pairs) = (row_major(&signatures), row_major(&pairs));
+    let similarity = py.detach(|| {
+        dedup::minhash_similarity(
+            dedup::Matrix::new(&sigs, m, p),
+            dedup::Matrix::new(&pairs, q, c),
+        )
+    })?;
+    Ok(similarity.into_pyarray(py))
+}
+
 #[pymodule]
 mod _core {
     #[pymodule_export]
@@ -160,6 +255,12 @@ mod _core {
 
     #[pymodule_export]
     use super::{prune_tokens, score_tokens, topic_boundaries};
+
+    #[pymodule_export]
+    use super::{cluster_embeddings, cluster_knn, minhash_signatures, minhash_similarity};
+
+    #[pymodule_export]
+    const MINHASH_EMPTY: u64 = super::dedup::EMPTY;
 
     #[pymodule_export]
     const FLAG_FORCE_KEEP: u8 = super::prune::FORCE_KEEP;

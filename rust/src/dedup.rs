@@ -1,0 +1,954 @@
+//! Near-duplicate clustering for sleep-time consolidation.
+//!
+//! Every clustering here is a set of connected components, found by union-find (union by rank, path
+//! halving) and labelled deterministically: each row gets the smallest row index of its cluster, so a
+//! singleton's label is its own index. Matrices are row-major slices with their shape ([`Matrix`]).
+//!
+//! * [`cluster_knn`] joins the edges of a kNN graph (e.g. usearch results) whose cosine similarity
+//!   reaches a threshold, or whose texts' MinHash signatures agree enough. O(n·k).
+//! * [`cluster_embeddings`] finds the same components from an embedding matrix by exact all-pairs cosine
+//!   similarity. A low-rank screen bounds every pair's similarity from above and skips the pairs that
+//!   cannot reach the threshold; the others get a full dot product (see [`Screen`]). The all-pairs pass
+//!   runs on rayon's thread pool (size: `RAYON_NUM_THREADS`, default one per core).
+//! * [`minhash_signatures`] and [`minhash_similarity`]: MinHash of word shingles. The hashing is integer
+//!   arithmetic on fixed constants, so signatures are the same on every process and platform and may be
+//!   stored:
+//!   - words: maximal runs of characters that are Unicode Alphabetic or Numeric (`char::is_alphanumeric`,
+//!     which for letters and digits agrees with Python's `str.isalnum`; it also counts combining marks
+//!     that are Other_Alphabetic, such as most Indic vowel signs), each lowercased with Unicode full
+//!     lowercasing (`str::to_lowercase`, as Python's `str.lower`). Everything else separates words. No
+//!     Unicode normalisation is applied: composed and decomposed forms of a word differ.
+//!   - shingles: every run of `shingle` consecutive words; a text with fewer words has one shingle of
+//!     all of them.
+//!   - shingle hash: 64-bit FNV-1a over the words' UTF-8 bytes joined by byte 0xFF (never in UTF-8),
+//!     started from the FNV offset basis XOR `mix64(seed)` and finished by `mix64`, the finaliser of
+//!     SplitMix64.
+//!   - permutation j: `(a_j * (h mod P) + b_j) mod P`, P = 2^61 - 1, with `a_j = 1 + s mod (P - 1)` and
+//!     `b_j = s' mod P` for the next two outputs s, s' of a SplitMix64 stream seeded with `seed`. So the
+//!     first q positions of a longer signature are those of a shorter one with the same seed.
+//!   - signature: the minimum of each permutation over the text's shingles; every value is < P. A text
+//!     with no words gets [`EMPTY`] (u64::MAX) at every position.
+//!   - similarity: the fraction of positions at which two signatures hold the same value other than
+//!     [`EMPTY`], an estimate of the Jaccard similarity of the two shingle sets. A text with no words is
+//!     therefore similar to nothing, itself included.
+
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{s, Array2, ArrayView2};
+use rayon::prelude::*;
+
+use crate::error::{check_finite, KernelError, KernelResult};
+
+/// Signature value of a text with no words. Permutations never produce it (their values are < P).
+pub const EMPTY: u64 = u64::MAX;
+/// Largest `num_perm` [`MinHashParams`] accepts.
+pub const MAX_PERMUTATIONS: usize = 4096;
+
+const MERSENNE_61: u64 = (1 << 61) - 1;
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+const SPLITMIX_GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+const WORD_SEPARATOR: u8 = 0xff;
+
+/// Rank of the screen's projection.
+const SCREEN_RANK: usize = 32;
+/// With fewer rows, or fewer than twice `SCREEN_RANK` columns, the screen is exact (all columns).
+const SCREEN_MIN_ROWS: usize = 1024;
+/// At most this many evenly spaced rows fit the screen's subspace and estimate how many pairs it keeps.
+const SCREEN_SAMPLE_ROWS: usize = 1024;
+/// Orthogonal-iteration steps that fit the subspace.
+const SCREEN_ITERATIONS: usize = 8;
+/// Largest error accepted in the entries of QᵀQ - I before the low-rank screen is given up.
+const SCREEN_ORTHOGONALITY: f64 = 1e-6;
+/// Added to each squared residual norm, and subtracted from the threshold, so that f32 rounding in
+/// the projection can only loosen the bound (rounding errors are ~1e-6).
+const SCREEN_SLACK: f32 = 1e-3;
+const RESIDUAL_FLOOR: f64 = 1e-4;
+/// Cost of verifying one candidate pair, in units of one column of the screen's GEMM.
+const VERIFY_COST: f64 = 4.0;
+/// Rows per task and columns per GEMM tile of the all-pairs pass.
+const ROW_BLOCK: usize = 128;
+const COL_BLOCK: usize = 512;
+
+/// A row-major `(rows, cols)` view of a slice.
+#[derive(Debug, Clone, Copy)]
+pub struct Matrix<'a, T> {
+    values: &'a [T],
+    rows: usize,
+    cols: usize,
+}
+
+impl<'a, T> Matrix<'a, T> {
+    /// Views `values` (of length `rows * cols`) as a row-major matrix.
+    pub fn new(values: &'a [T], rows: usize, cols: usize) -> Self {
+        debug_assert_eq!(values.len(), rows * cols);
+        Self { values, rows, cols }
+    }
+
+    fn row(&self, i: usize) -> &'a [T] {
+        &self.values[i * self.cols..(i + 1) * self.cols]
+    }
+}
+
+/// Disjoint sets over `0..n`: union by rank, path halving.
+struct UnionFind {
+    parent: Vec<usize>,
+    rank: Vec<u8>,
+}
+
+impl UnionFind {
+    fn new(n: usize) -> Self {
+        Self {
+            parent: (0..n).collect(),
+            rank: vec![0; n],
+        }
+    }
+
+    fn find(&mut self, mut x: usize) -> usize {
+        while self.parent[x] != x {
+            let grandparent = self.parent[self.parent[x]];
+            self.parent[x] = grandparent;
+            x = grandparent;
+        }
+        x
+    }
+
+    fn same(&mut self, a: usize, b: usize) -> bool {
+        self.find(a) == self.find(b)
+    }
+
+    /// Joins the sets of `a` and `b`; false if they were already one.
+    fn union(&mut self, a: usize, b: usize) -> bool {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra == rb {
+            return false;
+        }
+        match self.rank[ra].cmp(&self.rank[rb]) {
+            std::cmp::Ordering::Less => self.parent[ra] = rb,
+            std::cmp::Ordering::Greater => self.parent[rb] = ra,
+            std::cmp::Ordering::Equal => {
+                self.parent[rb] = ra;
+                self.rank[ra] += 1;
+            }
+        }
+        true
+    }
+
+    /// Each element's label: the smallest element of its set.
+    fn labels(mut self) -> Vec<i64> {
+        let mut smallest = vec![usize::MAX; self.parent.len()];
+        (0..self.parent.len())
+            .map(|i| {
+                let root = self.find(i);
+                if smallest[root] == usize::MAX {
+                    smallest[root] = i;
+                }
+                // Row indices are < len <= isize::MAX, so they fit in i64.
+                smallest[root] as i64
+            })
+            .collect()
+    }
+}
+
+/// Fails unless `-1 <= value <= 1` (NaN fails).
+fn check_similarity_threshold(value: f64, name: &str) -> KernelResult<f32> {
+    if (-1.0..=1.0).contains(&value) {
+        Ok(value as f32)
+    } else {
+        Err(KernelError::Value(format!(
+            "{name} must be in [-1, 1], got {value}"
+        )))
+    }
+}
+
+/// Fails unless `signatures` has at least one column and, when given, exactly `rows` rows.
+fn check_signatures(signatures: &Matrix<'_, u64>, rows: Option<(usize, &str)>) -> KernelResult<()> {
+    if signatures.cols == 0 {
+        return Err(KernelError::Shape(
+            "signatures must have at least one column (num_perm >= 1), got 0".into(),
+        ));
+    }
+    match rows {
+        Some((n, what)) if signatures.rows != n => Err(KernelError::Shape(format!(
+            "signatures must have one row per row of {what}: got {} rows for {n}",
+            signatures.rows
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Checks the shapes, the neighbour indices and the finiteness of the similarities of [`cluster_knn`].
+fn check_knn(neighbors: &Matrix<'_, i64>, similarities: &Matrix<'_, f32>) -> KernelResult<()> {
+    let (n, k) = (neighbors.rows, neighbors.cols);
+    if k == 0 {
+        return Err(KernelError::Shape(format!(
+            "neighbors must have at least one column (k >= 1), got shape ({n}, 0)"
+        )));
+    }
+    if (similarities.rows, similarities.cols) != (n, k) {
+        return Err(KernelError::Shape(format!(
+            "similarities must have the shape of neighbors ({n}, {k}), got ({}, {})",
+            similarities.rows, similarities.cols
+        )));
+    }
+    for (pos, (&j, &sim)) in neighbors.values.iter().zip(similarities.values).enumerate() {
+        let (i, c) = (pos / k, pos % k);
+        if j < -1 || j >= n as i64 {
+            return Err(KernelError::Value(format!(
+                "neighbors[{i}, {c}] = {j} is neither a row index in [0, {n}) nor -1 (no neighbour)"
+            )));
+        }
+        if j != -1 && !sim.is_finite() {
+            return Err(KernelError::Value(format!(
+                "similarities[{i}, {c}] = {sim} must be finite"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Cluster labels of the rows of a kNN graph.
+///
+/// Row i lists k neighbours (row indices; -1 pads a row with fewer neighbours, and its similarity is
+/// ignored) with their cosine similarities. Edge (i, j) joins i and j when its similarity >= `threshold`
+/// or, when `signatures` (one row per graph row) are given, when the MinHash similarity of rows i and j
+/// (see [`minhash_similarity`]) >= `min_jaccard`; both comparisons are in f32. Self-edges are ignored.
+/// Errors: k = 0, mismatched shapes, an index outside [0, n) other than -1, a non-finite similarity of
+/// a real neighbour, `threshold` outside [-1, 1], `min_jaccard` outside [0, 1].
+pub fn cluster_knn(
+    neighbors: Matrix<'_, i64>,
+    similarities: Matrix<'_, f32>,
+    threshold: f64,
+    signatures: Option<Matrix<'_, u64>>,
+    min_jaccard: f64,
+) -> KernelResult<Vec<i64>> {
+    check_knn(&neighbors, &similarities)?;
+    let threshold = check_similarity_threshold(threshold, "threshold")?;
+    if !(0.0..=1.0).contains(&min_jaccard) {
+        return Err(KernelError::Value(format!(
+            "min_jaccard must be in [0, 1], got {min_jaccard}"
+        )));
+    }
+    let min_jaccard = min_jaccard as f32;
+    if let Some(sig) = &signatures {
+        check_signatures(sig, Some((neighbors.rows, "neighbors")))?;
+    }
+    let mut sets = UnionFind::new(neighbors.rows);
+    for i in 0..neighbors.rows {
+        for (&j, &sim) in neighbors.row(i).iter().zip(similarities.row(i)) {
+            // check_knn guarantees -1 <= j < n.
+            let Ok(j) = usize::try_from(j) else { continue };
+            if j == i {
+                continue;
+            }
+            let joins = sim >= threshold
+                || signatures.as_ref().is_some_and(|sig| {
+                    !sets.same(i, j) && signature_similarity(sig.row(i), sig.row(j)) >= min_jaccard
+                });
+            if joins {
+                sets.union(i, j);
+            }
+        }
+    }
+    Ok(sets.labels())
+}
+
+/// L2-normalised rows (a zero row stays zero and is similar to nothing).
+struct UnitRows {
+    values: Array2<f32>,
+    nonzero: Vec<bool>,
+}
+
+impl UnitRows {
+    fn new(embeddings: &Matrix<'_, f32>) -> Self {
+        let mut values = Array2::<f32>::zeros((embeddings.rows, embeddings.cols));
+        let mut nonzero = Vec::with_capacity(embeddings.rows);
+        for (i, mut out) in values.rows_mut().into_iter().enumerate() {
+            let row = embeddings.row(i);
+            let norm = row
+                .iter()
+                .map(|&x| f64::from(x).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            if norm > 0.0 {
+                // Scaling in f64 keeps every component <= 1, even for rows of subnormal values.
+                out.iter_mut()
+                    .zip(row)
+                    .for_each(|(o, &x)| *o = (f64::from(x) / norm) as f32);
+            }
+            nonzero.push(norm > 0.0);
+        }
+        Self { values, nonzero }
+    }
+
+    fn rows(&self) -> usize {
+        self.nonzero.len()
+    }
+
+    /// Whether rows i and j are non-zero with cosine similarity >= `threshold` (f32).
+    fn similar(&self, i: usize, j: usize, threshold: f32) -> bool {
+        self.nonzero[i] && self.nonzero[j] && self.similarity(i, j) >= threshold
+    }
+
+    fn similarity(&self, i: usize, j: usize) -> f32 {
+        self.values.row(i).dot(&self.values.row(j))
+    }
+}
+
+/// An upper bound of the cosine similarity of every pair of unit rows u, v from a rank-m projection.
+///
+/// With Q a (d, m) matrix with orthonormal columns, p = Qᵀu and r = u - QQᵀu:
+/// u·v = p_u·p_v + r_u·r_v <= p_u·p_v + |r_u| |r_v| (Cauchy–Schwarz), and |r_u|² = |u|² - |p_u|².
+/// Q spans the top eigenvectors of the rows' second-moment matrix (fitted on a sample by orthogonal
+/// iteration), so for real embeddings the residuals are small and the bound prunes most pairs at m = 32
+/// instead of d = 384 columns. Whatever Q is, the bound holds, so the clustering stays exact; the exact
+/// screen (Q = I, residual 0) is used when the low-rank one would not pay off.
+struct Screen {
+    /// (n, m) projections p.
+    proj: Array2<f32>,
+    /// Residual norms |r|, rounded up.
+    residual: Vec<f32>,
+}
+
+impl Screen {
+    /// The low-rank screen if it is expected to be cheaper than the exact one for `threshold`.
+    fn new(unit: &UnitRows, threshold: f32) -> Self {
+        let (n, d) = unit.values.dim();
+        if n < SCREEN_MIN_ROWS || d < 2 * SCREEN_RANK {
+            return Self::exact(unit);
+        }
+        let sample: Vec<usize> = (0..n).step_by(n.div_ceil(SCREEN_SAMPLE_ROWS)).collect();
+        let Some(basis) = top_subspace(&unit.values.select(ndarray::Axis(0), &sample), SCREEN_RANK)
+        else {
+            return Self::exact(unit);
+        };
+        let screen = Self::low_rank(unit, &basis);
+        let kept = screen.kept_fraction(&sample, threshold - SCREEN_SLACK);
+        let cost = SCREEN_RANK as f64 + VERIFY_COST * kept * d as f64;
+        if cost < d as f64 {
+            screen
+        } else {
+            Self::exact(unit)
+        }
+    }
+
+    fn exact(unit: &UnitRows) -> Self {
+        Self {
+            proj: unit.values.clone(),
+            residual: vec![0.0; unit.rows()],
+        }
+    }
+
+    fn low_rank(unit: &UnitRows, basis: &Array2<f32>) -> Self {
+        let proj = unit.values.dot(basis);
+        let residual = unit
+            .values
+            .rows()
+            .into_iter()
+            .zip(proj.rows())
+            .map(|(u, p)| {
+                let squares = |x: ndarray::ArrayView1<'_, f32>| {
+                    x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>()
+                };
+                ((squares(u) - squares(p)).max(0.0) + RESIDUAL_FLOOR).sqrt() as f32
+            })
+            .collect();
+        Self { proj, residual }
+    }
+
+    /// Fraction of the pairs of `sample` rows whose bound reaches `cutoff`.
+    fn kept_fraction(&self, sample: &[usize], cutoff: f32) -> f64 {
+        let proj = self.proj.select(ndarray::Axis(0), sample);
+        let dots = proj.dot(&proj.t());
+        let mut kept = 0usize;
+        for (a, &i) in sample.iter().enumerate() {
+            for (b, &j) in sample.iter().enumerate().skip(a + 1) {
+                kept += usize::from(dots[[a, b]] + self.residual[i] * self.residual[j] >= cutoff);
+            }
+        }
+        let pairs = sample.len() * sample.len().saturating_sub(1) / 2;
+        kept as f64 / pairs.max(1) as f64
+    }
+}
+
+/// An orthonormal (d, m) basis (in f32) of the top-m eigenvectors of `sampleᵀ sample`, by orthogonal
+/// iteration in f64; None if the basis is not orthonormal to [`SCREEN_ORTHOGONALITY`].
+fn top_subspace(sample: &Array2<f32>, m: usize) -> Option<Array2<f32>> {
+    let gram = sample.t().dot(sample).mapv(f64::from);
+    let d = gram.nrows();
+    // A small ridge keeps G·Q of full rank when the sample spans fewer than m directions.
+    let ridge = 1e-3 * gram.diag().sum() / d as f64 + f64::MIN_POSITIVE;
+    let mut axes: Vec<usize> = (0..d).collect();
+    axes.sort_by(|&a, &b| gram[[b, b]].total_cmp(&gram[[a, a]]).then(a.cmp(&b)));
+    let mut basis = Array2::<f64>::zeros((d, m));
+    for (col, &axis) in axes.iter().take(m).enumerate() {
+        basis[[axis, col]] = 1.0;
+    }
+    for _ in 0..SCREEN_ITERATIONS {
+        basis = gram.dot(&basis) + &basis * ridge;
+        orthonormalise(&mut basis)?;
+    }
+    let basis = basis.mapv(|v| v as f32);
+    let defect = basis.t().dot(&basis) - Array2::<f32>::eye(m);
+    let worst = defect
+        .iter()
+        .fold(0.0f64, |acc, &v| acc.max(f64::from(v).abs()));
+    (worst <= SCREEN_ORTHOGONALITY).then_some(basis)
+}
+
+/// Modified Gram–Schmidt, applied twice per column; None if a column is (numerically) dependent.
+fn orthonormalise(basis: &mut Array2<f64>) -> Option<()> {
+    for j in 0..basis.ncols() {
+        for _ in 0..2 {
+            for i in 0..j {
+                let overlap = basis.column(i).dot(&basis.column(j));
+                let qi = basis.column(i).to_owned();
+                basis.column_mut(j).scaled_add(-overlap, &qi);
+            }
+        }
+        let norm = basis.column(j).dot(&basis.column(j)).sqrt();
+        if norm.is_nan() || norm <= 1e-12 {
+            return None;
+        }
+        basis.column_mut(j).mapv_inplace(|v| v / norm);
+    }
+    Some(())
+}
+
+/// Maps `f` over `items` on rayon's pool, or on this thread in a process forked from one that started
+/// the pool (the pool's threads do not survive a fork, so waiting for them would hang).
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+    static POOL_PID: OnceLock<u32> = OnceLock::new();
+    if *POOL_PID.get_or_init(std::process::id) == std::process::id() {
+        items.par_iter().map(f).collect()
+    } else {
+        items.iter().map(f).collect()
+    }
+}
+
+/// The similar pairs (i, j), i in `rows`, j > i, as a spanning forest: a pair is kept only if it joins
+/// two components not yet joined by the pairs kept before it, so at most n - 1 pairs are returned.
+fn block_edges(
+    unit: &UnitRows,
+    screen: &Screen,
+    threshold: f32,
+    rows: Range<usize>,
+) -> Vec<(usize, usize)> {
+    let n = unit.rows();
+    let cutoff = threshold - SCREEN_SLACK;
+    let mut forest = UnionFind::new(n);
+    let mut edges = Vec::new();
+    let mut tile = Array2::<f32>::zeros((rows.len(), COL_BLOCK));
+    let left = screen.proj.slice(s![rows.clone(), ..]);
+    for start in (rows.start..n).step_by(COL_BLOCK) {
+        let cols = start..(start + COL_BLOCK).min(n);
+        let right: ArrayView2<'_, f32> = screen.proj.slice(s![cols.clone(), ..]);
+        let mut bounds = tile.slice_mut(s![.., ..cols.len()]);
+        general_mat_mul(1.0, &left, &right.t(), 0.0, &mut bounds);
+        for (r, i) in rows.clone().enumerate() {
+            let first = cols.start.max(i + 1);
+            let residual_i = screen.residual[i];
+            let row = bounds.row(r);
+            let candidates = row
+                .slice(s![first.saturating_sub(start).min(cols.len())..])
+                .into_iter()
+                .zip(&screen.residual[first.min(cols.end)..cols.end]);
+            for (j, (&p, &residual_j)) in (first..).zip(candidates) {
+                if p + residual_i * residual_j >= cutoff
+                    && !forest.same(i, j)
+                    && unit.similar(i, j, threshold)
+                {
+                    forest.union(i, j);
+                    edges.push((i, j));
+                }
+            }
+        }
+    }
+    edges
+}
+
+/// Cluster labels of the rows of an `(n, d)` embedding matrix: rows i and j are joined when their
+/// cosine similarity (computed in f32 from the L2-normalised rows) >= `threshold`; a zero row is similar
+/// to nothing. Exact all-pairs, O(n² m) with m = 32 for most pairs (see [`Screen`]); meant for up to a
+/// few 10k rows. Rounding makes the similarity of two identical rows 1 ± 1e-6, so use a threshold a
+/// little below 1 to join exact duplicates. Errors: non-finite values, `threshold` outside [-1, 1].
+pub fn cluster_embeddings(embeddings: Matrix<'_, f32>, threshold: f64) -> KernelResult<Vec<i64>> {
+    let threshold = check_similarity_threshold(threshold, "threshold")?;
+    check_finite(embeddings.values, "embeddings")?;
+    let unit = UnitRows::new(&embeddings);
+    let screen = Screen::new(&unit, threshold);
+    Ok(connect_similar(&unit, &screen, threshold))
+}
+
+/// Labels of the components of the pairs of `unit` rows that are similar at `threshold`.
+fn connect_similar(unit: &UnitRows, screen: &Screen, threshold: f32) -> Vec<i64> {
+    let blocks: Vec<Range<usize>> = (0..unit.rows())
+        .step_by(ROW_BLOCK)
+        .map(|start| start..(start + ROW_BLOCK).min(unit.rows()))
+        .collect();
+    let forests = par_map(&blocks, |rows| {
+        block_edges(unit, screen, threshold, rows.clone())
+    });
+    let mut sets = UnionFind::new(unit.rows());
+    for (i, j) in forests.into_iter().flatten() {
+        sets.union(i, j);
+    }
+    sets.labels()
+}
+
+/// The validated knobs of [`minhash_signatures`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MinHashParams {
+    num_perm: usize,
+    shingle: usize,
+    seed: u64,
+}
+
+impl MinHashParams {
+    /// Checks `1 <= num_perm <=` [`MAX_PERMUTATIONS`] and `shingle >= 1`; any seed is valid (its 64-bit
+    /// two's complement is used).
+    pub fn new(num_perm: i64, shingle: i64, seed: i64) -> KernelResult<Self> {
+        let num_perm = usize::try_from(num_perm)
+            .ok()
+            .filter(|p| (1..=MAX_PERMUTATIONS).contains(p))
+            .ok_or_else(|| {
+                KernelError::Value(format!(
+                    "num_perm must be in [1, {MAX_PERMUTATIONS}], got {num_perm}"
+                ))
+            })?;
+        let shingle = usize::try_from(shingle)
+            .ok()
+            .filter(|&s| s >= 1)
+            .ok_or_else(|| KernelError::Value(format!("shingle must be >= 1, got {shingle}")))?;
+        Ok(Self {
+            num_perm,
+            shingle,
+            seed: seed as u64,
+        })
+    }
+
+    /// Signature length.
+    pub fn num_perm(&self) -> usize {
+        self.num_perm
+    }
+}
+
+/// SplitMix64's finaliser: a bijective 64-bit mix.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// `y mod (2^61 - 1)` for `y < 2^122 + 2^61`.
+fn mod_mersenne61(y: u128) -> u64 {
+    let p = u128::from(MERSENNE_61);
+    let y = (y & p) + (y >> 61);
+    let y = ((y & p) + (y >> 61)) as u64;
+    if y >= MERSENNE_61 {
+        y - MERSENNE_61
+    } else {
+        y
+    }
+}
+
+/// The (a_j, b_j) of each permutation (see the module doc).
+fn permutations(params: &MinHashParams) -> Vec<(u64, u64)> {
+    let mut state = params.seed;
+    let mut next = move || {
+        state = state.wrapping_add(SPLITMIX_GAMMA);
+        mix64(state)
+    };
+    (0..params.num_perm)
+        .map(|_| {
+            let a = 1 + next() % (MERSENNE_61 - 1);
+            let b = next() % MERSENNE_61;
+            (a, b)
+        })
+        .collect()
+}
+
+/// The lowercased words of `text` (see the module doc).
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// The seeded hash of one shingle (see the module doc).
+fn shingle_hash(words: &[String], seed: u64) -> u64 {
+    let fnv = |h: u64, byte: u8| (h ^ u64::from(byte)).wrapping_mul(FNV_PRIME);
+    let mut h = FNV_OFFSET ^ mix64(seed);
+    for (k, word) in words.iter().enumerate() {
+        if k > 0 {
+            h = fnv(h, WORD_SEPARATOR);
+        }
+        h = word.bytes().fold(h, fnv);
+    }
+    mix64(h)
+}
+
+/// Writes the signature of `text` into `out` (one slot per permutation).
+fn signature(text: &str, params: &MinHashParams, perms: &[(u64, u64)], out: &mut [u64]) {
+    out.fill(EMPTY);
+    let words = words(text);
+    let width = params.shingle.min(words.len()).max(1);
+    for shingle in words.windows(width) {
+        let x = u128::from(shingle_hash(shingle, params.seed) % MERSENNE_61);
+        for (slot, &(a, b)) in out.iter_mut().zip(perms) {
+            let value = mod_mersenne61(u128::from(a) * x + u128::from(b));
+            *slot = (*slot).min(value);
+        }
+    }
+}
+
+/// MinHash signatures of `texts`, row-major `(texts.len(), params.num_perm())` (see the module doc).
+pub fn minhash_signatures<S: AsRef<str>>(texts: &[S], params: &MinHashParams) -> Vec<u64> {
+    let perms = permutations(params);
+    let mut out = vec![EMPTY; texts.len() * params.num_perm];
+    for (text, row) in texts.iter().zip(out.chunks_exact_mut(params.num_perm)) {
+        signature(text.as_ref(), params, &perms, row);
+    }
+    out
+}
+
+/// Fraction of positions where `a` and `b` hold the same value other than [`EMPTY`].
+fn signature_similarity(a: &[u64], b: &[u64]) -> f32 {
+    let equal = a
+        .iter()
+        .zip(b)
+        .filter(|(x, y)| x == y && **x != EMPTY)
+        .count();
+    equal as f32 / a.len() as f32
+}
+
+/// The MinHash similarity (see the module doc) of each `(a, b)` row pair of `pairs`, an `(q, 2)` matrix
+/// of row indices of `signatures`. Errors: `pairs` without exactly 2 columns, `signatures` without
+/// columns, an index outside [0, m).
+pub fn minhash_similarity(
+    signatures: Matrix<'_, u64>,
+    pairs: Matrix<'_, i64>,
+) -> KernelResult<Vec<f32>> {
+    if pairs.cols != 2 {
+        return Err(KernelError::Shape(format!(
+            "pairs must have shape (q, 2), got ({}, {})",
+            pairs.rows, pairs.cols
+        )));
+    }
+    check_signatures(&signatures, None)?;
+    let m = signatures.rows;
+    let index = |pos: usize| {
+        let value = pairs.values[pos];
+        usize::try_from(value)
+            .ok()
+            .filter(|&i| i < m)
+            .ok_or_else(|| {
+                KernelError::Value(format!(
+                    "pairs[{}, {}] = {value} is not a row index of signatures in [0, {m})",
+                    pos / 2,
+                    pos % 2
+                ))
+            })
+    };
+    (0..pairs.rows)
+        .map(|q| {
+            let (a, b) = (index(2 * q)?, index(2 * q + 1)?);
+            Ok(signature_similarity(signatures.row(a), signatures.row(b)))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic stream of floats in [-1, 1) (SplitMix64).
+    fn noise(seed: u64, count: usize) -> Vec<f32> {
+        let mut state = seed;
+        (0..count)
+            .map(|_| {
+                state = state.wrapping_add(SPLITMIX_GAMMA);
+                (mix64(state) >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    /// Connected components by depth-first search from each row in order: labels[i] = the smallest
+    /// index reachable from i.
+    fn brute_components(n: usize, joined: impl Fn(usize, usize) -> bool) -> Vec<i64> {
+        let adjacent: Vec<Vec<usize>> = (0..n)
+            .map(|i| (0..n).filter(|&j| j != i && joined(i, j)).collect())
+            .collect();
+        let mut labels = vec![-1i64; n];
+        for start in 0..n {
+            let mut stack = vec![start];
+            while let Some(i) = stack.pop() {
+                if labels[i] == -1 {
+                    labels[i] = start as i64;
+                    stack.extend(&adjacent[i]);
+                }
+            }
+        }
+        labels
+    }
+
+    #[test]
+    fn union_find_labels_are_smallest_members() {
+        let mut sets = UnionFind::new(6);
+        sets.union(5, 3);
+        sets.union(3, 4);
+        sets.union(2, 1);
+        assert!(!sets.union(4, 5));
+        assert_eq!(sets.labels(), vec![0, 1, 1, 3, 3, 3]);
+    }
+
+    #[test]
+    fn knn_joins_by_similarity_and_ignores_padding_and_self() {
+        let neighbors = [1, -1, 0, 2, 3, 1, 3, 2];
+        let sims = [0.9, f32::NAN, 0.9, 0.5, 0.5, 0.5, 1.0, 0.1];
+        let labels = cluster_knn(
+            Matrix::new(&neighbors, 4, 2),
+            Matrix::new(&sims, 4, 2),
+            0.8,
+            None,
+            1.0,
+        );
+        assert_eq!(labels, Ok(vec![0, 0, 2, 3]));
+    }
+
+    #[test]
+    fn knn_joins_by_signature_agreement() {
+        let neighbors = [1, 0, 0];
+        let sims = [0.1, 0.1, 0.1];
+        let sigs = [7, 8, 7, 9, EMPTY, EMPTY];
+        let cluster = |min_jaccard| {
+            cluster_knn(
+                Matrix::new(&neighbors, 3, 1),
+                Matrix::new(&sims, 3, 1),
+                0.5,
+                Some(Matrix::new(&sigs, 3, 2)),
+                min_jaccard,
+            )
+        };
+        assert_eq!(cluster(0.5), Ok(vec![0, 0, 2]));
+        assert_eq!(cluster(1.0), Ok(vec![0, 1, 2]));
+        assert_eq!(cluster(0.0), Ok(vec![0, 0, 0]));
+    }
+
+    #[test]
+    fn knn_rejects_bad_input() {
+        let knn = |neighbors: &[i64], k: usize, threshold: f64, min_jaccard: f64| {
+            let sims = vec![0.5f32; neighbors.len()];
+            let n = neighbors.len().checked_div(k).unwrap_or(2);
+            cluster_knn(
+                Matrix::new(neighbors, n, k),
+                Matrix::new(&sims, n, k),
+                threshold,
+                None,
+                min_jaccard,
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        assert!(knn(&[], 0, 0.5, 1.0).contains("k >= 1"));
+        assert!(knn(&[1, 2], 1, 0.5, 1.0).contains("neighbors[1, 0] = 2"));
+        assert!(knn(&[1, -2], 1, 0.5, 1.0).contains("neighbors[1, 0] = -2"));
+        assert!(knn(&[1, 0], 1, 1.5, 1.0).contains("threshold"));
+        assert!(knn(&[1, 0], 1, f64::NAN, 1.0).contains("threshold"));
+        assert!(knn(&[1, 0], 1, 0.5, -0.1).contains("min_jaccard"));
+        let sims = [0.5, f32::INFINITY];
+        let err = cluster_knn(
+            Matrix::new(&[1, 0], 2, 1),
+            Matrix::new(&sims, 2, 1),
+            0.5,
+            None,
+            1.0,
+        );
+        assert!(err.unwrap_err().to_string().contains("similarities[1, 0]"));
+        let sigs = [1u64, 2];
+        let err = cluster_knn(
+            Matrix::new(&[1, 0], 2, 1),
+            Matrix::new(&[0.5, 0.5], 2, 1),
+            0.5,
+            Some(Matrix::new(&sigs, 1, 2)),
+            1.0,
+        );
+        assert!(err
+            .unwrap_err()
+            .to_string()
+            .contains("signatures must have one row per row"));
+    }
+
+    fn embeddings_brute(x: &[f32], n: usize, d: usize, threshold: f32) -> Vec<i64> {
+        let unit = UnitRows::new(&Matrix::new(x, n, d));
+        brute_components(n, |i, j| unit.similar(i, j, threshold))
+    }
+
+    #[test]
+    fn embeddings_match_brute_force_on_small_inputs() {
+        let (n, d) = (40, 5);
+        let mut x = noise(1, n * d);
+        x.copy_within(0..d, 3 * d); // a duplicate row
+        x[7 * d..8 * d].fill(0.0); // a zero row
+        for threshold in [-1.0, -0.2, 0.3, 0.8, 0.999] {
+            let labels = cluster_embeddings(Matrix::new(&x, n, d), threshold).unwrap();
+            assert_eq!(
+                labels,
+                embeddings_brute(&x, n, d, threshold as f32),
+                "threshold {threshold}"
+            );
+            assert_eq!(labels[7], 7);
+        }
+    }
+
+    /// Rows in groups around shared centres in a space of decaying variance, like sentence embeddings.
+    fn clustered_rows(n: usize, d: usize, seed: u64) -> Vec<f32> {
+        let centres = noise(seed, n / 4 * d);
+        let jitter = noise(seed + 1, n * d);
+        (0..n * d)
+            .map(|pos| {
+                let (i, k) = (pos / d, pos % d);
+                let scale = 1.0 / (1.0 + k as f32).sqrt();
+                (centres[(i / 4) * d + k] + 0.15 * jitter[pos]) * scale + 0.03
+            })
+            .collect()
+    }
+
+    #[test]
+    fn low_rank_screen_bounds_every_pair_and_keeps_labels_exact() {
+        let (n, d) = (300, 96);
+        let x = clustered_rows(n, d, 7);
+        let unit = UnitRows::new(&Matrix::new(&x, n, d));
+        let basis = top_subspace(&unit.values, SCREEN_RANK).expect("orthonormal basis");
+        let screen = Screen::low_rank(&unit, &basis);
+        for i in 0..n {
+            for j in 0..n {
+                let bound = screen.proj.row(i).dot(&screen.proj.row(j))
+                    + screen.residual[i] * screen.residual[j];
+                assert!(
+                    bound + SCREEN_SLACK >= unit.similarity(i, j),
+                    "pair ({i}, {j})"
+                );
+            }
+        }
+        for threshold in [0.6, 0.9, 0.97] {
+            let labels = connect_similar(&unit, &screen, threshold);
+            assert_eq!(
+                labels,
+                embeddings_brute(&x, n, d, threshold),
+                "threshold {threshold}"
+            );
+        }
+    }
+
+    #[test]
+    fn low_rank_screen_is_chosen_for_embedding_like_rows() {
+        let (n, d) = (SCREEN_MIN_ROWS, 384);
+        let unit = UnitRows::new(&Matrix::new(&clustered_rows(n, d, 3), n, d));
+        assert_eq!(Screen::new(&unit, 0.9).proj.ncols(), SCREEN_RANK);
+        assert_eq!(Screen::new(&unit, -1.0).proj.ncols(), d);
+    }
+
+    #[test]
+    fn subspace_of_rank_deficient_rows_is_orthonormal() {
+        let rows =
+            Array2::from_shape_fn((50, 70), |(i, k)| if k < 3 { (i + k) as f32 } else { 0.0 });
+        let basis = top_subspace(&rows, SCREEN_RANK).expect("orthonormal basis");
+        assert_eq!(basis.dim(), (70, SCREEN_RANK));
+    }
+
+    #[test]
+    fn embeddings_reject_bad_input() {
+        let x = [1.0, f32::NAN];
+        let err = cluster_embeddings(Matrix::new(&x, 1, 2), 0.5).unwrap_err();
+        assert!(err.to_string().contains("embeddings must be finite"));
+        let err = cluster_embeddings(Matrix::new(&[1.0], 1, 1), 2.0).unwrap_err();
+        assert!(err.to_string().contains("threshold"));
+        assert_eq!(cluster_embeddings(Matrix::new(&[], 0, 3), 0.5), Ok(vec![]));
+    }
+
+    #[test]
+    fn mersenne_reduction_matches_remainder() {
+        let p = u128::from(MERSENNE_61);
+        for (a, x) in [
+            (1, 0),
+            (MERSENNE_61 - 1, MERSENNE_61 - 1),
+            (12345, 1 << 60),
+            (3, 7),
+        ] {
+            let y = u128::from(a) * u128::from(x) + (p - 1);
+            assert_eq!(u128::from(mod_mersenne61(y)), y % p);
+        }
+    }
+
+    #[test]
+    fn words_are_lowercased_alphanumeric_runs() {
+        assert_eq!(
+            words("Hello, WORLD! it's 2024-05"),
+            ["hello", "world", "it", "s", "2024", "05"]
+        );
+        assert_eq!(words("ΣΟΦΟΣ café"), ["σοφος", "café"]);
+        assert!(words(" ... ").is_empty());
+    }
+
+    #[test]
+    fn signatures_are_stable() {
+        let params = MinHashParams::new(4, 2, 7).unwrap();
+        let sigs = minhash_signatures(&["The quick brown fox", "", "fox"], &params);
+        // Pinned values: signatures may be stored, so they must never change.
+        assert_eq!(
+            sigs[..4],
+            [
+                868_815_746_303_703_566,
+                1_379_343_897_481_358_427,
+                1_266_007_877_832_340_807,
+                1_364_108_000_259_182_004
+            ]
+        );
+        assert_eq!(sigs[4..8], [EMPTY; 4]);
+        assert!(sigs[8..].iter().all(|&v| v < MERSENNE_61));
+    }
+
+    #[test]
+    fn longer_signatures_extend_shorter_ones() {
+        let short = minhash_signatures(&["a b c d"], &MinHashParams::new(8, 3, 1).unwrap());
+        let long = minhash_signatures(&["a b c d"], &MinHashParams::new(16, 3, 1).unwrap());
+        assert_eq!(short[..], long[..8]);
+    }
+
+    #[test]
+    fn similarity_estimates_jaccard() {
+        let params = MinHashParams::new(256, 1, 0).unwrap();
+        // Shingle sets {0..60} and {20..80}: Jaccard 40 / 80 = 0.5.
+        let text = |r: Range<u32>| r.map(|w| format!("w{w}")).collect::<Vec<_>>().join(" ");
+        let sigs = minhash_signatures(&[text(0..60), text(20..80), String::new()], &params);
+        let pairs = [0, 1, 0, 0, 2, 2];
+        let sim =
+            minhash_similarity(Matrix::new(&sigs, 3, 256), Matrix::new(&pairs, 3, 2)).unwrap();
+        assert!((sim[0] - 0.5).abs() < 0.1, "{}", sim[0]);
+        assert_eq!(sim[1..], [1.0, 0.0]);
+    }
+
+    #[test]
+    fn minhash_rejects_bad_input() {
+        assert!(MinHashParams::new(0, 3, 0)
+            .unwrap_err()
+            .to_string()
+            .contains("num_perm"));
+        assert!(MinHashParams::new(64, 0, 0)
+            .unwrap_err()
+            .to_string()
+            .contains("shingle"));
+        let sigs = [1u64, 2];
+        let err = minhash_similarity(Matrix::new(&sigs, 2, 1), Matrix::new(&[0, 2], 1, 2));
+        assert!(err.unwrap_err().to_string().contains("pairs[0, 1] = 2"));
+        let err = minhash_similarity(Matrix::new(&sigs, 2, 1), Matrix::new(&[0, 1, 1], 1, 3));
+        assert!(err
+            .unwrap_err()
+            .to_string()
+            .contains("pairs must have shape (q, 2)"));
+    }
+}
