@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from lightmem import __version__
 from lightmem.bench.baselines import PerTurnExtraction, WindowRAG, chunk_text, full_history_text
+from lightmem.bench.mem0_system import Mem0System, mem0_available
 from lightmem.bench.metrics import (
     Hit,
     by_category,
@@ -100,6 +101,8 @@ def build_system(spec: SystemSpec, workdir: str, embedder: Embedder, options: Ru
         return WindowRAG(embedder, spec.window)
     if spec.kind == "per-turn":
         return PerTurnExtraction(embedder, make_llm(options, {}))
+    if spec.kind == "mem0":
+        return Mem0System(workdir, embedder, options.real_llm)
     raise BenchArgumentError(f"unknown system kind {spec.kind!r}")
 
 
@@ -356,11 +359,15 @@ def _named_spec(name: str, base: dict[str, Any]) -> SystemSpec:
         return SystemSpec(name, "lightmem", base)
     if name in ("full-history", "per-turn"):
         return SystemSpec(name, name)
+    if name == "mem0":
+        if not mem0_available():
+            raise BenchArgumentError("--systems mem0 needs the mem0ai package (pip install mem0ai)")
+        return SystemSpec(name, name)
     window = name.removeprefix("rag-") if name.startswith("rag-") else ""
     if window.isdigit() and int(window) >= 1:
         return SystemSpec(name, "rag", window=int(window))
     raise BenchArgumentError(
-        f"--systems: unknown system {name!r}; known: lightmem, full-history, per-turn, rag-N (N >= 1)"
+        f"--systems: unknown system {name!r}; known: lightmem, full-history, per-turn, rag-N (N >= 1), mem0"
     )
 
 
@@ -376,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--systems",
         default=",".join(("lightmem", *BASELINES)),
-        help="comma-separated: lightmem, full-history, per-turn, rag-N (chunks of N turns)",
+        help="comma-separated: lightmem, full-history, per-turn, rag-N (N-turn chunks), mem0 (needs mem0ai)",
     )
     add("--limit-questions", type=int, metavar="N", help="score the first N questions of each conversation")
     add(

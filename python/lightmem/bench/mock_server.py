@@ -25,6 +25,9 @@ from lightmem.llm import LLMError, OfflineLLM, estimate_tokens
 
 MODEL = "lightmem-mock"
 _WORDS = re.compile(r"\w+")
+_MEM0_NEW = "## New Messages\n"
+_MEM0_END = "\n\n## Observation Date"
+_MEM0_ROLE = re.compile(r"^(user|assistant|system): ")
 
 
 class MockRequestError(ValueError):
@@ -54,6 +57,14 @@ def answer_question(payload: dict[str, Any]) -> str:
     return best if best is not None and question & _words(best) else "unknown"
 
 
+def mem0_extraction(prompt: str) -> str:
+    """mem0's additive extraction answered extractively: one memory holding the new messages' text."""
+    new = prompt.partition(_MEM0_NEW)[2].partition(_MEM0_END)[0]
+    lines = [_MEM0_ROLE.sub("", line).strip() for line in new.splitlines()]
+    text = " ".join(line for line in lines if line)
+    return json.dumps({"memory": [{"id": "0", "text": text}] if text else []}, ensure_ascii=False)
+
+
 def judge_answer(payload: dict[str, Any]) -> str:
     """CORRECT when every word of the gold answer occurs in the answer, else WRONG."""
     gold = _words(str(payload.get("gold_answer", "")))
@@ -75,6 +86,9 @@ class MockLLM:
             return answer_question(_user_json(messages))
         if system == JUDGE_SYSTEM:
             return judge_answer(_user_json(messages))
+        user = str(messages[-1].get("content", ""))
+        if _MEM0_NEW in user:
+            return mem0_extraction(user)
         try:
             return self._offline.complete([dict(m) for m in messages]).text
         except LLMError as err:
