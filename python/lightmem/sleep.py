@@ -1,0 +1,514 @@
+"""Sleep-time consolidation: the offline pass that merges duplicates and resolves conflicts.
+
+A pass looks only at the units not consolidated yet and at their nearest neighbours in the index, so
+its cost grows with what is new, never with the whole store:
+
+1. candidates: each new unit's `consolidate_neighbors` nearest units of its exact scope; the Rust kernel
+   (`cluster_knn`, union-find over that kNN graph) groups units at least `conflict_similarity` apart;
+2. duplicates (same normalised text, or at least `duplicate_similarity` apart and MinHash text Jaccard
+   of at least `DUPLICATE_JACCARD`) are settled without the LLM: the oldest copy stays;
+3. the remaining clusters go to the LLM, `batch_size` clusters per call, for a decision per unit;
+4. each cluster's changes (re-embedded texts, deletions, and the consolidated marks) are applied in one
+   short transaction, with every change recorded in history.
+
+An LLM error or an invalid answer changes nothing for its clusters: their new units stay
+unconsolidated and are looked at again by the next pass. A second pass with nothing new does nothing.
+`SleepScheduler` runs passes in a background thread when the memory is idle.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Optional
+
+import numpy as np
+from tqdm import tqdm
+
+from lightmem._core import cluster_knn, minhash_signatures, minhash_similarity
+from lightmem.config import LightMemConfig
+from lightmem.embedding import Embedder
+from lightmem.llm import LLM, LLMError
+from lightmem.long_term import Change, LongTermStore
+from lightmem.prompts import (
+    ClusterMember,
+    Decision,
+    InvalidLLMOutput,
+    build_consolidate_request,
+    parse_consolidate_response,
+)
+from lightmem.short_term import embedding_text
+from lightmem.store.codec import text_hash
+from lightmem.types import MemoryItem, Scope
+
+logger = logging.getLogger("lightmem")
+
+DUPLICATE_JACCARD = 0.8
+"""MinHash estimate of the Jaccard similarity of two texts' word shingles at or above which two units at
+least `duplicate_similarity` apart are near-exact duplicates."""
+DUPLICATE_SHINGLE = 2
+"""Words per MinHash shingle: bigrams tell "flight at 5pm" from "flight at 7pm" in short texts."""
+DUPLICATE_PERMUTATIONS = 128
+"""MinHash signature length: the Jaccard estimate's standard error is at most 0.5 / sqrt(128) = 0.044."""
+MARK_CHUNK = 1000
+"""Units without any candidate are marked consolidated this many per transaction."""
+
+
+@dataclass(frozen=True)
+class ConsolidationReport:
+    """What one consolidation pass looked at, changed and cost."""
+
+    scopes: int
+    """Scopes that had unconsolidated units."""
+    units_examined: int
+    """Unconsolidated units looked at."""
+    clusters_found: int
+    """Groups of at least two similar units (each holding at least one new unit)."""
+    duplicates_merged: int
+    """Units deleted as duplicates of an older unit, without an LLM call."""
+    updated: int
+    """Units whose text the LLM rewrote."""
+    merged: int
+    """Units the LLM merged into another unit (and removed)."""
+    deleted: int
+    """Units the LLM deleted as superseded or redundant."""
+    llm_calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    """Wall-clock time of the pass."""
+
+    def as_dict(self) -> dict[str, float]:
+        """The report as a plain dict."""
+        return asdict(self)
+
+
+@dataclass
+class _Tally:
+    """The counters of a pass in progress."""
+
+    scopes: int = 0
+    units_examined: int = 0
+    clusters_found: int = 0
+    duplicates_merged: int = 0
+    updated: int = 0
+    merged: int = 0
+    deleted: int = 0
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def report(self, seconds: float) -> ConsolidationReport:
+        return ConsolidationReport(**asdict(self), seconds=seconds)
+
+
+@dataclass
+class _Cluster:
+    """Similar units of one scope, oldest first, with the duplicates among them already settled."""
+
+    members: list[MemoryItem]
+    new_ids: frozenset[str]
+    duplicate_of: dict[str, str] = field(default_factory=dict)
+    """Ids of members deleted as duplicates -> the id of the older member kept in their place."""
+
+    @property
+    def survivors(self) -> list[MemoryItem]:
+        """The members that are not duplicates, oldest first."""
+        return [m for m in self.members if m.id not in self.duplicate_of]
+
+    @property
+    def needs_llm(self) -> bool:
+        """Whether the LLM must judge it: two or more survivors, one of them new."""
+        survivors = self.survivors
+        return len(survivors) > 1 and any(m.id in self.new_ids for m in survivors)
+
+    def request(self) -> list[ClusterMember]:
+        """The survivors as the consolidation prompt shows them."""
+        return [(m.id, m.text, _when(m)) for m in self.survivors]
+
+    def duplicate_changes(self) -> list[Change]:
+        return [
+            Change("delete", mid, reason=f"duplicate of {kept}") for mid, kept in self.duplicate_of.items()
+        ]
+
+
+def consolidate(
+    store: LongTermStore,
+    llm: LLM,
+    embedder: Embedder,
+    config: LightMemConfig,
+    scope: Optional[Scope] = None,
+    *,
+    batch_size: int = 8,
+    max_cluster_size: int = 12,
+    progress: bool = False,
+    cancel: Optional[threading.Event] = None,
+) -> ConsolidationReport:
+    """One consolidation pass over the unconsolidated units (of `scope`, or of every scope).
+
+    `batch_size`: clusters sent to the LLM per call. `max_cluster_size`: a larger group of similar units
+    is split around its new units. `progress`: show a progress bar. `cancel`: when set, the pass stops
+    between clusters (what is left stays unconsolidated for the next pass).
+    """
+    for name, value, low in (("batch_size", batch_size, 1), ("max_cluster_size", max_cluster_size, 2)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    start = time.perf_counter()
+    tally = _Tally()
+    by_scope: dict[Scope, list[tuple[MemoryItem, np.ndarray]]] = defaultdict(list)
+    for item, vector in store.unconsolidated(scope):
+        by_scope[_scope_of(item)].append((item, vector))
+    tally.scopes = len(by_scope)
+    tally.units_examined = sum(len(units) for units in by_scope.values())
+    clusters: list[_Cluster] = []
+    for unit_scope, units in by_scope.items():
+        found, lonely = _find_clusters(store, config, unit_scope, units, max_cluster_size)
+        clusters += found
+        _mark(store, lonely)
+    tally.clusters_found = len(clusters)
+    with tqdm(total=len(clusters), desc="consolidate", unit="cluster", disable=not progress) as bar:
+        for batch in _batches(clusters, batch_size):
+            if cancel is not None and cancel.is_set():
+                break
+            _settle_batch(store, llm, embedder, batch, tally)
+            bar.update(len(batch))
+    return tally.report(time.perf_counter() - start)
+
+
+# --- candidates -----------------------------------------------------------------------------------------
+
+
+def _scope_of(item: MemoryItem) -> Scope:
+    return Scope(item.user_id, item.agent_id, item.run_id)
+
+
+def _when(item: MemoryItem) -> datetime:
+    """The time a unit's fact refers to: its event time, else when it was stored."""
+    return item.event_time or item.created_at
+
+
+def _age_key(item: MemoryItem) -> tuple[datetime, datetime, str]:
+    """Sort key, oldest first: fact time, then storage time, then id (a total, deterministic order)."""
+    return (_when(item), item.created_at, item.id)
+
+
+def _find_clusters(
+    store: LongTermStore,
+    config: LightMemConfig,
+    scope: Scope,
+    units: Sequence[tuple[MemoryItem, np.ndarray]],
+    max_size: int,
+) -> tuple[list[_Cluster], list[str]]:
+    """The clusters around the new `units` of one exact scope, and the ids of new units in none."""
+    nodes, neighbors, similarities = _knn_graph(store, config, scope, units)
+    duplicate = _duplicate_edges(nodes, neighbors, similarities, config.duplicate_similarity)
+    similarities = np.where(duplicate, np.float32(1.0), similarities)
+    linked = np.where(similarities >= config.conflict_similarity, neighbors, -1)
+    groups = _groups(cluster_knn(linked, similarities, config.conflict_similarity))
+    duplicate_of = _duplicate_map(
+        nodes, _groups(cluster_knn(np.where(duplicate, neighbors, -1), similarities, -1.0))
+    )
+    new_ids = frozenset(item.id for item, _ in units)
+    clusters = []
+    for group in groups:
+        members = sorted((nodes[i] for i in group), key=_age_key)
+        cluster = _Cluster(
+            members, new_ids, {m.id: duplicate_of[m.id] for m in members if m.id in duplicate_of}
+        )
+        clusters += _split(cluster, nodes, linked, max_size)
+    clustered = {m.id for cluster in clusters for m in cluster.members}
+    return clusters, [item.id for item, _ in units if item.id not in clustered]
+
+
+def _knn_graph(
+    store: LongTermStore, config: LightMemConfig, scope: Scope, units: Sequence[tuple[MemoryItem, np.ndarray]]
+) -> tuple[list[MemoryItem], np.ndarray, np.ndarray]:
+    """Nodes (the new units first, then the older neighbours they bring in) and each node's kNN row
+    (node indices padded with -1, cosine similarities); the rows of older neighbours are empty."""
+    k = config.consolidate_neighbors
+    nodes = [item for item, _ in units]
+    index = {item.id: i for i, item in enumerate(nodes)}
+    rows: list[list[tuple[int, float]]] = []
+    for item, vector in units:
+        row = []
+        for other, similarity in store.neighbors(vector, scope, k + 1):
+            if other.id == item.id or _scope_of(other) != scope:
+                continue  # the store's scope matches any value of an unset id; consolidation does not
+            if other.id not in index:
+                index[other.id] = len(nodes)
+                nodes.append(other)
+            row.append((index[other.id], similarity))
+        rows.append(row[:k])
+    neighbors = np.full((len(nodes), k), -1, dtype=np.int64)
+    similarities = np.zeros((len(nodes), k), dtype=np.float32)
+    for i, row in enumerate(rows):
+        for j, (node, similarity) in enumerate(row):
+            neighbors[i, j], similarities[i, j] = node, similarity
+    return nodes, neighbors, similarities
+
+
+def _duplicate_edges(
+    nodes: Sequence[MemoryItem], neighbors: np.ndarray, similarities: np.ndarray, threshold: float
+) -> np.ndarray:
+    """Which kNN edges join near-exact duplicates: the same normalised text, or cosine similarity
+    >= `threshold` and MinHash Jaccard of word bigrams >= `DUPLICATE_JACCARD`; never two facts of
+    different days (both event times known and on different dates)."""
+    valid = neighbors >= 0
+    targets = np.where(valid, neighbors, 0)
+    hashes = np.array([text_hash(node.text) for node in nodes])
+    days = np.array([-1 if n.event_time is None else n.event_time.toordinal() for n in nodes], dtype=np.int64)
+    same_day = (days[:, None] < 0) | (days[targets] < 0) | (days[:, None] == days[targets])
+    close = valid & same_day & (similarities >= threshold)
+    rows, cols = np.nonzero(close)
+    if len(rows):
+        pairs = np.stack([rows, neighbors[rows, cols]], axis=1).astype(np.int64)
+        signatures = minhash_signatures(
+            [node.text for node in nodes], num_perm=DUPLICATE_PERMUTATIONS, shingle=DUPLICATE_SHINGLE
+        )
+        close[rows, cols] = minhash_similarity(signatures, pairs) >= DUPLICATE_JACCARD
+    return close | (valid & same_day & (hashes[targets] == hashes[:, None]))
+
+
+def _groups(labels: np.ndarray) -> list[list[int]]:
+    """Row indices grouped by cluster label, groups of at least two rows only, in label order."""
+    members: dict[int, list[int]] = defaultdict(list)
+    for row, label in enumerate(labels.tolist()):
+        if label >= 0:
+            members[label].append(row)
+    return [rows for _, rows in sorted(members.items()) if len(rows) > 1]
+
+
+def _duplicate_map(nodes: Sequence[MemoryItem], duplicates: Sequence[Sequence[int]]) -> dict[str, str]:
+    """For each group of duplicates: the id of every member but the oldest -> the oldest's id."""
+    mapping = {}
+    for rows in duplicates:
+        kept, *rest = sorted((nodes[i] for i in rows), key=_age_key)
+        mapping.update({item.id: kept.id for item in rest})
+    return mapping
+
+
+def _split(
+    cluster: _Cluster, nodes: Sequence[MemoryItem], linked: np.ndarray, max_size: int
+) -> list[_Cluster]:
+    """`cluster` itself if its survivors fit in a prompt, else stars: each new unit (oldest first) with
+    its most similar linked neighbours not taken yet, at most `max_size` units each. The duplicates go
+    with the first star."""
+    survivors = cluster.survivors
+    if len(survivors) <= max_size:
+        return [cluster]
+    position = {node.id: i for i, node in enumerate(nodes)}
+    alive = {m.id for m in survivors}
+    taken: set[str] = set()
+    stars = []
+    for center in (m for m in survivors if m.id in cluster.new_ids and m.id not in taken):
+        row = [nodes[j] for j in linked[position[center.id]].tolist() if j >= 0]
+        star = [center, *(m for m in row if m.id in alive and m.id not in taken)][:max_size]
+        taken.update(m.id for m in star)
+        stars.append(_Cluster(sorted(star, key=_age_key), cluster.new_ids))
+    stars[0].members = sorted(
+        stars[0].members + [m for m in cluster.members if m.id in cluster.duplicate_of], key=_age_key
+    )
+    stars[0].duplicate_of = cluster.duplicate_of
+    return stars
+
+
+# --- settling -------------------------------------------------------------------------------------------
+
+
+def _batches(clusters: Sequence[_Cluster], batch_size: int) -> Iterator[list[_Cluster]]:
+    """Clusters with nothing left to ask alone (applied at once), the others `batch_size` at a time."""
+    settled = [c for c in clusters if not c.needs_llm]
+    conflicts = [c for c in clusters if c.needs_llm]
+    for cluster in settled:
+        yield [cluster]
+    for start in range(0, len(conflicts), batch_size):
+        yield conflicts[start : start + batch_size]
+
+
+def _settle_batch(
+    store: LongTermStore, llm: LLM, embedder: Embedder, batch: Sequence[_Cluster], tally: _Tally
+) -> None:
+    """Ask the LLM about the batch's conflicts (if any), then apply each cluster in its own transaction."""
+    requests = [cluster.request() for cluster in batch if cluster.needs_llm]
+    decisions: list[Decision] = []
+    if requests:
+        try:
+            completion = llm.complete(build_consolidate_request(requests))
+        except LLMError as err:
+            logger.warning("consolidation of %d cluster(s) deferred, the LLM failed: %s", len(batch), err)
+            return
+        tally.llm_calls += 1
+        tally.prompt_tokens += completion.prompt_tokens
+        tally.completion_tokens += completion.completion_tokens
+        try:
+            decisions = parse_consolidate_response(completion.text, requests)
+        except InvalidLLMOutput as err:
+            logger.warning("consolidation of %d cluster(s) deferred, invalid LLM answer: %s", len(batch), err)
+            return
+    new_texts = _new_texts(decisions)
+    items = {m.id: m for cluster in batch for m in cluster.members}
+    vectors = _embed(embedder, [embedding_text(text, items[mid].event_time) for mid, text in new_texts])
+    new_vectors = {mid: vector for (mid, _), vector in zip(new_texts, vectors)}
+    for cluster in batch:
+        ids = {m.id for m in cluster.members}
+        _apply_cluster(store, cluster, [d for d in decisions if d.memory_id in ids], new_vectors, tally)
+
+
+def _new_texts(decisions: Sequence[Decision]) -> list[tuple[str, str]]:
+    """(memory id, new text) for every unit the decisions rewrite: updated units and merge targets."""
+    texts: dict[str, str] = {}
+    for decision in decisions:
+        if decision.action == "update" and decision.text is not None:
+            texts[decision.memory_id] = decision.text
+        elif decision.action == "merge" and decision.into is not None and decision.text is not None:
+            texts[decision.into] = decision.text
+    return list(texts.items())
+
+
+def _embed(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+    return embedder.embed(list(texts)) if texts else np.zeros((0, embedder.dim), dtype=np.float32)
+
+
+def _apply_cluster(
+    store: LongTermStore,
+    cluster: _Cluster,
+    decisions: Sequence[Decision],
+    new_vectors: Mapping[str, np.ndarray],
+    tally: _Tally,
+) -> None:
+    """Apply one cluster in one transaction: its duplicates, the LLM's decisions, the consolidated marks.
+
+    The newest unit of a cluster is never deleted: newer units may supersede older ones, not the reverse.
+    """
+    newest = cluster.survivors[-1].id
+    decisions = [d for d in decisions if not (d.action == "delete" and d.memory_id == newest)]
+    rewrites: dict[str, Change] = {}
+    removals = cluster.duplicate_changes()
+    for d in decisions:
+        if d.action == "update" and d.text is not None:
+            rewrites.setdefault(d.memory_id, _rewrite(d.memory_id, d.text, new_vectors, d.reason, "UPDATE"))
+        elif d.action == "merge" and d.into is not None and d.text is not None:
+            reason = f"merged {d.memory_id}" + (f": {d.reason}" if d.reason else "")
+            rewrites[d.into] = _rewrite(d.into, d.text, new_vectors, reason, "MERGE")
+            removals.append(Change("delete", d.memory_id, reason=f"merged into {d.into}"))
+        elif d.action == "delete":
+            removals.append(Change("delete", d.memory_id, reason=d.reason or "superseded"))
+    removed = {c.memory_id for c in removals}
+    marks = [Change("mark_consolidated", m.id) for m in cluster.members if m.id not in removed]
+    try:
+        store.apply_changes([*rewrites.values(), *removals, *marks])
+    except KeyError as err:
+        logger.warning("consolidation of a cluster deferred, its units changed meanwhile: %s", err)
+        return
+    tally.duplicates_merged += len(cluster.duplicate_of)
+    tally.updated += sum(d.action == "update" for d in decisions)
+    tally.merged += sum(d.action == "merge" for d in decisions)
+    tally.deleted += sum(d.action == "delete" for d in decisions)
+
+
+def _rewrite(
+    memory_id: str, text: str, vectors: Mapping[str, np.ndarray], reason: Optional[str], event: str
+) -> Change:
+    return Change("update", memory_id, text=text, vector=vectors[memory_id], reason=reason, event=event)
+
+
+def _mark(store: LongTermStore, ids: Sequence[str]) -> None:
+    """Mark units consolidated, `MARK_CHUNK` per (short) transaction."""
+    for start in range(0, len(ids), MARK_CHUNK):
+        chunk = ids[start : start + MARK_CHUNK]
+        try:
+            store.apply_changes([Change("mark_consolidated", mid) for mid in chunk])
+        except KeyError as err:
+            logger.info("units deleted during consolidation stay as they are: %s", err)
+
+
+# --- scheduling -----------------------------------------------------------------------------------------
+
+
+class SleepScheduler:
+    """Runs `consolidate` passes, in a daemon thread once the memory has been idle (no `touch`) for
+    `config.consolidate_idle_s` seconds when `config.consolidate` is "background", else only on `run_now`.
+
+    Passes never overlap within a process, and each cluster is applied in its own short transaction, so
+    adds and searches go on at normal speed during a pass. A background pass runs again only after new
+    activity; its errors are logged (and kept in `last_error`), never raised into the agent.
+    """
+
+    def __init__(self, store: LongTermStore, llm: LLM, embedder: Embedder, config: LightMemConfig) -> None:
+        self._store = store
+        self._llm = llm
+        self._embedder = embedder
+        self._config = config
+        self._run_lock = threading.Lock()
+        self._wake = threading.Condition()
+        self._stopping = threading.Event()
+        self._last_touch = time.monotonic()
+        self._dirty = True  # units left unconsolidated by an earlier process are looked at too
+        self.last_report: Optional[ConsolidationReport] = None
+        """The report of the latest finished pass."""
+        self.last_error: Optional[Exception] = None
+        """The error of the latest failed background pass (cleared by a successful one)."""
+        self._thread: Optional[threading.Thread] = None
+        if config.consolidate == "background":
+            self._thread = threading.Thread(target=self._loop, name="lightmem-sleep", daemon=True)
+            self._thread.start()
+
+    def touch(self) -> None:
+        """Note activity (an add or a search): the idle time starts again. Cheap; never waits for a pass."""
+        with self._wake:
+            self._last_touch = time.monotonic()
+            if not self._dirty:
+                self._dirty = True
+                self._wake.notify_all()
+
+    def run_now(self, scope: Optional[Scope] = None, *, progress: bool = False) -> ConsolidationReport:
+        """Run a pass in the calling thread (once a background pass in progress ends); return its report."""
+        with self._run_lock:
+            report = consolidate(
+                self._store,
+                self._llm,
+                self._embedder,
+                self._config,
+                scope,
+                progress=progress,
+                cancel=self._stopping,
+            )
+        self.last_report = report
+        return report
+
+    def stop(self, timeout: Optional[float] = None) -> bool:
+        """Stop the background thread (a pass in progress ends after its current cluster batch) and join it
+        for at most `timeout` seconds; True if no thread is left running. Later passes do nothing."""
+        self._stopping.set()
+        with self._wake:
+            self._wake.notify_all()
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def running(self) -> bool:
+        """Whether the background thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            with self._wake:
+                idle = time.monotonic() - self._last_touch
+                due = self._dirty and idle >= self._config.consolidate_idle_s
+                if not due:
+                    self._wake.wait(max(self._config.consolidate_idle_s - idle, 0.0) if self._dirty else None)
+                    continue
+                self._dirty = False
+            try:
+                self.run_now()
+                self.last_error = None
+            except Exception as err:
+                self.last_error = err
+                logger.exception("background consolidation failed (it will be retried after new activity)")

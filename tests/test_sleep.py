@@ -1,0 +1,414 @@
+"""Sleep-time consolidation against a real store, the real ONNX embedder and a deterministic rule LLM."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pytest
+from lightmem.config import LightMemConfig
+from lightmem.embedding import OnnxEmbedder
+from lightmem.llm import Completion, LLMError, UsageCounter, estimate_tokens
+from lightmem.long_term import LongTermStore
+from lightmem.prompts import CONSOLIDATE_TASK
+from lightmem.short_term import embedding_text
+from lightmem.sleep import ConsolidationReport, SleepScheduler, consolidate
+from lightmem.types import ExtractedUnit, MemoryItem, Scope
+
+ALICE = Scope(user_id="alice")
+_MOVED = re.compile(r"^(\w+) moved to (\w+)")
+_LIVES = re.compile(r"^(\w+) lives in (\w+)")
+
+
+class RuleLLM:
+    """Speaks the LLM protocol and answers consolidation requests by rules over the texts.
+
+    In a cluster, an older "X lives in A" facing a newer "X moved to B" is updated to "X lives in B"
+    (`on_move="update"`) or deleted (`on_move="delete"`); an older memory whose text a newer one contains
+    is merged into the newer one. Everything else is kept. `requests` records every request's clusters.
+    """
+
+    def __init__(self, on_move: str = "update") -> None:
+        self.on_move = on_move
+        self.requests: list[list[list[dict[str, Any]]]] = []
+        self._usage = UsageCounter()
+
+    @property
+    def usage(self) -> UsageCounter:
+        return self._usage
+
+    def complete(self, messages: list[dict[str, str]], *, json_output: bool = True) -> Completion:
+        request = json.loads(messages[-1]["content"])
+        assert request["task"] == CONSOLIDATE_TASK
+        clusters = [cluster["memories"] for cluster in request["clusters"]]
+        self.requests.append(clusters)
+        decisions = [d for memories in clusters for d in self._decide(memories)]
+        text = json.dumps({"decisions": decisions})
+        completion = Completion(
+            text, estimate_tokens(*(m["content"] for m in messages)), estimate_tokens(text)
+        )
+        self._usage.add(completion)
+        return completion
+
+    def _decide(self, memories: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for i, old in enumerate(memories):
+            for new in memories[i + 1 :]:
+                lives, moved = _LIVES.match(old["text"]), _MOVED.match(new["text"])
+                if lives and moved and lives.group(1) == moved.group(1):
+                    if self.on_move == "update":
+                        text = f"{moved.group(1)} lives in {moved.group(2)}"
+                        yield {"id": old["id"], "action": "update", "text": text, "reason": "moved"}
+                    else:
+                        yield {"id": old["id"], "action": "delete", "reason": f"superseded by {new['id']}"}
+                    break
+                if old["text"] != new["text"] and old["text"].rstrip(".") in new["text"]:
+                    yield {"id": old["id"], "action": "merge", "into": new["id"], "text": new["text"]}
+                    break
+
+
+class ScriptedLLM:
+    """Answers every request with the same text, or raises the given error."""
+
+    def __init__(self, answer: str = "", error: Optional[Exception] = None) -> None:
+        self.answer = answer
+        self.error = error
+        self._usage = UsageCounter()
+
+    @property
+    def usage(self) -> UsageCounter:
+        return self._usage
+
+    def complete(self, messages: list[dict[str, str]], *, json_output: bool = True) -> Completion:
+        if self.error is not None:
+            raise self.error
+        completion = Completion(self.answer, 10, 10)
+        self._usage.add(completion)
+        return completion
+
+
+@pytest.fixture(scope="module")
+def embedder() -> OnnxEmbedder:
+    return OnnxEmbedder()
+
+
+@pytest.fixture
+def store(tmp_path: Path, embedder: OnnxEmbedder) -> Iterator[LongTermStore]:
+    with LongTermStore(tmp_path / "memory", dim=embedder.dim) as opened:
+        yield opened
+
+
+CONFIG = LightMemConfig(conflict_similarity=0.6)
+
+
+def day(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+
+
+def add(
+    store: LongTermStore,
+    embedder: OnnxEmbedder,
+    texts: Sequence[str],
+    when: Optional[datetime] = None,
+    scope: Scope = ALICE,
+) -> list[MemoryItem]:
+    """Store units (one transaction each, so that each is newer than the one before)."""
+    items = []
+    for text in texts:
+        vector = embedder.embed([embedding_text(text, when)])
+        items += store.add(scope, [ExtractedUnit(text, source=(), event_time=when)], vector)
+    return items
+
+
+def texts_of(store: LongTermStore, scope: Scope = ALICE) -> list[str]:
+    return [item.text for item in store.get_all(scope)]
+
+
+def assert_no_change(report: ConsolidationReport) -> None:
+    assert (report.duplicates_merged, report.updated, report.merged, report.deleted) == (0, 0, 0, 0)
+
+
+# --- duplicates and conflicts ---------------------------------------------------------------------------
+
+
+def test_exact_and_near_duplicates_are_merged_without_llm(store, embedder) -> None:
+    (kept,) = add(store, embedder, ["Bob likes jazz music"])
+    copies = add(store, embedder, ["bob likes  jazz music", "Bob likes jazz music."])
+    llm = RuleLLM()
+    report = consolidate(store, llm, embedder, CONFIG)
+    assert llm.usage.calls == 0 and report.llm_calls == 0
+    assert (report.units_examined, report.clusters_found, report.duplicates_merged) == (3, 1, 2)
+    assert texts_of(store) == ["Bob likes jazz music"]
+    for copy in copies:
+        last = store.history(copy.id)[-1]
+        assert (last.event, last.old_text, last.reason) == ("DELETE", copy.text, f"duplicate of {kept.id}")
+
+
+def test_similar_texts_differing_in_a_detail_are_not_duplicates(store, embedder) -> None:
+    add(store, embedder, ["Alice's flight is at 5pm"])  # cosine 0.95 with the next one
+    add(store, embedder, ["Alice's flight is at 7pm"])
+    add(store, embedder, ["Alice went hiking"], when=day("2023-05-01"))
+    add(store, embedder, ["Alice went hiking"], when=day("2023-07-09"))  # another day: another fact
+    llm = RuleLLM()
+    report = consolidate(store, llm, embedder, CONFIG)
+    assert report.duplicates_merged == 0
+    assert llm.usage.calls == 1 and len(llm.requests[0]) == 2  # both pairs go to the LLM, in one call
+    assert len(texts_of(store)) == 4
+
+
+@pytest.mark.parametrize("on_move", ["update", "delete"])
+def test_contradiction_is_resolved_with_history(store, embedder, on_move: str) -> None:
+    (paris,) = add(store, embedder, ["Alice lives in Paris"], when=day("2023-05-01"))
+    add(store, embedder, ["Alice works as a nurse", "Bob likes jazz music"], when=day("2023-05-01"))
+    consolidate(store, RuleLLM(), embedder, CONFIG)  # the first three units are consolidated
+    (berlin,) = add(store, embedder, ["Alice moved to Berlin"], when=day("2024-06-01"))
+
+    llm = RuleLLM(on_move)
+    report = consolidate(store, llm, embedder, CONFIG)
+
+    assert report.units_examined == 1 and report.llm_calls == 1
+    assert [m["id"] for m in llm.requests[0][0]][-1] == berlin.id  # oldest first, the new unit last
+    history = store.history(paris.id)
+    query = embedder.embed(["Where does Alice live?"])[0]
+    found = [item.text for item in store.search(query, ALICE, limit=3)]
+    assert not any("Paris" in text for text in found)
+    if on_move == "update":
+        assert report.updated == 1 and report.deleted == 0
+        assert (history[-1].event, history[-1].old_text, history[-1].new_text) == (
+            "UPDATE",
+            "Alice lives in Paris",
+            "Alice lives in Berlin",
+        )
+        assert history[-1].reason == "moved"
+        assert found[0] in ("Alice lives in Berlin", "Alice moved to Berlin")
+        assert store.get(paris.id).version == 2
+    else:
+        assert report.deleted == 1 and report.updated == 0
+        assert history[-1].event == "DELETE" and history[-1].reason == f"superseded by {berlin.id}"
+        assert store.get(paris.id) is None
+        assert found[0] == "Alice moved to Berlin"
+
+
+def test_merge_rewrites_the_target_and_removes_the_source(store, embedder) -> None:
+    (short,) = add(store, embedder, ["Bob plays guitar"])
+    (long,) = add(store, embedder, ["Bob plays guitar in a band"])
+    report = consolidate(store, RuleLLM(), embedder, CONFIG)
+    assert report.merged == 1
+    assert texts_of(store) == ["Bob plays guitar in a band"]
+    assert store.history(short.id)[-1].reason == f"merged into {long.id}"
+    merge = store.history(long.id)[-1]
+    assert merge.event == "MERGE" and merge.reason == f"merged {short.id}"
+
+
+def test_rerun_is_a_noop(store, embedder) -> None:
+    add(store, embedder, ["Alice lives in Paris", "Alice moved to Berlin", "Alice moved to Berlin"])
+    llm = RuleLLM()
+    first = consolidate(store, llm, embedder, CONFIG)
+    assert first.duplicates_merged == 1 and first.updated == 1
+    calls, before = llm.usage.calls, texts_of(store)
+    second = consolidate(store, llm, embedder, CONFIG)
+    assert llm.usage.calls == calls
+    assert (second.units_examined, second.clusters_found, second.llm_calls) == (0, 0, 0)
+    assert_no_change(second)
+    assert texts_of(store) == before
+
+
+def test_newest_unit_is_never_deleted(store, embedder) -> None:
+    add(store, embedder, ["Alice lives in Paris"])
+    (newest,) = add(store, embedder, ["Alice moved to Berlin"])
+    answer = json.dumps({"decisions": [{"id": newest.id, "action": "delete", "reason": "older knows"}]})
+    report = consolidate(store, ScriptedLLM(answer), embedder, CONFIG)
+    assert report.deleted == 0 and store.get(newest.id) is not None
+    assert store.unconsolidated(ALICE) == []
+
+
+def test_scopes_are_never_mixed(store, embedder) -> None:
+    add(store, embedder, ["Bob likes jazz music"], scope=Scope(user_id="alice"))
+    add(store, embedder, ["Bob likes jazz music"], scope=Scope(user_id="carol"))
+    add(store, embedder, ["Bob likes jazz music"], scope=Scope(user_id="alice", run_id="r1"))
+    report = consolidate(store, RuleLLM(), embedder, CONFIG)
+    assert (report.scopes, report.clusters_found, report.duplicates_merged) == (3, 0, 0)
+    assert store.count() == 3
+
+
+def test_scope_argument_limits_the_pass(store, embedder) -> None:
+    add(store, embedder, ["Bob likes jazz music"] * 2, scope=Scope(user_id="alice"))
+    add(store, embedder, ["Bob likes jazz music"] * 2, scope=Scope(user_id="carol"))
+    report = consolidate(store, RuleLLM(), embedder, CONFIG, Scope(user_id="carol"))
+    assert (report.scopes, report.duplicates_merged) == (1, 1)
+    assert len(texts_of(store, Scope(user_id="alice"))) == 2
+
+
+# --- failures change nothing ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "llm",
+    [ScriptedLLM("this is not JSON"), ScriptedLLM('{"decisions": [{"id": "nope", "action": "keep"}]}')],
+    ids=["not-json", "unknown-id"],
+)
+def test_invalid_answer_changes_nothing(store, embedder, llm: ScriptedLLM, caplog) -> None:
+    add(store, embedder, ["Alice lives in Paris", "Alice moved to Berlin", "Alice moved to Berlin"])
+    before = [(item.id, item.text, item.version) for item in store.get_all(ALICE)]
+    with caplog.at_level(logging.WARNING, logger="lightmem"):
+        report = consolidate(store, llm, embedder, CONFIG)
+    assert report.llm_calls == 1
+    assert_no_change(report)
+    assert [(item.id, item.text, item.version) for item in store.get_all(ALICE)] == before
+    assert len(store.unconsolidated(ALICE)) == 3  # retried by the next pass
+    assert "invalid LLM answer" in caplog.text
+
+
+def test_llm_error_changes_nothing_and_is_retried(store, embedder, caplog) -> None:
+    add(store, embedder, ["Alice lives in Paris", "Alice moved to Berlin"])
+    with caplog.at_level(logging.WARNING, logger="lightmem"):
+        report = consolidate(store, ScriptedLLM(error=LLMError("server down")), embedder, CONFIG)
+    assert report.llm_calls == 0 and "server down" in caplog.text
+    assert_no_change(report)
+    assert len(store.unconsolidated(ALICE)) == 2
+    assert consolidate(store, RuleLLM(), embedder, CONFIG).updated == 1
+    assert texts_of(store) == ["Alice lives in Berlin", "Alice moved to Berlin"]
+
+
+def test_bad_arguments_are_named(store, embedder) -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        consolidate(store, RuleLLM(), embedder, CONFIG, batch_size=0)
+    with pytest.raises(ValueError, match="max_cluster_size"):
+        consolidate(store, RuleLLM(), embedder, CONFIG, max_cluster_size=1)
+
+
+# --- many units: random vectors written directly ------------------------------------------------------
+
+
+def unit_vectors(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    vectors = rng.standard_normal((n, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def near(rng: np.random.Generator, vectors: np.ndarray, similarity: float) -> np.ndarray:
+    """Unit vectors at about cosine `similarity` from each row of `vectors`."""
+    noise = unit_vectors(rng, len(vectors), vectors.shape[1])
+    noise -= (noise * vectors).sum(axis=1, keepdims=True) * vectors
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    return similarity * vectors + np.sqrt(1 - similarity**2) * noise
+
+
+def add_random(store: LongTermStore, texts: Sequence[str], vectors: np.ndarray) -> list[MemoryItem]:
+    return store.add(ALICE, [ExtractedUnit(t, source=()) for t in texts], vectors)
+
+
+def test_batches_and_cluster_size_limit(store, embedder) -> None:
+    rng = np.random.default_rng(1)
+    centres = unit_vectors(rng, 5, store.dim)
+    add_random(store, [f"fact {i} v1" for i in range(5)], centres)
+    add_random(store, [f"fact {i} v2" for i in range(5)], near(rng, centres, 0.85))
+    hub = unit_vectors(rng, 1, store.dim)
+    add_random(store, [f"hub fact {i}" for i in range(20)], near(rng, np.repeat(hub, 20, axis=0), 0.9))
+    llm = RuleLLM()
+    report = consolidate(store, llm, embedder, CONFIG, batch_size=2, max_cluster_size=6)
+    sizes = [len(cluster) for request in llm.requests for cluster in request]
+    assert max(sizes) <= 6 and sizes.count(2) >= 5
+    assert all(len(request) <= 2 for request in llm.requests)
+    assert report.llm_calls == len(llm.requests) >= 4
+    assert store.unconsolidated(ALICE) == []
+
+
+def test_consolidation_runs_beside_adds_and_searches(store, embedder) -> None:
+    rng = np.random.default_rng(2)
+    base = unit_vectors(rng, 300, store.dim)
+    add_random(store, [f"fact {i}" for i in range(300)], base)
+    add_random(store, [f"fact {i}" for i in range(0, 300, 3)], near(rng, base[::3], 0.99))  # 100 copies
+    errors: list[BaseException] = []
+    added: list[str] = []
+    done = threading.Event()
+
+    def agent() -> None:
+        try:
+            while not done.is_set():
+                vectors = unit_vectors(rng, 5, store.dim)
+                added.extend(
+                    i.id for i in add_random(store, [f"live {len(added) + j}" for j in range(5)], vectors)
+                )
+                assert store.search(vectors[0], ALICE, limit=3)[0].id == added[-5]
+        except BaseException as err:  # reported by the main thread
+            errors.append(err)
+
+    thread = threading.Thread(target=agent)
+    thread.start()
+    try:
+        report = consolidate(store, RuleLLM(), embedder, CONFIG)
+    finally:
+        done.set()
+        thread.join()
+    assert errors == []
+    assert report.duplicates_merged == 100 and report.llm_calls == 0
+    assert added and all(store.get(memory_id) is not None for memory_id in added)
+    assert store.count() == 300 + len(added)
+    assert store.check_index()
+
+
+# --- scheduler --------------------------------------------------------------------------------------------
+
+
+def wait_for(condition, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_scheduler_runs_when_idle_and_stops(store, embedder) -> None:
+    add(store, embedder, ["Bob likes jazz music"] * 2)
+    config = replace(CONFIG, consolidate="background", consolidate_idle_s=0.3)
+    scheduler = SleepScheduler(store, RuleLLM(), embedder, config)
+    try:
+        assert scheduler.running
+        assert wait_for(lambda: scheduler.last_report is not None)
+        assert scheduler.last_report.duplicates_merged == 1
+        add(store, embedder, ["Bob likes jazz music"])
+        scheduler.touch()
+        assert wait_for(lambda: scheduler.last_report.units_examined == 1)
+        assert texts_of(store) == ["Bob likes jazz music"]
+    finally:
+        assert scheduler.stop(timeout=10)
+    assert not scheduler.running
+
+
+def test_scheduler_waits_for_idle_time(store, embedder) -> None:
+    config = replace(CONFIG, consolidate="background", consolidate_idle_s=60.0)
+    scheduler = SleepScheduler(store, RuleLLM(), embedder, config)
+    add(store, embedder, ["Bob likes jazz music"] * 2)
+    scheduler.touch()
+    time.sleep(0.3)
+    assert scheduler.last_report is None and len(texts_of(store)) == 2
+    assert scheduler.run_now().duplicates_merged == 1  # an explicit pass does not wait
+    assert scheduler.stop(timeout=10)
+
+
+def test_scheduler_logs_background_errors(store, embedder, caplog) -> None:
+    add(store, embedder, ["Alice lives in Paris", "Alice moved to Berlin"])
+    config = replace(CONFIG, consolidate="background", consolidate_idle_s=0.05)
+    with caplog.at_level(logging.ERROR, logger="lightmem"):
+        scheduler = SleepScheduler(store, ScriptedLLM(error=RuntimeError("boom")), embedder, config)
+        assert wait_for(lambda: scheduler.last_error is not None)
+    assert scheduler.running and "background consolidation failed" in caplog.text
+    assert scheduler.stop(timeout=10)
+
+
+def test_scheduler_off_runs_only_on_demand(store, embedder) -> None:
+    scheduler = SleepScheduler(store, RuleLLM(), embedder, CONFIG)
+    assert not scheduler.running
+    scheduler.touch()
+    add(store, embedder, ["Bob likes jazz music"] * 2)
+    assert scheduler.run_now().duplicates_merged == 1
+    assert scheduler.stop() is True
