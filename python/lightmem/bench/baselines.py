@@ -180,9 +180,8 @@ class PerTurnExtraction:
             return
         new = {f"new-{i}": _Fact(u.text, u.source, u.event_time) for i, u in enumerate(units)}
         vectors = self._embed(list(new.values()))
-        nearest = dict.fromkeys(
-            self._by_row[row] for vector in vectors for row in self._table.top(vector, self.neighbours)
-        )
+        rows = sorted({row for vector in vectors for row in self._table.top(vector, self.neighbours)})
+        nearest = [self._by_row[row] for row in rows]  # oldest first, as the prompt says
         cluster = [(fid, self._facts[fid].text, self._facts[fid].time) for fid in nearest]
         cluster += [(fid, fact.text, fact.time) for fid, fact in new.items()]
         try:

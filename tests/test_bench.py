@@ -1,0 +1,374 @@
+"""Tests of the LoCoMo harness: metrics, baselines, mock server, and whole runs on a tiny conversation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lightmem.bench.baselines import PerTurnExtraction, VectorTable, WindowRAG, chunk_text, windows
+from lightmem.bench.locomo import build_parser, main, scored_questions, system_specs
+from lightmem.bench.metrics import (
+    Hit,
+    by_category,
+    percentiles_ms,
+    recall,
+    score_question,
+    within_budget,
+)
+from lightmem.bench.mock_server import MockLLM, MockLLMServer, answer_question, judge_answer
+from lightmem.bench.qa import build_answer_request, build_judge_request, parse_verdict
+from lightmem.bench.report import markdown
+from lightmem.conversations import Conversation, load_conversations
+from lightmem.embedding import OnnxEmbedder
+from lightmem.llm import Completion, OfflineLLM, OpenAIClient, UsageCounter
+from lightmem.prompts import CONSOLIDATE_TASK, Turn, build_extract_request
+
+# --- a tiny LoCoMo conversation --------------------------------------------------------------------------
+
+SESSIONS = [
+    [
+        ("Ana", "Hi Ben! I adopted a grey cat named Pixel last week."),
+        ("Ben", "Congratulations! I started learning the violin in January."),
+        ("Ana", "Pixel loves sleeping on my keyboard while I write code."),
+        ("Ben", "My violin teacher is called Mrs Ortega, she is strict but kind."),
+    ],
+    [
+        ("Ana", "I ran the Lisbon half marathon on Sunday in two hours."),
+        ("Ben", "Impressive! I played my first violin recital at the town hall."),
+        ("Ana", "Next I want to visit Kyoto in the spring with my sister."),
+    ],
+    [
+        ("Ben", "I bought a vintage bicycle, a red Peugeot from 1978."),
+        ("Ana", "Pixel knocked my coffee over this morning, silly cat."),
+    ],
+]
+DATES = ["1:56 pm on 8 May, 2023", "10:00 am on 20 May, 2023", "7:30 pm on 2 June, 2023"]
+QUESTIONS = [
+    {"question": "What is the name of Ana's cat?", "answer": "Pixel", "evidence": ["D1:1"], "category": 4},
+    {"question": "Who teaches Ben the violin?", "answer": "Mrs Ortega", "evidence": ["D1:4"], "category": 4},
+    {
+        "question": "Where did Ana run a half marathon?",
+        "answer": "Lisbon",
+        "evidence": ["D2:1"],
+        "category": 1,
+    },
+    {
+        "question": "When did Ben play his first recital?",
+        "answer": "May 2023",
+        "evidence": ["D2:2", "D9:9"],
+        "category": 2,
+    },
+    {"question": "What bicycle did Ben buy?", "answer": "red Peugeot", "evidence": ["D3:1"], "category": 3},
+    {"question": "What does Ana's cat think of dogs?", "adversarial_answer": "fear", "category": 5},
+    {"question": "Did Ben mention a lottery win?", "answer": "No", "evidence": ["D7:1"], "category": 4},
+]
+TURNS = sum(len(session) for session in SESSIONS)
+
+
+def locomo_fixture() -> dict[str, Any]:
+    data: dict[str, Any] = {"speaker_a": "Ana", "speaker_b": "Ben", "qa": QUESTIONS}
+    for number, (session, date) in enumerate(zip(SESSIONS, DATES), start=1):
+        data[f"session_{number}_date_time"] = date
+        data[f"session_{number}"] = [
+            {"speaker": speaker, "dia_id": f"D{number}:{turn}", "text": text}
+            for turn, (speaker, text) in enumerate(session, start=1)
+        ]
+    return data
+
+
+@pytest.fixture
+def conversation_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(locomo_fixture()), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def conversation(conversation_file: Path) -> Conversation:
+    return load_conversations(conversation_file)[0]
+
+
+@pytest.fixture(scope="module")
+def embedder() -> OnnxEmbedder:
+    return OnnxEmbedder()
+
+
+# --- metrics -----------------------------------------------------------------------------------------------
+
+
+def hit(words: int, *source: str) -> Hit:
+    return Hit(" ".join(["w"] * words), tuple(source))
+
+
+def test_recall_counts_covered_evidence() -> None:
+    hits = [hit(3, "D1:1", "D1:2"), hit(2, "D2:5")]
+    assert recall(["D1:2", "D2:5", "D3:1", "D1:2"], hits) == pytest.approx(2 / 3)
+    assert recall(["D9:9"], hits) == 0.0
+    with pytest.raises(ValueError, match="evidence"):
+        recall([], hits)
+
+
+def test_within_budget_reads_whole_hits_and_stops_at_the_first_overflow() -> None:
+    hits = [hit(100, "a"), hit(80, "b"), hit(50, "c"), hit(10, "d")]
+    assert [h.source for h in within_budget(hits, 200)] == [("a",), ("b",)]  # c overflows: d is not read
+    assert [h.source for h in within_budget(hits, 180)] == [("a",), ("b",)]
+    assert within_budget([hit(300, "a"), hit(5, "b")], 200) == []
+    with pytest.raises(ValueError, match="budget_words"):
+        within_budget(hits, 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(min_value=1, max_value=60), max_size=20),
+    st.integers(min_value=1, max_value=300),
+)
+def test_within_budget_is_the_longest_prefix_that_fits(sizes: list[int], budget: int) -> None:
+    hits = [hit(size, str(i)) for i, size in enumerate(sizes)]
+    read = within_budget(hits, budget)
+    assert read == hits[: len(read)]
+    assert sum(h.words for h in read) <= budget
+    if len(read) < len(hits):
+        assert sum(h.words for h in hits[: len(read) + 1]) > budget
+
+
+def test_score_question_keys_and_full_coverage() -> None:
+    ranked = [hit(10, "D1:1"), hit(10, "D1:2"), hit(10, "D1:3")]
+    scores = score_question(["D1:1", "D1:3"], ranked, ks=(1, 3), budgets=(15, 30))
+    assert scores == {
+        "recall@1": 0.5,
+        "full@1": 0.0,
+        "recall@3": 1.0,
+        "full@3": 1.0,
+        "recall@15w": 0.5,
+        "full@15w": 0.0,
+        "recall@30w": 1.0,
+        "full@30w": 1.0,
+    }
+
+
+def test_by_category_and_percentiles() -> None:
+    rows = [(1, {"recall@1": 1.0}), (1, {"recall@1": 0.0}), (4, {"recall@1": 1.0})]
+    assert by_category(rows) == {"all": {"recall@1": 2 / 3}, "1": {"recall@1": 0.5}, "4": {"recall@1": 1.0}}
+    assert percentiles_ms([0.001, 0.002, 0.003]) == {"p50": pytest.approx(2.0), "p99": pytest.approx(2.98)}
+    assert percentiles_ms([]) == {}
+
+
+# --- baselines ---------------------------------------------------------------------------------------------
+
+
+def test_windows_stay_within_sessions_and_chunks_carry_date_and_speakers(conversation: Conversation) -> None:
+    assert [len(w) for w in windows(conversation, 2)] == [2, 2, 2, 1, 2]
+    assert [len(w) for w in windows(conversation, None)] == [4, 3, 2]
+    text = chunk_text(windows(conversation, 2)[0])
+    assert text.startswith("08 May 2023: Ana: Hi Ben!")
+    assert "\nBen: Congratulations!" in text
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(min_value=1, max_value=150), st.integers(min_value=1, max_value=12), st.data())
+def test_vector_table_top_is_exact_and_skips_removed_rows(n: int, k: int, data: st.DataObject) -> None:
+    rng = np.random.default_rng(n)
+    vectors = rng.normal(size=(n, 8)).astype(np.float32)
+    table = VectorTable(8)
+    rows = table.add(vectors[: n // 2]) + table.add(vectors[n // 2 :])
+    assert rows == list(range(n))
+    removed = set(data.draw(st.lists(st.integers(0, n - 1), max_size=n // 3)))
+    for row in removed:
+        table.remove(row)
+    query = rng.normal(size=8).astype(np.float32)
+    expected = [r for r in np.argsort(-(vectors @ query), kind="stable") if r not in removed][:k]
+    assert table.top(query, k) == [int(r) for r in expected]
+
+
+def test_window_rag_finds_the_turn(conversation: Conversation, embedder: OnnxEmbedder) -> None:
+    rag = WindowRAG(embedder, 1)
+    rag.ingest(conversation)
+    assert len(rag.stored_texts()) == TURNS
+    assert rag.search("Which bicycle did Ben buy?", 1)[0].source == ("D3:1",)
+    assert rag.llm_usage()["calls"] == 0
+    with pytest.raises(ValueError, match="window"):
+        WindowRAG(embedder, 0)
+
+
+def test_per_turn_extraction_costs_two_calls_per_turn_offline(
+    conversation: Conversation, embedder: OnnxEmbedder
+) -> None:
+    system = PerTurnExtraction(embedder, OfflineLLM())
+    system.ingest(conversation)
+    assert system.llm_usage()["calls"] == 2 * TURNS
+    assert len(system.stored_texts()) == TURNS
+    assert system.search("What is the name of Ana's cat?", 3)[0].source == ("D1:1",)
+
+
+class ScriptedConsolidation:
+    """An LLM that extracts as `OfflineLLM` does and answers every update decision from a script."""
+
+    def __init__(self, script: list[dict[str, Any]]) -> None:
+        self._offline = OfflineLLM()
+        self._script = script
+        self.usage = UsageCounter()
+
+    def complete(self, messages: list[dict[str, str]], *, json_output: bool = True) -> Completion:
+        request = json.loads(messages[-1]["content"])
+        if request["task"] == CONSOLIDATE_TASK and self._script:
+            text = json.dumps({"decisions": self._script.pop(0)["decisions"]})
+        else:
+            text = self._offline.complete(messages).text
+        completion = Completion(text, 1, 1)
+        self.usage.add(completion)
+        return completion
+
+
+def message(turn_id: str, text: str) -> dict[str, Any]:
+    return {"role": "user", "name": "Ana", "id": turn_id, "content": text}
+
+
+def test_per_turn_extraction_applies_update_merge_and_delete(embedder: OnnxEmbedder) -> None:
+    script = [
+        {"decisions": [{"id": "new-0", "action": "keep"}]},
+        {
+            "decisions": [
+                {"id": "m0", "action": "update", "text": "Ana has two cats"},
+                {"id": "new-0", "action": "delete"},
+            ]
+        },
+        {"decisions": [{"id": "m0", "action": "keep"}, {"id": "new-0", "action": "keep"}]},
+        {
+            "decisions": [
+                {"id": "m0", "action": "merge", "into": "m1", "text": "Ana has two cats and a dog"},
+                {"id": "m1", "action": "keep"},
+                {"id": "new-0", "action": "delete"},
+            ]
+        },
+    ]
+    system = PerTurnExtraction(embedder, ScriptedConsolidation(script), neighbours=5)
+    system.add_turn(message("D1:1", "I have a cat"))
+    system.add_turn(message("D1:2", "I got a second cat"))
+    assert system.stored_texts() == ["Ana has two cats"]
+    system.add_turn(message("D1:3", "I also have a dog"))
+    assert system.stored_texts() == ["Ana has two cats", "Ana: I also have a dog"]
+    system.add_turn(message("D1:4", "Pets: two cats, one dog"))
+    [only] = system.search("pets", 5)
+    assert only.text == "Ana has two cats and a dog"
+    assert set(only.source) == {"D1:1", "D1:2", "D1:3", "D1:4"}
+    assert system.llm_usage()["calls"] == 8
+
+
+# --- QA prompts and the mock server ---------------------------------------------------------------------
+
+
+def test_qa_parsing_and_mock_answers() -> None:
+    assert parse_verdict("CORRECT") and parse_verdict("The answer is correct.")
+    assert not parse_verdict("WRONG, not CORRECT") and not parse_verdict("no idea")
+    memories = ["08 May 2023: Ana: my cat is Pixel", "08 May 2023: Ben: I play violin"]
+    assert answer_question({"question": "What is Ana's cat called?", "memories": memories}) == memories[0]
+    assert answer_question({"question": "Zebras?", "memories": memories}) == "unknown"
+    assert judge_answer({"gold_answer": "Pixel", "answer": memories[0]}) == "CORRECT"
+    assert judge_answer({"gold_answer": "red Peugeot", "answer": "a red bike"}) == "WRONG"
+    mock = MockLLM()
+    assert mock.reply(build_judge_request("q", "Pixel", "It is Pixel.")) == "CORRECT"
+    assert mock.reply(build_answer_request("violin?", memories)) == memories[1]
+
+
+def test_mock_server_speaks_the_openai_protocol() -> None:
+    turns = [[Turn("D1:1", "Ana", None, "I adopted a cat named Pixel")]]
+    request = build_extract_request(turns)
+    with MockLLMServer() as server:
+        client = OpenAIClient(server.base_url, "mock", max_retries=0)
+        answer = client.complete(request)
+        assert answer.text == OfflineLLM().complete(request).text
+        assert answer.prompt_tokens > 0 and client.usage.calls == 1
+        with pytest.raises(Exception, match="400"):
+            client.complete([{"role": "user", "content": "hello"}])
+    assert server.requests == 2
+
+
+# --- the harness --------------------------------------------------------------------------------------------
+
+
+def test_scored_questions_drop_category_5_and_unknown_evidence(conversation: Conversation) -> None:
+    questions = scored_questions(conversation, None)
+    assert [q.category for q in questions] == [4, 4, 1, 2, 3]
+    assert questions[3].evidence == ("D2:2",)
+    assert len(scored_questions(conversation, 2)) == 2
+
+
+def specs_for(*argv: str) -> list[str]:
+    return [spec.name for spec in system_specs(build_parser().parse_args(["x.json", *argv]))]
+
+
+def test_system_specs_sweeps_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert specs_for() == ["lightmem", "full-history", "rag-1", "rag-4", "per-turn"]
+    names = specs_for(
+        "--systems", "lightmem,rag-2", "--sweep-ratio", "0.5,0.6,1.0", "--sweep", "turns_per_unit=1,2"
+    )
+    assert names == [
+        "lightmem",
+        "rag-2",
+        "lightmem turns_per_unit=2",  # 1 is the default: not run twice
+        "lightmem compression_ratio=0.5",
+        "lightmem compression_ratio=1.0",
+    ]
+    for argv, problem in [
+        (["--systems", "rag-0"], "unknown system 'rag-0'"),
+        (["--sweep", "nonsense=1"], "unknown setting 'nonsense'"),
+        (["--sweep-ratio", "1.5"], "compression_ratio must be in"),
+        (["--sweep-threshold", "many"], "buffer_token_threshold takes int values"),
+        (["--set", "turns_per_unit=0"], "turns_per_unit"),
+        (["--limit-questions", "0"], "--limit-questions must be >= 1"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["x.json", *argv])
+        assert exit_info.value.code == 2
+        assert problem in capsys.readouterr().err
+
+
+def run_harness(path: Path, out: Path, systems: str) -> dict[str, Any]:
+    assert main([str(path), "--out", str(out), "--systems", systems]) == 0
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert (out / "results.md").read_text(encoding="utf-8") == markdown(results)
+    return {system["name"]: system for system in results["systems"]} | {"": results}
+
+
+def test_harness_offline_on_a_tiny_conversation(
+    conversation_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    systems = run_harness(conversation_file, tmp_path / "out", "lightmem,full-history,rag-1,rag-2,per-turn")
+    assert "| rag-1 |" in capsys.readouterr().out
+    meta = systems[""]["conversations"]
+    assert meta[0]["turns"] == TURNS and meta[0]["questions"] == 5
+    rag = systems["rag-1"]
+    assert rag["scores"]["all"]["recall@20"] == 1.0  # 9 chunks: all of them are returned
+    assert rag["stored_memories"] == TURNS and rag["llm_calls"] == 0
+    assert set(rag["scores"]) == {"all", "1", "2", "3", "4"}
+    assert set(rag["search_ms"]) == {"p50", "p99"}
+    assert systems["full-history"]["scores"]["all"]["recall@10"] == 1.0
+    assert systems["per-turn"]["llm_calls"] == 2 * TURNS
+    lightmem = systems["lightmem"]
+    assert 0 < lightmem["llm_calls"] < TURNS
+    assert lightmem["stored_tokens"] < rag["stored_tokens"]
+    assert lightmem["scores"]["all"]["recall@20"] == 1.0
+    assert "qa" not in lightmem
+
+
+def test_harness_with_an_llm_server_grades_answers(
+    conversation_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with MockLLMServer() as server:
+        monkeypatch.setenv("LIGHTMEM_LLM_BASE_URL", server.base_url)
+        monkeypatch.setenv("LIGHTMEM_LLM_MODEL", "mock")
+        systems = run_harness(conversation_file, tmp_path / "out", "lightmem,rag-1")
+    questions = 5
+    lightmem_calls = systems["lightmem"]["llm_calls"]
+    assert 0 < lightmem_calls < TURNS
+    assert server.requests == lightmem_calls + 2 * 2 * questions  # answer + judge per question and system
+    assert "mock" in systems[""]["meta"]["llm"]
+    for name in ("lightmem", "rag-1"):
+        qa = systems[name]["qa"]
+        assert 0.0 <= qa["all"]["accuracy"] <= 1.0 and set(qa) == {"all", "1", "2", "3", "4"}
+        assert systems[name]["qa_llm"]["calls"] == 2 * questions
