@@ -207,11 +207,12 @@ class PerTurnExtraction:
             fact = facts[decision.memory_id]
             if decision.action in ("merge", "delete"):
                 removed.add(decision.memory_id)
-            if decision.action in ("update", "merge"):
-                target = facts[decision.into] if decision.action == "merge" else fact
+            target_id = decision.into if decision.action == "merge" else decision.memory_id
+            if decision.action in ("update", "merge") and target_id is not None:
+                target = facts[target_id]
                 target.text = decision.text or target.text
                 target.source = tuple(dict.fromkeys((*target.source, *fact.source, turn)))
-                changed.add(decision.into if decision.action == "merge" else decision.memory_id)
+                changed.add(target_id)
         for fid in removed - new.keys():
             fact = self._facts.pop(fid)
             self._table.remove(fact.row)

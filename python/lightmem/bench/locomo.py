@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
-from tqdm import tqdm
+from tqdm import tqdm  # type: ignore[import-untyped]
 
 from lightmem import __version__
 from lightmem.bench.baselines import PerTurnExtraction, WindowRAG, chunk_text, full_history_text

@@ -36,7 +36,7 @@ def _import_mem0() -> Any:
     """mem0's `Memory` class; its telemetry off and its home under the temp dir (read at import)."""
     os.environ.setdefault("MEM0_TELEMETRY", "False")
     os.environ.setdefault("MEM0_DIR", os.path.join(tempfile.gettempdir(), "lightmem-bench-mem0"))
-    from mem0 import Memory
+    from mem0 import Memory  # type: ignore[import-not-found]
 
     return Memory
 

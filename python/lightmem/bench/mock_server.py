@@ -109,8 +109,7 @@ class MockLLMServer:
     @property
     def base_url(self) -> str:
         """The OpenAI-style base URL, e.g. http://127.0.0.1:41234/v1."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://127.0.0.1:{self._server.server_port}/v1"
 
     def start(self) -> MockLLMServer:
         """Start serving in a daemon thread."""
@@ -166,13 +165,12 @@ def _embeddings(embedder: Embedder, body: dict[str, Any]) -> dict[str, Any]:
     texts = [texts] if isinstance(texts, str) else texts
     if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
         raise MockRequestError("'input' must be a string or a list of strings")
-    vectors = embedder.embed(texts) if texts else []
+    vectors = embedder.embed(texts).tolist() if texts else []
     return {
         "object": "list",
         "model": body.get("model", MODEL),
         "data": [
-            {"object": "embedding", "index": i, "embedding": [float(x) for x in vector]}
-            for i, vector in enumerate(vectors)
+            {"object": "embedding", "index": i, "embedding": vector} for i, vector in enumerate(vectors)
         ],
         "usage": {"prompt_tokens": estimate_tokens(*texts), "total_tokens": estimate_tokens(*texts)},
     }

@@ -145,10 +145,10 @@ def _setting(system: dict[str, Any], name: str) -> Any:
 def plot(results: dict[str, Any], path: Path) -> str:
     """Recall@10 against LLM tokens per conversation, every system and sweep; a line saying what happened."""
     try:
-        import matplotlib
+        import matplotlib  # type: ignore[import-not-found]
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # type: ignore[import-not-found]
     except ImportError:
         return "plot skipped: matplotlib is not installed (pip install matplotlib)"
     systems = [s for s in results["systems"] if s["kind"] != "full-history"]
