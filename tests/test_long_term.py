@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -194,13 +196,13 @@ def test_search_filters_from_dict() -> None:
 
 
 def test_small_scope_among_many_rows_gets_exact_results(tmp_path: Path) -> None:
-    big, small = unit_vectors(3000, seed=1), unit_vectors(20, seed=2)
-    queries = unit_vectors(5, seed=3)
-    for exact_scan_max in (4096, 0):  # exact scan, then the index with growing candidate sets
-        with LongTermStore(tmp_path / str(exact_scan_max), DIM, exact_scan_max=exact_scan_max) as store:
-            store.add(Scope(user_id="big"), units(*(f"b{i}" for i in range(3000))), big)
-            items = store.add(Scope(user_id="small"), units(*(f"s{i}" for i in range(20))), small)
-            for query in queries:
+    big, small = unit_vectors(2000, seed=1), unit_vectors(20, seed=2)
+    with LongTermStore(tmp_path, DIM) as store:
+        store.add(Scope(user_id="big"), units(*(f"b{i}" for i in range(2000))), big)
+        items = store.add(Scope(user_id="small"), units(*(f"s{i}" for i in range(20))), small)
+    for exact_scan_max in (4096, 0):  # an exact scan, then the index with growing candidate sets
+        with LongTermStore(tmp_path, DIM, exact_scan_max=exact_scan_max) as store:
+            for query in unit_vectors(5, seed=3):
                 hits = store.search(query, Scope(user_id="small"), 5)
                 assert [h.id for h in hits] == [items[i].id for i in brute_force(small, query, 5)]
 
@@ -342,6 +344,31 @@ def test_second_store_sees_writes_through_the_change_feed(tmp_path: Path) -> Non
         top = reader.search(vectors[0], ALICE, 1)[0]
         assert (top.id, top.text) == (items[1].id, "b moved")
         assert reader.check_index() and writer.check_index()
+
+
+def test_writes_of_another_process_are_seen(tmp_path: Path) -> None:
+    child = (
+        "import sys, numpy as np\n"
+        "from lightmem.long_term import LongTermStore\n"
+        "from lightmem.types import ExtractedUnit, Scope\n"
+        "with LongTermStore(sys.argv[1], int(sys.argv[2])) as store:\n"
+        "    vector = np.random.default_rng(42).normal(size=int(sys.argv[2]))\n"
+        "    unit = ExtractedUnit('from the child', ())\n"
+        "    print(store.add(Scope(user_id='alice'), [unit], vector[None])[0].id)\n"
+    )
+    query = np.random.default_rng(42).normal(size=DIM)
+    with LongTermStore(tmp_path, DIM) as store:
+        store.add(ALICE, units("from the parent"), unit_vectors(1))
+        done = subprocess.run(
+            [sys.executable, "-c", child, str(tmp_path), str(DIM)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        top = store.search(query, ALICE, 1)[0]
+        assert (top.id, top.text) == (done.stdout.strip(), "from the child")
+        assert store.check_index() and store.count() == 2
 
 
 def test_threads_share_one_store(store: LongTermStore) -> None:

@@ -37,9 +37,11 @@ _SCHEMA = (
         consolidated INTEGER NOT NULL DEFAULT 0,
         seq INTEGER NOT NULL,
         vector BLOB NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS units_scope ON units (user_id, agent_id, run_id)",
-    "CREATE INDEX IF NOT EXISTS units_agent ON units (agent_id, run_id)",
-    "CREATE INDEX IF NOT EXISTS units_run ON units (run_id)",
+    # scope indexes cover live units only: every scoped query says `deleted = 0`, and a count of a
+    # scope's units is then an index-only scan
+    "CREATE INDEX IF NOT EXISTS units_scope ON units (user_id, agent_id, run_id) WHERE deleted = 0",
+    "CREATE INDEX IF NOT EXISTS units_agent ON units (agent_id, run_id) WHERE deleted = 0",
+    "CREATE INDEX IF NOT EXISTS units_run ON units (run_id) WHERE deleted = 0",
     "CREATE INDEX IF NOT EXISTS units_seq ON units (seq)",
     "CREATE INDEX IF NOT EXISTS units_hash ON units (hash)",
     "CREATE INDEX IF NOT EXISTS units_unconsolidated ON units (rowid) WHERE consolidated = 0 AND deleted = 0",

@@ -145,6 +145,8 @@ class LongTermStore:
         matrix = check_vectors(vectors, self.dim, len(units), "vectors")
         metadata_json = encode_json(check_metadata(metadata), "metadata")
         pending = sorted({int(i) for i in pending_ids})
+        if not units and not pending:
+            return []
         ids = [uuid.uuid4().hex for _ in units]
 
         def body(conn: sqlite3.Connection, seq: int) -> list[MemoryItem]:
@@ -276,11 +278,14 @@ class LongTermStore:
         self._sync()
         where, params = where_sql(scope, filters)
         conn = self._conn()
+        # exact scan when the scope is small and a small part of the index: then few of the index's
+        # limit * oversample nearest candidates would be in scope (counting stops past that size)
+        exact_max = min(self._exact_scan_max, (len(self._index) - 1) // self._oversample)
         bounded = f"SELECT COUNT(*) FROM (SELECT 1 FROM units WHERE {where} LIMIT ?)"
-        in_scope = conn.execute(bounded, [*params, self._exact_scan_max + 1]).fetchone()[0]
+        in_scope = conn.execute(bounded, [*params, exact_max + 1]).fetchone()[0]
         if in_scope == 0:
             return []
-        if in_scope <= self._exact_scan_max and in_scope * self._oversample < len(self._index):
+        if in_scope <= exact_max:
             return self._exact_search(conn, query, where, params, filters, limit)
         return self._index_search(conn, query, where, params, filters, limit)
 
