@@ -556,8 +556,10 @@ class LongTermStore:
             self._connections.clear()
 
     def _write(self, body: Callable[[sqlite3.Connection, int], T], units_change: bool = True) -> T:
-        """Run `body(conn, seq)` in one write transaction, `seq` being a new change number; then, if units
-        changed, bring the index up to date."""
+        """Run `body(conn, seq)` in one write transaction (`seq`: a new change number), then sync the index.
+
+        `units_change=False` (pending buffer only): no change number is taken and no sync is needed.
+        """
         conn = self._conn()
 
         def transaction() -> T:
