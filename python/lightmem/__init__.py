@@ -1,5 +1,24 @@
-"""lightmem: a lightweight, fast memory system for LLM agents."""
+"""lightmem: a lightweight, fast memory system for LLM agents.
+
+    from lightmem import Memory
+    with Memory(path="./memdir") as memory:
+        memory.add([{"role": "user", "content": "I moved to Berlin last week."}], user_id="alice")
+        memory.flush(user_id="alice")
+        hits = memory.search("where does alice live?", user_id="alice")
+"""
 
 from lightmem._core import __version__
+from lightmem.config import LightMemConfig
+from lightmem.memory import AsyncMemory, Memory, MemoryStats
+from lightmem.types import HistoryEntry, MemoryItem, Scope
 
-__all__ = ["__version__"]
+__all__ = [
+    "AsyncMemory",
+    "HistoryEntry",
+    "LightMemConfig",
+    "Memory",
+    "MemoryItem",
+    "MemoryStats",
+    "Scope",
+    "__version__",
+]

@@ -27,8 +27,9 @@ class LightMemConfig:
     # --- short-term memory ----------------------------------------------------------------------
     buffer_token_threshold: int = 1024
     """The buffer of pending turns is turned into memory units once it holds this many words."""
-    extraction_batch_segments: int = 1
-    """How many topic segments are sent to the LLM in one extraction call."""
+    extraction_batch_segments: int = 16
+    """At most this many topic segments go to the LLM in one extraction call (a flush of the buffer
+    usually holds fewer, so one call per flush is typical)."""
 
     # --- LLM --------------------------------------------------------------------------------------
     llm: str = "offline"

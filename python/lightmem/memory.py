@@ -116,6 +116,7 @@ class Memory:
         self._counters = _Counters()
         self._counters_lock = threading.Lock()
         self._flush_lock = threading.Lock()
+        self._held_vectors: dict[str, np.ndarray] = {}  # turns a flush left in the buffer, already embedded
 
     # --- context manager -----------------------------------------------------------------------
     def __enter__(self) -> Memory:
@@ -175,11 +176,12 @@ class Memory:
             messages = [message_from_dict(record) for _, record in pending]
             turns = self._sensory.compress(messages)
             turn_texts = [embedding_text(turn_text(t), t.message.timestamp) for t in turns]
-            vectors = self._embed(turn_texts)
+            vectors = self._embed(turn_texts, self._held_vectors)
             segments = self._sensory.segment(vectors, messages)
             if not force and len(segments) > 1:
                 segments = segments[:-1]  # the last topic may still go on: it waits for more turns
             taken = [i for segment in segments for i in segment]
+            self._held_vectors = dict(zip(turn_texts[len(taken) :], vectors[len(taken) :]))
             units = self._short_term.extract([[turns[i] for i in segment] for segment in segments])
             units = [self._with_event_time(unit, turns) for unit in units]
             known = dict(zip(turn_texts, vectors))
@@ -189,9 +191,17 @@ class Memory:
                 {k: v for source in unit.source for k, v in metadata_by_id.get(source, {}).items()}
                 for unit in units
             ]
-            items = self._store.add(
-                scope, units, unit_vectors, metadata=unit_metadata, pending_ids=[pending[i][0] for i in taken]
-            )
+            try:
+                items = self._store.add(
+                    scope,
+                    units,
+                    unit_vectors,
+                    metadata=unit_metadata,
+                    pending_ids=[pending[i][0] for i in taken],
+                )
+            except KeyError:
+                logger.info("another process extracted these messages first; dropping this extraction")
+                return []
             with self._counters_lock:
                 self._counters.words_in += sum(turns[i].words_in for i in taken)
                 self._counters.words_kept += sum(turns[i].words_kept for i in taken)
@@ -251,9 +261,7 @@ class Memory:
         self, user_id: Optional[str] = None, agent_id: Optional[str] = None, run_id: Optional[str] = None
     ) -> int:
         """Deletes every memory of a scope, and its short-term buffer; returns how many memories."""
-        scope = Scope(user_id, agent_id, run_id)
-        self._store.pending_clear(scope)
-        return self._store.delete_all(scope)
+        return self._store.delete_all(Scope(user_id, agent_id, run_id))
 
     # --- reading -------------------------------------------------------------------------------
     def search(

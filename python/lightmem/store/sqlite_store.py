@@ -127,10 +127,12 @@ class LongTermStore:
         scope: Scope,
         units: Sequence[ExtractedUnit],
         vectors: np.ndarray,
-        metadata: Optional[Mapping[str, Any]] = None,
+        metadata: Union[Mapping[str, Any], Sequence[Mapping[str, Any]], None] = None,
         pending_ids: Sequence[int] = (),
     ) -> list[MemoryItem]:
         """Store `units` (with their (n, dim) `vectors`) in `scope` and drop the pending rows they came from.
+
+        `metadata` is one mapping for all units or a sequence of one mapping per unit.
 
         One transaction: the units, their ADD history rows and the removal of `pending_ids` (rows of the
         exact `scope`) happen together or not at all. KeyError if a pending row is gone (another process
@@ -143,7 +145,12 @@ class LongTermStore:
                 raise ValueError(f"units[{i}] must be an ExtractedUnit, got {type(unit).__name__}")
             check_text(unit.text, f"units[{i}].text")
         matrix = check_vectors(vectors, self.dim, len(units), "vectors")
-        metadata_json = encode_json(check_metadata(metadata), "metadata")
+        if metadata is None or isinstance(metadata, Mapping):
+            metadata_json = [encode_json(check_metadata(metadata), "metadata")] * len(units)
+        elif len(metadata) != len(units):
+            raise ValueError(f"metadata has {len(metadata)} entries for {len(units)} units")
+        else:
+            metadata_json = [encode_json(check_metadata(m), f"metadata[{i}]") for i, m in enumerate(metadata)]
         pending = sorted({int(i) for i in pending_ids})
         if not units and not pending:
             return []
@@ -158,9 +165,9 @@ class LongTermStore:
                 [
                     (memory_id, scope.user_id, scope.agent_id, scope.run_id, u.text, u.topic, now, now,
                      None if u.event_time is None else encode_time(u.event_time),
-                     encode_json(list(u.source), "source"), metadata_json, text_hash(u.text), seq,
+                     encode_json(list(u.source), "source"), unit_metadata, text_hash(u.text), seq,
                      encode_vector(vector))
-                    for memory_id, u, vector in zip(ids, units, matrix)
+                    for memory_id, u, vector, unit_metadata in zip(ids, units, matrix, metadata_json)
                 ],
             )  # fmt: skip
             conn.executemany(
