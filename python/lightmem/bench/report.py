@@ -161,7 +161,9 @@ def plot(results: dict[str, Any], path: Path) -> str:
     for s in systems:
         if " " not in s["name"]:
             axes.plot(s["llm_tokens"], _score(s, "recall@10"), "o", label=s["name"])
+    top = max([s["llm_tokens"] for s in systems] + [1000])
     axes.set_xscale("symlog", linthresh=1000)
+    axes.set_xticks([0] + [10**e for e in range(3, len(str(int(top))) + 1)])
     axes.set_xlabel("LLM tokens during ingest, per conversation (symlog)")
     axes.set_ylabel("evidence recall@10")
     axes.set_title("LoCoMo: recall against LLM cost")
