@@ -17,8 +17,13 @@ __all__ = [
     "FLAG_FORCE_KEEP",
     "FLAG_NUMBER",
     "FLAG_STOPWORD",
+    "MINHASH_EMPTY",
     "KernelInputError",
     "__version__",
+    "cluster_embeddings",
+    "cluster_knn",
+    "minhash_signatures",
+    "minhash_similarity",
     "prune_tokens",
     "score_tokens",
     "topic_boundaries",
@@ -91,4 +96,53 @@ def topic_boundaries(
     gap; a local minimum is a boundary when its depth exceeds mean + threshold * std of the depths; a
     time gap (n - 1 pauses, >= 0, any unit) above max_gap (default inf) always is. Segments keep at
     least min_len turns (forced time cuts aside) and are split at their weakest gap above max_len.
+    """
+
+# --- near-duplicate clustering (rust/src/dedup.rs) -------------------------------------------------
+# Clusters are connected components, labelled by their smallest row index (a singleton: its own).
+
+MINHASH_EMPTY: Final[int]
+"""Signature value (2**64 - 1) at every position of a text with no words; similar to nothing."""
+
+def cluster_knn(
+    neighbors: npt.NDArray[np.int64],
+    similarities: npt.NDArray[np.float32],
+    threshold: float,
+    signatures: Optional[npt.NDArray[np.uint64]] = None,
+    min_jaccard: float = 1.0,
+) -> npt.NDArray[np.int64]:
+    """Cluster labels (int64[n]) of a kNN graph: row i lists k >= 1 neighbour rows (-1 = none; its
+    similarity is ignored) and their cosine similarities, both shape (n, k).
+
+    Edge (i, j) joins when its similarity >= threshold (in [-1, 1]) or, with signatures (uint64[n, p],
+    from `minhash_signatures`), when `minhash_similarity` of rows i and j >= min_jaccard (in [0, 1]);
+    comparisons in float32, self-edges ignored. Union-find, O(n * k).
+    """
+
+def cluster_embeddings(embeddings: npt.NDArray[np.float32], threshold: float) -> npt.NDArray[np.int64]:
+    """Cluster labels (int64[n]) of the rows of an (n, d) matrix, joined when their cosine similarity
+    (float32, rows normalised; a zero row is similar to nothing) >= threshold, in [-1, 1].
+
+    Exact all-pairs, O(n^2) with a rank-32 screen that skips most pairs; meant for up to a few 10k rows.
+    Runs on a thread pool (RAYON_NUM_THREADS). Identical rows have similarity 1 +- 1e-6: to join exact
+    duplicates use a threshold a little below 1.
+    """
+
+def minhash_signatures(
+    texts: list[str], num_perm: int = 64, shingle: int = 3, seed: int = 0
+) -> npt.NDArray[np.uint64]:
+    """MinHash signatures (uint64[len(texts), num_perm]) of word shingles, stable across processes and
+    platforms (they may be stored); num_perm in [1, 4096], shingle >= 1, any 64-bit seed.
+
+    Words are maximal runs of Unicode alphanumeric characters, lowercased; shingles are runs of
+    `shingle` words (a shorter text: one shingle of all its words); a text with no words gets
+    MINHASH_EMPTY everywhere. The first q columns do not depend on num_perm >= q.
+    """
+
+def minhash_similarity(
+    signatures: npt.NDArray[np.uint64], pairs: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float32]:
+    """For each row (a, b) of pairs (int64[q, 2]), the fraction of positions where signatures rows a
+    and b hold the same value other than MINHASH_EMPTY: an estimate of the Jaccard similarity of their
+    shingle sets (float32[q]).
     """

@@ -444,22 +444,24 @@ fn block_edges(
     let left = screen.proj.slice(s![rows.clone(), ..]);
     for start in (rows.start..n).step_by(COL_BLOCK) {
         let cols = start..(start + COL_BLOCK).min(n);
-        let right: ArrayView2<'_, f32> = screen.proj.slice(s![cols.clone(), ..]);
-        let mut bounds = tile.slice_mut(s![.., ..cols.len()]);
-        general_mat_mul(1.0, &left, &right.t(), 0.0, &mut bounds);
+        let right = screen.proj.slice(s![cols.clone(), ..]);
+        general_mat_mul(
+            1.0,
+            &left,
+            &right.t(),
+            0.0,
+            &mut tile.slice_mut(s![.., ..cols.len()]),
+        );
+        let tile_values = tile
+            .as_slice()
+            .expect("an owned array is in standard layout");
         for (r, i) in rows.clone().enumerate() {
-            let first = cols.start.max(i + 1);
-            let residual_i = screen.residual[i];
-            let row = bounds.row(r);
-            let candidates = row
-                .slice(s![first.saturating_sub(start).min(cols.len())..])
-                .into_iter()
-                .zip(&screen.residual[first.min(cols.end)..cols.end]);
-            for (j, (&p, &residual_j)) in (first..).zip(candidates) {
-                if p + residual_i * residual_j >= cutoff
-                    && !forest.same(i, j)
-                    && unit.similar(i, j, threshold)
-                {
+            let first = cols.start.max(i + 1).min(cols.end);
+            let dots = &tile_values[r * COL_BLOCK + first - start..r * COL_BLOCK + cols.len()];
+            let residuals = &screen.residual[first..cols.end];
+            for k in screen_pass(dots, residuals, screen.residual[i], cutoff) {
+                let j = first + k;
+                if !forest.same(i, j) && unit.similar(i, j, threshold) {
                     forest.union(i, j);
                     edges.push((i, j));
                 }
@@ -467,6 +469,33 @@ fn block_edges(
         }
     }
     edges
+}
+
+/// The positions k where `dots[k] + residual * residuals[k] >= cutoff`, tested 16 at a time so that
+/// the common case (no candidate in the chunk) is a branch-free, vectorised pass.
+fn screen_pass<'a>(
+    dots: &'a [f32],
+    residuals: &'a [f32],
+    residual: f32,
+    cutoff: f32,
+) -> impl Iterator<Item = usize> + 'a {
+    const CHUNK: usize = 16;
+    let passes = move |p: f32, q: f32| p + residual * q >= cutoff;
+    dots.chunks(CHUNK)
+        .zip(residuals.chunks(CHUNK))
+        .enumerate()
+        .filter(move |(_, (d, r))| {
+            d.iter()
+                .zip(*r)
+                .fold(false, |any, (&p, &q)| any | passes(p, q))
+        })
+        .flat_map(move |(c, (d, r))| {
+            d.iter()
+                .zip(r)
+                .enumerate()
+                .filter(move |(_, (&p, &q))| passes(p, q))
+                .map(move |(k, _)| c * CHUNK + k)
+        })
 }
 
 /// Cluster labels of the rows of an `(n, d)` embedding matrix: rows i and j are joined when their

@@ -1,0 +1,255 @@
+"""The Rust near-duplicate clustering kernels against numpy / pure-Python versions of the same
+computations, at realistic sizes: a 100k-row kNN graph with k = 16 (`cluster_knn`), 10k embeddings of
+dimension 384 (`cluster_embeddings`) and 10k short texts (`minhash_signatures`). Each numpy version is
+vectorised where numpy allows it and is checked against the kernel before it is timed.
+
+    python benches/bench_dedup.py            # medians of both side by side, and the speed-up
+    python -m pytest benches/bench_dedup.py  # the same cases under pytest-benchmark
+
+Build the extension with `maturin develop --release` first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import statistics
+import time
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+from lightmem import _core
+from pytest_benchmark.fixture import BenchmarkFixture
+
+KNN_ROWS = 100_000
+K = 16
+EMBEDDING_ROWS = 10_000
+DIM = 384
+TEXTS = 10_000
+NUM_PERM = 64
+SHINGLE = 3
+KNN_THRESHOLD = 0.9
+EMBEDDING_THRESHOLDS = (0.9, 0.75)
+MERSENNE_61 = np.uint64((1 << 61) - 1)
+
+_VOCABULARY = """
+I we you she he they went go bought read painted visited called told asked planned moved started finished
+loved liked hated felt thought remembered yesterday today tomorrow last next week month year summer weekend
+morning evening the a my our her his their new old big small favourite first great lovely difficult
+camping trip beach mountains museum concert library school office garden kitchen park city lake river
+friend friends family mother father sister brother kids dog cat neighbour teacher doctor team group
+book books painting pottery guitar piano running hiking swimming cooking dinner lunch coffee cake job
+interview conference project support adoption career counselling workshop festival parade wedding birthday
+with about at in on to for from after before because and but so really very quite also again still just
+""".split()
+
+
+# --- inputs ---------------------------------------------------------------------------------------
+
+
+def embedding_like(n: int, d: int = DIM, seed: int = 0) -> np.ndarray:
+    """Unit rows shaped like sentence embeddings (all-MiniLM-L6-v2 on LoCoMo turns: median pairwise
+    cosine ~0.2, energy of the top 32 principal directions ~0.63): a shared mean direction, variance
+    decaying as 1/k over a random basis, and 30% near-duplicates (cosine ~0.95-0.99) of other rows."""
+    rng = np.random.default_rng(seed)
+    basis, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    x = rng.standard_normal((n, d)) / np.sqrt(np.arange(1, d + 1))
+    x = x / np.linalg.norm(x, axis=1, keepdims=True) @ basis.T + 0.5 * basis[:, 0]
+    copies = rng.random(n) < 0.3
+    noise = rng.standard_normal((int(copies.sum()), d)) * rng.uniform(0.005, 0.02, (int(copies.sum()), 1))
+    x[copies] = x[rng.integers(0, n, copies.sum())] + noise
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def knn_graph(n: int = KNN_ROWS, k: int = K, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """A kNN graph with the structure usearch returns for embeddings like the above, synthesised
+    (an exact or HNSW graph of 100k x 384 vectors takes minutes on two cores): rows fall in topics of
+    1-6 near-duplicates, listed first with cosine 0.85-0.99, then random rows with descending cosine
+    0.7-0.3; 2% of the rows have fewer than k neighbours (-1 padding)."""
+    rng = np.random.default_rng(seed)
+    topic = np.repeat(np.arange(n), rng.integers(1, 7, n))[:n]
+    rng.shuffle(topic)
+    members: dict[int, list[int]] = {}
+    for row, t in enumerate(topic.tolist()):
+        members.setdefault(t, []).append(row)
+    neighbors = rng.integers(0, n, (n, k))
+    similarities = np.sort(rng.uniform(0.3, 0.7, (n, k)), axis=1)[:, ::-1]
+    for group in members.values():
+        for row in group:
+            mates = [m for m in group if m != row][:k]
+            neighbors[row, : len(mates)] = mates
+            similarities[row, : len(mates)] = rng.uniform(0.85, 0.99, len(mates))
+    short = rng.random(n) < 0.02
+    neighbors[short, k // 2 :] = -1
+    return neighbors.astype(np.int64), similarities.astype(np.float32)
+
+
+def short_texts(count: int = TEXTS, seed: int = 2) -> list[str]:
+    """Turn-like sentences of 6-24 words; a quarter are edited copies of earlier ones."""
+    rng = random.Random(seed)
+    texts: list[str] = []
+    for _ in range(count):
+        if texts and rng.random() < 0.25:
+            words = rng.choice(texts).split()
+            words[rng.randrange(len(words))] = rng.choice(_VOCABULARY)
+        else:
+            words = [rng.choice(_VOCABULARY) for _ in range(rng.randint(6, 24))]
+        texts.append(" ".join(words).capitalize() + ".")
+    return texts
+
+
+# --- numpy / Python versions ----------------------------------------------------------------------
+
+
+def numpy_components(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Connected components labelled by their smallest row: hooking of roots to the smaller label
+    along every edge (`np.minimum.at`), then pointer jumping, until no label changes."""
+    labels = np.arange(n)
+    while True:
+        lu, lv = labels[u], labels[v]
+        low = np.minimum(lu, lv)
+        hooked = labels.copy()
+        np.minimum.at(hooked, lu, low)
+        np.minimum.at(hooked, lv, low)
+        while True:
+            jumped = hooked[hooked]
+            if np.array_equal(jumped, hooked):
+                break
+            hooked = jumped
+        if np.array_equal(hooked, labels):
+            return labels
+        labels = hooked
+
+
+def numpy_cluster_knn(neighbors: np.ndarray, similarities: np.ndarray, threshold: float) -> np.ndarray:
+    n, k = neighbors.shape
+    rows = np.repeat(np.arange(n), k)
+    cols = neighbors.ravel()
+    keep = (cols >= 0) & (cols != rows) & (similarities.ravel() >= np.float32(threshold))
+    return numpy_components(n, rows[keep], cols[keep])
+
+
+def numpy_cluster_embeddings(x: np.ndarray, threshold: float, block: int = 1024) -> np.ndarray:
+    """Exact all-pairs cosine similarity by blocks of rows against the rows after them (half the
+    products of x @ x.T), thresholded, then components."""
+    n = len(x)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    unit = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+    nonzero = norms[:, 0] > 0
+    us, vs = [], []
+    for start in range(0, n, block):
+        i, j = np.nonzero(unit[start : start + block] @ unit[start:].T >= np.float32(threshold))
+        i, j = i + start, j + start
+        keep = (j > i) & nonzero[i] & nonzero[j]
+        us.append(i[keep])
+        vs.append(j[keep])
+    return numpy_components(n, np.concatenate(us), np.concatenate(vs))
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def python_minhash(
+    texts: list[str], num_perm: int = NUM_PERM, shingle: int = SHINGLE, seed: int = 0
+) -> np.ndarray:
+    """MinHash as datasketch computes it: words by regex, shingles hashed with blake2b in Python, then
+    all (shingle, permutation) values `(a * h + b) mod (2^61 - 1)` (uint64 arithmetic) in one numpy
+    expression and the minimum per text with `np.minimum.reduceat`."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, MERSENNE_61, num_perm, dtype=np.uint64)
+    b = rng.integers(0, MERSENNE_61, num_perm, dtype=np.uint64)
+    hashes: list[int] = []
+    counts = np.zeros(len(texts), dtype=np.int64)
+    for row, text in enumerate(texts):
+        words = _WORD.findall(text.lower())
+        width = min(shingle, len(words))
+        for i in range(len(words) - width + 1 if words else 0):
+            digest = hashlib.blake2b(" ".join(words[i : i + width]).encode(), digest_size=8).digest()
+            hashes.append(int.from_bytes(digest, "little"))
+            counts[row] += 1
+    signatures = np.full((len(texts), num_perm), np.iinfo(np.uint64).max, dtype=np.uint64)
+    if hashes:
+        values = (np.array(hashes, dtype=np.uint64)[:, None] * a + b) % MERSENNE_61
+        starts = np.cumsum(counts) - counts
+        signatures[counts > 0] = np.minimum.reduceat(values, starts[counts > 0], axis=0)
+    return signatures
+
+
+# --- the cases --------------------------------------------------------------------------------------
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> None:
+    np.testing.assert_array_equal(a, b)
+
+
+def _same_shape(a: np.ndarray, b: np.ndarray) -> None:
+    """The hash functions differ (blake2b vs seeded FNV-1a), so only the layout can agree."""
+    assert a.shape == b.shape and a.dtype == b.dtype
+
+
+def _cases() -> dict[str, tuple[Callable[[], Any], Callable[[], Any], Callable[[Any, Any], None]]]:
+    """name -> (Rust call, numpy call, check that both agree), inputs built once."""
+    neighbors, similarities = knn_graph()
+    x = embedding_like(EMBEDDING_ROWS)
+    texts = short_texts()
+    cases: dict[str, tuple[Callable[[], Any], Callable[[], Any], Callable[[Any, Any], None]]] = {
+        "cluster_knn": (
+            lambda: _core.cluster_knn(neighbors, similarities, KNN_THRESHOLD),
+            lambda: numpy_cluster_knn(neighbors, similarities, KNN_THRESHOLD),
+            _same,
+        )
+    }
+    for threshold in EMBEDDING_THRESHOLDS:
+        cases[f"cluster_embeddings@{threshold}"] = (
+            lambda t=threshold: _core.cluster_embeddings(x, t),
+            lambda t=threshold: numpy_cluster_embeddings(x, t),
+            _same,
+        )
+    cases["minhash_signatures"] = (
+        lambda: _core.minhash_signatures(texts, num_perm=NUM_PERM, shingle=SHINGLE),
+        lambda: python_minhash(texts),
+        _same_shape,
+    )
+    return cases
+
+
+CASES = _cases()
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_numpy_version_agrees(name: str) -> None:
+    rust, numpy_version, check = CASES[name]
+    check(rust(), numpy_version())
+
+
+@pytest.mark.parametrize("implementation", ["rust", "numpy"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_kernel(benchmark: BenchmarkFixture, name: str, implementation: str) -> None:
+    benchmark.group = name
+    rust, numpy_version, _ = CASES[name]
+    benchmark.pedantic(rust if implementation == "rust" else numpy_version, rounds=5, warmup_rounds=1)
+
+
+def _median_seconds(call: Callable[[], Any], repeats: int) -> float:
+    call()  # warm up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main(repeats: int = 7) -> None:
+    """Check every numpy version against the kernel, then print both medians and the speed-up."""
+    print(f"{'kernel':<24} {'rust ms':>9} {'numpy ms':>9} {'speed-up':>9}   (median of {repeats} runs)")
+    for name, (rust, numpy_version, check) in CASES.items():
+        check(rust(), numpy_version())
+        rust_s, numpy_s = _median_seconds(rust, repeats), _median_seconds(numpy_version, repeats)
+        print(f"{name:<24} {rust_s * 1e3:>9.2f} {numpy_s * 1e3:>9.2f} {numpy_s / rust_s:>8.1f}x")
+
+
+if __name__ == "__main__":
+    main()
