@@ -36,7 +36,7 @@ use std::ops::Range;
 use std::sync::OnceLock;
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array2, ArrayView2};
+use ndarray::{s, Array2};
 use rayon::prelude::*;
 
 use crate::error::{check_finite, KernelError, KernelResult};
