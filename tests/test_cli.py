@@ -82,7 +82,7 @@ def files(tmp_path: Path) -> list[Path]:
 def test_demo_prints_results_and_stats(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "demo")
     assert code == 0, err
-    assert "Ingested 41 turns" in out and "a temporary directory" in out
+    assert "1 conversation(s), 41 turns ->" in out and "a temporary directory" in out
     assert "> Where does Maya live now?" in out
     assert "Denver" in out
     assert "source S" in out
@@ -140,7 +140,7 @@ def test_ingest_human_output_and_default_user(
     path = str(tmp_path / "mem")
     code, out, err = run(capsys, "ingest", str(files[1]), "--path", path)
     assert code == 0, err
-    assert "1 conversation(s), 1 session(s), 2 turns ->" in out and "turns/s" in out
+    assert "1 conversation(s), 2 turns ->" in out and "turns/s" in out
     assert run_json(capsys, "--path", path, "get-all")[0]["user_id"] == "default"
 
 
@@ -152,7 +152,7 @@ def test_bad_file_is_one_line_with_exit_code_2(
     path = tmp_path / "mem"
     code, out, err = run(capsys, "--path", str(path), "ingest", str(files[0]), str(bad))
     assert code == 2 and out == ""
-    assert err == f"lightmem: error: {bad}: line 2 column 15: not valid JSON (Expecting value)\n"
+    assert err == f"lightmem: error: {bad}: line 2 column 14: not valid JSON (Expecting value)\n"
     assert not path.exists(), "nothing may be ingested when one of the files is bad"
 
     code, _, err = run(capsys, "--path", str(path), "ingest", str(tmp_path / "missing.json"))

@@ -187,7 +187,7 @@ def _demo(args: argparse.Namespace) -> None:
         _print_json({"path": args.path, "ingest": report, "searches": searches, "stats": stats})
         return
     where = args.path or "a temporary directory (use --path DIR to keep it)"
-    print(f"Ingested {report['turns']} turns of a 3-session conversation into {where}.")
+    print(f"Demo: three chats between Maya and Tom (March to June 2024), stored in {where}.")
     _print_ingest(report)
     for query, items in results.items():
         print(f"\n> {query}")
@@ -303,9 +303,7 @@ def _print_items(items: Sequence[MemoryItem], empty: str) -> None:
 
 def _print_ingest(report: dict[str, Any]) -> None:
     rate = f" ({report['turns_per_s']} turns/s)" if report["turns_per_s"] else ""
-    counts = (
-        f"{report['conversations']} conversation(s), {report['sessions']} session(s), {report['turns']} turns"
-    )
+    counts = f"{report['conversations']} conversation(s), {report['turns']} turns"
     print(f"{counts} -> {report['memories_added']} memories in {report['elapsed_s']:.1f} s{rate}")
 
 
