@@ -246,7 +246,10 @@ def test_bad_locomo_files(tmp_path: Path, change: str, expected: str) -> None:
 def test_bad_release_sample_names_its_index(tmp_path: Path) -> None:
     sample = broken("date")
     qa = sample.pop("qa")
-    data = [{"sample_id": "a", "conversation": locomo_conversation(), "qa": []}, {"conversation": sample}]
+    data: list[dict[str, Any]] = [
+        {"sample_id": "a", "conversation": locomo_conversation(), "qa": []},
+        {"conversation": sample},
+    ]
     path = write_json(tmp_path, "locomo10.json", data)
     with pytest.raises(ConversationFormatError, match=r"\[1\]\.conversation\.session_2_date_time: bad date"):
         load_conversations(path)
