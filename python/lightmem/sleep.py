@@ -19,6 +19,7 @@ unconsolidated and are looked at again by the next pass. A second pass with noth
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import defaultdict
@@ -55,6 +56,7 @@ DUPLICATE_SHINGLE = 2
 """Words per MinHash shingle: bigrams tell "flight at 5pm" from "flight at 7pm" in short texts."""
 DUPLICATE_PERMUTATIONS = 128
 """MinHash signature length: the Jaccard estimate's standard error is at most 0.5 / sqrt(128) = 0.044."""
+_NUMBER = re.compile(r"\d+")
 MARK_CHUNK = 1000
 """Units without any candidate are marked consolidated this many per transaction."""
 
@@ -160,14 +162,14 @@ def consolidate(
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     start = time.perf_counter()
     tally = _Tally()
-    by_scope: dict[Scope, list[tuple[MemoryItem, np.ndarray]]] = defaultdict(list)
+    by_scope: dict[tuple[Optional[str], ...], list[tuple[MemoryItem, np.ndarray]]] = defaultdict(list)
     for item, vector in store.unconsolidated(scope):
-        by_scope[_scope_of(item)].append((item, vector))
+        by_scope[_scope_key(item)].append((item, vector))
     tally.scopes = len(by_scope)
     tally.units_examined = sum(len(units) for units in by_scope.values())
     clusters: list[_Cluster] = []
-    for unit_scope, units in by_scope.items():
-        found, lonely = _find_clusters(store, config, unit_scope, units, max_cluster_size)
+    for key, units in by_scope.items():
+        found, lonely = _find_clusters(store, config, Scope(*key), units, max_cluster_size)
         clusters += found
         _mark(store, lonely)
     tally.clusters_found = len(clusters)
@@ -183,8 +185,9 @@ def consolidate(
 # --- candidates -----------------------------------------------------------------------------------------
 
 
-def _scope_of(item: MemoryItem) -> Scope:
-    return Scope(item.user_id, item.agent_id, item.run_id)
+def _scope_key(item: MemoryItem) -> tuple[Optional[str], Optional[str], Optional[str]]:
+    """The exact scope of a unit, as a tuple (cheaper to compare than a `Scope`)."""
+    return (item.user_id, item.agent_id, item.run_id)
 
 
 def _when(item: MemoryItem) -> datetime:
@@ -233,11 +236,13 @@ def _knn_graph(
     k = config.consolidate_neighbors
     nodes = [item for item, _ in units]
     index = {item.id: i for i, item in enumerate(nodes)}
+    key = (scope.user_id, scope.agent_id, scope.run_id)
+    found = _neighbor_lists(store, np.stack([vector for _, vector in units]), scope, k + 1)
     rows: list[list[tuple[int, float]]] = []
-    for item, vector in units:
+    for (item, _), hits in zip(units, found):
         row = []
-        for other, similarity in store.neighbors(vector, scope, k + 1):
-            if other.id == item.id or _scope_of(other) != scope:
+        for other, similarity in hits:
+            if other.id == item.id or _scope_key(other) != key:
                 continue  # the store's scope matches any value of an unset id; consolidation does not
             if other.id not in index:
                 index[other.id] = len(nodes)
@@ -252,12 +257,19 @@ def _knn_graph(
     return nodes, neighbors, similarities
 
 
+def _neighbor_lists(
+    store: LongTermStore, vectors: np.ndarray, scope: Scope, k: int
+) -> list[list[tuple[MemoryItem, float]]]:
+    """The `k` nearest live units of `scope` to each row of `vectors`, as (item, cosine similarity)."""
+    return [store.neighbors(vector, scope, k) for vector in vectors]
+
+
 def _duplicate_edges(
     nodes: Sequence[MemoryItem], neighbors: np.ndarray, similarities: np.ndarray, threshold: float
 ) -> np.ndarray:
     """Which kNN edges join near-exact duplicates: the same normalised text, or cosine similarity
-    >= `threshold` and MinHash Jaccard of word bigrams >= `DUPLICATE_JACCARD`; never two facts of
-    different days (both event times known and on different dates)."""
+    >= `threshold`, MinHash Jaccard of word bigrams >= `DUPLICATE_JACCARD` and the same numbers ("at
+    5pm" is no duplicate of "at 7pm"); never two facts of different days (both event times known)."""
     valid = neighbors >= 0
     targets = np.where(valid, neighbors, 0)
     hashes = np.array([text_hash(node.text) for node in nodes])
@@ -270,7 +282,9 @@ def _duplicate_edges(
         signatures = minhash_signatures(
             [node.text for node in nodes], num_perm=DUPLICATE_PERMUTATIONS, shingle=DUPLICATE_SHINGLE
         )
-        close[rows, cols] = minhash_similarity(signatures, pairs) >= DUPLICATE_JACCARD
+        numbers = [frozenset(_NUMBER.findall(node.text)) for node in nodes]
+        same_numbers = np.array([numbers[i] == numbers[j] for i, j in pairs.tolist()], dtype=bool)
+        close[rows, cols] = same_numbers & (minhash_similarity(signatures, pairs) >= DUPLICATE_JACCARD)
     return close | (valid & same_day & (hashes[targets] == hashes[:, None]))
 
 
@@ -352,8 +366,8 @@ def _settle_batch(
             return
     new_texts = _new_texts(decisions)
     items = {m.id: m for cluster in batch for m in cluster.members}
-    vectors = _embed(embedder, [embedding_text(text, items[mid].event_time) for mid, text in new_texts])
-    new_vectors = {mid: vector for (mid, _), vector in zip(new_texts, vectors)}
+    to_embed = [embedding_text(text, items[mid].event_time) for mid, text in new_texts]
+    new_vectors = dict(zip((mid for mid, _ in new_texts), embedder.embed(to_embed))) if to_embed else {}
     for cluster in batch:
         ids = {m.id for m in cluster.members}
         _apply_cluster(store, cluster, [d for d in decisions if d.memory_id in ids], new_vectors, tally)
@@ -368,10 +382,6 @@ def _new_texts(decisions: Sequence[Decision]) -> list[tuple[str, str]]:
         elif decision.action == "merge" and decision.into is not None and decision.text is not None:
             texts[decision.into] = decision.text
     return list(texts.items())
-
-
-def _embed(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
-    return embedder.embed(list(texts)) if texts else np.zeros((0, embedder.dim), dtype=np.float32)
 
 
 def _apply_cluster(

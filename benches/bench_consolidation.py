@@ -1,0 +1,180 @@
+"""Sleep-time consolidation at growing store sizes: time, LLM calls, and duplicate detection quality.
+
+A standalone script (not a timed test). For each size n it fills a fresh store through `store.add` with
+random unit vectors and planted cases, all added after the units they refer to:
+
+* duplicates (5% of n): copies of a unit at cosine ~0.98, with the same text or the text plus a full
+  stop: consolidation must delete them without an LLM call;
+* near misses (2%): a unit's twin at cosine ~0.98 whose text differs in one detail (its last word, or
+  " at 7pm" appended): not duplicates, they must reach the LLM and survive;
+* conflicts (2%): "entity k lives in A" and, later, "entity k moved to B" at cosine ~0.85: the rule LLM
+  below deletes the stale one.
+
+Then one `consolidate` pass runs over everything (all units are new), and the script prints its time,
+time per unit, LLM calls, and the recall/precision of the planted duplicates. Run:
+
+    .venv/bin/python benches/bench_consolidation.py --sizes 1000 10000 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from lightmem.config import LightMemConfig
+from lightmem.embedding import OnnxEmbedder
+from lightmem.llm import Completion, UsageCounter, estimate_tokens
+from lightmem.long_term import LongTermStore
+from lightmem.sleep import ConsolidationReport, consolidate
+from lightmem.types import ExtractedUnit, Scope
+
+SCOPE = Scope(user_id="bench")
+DIM = 384
+ADD_BATCH = 1000
+_MOVED = re.compile(r"^entity (\d+) moved to ")
+_LIVES = re.compile(r"^entity (\d+) lives in ")
+_WORDS = "apple river stone cloud violin garden mirror candle harbor forest lantern meadow".split()
+
+
+class RuleLLM:
+    """Deterministic consolidation answers: an "entity k lives in" unit is deleted when its cluster also
+    holds a newer "entity k moved to" unit; every other unit is kept."""
+
+    def __init__(self) -> None:
+        self._usage = UsageCounter()
+
+    @property
+    def usage(self) -> UsageCounter:
+        return self._usage
+
+    def complete(self, messages: list[dict[str, str]], *, json_output: bool = True) -> Completion:
+        request = json.loads(messages[-1]["content"])
+        decisions = [d for cluster in request["clusters"] for d in self._decide(cluster["memories"])]
+        text = json.dumps({"decisions": decisions})
+        completion = Completion(
+            text, estimate_tokens(*(m["content"] for m in messages)), estimate_tokens(text)
+        )
+        self._usage.add(completion)
+        return completion
+
+    @staticmethod
+    def _decide(memories: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        moved = {m.group(1) for m in (_MOVED.match(x["text"]) for x in memories) if m}
+        return [
+            {"id": x["id"], "action": "delete", "reason": "moved"}
+            for x in memories
+            if (lives := _LIVES.match(x["text"])) and lives.group(1) in moved
+        ]
+
+
+@dataclass
+class Planted:
+    duplicates: list[str]
+    near_misses: list[str]
+    stale: list[str]
+
+
+def unit_vectors(rng: np.random.Generator, n: int) -> np.ndarray:
+    vectors = rng.standard_normal((n, DIM)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def near(rng: np.random.Generator, vectors: np.ndarray, similarity: float) -> np.ndarray:
+    """Unit vectors at cosine `similarity` from each row of `vectors`."""
+    noise = unit_vectors(rng, len(vectors))
+    noise -= (noise * vectors).sum(axis=1, keepdims=True) * vectors
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    return (similarity * vectors + np.sqrt(1 - similarity**2) * noise).astype(np.float32)
+
+
+def add(store: LongTermStore, texts: list[str], vectors: np.ndarray) -> list[str]:
+    ids = []
+    for start in range(0, len(texts), ADD_BATCH):
+        units = [ExtractedUnit(t, source=()) for t in texts[start : start + ADD_BATCH]]
+        ids += [item.id for item in store.add(SCOPE, units, vectors[start : start + ADD_BATCH])]
+    return ids
+
+
+def fill(store: LongTermStore, n: int, seed: int) -> Planted:
+    """n units in all: base units, then the planted duplicates, near misses and conflicts."""
+    rng = np.random.default_rng(seed)
+    n_dup, n_miss, n_conflict = n // 20, n // 50, n // 50
+    n_base = n - n_dup - n_miss - 2 * n_conflict
+    base_texts = [f"unit {i} " + " ".join(rng.choice(_WORDS, 4)) for i in range(n_base)]
+    base = unit_vectors(rng, n_base)
+    add(store, base_texts, base)
+    dup_of = rng.choice(n_base, n_dup + n_miss, replace=False)
+    originals, missed = dup_of[:n_dup], dup_of[n_dup:]
+    dup_texts = [base_texts[i] + ("" if k % 2 else ".") for k, i in enumerate(originals)]
+    duplicates = add(store, dup_texts, near(rng, base[originals], 0.98))
+    miss_texts = [
+        base_texts[i] + " at 7pm" if k % 2 else _other_last_word(base_texts[i]) for k, i in enumerate(missed)
+    ]
+    near_misses = add(store, miss_texts, near(rng, base[missed], 0.98))
+    old = unit_vectors(rng, n_conflict)
+    stale = add(store, [f"entity {k} lives in Paris" for k in range(n_conflict)], old)
+    add(store, [f"entity {k} moved to Berlin" for k in range(n_conflict)], near(rng, old, 0.85))
+    return Planted(duplicates, near_misses, stale)
+
+
+def _other_last_word(text: str) -> str:
+    head, last = text.rsplit(" ", 1)
+    return f"{head} {_WORDS[(_WORDS.index(last) + 1) % len(_WORDS)]}"
+
+
+def run(n: int, seed: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as directory, LongTermStore(Path(directory) / "m", dim=DIM) as store:
+        start = time.perf_counter()
+        planted = fill(store, n, seed)
+        fill_s = time.perf_counter() - start
+        report = consolidate(store, RuleLLM(), OnnxEmbedder(), LightMemConfig())
+        return {"fill_s": fill_s, **measure(store, planted, report)}
+
+
+def measure(store: LongTermStore, planted: Planted, report: ConsolidationReport) -> dict[str, float]:
+    found = sum(store.get(mid) is None for mid in planted.duplicates)
+    wrongly = sum(store.get(mid) is None for mid in planted.near_misses)
+    resolved = sum(store.get(mid) is None for mid in planted.stale)
+    return {
+        "seconds": report.seconds,
+        "ms_per_unit": 1000 * report.seconds / report.units_examined,
+        "llm_calls": report.llm_calls,
+        "clusters": report.clusters_found,
+        "dup_recall": found / len(planted.duplicates),
+        "dup_precision": found / max(report.duplicates_merged, 1),
+        "near_misses_kept": 1 - wrongly / len(planted.near_misses),
+        "conflicts_resolved": resolved / len(planted.stale),
+        "index_ok": float(store.check_index()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--repeat", type=int, default=1, help="fresh stores per size (medians are shown)")
+    args = parser.parse_args()
+    machine = (
+        f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}"
+    )
+    print(f"# {machine}, python {platform.python_version()}")
+    columns = ["n", "fill_s", "seconds", "ms_per_unit", "llm_calls", "clusters", "dup_recall",
+               "dup_precision", "near_misses_kept", "conflicts_resolved", "index_ok"]  # fmt: skip
+    print("| " + " | ".join(columns) + " |")
+    for n in args.sizes:
+        runs = [run(n, seed) for seed in range(args.repeat)]
+        medians = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        print("| " + " | ".join([str(n), *(f"{medians[c]:.4g}" for c in columns[1:])]) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
