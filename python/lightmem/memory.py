@@ -85,6 +85,13 @@ def _optional_scope(
     return Scope(user_id, agent_id, run_id)
 
 
+def _covers(query: Scope, exact: Scope) -> bool:
+    """Whether the query scope `query` (None ids match any value) covers the exact scope `exact`."""
+    return all(
+        getattr(query, name) in (None, getattr(exact, name)) for name in ("user_id", "agent_id", "run_id")
+    )
+
+
 class Memory:
     """Long-term memory for an agent, stored in one directory (SQLite + a usearch index).
 
@@ -163,9 +170,10 @@ class Memory:
         self, user_id: Optional[str] = None, agent_id: Optional[str] = None, run_id: Optional[str] = None
     ) -> list[MemoryItem]:
         """Turns everything in the short-term buffer of a scope (of every scope if none is given)
-        into long-term memory units and returns them."""
+        into long-term memory units and returns them. As everywhere, an id left out matches any value:
+        `flush(user_id="a")` also flushes what was added with user_id="a" and an agent or run id."""
         scope = _optional_scope(user_id, agent_id, run_id)
-        scopes = self._store.pending_scopes() if scope is None else [scope]
+        scopes = [s for s in self._store.pending_scopes() if scope is None or _covers(scope, s)]
         return [item for scope in scopes for item in self._flush_scope(scope, force=True)]
 
     def _flush_scope(self, scope: Scope, force: bool) -> list[MemoryItem]:
