@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -106,9 +106,12 @@ class Memory:
         config: Optional[LightMemConfig] = None,
         *,
         embedder: Optional[Embedder] = None,
-        llm: Optional[LLM] = None,
+        llm: Union[LLM, str, None] = None,
         **overrides: Any,
     ) -> None:
+        """`llm`: an LLM backend object, or the name of one ("offline", "openai": the config field)."""
+        if isinstance(llm, str):
+            overrides["llm"], llm = llm, None
         self.config = LightMemConfig.from_env(**overrides) if config is None else replace(config, **overrides)
         self.path = os.fspath(path)
         self._embedder = embedder or OnnxEmbedder(
