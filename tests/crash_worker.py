@@ -1,0 +1,111 @@
+"""A process that writes to a memory until it is killed, for the crash and multi-process tests.
+
+    python tests/crash_worker.py DIR --prefix p --start 0 --count 200 [--onnx] [--seed 1]
+
+Adds `count` messages with ids `<prefix><n>` to the scope user_id="crash", printing each id on stdout
+(flushed) once `add` has returned, i.e. once the message is acknowledged. Between adds it flushes,
+searches, consolidates (when `Memory.consolidate` exists) and closes and reopens the memory (which saves
+the vector index), so that a kill can land in any of these. Prints "done" at the end.
+
+Also home of `HashEmbedder`, the tiny deterministic embedder of the tests that check storage or scoping
+rather than semantics (it needs no model, so a killed and restarted process is back in a second).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, Optional
+
+import numpy as np
+import numpy.typing as npt
+
+SCOPE = {"user_id": "crash"}
+THRESHOLD_WORDS = 40
+_WORDS = (
+    "Maya Tom Lena Paris Lyon Berlin marathon wedding dog cat Miso ramen garlic pharmacist night shift "
+    "guitar lessons flight Tuesday birthday sister brother garden tomatoes bicycle museum painting train "
+    "Grenoble keyboard shelter coffee bakery violin concert hiking Alps snow winter summer beach"
+).split()
+
+
+class HashEmbedder:
+    """Words hashed into a small vector (plus a constant component, so no text maps to zero)."""
+
+    def __init__(self, dim: int = 32) -> None:
+        self.dim = dim
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Unit-length float32 vectors, one row per text."""
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        vectors[:, 0] = 0.5
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                digest = hashlib.blake2b(word.encode("utf-8"), digest_size=4).digest()
+                vectors[row, 1 + int.from_bytes(digest, "little") % (self.dim - 1)] += 1.0
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def sentence(rng: random.Random) -> str:
+    """A message of 8 to 12 words."""
+    return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(8, 12))) + "."
+
+
+def _open(path: str, onnx: bool) -> Any:
+    from lightmem.memory import Memory
+
+    if onnx:
+        return Memory(path, buffer_token_threshold=THRESHOLD_WORDS)
+    return Memory(path, embedder=HashEmbedder(), buffer_token_threshold=THRESHOLD_WORDS)
+
+
+def run(path: str, prefix: str, start: int, count: int, onnx: bool, seed: int) -> None:
+    """Add the messages, with flushes, searches, consolidations and reopenings in between."""
+    rng = random.Random(seed)
+    memory = _open(path, onnx)
+    base = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    for n in range(start, start + count):
+        message = {
+            "id": f"{prefix}{n}",
+            "role": "user" if n % 2 else "assistant",
+            "name": rng.choice(("Maya", "Tom")),
+            "content": sentence(rng),
+            "timestamp": (base + timedelta(minutes=n)).isoformat(),
+        }
+        memory.add(message, **SCOPE)
+        print(message["id"], flush=True)
+        if n % 7 == 6:
+            memory.flush(**SCOPE)
+        if n % 5 == 4:
+            memory.search(sentence(rng), limit=3, **SCOPE)
+        consolidate = getattr(memory, "consolidate", None)
+        if consolidate is not None and n % 13 == 12:
+            consolidate()
+        if n % 25 == 24:
+            memory.close()
+            memory = _open(path, onnx)
+    memory.flush()
+    memory.close()
+    print("done", flush=True)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Parse the arguments and run."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path")
+    parser.add_argument("--prefix", default="m")
+    parser.add_argument("--start", type=int, default=0)
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--onnx", action="store_true", help="use the real ONNX embedder")
+    args = parser.parse_args(argv)
+    run(args.path, args.prefix, args.start, args.count, args.onnx, args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

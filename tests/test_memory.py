@@ -1,0 +1,367 @@
+"""The `Memory` facade end to end: every public verb on a real store, the real ONNX embedder, the offline
+LLM and an OpenAI-compatible server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import FAKE_KEY, LLMServer, Reply
+from lightmem.embedding import OnnxEmbedder
+from lightmem.llm import LLMError, OpenAIClient
+from lightmem.long_term import StoreError
+from lightmem.memory import AsyncMemory, Memory
+from lightmem.types import MemoryItem
+
+CONVERSATION = [
+    {
+        "id": "t1",
+        "role": "user",
+        "name": "Maya",
+        "content": "I adopted a grey cat called Miso from the shelter last week.",
+        "timestamp": "2024-03-03T09:00:00Z",
+    },
+    {
+        "id": "t2",
+        "role": "assistant",
+        "name": "Tom",
+        "content": "Lovely! I am training for the Berlin marathon in September.",
+        "timestamp": "2024-03-03T09:01:00Z",
+    },
+    {
+        "id": "t3",
+        "role": "user",
+        "name": "Maya",
+        "content": "I work as a pharmacist in Lyon, mostly night shifts at the hospital.",
+        "timestamp": "2024-03-03T09:02:00Z",
+    },
+    {
+        "id": "t4",
+        "role": "user",
+        "name": "Maya",
+        "content": "Big news: I moved to Grenoble and Miso now sleeps on my keyboard.",
+        "timestamp": "2024-05-20T18:00:00Z",
+    },
+]
+IDS = [m["id"] for m in CONVERSATION]
+
+
+@pytest.fixture
+def memory(tmp_path: Path, embedder: OnnxEmbedder) -> Iterator[Memory]:
+    """A memory whose buffer is only emptied by `flush` (the threshold is out of reach)."""
+    with Memory(tmp_path / "mem", embedder=embedder, buffer_token_threshold=100_000) as opened:
+        yield opened
+
+
+def sources(items: Sequence[MemoryItem]) -> list[str]:
+    return sorted(s for item in items for s in item.source)
+
+
+def by_source(items: Sequence[MemoryItem], message_id: str) -> MemoryItem:
+    (item,) = [item for item in items if message_id in item.source]
+    return item
+
+
+# --- add / flush ------------------------------------------------------------------------------------
+
+
+def test_add_accepts_a_string_a_dict_and_a_list(memory: Memory) -> None:
+    assert memory.add("I love ramen with extra garlic.", user_id="u") == []
+    when = datetime(2024, 2, 1, 12, 30, tzinfo=timezone.utc)
+    single = {"role": "user", "content": "My sister Lena lives in Paris.", "name": "Maya", "id": "d1"}
+    assert memory.add({**single, "timestamp": when}, user_id="u", metadata={"channel": "chat"}) == []
+    assert memory.add(CONVERSATION, user_id="u") == []
+    assert memory.stats().pending_messages == 2 + len(CONVERSATION)
+    assert memory.get_all(user_id="u") == []
+
+    items = memory.flush(user_id="u")
+    assert len(items) == 2 + len(CONVERSATION)  # the offline backend makes one unit per turn
+    assert {*IDS, "d1"} <= set(sources(items))
+    lena = by_source(items, "d1")
+    assert lena.text.startswith("Maya: ") and "Lena" in lena.text and "Paris" in lena.text
+    assert lena.event_time == when and lena.metadata == {"channel": "chat"}
+    assert (lena.user_id, lena.agent_id, lena.run_id) == ("u", None, None)
+    assert by_source(items, "t4").event_time == datetime(2024, 5, 20, 18, tzinfo=timezone.utc)
+    assert by_source(items, "t1").metadata == {}
+    assert sum(1 for item in items if item.text.startswith("user: ")) == 1  # the string: role as speaker
+    assert memory.stats().pending_messages == 0
+    assert sources(memory.get_all(user_id="u")) == sources(items)
+
+
+def test_add_returns_nothing_until_the_threshold_then_units(tmp_path: Path, embedder: OnnxEmbedder) -> None:
+    with Memory(tmp_path / "mem", embedder=embedder, buffer_token_threshold=30) as memory:
+        assert memory.add(CONVERSATION[0], user_id="u") == []  # 12 words
+        assert memory.add(CONVERSATION[1], user_id="u") == []  # 22 words
+        assert memory.stats().pending_messages == 2
+        units = memory.add(CONVERSATION[2:], user_id="u")  # 46 words: the finished topics are extracted
+        assert units
+        assert len(sources(units)) + memory.stats().pending_messages == len(IDS)
+        assert sources(memory.flush(user_id="u")) == sorted(set(IDS) - set(sources(units)))
+        assert sources(memory.get_all(user_id="u")) == sorted(IDS)
+
+
+def test_flush_one_scope_or_all(memory: Memory) -> None:
+    memory.add(CONVERSATION[:2], user_id="a")
+    memory.add(CONVERSATION[2:3], user_id="a", agent_id="helper")
+    memory.add(CONVERSATION[3:], user_id="b", run_id="r1")
+    assert sources(memory.flush(user_id="a")) == ["t1", "t2", "t3"]  # a's agents too
+    assert memory.stats().pending_messages == 1
+    assert memory.flush(user_id="nobody") == []
+    assert sources(memory.flush()) == ["t4"]
+    assert memory.stats().pending_messages == 0
+    assert memory.flush() == []
+
+
+# --- search ----------------------------------------------------------------------------------------
+
+
+def test_search_ranks_by_meaning_and_honours_limit(memory: Memory) -> None:
+    memory.add(CONVERSATION, user_id="u")
+    memory.flush()
+    hits = memory.search("What is the name of Maya's cat?", user_id="u", limit=2)
+    assert len(hits) == 2
+    assert "t1" in sources(hits)
+    assert hits[0].score is not None and hits[1].score is not None and hits[0].score >= hits[1].score
+    assert len(memory.search("cat", user_id="u", limit=10)) == len(IDS)
+    assert memory.search("cat", user_id="someone else") == []
+
+
+def test_search_filters_event_time_and_metadata(memory: Memory) -> None:
+    memory.add(CONVERSATION[:2], user_id="u", metadata={"topic": "pets"})
+    memory.add(CONVERSATION[2:], user_id="u", metadata={"topic": "work", "session": 2})
+    memory.flush()
+    after_april = memory.search("Maya", user_id="u", filters={"event_after": "2024-04-01T00:00:00Z"})
+    assert sources(after_april) == ["t4"]
+    march = {"event_after": datetime(2024, 3, 1), "event_before": "2024-03-03T09:01:30+00:00"}
+    assert sources(memory.search("Maya", user_id="u", filters=march)) == ["t1", "t2"]
+    assert sources(memory.search("Maya", user_id="u", filters={"topic": "pets"})) == ["t1", "t2"]
+    work = memory.search("Maya", user_id="u", filters={"metadata": {"topic": "work"}, "session": 2})
+    assert sources(work) == ["t3", "t4"]
+    assert memory.search("Maya", user_id="u", filters={"topic": "none"}) == []
+    with pytest.raises(ValueError, match="user_id"):
+        memory.search("Maya", user_id="u", filters={"user_id": "v"})
+
+
+def test_bad_arguments_raise_value_errors(memory: Memory) -> None:
+    memory.add(CONVERSATION[0], user_id="u")
+    (item,) = memory.flush()
+    for call, fragment in (
+        (lambda: memory.search("", user_id="u"), "query"),
+        (lambda: memory.search("cat", user_id="u", limit=0), "limit"),
+        (lambda: memory.search("cat"), "user_id"),
+        (lambda: memory.add("hello"), "user_id"),
+        (lambda: memory.add("hello", user_id=""), "user_id"),
+        (lambda: memory.add("hello", user_id="u", metadata=["x"]), "metadata"),  # type: ignore[arg-type]
+        (lambda: memory.get_all(), "user_id"),
+        (lambda: memory.update(item.id, "  ", user_id="u"), "text"),
+        (lambda: memory.delete_all(), "user_id"),
+    ):
+        with pytest.raises(ValueError, match=fragment):
+            call()
+    with pytest.raises(KeyError, match="nope"):
+        memory.update("nope", "new text", user_id="u")
+    with pytest.raises(KeyError):
+        memory.delete("nope", user_id="u")
+
+
+# --- get / update / delete / history ------------------------------------------------------------------
+
+
+def test_get_update_delete_and_history(memory: Memory) -> None:
+    memory.add(CONVERSATION, user_id="u")
+    items = memory.flush()
+    cat = by_source(items, "t1")
+    assert memory.get(cat.id) == cat
+    assert memory.get(cat.id, user_id="u") == cat
+    assert memory.get(cat.id, user_id="v") is None
+    assert memory.get("no-such-id") is None
+    assert [i.id for i in memory.get_all(user_id="u")] == [i.id for i in items]
+    assert len(memory.get_all(user_id="u", limit=2)) == 2
+
+    new_text = "Maya's grey cat Miso is ten years old and loves tuna."
+    updated = memory.update(cat.id, new_text, user_id="u")
+    assert (updated.text, updated.version, updated.source) == (new_text, 2, ("t1",))
+    assert memory.get(cat.id) == updated
+    assert memory.search("How old is the cat Miso?", user_id="u", limit=1)[0].id == cat.id
+    with pytest.raises(KeyError):
+        memory.update(cat.id, "hijacked", user_id="v")
+    assert memory.get(cat.id).text == new_text  # type: ignore[union-attr]
+
+    memory.delete(cat.id, user_id="u")
+    assert memory.get(cat.id) is None
+    assert cat.id not in [i.id for i in memory.get_all(user_id="u")]
+    assert cat.id not in [i.id for i in memory.search("cat Miso", user_id="u")]
+    with pytest.raises(KeyError):
+        memory.delete(cat.id)
+    history = memory.history(cat.id, user_id="u")
+    assert [(h.event, h.old_text, h.new_text) for h in history] == [
+        ("ADD", None, cat.text),
+        ("UPDATE", cat.text, new_text),
+        ("DELETE", new_text, None),
+    ]
+    assert memory.history(cat.id, user_id="v") == []
+    assert memory.history("no-such-id") == []
+
+
+def test_delete_all_clears_units_and_the_buffer_of_the_scope_only(memory: Memory) -> None:
+    memory.add(CONVERSATION[:3], user_id="u")
+    memory.flush()
+    memory.add(CONVERSATION[3:], user_id="u")
+    memory.add(CONVERSATION[3:], user_id="v")
+    assert memory.delete_all(user_id="u") == 3
+    assert memory.get_all(user_id="u") == []
+    assert memory.flush(user_id="u") == []  # its buffer is gone too
+    assert sources(memory.flush()) == ["t4"]  # v's is not
+    assert memory.delete_all(user_id="u") == 0
+
+
+# --- stats -------------------------------------------------------------------------------------------
+
+
+def test_stats_count_memories_buffer_llm_calls_and_pruning(memory: Memory) -> None:
+    start = memory.stats()
+    assert start.as_dict() == dict.fromkeys(start.as_dict(), 0)
+    memory.add(CONVERSATION, user_id="u")
+    assert memory.stats().pending_messages == len(IDS)
+    items = memory.flush()
+    stats = memory.stats()
+    assert stats.memories == len(items) == stats.units_extracted
+    assert stats.pending_messages == 0
+    assert stats.llm_calls == 1  # one extraction call for the whole buffer
+    assert stats.prompt_tokens > 0 and stats.completion_tokens > 0
+    assert stats.words_in == sum(len(m["content"].split()) for m in CONVERSATION)
+    assert 0 < stats.words_kept < stats.words_in
+    assert stats.words_pruned == stats.words_in - stats.words_kept > 0
+    assert stats.segments >= 1 and stats.texts_embedded >= len(IDS)
+    assert stats.as_dict()["words_pruned"] == stats.words_pruned
+    memory.delete(items[0].id)
+    assert memory.stats().memories == len(items) - 1
+
+
+# --- persistence, context manager, asyncio -------------------------------------------------------------
+
+
+def test_units_and_the_pending_buffer_survive_close_and_reopen(
+    tmp_path: Path, embedder: OnnxEmbedder
+) -> None:
+    path = tmp_path / "mem"
+    with Memory(path, embedder=embedder, buffer_token_threshold=100_000) as memory:
+        memory.add(CONVERSATION[:2], user_id="u")
+        stored = memory.flush()
+        memory.add(CONVERSATION[2:], user_id="u", metadata={"late": True})
+    with Memory(path, embedder=embedder, buffer_token_threshold=100_000) as memory:
+        assert memory.get_all(user_id="u") == stored
+        assert memory.stats().pending_messages == 2
+        assert memory._store.check_index()
+        later = memory.flush()
+        assert sources(later) == ["t3", "t4"]
+        assert all(item.metadata == {"late": True} for item in later)
+        assert memory.search("Grenoble keyboard", user_id="u", limit=1)[0].source == ("t4",)
+
+
+def test_context_manager_closes(tmp_path: Path, embedder: OnnxEmbedder) -> None:
+    with Memory(tmp_path / "mem", embedder=embedder) as memory:
+        memory.add("hello there", user_id="u")
+    with pytest.raises(StoreError, match="closed"):
+        memory.get_all(user_id="u")
+    memory.close()  # idempotent
+
+
+def test_async_memory_has_every_verb(tmp_path: Path, embedder: OnnxEmbedder) -> None:
+    async def scenario() -> None:
+        async with AsyncMemory(tmp_path / "mem", embedder=embedder, buffer_token_threshold=100_000) as memory:
+            assert await memory.add(CONVERSATION, user_id="u") == []
+            added = await asyncio.gather(*(memory.add(f"note number {i}", user_id="w") for i in range(4)))
+            assert added == [[]] * 4
+            items = await memory.flush(user_id="u")
+            assert sources(items) == sorted(IDS)
+            hits = await memory.search("Where does Maya work?", user_id="u", limit=1)
+            assert hits[0].source == ("t3",)
+            assert await memory.get(hits[0].id, user_id="u") == replace(hits[0], score=None)
+            assert len(await memory.get_all(user_id="u")) == len(IDS)
+            updated = await memory.update(hits[0].id, "Maya works as a pharmacist in Lyon.", user_id="u")
+            assert updated.version == 2
+            assert [h.event for h in await memory.history(hits[0].id)] == ["ADD", "UPDATE"]
+            await memory.delete(hits[0].id, user_id="u")
+            assert (await memory.stats()).pending_messages == 4
+            assert await memory.delete_all(user_id="u") == len(IDS) - 1
+            assert (await memory.stats()).memories == 0
+
+    asyncio.run(scenario())
+
+
+# --- the OpenAI backend through Memory -------------------------------------------------------------------
+
+
+def openai_memory(path: Path, embedder: OnnxEmbedder, server: LLMServer, **overrides: Any) -> Memory:
+    client = OpenAIClient(server.base_url, "test-model", api_key=FAKE_KEY, timeout_s=2.0, backoff_s=0.01)
+    return Memory(path, embedder=embedder, llm=client, buffer_token_threshold=100_000, **overrides)
+
+
+def test_openai_backend_through_memory(tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer) -> None:
+    config: dict[str, Any] = {
+        "llm": "openai",
+        "llm_base_url": llm_server.base_url,
+        "llm_model": "m",
+        "llm_api_key": FAKE_KEY,
+    }
+    with Memory(tmp_path / "mem", embedder=embedder, buffer_token_threshold=100_000, **config) as memory:
+        memory.add(CONVERSATION, user_id="u")
+        items = memory.flush()
+        assert sources(items) == sorted(IDS)
+        stats = memory.stats()
+        assert (stats.llm_calls, stats.prompt_tokens, stats.completion_tokens) == (1, 100, 10)
+    (request,) = llm_server.requests
+    assert request["json"]["model"] == "m"
+    assert request["headers"]["Authorization"] == f"Bearer {FAKE_KEY}"
+
+
+def test_invalid_llm_output_is_retried_once_then_stored_extractively(
+    tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    llm_server.script(
+        Reply(content="Sure! Here are the memories: Maya has a cat."), Reply(content='{"memories": 3}')
+    )
+    with openai_memory(tmp_path / "mem", embedder, llm_server) as memory, caplog.at_level(logging.WARNING):
+        memory.add(CONVERSATION, user_id="u")
+        items = memory.flush()
+        assert sources(items) == sorted(IDS)  # nothing dropped
+        assert all(item.text.split(":")[0] in ("Maya", "Tom") for item in items)
+        assert memory.stats().llm_calls == 2
+    assert len(llm_server.requests) == 2
+    assert "after two invalid answers" in caplog.text
+
+
+def test_invalid_then_valid_answer_uses_the_valid_one(
+    tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer
+) -> None:
+    llm_server.script(Reply(content='{"wrong": []}'))
+    with openai_memory(tmp_path / "mem", embedder, llm_server) as memory:
+        memory.add(CONVERSATION, user_id="u")
+        assert sources(memory.flush()) == sorted(IDS)
+    assert len(llm_server.requests) == 2
+
+
+def test_llm_error_during_add_keeps_the_messages_in_the_buffer(
+    tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    llm_server.script(*[Reply(status=503, body=b'{"error": "overloaded"}')] * 4)
+    client = OpenAIClient(llm_server.base_url, "m", timeout_s=2.0, max_retries=1, backoff_s=0.01)
+    with Memory(tmp_path / "mem", embedder=embedder, llm=client, buffer_token_threshold=10) as memory:
+        with caplog.at_level(logging.WARNING):
+            assert memory.add(CONVERSATION, user_id="u") == []  # past the threshold, but the LLM fails
+        assert "stay in the buffer" in caplog.text and "503" in caplog.text
+        assert memory.stats().pending_messages == len(IDS)
+        with pytest.raises(LLMError, match="503"):
+            memory.flush()  # an explicit flush reports the failure
+        assert memory.stats().pending_messages == len(IDS)
+        assert memory.get_all(user_id="u") == []
+        assert sources(memory.flush()) == sorted(IDS)  # the server is back
+        assert memory.stats().pending_messages == 0
+    assert len(llm_server.requests) == 5
