@@ -2,7 +2,7 @@
 
     python tests/crash_worker.py DIR --prefix p --start 0 --count 200 [--onnx] [--seed 1]
 
-Adds `count` messages with ids `<prefix><n>` to the scope user_id="crash", printing each id on stdout
+Adds `count` messages with ids `<prefix><n>` to the scope user_id=USER, printing each id on stdout
 (flushed) once `add` has returned, i.e. once the message is acknowledged. Between adds it flushes,
 searches, consolidates (when `Memory.consolidate` exists) and closes and reopens the memory (which saves
 the vector index), so that a kill can land in any of these. Prints "done" at the end.
@@ -15,16 +15,21 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import random
+import sqlite3
+import subprocess
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, Optional
+from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import numpy.typing as npt
 
-SCOPE = {"user_id": "crash"}
+USER = "crash"
 THRESHOLD_WORDS = 40
 _WORDS = (
     "Maya Tom Lena Paris Lyon Berlin marathon wedding dog cat Miso ramen garlic pharmacist night shift "
@@ -55,18 +60,14 @@ def sentence(rng: random.Random) -> str:
     return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(8, 12))) + "."
 
 
-def _open(path: str, onnx: bool) -> Any:
-    from lightmem.memory import Memory
-
-    if onnx:
-        return Memory(path, buffer_token_threshold=THRESHOLD_WORDS)
-    return Memory(path, embedder=HashEmbedder(), buffer_token_threshold=THRESHOLD_WORDS)
-
-
 def run(path: str, prefix: str, start: int, count: int, onnx: bool, seed: int) -> None:
     """Add the messages, with flushes, searches, consolidations and reopenings in between."""
+    from lightmem.embedding import OnnxEmbedder
+    from lightmem.memory import Memory
+
     rng = random.Random(seed)
-    memory = _open(path, onnx)
+    embedder = OnnxEmbedder() if onnx else HashEmbedder()
+    memory = Memory(path, embedder=embedder, buffer_token_threshold=THRESHOLD_WORDS)
     base = datetime(2024, 1, 1, tzinfo=timezone.utc)
     for n in range(start, start + count):
         message = {
@@ -76,21 +77,44 @@ def run(path: str, prefix: str, start: int, count: int, onnx: bool, seed: int) -
             "content": sentence(rng),
             "timestamp": (base + timedelta(minutes=n)).isoformat(),
         }
-        memory.add(message, **SCOPE)
+        memory.add(message, user_id=USER)
         print(message["id"], flush=True)
         if n % 7 == 6:
-            memory.flush(**SCOPE)
+            memory.flush(user_id=USER)
         if n % 5 == 4:
-            memory.search(sentence(rng), limit=3, **SCOPE)
+            memory.search(sentence(rng), user_id=USER, limit=3)
         consolidate = getattr(memory, "consolidate", None)
         if consolidate is not None and n % 13 == 12:
             consolidate()
         if n % 25 == 24:
             memory.close()
-            memory = _open(path, onnx)
+            memory = Memory(path, embedder=embedder, buffer_token_threshold=THRESHOLD_WORDS)
     memory.flush()
     memory.close()
     print("done", flush=True)
+
+
+def spawn(path: Path, prefix: str, count: int, seed: int, *, onnx: bool = False) -> subprocess.Popen[str]:
+    """This script in a new process, its stdout and stderr piped."""
+    options = ["--prefix", prefix, "--count", str(count), "--seed", str(seed), *(["--onnx"] if onnx else [])]
+    return subprocess.Popen(
+        [sys.executable, __file__, str(path), *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def message_id_counts(path: Path) -> tuple[Counter[str], Counter[str]]:
+    """How often each message id occurs in the short-term buffer and in unit sources, read from the
+    database file itself (deleted units included: a unit merged away keeps its provenance)."""
+    conn = sqlite3.connect(path / "memory.db")
+    try:
+        pending = Counter(json.loads(m)["id"] for (m,) in conn.execute("SELECT message FROM pending"))
+        sources = [json.loads(source) for (source,) in conn.execute("SELECT source FROM units")]
+    finally:
+        conn.close()
+    return pending, Counter(s for source in sources for s in source)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
