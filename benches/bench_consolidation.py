@@ -11,7 +11,8 @@ random unit vectors and planted cases, all added after the units they refer to:
   below deletes the stale one.
 
 Then one `consolidate` pass runs over everything (all units are new), and the script prints its time,
-time per unit, LLM calls, and the recall/precision of the planted duplicates. Run:
+time per unit, LLM calls, the recall/precision of the planted duplicates, and the median latency of a
+store search by another thread, idle and while the pass runs. Run:
 
     .venv/bin/python benches/bench_consolidation.py --sizes 1000 10000 --repeat 3
 """
@@ -25,7 +26,9 @@ import platform
 import re
 import statistics
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,8 +140,33 @@ def run(n: int, seed: int) -> dict[str, float]:
         start = time.perf_counter()
         planted = fill(store, n, seed)
         fill_s = time.perf_counter() - start
-        report = consolidate(store, RuleLLM(), OnnxEmbedder(), LightMemConfig())
-        return {"fill_s": fill_s, **measure(store, planted, report)}
+        idle = search_latencies(store, threading.Event(), 200)
+        running = threading.Event()
+        with ThreadPoolExecutor(1) as pool:
+            during = pool.submit(search_latencies, store, running)
+            try:
+                report = consolidate(store, RuleLLM(), OnnxEmbedder(), LightMemConfig())
+            finally:
+                running.set()
+        return {
+            "fill_s": fill_s,
+            **measure(store, planted, report),
+            "search_ms_idle": 1000 * statistics.median(idle),
+            "search_ms_during": 1000 * statistics.median(during.result()),
+        }
+
+
+def search_latencies(store: LongTermStore, stop: threading.Event, count: int = 1_000_000) -> list[float]:
+    """Latencies of searches with random queries, `count` of them or until `stop` is set."""
+    rng = np.random.default_rng(99)
+    latencies = []
+    while len(latencies) < count and not stop.is_set():
+        query = unit_vectors(rng, 1)[0]
+        start = time.perf_counter()
+        store.search(query, SCOPE, limit=10)
+        latencies.append(time.perf_counter() - start)
+        time.sleep(0.005)  # an agent between two turns, not a load generator
+    return latencies
 
 
 def measure(store: LongTermStore, planted: Planted, report: ConsolidationReport) -> dict[str, float]:
@@ -168,7 +196,8 @@ def main() -> None:
     )
     print(f"# {machine}, python {platform.python_version()}")
     columns = ["n", "fill_s", "seconds", "ms_per_unit", "llm_calls", "clusters", "dup_recall",
-               "dup_precision", "near_misses_kept", "conflicts_resolved", "index_ok"]  # fmt: skip
+               "dup_precision", "near_misses_kept", "conflicts_resolved", "index_ok", "search_ms_idle",
+               "search_ms_during"]  # fmt: skip
     print("| " + " | ".join(columns) + " |")
     for n in args.sizes:
         runs = [run(n, seed) for seed in range(args.repeat)]

@@ -155,7 +155,7 @@ def consolidate(
 
     `batch_size`: clusters sent to the LLM per call. `max_cluster_size`: a larger group of similar units
     is split around its new units. `progress`: show a progress bar. `cancel`: when set, the pass stops
-    between clusters (what is left stays unconsolidated for the next pass).
+    at the next scope or cluster batch (what is left stays unconsolidated for the next pass).
     """
     for name, value, low in (("batch_size", batch_size, 1), ("max_cluster_size", max_cluster_size, 2)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -169,6 +169,8 @@ def consolidate(
     tally.units_examined = sum(len(units) for units in by_scope.values())
     clusters: list[_Cluster] = []
     for key, units in by_scope.items():
+        if cancel is not None and cancel.is_set():
+            break
         found, lonely = _find_clusters(store, config, Scope(*key), units, max_cluster_size)
         clusters += found
         _mark(store, lonely)
