@@ -159,7 +159,7 @@ def run(n: int, seed: int) -> dict[str, float]:
 def search_latencies(store: LongTermStore, stop: threading.Event, count: int = 1_000_000) -> list[float]:
     """Latencies of searches with random queries, `count` of them or until `stop` is set."""
     rng = np.random.default_rng(99)
-    latencies = []
+    latencies: list[float] = []
     while len(latencies) < count and not stop.is_set():
         query = unit_vectors(rng, 1)[0]
         start = time.perf_counter()

@@ -374,10 +374,13 @@ def test_scheduler_runs_when_idle_and_stops(store, embedder) -> None:
     try:
         assert scheduler.running
         assert wait_for(lambda: scheduler.last_report is not None)
-        assert scheduler.last_report.duplicates_merged == 1
+        first = scheduler.last_report
+        assert first is not None and first.duplicates_merged == 1
         add(store, embedder, ["Bob likes jazz music"])
         scheduler.touch()
-        assert wait_for(lambda: scheduler.last_report.units_examined == 1)
+        assert wait_for(lambda: scheduler.last_report is not first)
+        second = scheduler.last_report
+        assert second is not None and (second.units_examined, second.duplicates_merged) == (1, 1)
         assert texts_of(store) == ["Bob likes jazz music"]
     finally:
         assert scheduler.stop(timeout=10)
