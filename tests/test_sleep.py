@@ -278,6 +278,15 @@ def test_llm_error_changes_nothing_and_is_retried(store, embedder, caplog) -> No
     assert texts_of(store) == ["Alice lives in Berlin", "Alice moved to Berlin"]
 
 
+def test_cancelled_pass_changes_nothing(store, embedder) -> None:
+    add(store, embedder, ["Bob likes jazz music"] * 2)
+    cancel = threading.Event()
+    cancel.set()
+    report = consolidate(store, RuleLLM(), embedder, CONFIG, cancel=cancel)
+    assert (report.scopes, report.units_examined) == (0, 0)
+    assert len(store.unconsolidated(ALICE)) == 2
+
+
 def test_bad_arguments_are_named(store, embedder) -> None:
     with pytest.raises(ValueError, match="batch_size"):
         consolidate(store, RuleLLM(), embedder, CONFIG, batch_size=0)

@@ -165,8 +165,6 @@ def consolidate(
     by_scope: dict[tuple[Optional[str], ...], list[tuple[MemoryItem, np.ndarray]]] = defaultdict(list)
     for item, vector in store.unconsolidated(scope):
         by_scope[_scope_key(item)].append((item, vector))
-    tally.scopes = len(by_scope)
-    tally.units_examined = sum(len(units) for units in by_scope.values())
     clusters: list[_Cluster] = []
     for key, units in by_scope.items():
         if cancel is not None and cancel.is_set():
@@ -174,6 +172,8 @@ def consolidate(
         found, lonely = _find_clusters(store, config, Scope(*key), units, max_cluster_size)
         clusters += found
         _mark(store, lonely)
+        tally.scopes += 1
+        tally.units_examined += len(units)
     tally.clusters_found = len(clusters)
     with tqdm(total=len(clusters), desc="consolidate", unit="cluster", disable=not progress) as bar:
         for batch in _batches(clusters, batch_size):
