@@ -10,10 +10,12 @@ with Memory(path="./memdir") as memory:
 from lightmem._core import __version__
 from lightmem.config import LightMemConfig
 from lightmem.memory import AsyncMemory, Memory, MemoryStats
+from lightmem.sleep import ConsolidationReport
 from lightmem.types import HistoryEntry, MemoryItem, Scope
 
 __all__ = [
     "AsyncMemory",
+    "ConsolidationReport",
     "HistoryEntry",
     "LightMemConfig",
     "Memory",

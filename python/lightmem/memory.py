@@ -24,6 +24,7 @@ from lightmem.long_term import LongTermStore, SearchFilters
 from lightmem.messages import MessagesInput, message_from_dict, message_to_dict, normalize_messages
 from lightmem.sensory import CompressedTurn, SensoryMemory
 from lightmem.short_term import ShortTermMemory, embedding_text, turn_text
+from lightmem.sleep import ConsolidationReport, SleepScheduler
 from lightmem.types import ExtractedUnit, HistoryEntry, MemoryItem, Scope
 
 logger = logging.getLogger("lightmem")
@@ -127,6 +128,7 @@ class Memory:
         self._counters_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._held_vectors: dict[str, np.ndarray] = {}  # turns a flush left in the buffer, already embedded
+        self._sleep = SleepScheduler(self._store, self._llm, self._embedder, self.config)
 
     # --- context manager -----------------------------------------------------------------------
     def __enter__(self) -> Memory:
@@ -136,7 +138,9 @@ class Memory:
         self.close()
 
     def close(self) -> None:
-        """Saves the vector index and closes the store. Pending messages stay in the buffer."""
+        """Stops a background consolidation (at its next cluster batch), saves the vector index and
+        closes the store. Pending messages stay in the buffer."""
+        self._sleep.stop(timeout=30.0)
         self._store.close()
 
     # --- writing -------------------------------------------------------------------------------
@@ -160,14 +164,16 @@ class Memory:
         if not parsed:
             return []
         records = [{**message_to_dict(m), "metadata": extra} for m in parsed]
-        self._store.pending_add(scope, records, [len(m.content.split()) for m in parsed])
-        if self._store.pending_words(scope) < self.config.buffer_token_threshold:
-            return []
         try:
+            self._store.pending_add(scope, records, [len(m.content.split()) for m in parsed])
+            if self._store.pending_words(scope) < self.config.buffer_token_threshold:
+                return []
             return self._flush_scope(scope, force=False)
         except LLMError as err:
             logger.warning("extraction deferred, the messages stay in the buffer: %s", err)
             return []
+        finally:
+            self._sleep.touch()
 
     def flush(
         self, user_id: Optional[str] = None, agent_id: Optional[str] = None, run_id: Optional[str] = None
@@ -295,8 +301,27 @@ class Memory:
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise ValueError(f"limit must be a positive integer, got {limit!r}")
         parsed_filters = SearchFilters.from_dict(filters)
-        vector = self._embed([query.strip()])[0]
-        return self._store.search(vector, scope, limit, parsed_filters)
+        try:
+            vector = self._embed([query.strip()])[0]
+            return self._store.search(vector, scope, limit, parsed_filters)
+        finally:
+            self._sleep.touch()
+
+    def consolidate(
+        self,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        run_id: Optional[str] = None,
+        *,
+        progress: bool = False,
+    ) -> ConsolidationReport:
+        """Sleep-time consolidation of a scope (of every scope if none is given), now.
+
+        Merges duplicates without LLM calls and asks the LLM about real conflicts only; each change
+        is one short transaction with a history row, so `add` and `search` go on meanwhile. A second
+        run with nothing new makes no LLM call.
+        """
+        return self._sleep.run_now(_optional_scope(user_id, agent_id, run_id), progress=progress)
 
     def get(
         self,
@@ -386,6 +411,9 @@ class AsyncMemory:
 
     async def history(self, memory_id: str, **kwargs: Any) -> list[HistoryEntry]:
         return await self._run("history", memory_id, **kwargs)
+
+    async def consolidate(self, **kwargs: Any) -> ConsolidationReport:
+        return await self._run("consolidate", **kwargs)
 
     async def stats(self) -> MemoryStats:
         return await self._run("stats")

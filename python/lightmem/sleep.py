@@ -522,5 +522,5 @@ class SleepScheduler:
                 self.run_now()
                 self.last_error = None
             except Exception as err:
-                self.last_error = err
                 logger.exception("background consolidation failed (it will be retried after new activity)")
+                self.last_error = err  # published after the log line, which watchers may look for
