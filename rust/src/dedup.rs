@@ -36,13 +36,15 @@ use std::ops::Range;
 use std::sync::OnceLock;
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array2};
+use ndarray::{s, Array2, ArrayView1, Axis};
 use rayon::prelude::*;
 
 use crate::error::{check_finite, KernelError, KernelResult};
 
 /// Signature value of a text with no words. Permutations never produce it (their values are < P).
 pub const EMPTY: u64 = u64::MAX;
+/// Most rows a clustering accepts.
+pub const MAX_ROWS: usize = u32::MAX as usize - 1;
 /// Largest `num_perm` [`MinHashParams`] accepts.
 pub const MAX_PERMUTATIONS: usize = 4096;
 
@@ -52,11 +54,14 @@ const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 const SPLITMIX_GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
 const WORD_SEPARATOR: u8 = 0xff;
 
-/// Rank of the screen's projection.
-const SCREEN_RANK: usize = 32;
-/// With fewer rows, or fewer than twice `SCREEN_RANK` columns, the screen is exact (all columns).
+/// Columns of the coarse bound, computed for every pair (see [`Screen`]).
+const COARSE_RANK: usize = 32;
+/// Most columns of the fine bound, computed for the pairs that the coarse bound keeps.
+const FINE_RANK: usize = 128;
+/// With fewer rows, or fewer than `2 * COARSE_RANK` columns, the screen is exact (all columns).
 const SCREEN_MIN_ROWS: usize = 1024;
-/// At most this many evenly spaced rows fit the screen's subspace and estimate how many pairs it keeps.
+/// At most this many evenly spaced rows fit the screen's subspace; every second one of them helps
+/// estimate how many pairs each bound keeps.
 const SCREEN_SAMPLE_ROWS: usize = 1024;
 /// Orthogonal-iteration steps that fit the subspace.
 const SCREEN_ITERATIONS: usize = 8;
@@ -66,8 +71,9 @@ const SCREEN_ORTHOGONALITY: f64 = 1e-6;
 /// the projection can only loosen the bound (rounding errors are ~1e-6).
 const SCREEN_SLACK: f32 = 1e-3;
 const RESIDUAL_FLOOR: f64 = 1e-4;
-/// Cost of verifying one candidate pair, in units of one column of the screen's GEMM.
-const VERIFY_COST: f64 = 4.0;
+/// Cost of one column of a pair's fine bound or exact dot product (rows gathered at random), in units
+/// of one column of the coarse bound's blocked GEMM: measured ~1 ns against ~0.12 ns.
+const DOT_COST: f64 = 8.0;
 /// Rows per task and columns per GEMM tile of the all-pairs pass.
 const ROW_BLOCK: usize = 128;
 const COL_BLOCK: usize = 512;
@@ -92,27 +98,33 @@ impl<'a, T> Matrix<'a, T> {
     }
 }
 
-/// Disjoint sets over `0..n`: union by rank, path halving.
+/// Disjoint sets over `0..n` for `n <=` [`MAX_ROWS`] (u32 links halve the memory that union-find
+/// touches at random): union by rank, path halving.
 struct UnionFind {
-    parent: Vec<usize>,
+    parent: Vec<u32>,
     rank: Vec<u8>,
 }
 
 impl UnionFind {
     fn new(n: usize) -> Self {
+        debug_assert!(n <= MAX_ROWS);
         Self {
-            parent: (0..n).collect(),
+            parent: (0..n).map(|i| i as u32).collect(),
             rank: vec![0; n],
         }
     }
 
-    fn find(&mut self, mut x: usize) -> usize {
-        while self.parent[x] != x {
-            let grandparent = self.parent[self.parent[x]];
+    fn find(&mut self, x: usize) -> usize {
+        let mut x = x;
+        loop {
+            let parent = self.parent[x] as usize;
+            if parent == x {
+                return x;
+            }
+            let grandparent = self.parent[parent];
             self.parent[x] = grandparent;
-            x = grandparent;
+            x = grandparent as usize;
         }
-        x
     }
 
     fn same(&mut self, a: usize, b: usize) -> bool {
@@ -125,31 +137,41 @@ impl UnionFind {
         if ra == rb {
             return false;
         }
-        match self.rank[ra].cmp(&self.rank[rb]) {
-            std::cmp::Ordering::Less => self.parent[ra] = rb,
-            std::cmp::Ordering::Greater => self.parent[rb] = ra,
+        let (child, root) = match self.rank[ra].cmp(&self.rank[rb]) {
+            std::cmp::Ordering::Less => (ra, rb),
+            std::cmp::Ordering::Greater => (rb, ra),
             std::cmp::Ordering::Equal => {
-                self.parent[rb] = ra;
                 self.rank[ra] += 1;
+                (rb, ra)
             }
-        }
+        };
+        self.parent[child] = root as u32;
         true
     }
 
     /// Each element's label: the smallest element of its set.
     fn labels(mut self) -> Vec<i64> {
-        let mut smallest = vec![usize::MAX; self.parent.len()];
+        let mut smallest = vec![u32::MAX; self.parent.len()];
         (0..self.parent.len())
             .map(|i| {
                 let root = self.find(i);
-                if smallest[root] == usize::MAX {
-                    smallest[root] = i;
+                if smallest[root] == u32::MAX {
+                    smallest[root] = i as u32;
                 }
-                // Row indices are < len <= isize::MAX, so they fit in i64.
-                smallest[root] as i64
+                i64::from(smallest[root])
             })
             .collect()
     }
+}
+
+/// Fails if `what` has more than [`MAX_ROWS`] rows.
+fn check_rows(n: usize, what: &str) -> KernelResult<()> {
+    if n > MAX_ROWS {
+        return Err(KernelError::Shape(format!(
+            "{what} has {n} rows, more than the {MAX_ROWS} supported"
+        )));
+    }
+    Ok(())
 }
 
 /// Fails unless `-1 <= value <= 1` (NaN fails).
@@ -182,6 +204,7 @@ fn check_signatures(signatures: &Matrix<'_, u64>, rows: Option<(usize, &str)>) -
 /// Checks the shapes, the neighbour indices and the finiteness of the similarities of [`cluster_knn`].
 fn check_knn(neighbors: &Matrix<'_, i64>, similarities: &Matrix<'_, f32>) -> KernelResult<()> {
     let (n, k) = (neighbors.rows, neighbors.cols);
+    check_rows(n, "neighbors")?;
     if k == 0 {
         return Err(KernelError::Shape(format!(
             "neighbors must have at least one column (k >= 1), got shape ({n}, 0)"
@@ -193,18 +216,23 @@ fn check_knn(neighbors: &Matrix<'_, i64>, similarities: &Matrix<'_, f32>) -> Ker
             similarities.rows, similarities.cols
         )));
     }
-    for (pos, (&j, &sim)) in neighbors.values.iter().zip(similarities.values).enumerate() {
-        let (i, c) = (pos / k, pos % k);
-        if j < -1 || j >= n as i64 {
-            return Err(KernelError::Value(format!(
-                "neighbors[{i}, {c}] = {j} is neither a row index in [0, {n}) nor -1 (no neighbour)"
-            )));
-        }
-        if j != -1 && !sim.is_finite() {
-            return Err(KernelError::Value(format!(
-                "similarities[{i}, {c}] = {sim} must be finite"
-            )));
-        }
+    let (ids, sims) = (neighbors.values, similarities.values);
+    if let Some(pos) = ids.iter().position(|&j| j < -1 || j >= n as i64) {
+        return Err(KernelError::Value(format!(
+            "neighbors[{}, {}] = {} is neither a row index in [0, {n}) nor -1 (no neighbour)",
+            pos / k,
+            pos % k,
+            ids[pos]
+        )));
+    }
+    let not_finite = |(&j, &sim): (&i64, &f32)| j != -1 && !sim.is_finite();
+    if let Some(pos) = ids.iter().zip(sims).position(not_finite) {
+        return Err(KernelError::Value(format!(
+            "similarities[{}, {}] = {} must be finite",
+            pos / k,
+            pos % k,
+            sims[pos]
+        )));
     }
     Ok(())
 }
@@ -293,41 +321,75 @@ impl UnitRows {
     }
 
     fn similarity(&self, i: usize, j: usize) -> f32 {
-        self.values.row(i).dot(&self.values.row(j))
+        dot(row(&self.values, i, 0), row(&self.values, j, 0))
     }
 }
 
-/// An upper bound of the cosine similarity of every pair of unit rows u, v from a rank-m projection.
+/// Row `i` of a matrix allocated by this module (always row-major), from column `from` on.
+fn row(matrix: &Array2<f32>, i: usize, from: usize) -> &[f32] {
+    let width = matrix.ncols();
+    let values = matrix
+        .as_slice()
+        .expect("matrices allocated here are row-major");
+    &values[i * width + from..(i + 1) * width]
+}
+
+/// Dot product over eight f32 lanes, so that it vectorises.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            lanes[k] += x[k] * y[k];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// Upper bounds of the cosine similarity of pairs of unit rows u, v from projections on orthonormal
+/// columns Q: with p = Qᵀu and r = u - QQᵀu, u·v = p_u·p_v + r_u·r_v <= p_u·p_v + |r_u| |r_v|
+/// (Cauchy–Schwarz), where |r_u|² = |u|² - |p_u|².
 ///
-/// With Q a (d, m) matrix with orthonormal columns, p = Qᵀu and r = u - QQᵀu:
-/// u·v = p_u·p_v + r_u·r_v <= p_u·p_v + |r_u| |r_v| (Cauchy–Schwarz), and |r_u|² = |u|² - |p_u|².
 /// Q spans the top eigenvectors of the rows' second-moment matrix (fitted on a sample by orthogonal
-/// iteration), so for real embeddings the residuals are small and the bound prunes most pairs at m = 32
-/// instead of d = 384 columns. Whatever Q is, the bound holds, so the clustering stays exact; the exact
-/// screen (Q = I, residual 0) is used when the low-rank one would not pay off.
+/// iteration), so for real embeddings the residuals are small. Every pair gets the coarse bound from
+/// the first 32 columns of Q (one GEMM for all pairs); a pair that it keeps gets the fine bound from
+/// all 128; a pair that this one keeps gets its exact dot product. The bounds hold whatever Q is, so
+/// the clustering stays exact; the exact screen (Q = I, no residual) is used when the low-rank one
+/// would not pay off.
 struct Screen {
     /// (n, m) projections p.
     proj: Array2<f32>,
-    /// Residual norms |r|, rounded up.
-    residual: Vec<f32>,
+    /// Columns of `proj` in the coarse bound (the first ones).
+    coarse: usize,
+    /// Residual norms beyond the first `coarse` columns, rounded up.
+    coarse_residual: Vec<f32>,
+    /// Residual norms beyond all the columns, rounded up.
+    fine_residual: Vec<f32>,
 }
 
 impl Screen {
-    /// The low-rank screen if it is expected to be cheaper than the exact one for `threshold`.
+    /// The low-rank screen if it is expected to be cheaper than the exact one at `threshold`.
     fn new(unit: &UnitRows, threshold: f32) -> Self {
         let (n, d) = unit.values.dim();
-        if n < SCREEN_MIN_ROWS || d < 2 * SCREEN_RANK {
+        if n < SCREEN_MIN_ROWS || d < 2 * COARSE_RANK {
             return Self::exact(unit);
         }
         let sample: Vec<usize> = (0..n).step_by(n.div_ceil(SCREEN_SAMPLE_ROWS)).collect();
-        let Some(basis) = top_subspace(&unit.values.select(ndarray::Axis(0), &sample), SCREEN_RANK)
-        else {
+        let fine = FINE_RANK.min(d / 2);
+        let Some(basis) = top_subspace(&unit.values.select(Axis(0), &sample), fine) else {
             return Self::exact(unit);
         };
-        let screen = Self::low_rank(unit, &basis);
-        let kept = screen.kept_fraction(&sample, threshold - SCREEN_SLACK);
-        let cost = SCREEN_RANK as f64 + VERIFY_COST * kept * d as f64;
-        if cost < d as f64 {
+        let screen = Self::low_rank(unit, &basis, COARSE_RANK);
+        let estimate: Vec<usize> = sample.into_iter().step_by(2).collect();
+        let (coarse_kept, fine_kept) = screen.kept_fractions(&estimate, threshold - SCREEN_SLACK);
+        let extra_columns = coarse_kept * (fine - COARSE_RANK) as f64 + fine_kept * d as f64;
+        if COARSE_RANK as f64 + DOT_COST * extra_columns < d as f64 {
             screen
         } else {
             Self::exact(unit)
@@ -337,44 +399,61 @@ impl Screen {
     fn exact(unit: &UnitRows) -> Self {
         Self {
             proj: unit.values.clone(),
-            residual: vec![0.0; unit.rows()],
+            coarse: unit.values.ncols(),
+            coarse_residual: vec![0.0; unit.rows()],
+            fine_residual: vec![0.0; unit.rows()],
         }
     }
 
-    fn low_rank(unit: &UnitRows, basis: &Array2<f32>) -> Self {
-        let proj = unit.values.dot(basis);
-        let residual = unit
-            .values
-            .rows()
-            .into_iter()
-            .zip(proj.rows())
-            .map(|(u, p)| {
-                let squares = |x: ndarray::ArrayView1<'_, f32>| {
-                    x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>()
-                };
-                ((squares(u) - squares(p)).max(0.0) + RESIDUAL_FLOOR).sqrt() as f32
+    fn low_rank(unit: &UnitRows, basis: &Array2<f32>, coarse: usize) -> Self {
+        let mut proj = Array2::zeros((unit.rows(), basis.ncols()));
+        general_mat_mul(1.0, &unit.values, basis, 0.0, &mut proj);
+        let squares = |x: ArrayView1<'_, f32>| x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>();
+        let residual = |columns: usize| -> Vec<f32> {
+            let rows = unit.values.rows().into_iter().zip(proj.rows());
+            rows.map(|(u, p)| {
+                let left = squares(u) - squares(p.slice(s![..columns]));
+                (left.max(0.0) + RESIDUAL_FLOOR).sqrt() as f32
             })
-            .collect();
-        Self { proj, residual }
+            .collect()
+        };
+        Self {
+            coarse_residual: residual(coarse),
+            fine_residual: residual(proj.ncols()),
+            proj,
+            coarse,
+        }
     }
 
-    /// Fraction of the pairs of `sample` rows whose bound reaches `cutoff`.
-    fn kept_fraction(&self, sample: &[usize], cutoff: f32) -> f64 {
-        let proj = self.proj.select(ndarray::Axis(0), sample);
-        let dots = proj.dot(&proj.t());
-        let mut kept = 0usize;
+    /// The fine bound of rows i and j from their coarse dot product.
+    fn fine_bound(&self, i: usize, j: usize, coarse_dot: f32) -> f32 {
+        let rest = |i: usize| row(&self.proj, i, self.coarse);
+        coarse_dot + dot(rest(i), rest(j)) + self.fine_residual[i] * self.fine_residual[j]
+    }
+
+    /// Fractions of the pairs of `sample` rows that the coarse and the fine bound keep at `cutoff`.
+    fn kept_fractions(&self, sample: &[usize], cutoff: f32) -> (f64, f64) {
+        let proj = self.proj.select(Axis(0), sample);
+        let coarse = proj.slice(s![.., ..self.coarse]);
+        let (coarse_dots, dots) = (coarse.dot(&coarse.t()), proj.dot(&proj.t()));
+        let (mut coarse_kept, mut fine_kept) = (0usize, 0usize);
         for (a, &i) in sample.iter().enumerate() {
             for (b, &j) in sample.iter().enumerate().skip(a + 1) {
-                kept += usize::from(dots[[a, b]] + self.residual[i] * self.residual[j] >= cutoff);
+                let coarse_bound =
+                    coarse_dots[[a, b]] + self.coarse_residual[i] * self.coarse_residual[j];
+                let fine_bound = dots[[a, b]] + self.fine_residual[i] * self.fine_residual[j];
+                coarse_kept += usize::from(coarse_bound >= cutoff);
+                fine_kept += usize::from(fine_bound >= cutoff);
             }
         }
-        let pairs = sample.len() * sample.len().saturating_sub(1) / 2;
-        kept as f64 / pairs.max(1) as f64
+        let pairs = (sample.len() * sample.len().saturating_sub(1) / 2).max(1) as f64;
+        (coarse_kept as f64 / pairs, fine_kept as f64 / pairs)
     }
 }
 
 /// An orthonormal (d, m) basis (in f32) of the top-m eigenvectors of `sampleᵀ sample`, by orthogonal
-/// iteration in f64; None if the basis is not orthonormal to [`SCREEN_ORTHOGONALITY`].
+/// iteration in f64 (on the basis vectors as rows); None if it is not orthonormal to
+/// [`SCREEN_ORTHOGONALITY`].
 fn top_subspace(sample: &Array2<f32>, m: usize) -> Option<Array2<f32>> {
     let gram = sample.t().dot(sample).mapv(f64::from);
     let d = gram.nrows();
@@ -382,15 +461,16 @@ fn top_subspace(sample: &Array2<f32>, m: usize) -> Option<Array2<f32>> {
     let ridge = 1e-3 * gram.diag().sum() / d as f64 + f64::MIN_POSITIVE;
     let mut axes: Vec<usize> = (0..d).collect();
     axes.sort_by(|&a, &b| gram[[b, b]].total_cmp(&gram[[a, a]]).then(a.cmp(&b)));
-    let mut basis = Array2::<f64>::zeros((d, m));
-    for (col, &axis) in axes.iter().take(m).enumerate() {
-        basis[[axis, col]] = 1.0;
+    let mut basis = Array2::<f64>::zeros((m, d));
+    for (row, &axis) in axes.iter().take(m).enumerate() {
+        basis[[row, axis]] = 1.0;
     }
     for _ in 0..SCREEN_ITERATIONS {
-        basis = gram.dot(&basis) + &basis * ridge;
-        orthonormalise(&mut basis)?;
+        // The rows of Q·G are G·q for each basis vector q, since G is symmetric.
+        basis = basis.dot(&gram) + &basis * ridge;
+        orthonormalise_rows(&mut basis)?;
     }
-    let basis = basis.mapv(|v| v as f32);
+    let basis = basis.t().mapv(|v| v as f32);
     let defect = basis.t().dot(&basis) - Array2::<f32>::eye(m);
     let worst = defect
         .iter()
@@ -398,21 +478,23 @@ fn top_subspace(sample: &Array2<f32>, m: usize) -> Option<Array2<f32>> {
     (worst <= SCREEN_ORTHOGONALITY).then_some(basis)
 }
 
-/// Modified Gram–Schmidt, applied twice per column; None if a column is (numerically) dependent.
-fn orthonormalise(basis: &mut Array2<f64>) -> Option<()> {
-    for j in 0..basis.ncols() {
+/// Modified Gram–Schmidt over the rows, applied twice per row; None if a row is (numerically)
+/// dependent on the ones before it.
+fn orthonormalise_rows(basis: &mut Array2<f64>) -> Option<()> {
+    for j in 0..basis.nrows() {
+        let (done, mut rest) = basis.view_mut().split_at(Axis(0), j);
+        let mut row = rest.row_mut(0);
         for _ in 0..2 {
-            for i in 0..j {
-                let overlap = basis.column(i).dot(&basis.column(j));
-                let qi = basis.column(i).to_owned();
-                basis.column_mut(j).scaled_add(-overlap, &qi);
+            for q in done.rows() {
+                let overlap = q.dot(&row);
+                row.scaled_add(-overlap, &q);
             }
         }
-        let norm = basis.column(j).dot(&basis.column(j)).sqrt();
+        let norm = row.dot(&row).sqrt();
         if norm.is_nan() || norm <= 1e-12 {
             return None;
         }
-        basis.column_mut(j).mapv_inplace(|v| v / norm);
+        row /= norm;
     }
     Some(())
 }
@@ -441,10 +523,10 @@ fn block_edges(
     let mut forest = UnionFind::new(n);
     let mut edges = Vec::new();
     let mut tile = Array2::<f32>::zeros((rows.len(), COL_BLOCK));
-    let left = screen.proj.slice(s![rows.clone(), ..]);
+    let left = screen.proj.slice(s![rows.clone(), ..screen.coarse]);
     for start in (rows.start..n).step_by(COL_BLOCK) {
         let cols = start..(start + COL_BLOCK).min(n);
-        let right = screen.proj.slice(s![cols.clone(), ..]);
+        let right = screen.proj.slice(s![cols.clone(), ..screen.coarse]);
         general_mat_mul(
             1.0,
             &left,
@@ -452,16 +534,16 @@ fn block_edges(
             0.0,
             &mut tile.slice_mut(s![.., ..cols.len()]),
         );
-        let tile_values = tile
-            .as_slice()
-            .expect("an owned array is in standard layout");
         for (r, i) in rows.clone().enumerate() {
             let first = cols.start.max(i + 1).min(cols.end);
-            let dots = &tile_values[r * COL_BLOCK + first - start..r * COL_BLOCK + cols.len()];
-            let residuals = &screen.residual[first..cols.end];
-            for k in screen_pass(dots, residuals, screen.residual[i], cutoff) {
+            let dots = &row(&tile, r, first - start)[..cols.end - first];
+            let residuals = &screen.coarse_residual[first..cols.end];
+            for k in screen_pass(dots, residuals, screen.coarse_residual[i], cutoff) {
                 let j = first + k;
-                if !forest.same(i, j) && unit.similar(i, j, threshold) {
+                if !forest.same(i, j)
+                    && screen.fine_bound(i, j, dots[k]) >= cutoff
+                    && unit.similar(i, j, threshold)
+                {
                     forest.union(i, j);
                     edges.push((i, j));
                 }
@@ -505,6 +587,7 @@ fn screen_pass<'a>(
 /// little below 1 to join exact duplicates. Errors: non-finite values, `threshold` outside [-1, 1].
 pub fn cluster_embeddings(embeddings: Matrix<'_, f32>, threshold: f64) -> KernelResult<Vec<i64>> {
     let threshold = check_similarity_threshold(threshold, "threshold")?;
+    check_rows(embeddings.rows, "embeddings")?;
     check_finite(embeddings.values, "embeddings")?;
     let unit = UnitRows::new(&embeddings);
     let screen = Screen::new(&unit, threshold);
@@ -851,16 +934,19 @@ mod tests {
         let (n, d) = (300, 96);
         let x = clustered_rows(n, d, 7);
         let unit = UnitRows::new(&Matrix::new(&x, n, d));
-        let basis = top_subspace(&unit.values, SCREEN_RANK).expect("orthonormal basis");
-        let screen = Screen::low_rank(&unit, &basis);
+        let basis = top_subspace(&unit.values, 48).expect("orthonormal basis");
+        let screen = Screen::low_rank(&unit, &basis, 16);
+        let coarse = screen.proj.slice(s![.., ..16]).to_owned();
         for i in 0..n {
             for j in 0..n {
-                let bound = screen.proj.row(i).dot(&screen.proj.row(j))
-                    + screen.residual[i] * screen.residual[j];
-                assert!(
-                    bound + SCREEN_SLACK >= unit.similarity(i, j),
-                    "pair ({i}, {j})"
-                );
+                let coarse_dot = coarse.row(i).dot(&coarse.row(j));
+                let coarse_bound =
+                    coarse_dot + screen.coarse_residual[i] * screen.coarse_residual[j];
+                let fine_bound = screen.fine_bound(i, j, coarse_dot);
+                let similarity = unit.similarity(i, j);
+                assert!(coarse_bound + SCREEN_SLACK >= similarity, "pair ({i}, {j})");
+                assert!(fine_bound + SCREEN_SLACK >= similarity, "pair ({i}, {j})");
+                assert!(fine_bound <= coarse_bound + SCREEN_SLACK, "pair ({i}, {j})");
             }
         }
         for threshold in [0.6, 0.9, 0.97] {
@@ -877,16 +963,20 @@ mod tests {
     fn low_rank_screen_is_chosen_for_embedding_like_rows() {
         let (n, d) = (SCREEN_MIN_ROWS, 384);
         let unit = UnitRows::new(&Matrix::new(&clustered_rows(n, d, 3), n, d));
-        assert_eq!(Screen::new(&unit, 0.9).proj.ncols(), SCREEN_RANK);
-        assert_eq!(Screen::new(&unit, -1.0).proj.ncols(), d);
+        let screen = Screen::new(&unit, 0.9);
+        assert_eq!(
+            (screen.coarse, screen.proj.ncols()),
+            (COARSE_RANK, FINE_RANK)
+        );
+        assert_eq!(Screen::new(&unit, -1.0).coarse, d);
     }
 
     #[test]
     fn subspace_of_rank_deficient_rows_is_orthonormal() {
         let rows =
             Array2::from_shape_fn((50, 70), |(i, k)| if k < 3 { (i + k) as f32 } else { 0.0 });
-        let basis = top_subspace(&rows, SCREEN_RANK).expect("orthonormal basis");
-        assert_eq!(basis.dim(), (70, SCREEN_RANK));
+        let basis = top_subspace(&rows, COARSE_RANK).expect("orthonormal basis");
+        assert_eq!(basis.dim(), (70, COARSE_RANK));
     }
 
     #[test]
