@@ -113,6 +113,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"{sum(c['turns'] for c in conversations):,} turns, {sum(c['questions'] for c in conversations):,} "
         "questions of categories 1-4. Figures are means over conversations; latencies are pooled. "
         f"Tokens are {meta['tokens']}. Reading budget: {meta['budget_rule']}. "
+        f"Search latency: {meta['search_latency']}. "
         f"Embedding every turn once takes {embed_s:.2f} s per conversation.",
         "",
         *_summary_table(results),
