@@ -217,7 +217,16 @@ fn check_knn(neighbors: &Matrix<'_, i64>, similarities: &Matrix<'_, f32>) -> Ker
         )));
     }
     let (ids, sims) = (neighbors.values, similarities.values);
-    if let Some(pos) = ids.iter().position(|&j| j < -1 || j >= n as i64) {
+    let bad_index = |j: i64| j < -1 || j >= n as i64;
+    let bad_similarity = |j: i64, sim: f32| j != -1 && !sim.is_finite();
+    // One branch-free (vectorised) pass; the passes that locate an error only run if there is one.
+    let clean = ids.iter().zip(sims).fold(true, |clean, (&j, &sim)| {
+        clean & !bad_index(j) & !bad_similarity(j, sim)
+    });
+    if clean {
+        return Ok(());
+    }
+    if let Some(pos) = ids.iter().position(|&j| bad_index(j)) {
         return Err(KernelError::Value(format!(
             "neighbors[{}, {}] = {} is neither a row index in [0, {n}) nor -1 (no neighbour)",
             pos / k,
@@ -225,8 +234,11 @@ fn check_knn(neighbors: &Matrix<'_, i64>, similarities: &Matrix<'_, f32>) -> Ker
             ids[pos]
         )));
     }
-    let not_finite = |(&j, &sim): (&i64, &f32)| j != -1 && !sim.is_finite();
-    if let Some(pos) = ids.iter().zip(sims).position(not_finite) {
+    if let Some(pos) = ids
+        .iter()
+        .zip(sims)
+        .position(|(&j, &sim)| bad_similarity(j, sim))
+    {
         return Err(KernelError::Value(format!(
             "similarities[{}, {}] = {} must be finite",
             pos / k,
