@@ -5,7 +5,8 @@
 //!
 //! 1. **Gap scores.** Rows are L2-normalised (a zero row has similarity 0 to everything). The score of
 //!    gap `g` is the mean cosine similarity over all pairs (a, b) with `a` among the `window` turns
-//!    before the gap and `b` among the `window` turns after it (fewer near the ends). Scores are
+//!    before the gap and `b` among the `window` turns after it (fewer near the ends), computed as
+//!    `(sum of a's unit rows) . (sum of b's unit rows) / pairs`. Scores are
 //!    computed in f64 and rounded to fixed point in units of 2^-32 (far below f32 input precision):
 //!    every later step is then exact integer arithmetic, so ties and plateaus are real ties and the
 //!    result does not depend on summation order.
@@ -19,12 +20,14 @@
 //! 4. **min_len.** The forced boundaries and the conversation's two ends are accepted first; candidates
 //!    are then accepted by decreasing depth (ties: earlier gap) if they are at least `min_len` turns away
 //!    from every accepted boundary and end. So of two candidates closer than `min_len` the weaker is
-//!    dropped, a forced boundary always wins, and only forced cuts can leave segments below `min_len`.
+//!    dropped and a forced boundary always wins. Only forced cuts, and step 5 when
+//!    `max_len < 2 * min_len - 1`, can leave a segment shorter than `min_len`.
 //! 5. **max_len.** A segment longer than `max_len` is split at its lowest-scoring gap among those leaving
 //!    at least `min(min_len, len / 2)` turns on each side (ties: closest to the middle, then earlier),
 //!    and the halves are split again until none is longer than `max_len`.
 
 use std::collections::BTreeSet;
+use std::ops::Range;
 
 use crate::error::{check_finite, KernelError, KernelResult};
 
@@ -85,56 +88,107 @@ impl SegmentParams {
     }
 }
 
-/// Dot product of two f32 slices accumulated in f64 (eight lanes, so that it vectorises).
-fn dot(a: &[f32], b: &[f32]) -> f64 {
+/// Squared L2 norm of `row` in f64 (eight lanes, so that it vectorises).
+fn squared_norm(row: &[f32]) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let chunks = row.chunks_exact(8);
+    let tail: f64 = chunks
+        .remainder()
+        .iter()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum();
+    for chunk in chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane += f64::from(v) * f64::from(v);
+        }
+    }
+    lanes.iter().sum::<f64>() + tail
+}
+
+/// Dot product of two f64 slices of equal length (eight lanes, so that it vectorises).
+fn dot(a: &[f64], b: &[f64]) -> f64 {
     let mut lanes = [0.0f64; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f64 = ca
         .remainder()
         .iter()
         .zip(cb.remainder())
-        .map(|(&x, &y)| f64::from(x) * f64::from(y))
+        .map(|(x, y)| x * y)
         .sum();
     for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            lanes[k] += f64::from(x[k]) * f64::from(y[k]);
+        for ((lane, p), q) in lanes.iter_mut().zip(x).zip(y) {
+            *lane += p * q;
         }
     }
     lanes.iter().sum::<f64>() + tail
 }
 
-/// Fixed-point gap scores (see the module doc), `n - 1` of them for `n >= 1` rows.
-fn gap_scores(x: &[f32], n: usize, d: usize, window: usize) -> Vec<i64> {
-    let row = |i: usize| &x[i * d..(i + 1) * d];
-    let inv_norm: Vec<f64> = (0..n)
-        .map(|i| {
-            let norm = dot(row(i), row(i)).sqrt();
-            if norm > 0.0 {
-                1.0 / norm
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    // band[i * span + k - 1] = cos(row i, row i + k) for 1 <= k <= span: all the pairs a window meets.
-    let span = (2 * window - 1).min(n.saturating_sub(1));
-    let mut band = vec![0.0f64; n * span];
-    for i in 0..n {
-        for k in 1..=span.min(n - 1 - i) {
-            band[i * span + k - 1] = dot(row(i), row(i + k)) * inv_norm[i] * inv_norm[i + k];
+/// Writes into `out` the sum of rows `rows` (non-empty) of `x`, each scaled to unit length by `inv_norm`.
+fn unit_sum(x: &[f32], inv_norm: &[f64], rows: Range<usize>, out: &mut [f64]) {
+    let d = out.len();
+    let first = rows.start;
+    for (o, &v) in out.iter_mut().zip(&x[first * d..(first + 1) * d]) {
+        *o = f64::from(v) * inv_norm[first];
+    }
+    for i in rows.skip(1) {
+        let scale = inv_norm[i];
+        for (o, &v) in out.iter_mut().zip(&x[i * d..(i + 1) * d]) {
+            *o += f64::from(v) * scale;
         }
     }
-    (1..n)
-        .map(|g| {
-            let (left, right) = (g.saturating_sub(window)..g, g..(g + window).min(n));
-            let pairs = (left.len() * right.len()) as f64;
-            let sum: f64 = left
-                .flat_map(|a| right.clone().map(move |b| (a, b)))
-                .map(|(a, b)| band[a * span + b - a - 1])
-                .sum();
-            (sum / pairs * SCORE_SCALE + 0.5).floor() as i64
-        })
-        .collect()
+}
+
+/// Appends the inverse L2 norms (0 for a zero row) of rows `inv_norm.len()..upto` of `x`. Fails if
+/// such a row is not finite: then its squared norm is not finite either, while that of a finite f32
+/// row always is (each square is below 1.2e77, so no realistic `d` reaches f64::MAX).
+fn extend_inv_norms(x: &[f32], d: usize, upto: usize, inv_norm: &mut Vec<f64>) -> KernelResult<()> {
+    for i in inv_norm.len()..upto {
+        let squared = squared_norm(&x[i * d..(i + 1) * d]);
+        if !squared.is_finite() {
+            check_finite(x, "embeddings")?;
+        }
+        inv_norm.push(if squared > 0.0 {
+            1.0 / squared.sqrt()
+        } else {
+            0.0
+        });
+    }
+    Ok(())
+}
+
+/// Fixed-point gap scores (see the module doc), `n - 1` of them for `n >= 2` rows, or an error if a
+/// row is not finite.
+///
+/// The mean cosine over the pairs (a, b) of the two windows is `(sum of a's unit rows) . (sum of b's
+/// unit rows) / pairs`, so every gap costs one window sum and one dot product: the window after gap
+/// `g` (rows `g..g + window`) is kept in a ring and is, `window` gaps later, the window before gap
+/// `g + window`. Only the first `window - 1` gaps, whose left window is cut short, sum their own.
+/// Each row is normalised just before it first enters a window, so the matrix is read from memory once.
+fn gap_scores(x: &[f32], n: usize, d: usize, window: usize) -> KernelResult<Vec<i64>> {
+    let ring = window + 1;
+    let mut ahead = vec![0.0f64; ring * d];
+    let mut short_left = vec![0.0f64; d];
+    let mut inv_norm = Vec::with_capacity(n);
+    extend_inv_norms(x, d, window.min(n), &mut inv_norm)?;
+    unit_sum(x, &inv_norm, 0..window.min(n), &mut ahead[..d]);
+    let mut scores = Vec::with_capacity(n.saturating_sub(1));
+    for g in 1..n {
+        let (left, right) = (g.saturating_sub(window)..g, g..(g + window).min(n));
+        let pairs = (left.len() * right.len()) as f64;
+        extend_inv_norms(x, d, right.end, &mut inv_norm)?;
+        let slot = g % ring * d;
+        unit_sum(x, &inv_norm, right, &mut ahead[slot..slot + d]);
+        let left_sum = if g >= window {
+            let earlier = (g - window) % ring * d;
+            &ahead[earlier..earlier + d]
+        } else {
+            unit_sum(x, &inv_norm, left, &mut short_left);
+            &short_left
+        };
+        let mean = dot(left_sum, &ahead[slot..slot + d]) / pairs;
+        scores.push((mean * SCORE_SCALE + 0.5).floor() as i64);
+    }
+    Ok(scores)
 }
 
 /// Depth of every gap: `(left peak - s) + (right peak - s)` at local minima, 0 elsewhere.
@@ -214,7 +268,6 @@ pub fn topic_boundaries(
             embeddings.len()
         )));
     }
-    check_finite(embeddings, "embeddings")?;
     if let Some(gaps) = time_gaps.filter(|g| g.len() != n.saturating_sub(1)) {
         return Err(KernelError::Shape(format!(
             "time_gaps has length {}, expected n - 1 = {} (one pause between each two turns)",
@@ -231,10 +284,11 @@ pub fn topic_boundaries(
         )));
     }
     if n < 2 {
+        check_finite(embeddings, "embeddings")?;
         return Ok(Vec::new());
     }
 
-    let scores = gap_scores(embeddings, n, d, params.window);
+    let scores = gap_scores(embeddings, n, d, params.window)?;
     let depth = depths(&scores);
     let mut candidates = deep_gaps(&depth, params.threshold);
     candidates.sort_by_key(|&j| (std::cmp::Reverse(depth[j]), j));
@@ -343,7 +397,7 @@ mod tests {
     fn zero_rows_are_dissimilar_to_everything() {
         let mut x = topics(&[0, 0, 0, 0, 0, 0]);
         x[9..12].fill(0.0); // row 3
-        let s = gap_scores(&x, 6, 3, 1);
+        let s = gap_scores(&x, 6, 3, 1).unwrap();
         assert_eq!(s, vec![1 << 32, 1 << 32, 0, 0, 1 << 32]);
     }
 

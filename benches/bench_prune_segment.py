@@ -1,0 +1,271 @@
+"""The Rust token-scoring, pruning and topic-segmentation kernels against numpy versions of the same
+computations, at realistic sizes: 10k turns of ~20 words (scoring, pruning) and 10k turn embeddings of
+dimension 384 (segmentation). Each numpy version is vectorised where numpy allows it and is checked to
+give the kernel's result before it is timed.
+
+    python benches/bench_prune_segment.py            # medians of both side by side, and the speed-up
+    python -m pytest benches/bench_prune_segment.py  # the same cases under pytest-benchmark
+
+Build the extension with `maturin develop --release` first.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import statistics
+import time
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+from lightmem import _core
+from pytest_benchmark.fixture import BenchmarkFixture
+
+TURNS = 10_000
+WORDS_PER_TURN = 20
+VOCAB = 30_000  # the shipped background table has ~29k words
+DIM = 384
+RATIO = 0.6
+SEGMENT_OPTIONS: dict[str, Any] = {"window": 2, "threshold": 0.5, "min_len": 2, "max_len": 16, "max_gap": 4.0}
+
+Arrays = tuple[np.ndarray, ...]
+
+
+# --- inputs ---------------------------------------------------------------------------------------
+
+
+def _offsets(lengths: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+
+
+def scoring_inputs(seed: int = 0) -> Arrays:
+    """Word ids drawn from a Zipf law over a Zipf background table (ids >= VOCAB are unknown words),
+    running counts from an earlier sample, and realistic flag frequencies."""
+    rng = np.random.default_rng(seed)
+    offsets = _offsets(rng.poisson(WORDS_PER_TURN, TURNS).clip(1))
+    ranks = np.arange(1, VOCAB + 1, dtype=np.float64)
+    table = np.log(ranks**-1.07 / np.sum(ranks**-1.07)).astype(np.float32)
+    ids = np.minimum(rng.zipf(1.3, offsets[-1]) - 1, VOCAB + 3_000).astype(np.uint32)
+    earlier = np.minimum(rng.zipf(1.3, 100_000) - 1, VOCAB - 1)
+    counts = np.bincount(earlier, minlength=VOCAB).astype(np.float32)
+    choices = np.array(
+        [0, _core.FLAG_STOPWORD, _core.FLAG_FILLER]
+        + [_core.FLAG_FORCE_KEEP | f for f in (_core.FLAG_ENTITY, _core.FLAG_NUMBER, _core.FLAG_DATE)],
+        dtype=np.uint8,
+    )
+    flags = rng.choice(choices, size=offsets[-1], p=[0.6, 0.25, 0.03, 0.06, 0.04, 0.02])
+    return ids, offsets, table, counts, flags
+
+
+def pruning_inputs(seed: int = 1) -> Arrays:
+    """External keep scores of sub-word tokens (30% of the words split in two), 5% forced tokens."""
+    rng = np.random.default_rng(seed)
+    words_per_turn = rng.poisson(WORDS_PER_TURN, TURNS).clip(1)
+    tokens_per_word = 1 + (rng.random(words_per_turn.sum()) < 0.3)
+    word_ids = np.repeat(np.arange(len(tokens_per_word)), tokens_per_word).astype(np.uint32)
+    word_offsets = _offsets(words_per_turn)
+    token_offsets = np.concatenate([[0], np.cumsum(tokens_per_word)])[word_offsets].astype(np.int64)
+    n = len(word_ids)
+    return rng.random(n).astype(np.float32), word_ids, token_offsets, rng.random(n) < 0.05
+
+
+def segmentation_inputs(seed: int = 2) -> Arrays:
+    """Turn embeddings in topic runs of 3-20 turns (centre + noise), pauses with a session break
+    (24 h) every ~100 turns."""
+    rng = np.random.default_rng(seed)
+    runs = rng.integers(3, 21, size=TURNS)
+    runs = runs[: np.searchsorted(np.cumsum(runs), TURNS) + 1]
+    centres = rng.normal(size=(len(runs), DIM))
+    x = np.repeat(centres, runs, axis=0)[:TURNS] + 0.7 * rng.normal(size=(TURNS, DIM))
+    gaps = rng.exponential(0.02, size=TURNS - 1)
+    gaps[rng.random(TURNS - 1) < 0.01] = 24.0
+    return x.astype(np.float32), gaps.astype(np.float32)
+
+
+# --- numpy versions -------------------------------------------------------------------------------
+
+
+def _turn_of_token(offsets: np.ndarray) -> np.ndarray:
+    return np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+
+
+def numpy_score_tokens(
+    ids: np.ndarray, offsets: np.ndarray, table: np.ndarray, counts: np.ndarray, flags: np.ndarray
+) -> np.ndarray:
+    known = ids < len(table)
+    safe = np.where(known, ids, 0)
+    logprob = np.where(known, table[safe], table.min())
+    count = np.where(known, counts[safe], np.float32(0.0))
+    bit = [((flags & b) != 0).astype(np.float32) for b in (2, 4, 8, 16, 32)]
+    adjust = 3.0 * (bit[0] + bit[1] + bit[2]) - 6.0 * bit[3] - 3.0 * bit[4]
+    # A repeat is an id seen earlier in the same turn: sort stably by (turn, id), compare neighbours.
+    key = (_turn_of_token(offsets).astype(np.int64) << 32) | ids
+    order = np.argsort(key, kind="stable")
+    repeat = np.zeros(len(ids), dtype=bool)
+    repeat[order[1:]] = key[order[1:]] == key[order[:-1]]
+    score = -logprob - np.float32(0.5) * np.log1p(count) + adjust
+    return score - np.float32(2.0) * repeat
+
+
+def numpy_prune_tokens(
+    scores: np.ndarray, word_ids: np.ndarray, offsets: np.ndarray, ratio: float, force_keep: np.ndarray
+) -> np.ndarray:
+    turn = _turn_of_token(offsets)
+    starts = np.ones(len(scores), dtype=bool)
+    starts[1:] = (word_ids[1:] != word_ids[:-1]) | (turn[1:] != turn[:-1])
+    first = np.flatnonzero(starts)
+    word_score = np.maximum.reduceat(scores, first)
+    forced = np.logical_or.reduceat(force_keep, first)
+    word_turn = turn[first]
+    n_words = np.bincount(word_turn, minlength=len(offsets) - 1)
+    budget = np.maximum(np.ceil(ratio * n_words - 1e-9), 1)
+    # Rank the words of each turn: forced first, then by score (descending), then by position.
+    order = np.lexsort((np.arange(len(first)), -word_score, ~forced, word_turn))
+    rank = np.empty(len(first), dtype=np.int64)
+    turn_start = np.cumsum(n_words) - n_words
+    rank[order] = np.arange(len(first)) - turn_start[word_turn[order]]
+    keep_word = forced | (rank < budget[word_turn])
+    return keep_word[np.cumsum(starts) - 1]
+
+
+def numpy_gap_scores(x: np.ndarray, window: int) -> np.ndarray:
+    """Mean cosine across each gap as (sum of the unit rows before) . (sum of the unit rows after) / pairs,
+    the kernel's formula; zero rows pad both ends so that every window is a slice."""
+    n, d = x.shape
+    x64 = x.astype(np.float64)
+    norms = np.sqrt(np.einsum("ij,ij->i", x64, x64))
+    padded = np.zeros((n + 2 * window, d))
+    np.multiply(
+        x64, np.divide(1.0, norms, out=np.zeros(n), where=norms > 0)[:, None], out=padded[window:-window]
+    )
+    # Gaps g = 1..n-1: the rows before are padded rows g..g+window-1, the rows after g+window..g+2*window-1.
+    before = sum(padded[1 + k : n + k] for k in range(window))
+    after = sum(padded[1 + window + k : n + window + k] for k in range(window))
+    gaps = np.arange(1, n)
+    pairs = (gaps - np.maximum(gaps - window, 0)) * (np.minimum(gaps + window, n) - gaps)
+    mean = np.einsum("ij,ij->i", before, after) / pairs
+    return np.floor(mean * 2.0**32 + 0.5).astype(np.int64)
+
+
+def numpy_depths(s: np.ndarray) -> np.ndarray:
+    g = len(s)
+    index = np.arange(g)
+    rises_into = np.ones(g, dtype=bool)  # a left climb stops at j when s[j - 1] < s[j]
+    rises_into[1:] = s[:-1] < s[1:]
+    left_peak = s[np.maximum.accumulate(np.where(rises_into, index, 0))]
+    falls_out = np.ones(g, dtype=bool)  # a right climb stops at j when s[j + 1] < s[j]
+    falls_out[:-1] = s[1:] < s[:-1]
+    right_peak = s[np.minimum.accumulate(np.where(falls_out, index, g)[::-1])[::-1]]
+    changes = np.append(np.concatenate([[False], s[1:] != s[:-1]]), True)
+    next_change = np.minimum.accumulate(np.where(changes, np.arange(g + 1), g)[::-1])[::-1][1:]
+    rises_after = (next_change == g) | (s[np.minimum(next_change, g - 1)] > s)
+    falls_before = np.ones(g, dtype=bool)
+    falls_before[1:] = s[:-1] > s[1:]
+    return np.where(falls_before & rises_after, (left_peak - s) + (right_peak - s), 0)
+
+
+def numpy_topic_boundaries(
+    x: np.ndarray,
+    time_gaps: np.ndarray,
+    window: int,
+    threshold: float,
+    min_len: int,
+    max_len: int,
+    max_gap: float,
+) -> np.ndarray:
+    n = len(x)
+    scores = numpy_gap_scores(x, window)
+    depth = numpy_depths(scores)
+    g, s1 = len(depth), int(depth.sum())
+    s2 = sum(int(d) * int(d) for d in depth[depth > 0])
+    spread = threshold * math.sqrt(float(g * s2 - s1 * s1))
+    candidates = np.flatnonzero((depth > 0) & ((g * depth - s1).astype(np.float64) > spread))
+    candidates = candidates[np.lexsort((candidates, -depth[candidates]))]
+
+    accepted = sorted({0, n, *(np.flatnonzero(time_gaps.astype(np.float64) > max_gap) + 1).tolist()})
+    for pos in (candidates + 1).tolist():
+        i = bisect.bisect_left(accepted, pos)
+        if pos - accepted[i - 1] >= min_len and accepted[i] - pos >= min_len:
+            accepted.insert(i, pos)
+    pending = list(zip(accepted, accepted[1:]))
+    while pending:
+        a, b = pending.pop()
+        if b - a > max_len:
+            margin = min(min_len, (b - a) // 2)
+            positions = np.arange(a + margin, b - margin + 1)
+            p = int(
+                positions[np.lexsort((positions, np.abs(2 * positions - a - b), scores[positions - 1]))[0]]
+            )
+            bisect.insort(accepted, p)
+            pending += [(a, p), (p, b)]
+    return np.asarray(accepted[1:-1], dtype=np.int64)
+
+
+# --- the cases --------------------------------------------------------------------------------------
+
+
+def _cases() -> dict[str, tuple[Callable[[], Any], Callable[[], Any], Callable[[Any, Any], None]]]:
+    """name -> (Rust call, numpy call, check that both agree), inputs built once."""
+    ids, offsets, table, counts, flags = scoring_inputs()
+    scores, word_ids, token_offsets, force = pruning_inputs()
+    x, gaps = segmentation_inputs()
+
+    def close(a: np.ndarray, b: np.ndarray) -> None:
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+    return {
+        "score_tokens": (
+            lambda: _core.score_tokens(ids, offsets, table, counts, flags),
+            lambda: numpy_score_tokens(ids, offsets, table, counts, flags),
+            close,
+        ),
+        "prune_tokens": (
+            lambda: _core.prune_tokens(scores, word_ids, token_offsets, RATIO, force),
+            lambda: numpy_prune_tokens(scores, word_ids, token_offsets, RATIO, force),
+            np.testing.assert_array_equal,
+        ),
+        "topic_boundaries": (
+            lambda: _core.topic_boundaries(x, gaps, **SEGMENT_OPTIONS),
+            lambda: numpy_topic_boundaries(x, gaps, **SEGMENT_OPTIONS),
+            np.testing.assert_array_equal,
+        ),
+    }
+
+
+CASES = _cases()
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_numpy_version_agrees(name: str) -> None:
+    rust, numpy_version, check = CASES[name]
+    check(rust(), numpy_version())
+
+
+@pytest.mark.parametrize("implementation", ["rust", "numpy"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_kernel(benchmark: BenchmarkFixture, name: str, implementation: str) -> None:
+    benchmark.group = name
+    rust, numpy_version, _ = CASES[name]
+    benchmark(rust if implementation == "rust" else numpy_version)
+
+
+def _timed(call: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def main(repeats: int = 21) -> None:
+    """Check every numpy version against the kernel, then time both, alternating so that both see the
+    same load, and print the medians and the speed-up."""
+    print(f"{'kernel':<18} {'rust ms':>9} {'numpy ms':>9} {'speed-up':>9}   (median of {repeats} runs)")
+    for name, (rust, numpy_version, check) in CASES.items():
+        check(rust(), numpy_version())
+        pairs = [(_timed(rust), _timed(numpy_version)) for _ in range(repeats)]
+        rust_s, numpy_s = (statistics.median(column) for column in zip(*pairs))
+        print(f"{name:<18} {rust_s * 1e3:>9.2f} {numpy_s * 1e3:>9.2f} {numpy_s / rust_s:>8.1f}x")
+
+
+if __name__ == "__main__":
+    main()
