@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from itertools import product
-from typing import Optional
+from typing import Any, Optional
 
 import pytest
 from crash_worker import HashEmbedder
@@ -32,7 +32,7 @@ texts = st.lists(st.sampled_from(WORDS), min_size=2, max_size=8).map(" ".join)
 tags = st.sampled_from(("x", "y"))
 
 
-def kwargs(scope: Ids) -> dict[str, Optional[str]]:
+def kwargs(scope: Ids) -> dict[str, Any]:
     return dict(zip(("user_id", "agent_id", "run_id"), scope))
 
 
