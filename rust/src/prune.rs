@@ -249,38 +249,6 @@ fn descending_key(score: f32) -> u32 {
     !ascending
 }
 
-/// A word of a turn: its token range, its score (max over its tokens) and whether it is forced.
-struct Word {
-    tokens: Range<usize>,
-    score: f32,
-    forced: bool,
-}
-
-/// Splits `range` into words: maximal runs of consecutive tokens with the same word id.
-fn group_words(
-    range: Range<usize>,
-    scores: &[f32],
-    word_ids: &[u32],
-    force_keep: &[bool],
-    out: &mut Vec<Word>,
-) {
-    out.clear();
-    for i in range {
-        match out.last_mut() {
-            Some(word) if word_ids[word.tokens.end - 1] == word_ids[i] => {
-                word.tokens.end = i + 1;
-                word.score = word.score.max(scores[i]);
-                word.forced |= force_keep[i];
-            }
-            _ => out.push(Word {
-                tokens: i..i + 1,
-                score: scores[i],
-                forced: force_keep[i],
-            }),
-        }
-    }
-}
-
 /// Keeps `words_to_keep(ratio, n_words)` words of every turn and returns the keep mask over tokens.
 ///
 /// Consecutive tokens of a turn with the same `word_ids` entry form one word (sub-word tokens of an
@@ -309,28 +277,40 @@ pub fn prune_tokens(
     }
 
     let mut keep = vec![false; n];
-    let mut words = Vec::new();
-    let mut others: Vec<(u32, usize)> = Vec::new();
+    // The turn's unforced words as (descending score key, first token, end token): sorting them ranks
+    // by score, ties going to the earlier word.
+    let mut others: Vec<(u32, usize, usize)> = Vec::new();
     for turn in turns {
-        group_words(turn, scores, word_ids, force_keep, &mut words);
-        let budget = words_to_keep(ratio, words.len());
-        let n_forced = words.iter().filter(|w| w.forced).count();
         others.clear();
-        if n_forced < budget {
-            let unforced = words.iter().enumerate().filter(|(_, w)| !w.forced);
-            others.extend(unforced.map(|(i, w)| (descending_key(w.score), i)));
-            let wanted = budget - n_forced;
-            if wanted < others.len() {
-                others.select_nth_unstable(wanted);
-                others.truncate(wanted);
+        let (mut n_words, mut n_forced) = (0, 0);
+        let mut start = turn.start;
+        while start < turn.end {
+            let id = word_ids[start];
+            let run = word_ids[start..turn.end]
+                .iter()
+                .take_while(|&&w| w == id)
+                .count();
+            let word = start..start + run;
+            n_words += 1;
+            if force_keep[word.clone()].contains(&true) {
+                keep[word.clone()].fill(true);
+                n_forced += 1;
+            } else {
+                let score = scores[word.clone()]
+                    .iter()
+                    .copied()
+                    .fold(f32::NEG_INFINITY, f32::max);
+                others.push((descending_key(score), word.start, word.end));
             }
+            start = word.end;
         }
-        let kept = words
-            .iter()
-            .filter(|w| w.forced)
-            .chain(others.iter().map(|&(_, i)| &words[i]));
-        for word in kept {
-            keep[word.tokens.clone()].fill(true);
+        let wanted = words_to_keep(ratio, n_words).saturating_sub(n_forced);
+        if wanted < others.len() {
+            others.select_nth_unstable(wanted);
+            others.truncate(wanted);
+        }
+        for &(_, first, end) in &others {
+            keep[first..end].fill(true);
         }
     }
     Ok(keep)
