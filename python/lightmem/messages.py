@@ -47,6 +47,10 @@ def _text(value: Any, what: str) -> str:
             raise ValueError(f"{what} is not valid UTF-8 ({err.reason} at byte {err.start})") from None
     if not isinstance(value, str):
         raise ValueError(f"{what} must be a string, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(f"{what} is not valid Unicode: a lone surrogate at position {err.start}") from None
     if "\x00" in value:
         value = value.replace("\x00", "")
     if len(value) > MAX_MESSAGE_CHARS:
