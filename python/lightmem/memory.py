@@ -86,6 +86,13 @@ def _optional_scope(
     return Scope(user_id, agent_id, run_id)
 
 
+def _memory_id(memory_id: object) -> str:
+    """`memory_id` itself; ValueError unless it is a non-empty string."""
+    if not isinstance(memory_id, str) or not memory_id:
+        raise ValueError(f"memory_id must be a non-empty string, got {type(memory_id).__name__} {memory_id!r:.40}")
+    return memory_id
+
+
 def _covers(query: Scope, exact: Scope) -> bool:
     """Whether the query scope `query` (None ids match any value) covers the exact scope `exact`."""
     return all(
@@ -257,7 +264,7 @@ class Memory:
         scope = _optional_scope(user_id, agent_id, run_id)
         if not isinstance(text, str) or not text.strip():
             raise ValueError("text must be a non-empty string")
-        item = self._store.get(memory_id, scope)
+        item = self._store.get(_memory_id(memory_id), scope)
         if item is None:
             raise KeyError(f"no memory with id {memory_id!r}")
         vector = self._embed([embedding_text(text.strip(), item.event_time)])[0]
@@ -272,7 +279,7 @@ class Memory:
     ) -> None:
         """Deletes one memory (kept in its history)."""
         scope = _optional_scope(user_id, agent_id, run_id)
-        self._store.delete(memory_id, scope=scope, reason="user delete")
+        self._store.delete(_memory_id(memory_id), scope=scope, reason="user delete")
 
     def delete_all(
         self, user_id: Optional[str] = None, agent_id: Optional[str] = None, run_id: Optional[str] = None
@@ -332,7 +339,7 @@ class Memory:
     ) -> Optional[MemoryItem]:
         """One memory by id, or None (also None if it belongs to another scope than the one given)."""
         scope = _optional_scope(user_id, agent_id, run_id)
-        return self._store.get(memory_id, scope)
+        return self._store.get(_memory_id(memory_id), scope)
 
     def get_all(
         self,
@@ -353,7 +360,7 @@ class Memory:
     ) -> list[HistoryEntry]:
         """Every recorded change of a memory, oldest first."""
         scope = _optional_scope(user_id, agent_id, run_id)
-        return self._store.history(memory_id, scope)
+        return self._store.history(_memory_id(memory_id), scope)
 
     def stats(self) -> MemoryStats:
         """Counts of stored memories and pending messages, and the cost since this Memory was opened."""
