@@ -89,7 +89,7 @@ def _optional_scope(
 def _memory_id(memory_id: object) -> str:
     """`memory_id` itself; ValueError unless it is a non-empty string."""
     if not isinstance(memory_id, str) or not memory_id:
-        raise ValueError(f"memory_id must be a non-empty string, got {type(memory_id).__name__} {memory_id!r:.40}")
+        raise ValueError(f"memory_id must be a non-empty string, got {memory_id!r:.40}")
     return memory_id
 
 
