@@ -62,6 +62,20 @@ _FEED_BATCH = 10_000
 """Rows of the change feed applied to the index at a time."""
 
 
+def _directory(directory: Union[str, os.PathLike[str]]) -> Path:
+    """The store's directory, created if needed; ValueError if it is empty or not a directory."""
+    if not os.fspath(directory):
+        raise ValueError("directory must be a non-empty path")
+    path = Path(directory)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ValueError(f"{path} exists and is not a directory: choose another memory directory") from None
+    except NotADirectoryError:
+        raise ValueError(f"{path} cannot be a directory: one of its parents is a file") from None
+    return path
+
+
 class LongTermStore:
     """Long-term memory units of one directory: `memory.db` (SQLite, WAL) and `index.usearch`.
 
@@ -97,8 +111,7 @@ class LongTermStore:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if not busy_timeout > 0:
             raise ValueError(f"busy_timeout must be > 0 seconds, got {busy_timeout!r}")
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory = _directory(directory)
         self.dim = dim
         self._oversample = oversample
         self._exact_scan_max = exact_scan_max
@@ -572,7 +585,10 @@ class LongTermStore:
         def transaction() -> T:
             return write_transaction(conn, lambda: body(conn, next_seq(conn) if units_change else 0))
 
-        result = with_lock_retries(transaction, self._db_path)
+        try:
+            result = with_lock_retries(transaction, self._db_path)
+        except sqlite3.OperationalError as exc:  # disk full, I/O error, read-only file
+            raise StoreError(f"cannot write to {self._db_path} ({exc}); nothing was changed") from exc
         if units_change:
             self._sync()
         return result
