@@ -201,8 +201,11 @@ fn check_signatures(signatures: &Matrix<'_, u64>, rows: Option<(usize, &str)>) -
     }
 }
 
-/// Checks the shapes, the neighbour indices and the finiteness of the similarities of [`cluster_knn`].
-fn check_knn(neighbors: &Matrix<'_, i64>, similarities: &Matrix<'_, f32>) -> KernelResult<()> {
+/// Checks the shapes of the arguments of [`cluster_knn`].
+fn check_knn_shapes(
+    neighbors: &Matrix<'_, i64>,
+    similarities: &Matrix<'_, f32>,
+) -> KernelResult<()> {
     let (n, k) = (neighbors.rows, neighbors.cols);
     check_rows(n, "neighbors")?;
     if k == 0 {
@@ -216,37 +219,21 @@ fn check_knn(neighbors: &Matrix<'_, i64>, similarities: &Matrix<'_, f32>) -> Ker
             similarities.rows, similarities.cols
         )));
     }
-    let (ids, sims) = (neighbors.values, similarities.values);
-    let bad_index = |j: i64| j < -1 || j >= n as i64;
-    let bad_similarity = |j: i64, sim: f32| j != -1 && !sim.is_finite();
-    // One branch-free (vectorised) pass; the passes that locate an error only run if there is one.
-    let clean = ids.iter().zip(sims).fold(true, |clean, (&j, &sim)| {
-        clean & !bad_index(j) & !bad_similarity(j, sim)
-    });
-    if clean {
-        return Ok(());
-    }
-    if let Some(pos) = ids.iter().position(|&j| bad_index(j)) {
-        return Err(KernelError::Value(format!(
-            "neighbors[{}, {}] = {} is neither a row index in [0, {n}) nor -1 (no neighbour)",
-            pos / k,
-            pos % k,
-            ids[pos]
-        )));
-    }
-    if let Some(pos) = ids
-        .iter()
-        .zip(sims)
-        .position(|(&j, &sim)| bad_similarity(j, sim))
-    {
-        return Err(KernelError::Value(format!(
-            "similarities[{}, {}] = {} must be finite",
-            pos / k,
-            pos % k,
-            sims[pos]
-        )));
-    }
     Ok(())
+}
+
+/// The error for entry (i, c) of a kNN graph with `n` rows: an index outside [0, n) other than -1,
+/// or else a non-finite similarity.
+fn knn_entry_error(i: usize, c: usize, j: i64, similarity: f32, n: usize) -> KernelError {
+    if j < -1 || j >= n as i64 {
+        KernelError::Value(format!(
+            "neighbors[{i}, {c}] = {j} is neither a row index in [0, {n}) nor -1 (no neighbour)"
+        ))
+    } else {
+        KernelError::Value(format!(
+            "similarities[{i}, {c}] = {similarity} must be finite"
+        ))
+    }
 }
 
 /// Cluster labels of the rows of a kNN graph.
@@ -264,7 +251,7 @@ pub fn cluster_knn(
     signatures: Option<Matrix<'_, u64>>,
     min_jaccard: f64,
 ) -> KernelResult<Vec<i64>> {
-    check_knn(&neighbors, &similarities)?;
+    check_knn_shapes(&neighbors, &similarities)?;
     let threshold = check_similarity_threshold(threshold, "threshold")?;
     if !(0.0..=1.0).contains(&min_jaccard) {
         return Err(KernelError::Value(format!(
@@ -272,21 +259,28 @@ pub fn cluster_knn(
         )));
     }
     let min_jaccard = min_jaccard as f32;
+    let n = neighbors.rows;
     if let Some(sig) = &signatures {
-        check_signatures(sig, Some((neighbors.rows, "neighbors")))?;
+        check_signatures(sig, Some((n, "neighbors")))?;
     }
-    let mut sets = UnionFind::new(neighbors.rows);
-    for i in 0..neighbors.rows {
-        for (&j, &sim) in neighbors.row(i).iter().zip(similarities.row(i)) {
-            // check_knn guarantees -1 <= j < n.
-            let Ok(j) = usize::try_from(j) else { continue };
-            if j == i {
-                continue;
+    let mut sets = UnionFind::new(n);
+    for i in 0..n {
+        let row = neighbors.row(i).iter().zip(similarities.row(i));
+        for (c, (&j, &sim)) in row.enumerate() {
+            // One unsigned comparison rejects both j < 0 and j >= n; -1 is padding.
+            if j as u64 >= n as u64 || !sim.is_finite() {
+                if j == -1 {
+                    continue;
+                }
+                return Err(knn_entry_error(i, c, j, sim, n));
             }
-            let joins = sim >= threshold
-                || signatures.as_ref().is_some_and(|sig| {
-                    !sets.same(i, j) && signature_similarity(sig.row(i), sig.row(j)) >= min_jaccard
-                });
+            let j = j as usize;
+            let joins = j != i
+                && (sim >= threshold
+                    || signatures.as_ref().is_some_and(|sig| {
+                        !sets.same(i, j)
+                            && signature_similarity(sig.row(i), sig.row(j)) >= min_jaccard
+                    }));
             if joins {
                 sets.union(i, j);
             }
