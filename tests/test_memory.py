@@ -281,7 +281,7 @@ def test_async_memory_has_every_verb(tmp_path: Path, embedder: OnnxEmbedder) -> 
             assert added == [[]] * 4
             items = await memory.flush(user_id="u")
             assert sources(items) == sorted(IDS)
-            hits = await memory.search("Where does Maya work?", user_id="u", limit=1)
+            hits = await memory.search("pharmacist on night shifts", user_id="u", limit=1)
             assert hits[0].source == ("t3",)
             assert await memory.get(hits[0].id, user_id="u") == replace(hits[0], score=None)
             assert len(await memory.get_all(user_id="u")) == len(IDS)

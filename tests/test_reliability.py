@@ -1,0 +1,669 @@
+"""Reliability and security of a `Memory`: concurrent writers, bad input, damaged or full storage, LLM
+faults, SQL built only from constants, files only inside the memory directory, API keys never shown.
+
+(Crash safety under SIGKILL is in test_crash.py, scope isolation in test_isolation.py.)
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import errno
+import functools
+import json
+import logging
+import os
+import random
+import re
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Callable
+
+import lightmem
+import pytest
+from conftest import FAKE_KEY, LLMServer, Reply
+from crash_worker import USER, HashEmbedder, message_id_counts, sentence, spawn
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lightmem.cli import main as cli_main
+from lightmem.config import LightMemConfig
+from lightmem.embedding import OnnxEmbedder
+from lightmem.llm import LLMError, OpenAIClient
+from lightmem.long_term import LongTermStore, StoreError
+from lightmem.memory import Memory
+
+MESSAGES = [
+    {"id": "a1", "role": "user", "name": "Maya", "content": "I adopted a grey cat called Miso last week."},
+    {
+        "id": "a2",
+        "role": "assistant",
+        "name": "Tom",
+        "content": "I am running the Berlin marathon in September.",
+    },
+    {"id": "a3", "role": "user", "name": "Maya", "content": "My sister Lena is getting married in June."},
+]
+IDS = sorted(m["id"] for m in MESSAGES)
+
+
+def sources(items: Any) -> list[str]:
+    return sorted(s for item in items for s in item.source)
+
+
+# --- concurrency ----------------------------------------------------------------------------------------
+
+
+def test_threads_and_processes_share_one_store(tmp_path: Path, embedder: OnnxEmbedder) -> None:
+    """3 adder threads, a searching and a flushing thread (and a consolidating one when `Memory` can) in
+    this process, and 2 writer processes, all on one scope of one directory: no error, no deadlock, every
+    message stored exactly once."""
+    path = tmp_path / "mem"
+    processes = [spawn(path, f"p{k}-", 30, seed=k, onnx=True) for k in range(2)]
+    errors: list[BaseException] = []
+    done = threading.Event()
+    sent: list[str] = []
+    memory = Memory(path, embedder=embedder, buffer_token_threshold=40)
+
+    def guarded(work: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                work()
+            except BaseException as exc:
+                errors.append(exc)
+
+        return run
+
+    def adder(j: int) -> None:
+        rng = random.Random(j)
+        for i in range(15):
+            memory.add({"id": f"t{j}-{i}", "content": sentence(rng)}, user_id=USER)
+            sent.append(f"t{j}-{i}")
+
+    def until_done(action: Callable[[], object]) -> Callable[[], None]:
+        def loop() -> None:
+            while not done.is_set():
+                action()
+                time.sleep(0.01)
+
+        return loop
+
+    readers = [until_done(lambda: memory.search("marathon in Paris", user_id=USER, limit=5))]
+    readers.append(until_done(lambda: memory.flush(user_id=USER)))
+    if hasattr(memory, "consolidate"):
+        readers.append(until_done(memory.consolidate))
+    adders = [threading.Thread(target=guarded(functools.partial(adder, j))) for j in range(3)]
+    others = [threading.Thread(target=guarded(reader)) for reader in readers]
+    for thread in adders + others:
+        thread.start()
+    for thread in adders:
+        thread.join(timeout=120)
+    done.set()
+    for thread in others:
+        thread.join(timeout=60)
+    assert not [t for t in adders + others if t.is_alive()], "a thread is stuck (deadlock?)"
+    assert not errors, errors
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr
+        assert stdout.split()[-1] == "done"
+        sent += stdout.split()[:-1]
+
+    memory.flush()
+    pending, units = message_id_counts(path)
+    assert not pending
+    assert sorted(units) == sorted(sent) and len(sent) == 3 * 15 + 2 * 30
+    assert set(units.values()) == {1}, "a message was extracted twice"
+    memory.close()
+    with LongTermStore(path, dim=embedder.dim) as store:
+        assert store.check_index()
+
+
+# --- bad input ------------------------------------------------------------------------------------------
+
+odd_text = st.one_of(
+    st.text(st.characters(codec=None), max_size=40),  # any code point, control characters and surrogates too
+    st.builds(
+        lambda word, n: (word + " ") * n,
+        st.sampled_from(["cat", "日本", "\u200b", "💥"]),
+        st.integers(0, 60_000),
+    ),
+    st.builds(lambda n: "x" * n, st.integers(199_990, 200_010)),  # around the length limit
+)
+odd_value = st.one_of(
+    st.none(),
+    odd_text,
+    st.integers(),
+    st.floats(),
+    st.binary(max_size=20),
+    st.booleans(),
+    st.lists(st.integers(), max_size=2),
+)
+odd_time = st.one_of(
+    st.none(), st.datetimes(), st.datetimes(timezones=st.timezones()), odd_text, st.integers(), st.floats(),
+    st.sampled_from(["2024-02-30", "2024-13-01T00:00:00", "yesterday", "2024-05-01T12:00:00Z", "", "Z"]),
+)  # fmt: skip
+odd_message = st.one_of(
+    odd_value,
+    st.fixed_dictionaries(
+        {"content": odd_value},
+        optional={"role": odd_value, "name": odd_value, "id": odd_value, "timestamp": odd_time},
+    ),
+    st.dictionaries(st.one_of(st.text(max_size=8), st.integers()), odd_value, max_size=3),
+)
+odd_messages = st.one_of(odd_message, st.lists(odd_message, max_size=4), st.sets(st.integers(), max_size=2))
+odd_id = st.one_of(st.none(), st.sampled_from(["u", "", "  ", "\x00", "../x"]), odd_text, st.integers())
+odd_metadata = st.one_of(
+    st.none(),
+    st.dictionaries(
+        st.text(max_size=5), st.one_of(st.integers(), st.floats(), st.text(max_size=5)), max_size=3
+    ),
+    st.dictionaries(st.integers(), st.integers(), max_size=2),
+    st.lists(st.integers(), max_size=2),
+    st.builds(lambda: {"obj": object()}),
+)
+
+
+class Tried:
+    inputs = 0
+
+
+@pytest.fixture(scope="module")
+def shared_memory(tmp_path_factory: pytest.TempPathFactory, embedder: OnnxEmbedder) -> Iterator[Memory]:
+    """One memory for every generated input: it must stay usable after each of them."""
+    with Memory(tmp_path_factory.mktemp("bad-input"), embedder=embedder, buffer_token_threshold=1) as memory:
+        yield memory
+    print(f"bad input: {Tried.inputs} inputs tried")
+
+
+def still_usable(memory: Memory) -> None:
+    memory.add("Sanity check: the store still works.", user_id="sane")
+    assert memory.search("sanity check", user_id="sane", limit=1)
+    assert memory.stats().pending_messages == 0
+
+
+def accepted_or_value_error(call: Callable[[], object]) -> None:
+    Tried.inputs += 1
+    try:
+        call()
+    except ValueError as err:
+        assert str(err), "a ValueError must say what is wrong"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(messages=odd_messages, user_id=odd_id, agent_id=odd_id, metadata=odd_metadata)
+def test_add_takes_any_input_or_raises_value_error(
+    shared_memory: Memory, messages: Any, user_id: Any, agent_id: Any, metadata: Any
+) -> None:
+    accepted_or_value_error(
+        lambda: shared_memory.add(messages, user_id=user_id, agent_id=agent_id, metadata=metadata)
+    )
+    still_usable(shared_memory)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    query=odd_value,
+    user_id=odd_id,
+    limit=st.one_of(st.integers(-2, 5), st.floats(), st.none(), st.text(max_size=2)),
+    filters=st.one_of(
+        st.none(),
+        st.dictionaries(
+            st.sampled_from(["event_after", "created_before", "topic", "metadata", "user_id", "OR"]),
+            odd_time,
+            max_size=3,
+        ),
+        odd_value,
+    ),
+    memory_id=odd_value,
+    text=odd_value,
+)
+def test_reads_and_edits_take_any_input_or_raise_value_error(
+    shared_memory: Memory, query: Any, user_id: Any, limit: Any, filters: Any, memory_id: Any, text: Any
+) -> None:
+    memory = shared_memory
+    accepted_or_value_error(lambda: memory.search(query, user_id=user_id, limit=limit, filters=filters))
+    accepted_or_value_error(lambda: memory.get(memory_id, user_id=user_id))
+    accepted_or_value_error(lambda: memory.get_all(user_id=user_id, limit=limit))
+    accepted_or_value_error(lambda: memory.history(memory_id, user_id=user_id))
+    for edit in (lambda: memory.update(memory_id, text, user_id=user_id), lambda: memory.delete(memory_id)):
+        with contextlib.suppress(KeyError):  # the documented answer for an id that names no memory
+            accepted_or_value_error(edit)
+    still_usable(memory)
+
+
+def test_odd_text_is_stored_verbatim_or_refused_by_name(tmp_path: Path, embedder: OnnxEmbedder) -> None:
+    with Memory(tmp_path / "mem", embedder=embedder, buffer_token_threshold=100_000) as memory:
+        with pytest.raises(ValueError, match=r"message 0 content .*surrogate"):
+            memory.add("lone \ud800 surrogate", user_id="u")
+        with pytest.raises(ValueError, match="message 1 timestamp '2024-02-30'"):
+            memory.add([{"content": "ok"}, {"content": "x", "timestamp": "2024-02-30"}], user_id="u")
+        with pytest.raises(ValueError, match="200,000"):
+            memory.add("x" * 200_001, user_id="u")
+        assert memory.stats().pending_messages == 0  # a refused list stores none of its messages
+        memory.add([{"content": "tab\there, bell \x07, zero-width \u200b, emoji 💥 日本"}], user_id="u")
+        (item,) = memory.flush()
+        assert "emoji 💥 日本" in item.text
+
+
+# --- malformed conversation files -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "the file is empty"),
+        (b"   \n", "empty"),
+        (b"\xff\xfe not utf-8", "not UTF-8"),
+        (b'{"messages": [{"content": "a"}', "not valid JSON"),
+        (b"42", ""),
+        (b'[{"role": "user"}]', "content"),
+        (b'[{"content": "hi", "timestamp": "not a date"}]', "not a date"),
+        (b'{"content": "one"}\n{"content": \n', "line 2"),
+        (b'{"speaker_a": "A", "session_1": [{"speaker": "A", "dia_id": "D1:1", "text": "x"}]}', "date_time"),
+        pytest.param(
+            b"[" * 5000 + b"]" * 5000,
+            "",
+            marks=pytest.mark.xfail(
+                raises=RecursionError, strict=True, reason="conversations.py lets json's RecursionError out"
+            ),
+        ),
+    ],
+)
+def test_malformed_conversation_files_exit_2_with_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, problem: str
+) -> None:
+    bad = tmp_path / "conversation.json"
+    bad.write_bytes(content)
+    memory_dir = tmp_path / "mem"
+    code = cli_main(["--path", str(memory_dir), "ingest", str(bad)])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.err.startswith(f"lightmem: error: {bad}") and captured.err.count("\n") == 1
+    assert problem in captured.err
+    assert "Traceback" not in captured.err and captured.out == ""
+    assert not memory_dir.exists()
+
+
+# --- damaged storage ------------------------------------------------------------------------------------
+
+
+def test_corrupt_database_is_refused_by_name_and_left_untouched(
+    tmp_path: Path, hash_embedder: HashEmbedder
+) -> None:
+    path = tmp_path / "mem"
+    with Memory(path, embedder=hash_embedder, buffer_token_threshold=1) as memory:
+        memory.add(MESSAGES, user_id="u")
+    database = path / "memory.db"
+    damaged = bytearray(database.read_bytes())
+    damaged[:100] = os.urandom(100)  # the header
+    database.write_bytes(bytes(damaged))
+    with pytest.raises(StoreError, match=re.escape(str(database))):
+        Memory(path, embedder=hash_embedder)
+    assert database.read_bytes() == bytes(damaged)
+
+
+def test_missing_or_corrupt_index_is_rebuilt(
+    tmp_path: Path, hash_embedder: HashEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "mem"
+    with Memory(path, embedder=hash_embedder, buffer_token_threshold=1) as memory:
+        stored = memory.add(MESSAGES, user_id="u")
+    index = path / "index.usearch"
+    for damage in (lambda: index.write_bytes(os.urandom(index.stat().st_size)), index.unlink):
+        damage()
+        with caplog.at_level(logging.WARNING), Memory(path, embedder=hash_embedder) as memory:
+            assert memory._store.check_index()
+            assert sources(memory.search("cat", user_id="u")) == IDS == sources(stored)
+        assert "rebuilding the vector index" in caplog.text
+        caplog.clear()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs (needs root); skipped where it cannot be mounted."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], capture_output=True, check=False
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {result.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def fill(directory: Path) -> Path:
+    filler = directory / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError as err:
+        assert err.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_full_disk_is_a_clear_error_that_loses_nothing(small_disk: Path, hash_embedder: HashEmbedder) -> None:
+    path = small_disk / "mem"
+    memory = Memory(path, embedder=hash_embedder, buffer_token_threshold=100_000)
+    memory.add(MESSAGES[:2], user_id="u")
+    stored = memory.flush()
+    memory.add(MESSAGES[2:], user_id="u")
+    filler = fill(small_disk)
+
+    with pytest.raises(StoreError, match=f"{re.escape(str(path / 'memory.db'))}.*full"):
+        memory.add(
+            "A message that arrives when the disk is full, with quite a lot of words in it " * 200,
+            user_id="u",
+        )
+    with pytest.raises(StoreError, match="full"):
+        memory.flush()
+    with pytest.raises(OSError, match="No space left"):
+        memory._store.save_index()
+    assert memory.get_all(user_id="u") == stored  # reads still work
+    assert memory.stats().pending_messages == 1
+
+    filler.unlink()
+    assert sources(memory.flush()) == ["a3"]
+    memory.add("After the disk was freed.", user_id="u")
+    memory.close()
+    with Memory(path, embedder=hash_embedder) as memory:
+        assert sources(memory.get_all(user_id="u")) == IDS
+        assert memory.stats().pending_messages == 1
+        assert memory._store.check_index()
+
+
+def test_index_that_cannot_be_saved_is_rebuilt_on_reopen(
+    tmp_path: Path,
+    hash_embedder: HashEmbedder,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = tmp_path / "mem"
+    memory = Memory(path, embedder=hash_embedder, buffer_token_threshold=1)
+    memory.add(MESSAGES, user_id="u")
+
+    def no_space(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch, caplog.at_level(logging.WARNING):
+        patch.setattr(os, "replace", no_space)
+        memory.close()  # the units are in the database: close warns and goes on
+    assert "could not save the vector index" in caplog.text and "No space left" in caplog.text
+    assert not [p for p in path.iterdir() if p.name.endswith(".tmp")]
+    with Memory(path, embedder=hash_embedder) as memory:
+        assert sources(memory.search("cat", user_id="u")) == IDS
+        assert memory._store.check_index()
+
+
+# --- LLM faults -----------------------------------------------------------------------------------------
+
+TIMEOUT_S = 0.5
+
+
+@pytest.mark.parametrize(
+    ("replies", "fails"),
+    [
+        ([Reply(delay_s=1.0)] * 3, "timed out"),
+        ([Reply(status=429, body=b'{"error": "rate"}', headers={"Retry-After": "0.1"})], None),
+        ([Reply(status=500, body=b"boom")] * 2, None),
+        ([Reply(status=500, body=b"boom")] * 3, "HTTP 500"),
+        ([Reply(content='{"memories": []}', cut_body=True)] * 3, "IncompleteRead"),
+        ([Reply(status=200, body=b"<html>gateway</html>")] * 3, "malformed response body"),
+        ([Reply(status=200, body=b"<html>gateway</html>"), Reply(status=502, body=b"")], None),
+        ([Reply(status=400, body=b'{"error": "bad request"}')], "HTTP 400"),
+    ],
+    ids=[
+        "timeout",
+        "429-then-ok",
+        "500-then-ok",
+        "500-always",
+        "truncated",
+        "not-json",
+        "mixed-then-ok",
+        "400",
+    ],
+)
+def test_llm_faults_retry_with_backoff_then_fail_clearly_and_keep_the_buffer(
+    tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer, replies: list[Reply], fails: str | None
+) -> None:
+    client = OpenAIClient(
+        llm_server.base_url, "m", api_key=FAKE_KEY, timeout_s=TIMEOUT_S, max_retries=2, backoff_s=0.05
+    )
+    llm_server.script(*replies)
+    with Memory(tmp_path / "mem", embedder=embedder, llm=client, buffer_token_threshold=100_000) as memory:
+        memory.add(MESSAGES, user_id="u")
+        start = time.monotonic()
+        if fails is None:
+            assert sources(memory.flush()) == IDS
+            assert len(llm_server.requests) == len(replies) + 1
+        else:
+            with pytest.raises(LLMError, match=fails) as info:
+                memory.flush()
+            assert llm_server.base_url in str(info.value) and FAKE_KEY not in str(info.value)
+            assert memory.stats().pending_messages == len(MESSAGES)
+            assert time.monotonic() - start <= client.max_total_time_s
+            assert sources(memory.flush()) == IDS  # the server answers again: nothing was lost
+        assert memory.stats().llm_calls == 1  # completed calls only
+
+
+def test_retries_and_timeout_come_from_the_config(
+    tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer
+) -> None:
+    llm_server.script(*[Reply(status=503, body=b"busy")] * 5)
+    options: dict[str, Any] = {
+        "llm": "openai",
+        "llm_base_url": llm_server.base_url,
+        "llm_model": "m",
+        "llm_max_retries": 1,
+    }
+    with Memory(tmp_path / "mem", embedder=embedder, buffer_token_threshold=100_000, **options) as memory:
+        memory.add(MESSAGES, user_id="u")
+        start = time.monotonic()
+        with pytest.raises(LLMError, match="gave up after 2 attempt"):
+            memory.flush()
+        assert 0.2 <= time.monotonic() - start < 5.0  # one backoff of 0.25 to 0.5 s
+    assert len(llm_server.requests) == 2
+
+
+# --- security: SQL ----------------------------------------------------------------------------------------
+
+PACKAGE = Path(lightmem.__file__).parent
+SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|PRAGMA|WHERE|FROM)\b|(^|\s)\?($|[\s,)])")
+SQL_FRAGMENTS = {"ITEM_COLUMNS", "where", "marks", "select", "column", "operator", "c", "sql"}
+"""The names that may be interpolated into SQL text: constants and fragments made of constants and `?`."""
+
+
+def _is_sql(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Constant) and isinstance(node.value, str) and bool(SQL_WORDS.search(node.value))
+    )
+
+
+def sql_formatting_problems(source: str, filename: str) -> list[str]:
+    """SQL text built with values: %-formatting, .format(), or interpolation of anything but fragments."""
+    problems = []
+    for node in ast.walk(ast.parse(source, filename)):
+        where = f"{filename}:{getattr(node, 'lineno', '?')}"
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and _is_sql(node.left):
+            problems.append(f"{where}: SQL built with %")
+        elif (
+            isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format"
+        ):
+            if _is_sql(node.func.value):
+                problems.append(f"{where}: SQL built with .format()")
+        elif isinstance(node, ast.JoinedStr) and any(_is_sql(part) for part in node.values):
+            for part in node.values:
+                if isinstance(part, ast.FormattedValue) and not (
+                    isinstance(part.value, ast.Name)
+                    and part.value.id in SQL_FRAGMENTS
+                    and part.conversion == -1
+                ):
+                    problems.append(f"{where}: {ast.unparse(part.value)!r} interpolated into SQL")
+        elif (
+            isinstance(node, ast.BinOp)
+            and isinstance(node.op, ast.Add)
+            and (_is_sql(node.left) or _is_sql(node.right))
+        ):
+            for side in (node.left, node.right):
+                if not (_is_sql(side) or isinstance(side, (ast.Constant, ast.JoinedStr, ast.BinOp))) and not (
+                    isinstance(side, ast.Name) and side.id in SQL_FRAGMENTS
+                ):
+                    problems.append(f"{where}: {ast.unparse(side)!r} concatenated into SQL")
+    return problems
+
+
+def test_no_sql_is_built_with_values() -> None:
+    store_modules = [p for p in PACKAGE.rglob("*.py") if "execute" in p.read_text(encoding="utf-8")]
+    assert {p.name for p in store_modules} >= {"sqlite_store.py", "rows.py", "schema.py"}
+    problems = [
+        problem
+        for module in PACKAGE.rglob("*.py")
+        for problem in sql_formatting_problems(
+            module.read_text(encoding="utf-8"), str(module.relative_to(PACKAGE))
+        )
+    ]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_sql_check_catches_values_in_sql() -> None:
+    bad = """
+conn.execute(f"SELECT * FROM units WHERE user_id = '{user_id}'")
+conn.execute("DELETE FROM units WHERE id = '%s'" % memory_id)
+conn.execute("SELECT * FROM units WHERE text = '{}'".format(text))
+conn.execute("SELECT * FROM units WHERE id = '" + memory_id + "'")
+conn.execute(f"SELECT {ITEM_COLUMNS} FROM units WHERE {where} AND x = {scope.user_id!r}")
+"""
+    assert len(sql_formatting_problems(bad, "bad.py")) == 5
+    assert (
+        sql_formatting_problems('conn.execute(f"SELECT {ITEM_COLUMNS} FROM units WHERE {where}", p)', "ok.py")
+        == []
+    )
+
+
+def test_hostile_values_never_reach_sql_text(
+    tmp_path: Path, hash_embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every statement the store runs is recorded: values travel as parameters, never inside the SQL."""
+    statements: list[str] = []
+
+    class Recording(sqlite3.Connection):
+        def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+            statements.append(sql)
+            return super().execute(sql, *args)
+
+        def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+            statements.append(sql)
+            return super().executemany(sql, *args)
+
+    connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: connect(*a, **k, factory=Recording))
+    hostile = "x'); DROP TABLE units; --"
+    with Memory(tmp_path / "mem", embedder=hash_embedder, buffer_token_threshold=1) as memory:
+        message = {"id": hostile, "content": f"{hostile} said hi", "name": hostile}
+        scope = {"user_id": hostile, "agent_id": hostile, "run_id": hostile}
+        (item,) = memory.add(message, metadata={hostile: hostile}, **scope)
+        memory.search(hostile, user_id=hostile, filters={hostile: hostile, "event_after": "2024-01-01"})
+        memory.get(item.id, user_id=hostile)
+        memory.get_all(user_id=hostile, limit=3)
+        memory.update(item.id, hostile, user_id=hostile)
+        memory.history(item.id, user_id=hostile)
+        memory.delete(item.id, run_id=hostile)
+        memory.add(hostile, user_id=hostile)
+        assert memory.delete_all(user_id=hostile) == 1
+        memory.stats()
+    assert len(statements) > 30
+    assert not [s for s in statements if "DROP" in s or "said hi" in s or "x'" in s]
+
+
+# --- security: paths --------------------------------------------------------------------------------------
+
+
+def files_under(directory: Path) -> set[Path]:
+    return {p for p in directory.rglob("*") if p.is_file()}
+
+
+def test_files_are_created_only_inside_the_memory_directory(
+    tmp_path: Path, hash_embedder: HashEmbedder
+) -> None:
+    """The directory is whatever the user names (a symlink or a `..` in it is followed like any path);
+    the files inside have fixed names: nothing is named after user input such as ids."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    (tmp_path / "work").mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for chosen in (tmp_path / "link" / "mem", tmp_path / "work" / ".." / "real" / "other"):
+        with Memory(chosen, embedder=hash_embedder, buffer_token_threshold=1) as memory:
+            for sneaky in ("../../outside/evil", "/etc/passwd", "..", "a/b\\c", "memory.db"):
+                memory.add(
+                    {"id": sneaky, "content": "Path games are not played here."},
+                    user_id=sneaky,
+                    agent_id=sneaky,
+                )
+            memory.search("path", user_id="../../outside/evil")
+        names = {p.name for p in files_under(chosen.resolve())}
+        assert names <= {"memory.db", "memory.db-wal", "memory.db-shm", "index.usearch", "index.usearch.json"}
+        assert "memory.db" in names and "index.usearch" in names
+    assert files_under(outside) == set() and files_under(tmp_path / "work") == set()
+    assert {p.parent.name for p in files_under(tmp_path)} == {"mem", "other"}
+
+
+def test_unusable_paths_are_refused_by_name(tmp_path: Path, hash_embedder: HashEmbedder) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    for path in (a_file, a_file / "sub"):
+        with pytest.raises(ValueError, match=re.escape(str(a_file))):
+            Memory(path, embedder=hash_embedder)
+    with pytest.raises(ValueError, match="empty"):
+        Memory("", embedder=hash_embedder)
+    assert a_file.read_text() == "not a directory"
+
+
+# --- security: API keys ---------------------------------------------------------------------------------
+
+
+def test_api_key_never_shows(
+    tmp_path: Path,
+    embedder: OnnxEmbedder,
+    llm_server: LLMServer,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a server that echoes the key back, as some do in their 401 answers
+    echo = json.dumps({"error": {"message": f"Incorrect API key provided: {FAKE_KEY}"}}).encode()
+    llm_server.script(Reply(status=401, body=echo), *[Reply(status=500, body=echo)] * 2)
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("LIGHTMEM_LLM_BASE_URL", llm_server.base_url)
+    monkeypatch.setenv("LIGHTMEM_LLM_MODEL", "m")
+    shown: list[str] = []
+    with (
+        caplog.at_level(logging.DEBUG),
+        Memory(tmp_path / "mem", embedder=embedder, buffer_token_threshold=5, llm_max_retries=1) as memory,
+    ):
+        assert memory.config.llm_api_key == FAKE_KEY
+        memory.add(MESSAGES, user_id="u")  # past the threshold: the 401 is logged, the messages wait
+        with pytest.raises(LLMError) as info:
+            memory.flush()  # 500s until the retries run out
+        shown += [
+            str(info.value),
+            repr(info.value),
+            repr(memory.config),
+            str(memory.config),
+            repr(memory._llm),
+        ]
+        shown += [repr(memory.stats()), json.dumps(memory.stats().as_dict()), repr(LightMemConfig.from_env())]
+    shown += [caplog.text, *capsys.readouterr()]
+    assert "401" in caplog.text and "500" in shown[0]
+    assert "Incorrect API key provided: ***" in caplog.text
+    assert not [text for text in shown if FAKE_KEY in text]
+    # the key was really sent
+    assert all(r["headers"]["Authorization"] == f"Bearer {FAKE_KEY}" for r in llm_server.requests)
