@@ -131,6 +131,9 @@ odd_text = st.one_of(
         st.integers(0, 60_000),
     ),
     st.builds(lambda n: "x" * n, st.integers(199_990, 200_010)),  # around the length limit
+    st.sampled_from(
+        ["\ud800", "a\udfffb", "\x00", "nul \x00 inside", "\x1b[31mred", "\r\n\t", "\ufeff", " "]
+    ),
 )
 odd_value = st.one_of(
     st.none(),
