@@ -16,6 +16,7 @@ import random
 import re
 import statistics
 import time
+from functools import partial
 from typing import Any, Callable
 
 import numpy as np
@@ -203,8 +204,8 @@ def _cases() -> dict[str, tuple[Callable[[], Any], Callable[[], Any], Callable[[
     }
     for threshold in EMBEDDING_THRESHOLDS:
         cases[f"cluster_embeddings@{threshold}"] = (
-            lambda t=threshold: _core.cluster_embeddings(x, t),
-            lambda t=threshold: numpy_cluster_embeddings(x, t),
+            partial(_core.cluster_embeddings, x, threshold),
+            partial(numpy_cluster_embeddings, x, threshold),
             _same,
         )
     cases["minhash_signatures"] = (
