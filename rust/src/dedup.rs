@@ -8,7 +8,7 @@
 //!   reaches a threshold, or whose texts' MinHash signatures agree enough. O(n·k).
 //! * [`cluster_embeddings`] finds the same components from an embedding matrix by exact all-pairs cosine
 //!   similarity. A low-rank screen bounds every pair's similarity from above and skips the pairs that
-//!   cannot reach the threshold; the others get a full dot product (see [`Screen`]). The all-pairs pass
+//!   cannot reach the threshold; the others get a full dot product (see `Screen`). The all-pairs pass
 //!   runs on rayon's thread pool (size: `RAYON_NUM_THREADS`, default one per core).
 //! * [`minhash_signatures`] and [`minhash_similarity`]: MinHash of word shingles. The hashing is integer
 //!   arithmetic on fixed constants, so signatures are the same on every process and platform and may be
@@ -67,9 +67,10 @@ const SCREEN_SAMPLE_ROWS: usize = 1024;
 const SCREEN_ITERATIONS: usize = 8;
 /// Largest error accepted in the entries of QᵀQ - I before the low-rank screen is given up.
 const SCREEN_ORTHOGONALITY: f64 = 1e-6;
-/// Added to each squared residual norm, and subtracted from the threshold, so that f32 rounding in
-/// the projection can only loosen the bound (rounding errors are ~1e-6).
+/// Subtracted from the threshold before a bound is compared with it, so that f32 rounding (~1e-6) in
+/// the projections can only let more pairs through.
 const SCREEN_SLACK: f32 = 1e-3;
+/// Added to each squared residual norm, for the same reason.
 const RESIDUAL_FLOOR: f64 = 1e-4;
 /// Cost of one column of a pair's fine bound or exact dot product (rows gathered at random), in units
 /// of one column of the coarse bound's blocked GEMM: measured ~1 ns against ~0.12 ns.
@@ -365,7 +366,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Q spans the top eigenvectors of the rows' second-moment matrix (fitted on a sample by orthogonal
 /// iteration), so for real embeddings the residuals are small. Every pair gets the coarse bound from
 /// the first 32 columns of Q (one GEMM for all pairs); a pair that it keeps gets the fine bound from
-/// all 128; a pair that this one keeps gets its exact dot product. The bounds hold whatever Q is, so
+/// all of them (128, or d / 2 if less); a pair that this one keeps gets its exact dot product. The bounds hold whatever Q is, so
 /// the clustering stays exact; the exact screen (Q = I, no residual) is used when the low-rank one
 /// would not pay off.
 struct Screen {
@@ -588,7 +589,7 @@ fn screen_pass<'a>(
 
 /// Cluster labels of the rows of an `(n, d)` embedding matrix: rows i and j are joined when their
 /// cosine similarity (computed in f32 from the L2-normalised rows) >= `threshold`; a zero row is similar
-/// to nothing. Exact all-pairs, O(n² m) with m = 32 for most pairs (see [`Screen`]); meant for up to a
+/// to nothing. Exact all-pairs, O(n² m) with m = 32 for most pairs (see `Screen`); meant for up to a
 /// few 10k rows. Rounding makes the similarity of two identical rows 1 ± 1e-6, so use a threshold a
 /// little below 1 to join exact duplicates. Errors: non-finite values, `threshold` outside [-1, 1].
 pub fn cluster_embeddings(embeddings: Matrix<'_, f32>, threshold: f64) -> KernelResult<Vec<i64>> {
