@@ -342,12 +342,18 @@ def test_cluster_embeddings_accepts_non_contiguous_arrays() -> None:
     assert cluster_embeddings(np.repeat(x, 2, axis=1)[:, ::2], 0.9).tolist() == expected
 
 
-def test_cluster_embeddings_in_threads_and_forked_child() -> None:
+def test_cluster_embeddings_from_several_threads() -> None:
     x = embedding_like(1200, 64)
-    expected = cluster_embeddings(x, 0.9)  # starts the thread pool in this process
+    expected = cluster_embeddings(x, 0.9)
     with ThreadPoolExecutor(4) as pool:
         for labels in pool.map(lambda t: cluster_embeddings(x, t), [0.9] * 4):
             assert np.array_equal(labels, expected)
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork on this platform")
+def test_cluster_embeddings_in_a_forked_child() -> None:
+    x = embedding_like(1200, 64)  # 10 row blocks: the work goes to the thread pool
+    expected = cluster_embeddings(x, 0.9)  # starts the thread pool in this process
     # A forked child has no pool threads: the kernel must run on its own thread there, not hang.
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
