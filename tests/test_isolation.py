@@ -17,7 +17,7 @@ import pytest
 from crash_worker import HashEmbedder
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precondition, rule
 from lightmem.memory import Memory
 from lightmem.types import MemoryItem
 
@@ -138,6 +138,7 @@ class ScopedMemory(RuleBasedStateMachine):
             with pytest.raises(KeyError):
                 self.memory.delete(memory_id, **kwargs(query or (None, None, None)))
 
+    @precondition(lambda self: len(self.units) >= 4)  # else it wipes the memory too often
     @rule(query=scopes)
     def delete_all(self, query: Ids) -> None:
         doomed = self.visible(query)
@@ -155,10 +156,6 @@ class ScopedMemory(RuleBasedStateMachine):
         else:
             assert [entry.event for entry in entries] == unit.events
 
-    @rule(memory_id=consumes(ids))
-    def forget(self, memory_id: str) -> None:
-        """Drop an id from the bundle (keeps the pool of ids fresh)."""
-
     @invariant()
     def counts_agree(self) -> None:
         assert self.memory.stats().memories == sum(u.live for u in self.units.values())
@@ -166,6 +163,6 @@ class ScopedMemory(RuleBasedStateMachine):
 
 
 ScopedMemory.TestCase.settings = settings(
-    max_examples=30, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=30, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 TestScopedMemory = ScopedMemory.TestCase
