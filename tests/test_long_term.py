@@ -159,8 +159,66 @@ def test_search_ranks_by_cosine_and_honours_limit(store: LongTermStore) -> None:
     hits = store.search(query * 3.0, ALICE, 5)
     assert [h.id for h in hits] == [items[i].id for i in brute_force(vectors, query, 5)]
     assert [h.score for h in hits] == pytest.approx(sorted(vectors @ query, reverse=True)[:5], abs=1e-5)
-    pairs = store.neighbors(vectors[4], ALICE, 2)
-    assert pairs[0][0].id == items[4].id and pairs[0][1] == pytest.approx(1.0, abs=1e-5)
+
+
+EXACT_SCAN = {"exact_scan_max": 4096, "oversample": 1}
+"""Store options under which the small scopes of the tests below are scanned exactly."""
+INDEX_ONLY = {"exact_scan_max": 0}
+
+
+@pytest.mark.parametrize("options", [EXACT_SCAN, INDEX_ONLY], ids=["exact", "index"])
+def test_neighbors_batch_matches_brute_force(tmp_path: Path, options: dict[str, int]) -> None:
+    vectors, other = unit_vectors(600, seed=1), unit_vectors(300, seed=2)
+    with LongTermStore(tmp_path, DIM, **options) as store:
+        items = store.add(ALICE, units(*(f"a{i}" for i in range(600))), vectors)
+        store.add(BOB, units(*(f"b{i}" for i in range(300))), other)
+        gone = {items[i].id for i in range(0, 600, 7)}
+        store.apply_changes([Change("delete", memory_id) for memory_id in gone])
+        live = [i for i, item in enumerate(items) if item.id not in gone]
+        queries = np.concatenate([vectors[:300], unit_vectors(300, seed=3)])  # > one chunk of queries
+        found = store.neighbors_batch(queries * 2.0, ALICE, 5)
+    assert len(found) == len(queries)
+    position = {item.id: i for i, item in enumerate(items)}
+    hits = 0
+    for query, pairs in zip(queries, found):
+        expected = [items[live[i]].id for i in brute_force(vectors[live], query, 5)]
+        hits += len({item.id for item, _ in pairs} & set(expected))
+        assert len(pairs) == 5 and all(item.id not in gone and item.user_id == "alice" for item, _ in pairs)
+        similarities = [s for _, s in pairs]
+        assert similarities == sorted(similarities, reverse=True)
+        assert similarities == pytest.approx(
+            [float(vectors[position[i.id]] @ query) for i, _ in pairs], abs=1e-5
+        )
+    assert hits / (5 * len(queries)) >= (1.0 if options is EXACT_SCAN else 0.95)
+    assert found[1][0][0].id == items[1].id and found[1][0][1] == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("options", [EXACT_SCAN, INDEX_ONLY], ids=["exact", "index"])
+def test_neighbors_batch_exact_scope(tmp_path: Path, options: dict[str, int]) -> None:
+    vectors = unit_vectors(90)
+    with LongTermStore(tmp_path, DIM, **options) as store:
+        own = store.add(ALICE, units(*(f"own {i}" for i in range(30))), vectors[:30])
+        agent = store.add(Scope("alice", "bot"), units(*(f"bot {i}" for i in range(30))), vectors[30:60])
+        store.add(BOB, units(*(f"bob {i}" for i in range(30))), vectors[60:])
+        exact = store.neighbors_batch(vectors[[0, 30]], ALICE, 100)
+        loose = store.neighbors_batch(vectors[[0, 30]], ALICE, 100, exact_scope=False)
+        agent_only = store.neighbors_batch(vectors[[0]], Scope("alice", "bot"), 3)
+        assert store.neighbors_batch(np.empty((0, DIM), np.float32), ALICE, 3) == []
+    assert [{i.id for i, _ in pairs} for pairs in exact] == [{i.id for i in own}] * 2
+    assert [{i.id for i, _ in pairs} for pairs in loose] == [{i.id for i in own + agent}] * 2
+    assert all(item.agent_id == "bot" for item, _ in agent_only[0]) and len(agent_only[0]) == 3
+
+
+def test_neighbors_batch_rejects_bad_input(store: LongTermStore) -> None:
+    store.add(ALICE, units("x"), unit_vectors(1))
+    for bad, message in (
+        (lambda: store.neighbors_batch(unit_vectors(2), ALICE, 0), "k must be"),
+        (lambda: store.neighbors_batch(unit_vectors(2)[0], ALICE, 1), r"vectors must have shape \(n, 16\)"),
+        (lambda: store.neighbors_batch(np.zeros((1, DIM)), ALICE, 1), "all-zero"),
+        (lambda: store.neighbors_batch(unit_vectors(1), "alice", 1), "scope must be"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ValueError, match=message):
+            bad()
 
 
 def test_search_filters_time_and_metadata(store: LongTermStore) -> None:

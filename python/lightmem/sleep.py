@@ -238,14 +238,13 @@ def _knn_graph(
     k = config.consolidate_neighbors
     nodes = [item for item, _ in units]
     index = {item.id: i for i, item in enumerate(nodes)}
-    key = (scope.user_id, scope.agent_id, scope.run_id)
-    found = _neighbor_lists(store, np.stack([vector for _, vector in units]), scope, k + 1)
+    found = store.neighbors_batch(np.stack([vector for _, vector in units]), scope, k + 1, exact_scope=True)
     rows: list[list[tuple[int, float]]] = []
     for (item, _), hits in zip(units, found):
         row = []
         for other, similarity in hits:
-            if other.id == item.id or _scope_key(other) != key:
-                continue  # the store's scope matches any value of an unset id; consolidation does not
+            if other.id == item.id:
+                continue
             if other.id not in index:
                 index[other.id] = len(nodes)
                 nodes.append(other)
@@ -257,13 +256,6 @@ def _knn_graph(
         for j, (node, similarity) in enumerate(row):
             neighbors[i, j], similarities[i, j] = node, similarity
     return nodes, neighbors, similarities
-
-
-def _neighbor_lists(
-    store: LongTermStore, vectors: np.ndarray, scope: Scope, k: int
-) -> list[list[tuple[MemoryItem, float]]]:
-    """The `k` nearest live units of `scope` to each row of `vectors`, as (item, cosine similarity)."""
-    return [store.neighbors(vector, scope, k) for vector in vectors]
 
 
 def _duplicate_edges(

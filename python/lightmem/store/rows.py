@@ -20,6 +20,8 @@ ITEM_COLUMNS = (
     "metadata, version"
 )
 """The columns `to_item` reads, in its order (rowid first)."""
+_METADATA = 11
+"""Position of `metadata` in `ITEM_COLUMNS`."""
 _SCOPE_COLUMNS = ("user_id", "agent_id", "run_id")
 _UPDATE_EVENTS = ("UPDATE", "MERGE")
 _CHANGE_KINDS = ("update", "delete", "mark_consolidated")
@@ -99,9 +101,14 @@ def exact_scope_sql(scope: Scope) -> tuple[str, list[Any]]:
     return " AND ".join(f"{c} IS ?" for c in _SCOPE_COLUMNS), [getattr(scope, c) for c in _SCOPE_COLUMNS]
 
 
-def where_sql(scope: Scope, filters: Optional[SearchFilters]) -> tuple[str, list[Any]]:
-    """Condition for live units of `scope` passing the SQL part (time bounds) of `filters`."""
-    where, params = scope_sql(scope)
+def where_sql(
+    scope: Scope, filters: Optional[SearchFilters], *, exact: bool = False
+) -> tuple[str, list[Any]]:
+    """Condition for live units of `scope` passing the SQL part (time bounds) of `filters`.
+
+    `exact`: a None id of the scope matches only NULL (as `exact_scope_sql`), not any value.
+    """
+    where, params = exact_scope_sql(scope) if exact else scope_sql(scope)
     clauses, filter_params = filters.sql() if filters is not None else ([], [])
     return " AND ".join(["deleted = 0", where, *clauses]), [*params, *filter_params]
 
@@ -154,16 +161,15 @@ def to_item(row: Sequence[Any], score: Optional[float] = None) -> MemoryItem:
 
 def take(
     ranked: Iterable[tuple[Sequence[Any], float]], filters: Optional[SearchFilters], limit: int
-) -> list[MemoryItem]:
-    """The first `limit` rows (in ranked order) whose metadata passes `filters`, as scored items."""
-    items: list[MemoryItem] = []
+) -> list[tuple[Sequence[Any], float]]:
+    """The first `limit` (row, score) pairs, in ranked order, whose metadata passes `filters`."""
+    taken: list[tuple[Sequence[Any], float]] = []
     for row, score in ranked:
-        candidate = to_item(row, score)
-        if filters is None or filters.matches_metadata(candidate.metadata):
-            items.append(candidate)
-            if len(items) == limit:
+        if filters is None or filters.matches_metadata(json.loads(row[_METADATA])):
+            taken.append((row, score))
+            if len(taken) == limit:
                 break
-    return items
+    return taken
 
 
 def rows_by_rowid(

@@ -60,6 +60,8 @@ logger = logging.getLogger("lightmem")
 
 _FEED_BATCH = 10_000
 """Rows of the change feed applied to the index at a time."""
+_QUERY_CHUNK = 256
+"""Queries searched at a time by a batch search (the index lock is released between chunks)."""
 
 
 def _directory(directory: Union[str, os.PathLike[str]]) -> Path:
@@ -290,13 +292,45 @@ class LongTermStore:
         Each item's `score` is its cosine similarity to `vector`.
         """
         check_scope(scope)
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-            raise ValueError(f"limit must be an integer >= 1, got {limit!r}")
+        _check_count(limit, "limit")
         if filters is not None and not isinstance(filters, SearchFilters):
             raise ValueError(f"filters must be SearchFilters or None, got {type(filters).__name__}")
         query = check_vector(vector, self.dim)
+        (hits,) = self._ranked(query[None], where_sql(scope, filters), filters, limit)
+        return [to_item(row, score) for row, score in hits]
+
+    def neighbors_batch(
+        self, vectors: np.ndarray, scope: Scope, k: int, exact_scope: bool = True
+    ) -> list[list[tuple[MemoryItem, float]]]:
+        """For each row of the (n, dim) `vectors`, its `k` nearest live units of `scope`, best first, as
+        (item, cosine similarity); a stored vector finds itself.
+
+        `exact_scope`: a None id of `scope` matches only units without that id (True), or any value as
+        in `search` (False). The items carry no `score` and may be shared between lists. One index sync,
+        then the index searched for many queries at once (or one exact scan of a small scope).
+        """
+        check_scope(scope)
+        _check_count(k, "k")
+        queries = check_vectors(vectors, self.dim, None, "vectors")
+        ranked = self._ranked(queries, where_sql(scope, None, exact=exact_scope), None, k)
+        items: dict[int, MemoryItem] = {}
+        for hits in ranked:
+            for row, _ in hits:
+                if row[0] not in items:
+                    items[row[0]] = to_item(row)
+        return [[(items[row[0]], score) for row, score in hits] for hits in ranked]
+
+    def _ranked(
+        self,
+        queries: np.ndarray,
+        condition: tuple[str, list[Any]],
+        filters: Optional[SearchFilters],
+        limit: int,
+    ) -> list[list[tuple[Sequence[Any], float]]]:
+        """For each query, the `limit` best (row, cosine) of the units meeting the SQL `condition` and the
+        metadata part of `filters`."""
         self._sync()
-        where, params = where_sql(scope, filters)
+        where, params = condition
         conn = self._conn()
         # exact scan when the scope is small and a small part of the index: then few of the index's
         # limit * oversample nearest candidates would be in scope (counting stops past that size)
@@ -304,49 +338,62 @@ class LongTermStore:
         bounded = f"SELECT COUNT(*) FROM (SELECT 1 FROM units WHERE {where} LIMIT ?)"
         in_scope = conn.execute(bounded, [*params, exact_max + 1]).fetchone()[0]
         if in_scope == 0:
-            return []
+            return [[] for _ in queries]
         if in_scope <= exact_max:
-            return self._exact_search(conn, query, where, params, filters, limit)
-        return self._index_search(conn, query, where, params, filters, limit)
-
-    def neighbors(self, vector: np.ndarray, scope: Scope, k: int) -> list[tuple[MemoryItem, float]]:
-        """Like `search` without filters, as (item, cosine similarity); a stored vector finds itself."""
-        return [(item, float(item.score or 0.0)) for item in self.search(vector, scope, k)]
+            return self._exact_search(conn, queries, where, params, filters, limit)
+        return [
+            hits
+            for start in range(0, len(queries), _QUERY_CHUNK)
+            for hits in self._index_search(
+                conn, queries[start : start + _QUERY_CHUNK], where, params, filters, limit
+            )
+        ]
 
     def _exact_search(
         self,
         conn: sqlite3.Connection,
-        query: np.ndarray,
+        queries: np.ndarray,
         where: str,
         params: list[Any],
         filters: Optional[SearchFilters],
         limit: int,
-    ) -> list[MemoryItem]:
+    ) -> list[list[tuple[Sequence[Any], float]]]:
         rows = conn.execute(f"SELECT {ITEM_COLUMNS}, vector FROM units WHERE {where}", params).fetchall()
-        scores = decode_vectors([row[-1] for row in rows], self.dim) @ query
-        order = np.argsort(-scores, kind="stable")
-        return take(((rows[i], float(scores[i])) for i in order), filters, limit)
+        vectors = decode_vectors([row[-1] for row in rows], self.dim)
+        # with metadata filters any row may be needed, else the best `limit` suffice
+        needed = limit if filters is None else len(rows)
+        results = []
+        for start in range(0, len(queries), _QUERY_CHUNK):
+            scores = queries[start : start + _QUERY_CHUNK] @ vectors.T
+            for row_scores, order in zip(scores, _best_first(scores, needed)):
+                results.append(take(((rows[i], float(row_scores[i])) for i in order), filters, limit))
+        return results
 
     def _index_search(
         self,
         conn: sqlite3.Connection,
-        query: np.ndarray,
+        queries: np.ndarray,
         where: str,
         params: list[Any],
         filters: Optional[SearchFilters],
         limit: int,
-    ) -> list[MemoryItem]:
+    ) -> list[list[tuple[Sequence[Any], float]]]:
+        """limit * oversample candidates per query from the index, their rows fetched in one go; the
+        queries left with fewer than `limit` hits ask again for 4 times more candidates."""
+        results: list[list[tuple[Sequence[Any], float]]] = [[] for _ in queries]
+        todo = list(range(len(queries)))
         wanted = limit * self._oversample
-        while True:
+        while todo:
             with self._index_lock:
-                keys, similarities = self._index.search(query, wanted)
+                keys, similarities = self._index.search(queries[todo], wanted)
                 exhaustive = wanted >= len(self._index)
-            rows = rows_by_rowid(conn, keys.tolist(), where, params)
-            ranked = ((rows[k], float(s)) for k, s in zip(keys.tolist(), similarities) if k in rows)
-            items = take(ranked, filters, limit)
-            if len(items) >= limit or exhaustive:
-                return items
+            rows = rows_by_rowid(conn, np.unique(keys[keys >= 0]).tolist(), where, params)
+            for i, row_keys, row_similarities in zip(todo, keys.tolist(), similarities.tolist()):
+                ranked = ((rows[k], s) for k, s in zip(row_keys, row_similarities) if k in rows)
+                results[i] = take(ranked, filters, limit)
+            todo = [] if exhaustive else [i for i in todo if len(results[i]) < limit]
             wanted *= 4
+        return results
 
     # --- short-term buffer ------------------------------------------------------------------------
 
@@ -602,3 +649,18 @@ class LongTermStore:
             yield conn
         finally:
             conn.execute("COMMIT")
+
+
+def _check_count(value: object, name: str) -> None:
+    """ValueError naming `name` unless `value` is an integer >= 1."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def _best_first(scores: np.ndarray, count: int) -> np.ndarray:
+    """Column indices of each row's `count` highest scores, best first (ties: lower index first)."""
+    if count >= scores.shape[1]:
+        return np.argsort(-scores, axis=1, kind="stable")
+    top = np.sort(np.argpartition(-scores, count - 1, axis=1)[:, :count], axis=1)
+    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-from usearch.index import Index, MetricKind, ScalarKind
+from usearch.index import BatchMatches, Index, MetricKind, ScalarKind
 
 
 class IndexFileError(Exception):
@@ -45,15 +45,22 @@ class VectorIndex:
         if len(live_keys):
             self._index.add(live_keys.astype(np.uint64), live_vectors)
 
-    def search(self, vector: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """Up to `count` nearest keys and their cosine similarities, best first.
+    def search(self, queries: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """For each row of the (m, dim) `queries`: up to `count` nearest keys and their cosine
+        similarities, best first, as two (m, c) arrays; key -1 (similarity -inf) pads short rows.
 
         When `count` covers the whole index the search is exhaustive, so nothing can be missed.
         """
-        if len(self) == 0:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        matches = self._index.search(vector, min(count, len(self)), exact=count >= len(self))
-        return np.asarray(matches.keys, dtype=np.int64), 1.0 - np.asarray(matches.distances)
+        rows = len(queries)
+        if len(self) == 0 or rows == 0:
+            return np.full((rows, 0), -1, dtype=np.int64), np.zeros((rows, 0), dtype=np.float32)
+        matches = self._index.search(queries, min(count, len(self)), exact=count >= len(self))
+        if not isinstance(matches, BatchMatches):  # usearch unwraps the results of a single query
+            matches = BatchMatches(matches.keys[None], matches.distances[None], np.array([len(matches.keys)]))
+        found = np.arange(matches.keys.shape[1]) < np.asarray(matches.counts)[:, None]
+        keys = np.where(found, np.asarray(matches.keys, dtype=np.int64), -1)
+        similarities = 1.0 - np.asarray(matches.distances, dtype=np.float32)
+        return keys, np.where(found, similarities, np.float32(-np.inf))
 
     def save(self, path: Path, store_id: str) -> None:
         """Write the index to `path` atomically, then its record to `<path>.json`.
