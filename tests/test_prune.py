@@ -105,6 +105,23 @@ def test_score_tokens_matches_reference(data: st.DataObject, batch: tuple[list[i
     np.testing.assert_allclose(got, reference_score(ids, offsets, table, counts, flags), rtol=1e-5, atol=1e-5)
 
 
+def test_score_tokens_long_turns_match_reference() -> None:
+    """Turns around the kernel's 64-token switch from scanning to hashing, with many repeats."""
+    rng = np.random.default_rng(11)
+    lengths = [0, 1, 63, 64, 65, 200, 1000]
+    offsets = [0, *np.cumsum(lengths).tolist()]
+    n = offsets[-1]
+    table = rng.uniform(-15, -1, size=50).tolist()
+    counts = rng.integers(0, 100, size=50).astype(float).tolist()
+    ids = rng.integers(0, 60, size=n).tolist()  # ids >= 50 are unknown words
+    flags = rng.integers(0, 64, size=n).tolist()
+    offs, ids_a, table_a, counts_a, flags_a = arrays(
+        offsets, (ids, np.uint32), (table, np.float32), (counts, np.float32), (flags, np.uint8)
+    )
+    got = _core.score_tokens(ids_a, offs, table_a, counts_a, flags_a)
+    np.testing.assert_allclose(got, reference_score(ids, offsets, table, counts, flags), rtol=1e-5, atol=1e-5)
+
+
 def test_rare_and_salient_words_score_higher() -> None:
     table = np.array([-3.0, -12.0, -7.0], dtype=np.float32)  # "the", "Paris", "um"
     ids = np.array([0, 1, 2, 1], dtype=np.uint32)

@@ -101,6 +101,10 @@ const ADJUSTMENT: [f32; KNOWN_FLAGS as usize + 1] = {
     table
 };
 
+/// Turns up to this many tokens find repeats by a branch-free scan of their earlier ids (it vectorises
+/// and needs no set); longer turns use a `TurnSet`, so that the cost stays linear.
+const SCAN_LIMIT: usize = 64;
+
 /// The ids met so far in one turn: an open-addressing hash set (Fibonacci hashing, linear probing,
 /// at most half full) that is reset for every turn, so it stays in L1 whatever the vocabulary size.
 #[derive(Default)]
@@ -203,9 +207,13 @@ pub fn score_tokens(
     let mut seen = TurnSet::default();
     let mut scores = vec![0.0f32; n];
     for turn in turns {
-        seen.reset(turn.len());
-        let tokens = token_ids[turn.clone()].iter().zip(&flags[turn.clone()]);
-        for (score, (&id, &f)) in scores[turn].iter_mut().zip(tokens) {
+        let ids = &token_ids[turn.clone()];
+        let scan = ids.len() <= SCAN_LIMIT;
+        if !scan {
+            seen.reset(ids.len());
+        }
+        let tokens = ids.iter().zip(&flags[turn.clone()]);
+        for (k, (score, (&id, &f))) in scores[turn].iter_mut().zip(tokens).enumerate() {
             let base_score = match base.get_mut(id as usize) {
                 Some(cached) => {
                     if cached.is_nan() {
@@ -220,7 +228,14 @@ pub fn score_tokens(
             };
             // Branch-free: flags were validated (the mask only elides the bounds check), and x - 0 = x.
             let adjusted = base_score + ADJUSTMENT[usize::from(f & KNOWN_FLAGS)];
-            *score = adjusted - REPEAT_PENALTY * f32::from(u8::from(seen.insert(id)));
+            let repeated = if scan {
+                ids[..k]
+                    .iter()
+                    .fold(false, |found, &earlier| found | (earlier == id))
+            } else {
+                seen.insert(id)
+            };
+            *score = adjusted - REPEAT_PENALTY * f32::from(u8::from(repeated));
         }
     }
     Ok(scores)
@@ -361,6 +376,30 @@ mod tests {
     fn repeats_are_per_turn() {
         let s = score_tokens(&[0, 0, 0], &[0, 1, 3], &[-1.0], &[0.0], &[0; 3]).unwrap();
         assert_eq!(s, vec![1.0, 1.0, -1.0]);
+    }
+
+    #[test]
+    fn long_and_short_turns_find_the_same_repeats() {
+        // One turn longer than SCAN_LIMIT (hash set) and the same ids split into short turns (scan).
+        let ids: Vec<u32> = (0..300u32).map(|i| (i * 7919) % 97).collect();
+        let flags = vec![0; ids.len()];
+        let (table, counts) = (vec![-1.0; 97], vec![0.0; 97]);
+        let long = score_tokens(&ids, &[0, 300], &table, &counts, &flags).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        let expected: Vec<f32> = ids
+            .iter()
+            .map(|id| if seen.insert(id) { 1.0 } else { -1.0 })
+            .collect();
+        assert_eq!(long, expected);
+        let offsets: Vec<i64> = (0..=10).map(|t| t * 30).collect();
+        let short = score_tokens(&ids, &offsets, &table, &counts, &flags).unwrap();
+        for turn in offsets.windows(2) {
+            let (a, b) = (turn[0] as usize, turn[1] as usize);
+            let mut seen = std::collections::HashSet::new();
+            for i in a..b {
+                assert_eq!(short[i], if seen.insert(ids[i]) { 1.0 } else { -1.0 });
+            }
+        }
     }
 
     #[test]
