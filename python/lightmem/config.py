@@ -31,6 +31,15 @@ class LightMemConfig:
     """At most this many topic segments go to the LLM in one extraction call (a flush of the buffer
     usually holds fewer, so one call per flush is typical)."""
 
+    segment_context_weight: float = 0.5
+    """A turn's search key is its own embedding plus this weight times the mean embedding of its
+    topic segment, so that questions about the topic find the turns that answer them."""
+    unit_text_weight: Optional[float] = None
+    """A unit's search key blends the embedding of its own text (this weight) with the mean
+    embedding of the whole, uncompressed turns it came from (1 - weight): what is stored and read
+    is compressed, what is matched keeps every word. None: 0 with the offline extractive backend
+    (its units are those turns, compressed: no second embedding pass), 0.5 with an LLM."""
+
     # --- LLM --------------------------------------------------------------------------------------
     llm: str = "offline"
     """`offline` (extractive, no network) or `openai` (any OpenAI-compatible chat-completions API)."""
@@ -77,6 +86,10 @@ class LightMemConfig:
             )
         if self.buffer_token_threshold < 1:
             raise ValueError(f"buffer_token_threshold must be >= 1, got {self.buffer_token_threshold}")
+        if self.segment_context_weight < 0.0:
+            raise ValueError(f"segment_context_weight must be >= 0, got {self.segment_context_weight}")
+        if self.unit_text_weight is not None and not 0.0 <= self.unit_text_weight <= 1.0:
+            raise ValueError(f"unit_text_weight must be in [0, 1] or None, got {self.unit_text_weight}")
         if self.llm not in ("offline", "openai"):
             raise ValueError(f"llm must be 'offline' or 'openai', got {self.llm!r}")
         if self.consolidate not in ("off", "background"):

@@ -19,11 +19,11 @@ import numpy as np
 
 from lightmem.config import LightMemConfig
 from lightmem.embedding import Embedder, OnnxEmbedder
-from lightmem.llm import LLM, LLMError, make_llm
+from lightmem.llm import LLM, LLMError, OfflineLLM, make_llm
 from lightmem.long_term import LongTermStore, SearchFilters
 from lightmem.messages import MessagesInput, message_from_dict, message_to_dict, normalize_messages
 from lightmem.sensory import CompressedTurn, SensoryMemory
-from lightmem.short_term import ShortTermMemory, embedding_text, turn_text
+from lightmem.short_term import ShortTermMemory, embedding_text, message_line
 from lightmem.sleep import ConsolidationReport, SleepScheduler
 from lightmem.types import ExtractedUnit, HistoryEntry, MemoryItem, Scope
 
@@ -131,6 +131,9 @@ class Memory:
         )
         self._sensory = SensoryMemory(self.config)
         self._short_term = ShortTermMemory(self._llm, self.config.extraction_batch_segments)
+        self._unit_text_weight = self.config.unit_text_weight
+        if self._unit_text_weight is None:
+            self._unit_text_weight = 0.0 if isinstance(self._llm, OfflineLLM) else 0.5
         self._counters = _Counters()
         self._counters_lock = threading.Lock()
         self._flush_lock = threading.Lock()
@@ -199,7 +202,7 @@ class Memory:
                 return []
             messages = [message_from_dict(record) for _, record in pending]
             turns = self._sensory.compress(messages)
-            turn_texts = [embedding_text(turn_text(t), t.message.timestamp) for t in turns]
+            turn_texts = [embedding_text(message_line(m), m.timestamp) for m in messages]
             vectors = self._embed(turn_texts, self._held_vectors)
             segments = self._sensory.segment(vectors, messages)
             if not force and len(segments) > 1:
@@ -208,8 +211,8 @@ class Memory:
             self._held_vectors = dict(zip(turn_texts[len(taken) :], vectors[len(taken) :]))
             units = self._short_term.extract([[turns[i] for i in segment] for segment in segments])
             units = [self._with_event_time(unit, turns) for unit in units]
-            known = dict(zip(turn_texts, vectors))
-            unit_vectors = self._embed([embedding_text(u.text, u.event_time) for u in units], known)
+            turn_keys = self._turn_keys(vectors, segments)
+            unit_vectors = self._unit_vectors(units, {messages[i].id: turn_keys[i] for i in taken})
             metadata_by_id = {record["id"]: record.get("metadata") or {} for _, record in pending}
             unit_metadata = [
                 {k: v for source in unit.source for k, v in metadata_by_id.get(source, {}).items()}
@@ -232,6 +235,40 @@ class Memory:
                 self._counters.segments += len(segments)
                 self._counters.units_extracted += len(units)
             return items
+
+    def _turn_keys(self, vectors: np.ndarray, segments: Sequence[range]) -> np.ndarray:
+        """Each turn's embedding plus `segment_context_weight` times the mean of its topic segment,
+        so that a turn is also found by what its conversation around it was about."""
+        keys = vectors.copy()
+        weight = self.config.segment_context_weight
+        if weight > 0.0:
+            for segment in segments:
+                rows = slice(segment.start, segment.stop)
+                keys[rows] += weight * vectors[rows].mean(axis=0)
+            keys /= np.maximum(np.linalg.norm(keys, axis=1, keepdims=True), 1e-12)
+        return keys
+
+    def _unit_vectors(
+        self, units: Sequence[ExtractedUnit], turn_vectors: Mapping[str, np.ndarray]
+    ) -> np.ndarray:
+        """Search keys of new units: their own text's embedding blended with the mean embedding of
+        the whole turns they came from (weight `unit_text_weight`, see `LightMemConfig`). A unit that
+        cites no turn of this flush is keyed by its own text alone."""
+        weight = self._unit_text_weight
+        keys = np.zeros((len(units), self._embedder.dim), dtype=np.float32)
+        own_text_needed = []
+        for row, unit in enumerate(units):
+            found = [turn_vectors[s] for s in unit.source if s in turn_vectors]
+            if found:
+                keys[row] = np.mean(found, axis=0)
+            if weight > 0.0 or not found:
+                own_text_needed.append(row)
+        if own_text_needed:
+            own = self._embed([embedding_text(units[r].text, units[r].event_time) for r in own_text_needed])
+            for row, vector in zip(own_text_needed, own):
+                has_sources = keys[row].any()
+                keys[row] = weight * vector + (1.0 - weight) * keys[row] if has_sources else vector
+        return keys
 
     @staticmethod
     def _with_event_time(unit: ExtractedUnit, turns: Sequence[CompressedTurn]) -> ExtractedUnit:

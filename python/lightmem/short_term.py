@@ -13,7 +13,7 @@ from datetime import datetime
 from lightmem.llm import LLM, OfflineLLM
 from lightmem.prompts import InvalidLLMOutput, Turn, build_extract_request, parse_extract_response
 from lightmem.sensory import CompressedTurn
-from lightmem.types import ExtractedUnit
+from lightmem.types import ExtractedUnit, Message
 
 logger = logging.getLogger("lightmem")
 
@@ -23,10 +23,9 @@ def embedding_text(text: str, when: datetime | None) -> str:
     return f"{when:%d %B %Y}: {text}" if when is not None else text
 
 
-def turn_text(turn: CompressedTurn) -> str:
-    """A compressed turn as a line of conversation: `speaker: text`."""
-    speaker = turn.message.speaker or turn.message.role
-    return f"{speaker}: {turn.text}"
+def message_line(message: Message) -> str:
+    """A whole (uncompressed) message as a line of conversation: `speaker: text`."""
+    return f"{message.speaker or message.role}: {message.content}"
 
 
 class ShortTermMemory:
