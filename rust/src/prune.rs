@@ -105,8 +105,8 @@ const ADJUSTMENT: [f32; KNOWN_FLAGS as usize + 1] = {
 /// and needs no set); longer turns use a `TurnSet`, so that the cost stays linear.
 const SCAN_LIMIT: usize = 64;
 
-/// The ids met so far in one turn: an open-addressing hash set (Fibonacci hashing, linear probing,
-/// at most half full) that is reset for every turn, so it stays in L1 whatever the vocabulary size.
+/// The ids met so far in a long turn: an open-addressing hash set (Fibonacci hashing, linear probing,
+/// at most half full), reset for every such turn, whose size depends on the turn, not the vocabulary.
 #[derive(Default)]
 struct TurnSet {
     slots: Vec<u64>,
@@ -155,9 +155,9 @@ impl TurnSet {
 ///                   - FILLER_PENALTY * [FILLER] - STOPWORD_PENALTY * [STOPWORD]
 /// ```
 ///
-/// computed in f32 in that order (`ln(1 + c)` as `(1 + c).ln()`). An id `>= V` (the table length) is an unknown word: it is treated as
-/// the rarest word of the table (log-prob = the table's minimum, running count 0). Repetition is detected
-/// by id, so distinct unknown words must have distinct ids.
+/// computed in f32 in that order (`ln(1 + c)` as `(1 + c).ln()`). An id `>= V` (the table length) is
+/// an unknown word: it is treated as the rarest word of the table (log-prob = the table's minimum,
+/// running count 0). Repetition is detected by id, so distinct unknown words need distinct ids.
 ///
 /// Errors: lengths disagree, bad offsets, an empty or non-finite table, negative or non-finite
 /// running counts, flag bits other than the six defined ones.
