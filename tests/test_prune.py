@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -156,8 +157,8 @@ def test_score_tokens_accepts_strided_arrays() -> None:
     np.testing.assert_array_equal(strided, dense)
 
 
-def _score_args(**overrides: object) -> dict[str, object]:
-    args: dict[str, object] = {
+def _score_args(**overrides: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {
         "token_ids": np.array([0, 1, 0], dtype=np.uint32),
         "offsets": np.array([0, 1, 3], dtype=np.int64),
         "background_logprob": np.array([-1.0, -5.0], dtype=np.float32),
@@ -269,8 +270,8 @@ def test_prune_empty_batch() -> None:
     assert keep.shape == (0,) and keep.dtype == np.bool_
 
 
-def _prune_args(**overrides: object) -> dict[str, object]:
-    args: dict[str, object] = {
+def _prune_args(**overrides: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {
         "scores": np.array([1.0, 2.0, 3.0], dtype=np.float32),
         "word_ids": np.arange(3, dtype=np.uint32),
         "offsets": np.array([0, 3], dtype=np.int64),

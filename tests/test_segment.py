@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import pytest
@@ -113,7 +113,7 @@ def topic_embeddings(draw: st.DrawFn) -> np.ndarray:
 
 
 @st.composite
-def segment_params(draw: st.DrawFn, n: int) -> dict[str, object]:
+def segment_params(draw: st.DrawFn, n: int) -> dict[str, Any]:
     min_len = draw(st.integers(1, 5))
     gaps = draw(
         st.none() | st.lists(st.floats(0, 10, width=32), min_size=max(n - 1, 0), max_size=max(n - 1, 0))
@@ -128,19 +128,19 @@ def segment_params(draw: st.DrawFn, n: int) -> dict[str, object]:
     }
 
 
-def run_kernel(x: np.ndarray, params: dict[str, object]) -> list[int]:
+def run_kernel(x: np.ndarray, params: dict[str, Any]) -> list[int]:
     gaps = params["time_gaps"]
     kwargs = {k: v for k, v in params.items() if k != "time_gaps"}
     time_gaps = None if gaps is None else np.asarray(gaps, dtype=np.float32)
-    starts = _core.topic_boundaries(x, time_gaps, **kwargs)  # type: ignore[arg-type]
+    starts = _core.topic_boundaries(x, time_gaps, **kwargs)
     assert starts.dtype == np.int64 and starts.ndim == 1
     return starts.tolist()
 
 
-def check_against_reference(x: np.ndarray, params: dict[str, object]) -> list[int]:
+def check_against_reference(x: np.ndarray, params: dict[str, Any]) -> list[int]:
     got = run_kernel(x, params)
     rows = x.astype(np.float64).tolist()
-    assert got == reference_boundaries(rows, **params)  # type: ignore[arg-type]
+    assert got == reference_boundaries(rows, **params)
     return got
 
 
@@ -155,11 +155,11 @@ def test_matches_reference(data: st.DataObject, x: np.ndarray) -> None:
     n, min_len, max_len = len(x), params["min_len"], params["max_len"]
     assert starts == sorted(set(starts)) and all(0 < s < n for s in starts)
     edges = [0, *starts, n]
-    assert all(b - a <= max_len for a, b in zip(edges, edges[1:])) or n == 0  # type: ignore[operator]
-    forced = {i + 1 for i, t in enumerate(params["time_gaps"] or []) if t > params["max_gap"]}  # type: ignore[arg-type,operator]
+    assert all(b - a <= max_len for a, b in zip(edges, edges[1:])) or n == 0
+    forced = {i + 1 for i, t in enumerate(params["time_gaps"] or []) if t > params["max_gap"]}
     assert forced <= set(starts)
-    if max_len >= 2 * min_len - 1 and not forced:  # type: ignore[operator]
-        assert all(b - a >= min_len for a, b in zip(edges, edges[1:])) or n < 2 * min_len  # type: ignore[operator]
+    if max_len >= 2 * min_len - 1 and not forced:
+        assert all(b - a >= min_len for a, b in zip(edges, edges[1:])) or n < 2 * min_len
 
 
 # --- behaviour ------------------------------------------------------------------------------------
@@ -175,22 +175,22 @@ def test_finds_clear_topic_changes() -> None:
 
 @pytest.mark.parametrize("window", [1, 2, 3, 5])
 def test_equal_vectors_have_no_topic_boundary(window: int) -> None:
-    x = np.tile(np.float32([0.3, -1.2, 0.7]), (12, 1))
+    x = np.tile(np.array([0.3, -1.2, 0.7], dtype=np.float32), (12, 1))
     assert _core.topic_boundaries(x, window=window).tolist() == []
-    long = np.tile(np.float32([0.3, -1.2, 0.7]), (40, 1))
+    long = np.tile(np.array([0.3, -1.2, 0.7], dtype=np.float32), (40, 1))
     assert _core.topic_boundaries(long, window=window, max_len=16).tolist() == [10, 20, 30]
 
 
 def test_long_pause_is_always_a_boundary() -> None:
-    x = np.tile(np.float32([1.0, 0.0]), (6, 1))
-    gaps = np.float32([0.1, 0.1, 0.1, 0.1, 8.0])
+    x = np.tile(np.array([1.0, 0.0], dtype=np.float32), (6, 1))
+    gaps = np.array([0.1, 0.1, 0.1, 0.1, 8.0], dtype=np.float32)
     assert _core.topic_boundaries(x, gaps, max_gap=4.0, min_len=3).tolist() == [5]
     assert _core.topic_boundaries(x, gaps).tolist() == []  # max_gap defaults to inf
     assert _core.topic_boundaries(x, gaps, max_gap=8.0).tolist() == []  # strictly longer
 
 
 def test_zero_rows_are_dissimilar_to_everything() -> None:
-    x = np.tile(np.float32([1.0, 2.0]), (8, 1))
+    x = np.tile(np.array([1.0, 2.0], dtype=np.float32), (8, 1))
     x[4] = 0.0
     check_against_reference(
         x,
@@ -265,8 +265,8 @@ GOOD = np.ones((4, 3), dtype=np.float32)
         (GOOD, np.zeros(0, np.float32), {}, "time_gaps has length 0"),
         (GOOD[:0], np.zeros(1, np.float32), {}, "time_gaps has length 1, expected n - 1 = 0"),
         (GOOD, np.zeros(3), {}, "time_gaps must be a 1-D numpy array of dtype float32"),
-        (GOOD, np.float32([0, np.nan, 0]), {}, "time_gaps must be finite"),
-        (GOOD, np.float32([0, -1, 0]), {}, "time_gaps must be >= 0"),
+        (GOOD, np.array([0, np.nan, 0], dtype=np.float32), {}, "time_gaps must be finite"),
+        (GOOD, np.array([0, -1, 0], dtype=np.float32), {}, "time_gaps must be >= 0"),
         (GOOD, None, {"window": 0}, "window must be >= 1, got 0"),
         (GOOD, None, {"window": -2}, "window must be >= 1, got -2"),
         (GOOD, None, {"min_len": 0}, "min_len must be >= 1"),
