@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lightmem.long_term import Change, LongTermStore, SearchFilters, StoreError
+from lightmem.long_term import Change, LongTermStore, SearchFilters, StoreError, VersionConflict
 from lightmem.store import schema
 from lightmem.store.vector_index import VectorIndex
 from lightmem.types import ExtractedUnit, Scope
@@ -498,12 +498,68 @@ def test_apply_changes_is_all_or_nothing(store: LongTermStore) -> None:
 
 
 def test_change_validation() -> None:
-    with pytest.raises(ValueError, match="kind"):
-        Change("rename", "x")
-    with pytest.raises(ValueError, match="vector"):
-        Change("update", "x", text="t")
-    with pytest.raises(ValueError, match="event"):
-        Change("update", "x", text="t", vector=np.ones(DIM), event="DELETE")
+    for make, message in (
+        (lambda: Change("rename", "x"), "kind"),
+        (lambda: Change("update", "x", text="t"), "vector"),
+        (lambda: Change("update", "x"), "needs a text with its vector, or a source"),
+        (lambda: Change("update", "x", text="t", vector=np.ones(DIM), event="DELETE"), "event"),
+        (lambda: Change("update", "x", source="D1:1"), "sequence of strings"),  # type: ignore[arg-type]
+        (lambda: Change("update", "x", source=("D1:1", 2)), "strings only"),  # type: ignore[arg-type]
+        (lambda: Change("delete", "x", source=("D1:1",)), "updates only"),
+        (lambda: Change("delete", "x", expected_version=0), "expected_version"),
+        (lambda: Change("delete", "x", expected_version=True), "expected_version"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            make()
+    assert Change("update", "x", source=["D1:1"]).source == ("D1:1",)  # type: ignore[arg-type]
+
+
+def test_update_of_the_source_alone_keeps_text_vector_and_mark(store: LongTermStore) -> None:
+    kept, dup = store.add(ALICE, units("Alice likes tea", "alice likes tea"), unit_vectors(2))
+    store.apply_changes([Change("mark_consolidated", kept.id)])
+    store.apply_changes(
+        [
+            Change("update", kept.id, source=(*kept.source, *dup.source), reason="absorbed", event="MERGE"),
+            Change("delete", dup.id, reason=f"duplicate of {kept.id}"),
+        ]
+    )
+    item = store.get(kept.id)
+    assert item is not None and item.source == ("D1:1", "D1:2") and item.text == "Alice likes tea"
+    assert item.version == 2 and [i.id for i, _ in store.unconsolidated()] == []
+    last = store.history(kept.id)[-1]
+    assert (last.event, last.old_text, last.new_text, last.reason) == ("MERGE", *[kept.text] * 2, "absorbed")
+    assert store.check_index() and store.search(unit_vectors(2)[0], ALICE, 1)[0].id == kept.id
+    store.apply_changes(
+        [Change("update", kept.id, text="Alice loves tea", vector=unit_vectors(1)[0], source=())]
+    )
+    item = store.get(kept.id)
+    assert item is not None and (item.text, item.source, item.version) == ("Alice loves tea", (), 3)
+    store.apply_changes([Change("update", kept.id, text="Alice adores tea", vector=unit_vectors(1)[0])])
+    assert store.get(kept.id).source == ()  # type: ignore[union-attr]  # no source given: kept as it was
+
+
+def test_expected_version_guards_against_concurrent_updates(store: LongTermStore) -> None:
+    a, b = store.add(ALICE, units("a", "b"), unit_vectors(2))
+    store.update(a.id, "a by the user", unit_vectors(1, seed=3)[0])  # version 2, after the pass read it
+    stale = [
+        Change("delete", b.id, expected_version=1),
+        Change("update", a.id, text="a by the LLM", vector=unit_vectors(1)[0], expected_version=1),
+        Change("mark_consolidated", a.id, expected_version=1),
+    ]
+    with pytest.raises(VersionConflict, match=rf"{a.id} \(version 2, expected 1\)"):
+        store.apply_changes(stale)
+    assert store.get(a.id).text == "a by the user" and store.get(b.id) is not None  # type: ignore[union-attr]
+    # versions are those before the call: an update and the mark after it both expect version 2
+    store.apply_changes(
+        [
+            Change("delete", b.id, expected_version=1),
+            Change("update", a.id, text="a by the LLM", vector=unit_vectors(1)[0], expected_version=2),
+            Change("mark_consolidated", a.id, expected_version=2),
+        ]
+    )
+    item = store.get(a.id)
+    assert item is not None and (item.text, item.version) == ("a by the LLM", 3) and store.get(b.id) is None
+    assert store.unconsolidated() == []
 
 
 def test_unconsolidated_vectors_and_update_resets_mark(store: LongTermStore) -> None:

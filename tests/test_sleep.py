@@ -119,12 +119,15 @@ def add(
     texts: Sequence[str],
     when: Optional[datetime] = None,
     scope: Scope = ALICE,
+    sources: Sequence[tuple[str, ...]] = (),
 ) -> list[MemoryItem]:
-    """Store units (one transaction each, so that each is newer than the one before)."""
+    """Store units (one transaction each, so that each is newer than the one before), with the given
+    source ids (none by default)."""
     items = []
-    for text in texts:
+    for i, text in enumerate(texts):
         vector = embedder.embed([embedding_text(text, when)])
-        items += store.add(scope, [ExtractedUnit(text, source=(), event_time=when)], vector)
+        source = sources[i] if sources else ()
+        items += store.add(scope, [ExtractedUnit(text, source=source, event_time=when)], vector)
     return items
 
 
@@ -150,6 +153,23 @@ def test_exact_and_near_duplicates_are_merged_without_llm(store, embedder) -> No
     for copy in copies:
         last = store.history(copy.id)[-1]
         assert (last.event, last.old_text, last.reason) == ("DELETE", copy.text, f"duplicate of {kept.id}")
+
+
+def test_duplicates_hand_their_sources_to_the_kept_unit(store, embedder) -> None:
+    texts = ["Bob likes jazz music", "bob likes  jazz music", "Bob likes jazz music."]
+    kept, *_ = add(store, embedder, texts, sources=[("D1:1",), ("D2:5", "D1:1"), ("D3:2",)])
+    add(store, embedder, ["Bob likes jazz music"], sources=[("D1:1",)])  # nothing new to take over
+    report = consolidate(store, RuleLLM(), embedder, CONFIG)
+    assert report.duplicates_merged == 3
+    item = store.get(kept.id)
+    assert item is not None and item.source == ("D1:1", "D2:5", "D3:2") and item.version == 2
+    assert item.text == "Bob likes jazz music" and store.unconsolidated() == []
+    last = store.history(kept.id)[-1]
+    assert (last.event, last.new_text, last.reason) == (
+        "MERGE",
+        item.text,
+        "took over the sources of its duplicates",
+    )
 
 
 def test_similar_texts_differing_in_a_detail_are_not_duplicates(store, embedder) -> None:
@@ -198,11 +218,14 @@ def test_contradiction_is_resolved_with_history(store, embedder, on_move: str) -
 
 
 def test_merge_rewrites_the_target_and_removes_the_source(store, embedder) -> None:
-    (short,) = add(store, embedder, ["Bob plays guitar"])
-    (long,) = add(store, embedder, ["Bob plays guitar in a band"])
+    (short,) = add(store, embedder, ["Bob plays guitar"], sources=[("D1:1",)])
+    (long,) = add(store, embedder, ["Bob plays guitar in a band"], sources=[("D2:3",)])
+    (copy,) = add(store, embedder, ["bob plays guitar"], sources=[("D4:4",)])  # a duplicate of `short`
     report = consolidate(store, RuleLLM(), embedder, CONFIG)
-    assert report.merged == 1
+    assert report.merged == 1 and report.duplicates_merged == 1
     assert texts_of(store) == ["Bob plays guitar in a band"]
+    assert store.get(long.id).source == ("D2:3", "D1:1", "D4:4")  # type: ignore[union-attr]
+    assert store.history(copy.id)[-1].reason == f"duplicate of {short.id}"
     assert store.history(short.id)[-1].reason == f"merged into {long.id}"
     merge = store.history(long.id)[-1]
     assert merge.event == "MERGE" and merge.reason == f"merged {short.id}"
@@ -276,6 +299,35 @@ def test_llm_error_changes_nothing_and_is_retried(store, embedder, caplog) -> No
     assert len(store.unconsolidated(ALICE)) == 2
     assert consolidate(store, RuleLLM(), embedder, CONFIG).updated == 1
     assert texts_of(store) == ["Alice lives in Berlin", "Alice moved to Berlin"]
+
+
+class UserEditsDuringCall(RuleLLM):
+    """A rule LLM during whose answer the user updates a memory (as another thread could)."""
+
+    def __init__(self, store: LongTermStore, embedder: OnnxEmbedder, item: MemoryItem, text: str) -> None:
+        super().__init__()
+        vector = embedder.embed([embedding_text(text, item.event_time)])[0]
+        self.edit = lambda: store.update(item.id, text, vector)
+
+    def complete(self, messages: list[dict[str, str]], *, json_output: bool = True) -> Completion:
+        self.edit()
+        return super().complete(messages, json_output=json_output)
+
+
+def test_unit_updated_during_the_llm_call_defers_its_cluster(store, embedder, caplog) -> None:
+    (paris,) = add(store, embedder, ["Alice lives in Paris"], when=day("2023-05-01"))
+    (berlin,) = add(store, embedder, ["Alice moved to Berlin"], when=day("2024-06-01"))
+    llm = UserEditsDuringCall(store, embedder, paris, "Alice lives in Rome")
+    with caplog.at_level(logging.WARNING, logger="lightmem"):
+        report = consolidate(store, llm, embedder, CONFIG)
+    assert report.llm_calls == 1 and report.updated == 0
+    assert "deferred" in caplog.text and "changed meanwhile" in caplog.text
+    assert texts_of(store) == ["Alice lives in Rome", "Alice moved to Berlin"]  # the user's edit stands
+    assert {item.id for item, _ in store.unconsolidated()} == {paris.id, berlin.id}
+    rules = RuleLLM()
+    again = consolidate(store, rules, embedder, CONFIG)  # the next pass looks at the user's text
+    assert again.updated == 1 and rules.requests[0][0][0]["text"] == "Alice lives in Rome"
+    assert store.history(paris.id)[-1].old_text == "Alice lives in Rome"
 
 
 def test_cancelled_pass_changes_nothing(store, embedder) -> None:

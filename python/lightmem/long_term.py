@@ -2,7 +2,8 @@
 beside it. The implementation lives in `lightmem.store`; this module is its import point."""
 
 from lightmem.store.filters import SearchFilters
+from lightmem.store.rows import Change, VersionConflict
 from lightmem.store.schema import StoreError
-from lightmem.store.sqlite_store import Change, LongTermStore
+from lightmem.store.sqlite_store import LongTermStore
 
-__all__ = ["Change", "LongTermStore", "SearchFilters", "StoreError"]
+__all__ = ["Change", "LongTermStore", "SearchFilters", "StoreError", "VersionConflict"]

@@ -35,7 +35,7 @@ from lightmem._core import cluster_knn, minhash_signatures, minhash_similarity
 from lightmem.config import LightMemConfig
 from lightmem.embedding import Embedder
 from lightmem.llm import LLM, LLMError
-from lightmem.long_term import Change, LongTermStore
+from lightmem.long_term import Change, LongTermStore, VersionConflict
 from lightmem.prompts import (
     ClusterMember,
     Decision,
@@ -133,11 +133,6 @@ class _Cluster:
         """The survivors as the consolidation prompt shows them."""
         return [(m.id, m.text, _when(m)) for m in self.survivors]
 
-    def duplicate_changes(self) -> list[Change]:
-        return [
-            Change("delete", mid, reason=f"duplicate of {kept}") for mid, kept in self.duplicate_of.items()
-        ]
-
 
 def consolidate(
     store: LongTermStore,
@@ -208,8 +203,8 @@ def _find_clusters(
     scope: Scope,
     units: Sequence[tuple[MemoryItem, np.ndarray]],
     max_size: int,
-) -> tuple[list[_Cluster], list[str]]:
-    """The clusters around the new `units` of one exact scope, and the ids of new units in none."""
+) -> tuple[list[_Cluster], list[MemoryItem]]:
+    """The clusters around the new `units` of one exact scope, and the new units in none."""
     nodes, neighbors, similarities = _knn_graph(store, config, scope, units)
     duplicate = _duplicate_edges(nodes, neighbors, similarities, config.duplicate_similarity)
     similarities = np.where(duplicate, np.float32(1.0), similarities)
@@ -227,7 +222,7 @@ def _find_clusters(
         )
         clusters += _split(cluster, nodes, linked, max_size)
     clustered = {m.id for cluster in clusters for m in cluster.members}
-    return clusters, [item.id for item, _ in units if item.id not in clustered]
+    return clusters, [item for item, _ in units if item.id not in clustered]
 
 
 def _knn_graph(
@@ -388,25 +383,14 @@ def _apply_cluster(
     """Apply one cluster in one transaction: its duplicates, the LLM's decisions, the consolidated marks.
 
     The newest unit of a cluster is never deleted: newer units may supersede older ones, not the reverse.
+    Every change expects the version the pass read, so a unit changed meanwhile (by the user) defers the
+    cluster to a later pass.
     """
     newest = cluster.survivors[-1].id
     decisions = [d for d in decisions if not (d.action == "delete" and d.memory_id == newest)]
-    rewrites: dict[str, Change] = {}
-    removals = cluster.duplicate_changes()
-    for d in decisions:
-        if d.action == "update" and d.text is not None:
-            rewrites.setdefault(d.memory_id, _rewrite(d.memory_id, d.text, new_vectors, d.reason, "UPDATE"))
-        elif d.action == "merge" and d.into is not None and d.text is not None:
-            reason = f"merged {d.memory_id}" + (f": {d.reason}" if d.reason else "")
-            rewrites[d.into] = _rewrite(d.into, d.text, new_vectors, reason, "MERGE")
-            removals.append(Change("delete", d.memory_id, reason=f"merged into {d.into}"))
-        elif d.action == "delete":
-            removals.append(Change("delete", d.memory_id, reason=d.reason or "superseded"))
-    removed = {c.memory_id for c in removals}
-    marks = [Change("mark_consolidated", m.id) for m in cluster.members if m.id not in removed]
     try:
-        store.apply_changes([*rewrites.values(), *removals, *marks])
-    except KeyError as err:
+        store.apply_changes(_cluster_changes(cluster, decisions, new_vectors))
+    except (KeyError, VersionConflict) as err:
         logger.warning("consolidation of a cluster deferred, its units changed meanwhile: %s", err)
         return
     tally.duplicates_merged += len(cluster.duplicate_of)
@@ -415,20 +399,76 @@ def _apply_cluster(
     tally.deleted += sum(d.action == "delete" for d in decisions)
 
 
-def _rewrite(
-    memory_id: str, text: str, vectors: Mapping[str, np.ndarray], reason: Optional[str], event: str
-) -> Change:
-    return Change("update", memory_id, text=text, vector=vectors[memory_id], reason=reason, event=event)
+def _cluster_changes(
+    cluster: _Cluster, decisions: Sequence[Decision], new_vectors: Mapping[str, np.ndarray]
+) -> list[Change]:
+    """The updates (new texts, and the source ids taken over from absorbed units), the deletions, then the
+    consolidated marks of one cluster, each expecting the member's version as the pass read it."""
+    rewrites: dict[str, tuple[Optional[str], str, Optional[str]]] = {}  # id -> (new text, event, reason)
+    removals = {mid: f"duplicate of {kept}" for mid, kept in cluster.duplicate_of.items()}  # id -> reason
+    for d in decisions:
+        if d.action == "update" and d.text is not None:
+            rewrites.setdefault(d.memory_id, (d.text, "UPDATE", d.reason))
+        elif d.action == "merge" and d.into is not None and d.text is not None:
+            rewrites[d.into] = (
+                d.text,
+                "MERGE",
+                f"merged {d.memory_id}" + (f": {d.reason}" if d.reason else ""),
+            )
+            removals[d.memory_id] = f"merged into {d.into}"
+        elif d.action == "delete":
+            removals[d.memory_id] = d.reason or "superseded"
+    sources = {mid: source for mid, source in _provenance(cluster, decisions).items() if mid not in removals}
+    version = {m.id: m.version for m in cluster.members}
+    changes = []
+    for mid in dict.fromkeys([*rewrites, *sources]):
+        text, event, reason = rewrites.get(mid, (None, "MERGE", "took over the sources of its duplicates"))
+        vector = None if text is None else new_vectors[mid]
+        changes.append(
+            Change(
+                "update", mid, text, vector, reason, event, sources.get(mid), expected_version=version[mid]
+            )
+        )
+    changes += [
+        Change("delete", mid, reason=why, expected_version=version[mid]) for mid, why in removals.items()
+    ]
+    kept = [m for m in cluster.members if m.id not in removals]
+    return changes + [Change("mark_consolidated", m.id, expected_version=m.version) for m in kept]
 
 
-def _mark(store: LongTermStore, ids: Sequence[str]) -> None:
-    """Mark units consolidated, `MARK_CHUNK` per (short) transaction."""
-    for start in range(0, len(ids), MARK_CHUNK):
-        chunk = ids[start : start + MARK_CHUNK]
+def _provenance(cluster: _Cluster, decisions: Sequence[Decision]) -> dict[str, tuple[str, ...]]:
+    """The new source of each member that absorbs others (duplicates deleted in its favour, members the
+    LLM merges into it, and what those absorbed): its own source ids, then theirs, oldest first, without
+    repeats. Members whose source would not change are left out."""
+    into = dict(cluster.duplicate_of)
+    into.update({d.memory_id: d.into for d in decisions if d.action == "merge" and d.into is not None})
+    absorbed: dict[str, list[MemoryItem]] = defaultdict(list)
+    for member in cluster.members:
+        target = into.get(member.id)
+        while target in into:  # a kept duplicate merged by the LLM: its duplicates follow it
+            target = into[target]
+        if target is not None:
+            absorbed[target].append(member)
+    members = {m.id: m for m in cluster.members}
+    sources = {}
+    for target, others in absorbed.items():
+        own = members[target].source
+        source = tuple(dict.fromkeys([*own, *(s for other in others for s in other.source)]))
+        if source != own:
+            sources[target] = source
+    return sources
+
+
+def _mark(store: LongTermStore, items: Sequence[MemoryItem]) -> None:
+    """Mark units consolidated (if unchanged since the pass read them), `MARK_CHUNK` per transaction."""
+    for start in range(0, len(items), MARK_CHUNK):
+        chunk = items[start : start + MARK_CHUNK]
         try:
-            store.apply_changes([Change("mark_consolidated", mid) for mid in chunk])
-        except KeyError as err:
-            logger.info("units deleted during consolidation stay as they are: %s", err)
+            store.apply_changes(
+                [Change("mark_consolidated", i.id, expected_version=i.version) for i in chunk]
+            )
+        except (KeyError, VersionConflict) as err:
+            logger.info("units changed during consolidation are looked at again next time: %s", err)
 
 
 # --- scheduling -----------------------------------------------------------------------------------------

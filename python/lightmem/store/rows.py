@@ -11,7 +11,14 @@ from typing import Any, Optional
 
 import numpy as np
 
-from lightmem.store.codec import decode_optional_time, decode_time, encode_time, now_utc, text_hash
+from lightmem.store.codec import (
+    decode_optional_time,
+    decode_time,
+    encode_json,
+    encode_time,
+    now_utc,
+    text_hash,
+)
 from lightmem.store.filters import SearchFilters
 from lightmem.types import MemoryItem, Scope
 
@@ -29,12 +36,22 @@ _CHUNK = 500
 """Values bound per `IN (...)` list, well under SQLite's limit on parameters."""
 
 
+class VersionConflict(Exception):
+    """A change expected another version of a unit: it was changed meanwhile. Nothing was applied."""
+
+
 @dataclass(frozen=True, eq=False)
 class Change:
     """One edit of a consolidation pass, for `LongTermStore.apply_changes`.
 
-    `kind` is 'update' (needs `text` and `vector`; `event` 'UPDATE' or 'MERGE' is recorded in history),
-    'delete', or 'mark_consolidated' (the unit has been looked at by sleep-time consolidation).
+    `kind` is 'update', 'delete', or 'mark_consolidated' (the unit has been looked at by sleep-time
+    consolidation). An update gives a new `text` with its `vector`, or a new `source`, or both; `event`
+    ('UPDATE' or 'MERGE') is recorded in history. `source` replaces the unit's source ids (provenance),
+    e.g. extended with those of a duplicate being deleted; an update of the source alone leaves the
+    text, the vector and the consolidated mark as they are.
+
+    `expected_version`: the unit's version when the change was decided; if the unit has another version
+    when `apply_changes` starts, nothing is applied (`VersionConflict`).
     """
 
     kind: str
@@ -43,15 +60,40 @@ class Change:
     vector: Optional[np.ndarray] = None
     reason: Optional[str] = None
     event: str = "UPDATE"
+    source: Optional[tuple[str, ...]] = None
+    expected_version: Optional[int] = None
 
     def __post_init__(self) -> None:
         if self.kind not in _CHANGE_KINDS:
             raise ValueError(f"Change.kind must be one of {_CHANGE_KINDS}, got {self.kind!r}")
+        if self.source is not None:
+            object.__setattr__(self, "source", _check_source(self.source))
         if self.kind == "update":
+            self._check_update()
+        elif (self.text, self.vector, self.source) != (None, None, None):
+            raise ValueError(f"Change.text, .vector and .source apply to updates only, not to {self.kind!r}")
+        version = self.expected_version
+        if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
+            raise ValueError(f"Change.expected_version must be an integer >= 1 or None, got {version!r}")
+
+    def _check_update(self) -> None:
+        if self.text is None and self.vector is None:
+            if self.source is None:
+                raise ValueError("an update needs a text with its vector, or a source")
+        else:
             check_text(self.text, "Change.text")
             if self.vector is None:
-                raise ValueError("Change.vector is required for an update")
-            check_event(self.event)
+                raise ValueError("Change.vector is required for an update of the text")
+        check_event(self.event)
+
+
+def _check_source(source: object) -> tuple[str, ...]:
+    """`source` as a tuple; ValueError unless it is a sequence of strings."""
+    if isinstance(source, (str, bytes)) or not isinstance(source, Sequence):
+        raise ValueError(f"Change.source must be a sequence of strings, got {source!r}")
+    if not all(isinstance(s, str) for s in source):
+        raise ValueError(f"Change.source must hold strings only, got {list(source)!r}")
+    return tuple(source)
 
 
 def check_scope(scope: object) -> Scope:
@@ -195,6 +237,25 @@ def live_vectors(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, byte
     return dict(select_in(conn, "SELECT id, vector FROM units", "id", sorted(set(ids)), "deleted = 0"))
 
 
+def check_changes(conn: sqlite3.Connection, changes: Sequence[Change]) -> None:
+    """KeyError naming the ids of `changes` that are not live units, else VersionConflict naming the
+    units whose version is not the one a change expects."""
+    ids = sorted({c.memory_id for c in changes})
+    versions = dict(select_in(conn, "SELECT id, version FROM units", "id", ids, "deleted = 0"))
+    missing = [i for i in ids if i not in versions]
+    if missing:
+        raise KeyError(f"no live memory units with ids {missing}; no change was applied")
+    stale = sorted(
+        {
+            f"{c.memory_id} (version {versions[c.memory_id]}, expected {c.expected_version})"
+            for c in changes
+            if c.expected_version is not None and versions[c.memory_id] != c.expected_version
+        }
+    )
+    if stale:
+        raise VersionConflict(f"memory units changed meanwhile: {', '.join(stale)}; no change was applied")
+
+
 # --- writes (inside a write transaction) ---------------------------------------------------------------
 
 
@@ -209,20 +270,29 @@ def update_row(
     seq: int,
     memory_id: str,
     scope: Optional[Scope],
-    text: str,
-    blob: bytes,
+    text: Optional[str],
+    blob: Optional[bytes],
     reason: Optional[str],
     event: str,
+    source: Optional[Sequence[str]] = None,
 ) -> MemoryItem:
-    """Replace a live unit's text and vector, version + 1, history row; KeyError if absent."""
+    """Replace a live unit's text and vector (`blob`), its `source` if given, or only its source (`text`
+    None: the vector and the consolidated mark stay); version + 1, history row; KeyError if absent."""
     rowid, old_text = _live_row(conn, memory_id, scope)
     now = encode_time(now_utc())
-    conn.execute(
-        "UPDATE units SET text = ?, hash = ?, vector = ?, version = version + 1, updated_at = ?, "
-        "consolidated = 0, seq = ? WHERE rowid = ?",
-        (text, text_hash(text), blob, now, seq, rowid),
-    )
-    _record(conn, memory_id, event, old_text, text, reason, now)
+    new_source = None if source is None else encode_json(list(source), "source")
+    if text is None:
+        conn.execute(
+            "UPDATE units SET source = ?, version = version + 1, updated_at = ? WHERE rowid = ?",
+            (new_source, now, rowid),
+        )
+    else:
+        conn.execute(
+            "UPDATE units SET text = ?, hash = ?, vector = ?, source = COALESCE(?, source), "
+            "version = version + 1, updated_at = ?, consolidated = 0, seq = ? WHERE rowid = ?",
+            (text, text_hash(text), blob, new_source, now, seq, rowid),
+        )
+    _record(conn, memory_id, event, old_text, old_text if text is None else text, reason, now)
     return items_by_ids(conn, [memory_id])[0]
 
 
@@ -239,9 +309,9 @@ def delete_row(
 def apply_change(conn: sqlite3.Connection, seq: int, change: Change, blob: Optional[bytes]) -> None:
     """Apply one consolidation `Change` (`blob`: its validated vector, for updates)."""
     if change.kind == "update":
-        if change.text is None or blob is None:
-            raise ValueError(f"update of {change.memory_id!r} needs a text and a vector")
-        update_row(conn, seq, change.memory_id, None, change.text, blob, change.reason, change.event)
+        update_row(
+            conn, seq, change.memory_id, None, change.text, blob, change.reason, change.event, change.source
+        )
     elif change.kind == "delete":
         delete_row(conn, seq, change.memory_id, None, change.reason)
     else:

@@ -33,6 +33,7 @@ from lightmem.store.rows import (
     ITEM_COLUMNS,
     Change,
     apply_change,
+    check_changes,
     check_event,
     check_scope,
     check_text,
@@ -478,8 +479,10 @@ class LongTermStore:
     def apply_changes(self, changes: Sequence[Change]) -> None:
         """Apply a consolidation pass in ONE transaction, in order.
 
-        If any id is not a live unit (KeyError) or any change is invalid (ValueError), nothing changes.
-        Updates make a unit unconsolidated again, so put its 'mark_consolidated' after them.
+        If any id is not a live unit (KeyError), any unit has another version than its change's
+        `expected_version` (VersionConflict; versions are compared before any change of the call), or any
+        change is invalid (ValueError), nothing changes. Updates of the text make a unit unconsolidated
+        again, so put its 'mark_consolidated' after them.
         """
         changes = list(changes)
         blobs: list[Optional[bytes]] = []
@@ -494,10 +497,7 @@ class LongTermStore:
             )
 
         def body(conn: sqlite3.Connection, seq: int) -> None:
-            found = live_vectors(conn, [c.memory_id for c in changes])
-            missing = sorted({c.memory_id for c in changes} - found.keys())
-            if missing:
-                raise KeyError(f"no live memory units with ids {missing}; no change was applied")
+            check_changes(conn, changes)
             for change, blob in zip(changes, blobs):
                 apply_change(conn, seq, change, blob)
 
