@@ -4,6 +4,7 @@ dimension 384 (`cluster_embeddings`) and 10k short texts (`minhash_signatures`).
 vectorised where numpy allows it and is checked against the kernel before it is timed.
 
     python benches/bench_dedup.py            # medians of both side by side, and the speed-up
+    python benches/bench_dedup.py --locomo ../shared/data/locomo   # plus real MiniLM embeddings
     python -m pytest benches/bench_dedup.py  # the same cases under pytest-benchmark
 
 Build the extension with `maturin develop --release` first.
@@ -11,12 +12,14 @@ Build the extension with `maturin develop --release` first.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import random
 import re
 import statistics
 import time
 from functools import partial
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -190,12 +193,15 @@ def _same_shape(a: np.ndarray, b: np.ndarray) -> None:
     assert a.shape == b.shape and a.dtype == b.dtype
 
 
-def _cases() -> dict[str, tuple[Callable[[], Any], Callable[[], Any], Callable[[Any, Any], None]]]:
+Case = tuple[Callable[[], Any], Callable[[], Any], Callable[[Any, Any], None]]
+
+
+def _cases() -> dict[str, Case]:
     """name -> (Rust call, numpy call, check that both agree), inputs built once."""
     neighbors, similarities = knn_graph()
     x = embedding_like(EMBEDDING_ROWS)
     texts = short_texts()
-    cases: dict[str, tuple[Callable[[], Any], Callable[[], Any], Callable[[Any, Any], None]]] = {
+    cases: dict[str, Case] = {
         "cluster_knn": (
             lambda: _core.cluster_knn(neighbors, similarities, KNN_THRESHOLD),
             lambda: numpy_cluster_knn(neighbors, similarities, KNN_THRESHOLD),
@@ -233,23 +239,49 @@ def test_kernel(benchmark: BenchmarkFixture, name: str, implementation: str) -> 
     benchmark.pedantic(rust if implementation == "rust" else numpy_version, rounds=5, warmup_rounds=1)
 
 
-def _median_seconds(call: Callable[[], Any], repeats: int) -> float:
-    call()  # warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def locomo_cases(folder: Path) -> dict[str, Case]:
+    """`cluster_embeddings` on real data: the all-MiniLM-L6-v2 embeddings of every turn of the LoCoMo
+    conversations in `folder` (embedding them takes ~1 min on two cores)."""
+    from lightmem.conversations import load_conversations
+    from lightmem.embedding import OnnxEmbedder
+
+    conversations = [c for path in sorted(folder.glob("*.json")) for c in load_conversations(path)]
+    texts = [m["content"] for c in conversations for session in c.sessions for m in session]
+    x = OnnxEmbedder().embed(texts)
+    return {
+        f"locomo_{len(texts)}_turns@{threshold}": (
+            partial(_core.cluster_embeddings, x, threshold),
+            partial(numpy_cluster_embeddings, x, threshold),
+            _same,
+        )
+        for threshold in EMBEDDING_THRESHOLDS
+    }
 
 
-def main(repeats: int = 7) -> None:
-    """Check every numpy version against the kernel, then print both medians and the speed-up."""
-    print(f"{'kernel':<24} {'rust ms':>9} {'numpy ms':>9} {'speed-up':>9}   (median of {repeats} runs)")
-    for name, (rust, numpy_version, check) in CASES.items():
-        check(rust(), numpy_version())
-        rust_s, numpy_s = _median_seconds(rust, repeats), _median_seconds(numpy_version, repeats)
-        print(f"{name:<24} {rust_s * 1e3:>9.2f} {numpy_s * 1e3:>9.2f} {numpy_s / rust_s:>8.1f}x")
+def _seconds(call: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    """Check every numpy version against the kernel, then print both medians and the speed-up. The two
+    are timed alternately, so that both see the same load on a shared machine."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=7, help="timed runs of each (default 7)")
+    parser.add_argument(
+        "--locomo", type=Path, help="also time the embeddings of the LoCoMo turns in this folder"
+    )
+    args = parser.parse_args()
+    cases = {**CASES, **(locomo_cases(args.locomo) if args.locomo else {})}
+    print(f"{'kernel':<28} {'rust ms':>9} {'numpy ms':>9} {'speed-up':>9}   (median of {args.repeats} runs)")
+    for name, (rust, numpy_version, check) in cases.items():
+        check(rust(), numpy_version())  # also warms both up
+        times = [(_seconds(rust), _seconds(numpy_version)) for _ in range(args.repeats)]
+        rust_s, numpy_s = (statistics.median(column) for column in zip(*times))
+        print(f"{name:<28} {rust_s * 1e3:>9.2f} {numpy_s * 1e3:>9.2f} {numpy_s / rust_s:>8.1f}x")
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ const SCREEN_MIN_ROWS: usize = 1024;
 /// estimate how many pairs each bound keeps.
 const SCREEN_SAMPLE_ROWS: usize = 1024;
 /// Orthogonal-iteration steps that fit the subspace.
-const SCREEN_ITERATIONS: usize = 8;
+const SCREEN_ITERATIONS: usize = 3;
 /// Largest error accepted in the entries of QᵀQ - I before the low-rank screen is given up.
 const SCREEN_ORTHOGONALITY: f64 = 1e-6;
 /// Subtracted from the threshold before a bound is compared with it, so that f32 rounding (~1e-6) in
