@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("lightmem")
 
 DEFAULT_USER = "default"
+DEMO_LIMIT = 5
 DEMO_QUERIES = (
     "Where does Maya live now?",
     "What is the name of Tom's dog?",
@@ -104,10 +105,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     consolidate.set_defaults(command=_consolidate)
 
+    bench = commands.add_parser(
+        "bench", help="benchmarks: `lightmem bench locomo FILE...` (see `lightmem bench locomo --help`)"
+    )
+    bench.add_argument("suite", choices=["locomo"], help="which benchmark")
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="the benchmark's own arguments")
+    bench.set_defaults(command=_bench)
+
     history = commands.add_parser("history", parents=common, help="the recorded changes of one memory")
     history.add_argument("memory_id", metavar="ID", help="a memory id, as `get-all` and `search` show them")
     history.set_defaults(command=_history)
     return parser
+
+
+def _bench(args: argparse.Namespace) -> None:
+    from lightmem.bench.locomo import main as locomo_main  # imported on demand: the harness is heavy
+
+    code = locomo_main(args.bench_args)
+    if code:
+        raise SystemExit(code)
 
 
 def _global_options() -> argparse.ArgumentParser:
@@ -180,7 +196,9 @@ def _demo(args: argparse.Namespace) -> None:
         directory = args.path or stack.enter_context(tempfile.TemporaryDirectory(prefix="lightmem-demo-"))
         memory = stack.enter_context(_open(directory, create=True))
         report = _add_conversations(memory, conversations, lambda _: _user(args), quiet=args.json)
-        results = {query: memory.search(query, user_id=_user(args), limit=3) for query in DEMO_QUERIES}
+        results = {
+            query: memory.search(query, user_id=_user(args), limit=DEMO_LIMIT) for query in DEMO_QUERIES
+        }
         stats = memory.stats().as_dict()
     if args.json:
         searches = [{"query": q, "results": [asdict(i) for i in items]} for q, items in results.items()]

@@ -98,6 +98,8 @@ def load_conversations(path: str | os.PathLike[str]) -> list[Conversation]:
         return [_generic(path, path.stem, _jsonl_messages(path, text))]
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise ConversationFormatError(path, None, "the JSON is nested too deeply") from None
     except json.JSONDecodeError as err:
         if err.msg == "Extra data":
             return [_generic(path, path.stem, _jsonl_messages(path, text))]
@@ -123,6 +125,8 @@ def _jsonl_messages(path: Path, text: str) -> list[tuple[str, Any]]:
             continue
         try:
             messages.append((f"line {number}", json.loads(line)))
+        except RecursionError:
+            raise ConversationFormatError(path, f"line {number}", "the JSON is nested too deeply") from None
         except json.JSONDecodeError as err:
             raise ConversationFormatError(
                 path, f"line {number} column {err.colno}", f"not valid JSON ({err.msg})"
