@@ -22,6 +22,11 @@ class Scope:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise ValueError(f"{name} must be a non-empty string or None, got {value!r}")
+            if value is not None and not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError as err:
+                    raise ValueError(f"{name} is not valid Unicode text ({err.reason} at {err.start})") from None
 
 
 @dataclass(frozen=True)
