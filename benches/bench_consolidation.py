@@ -1,7 +1,11 @@
 """Sleep-time consolidation at growing store sizes: time, LLM calls, and duplicate detection quality.
 
 A standalone script (not a timed test). For each size n it fills a fresh store through `store.add` with
-random unit vectors and planted cases, all added after the units they refer to:
+base units and planted cases, all added after the units they refer to. Base vectors are `--vectors
+topics` (default: units around topic centres, 100 units a topic at cosine 0.6 from their centre, so about
+0.36 from each other: below the conflict threshold, but with the neighbourhood structure of real
+embeddings) or `random` (uniform on the sphere: no structure at all, the worst case of an HNSW index,
+whose cost per query then grows with the index). Planted cases:
 
 * duplicates (5% of n): copies of a unit at cosine ~0.98, with the same text or the text plus a full
   stop: consolidation must delete them without an LLM call;
@@ -10,16 +14,18 @@ random unit vectors and planted cases, all added after the units they refer to:
 * conflicts (2%): "entity k lives in A" and, later, "entity k moved to B" at cosine ~0.85: the rule LLM
   below deletes the stale one.
 
-Then one `consolidate` pass runs over everything (all units are new), and the script prints its time,
-time per unit, LLM calls, the recall/precision of the planted duplicates, and the median latency of a
+Each unit has its own source id. Then one `consolidate` pass runs over everything (all units are new),
+and the script prints its time, time per unit, LLM calls, the recall/precision of the planted
+duplicates, whether the kept units took over the duplicates' source ids, and the median latency of a
 store search by another thread, idle and while the pass runs. Run:
 
-    .venv/bin/python benches/bench_consolidation.py --sizes 1000 10000 --repeat 3
+    .venv/bin/python benches/bench_consolidation.py --sizes 1000 10000 --repeat 3 [--vectors random]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -40,12 +46,14 @@ from lightmem.llm import Completion, UsageCounter, estimate_tokens
 from lightmem.long_term import LongTermStore
 from lightmem.sleep import ConsolidationReport, consolidate
 from lightmem.types import ExtractedUnit, Scope
+from usearch.index import Index
 
 SCOPE = Scope(user_id="bench")
 DIM = 384
 ADD_BATCH = 1000
 _MOVED = re.compile(r"^entity (\d+) moved to ")
 _LIVES = re.compile(r"^entity (\d+) lives in ")
+_TURNS = itertools.count()
 _WORDS = "apple river stone cloud violin garden mirror candle harbor forest lantern meadow".split()
 
 
@@ -80,9 +88,16 @@ class RuleLLM:
         ]
 
 
+TOPIC_SIZE = 100
+"""Base units per topic (`--vectors topics`)."""
+TOPIC_SIMILARITY = 0.6
+"""Cosine similarity of a base unit to its topic centre (`--vectors topics`)."""
+
+
 @dataclass
 class Planted:
-    duplicates: list[str]
+    duplicates: dict[str, str]
+    """Id of each planted duplicate -> id of the unit it copies."""
     near_misses: list[str]
     stale: list[str]
 
@@ -90,6 +105,15 @@ class Planted:
 def unit_vectors(rng: np.random.Generator, n: int) -> np.ndarray:
     vectors = rng.standard_normal((n, DIM)).astype(np.float32)
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def topic_vectors(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n unit vectors, each at cosine `TOPIC_SIMILARITY` from one of n / `TOPIC_SIZE` random centres."""
+    centres = unit_vectors(rng, max(1, n // TOPIC_SIZE))
+    return near(rng, centres[rng.integers(0, len(centres), n)], TOPIC_SIMILARITY)
+
+
+VECTORS = {"topics": topic_vectors, "random": unit_vectors}
 
 
 def near(rng: np.random.Generator, vectors: np.ndarray, similarity: float) -> np.ndarray:
@@ -101,21 +125,22 @@ def near(rng: np.random.Generator, vectors: np.ndarray, similarity: float) -> np
 
 
 def add(store: LongTermStore, texts: list[str], vectors: np.ndarray) -> list[str]:
+    """Store units, each with a source id of its own."""
     ids = []
     for start in range(0, len(texts), ADD_BATCH):
-        units = [ExtractedUnit(t, source=()) for t in texts[start : start + ADD_BATCH]]
+        units = [ExtractedUnit(t, source=(f"D1:{next(_TURNS)}",)) for t in texts[start : start + ADD_BATCH]]
         ids += [item.id for item in store.add(SCOPE, units, vectors[start : start + ADD_BATCH])]
     return ids
 
 
-def fill(store: LongTermStore, n: int, seed: int) -> Planted:
+def fill(store: LongTermStore, n: int, seed: int, vectors: str) -> Planted:
     """n units in all: base units, then the planted duplicates, near misses and conflicts."""
     rng = np.random.default_rng(seed)
     n_dup, n_miss, n_conflict = n // 20, n // 50, n // 50
     n_base = n - n_dup - n_miss - 2 * n_conflict
     base_texts = [f"unit {i} " + " ".join(rng.choice(_WORDS, 4)) for i in range(n_base)]
-    base = unit_vectors(rng, n_base)
-    add(store, base_texts, base)
+    base = VECTORS[vectors](rng, n_base)
+    base_ids = add(store, base_texts, base)
     dup_of = rng.choice(n_base, n_dup + n_miss, replace=False)
     originals, missed = dup_of[:n_dup], dup_of[n_dup:]
     dup_texts = [base_texts[i] + ("" if k % 2 else ".") for k, i in enumerate(originals)]
@@ -124,10 +149,10 @@ def fill(store: LongTermStore, n: int, seed: int) -> Planted:
         base_texts[i] + " at 7pm" if k % 2 else _other_last_word(base_texts[i]) for k, i in enumerate(missed)
     ]
     near_misses = add(store, miss_texts, near(rng, base[missed], 0.98))
-    old = unit_vectors(rng, n_conflict)
+    old = VECTORS[vectors](rng, n_conflict)
     stale = add(store, [f"entity {k} lives in Paris" for k in range(n_conflict)], old)
     add(store, [f"entity {k} moved to Berlin" for k in range(n_conflict)], near(rng, old, 0.85))
-    return Planted(duplicates, near_misses, stale)
+    return Planted(dict(zip(duplicates, (base_ids[i] for i in originals))), near_misses, stale)
 
 
 def _other_last_word(text: str) -> str:
@@ -135,10 +160,11 @@ def _other_last_word(text: str) -> str:
     return f"{head} {_WORDS[(_WORDS.index(last) + 1) % len(_WORDS)]}"
 
 
-def run(n: int, seed: int) -> dict[str, float]:
+def run(n: int, seed: int, vectors: str) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as directory, LongTermStore(Path(directory) / "m", dim=DIM) as store:
         start = time.perf_counter()
-        planted = fill(store, n, seed)
+        planted = fill(store, n, seed, vectors)
+        sources = {mid: store.get(mid).source for mid in planted.duplicates}  # type: ignore[union-attr]
         fill_s = time.perf_counter() - start
         idle = search_latencies(store, threading.Event(), 200)
         running = threading.Event()
@@ -150,7 +176,7 @@ def run(n: int, seed: int) -> dict[str, float]:
                 running.set()
         return {
             "fill_s": fill_s,
-            **measure(store, planted, report),
+            **measure(store, planted, report, sources),
             "search_ms_idle": 1000 * statistics.median(idle),
             "search_ms_during": 1000 * statistics.median(during.result()),
         }
@@ -169,8 +195,16 @@ def search_latencies(store: LongTermStore, stop: threading.Event, count: int = 1
     return latencies
 
 
-def measure(store: LongTermStore, planted: Planted, report: ConsolidationReport) -> dict[str, float]:
+def measure(
+    store: LongTermStore, planted: Planted, report: ConsolidationReport, sources: dict[str, tuple[str, ...]]
+) -> dict[str, float]:
     found = sum(store.get(mid) is None for mid in planted.duplicates)
+    kept = {mid: store.get(original) for mid, original in planted.duplicates.items()}
+    handed = sum(
+        item is not None and set(sources[mid]) <= set(item.source)
+        for mid, item in kept.items()
+        if store.get(mid) is None
+    )
     wrongly = sum(store.get(mid) is None for mid in planted.near_misses)
     resolved = sum(store.get(mid) is None for mid in planted.stale)
     return {
@@ -180,27 +214,82 @@ def measure(store: LongTermStore, planted: Planted, report: ConsolidationReport)
         "clusters": report.clusters_found,
         "dup_recall": found / len(planted.duplicates),
         "dup_precision": found / max(report.duplicates_merged, 1),
+        "dup_sources_kept": handed / max(found, 1),
         "near_misses_kept": 1 - wrongly / len(planted.near_misses),
         "conflicts_resolved": resolved / len(planted.stale),
         "index_ok": float(store.check_index()),
     }
 
 
+def index_run(n: int, expansion_add: int, seed: int, queries: int = 2000) -> dict[str, float]:
+    """Bulk insertion of n random unit vectors into a usearch index configured as the store's (cosine,
+    f32, `expansion_add` as given), in the store's batches of `ADD_BATCH`, and the recall@10 of searches
+    for 40 candidates (limit 10 * oversample 4, as the store asks) against an exact scan: for random
+    queries, and for queries at cosine 0.9 from a stored vector (also: how often that one ranks first)."""
+    rng = np.random.default_rng(seed)
+    vectors = unit_vectors(rng, n)
+    index = Index(ndim=DIM, metric="cos", dtype="f32", expansion_add=expansion_add)
+    start = time.perf_counter()
+    for first in range(0, n, ADD_BATCH):
+        index.add(
+            np.arange(first, min(first + ADD_BATCH, n), dtype=np.uint64), vectors[first : first + ADD_BATCH]
+        )
+    add_s = time.perf_counter() - start
+    sources = rng.choice(n, queries, replace=False)
+    figures = {"add_s": add_s, "add_ms_per_vector": 1000 * add_s / n}
+    for name, query in (("random", unit_vectors(rng, queries)), ("near", near(rng, vectors[sources], 0.9))):
+        exact = np.argsort(-(query @ vectors.T), axis=1)[:, :10]
+        found = np.asarray(index.search(query, 40).keys, dtype=np.int64)[:, :10]
+        figures[f"recall10_{name}"] = float(
+            np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact)])
+        )
+        if name == "near":
+            figures["near_first"] = float(np.mean(found[:, 0] == sources))
+    return figures
+
+
+def main_index(n: int, expansion_adds: list[int], repeat: int) -> None:
+    """Print the medians of `index_run` for each `expansion_add`, the settings interleaved in each round."""
+    runs: dict[int, list[dict[str, float]]] = {e: [] for e in expansion_adds}
+    for seed in range(repeat):
+        for expansion_add in expansion_adds:
+            runs[expansion_add].append(index_run(n, expansion_add, seed))
+    columns = list(runs[expansion_adds[0]][0])
+    print("| n | expansion_add | " + " | ".join(columns) + " |")
+    for expansion_add, rows in runs.items():
+        medians = [statistics.median(r[c] for r in rows) for c in columns]
+        print(f"| {n} | {expansion_add} | " + " | ".join(f"{m:.4g}" for m in medians) + " |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--repeat", type=int, default=1, help="fresh stores per size (medians are shown)")
+    parser.add_argument("--vectors", choices=sorted(VECTORS), default="topics", help="base unit vectors")
+    parser.add_argument(
+        "--index",
+        type=int,
+        nargs="+",
+        metavar="EXPANSION_ADD",
+        help="instead: time bulk adds of the largest --sizes random vectors into usearch with these "
+        "expansion_add values, and their search recall",
+    )
     args = parser.parse_args()
     machine = (
         f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}"
     )
-    print(f"# {machine}, python {platform.python_version()}")
+    print(
+        f"# {machine}, python {platform.python_version()}, {'random' if args.index else args.vectors} vectors"
+    )
+    if args.index:
+        main_index(max(args.sizes), args.index, args.repeat)
+        return
     columns = ["n", "fill_s", "seconds", "ms_per_unit", "llm_calls", "clusters", "dup_recall",
-               "dup_precision", "near_misses_kept", "conflicts_resolved", "index_ok", "search_ms_idle",
-               "search_ms_during"]  # fmt: skip
+               "dup_precision", "dup_sources_kept", "near_misses_kept", "conflicts_resolved", "index_ok",
+               "search_ms_idle", "search_ms_during"]  # fmt: skip
     print("| " + " | ".join(columns) + " |")
     for n in args.sizes:
-        runs = [run(n, seed) for seed in range(args.repeat)]
+        runs = [run(n, seed, args.vectors) for seed in range(args.repeat)]
         medians = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
         print("| " + " | ".join([str(n), *(f"{medians[c]:.4g}" for c in columns[1:])]) + " |", flush=True)
 

@@ -209,6 +209,18 @@ def test_neighbors_batch_exact_scope(tmp_path: Path, options: dict[str, int]) ->
     assert all(item.agent_id == "bot" for item, _ in agent_only[0]) and len(agent_only[0]) == 3
 
 
+def test_vector_index_searches_many_queries_at_once() -> None:
+    index = VectorIndex(DIM)
+    assert [a.shape for a in index.search(unit_vectors(2), 3)] == [(2, 0), (2, 0)]
+    vectors = unit_vectors(5)
+    index.apply(np.arange(10, 15, dtype=np.int64), vectors, np.empty(0, dtype=np.int64))
+    keys, similarities = index.search(vectors[[3, 1]], 8)  # more than the index holds: exhaustive
+    assert keys.shape == similarities.shape == (2, 5) and keys[:, 0].tolist() == [13, 11]
+    assert similarities[:, 0] == pytest.approx([1.0, 1.0], abs=1e-5)
+    (one,), _ = index.search(vectors[[4]], 2)
+    assert one.tolist()[0] == 14 and len(one) == 2
+
+
 def test_neighbors_batch_rejects_bad_input(store: LongTermStore) -> None:
     store.add(ALICE, units("x"), unit_vectors(1))
     for bad, message in (

@@ -12,6 +12,13 @@ from typing import Any, Optional
 import numpy as np
 from usearch.index import BatchMatches, Index, MetricKind, ScalarKind
 
+EXPANSION_ADD = 64
+"""HNSW beam width of an insertion (usearch's default: 128; not saved in the index file). Insertion cost
+is nearly all distance computations, which this width bounds: 64 makes bulk adds and rebuilds 1.9x faster
+(20k random 384-d vectors on 2 shared cores, median of 3: 5.9 -> 3.2 ms a vector). Recall@10 stays 0.999
+on MiniLM embeddings of LoCoMo turns; on random vectors a query's planted neighbour at cosine 0.9 comes
+first 99.1% of the time instead of 99.6%. See benches/README.md."""
+
 
 class IndexFileError(Exception):
     """The index file cannot be used; the message says why (the store then rebuilds the index)."""
@@ -27,6 +34,7 @@ class VectorIndex:
         self.dim = dim
         self.seq = seq
         self._index = index if index is not None else Index(ndim=dim, metric="cos", dtype="f32")
+        self._index.expansion_add = EXPANSION_ADD
 
     def __len__(self) -> int:
         return len(self._index)
