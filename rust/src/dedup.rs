@@ -474,8 +474,7 @@ fn top_subspace(sample: &Array2<f32>, m: usize) -> Option<Array2<f32>> {
     }
     for _ in 0..SCREEN_ITERATIONS {
         // The rows of Q·G are G·q for each basis vector q, since G is symmetric.
-        basis = basis.dot(&gram) + &basis * ridge;
-        orthonormalise_rows(&mut basis)?;
+        basis = orthonormalise_rows(basis.dot(&gram) + &basis * ridge)?;
     }
     let basis = basis.t().mapv(|v| v as f32);
     let defect = basis.t().dot(&basis) - Array2::<f32>::eye(m);
@@ -485,25 +484,52 @@ fn top_subspace(sample: &Array2<f32>, m: usize) -> Option<Array2<f32>> {
     (worst <= SCREEN_ORTHOGONALITY).then_some(basis)
 }
 
-/// Modified Gram–Schmidt over the rows, applied twice per row; None if a row is (numerically)
-/// dependent on the ones before it.
-fn orthonormalise_rows(basis: &mut Array2<f64>) -> Option<()> {
-    for j in 0..basis.nrows() {
-        let (done, mut rest) = basis.view_mut().split_at(Axis(0), j);
-        let mut row = rest.row_mut(0);
-        for _ in 0..2 {
-            for q in done.rows() {
-                let overlap = q.dot(&row);
-                row.scaled_add(-overlap, &q);
-            }
-        }
-        let norm = row.dot(&row).sqrt();
-        if norm.is_nan() || norm <= 1e-12 {
+/// The rows of `z` made orthonormal by CholeskyQR2: z ← L⁻¹ z where z zᵀ = L Lᵀ, twice (the second
+/// pass restores orthogonality to rounding error; z's condition number is kept below ~1e6 by the ridge
+/// of the caller). None if z zᵀ is not numerically positive definite.
+fn orthonormalise_rows(mut z: Array2<f64>) -> Option<Array2<f64>> {
+    for _ in 0..2 {
+        let factor = cholesky(&z.dot(&z.t()))?;
+        z = lower_inverse(&factor).dot(&z);
+    }
+    Some(z)
+}
+
+/// The lower-triangular L with a = L Lᵀ of a symmetric matrix; None if a is not (numerically)
+/// positive definite.
+fn cholesky(a: &Array2<f64>) -> Option<Array2<f64>> {
+    let m = a.nrows();
+    let mut factor = Array2::<f64>::zeros((m, m));
+    for j in 0..m {
+        let done = |i: usize| factor.slice(s![i, ..j]);
+        let pivot = a[[j, j]] - done(j).dot(&done(j));
+        if pivot.is_nan() || pivot <= 0.0 {
             return None;
         }
-        row /= norm;
+        let pivot = pivot.sqrt();
+        let column: Vec<f64> = (j + 1..m)
+            .map(|i| (a[[i, j]] - done(i).dot(&done(j))) / pivot)
+            .collect();
+        factor[[j, j]] = pivot;
+        factor
+            .slice_mut(s![j + 1.., j])
+            .assign(&ndarray::aview1(&column));
     }
-    Some(())
+    Some(factor)
+}
+
+/// The inverse of a lower-triangular matrix with a non-zero diagonal (forward substitution).
+fn lower_inverse(factor: &Array2<f64>) -> Array2<f64> {
+    let m = factor.nrows();
+    let mut inverse = Array2::<f64>::zeros((m, m));
+    for j in 0..m {
+        inverse[[j, j]] = 1.0 / factor[[j, j]];
+        for i in j + 1..m {
+            let sum: f64 = (j..i).map(|k| factor[[i, k]] * inverse[[k, j]]).sum();
+            inverse[[i, j]] = -sum / factor[[i, i]];
+        }
+    }
+    inverse
 }
 
 /// Maps `f` over `items` on rayon's pool, or on this thread in a process forked from one that started
@@ -984,6 +1010,18 @@ mod tests {
             Array2::from_shape_fn((50, 70), |(i, k)| if k < 3 { (i + k) as f32 } else { 0.0 });
         let basis = top_subspace(&rows, COARSE_RANK).expect("orthonormal basis");
         assert_eq!(basis.dim(), (70, COARSE_RANK));
+    }
+
+    #[test]
+    fn cholesky_factor_and_triangular_inverse() {
+        let a = ndarray::arr2(&[[4.0, 2.0, 0.4], [2.0, 5.0, 1.0], [0.4, 1.0, 3.0]]);
+        let factor = cholesky(&a).expect("positive definite");
+        assert!((factor.dot(&factor.t()) - &a)
+            .iter()
+            .all(|v| v.abs() < 1e-12));
+        let identity = lower_inverse(&factor).dot(&factor) - Array2::<f64>::eye(3);
+        assert!(identity.iter().all(|v| v.abs() < 1e-12));
+        assert!(cholesky(&ndarray::arr2(&[[1.0, 2.0], [2.0, 1.0]])).is_none());
     }
 
     #[test]
