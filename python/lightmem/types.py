@@ -26,7 +26,8 @@ class Scope:
                 try:
                     value.encode("utf-8")
                 except UnicodeEncodeError as err:
-                    raise ValueError(f"{name} is not valid Unicode text ({err.reason} at {err.start})") from None
+                    problem = f"{err.reason} at {err.start}"
+                    raise ValueError(f"{name} is not valid Unicode text ({problem})") from None
 
 
 @dataclass(frozen=True)
