@@ -5,7 +5,9 @@ base units and planted cases, all added after the units they refer to. Base vect
 topics` (default: units around topic centres, 100 units a topic at cosine 0.6 from their centre, so about
 0.36 from each other: below the conflict threshold, but with the neighbourhood structure of real
 embeddings) or `random` (uniform on the sphere: no structure at all, the worst case of an HNSW index,
-whose cost per query then grows with the index). Planted cases:
+whose cost per query then grows with the index). Base texts are "unit <i>" and four distinct words
+(repeated words could make a near miss's word bigrams 80% those of its original: a duplicate by the
+MinHash rule). Planted cases:
 
 * duplicates (5% of n): copies of a unit at cosine ~0.98, with the same text or the text plus a full
   stop: consolidation must delete them without an LLM call;
@@ -138,7 +140,7 @@ def fill(store: LongTermStore, n: int, seed: int, vectors: str) -> Planted:
     rng = np.random.default_rng(seed)
     n_dup, n_miss, n_conflict = n // 20, n // 50, n // 50
     n_base = n - n_dup - n_miss - 2 * n_conflict
-    base_texts = [f"unit {i} " + " ".join(rng.choice(_WORDS, 4)) for i in range(n_base)]
+    base_texts = [f"unit {i} " + " ".join(rng.choice(_WORDS, 4, replace=False)) for i in range(n_base)]
     base = VECTORS[vectors](rng, n_base)
     base_ids = add(store, base_texts, base)
     dup_of = rng.choice(n_base, n_dup + n_miss, replace=False)
