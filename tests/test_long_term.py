@@ -18,6 +18,7 @@ from lightmem.long_term import Change, LongTermStore, SearchFilters, StoreError,
 from lightmem.store import schema
 from lightmem.store.vector_index import VectorIndex
 from lightmem.types import ExtractedUnit, Scope
+from usearch.index import Index
 
 DIM = 16
 ALICE = Scope(user_id="alice")
@@ -345,6 +346,10 @@ def _damage_other_dim(index: Path, store_id: str) -> None:
     VectorIndex(DIM * 2).save(index, store_id)  # a consistent file and record, of another dimension
 
 
+def _damage_float32(index: Path, store_id: str) -> None:
+    VectorIndex(DIM, Index(ndim=DIM, metric="cos", dtype="f32")).save(index, store_id)  # an older lightmem's
+
+
 def _damage_record(index: Path, store_id: str) -> None:
     index.with_name("index.usearch.json").write_text("{")
 
@@ -356,6 +361,7 @@ def _damage_record(index: Path, store_id: str) -> None:
         (_damage_truncated, "record"),
         (_damage_garbage, "record"),
         (_damage_other_dim, "dimension"),
+        (_damage_float32, "not cosine over I8"),
         (_damage_record, "record"),
     ],
 )

@@ -379,19 +379,24 @@ class LongTermStore:
         filters: Optional[SearchFilters],
         limit: int,
     ) -> list[list[tuple[Sequence[Any], float]]]:
-        """limit * oversample candidates per query from the index, their rows fetched in one go; the
-        queries left with fewer than `limit` hits ask again for 4 times more candidates."""
+        """limit * oversample candidates per query from the index, their rows fetched in one go and
+        ranked by their exact similarity (from the stored vectors); the queries left with fewer than
+        `limit` hits ask again for 4 times more candidates."""
         results: list[list[tuple[Sequence[Any], float]]] = [[] for _ in queries]
         todo = list(range(len(queries)))
         wanted = limit * self._oversample
         while todo:
             with self._index_lock:
-                keys, similarities = self._index.search(queries[todo], wanted)
+                keys, _ = self._index.search(queries[todo], wanted)
                 exhaustive = wanted >= len(self._index)
-            rows = rows_by_rowid(conn, np.unique(keys[keys >= 0]).tolist(), where, params)
-            for i, row_keys, row_similarities in zip(todo, keys.tolist(), similarities.tolist()):
-                ranked = ((rows[k], s) for k, s in zip(row_keys, row_similarities) if k in rows)
-                results[i] = take(ranked, filters, limit)
+            rows = list(rows_by_rowid(conn, np.unique(keys[keys >= 0]).tolist(), where, params).values())
+            position = {row[0]: j for j, row in enumerate(rows)}
+            vectors = decode_vectors([row[-1] for row in rows], self.dim)
+            for i, row_keys in zip(todo, keys.tolist()):
+                found = [position[k] for k in row_keys if k in position]
+                similarities = vectors[found] @ queries[i]
+                order = np.argsort(-similarities, kind="stable")
+                results[i] = take(((rows[found[j]], float(similarities[j])) for j in order), filters, limit)
             todo = [] if exhaustive else [i for i in todo if len(results[i]) < limit]
             wanted *= 4
         return results
