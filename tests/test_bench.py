@@ -339,7 +339,10 @@ def test_harness_offline_on_a_tiny_conversation(
     conversation_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     systems = run_harness(conversation_file, tmp_path / "out", "lightmem,full-history,rag-1,rag-2,per-turn")
-    assert "| rag-1 |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| rag-1 |" in printed
+    plotted = (tmp_path / "out" / "recall_vs_llm_tokens.png").exists()
+    assert ("wrote" if plotted else "plot skipped: matplotlib is not installed") in printed.splitlines()[-1]
     meta = systems[""]["conversations"]
     assert meta[0]["turns"] == TURNS and meta[0]["questions"] == 5
     rag = systems["rag-1"]

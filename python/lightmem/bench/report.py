@@ -144,7 +144,8 @@ def _setting(system: dict[str, Any], name: str) -> Any:
 
 
 def plot(results: dict[str, Any], path: Path) -> str:
-    """Recall@10 against LLM tokens per conversation, every system and sweep; a line saying what happened."""
+    """Recall@10 and recall at the middle reading budget against LLM tokens per conversation, for every
+    system and along every lightmem sweep; returns a line saying what was done."""
     try:
         import matplotlib  # type: ignore[import-not-found]
 
@@ -153,23 +154,29 @@ def plot(results: dict[str, Any], path: Path) -> str:
     except ImportError:
         return "plot skipped: matplotlib is not installed (pip install matplotlib)"
     systems = [s for s in results["systems"] if s["kind"] != "full-history"]
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    for name, runs in _sweeps(systems).items():
-        axes.plot([s["llm_tokens"] for s in runs], [_score(s, "recall@10") for s in runs], "-", alpha=0.5)
-        for s in runs:
-            point = (s["llm_tokens"], _score(s, "recall@10"))
-            axes.annotate(f"{name}={_setting(s, name)}", point, fontsize=6, alpha=0.7)
-    for s in systems:
-        if " " not in s["name"]:
-            axes.plot(s["llm_tokens"], _score(s, "recall@10"), "o", label=s["name"])
+    scored = systems[0]["scores"]["all"]
+    budgets = sorted(
+        int(k[len("recall@") : -1]) for k in scored if k.startswith("recall@") and k.endswith("w")
+    )
+    keys = ["recall@10"] + ([f"recall@{budgets[len(budgets) // 2]}w"] if budgets else [])
+    figure, panels = plt.subplots(1, len(keys), figsize=(6 * len(keys), 4.5), squeeze=False)
     top = max([s["llm_tokens"] for s in systems] + [1000])
-    axes.set_xscale("symlog", linthresh=1000)
-    axes.set_xticks([0] + [10**e for e in range(3, len(str(int(top))) + 1)])
-    axes.set_xlabel("LLM tokens during ingest, per conversation (symlog)")
-    axes.set_ylabel("evidence recall@10")
-    axes.set_title("LoCoMo: recall against LLM cost")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
+    for axes, key in zip(panels[0], keys):
+        for name, runs in _sweeps(systems).items():
+            points = [(s["llm_tokens"], _score(s, key)) for s in runs]
+            axes.plot(*zip(*points), ".-", alpha=0.6, label=f"lightmem, {name} sweep")
+            for s, point in zip(runs, points):
+                axes.annotate(str(_setting(s, name)), point, fontsize=6, alpha=0.8)
+        for s in systems:
+            if " " not in s["name"]:
+                axes.plot(s["llm_tokens"], _score(s, key), "o", label=s["name"])
+        axes.set_xscale("symlog", linthresh=1000)
+        axes.set_xticks([0] + [10**e for e in range(3, len(str(int(top))) + 1)])
+        axes.set_xlabel("LLM tokens during ingest, per conversation (symlog)")
+        axes.set_ylabel(f"evidence {key.replace('w', ' words')}")
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=7)
+    figure.suptitle("LoCoMo: evidence recall against LLM cost")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
