@@ -25,7 +25,7 @@ from typing import Any, Optional
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from lightmem import __version__
-from lightmem.bench.baselines import PerTurnExtraction, WindowRAG, chunk_text, full_history_text
+from lightmem.bench.baselines import NO_LLM_USAGE, PerTurnExtraction, WindowRAG, chunk_text, full_history_text
 from lightmem.bench.mem0_system import Mem0System, mem0_available
 from lightmem.bench.metrics import (
     Hit,
@@ -199,7 +199,7 @@ def full_history(conversation: Conversation, options: RunOptions) -> dict[str, A
     perfect = {f"{m}@{k}": 1.0 for k in options.ks for m in ("recall", "full")}
     return {
         "ingest_s": 0.0,
-        "llm": {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0},
+        "llm": dict(NO_LLM_USAGE),
         "stored_memories": conversation.turns,
         "stored_tokens": estimate_tokens(full_history_text(conversation)),
         "scores": {"all": perfect},
