@@ -238,7 +238,9 @@ def test_reads_and_edits_take_any_input_or_raise_value_error(
 
 
 def test_odd_text_is_stored_verbatim_or_refused_by_name(tmp_path: Path, embedder: OnnxEmbedder) -> None:
-    with Memory(tmp_path / "mem", embedder=embedder, buffer_token_threshold=100_000) as memory:
+    with Memory(
+        tmp_path / "mem", embedder=embedder, buffer_token_threshold=100_000, compression_ratio=1.0
+    ) as memory:
         with pytest.raises(ValueError, match=r"message 0 content .*surrogate"):
             memory.add("lone \ud800 surrogate", user_id="u")
         with pytest.raises(ValueError, match="message 1 timestamp '2024-02-30'"):
