@@ -250,6 +250,24 @@ def test_search_filters_time_and_metadata(store: LongTermStore) -> None:
     assert len(store.search(query, ALICE, 10, past)) == len(timed) + 1
 
 
+def test_index_search_with_metadata_filter_scores_exactly(tmp_path: Path) -> None:
+    vectors = unit_vectors(200, seed=4)
+    with LongTermStore(tmp_path, DIM, exact_scan_max=0) as store:  # the index path, never a scan
+        items = []
+        for i in range(0, 200, 50):
+            texts = units(*(f"u{j}" for j in range(i, i + 50)))
+            items += store.add(ALICE, texts, vectors[i : i + 50], {"odd": i % 100 == 50})
+        query = unit_vectors(1, seed=5)[0]
+        hits = store.search(query, ALICE, 5, SearchFilters(metadata={"odd": True}))
+    position = {item.id: i for i, item in enumerate(items)}
+    odd = [i for i, item in enumerate(items) if item.metadata["odd"]]
+    assert len(hits) == 5 and all(h.metadata == {"odd": True} for h in hits)
+    assert [h.score for h in hits] == pytest.approx([vectors[position[h.id]] @ query for h in hits], abs=1e-5)
+    assert [h.score for h in hits] == sorted([h.score for h in hits], reverse=True)  # type: ignore[type-var]
+    best = {items[odd[i]].id for i in brute_force(vectors[odd], query, 5)}
+    assert len(best & {h.id for h in hits}) >= 4  # an approximate index may miss one
+
+
 def test_search_filters_from_dict() -> None:
     assert SearchFilters.from_dict(None) is None and SearchFilters.from_dict({}) is None
     f = SearchFilters.from_dict({"event_after": "2024-05-01T12:00:00Z", "metadata": {"a": 1}, "b": "x"})

@@ -217,13 +217,22 @@ def take(
 def rows_by_rowid(
     conn: sqlite3.Connection, rowids: Sequence[int], where: str, params: Sequence[Any]
 ) -> dict[int, Sequence[Any]]:
-    """The rows (`ITEM_COLUMNS`, then the vector) among `rowids` that satisfy `where`, keyed by rowid.
+    """The rows (`ITEM_COLUMNS`) among `rowids` that satisfy `where`, keyed by rowid.
 
     NOT INDEXED makes SQLite look the rowids up instead of scanning the scope's index (which it
     otherwise prefers, at the cost of reading every unit of a large scope).
     """
-    select = f"SELECT {ITEM_COLUMNS}, vector FROM units NOT INDEXED"
+    select = f"SELECT {ITEM_COLUMNS} FROM units NOT INDEXED"
     return {row[0]: row for row in select_in(conn, select, "rowid", rowids, where, params)}
+
+
+def vectors_by_rowid(
+    conn: sqlite3.Connection, rowids: Sequence[int], where: str, params: Sequence[Any]
+) -> dict[int, bytes]:
+    """The vector BLOBs of the rows among `rowids` that satisfy `where`, keyed by rowid (looked up as in
+    `rows_by_rowid`, and much cheaper per row)."""
+    select = "SELECT rowid, vector FROM units NOT INDEXED"
+    return dict(select_in(conn, select, "rowid", rowids, where, params))
 
 
 def items_by_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> list[MemoryItem]:

@@ -50,6 +50,7 @@ from lightmem.store.rows import (
     take,
     to_item,
     update_row,
+    vectors_by_rowid,
     where_sql,
 )
 from lightmem.store.schema import StoreError, connect, open_database, with_lock_retries, write_transaction
@@ -379,24 +380,31 @@ class LongTermStore:
         filters: Optional[SearchFilters],
         limit: int,
     ) -> list[list[tuple[Sequence[Any], float]]]:
-        """limit * oversample candidates per query from the index, their rows fetched in one go and
-        ranked by their exact similarity (from the stored vectors); the queries left with fewer than
-        `limit` hits ask again for 4 times more candidates."""
+        """limit * oversample candidates per query from the index, ranked by their exact similarity (their
+        stored vectors fetched in one go), then the rows of the best ones; the queries left with fewer
+        than `limit` hits ask again for 4 times more candidates."""
         results: list[list[tuple[Sequence[Any], float]]] = [[] for _ in queries]
         todo = list(range(len(queries)))
         wanted = limit * self._oversample
+        # metadata filters are checked on the rows: then every candidate's row may be needed
+        keep = limit if filters is None or not filters.metadata else None
         while todo:
             with self._index_lock:
                 keys, _ = self._index.search(queries[todo], wanted)
                 exhaustive = wanted >= len(self._index)
-            rows = list(rows_by_rowid(conn, np.unique(keys[keys >= 0]).tolist(), where, params).values())
-            position = {row[0]: j for j, row in enumerate(rows)}
-            vectors = decode_vectors([row[-1] for row in rows], self.dim)
+            blobs = vectors_by_rowid(conn, np.unique(keys[keys >= 0]).tolist(), where, params)
+            rowids = list(blobs)
+            position = {rowid: j for j, rowid in enumerate(rowids)}
+            vectors = decode_vectors(list(blobs.values()), self.dim)
+            ranked = []
             for i, row_keys in zip(todo, keys.tolist()):
                 found = [position[k] for k in row_keys if k in position]
                 similarities = vectors[found] @ queries[i]
-                order = np.argsort(-similarities, kind="stable")
-                results[i] = take(((rows[found[j]], float(similarities[j])) for j in order), filters, limit)
+                order = np.argsort(-similarities, kind="stable")[:keep]
+                ranked.append([(rowids[found[j]], float(similarities[j])) for j in order])
+            rows = rows_by_rowid(conn, sorted({r for hits in ranked for r, _ in hits}), where, params)
+            for i, hits in zip(todo, ranked):
+                results[i] = take(((rows[r], s) for r, s in hits if r in rows), filters, limit)
             todo = [] if exhaustive else [i for i in todo if len(results[i]) < limit]
             wanted *= 4
         return results
