@@ -363,7 +363,7 @@ class LongTermStore:
         rows = conn.execute(f"SELECT {ITEM_COLUMNS}, vector FROM units WHERE {where}", params).fetchall()
         vectors = decode_vectors([row[-1] for row in rows], self.dim)
         # with metadata filters any row may be needed, else the best `limit` suffice
-        needed = limit if filters is None else len(rows)
+        needed = limit if filters is None or not filters.metadata else len(rows)
         results = []
         for start in range(0, len(queries), _QUERY_CHUNK):
             scores = queries[start : start + _QUERY_CHUNK] @ vectors.T
