@@ -106,12 +106,15 @@ def spawn(path: Path, prefix: str, count: int, seed: int, *, onnx: bool = False)
 
 
 def message_id_counts(path: Path) -> tuple[Counter[str], Counter[str]]:
-    """How often each message id occurs in the short-term buffer and in unit sources, read from the
-    database file itself (deleted units included: a unit merged away keeps its provenance)."""
+    """How often each message id occurs in the short-term buffer and in the sources of live units, read
+    from the database file itself. With the offline backend every message is extracted into one unit
+    and consolidation deletes only duplicates, whose sources the unit kept takes over: each message
+    acknowledged and flushed is cited by exactly one live unit."""
     conn = sqlite3.connect(path / "memory.db")
     try:
         pending = Counter(json.loads(m)["id"] for (m,) in conn.execute("SELECT message FROM pending"))
-        sources = [json.loads(source) for (source,) in conn.execute("SELECT source FROM units")]
+        live = conn.execute("SELECT source FROM units WHERE deleted = 0")
+        sources = [json.loads(source) for (source,) in live]
     finally:
         conn.close()
     return pending, Counter(s for source in sources for s in source)

@@ -636,6 +636,53 @@ def test_pending_buffer_round_trip(store: LongTermStore) -> None:
         store.pending_add(run, [{"t": object()}], [1])
 
 
+def test_stale_pending_ids_never_take_newer_messages(tmp_path: Path) -> None:
+    """Process A reads the buffer, process B extracts it and a new message arrives: A's extraction is
+    refused, and the new message (which must not inherit a freed id) stays pending."""
+    with LongTermStore(tmp_path, DIM) as a, LongTermStore(tmp_path, DIM) as b:
+        first = {"id": "m1", "content": "I moved to Oslo"}
+        b.pending_add(ALICE, [first], [4])
+        ids_read_by_a = [i for i, _ in a.pending_list(ALICE)]
+        b.add(ALICE, units("moved to Oslo"), unit_vectors(1), pending_ids=ids_read_by_a)
+        later = {"id": "m2", "content": "I adopted a cat"}
+        (later_id,) = b.pending_add(ALICE, [later], [4])
+        assert later_id not in ids_read_by_a
+        with pytest.raises(KeyError, match="gone"):
+            a.add(ALICE, units("moved to Oslo, again"), unit_vectors(1), pending_ids=ids_read_by_a)
+        assert a.pending_list(ALICE) == [(later_id, later)]
+        assert [i.text for i in a.get_all(ALICE)] == ["moved to Oslo"]
+
+
+def test_schema_1_file_is_migrated_keeping_its_buffer(tmp_path: Path) -> None:
+    with LongTermStore(tmp_path, DIM) as store:
+        store.add(ALICE, units("likes tea"), unit_vectors(1))
+        ids = store.pending_add(ALICE, [{"content": "a"}, {"content": "b"}], [1, 1])
+    with sqlite3.connect(tmp_path / "memory.db") as conn:  # the version 1 table: ids could be reused
+        conn.execute("DROP TABLE pending")
+        conn.execute(
+            "CREATE TABLE pending (rowid INTEGER PRIMARY KEY, user_id TEXT, agent_id TEXT, run_id TEXT, "
+            "message TEXT NOT NULL, words INTEGER NOT NULL, created_at TEXT NOT NULL)"
+        )
+        conn.execute(schema._PENDING_INDEX)
+        conn.executemany(
+            "INSERT INTO pending VALUES (?, 'alice', NULL, NULL, ?, 1, '2024-01-01T00:00:00+00:00')",
+            [(ids[0], '{"content": "a"}'), (ids[1], '{"content": "b"}')],
+        )
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.close()
+    with LongTermStore(tmp_path, DIM) as store:
+        assert store.pending_list(ALICE) == [(ids[0], {"content": "a"}), (ids[1], {"content": "b"})]
+        assert [i.text for i in store.get_all(ALICE)] == ["likes tea"]
+        store.add(ALICE, [], unit_vectors(0), pending_ids=[ids[1]])
+        (new_id,) = store.pending_add(ALICE, [{"content": "c"}], [1])
+        assert new_id > ids[1]
+    with sqlite3.connect(tmp_path / "memory.db") as conn:
+        version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    conn.close()
+    assert version == (str(schema.SCHEMA_VERSION),) and "pending_v1" not in tables
+
+
 # --- the database file ------------------------------------------------------------------------------------
 
 

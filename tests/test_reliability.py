@@ -56,11 +56,6 @@ def sources(items: Any) -> list[str]:
 # --- concurrency ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug (issue 6 open): with a consolidation thread running, a message id is sometimes "
-    "missing from or repeated in the live units' sources; fails about 1 run in 3 here",
-)
 def test_threads_and_processes_share_one_store(tmp_path: Path, embedder: OnnxEmbedder) -> None:
     """3 adder threads, a searching and a flushing thread (and a consolidating one when `Memory` can) in
     this process, and 2 writer processes, all on one scope of one directory: no error, no deadlock, every

@@ -10,13 +10,24 @@ from typing import Callable, TypeVar
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
-"""Version of the schema below; a file with a higher version is refused (written by a newer lightmem)."""
+SCHEMA_VERSION = 2
+"""Version of the schema below; a file with a higher version is refused (written by a newer lightmem),
+an older one is migrated on open (see `_MIGRATIONS`)."""
 FORMAT = "lightmem"
 """`meta.format` of every lightmem database, to tell it from other SQLite files."""
 
 _LOCK_BACKOFF_S = (0.25, 0.5, 1.0, 2.0)
 """Pauses between retries of an operation that failed with "database is locked" after busy_timeout."""
+
+# AUTOINCREMENT: a pending id is never reused, so a process holding ids it read before another process
+# extracted those rows can never delete (and mis-attribute) messages added since
+_PENDING_TABLE = """CREATE TABLE IF NOT EXISTS pending (
+    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id TEXT, agent_id TEXT, run_id TEXT,
+    message TEXT NOT NULL,
+    words INTEGER NOT NULL,
+    created_at TEXT NOT NULL)"""
+_PENDING_INDEX = "CREATE INDEX IF NOT EXISTS pending_scope ON pending (user_id, agent_id, run_id)"
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -54,14 +65,22 @@ _SCHEMA = (
         reason TEXT,
         created_at TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS history_memory ON history (memory_id)",
-    """CREATE TABLE IF NOT EXISTS pending (
-        rowid INTEGER PRIMARY KEY,
-        user_id TEXT, agent_id TEXT, run_id TEXT,
-        message TEXT NOT NULL,
-        words INTEGER NOT NULL,
-        created_at TEXT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS pending_scope ON pending (user_id, agent_id, run_id)",
+    _PENDING_TABLE,
+    _PENDING_INDEX,
 )
+
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # 1 -> 2: pending ids could be reused once the newest rows were extracted
+    1: (
+        "ALTER TABLE pending RENAME TO pending_v1",
+        "DROP INDEX IF EXISTS pending_scope",
+        _PENDING_TABLE,
+        _PENDING_INDEX,
+        "INSERT INTO pending SELECT * FROM pending_v1",
+        "DROP TABLE pending_v1",
+    ),
+}
+"""Statements taking a file from schema version `key` to `key + 1`."""
 
 
 class StoreError(RuntimeError):
@@ -100,6 +119,8 @@ def open_database(conn: sqlite3.Connection, path: Path, dim: int) -> str:
         raise StoreError(f"{path} is an SQLite database but not a lightmem one; use another directory")
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     _check_meta(meta, path, dim)
+    if int(meta["schema_version"]) < SCHEMA_VERSION:
+        with_lock_retries(lambda: write_transaction(conn, lambda: _migrate(conn)), path)
     with_lock_retries(lambda: conn.execute("PRAGMA journal_mode = WAL"), path)
     return meta["store_id"]
 
@@ -119,6 +140,16 @@ def _create(conn: sqlite3.Connection, dim: int) -> None:
         conn.executemany("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", initial.items())
 
     write_transaction(conn, create)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring the file to SCHEMA_VERSION (inside the caller's transaction: another process may have
+    migrated it since the version was read)."""
+    (version,) = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    for step in range(int(version), SCHEMA_VERSION):
+        for statement in _MIGRATIONS[step]:
+            conn.execute(statement)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
 
 def _check_meta(meta: dict[str, str], path: Path, dim: int) -> None:
