@@ -9,12 +9,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import pytest
 from crash_worker import HashEmbedder
 from lightmem.bench.mock_server import MockLLM
 from lightmem.embedding import OnnxEmbedder
+from lightmem.llm import OpenAIClient
 
 FAKE_KEY = "sk-lightmem-test-DO-NOT-LEAK-4242"
 
@@ -35,23 +36,47 @@ def hash_embedder() -> HashEmbedder:
 
 @dataclass
 class Reply:
-    """A scripted answer: an HTTP status with a raw body, or (content set) a chat answer with that text."""
+    """A scripted answer: an HTTP status with a raw `body` (bytes, or a JSON object), or, when `content`
+    is set, a chat completion with that text (reporting `usage` if given)."""
 
     status: int = 200
-    body: bytes = b""
+    body: Union[bytes, dict[str, Any]] = b""
     content: Optional[str] = None
+    usage: Optional[dict[str, int]] = None
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     cut_body: bool = False  # announce the full Content-Length but send half the body
 
+    def payload(self) -> bytes:
+        """The bytes of the response body."""
+        if self.content is not None:
+            return json.dumps(chat_completion(self.content, self.usage)).encode("utf-8")
+        return self.body if isinstance(self.body, bytes) else json.dumps(self.body).encode("utf-8")
+
+
+def chat_completion(content: str, usage: Optional[dict[str, int]] = None) -> dict[str, Any]:
+    """An OpenAI chat-completion response object answering `content`."""
+    answer: dict[str, Any] = {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+        ],
+    }
+    if usage is not None:
+        answer["usage"] = usage
+    return answer
+
 
 class LLMServer:
-    """Answers chat completions as `lightmem.bench.mock_server.MockLLM` does (lightmem's own extraction
-    and consolidation requests, answered extractively), unless a scripted `Reply` is queued."""
+    """An OpenAI-compatible server on 127.0.0.1 that records every request and answers with the queued
+    `Reply`s in order, then with `default`, or (no default) as `lightmem.bench.mock_server.MockLLM` does
+    (lightmem's own extraction and consolidation requests answered extractively, 100 + 10 tokens)."""
 
-    def __init__(self) -> None:
+    def __init__(self, default: Optional[Reply] = None) -> None:
         self.replies: list[Reply] = []
         self.requests: list[dict[str, Any]] = []
+        self._default = default
         self._llm = MockLLM()
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -66,12 +91,21 @@ class LLMServer:
         with self._lock:
             self.replies.extend(replies)
 
+    def client(self, **overrides: Any) -> OpenAIClient:
+        """A client of this server with the fake key, short timeouts and tiny backoffs."""
+        options: dict[str, Any] = {"api_key": FAKE_KEY, "timeout_s": 2.0, "max_retries": 2}
+        options.update({"backoff_s": 0.001, "max_backoff_s": 0.01, **overrides})
+        return OpenAIClient(self.base_url, "test-model", **options)
+
     def _next(self, request: dict[str, Any]) -> Reply:
         with self._lock:
             self.requests.append(request)
             if self.replies:
                 return self.replies.pop(0)
-        return Reply(content=self._llm.reply(request["json"]["messages"]))
+        if self._default is not None:
+            return self._default
+        content = self._llm.reply(request["json"]["messages"])
+        return Reply(content=content, usage={"prompt_tokens": 100, "completion_tokens": 10})
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -79,9 +113,10 @@ class LLMServer:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                reply = server._next({"headers": dict(self.headers), "json": json.loads(raw)})
+                request = {"path": self.path, "headers": dict(self.headers), "json": json.loads(raw)}
+                reply = server._next(request)
                 time.sleep(reply.delay_s)
-                body = reply.body if reply.content is None else _chat(reply.content)
+                body = reply.payload()
                 try:
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json")
@@ -106,18 +141,6 @@ class LLMServer:
     def __exit__(self, *exc_info: object) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
-
-
-def _chat(content: str) -> bytes:
-    answer = {
-        "id": "chatcmpl-test",
-        "object": "chat.completion",
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
-        ],
-        "usage": {"prompt_tokens": 100, "completion_tokens": 10},
-    }
-    return json.dumps(answer).encode("utf-8")
 
 
 @pytest.fixture

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional, Union
+from typing import Any
 
 import pytest
+from conftest import FAKE_KEY, LLMServer, Reply
 from lightmem.config import LightMemConfig
 from lightmem.llm import (
     LLM,
@@ -32,113 +29,21 @@ from lightmem.prompts import (
     parse_extract_response,
 )
 
-KEY = "sk-test-SECRET-0123456789"
 MESSAGES = [{"role": "system", "content": "Answer in JSON."}, {"role": "user", "content": "Say hi."}]
-
-
-# --- a scripted OpenAI-compatible server ----------------------------------------------------------------
-
-
-@dataclass
-class Reply:
-    """One scripted answer of the server."""
-
-    status: int = 200
-    body: Union[bytes, dict[str, Any]] = field(default_factory=lambda: _chat('{"ok": true}'))
-    headers: dict[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0
-    cut_body: bool = False  # announce the full Content-Length but send only half the body
-
-
-def _chat(content: str, usage: Optional[dict[str, int]] = None) -> dict[str, Any]:
-    answer: dict[str, Any] = {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
-        ],
-    }
-    if usage is not None:
-        answer["usage"] = usage
-    return answer
-
-
-class ScriptedServer:
-    """Answers POSTs with the scripted replies in order (then with a default OK) and records requests."""
-
-    def __init__(self) -> None:
-        self.replies: list[Reply] = []
-        self.requests: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
-
-    def script(self, *replies: Reply) -> None:
-        self.replies.extend(replies)
-
-    def client(self, **overrides: Any) -> OpenAIClient:
-        options: dict[str, Any] = {"api_key": KEY, "timeout_s": 2.0, "max_retries": 2}
-        options.update({"backoff_s": 0.001, "max_backoff_s": 0.01, **overrides})
-        return OpenAIClient(self.base_url, "test-model", **options)
-
-    def _next(self, request: dict[str, Any]) -> Reply:
-        with self._lock:
-            self.requests.append(request)
-            return self.replies.pop(0) if self.replies else Reply()
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                reply = server._next(
-                    {"path": self.path, "headers": dict(self.headers), "json": json.loads(raw)}
-                )
-                time.sleep(reply.delay_s)
-                body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
-                try:
-                    self.send_response(reply.status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    for name, value in reply.headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(body[: len(body) // 2] if reply.cut_body else body)
-                    if reply.cut_body:
-                        self.close_connection = True
-                except OSError:  # the client gave up (timeout) and closed the connection
-                    pass
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        return Handler
-
-    def __enter__(self) -> ScriptedServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+OK = Reply(content='{"ok": true}')
 
 
 @pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as running:
+def server() -> Iterator[LLMServer]:
+    """A loopback server answering `OK` to whatever is not scripted."""
+    with LLMServer(default=OK) as running:
         yield running
 
 
 def _failure(client: OpenAIClient) -> LLMError:
     with pytest.raises(LLMError) as info:
         client.complete(MESSAGES)
-    assert KEY not in str(info.value)
+    assert FAKE_KEY not in str(info.value)
     assert client.url in str(info.value)
     return info.value
 
@@ -146,8 +51,8 @@ def _failure(client: OpenAIClient) -> LLMError:
 # --- OpenAIClient ---------------------------------------------------------------------------------------
 
 
-def test_ok_with_usage_and_the_request_sent(server: ScriptedServer) -> None:
-    server.script(Reply(body=_chat('{"hi": 1}', {"prompt_tokens": 11, "completion_tokens": 3})))
+def test_ok_with_usage_and_the_request_sent(server: LLMServer) -> None:
+    server.script(Reply(content='{"hi": 1}', usage={"prompt_tokens": 11, "completion_tokens": 3}))
     client = server.client()
     assert client.complete(MESSAGES) == Completion('{"hi": 1}', prompt_tokens=11, completion_tokens=3)
     assert client.usage.snapshot() == {"calls": 1, "prompt_tokens": 11, "completion_tokens": 3}
@@ -159,11 +64,11 @@ def test_ok_with_usage_and_the_request_sent(server: ScriptedServer) -> None:
         "temperature": 0,
         "response_format": {"type": "json_object"},
     }
-    assert request["headers"]["Authorization"] == f"Bearer {KEY}"
+    assert request["headers"]["Authorization"] == f"Bearer {FAKE_KEY}"
     assert request["headers"]["Content-Type"] == "application/json"
 
 
-def test_plain_text_request_without_key(server: ScriptedServer) -> None:
+def test_plain_text_request_without_key(server: LLMServer) -> None:
     client = server.client(api_key=None)
     client.complete(MESSAGES, json_output=False)
     (request,) = server.requests
@@ -171,15 +76,15 @@ def test_plain_text_request_without_key(server: ScriptedServer) -> None:
     assert "Authorization" not in request["headers"]
 
 
-def test_tokens_are_estimated_without_usage(server: ScriptedServer) -> None:
-    server.script(Reply(body=_chat("one two three")))
+def test_tokens_are_estimated_without_usage(server: LLMServer) -> None:
+    server.script(Reply(content="one two three"))
     completion = server.client().complete(MESSAGES)
     assert completion.prompt_tokens == estimate_tokens("Answer in JSON.", "Say hi.") == 7
     assert completion.completion_tokens == estimate_tokens("one two three") == 4
 
 
-def test_429_then_ok_honours_retry_after(server: ScriptedServer) -> None:
-    server.script(Reply(status=429, body=b'{"error": "slow down"}', headers={"Retry-After": "0.2"}), Reply())
+def test_429_then_ok_honours_retry_after(server: LLMServer) -> None:
+    server.script(Reply(status=429, body=b'{"error": "slow down"}', headers={"Retry-After": "0.2"}), OK)
     client = server.client(max_backoff_s=1.0)
     start = time.monotonic()
     assert client.complete(MESSAGES).text == '{"ok": true}'
@@ -188,7 +93,7 @@ def test_429_then_ok_honours_retry_after(server: ScriptedServer) -> None:
     assert client.usage.calls == 1
 
 
-def test_429_with_a_long_retry_after_gives_up_at_once(server: ScriptedServer) -> None:
+def test_429_with_a_long_retry_after_gives_up_at_once(server: LLMServer) -> None:
     server.script(Reply(status=429, headers={"Retry-After": "120"}))
     error = _failure(server.client())
     assert error.status == 429
@@ -196,7 +101,7 @@ def test_429_with_a_long_retry_after_gives_up_at_once(server: ScriptedServer) ->
     assert len(server.requests) == 1
 
 
-def test_5xx_is_retried_then_gives_up_in_bounded_time(server: ScriptedServer) -> None:
+def test_5xx_is_retried_then_gives_up_in_bounded_time(server: LLMServer) -> None:
     server.script(*[Reply(status=500, body=b"internal error")] * 4)
     client = server.client(max_retries=3)
     start = time.monotonic()
@@ -209,15 +114,17 @@ def test_5xx_is_retried_then_gives_up_in_bounded_time(server: ScriptedServer) ->
     assert client.usage.calls == 0
 
 
-def test_503_then_ok(server: ScriptedServer) -> None:
-    server.script(Reply(status=503), Reply(status=502), Reply())
+def test_503_then_ok(server: LLMServer) -> None:
+    server.script(Reply(status=503), Reply(status=502), OK)
     assert server.client().complete(MESSAGES).text == '{"ok": true}'
     assert len(server.requests) == 3
 
 
 @pytest.mark.parametrize("status", [400, 401, 404])
-def test_other_4xx_are_not_retried_and_the_key_is_redacted(server: ScriptedServer, status: int) -> None:
-    server.script(Reply(status=status, body=f'{{"error": "Incorrect API key provided: {KEY}"}}'.encode()))
+def test_other_4xx_are_not_retried_and_the_key_is_redacted(server: LLMServer, status: int) -> None:
+    server.script(
+        Reply(status=status, body=f'{{"error": "Incorrect API key provided: {FAKE_KEY}"}}'.encode())
+    )
     error = _failure(server.client())
     assert error.status == status
     assert f"HTTP {status}" in str(error)
@@ -225,7 +132,7 @@ def test_other_4xx_are_not_retried_and_the_key_is_redacted(server: ScriptedServe
     assert len(server.requests) == 1
 
 
-def test_timeout_is_retried_then_gives_up(server: ScriptedServer) -> None:
+def test_timeout_is_retried_then_gives_up(server: LLMServer) -> None:
     server.script(Reply(delay_s=0.6), Reply(delay_s=0.6))
     client = server.client(timeout_s=0.15, max_retries=1)
     start = time.monotonic()
@@ -236,8 +143,8 @@ def test_timeout_is_retried_then_gives_up(server: ScriptedServer) -> None:
     assert "timed out" in str(error)
 
 
-def test_timeout_then_ok(server: ScriptedServer) -> None:
-    server.script(Reply(delay_s=0.6), Reply())
+def test_timeout_then_ok(server: LLMServer) -> None:
+    server.script(Reply(delay_s=0.6), OK)
     assert server.client(timeout_s=0.15).complete(MESSAGES).text == '{"ok": true}'
 
 
@@ -248,18 +155,20 @@ def test_timeout_then_ok(server: ScriptedServer) -> None:
         Reply(body=b"<html>502 Bad Gateway</html>"),  # not JSON at all
         Reply(body={"choices": []}),  # JSON without an answer
         Reply(body={"choices": [{"message": {"content": None}}]}),
-        Reply(cut_body=True),  # the connection closes before Content-Length bytes arrived
+        Reply(
+            content='{"ok": true}', cut_body=True
+        ),  # the connection closes before Content-Length bytes arrived
     ],
 )
-def test_malformed_bodies_are_retried_then_fail(server: ScriptedServer, bad: Reply) -> None:
+def test_malformed_bodies_are_retried_then_fail(server: LLMServer, bad: Reply) -> None:
     server.script(bad, bad, bad)
     error = _failure(server.client())
     assert len(server.requests) == 3
     assert error.status is None
 
 
-def test_malformed_body_then_ok(server: ScriptedServer) -> None:
-    server.script(Reply(body=b"not json"), Reply(cut_body=True), Reply())
+def test_malformed_body_then_ok(server: LLMServer) -> None:
+    server.script(Reply(body=b"not json"), Reply(content='{"ok": true}', cut_body=True), OK)
     assert server.client().complete(MESSAGES).text == '{"ok": true}'
     assert len(server.requests) == 3
 
@@ -268,12 +177,12 @@ def test_connection_refused() -> None:
     with socket.socket() as probe:  # a port with nobody listening
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    client = OpenAIClient(f"http://127.0.0.1:{port}", "m", api_key=KEY, max_retries=1, backoff_s=0.001)
+    client = OpenAIClient(f"http://127.0.0.1:{port}", "m", api_key=FAKE_KEY, max_retries=1, backoff_s=0.001)
     error = _failure(client)
     assert "gave up after 2 attempt(s)" in str(error)
 
 
-def test_concurrent_calls_are_counted(server: ScriptedServer) -> None:
+def test_concurrent_calls_are_counted(server: LLMServer) -> None:
     client = server.client()
     with ThreadPoolExecutor(max_workers=4) as pool:
         completions = list(pool.map(lambda _: client.complete(MESSAGES), range(8)))
@@ -282,9 +191,9 @@ def test_concurrent_calls_are_counted(server: ScriptedServer) -> None:
     assert len(server.requests) == 8
 
 
-def test_repr_hides_the_key(server: ScriptedServer) -> None:
+def test_repr_hides_the_key(server: LLMServer) -> None:
     client = server.client()
-    assert KEY not in repr(client)
+    assert FAKE_KEY not in repr(client)
     assert "***" in repr(client)
     assert "api_key=None" in repr(server.client(api_key=None))
 
@@ -294,7 +203,7 @@ def test_from_config() -> None:
         llm="openai",
         llm_base_url="http://localhost:11434/v1/",
         llm_model="qwen",
-        llm_api_key=KEY,
+        llm_api_key=FAKE_KEY,
         llm_timeout_s=5.0,
         llm_max_retries=1,
     )
@@ -324,7 +233,7 @@ def test_constructor_validation(kwargs: dict[str, Any], message: str) -> None:
         OpenAIClient(**arguments)
 
 
-def test_empty_messages_rejected(server: ScriptedServer) -> None:
+def test_empty_messages_rejected(server: LLMServer) -> None:
     with pytest.raises(ValueError, match="messages"):
         server.client().complete([])
 

@@ -12,7 +12,7 @@ class LightMemConfig:
     """Configuration of a `Memory`. All fields have working offline defaults."""
 
     # --- sensory memory -------------------------------------------------------------------------
-    compression_ratio: float = 0.6
+    compression_ratio: float = 0.4
     """Fraction of each turn's words kept by the pruner, in (0, 1]; 1.0 disables pruning."""
     segment_min_turns: int = 2
     """A topic segment never has fewer turns than this (except a conversation's last one)."""
