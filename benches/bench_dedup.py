@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import pytest
+from kernel_cases import VOCABULARY, Case, kernel_tests
 from lightmem import _core
-from pytest_benchmark.fixture import BenchmarkFixture
 
 KNN_ROWS = 100_000
 K = 16
@@ -37,17 +36,6 @@ SHINGLE = 3
 KNN_THRESHOLD = 0.9
 EMBEDDING_THRESHOLDS = (0.9, 0.75)
 MERSENNE_61 = np.uint64((1 << 61) - 1)
-
-_VOCABULARY = """
-I we you she he they went go bought read painted visited called told asked planned moved started finished
-loved liked hated felt thought remembered yesterday today tomorrow last next week month year summer weekend
-morning evening the a my our her his their new old big small favourite first great lovely difficult
-camping trip beach mountains museum concert library school office garden kitchen park city lake river
-friend friends family mother father sister brother kids dog cat neighbour teacher doctor team group
-book books painting pottery guitar piano running hiking swimming cooking dinner lunch coffee cake job
-interview conference project support adoption career counselling workshop festival parade wedding birthday
-with about at in on to for from after before because and but so really very quite also again still just
-""".split()
 
 
 # --- inputs ---------------------------------------------------------------------------------------
@@ -97,9 +85,9 @@ def short_texts(count: int = TEXTS, seed: int = 2) -> list[str]:
     for _ in range(count):
         if texts and rng.random() < 0.25:
             words = rng.choice(texts).split()
-            words[rng.randrange(len(words))] = rng.choice(_VOCABULARY)
+            words[rng.randrange(len(words))] = rng.choice(VOCABULARY)
         else:
-            words = [rng.choice(_VOCABULARY) for _ in range(rng.randint(6, 24))]
+            words = [rng.choice(VOCABULARY) for _ in range(rng.randint(6, 24))]
         texts.append(" ".join(words).capitalize() + ".")
     return texts
 
@@ -193,9 +181,6 @@ def _same_shape(a: np.ndarray, b: np.ndarray) -> None:
     assert a.shape == b.shape and a.dtype == b.dtype
 
 
-Case = tuple[Callable[[], Any], Callable[[], Any], Callable[[Any, Any], None]]
-
-
 def _cases() -> dict[str, Case]:
     """name -> (Rust call, numpy call, check that both agree), inputs built once."""
     neighbors, similarities = knn_graph()
@@ -225,18 +210,7 @@ def _cases() -> dict[str, Case]:
 CASES = _cases()
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_numpy_version_agrees(name: str) -> None:
-    rust, numpy_version, check = CASES[name]
-    check(rust(), numpy_version())
-
-
-@pytest.mark.parametrize("implementation", ["rust", "numpy"])
-@pytest.mark.parametrize("name", list(CASES))
-def test_kernel(benchmark: BenchmarkFixture, name: str, implementation: str) -> None:
-    benchmark.group = name
-    rust, numpy_version, _ = CASES[name]
-    benchmark.pedantic(rust if implementation == "rust" else numpy_version, rounds=5, warmup_rounds=1)
+test_numpy_version_agrees, test_kernel = kernel_tests(CASES, rounds=5)
 
 
 def locomo_cases(folder: Path) -> dict[str, Case]:

@@ -12,28 +12,19 @@ import statistics
 import time
 
 import pytest
+from kernel_cases import VOCABULARY
 from lightmem.embedding import OnnxEmbedder
 from pytest_benchmark.fixture import BenchmarkFixture
 
 TEXTS_PER_CASE = 256
 WORD_COUNTS = (10, 30)
 BATCH_SIZES = (16, 32, 64, 128)
-_VOCABULARY = """
-I we you she he they went go bought read painted visited called told asked planned moved started finished
-loved liked hated felt thought remembered yesterday today tomorrow last next week month year summer weekend
-morning evening the a my our her his their new old big small favourite first great lovely difficult
-camping trip beach mountains museum concert library school office garden kitchen park city lake river
-friend friends family mother father sister brother kids dog cat neighbour teacher doctor team group
-book books painting pottery guitar piano running hiking swimming cooking dinner lunch coffee cake job
-interview conference project support adoption career counselling workshop festival parade wedding birthday
-with about at in on to for from after before because and but so really very quite also again still just
-""".split()
 
 
 def make_texts(count: int, words: int, seed: int = 0) -> list[str]:
     """`count` deterministic pseudo-sentences of exactly `words` words each."""
     rng = random.Random(seed)
-    return [" ".join(rng.choice(_VOCABULARY) for _ in range(words)).capitalize() + "." for _ in range(count)]
+    return [" ".join(rng.choice(VOCABULARY) for _ in range(words)).capitalize() + "." for _ in range(count)]
 
 
 @pytest.mark.parametrize("batch_size", BATCH_SIZES)

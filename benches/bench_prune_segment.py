@@ -18,9 +18,8 @@ import time
 from typing import Any, Callable
 
 import numpy as np
-import pytest
+from kernel_cases import Case, kernel_tests
 from lightmem import _core
-from pytest_benchmark.fixture import BenchmarkFixture
 
 TURNS = 10_000
 WORDS_PER_TURN = 20
@@ -214,7 +213,7 @@ def numpy_topic_boundaries(
 # --- the cases --------------------------------------------------------------------------------------
 
 
-def _cases() -> dict[str, tuple[Callable[[], Any], Callable[[], Any], Callable[[Any, Any], None]]]:
+def _cases() -> dict[str, Case]:
     """name -> (Rust call, numpy call, check that both agree), inputs built once."""
     ids, offsets, table, counts, flags = scoring_inputs()
     scores, word_ids, token_offsets, force = pruning_inputs()
@@ -245,18 +244,7 @@ def _cases() -> dict[str, tuple[Callable[[], Any], Callable[[], Any], Callable[[
 CASES = _cases()
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_numpy_version_agrees(name: str) -> None:
-    rust, numpy_version, check = CASES[name]
-    check(rust(), numpy_version())
-
-
-@pytest.mark.parametrize("implementation", ["rust", "numpy"])
-@pytest.mark.parametrize("name", list(CASES))
-def test_kernel(benchmark: BenchmarkFixture, name: str, implementation: str) -> None:
-    benchmark.group = name
-    rust, numpy_version, _ = CASES[name]
-    benchmark(rust if implementation == "rust" else numpy_version)
+test_numpy_version_agrees, test_kernel = kernel_tests(CASES)
 
 
 def _timed(call: Callable[[], Any]) -> tuple[float, float]:
