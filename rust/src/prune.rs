@@ -101,43 +101,47 @@ const ADJUSTMENT: [f32; KNOWN_FLAGS as usize + 1] = {
     table
 };
 
-/// Turns up to this many tokens find repeats by a branch-free scan of their earlier ids (it vectorises
-/// and needs no set); longer turns use a `TurnSet`, so that the cost stays linear.
-const SCAN_LIMIT: usize = 64;
+/// What `score_tokens` knows of a vocabulary id: its score before flags and repeats (NaN until the id
+/// is first met), and the stamp of the last turn it occurred in (0 = none yet). One record, so that a
+/// token costs one random access.
+#[derive(Clone, Copy)]
+struct KnownId {
+    base: f32,
+    turn: u32,
+}
 
-/// The ids met so far in a long turn: an open-addressing hash set (Fibonacci hashing, linear probing,
-/// at most half full), reset for every such turn, whose size depends on the turn, not the vocabulary.
-#[derive(Default)]
-struct TurnSet {
-    slots: Vec<u64>,
+/// The stamp of the last turn every unknown id (`>= V`) occurred in: open addressing (Fibonacci
+/// hashing, linear probing, at most half full) sized for the number of unknown tokens. Stamps start
+/// at 1, so stamp 0 marks an empty slot and any u32 can be a key.
+struct UnknownIds {
+    slots: Vec<(u32, u32)>,
     shift: u32,
 }
 
-impl TurnSet {
-    const EMPTY: u64 = u64::MAX; // ids are u32, so no id is stored as u64::MAX
-
-    /// Empties the set, sized for `len` insertions.
-    fn reset(&mut self, len: usize) {
+impl UnknownIds {
+    /// An empty map with room for `len` distinct ids.
+    fn new(len: usize) -> Self {
         let size = (2 * len).next_power_of_two().max(8);
-        self.slots.clear();
-        self.slots.resize(size, Self::EMPTY);
-        self.shift = 64 - size.trailing_zeros();
+        UnknownIds {
+            slots: vec![(0, 0); size],
+            shift: 64 - size.trailing_zeros(),
+        }
     }
 
-    /// Adds `id` and tells whether it was already there.
-    fn insert(&mut self, id: u32) -> bool {
-        let key = u64::from(id);
+    /// Records that `id` occurs in the turn stamped `turn` and tells whether it already did.
+    fn occurs(&mut self, id: u32, turn: u32) -> bool {
         let mask = self.slots.len() - 1;
-        let mut i = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize;
+        let mut i = (u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize;
         loop {
-            match self.slots[i] {
-                Self::EMPTY => {
-                    self.slots[i] = key;
-                    return false;
-                }
-                slot if slot == key => return true,
-                _ => i = (i + 1) & mask,
+            let slot = &mut self.slots[i];
+            if slot.1 == 0 {
+                *slot = (id, turn);
+                return false;
             }
+            if slot.0 == id {
+                return std::mem::replace(&mut slot.1, turn) == turn;
+            }
+            i = (i + 1) & mask;
         }
     }
 }
@@ -197,46 +201,53 @@ pub fn score_tokens(
         )));
     }
 
-    let unknown_logprob = background_logprob
+    let vocabulary = background_logprob.len();
+    let unknown_score = -background_logprob
         .iter()
         .copied()
         .fold(f32::INFINITY, f32::min);
-    // Per known id, on first use (NaN = not yet): its rarity minus its familiarity, so that there is
-    // one log per distinct id, not per token.
-    let mut base = vec![f32::NAN; background_logprob.len()];
-    let mut seen = TurnSet::default();
+    let mut known = vec![
+        KnownId {
+            base: f32::NAN,
+            turn: 0
+        };
+        vocabulary
+    ];
+    let mut unknown = UnknownIds::new(
+        token_ids
+            .iter()
+            .filter(|&&id| id as usize >= vocabulary)
+            .count(),
+    );
     let mut scores = vec![0.0f32; n];
-    for turn in turns {
-        let ids = &token_ids[turn.clone()];
-        let scan = ids.len() <= SCAN_LIMIT;
-        if !scan {
-            seen.reset(ids.len());
-        }
-        let tokens = ids.iter().zip(&flags[turn.clone()]);
-        for (k, (score, (&id, &f))) in scores[turn].iter_mut().zip(tokens).enumerate() {
-            let base_score = match base.get_mut(id as usize) {
-                Some(cached) => {
-                    if cached.is_nan() {
-                        let w = id as usize;
-                        // ln(1 + c) rather than ln_1p: several times faster, exact enough for c >= 0.
-                        *cached = -background_logprob[w]
-                            - FAMILIARITY_WEIGHT * (1.0 + running_counts[w]).ln();
+    // Turns are stamped 1, 2, ...; a batch of over u32::MAX turns is scored in chunks that forget the
+    // stamps of the chunk before.
+    for chunk in turns.chunks(u32::MAX as usize) {
+        for (stamp, turn) in (1..=u32::MAX).zip(chunk) {
+            let tokens = token_ids[turn.clone()].iter().zip(&flags[turn.clone()]);
+            for (score, (&id, &f)) in scores[turn.clone()].iter_mut().zip(tokens) {
+                let (base_score, repeated) = match known.get_mut(id as usize) {
+                    Some(entry) => {
+                        if entry.base.is_nan() {
+                            let w = id as usize;
+                            // ln(1 + c) rather than ln_1p: several times faster, exact enough for c >= 0.
+                            entry.base = -background_logprob[w]
+                                - FAMILIARITY_WEIGHT * (1.0 + running_counts[w]).ln();
+                        }
+                        (
+                            entry.base,
+                            std::mem::replace(&mut entry.turn, stamp) == stamp,
+                        )
                     }
-                    *cached
-                }
-                None => -unknown_logprob,
-            };
-            // Branch-free: flags were validated (the mask only elides the bounds check), and x - 0 = x.
-            let adjusted = base_score + ADJUSTMENT[usize::from(f & KNOWN_FLAGS)];
-            let repeated = if scan {
-                ids[..k]
-                    .iter()
-                    .fold(false, |found, &earlier| found | (earlier == id))
-            } else {
-                seen.insert(id)
-            };
-            *score = adjusted - REPEAT_PENALTY * f32::from(u8::from(repeated));
+                    None => (unknown_score, unknown.occurs(id, stamp)),
+                };
+                // Branch-free: flags were validated (the mask only elides the bounds check), and x - 0 = x.
+                let adjusted = base_score + ADJUSTMENT[usize::from(f & KNOWN_FLAGS)];
+                *score = adjusted - REPEAT_PENALTY * f32::from(u8::from(repeated));
+            }
         }
+        known.iter_mut().for_each(|entry| entry.turn = 0);
+        unknown = UnknownIds::new(unknown.slots.len() / 2);
     }
     Ok(scores)
 }
