@@ -1,8 +1,9 @@
 //! Near-duplicate clustering for sleep-time consolidation.
 //!
-//! Every clustering here is a set of connected components, found by union-find (union by rank, path
-//! halving) and labelled deterministically: each row gets the smallest row index of its cluster, so a
-//! singleton's label is its own index. Matrices are row-major slices with their shape ([`Matrix`]).
+//! Every clustering here is a set of connected components, found by union-find (path halving, the
+//! larger root linked under the smaller) and labelled deterministically: each row gets the smallest row
+//! index of its cluster, so a singleton's label is its own index. Matrices are row-major slices with
+//! their shape ([`Matrix`]).
 //!
 //! * [`cluster_knn`] joins the edges of a kNN graph (e.g. usearch results) whose cosine similarity
 //!   reaches a threshold, or whose texts' MinHash signatures agree enough. O(n·k).
@@ -100,10 +101,11 @@ impl<'a, T> Matrix<'a, T> {
 }
 
 /// Disjoint sets over `0..n` for `n <=` [`MAX_ROWS`] (u32 links halve the memory that union-find
-/// touches at random): union by rank, path halving.
+/// touches at random), with path halving. A union links the larger root under the smaller, so every
+/// root is the smallest element of its set and every link points to a smaller element: the labels
+/// come out of one forward pass, and no rank array is touched at random.
 struct UnionFind {
     parent: Vec<u32>,
-    rank: Vec<u8>,
 }
 
 impl UnionFind {
@@ -111,7 +113,6 @@ impl UnionFind {
         debug_assert!(n <= MAX_ROWS);
         Self {
             parent: (0..n).map(|i| i as u32).collect(),
-            rank: vec![0; n],
         }
     }
 
@@ -138,30 +139,24 @@ impl UnionFind {
         if ra == rb {
             return false;
         }
-        let (child, root) = match self.rank[ra].cmp(&self.rank[rb]) {
-            std::cmp::Ordering::Less => (ra, rb),
-            std::cmp::Ordering::Greater => (rb, ra),
-            std::cmp::Ordering::Equal => {
-                self.rank[ra] += 1;
-                (rb, ra)
-            }
-        };
+        let (root, child) = if ra < rb { (ra, rb) } else { (rb, ra) };
         self.parent[child] = root as u32;
         true
     }
 
-    /// Each element's label: the smallest element of its set.
-    fn labels(mut self) -> Vec<i64> {
-        let mut smallest = vec![u32::MAX; self.parent.len()];
-        (0..self.parent.len())
-            .map(|i| {
-                let root = self.find(i);
-                if smallest[root] == u32::MAX {
-                    smallest[root] = i as u32;
-                }
-                i64::from(smallest[root])
-            })
-            .collect()
+    /// Each element's label: the smallest element of its set, i.e. its root. Links point to smaller
+    /// elements, so a label is its parent's label, already known.
+    fn labels(self) -> Vec<i64> {
+        let mut labels = Vec::with_capacity(self.parent.len());
+        for (i, &parent) in self.parent.iter().enumerate() {
+            let label = if parent as usize == i {
+                i as i64
+            } else {
+                labels[parent as usize]
+            };
+            labels.push(label);
+        }
+        labels
     }
 }
 
