@@ -101,6 +101,23 @@ const ADJUSTMENT: [f32; KNOWN_FLAGS as usize + 1] = {
     table
 };
 
+/// The smallest of finite `values` (+inf if empty), in eight lanes so that it vectorises (a single
+/// running minimum waits for each comparison in turn).
+fn smallest(values: &[f32]) -> f32 {
+    let mut lanes = [f32::INFINITY; 8];
+    let chunks = values.chunks_exact(8);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(f32::INFINITY, |m, &v| m.min(v));
+    for chunk in chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = if v < *lane { v } else { *lane };
+        }
+    }
+    lanes.iter().fold(tail, |m, &v| m.min(v))
+}
+
 /// What `score_tokens` knows of a vocabulary id: its score before flags and repeats (NaN until the id
 /// is first met), and the stamp of the last turn it occurred in (0 = none yet). One record, so that a
 /// token costs one random access.
@@ -180,21 +197,32 @@ pub fn score_tokens(
             "background_logprob must not be empty".into(),
         ));
     }
-    check_finite(background_logprob, "background_logprob")?;
+    // The checks below are folds that vectorise; a search, which stops early and so does not, runs
+    // only to name a bad value.
+    if !background_logprob
+        .iter()
+        .fold(true, |ok, &v| ok & v.is_finite())
+    {
+        check_finite(background_logprob, "background_logprob")?;
+    }
     check_len(
         "running_counts",
         running_counts.len(),
         "background_logprob",
         background_logprob.len(),
     )?;
-    check_finite(running_counts, "running_counts")?;
-    if let Some(i) = running_counts.iter().position(|&c| c < 0.0) {
-        return Err(KernelError::Value(format!(
-            "running_counts must be >= 0, found {} at position {i}",
-            running_counts[i]
-        )));
+    if !running_counts
+        .iter()
+        .fold(true, |ok, &c| ok & (0.0..f32::INFINITY).contains(&c))
+    {
+        check_finite(running_counts, "running_counts")?;
+        if let Some(i) = running_counts.iter().position(|&c| c < 0.0) {
+            return Err(KernelError::Value(format!(
+                "running_counts must be >= 0, found {} at position {i}",
+                running_counts[i]
+            )));
+        }
     }
-    // One vectorised OR over all flags first: a search that stops early goes byte by byte.
     if flags.iter().fold(0, |all, &f| all | f) & !KNOWN_FLAGS != 0 {
         if let Some(i) = flags.iter().position(|&f| f & !KNOWN_FLAGS != 0) {
             return Err(KernelError::Value(format!(
@@ -205,10 +233,7 @@ pub fn score_tokens(
     }
 
     let vocabulary = background_logprob.len();
-    let unknown_score = -background_logprob
-        .iter()
-        .copied()
-        .fold(f32::INFINITY, f32::min);
+    let unknown_score = -smallest(background_logprob);
     let mut known = vec![
         KnownId {
             base: f32::NAN,
@@ -216,12 +241,12 @@ pub fn score_tokens(
         };
         vocabulary
     ];
-    let mut unknown = UnknownIds::new(
-        token_ids
-            .iter()
-            .filter(|&&id| id as usize >= vocabulary)
-            .count(),
-    );
+    // Compared as u32, the ids are counted by vectorised code; a table of more than u32::MAX entries
+    // knows every id.
+    let unknown_tokens = u32::try_from(vocabulary).map_or(0, |known_ids| {
+        token_ids.iter().filter(|&&id| id >= known_ids).count()
+    });
+    let mut unknown = UnknownIds::new(unknown_tokens);
     let mut scores = vec![0.0f32; n];
     // Turns are stamped 1, 2, ...; a batch of over u32::MAX turns is scored in chunks that forget the
     // stamps of the chunk before.
@@ -418,6 +443,17 @@ mod tests {
                 assert_eq!(short[i], if seen.insert(ids[i]) { 1.0 } else { -1.0 });
             }
         }
+    }
+
+    #[test]
+    fn smallest_finds_the_minimum_in_lanes_and_tail() {
+        let mut values: Vec<f32> = (0..19).map(|i| i as f32).collect();
+        assert_eq!(smallest(&values), 0.0);
+        values[5] = -3.0;
+        assert_eq!(smallest(&values), -3.0);
+        values[17] = -4.0; // in the tail
+        assert_eq!(smallest(&values), -4.0);
+        assert_eq!(smallest(&[]), f32::INFINITY);
     }
 
     #[test]
