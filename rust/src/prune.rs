@@ -145,6 +145,11 @@ impl UnknownIds {
         }
     }
 
+    /// Forgets every id.
+    fn forget(&mut self) {
+        self.slots.fill((0, 0));
+    }
+
     /// Records that `id` occurs in the turn stamped `turn` and tells whether it already did.
     fn occurs(&mut self, id: u32, turn: u32) -> bool {
         let mask = self.slots.len() - 1;
@@ -247,13 +252,17 @@ pub fn score_tokens(
         token_ids.iter().filter(|&&id| id >= known_ids).count()
     });
     let mut unknown = UnknownIds::new(unknown_tokens);
-    let mut scores = vec![0.0f32; n];
-    // Turns are stamped 1, 2, ...; a batch of over u32::MAX turns is scored in chunks that forget the
-    // stamps of the chunk before.
-    for chunk in turns.chunks(u32::MAX as usize) {
+    let mut scores = Vec::with_capacity(n);
+    // Turns are stamped 1, 2, ...; a batch of over u32::MAX turns is scored in chunks, each of which
+    // forgets the stamps of the chunk before.
+    for (c, chunk) in turns.chunks(u32::MAX as usize).enumerate() {
+        if c > 0 {
+            known.iter_mut().for_each(|entry| entry.turn = 0);
+            unknown.forget();
+        }
         for (stamp, turn) in (1..=u32::MAX).zip(chunk) {
             let tokens = token_ids[turn.clone()].iter().zip(&flags[turn.clone()]);
-            for (score, (&id, &f)) in scores[turn.clone()].iter_mut().zip(tokens) {
+            scores.extend(tokens.map(|(&id, &f)| {
                 let (base_score, repeated) = match known.get_mut(id as usize) {
                     Some(entry) => {
                         if entry.base.is_nan() {
@@ -271,11 +280,9 @@ pub fn score_tokens(
                 };
                 // Branch-free: flags were validated (the mask only elides the bounds check), and x - 0 = x.
                 let adjusted = base_score + ADJUSTMENT[usize::from(f & KNOWN_FLAGS)];
-                *score = adjusted - REPEAT_PENALTY * f32::from(u8::from(repeated));
-            }
+                adjusted - REPEAT_PENALTY * f32::from(u8::from(repeated))
+            }));
         }
-        known.iter_mut().for_each(|entry| entry.turn = 0);
-        unknown = UnknownIds::new(unknown.slots.len() / 2);
     }
     Ok(scores)
 }
