@@ -118,18 +118,18 @@ fn smallest(values: &[f32]) -> f32 {
     lanes.iter().fold(tail, |m, &v| m.min(v))
 }
 
-/// What `score_tokens` knows of a vocabulary id: its score before flags and repeats (NaN until the id
-/// is first met), and the stamp of the last turn it occurred in (0 = none yet). One record, so that a
-/// token costs one random access.
+/// What `score_tokens` knows of an id: its score before flags and repeats (for a vocabulary id, NaN
+/// until the id is first met), and the stamp of the last turn it occurred in (0 = none yet). One
+/// record, so that a token costs one random access.
 #[derive(Clone, Copy)]
-struct KnownId {
+struct IdRecord {
     base: f32,
     turn: u32,
 }
 
-/// The stamp of the last turn every unknown id (`>= V`) occurred in: open addressing (Fibonacci
-/// hashing, linear probing, at most half full) sized for the number of unknown tokens. Stamps start
-/// at 1, so stamp 0 marks an empty slot and any u32 can be a key.
+/// The stamp of the last turn every id without an `IdRecord` occurred in: open addressing (Fibonacci
+/// hashing, linear probing, at most half full) sized for the number of such tokens. Stamps start at 1,
+/// so stamp 0 marks an empty slot and any u32 can be a key.
 struct UnknownIds {
     slots: Vec<(u32, u32)>,
     shift: u32,
@@ -239,31 +239,49 @@ pub fn score_tokens(
 
     let vocabulary = background_logprob.len();
     let unknown_score = -smallest(background_logprob);
-    let mut known = vec![
-        KnownId {
+    // Records for the vocabulary, then for the unknown ids up to the largest one (at most n of them),
+    // so that most batches hash no id; only ids from V + n up go to `UnknownIds`.
+    let id_bound = token_ids
+        .iter()
+        .copied()
+        .max()
+        .map_or(0, |id| (id as usize).saturating_add(1)); // one past the largest id
+    let n_records = vocabulary.max(id_bound.min(vocabulary + n));
+    let mut records = vec![
+        IdRecord {
             base: f32::NAN,
             turn: 0
         };
         vocabulary
     ];
-    // Compared as u32, the ids are counted by vectorised code; a table of more than u32::MAX entries
-    // knows every id.
-    let unknown_tokens = u32::try_from(vocabulary).map_or(0, |known_ids| {
-        token_ids.iter().filter(|&&id| id >= known_ids).count()
-    });
-    let mut unknown = UnknownIds::new(unknown_tokens);
+    records.resize(
+        n_records,
+        IdRecord {
+            base: unknown_score,
+            turn: 0,
+        },
+    );
+    // Tokens whose id has no record, counted by vectorised u32 comparisons (n_records < id_bound, so
+    // n_records fits in u32).
+    let hashed_tokens = if id_bound > n_records {
+        let first = n_records as u32;
+        token_ids.iter().filter(|&&id| id >= first).count()
+    } else {
+        0
+    };
+    let mut unknown = UnknownIds::new(hashed_tokens);
     let mut scores = Vec::with_capacity(n);
     // Turns are stamped 1, 2, ...; a batch of over u32::MAX turns is scored in chunks, each of which
     // forgets the stamps of the chunk before.
     for (c, chunk) in turns.chunks(u32::MAX as usize).enumerate() {
         if c > 0 {
-            known.iter_mut().for_each(|entry| entry.turn = 0);
+            records.iter_mut().for_each(|record| record.turn = 0);
             unknown.forget();
         }
         for (stamp, turn) in (1..=u32::MAX).zip(chunk) {
             let tokens = token_ids[turn.clone()].iter().zip(&flags[turn.clone()]);
             scores.extend(tokens.map(|(&id, &f)| {
-                let (base_score, repeated) = match known.get_mut(id as usize) {
+                let (base_score, repeated) = match records.get_mut(id as usize) {
                     Some(entry) => {
                         if entry.base.is_nan() {
                             let w = id as usize;
@@ -426,6 +444,15 @@ mod tests {
         let ids = [7, u32::MAX, 7, u32::MAX, 7, 8];
         let s = score_tokens(&ids, &[0, 2, 2, 6], &[-1.0], &[0.0], &[0; 6]).unwrap();
         assert_eq!(s, vec![1.0, 1.0, 1.0, 1.0, -1.0, 1.0]);
+    }
+
+    #[test]
+    fn unknown_ids_score_alike_with_or_without_records() {
+        // Ids up to V + n get records; larger ones are hashed. Both give the rarest word's score.
+        let with_records = score_tokens(&[1, 2, 1, 5, 5], &[0, 5], &[-1.0], &[0.0], &[0; 5]);
+        assert_eq!(with_records.unwrap(), vec![1.0, 1.0, -1.0, 1.0, -1.0]);
+        let mixed = score_tokens(&[1, 9, 1, 9, 0], &[0, 3, 5], &[-1.0], &[0.0], &[0; 5]);
+        assert_eq!(mixed.unwrap(), vec![1.0, 1.0, -1.0, 1.0, 1.0]);
     }
 
     #[test]
