@@ -268,6 +268,44 @@ def test_index_search_with_metadata_filter_scores_exactly(tmp_path: Path) -> Non
     assert len(best & {h.id for h in hits}) >= 4  # an approximate index may miss one
 
 
+def test_keyword_search_ranks_by_bm25_and_follows_every_write(store: LongTermStore) -> None:
+    texts = [
+        "Maya went hiking in the Alps",
+        "Tom hikes every Sunday",
+        "Maya adopted a cat",
+        "Lena bakes bread",
+    ]
+    items = store.add(ALICE, units(*texts), unit_vectors(4), metadata={"k": 1})
+    store.add(BOB, units("Bob went hiking with Maya"), unit_vectors(1))
+    hits = store.keyword_search(["maya", "hiking"], ALICE, 10)
+    assert hits[0].id == items[0].id and {h.id for h in hits[1:]} == {items[1].id, items[2].id}  # hikes: stem
+    assert all(h.score is not None and h.score > 0 for h in hits)
+    store.update(items[0].id, "Maya went skiing", unit_vectors(1, seed=1)[0])
+    store.delete(items[1].id)
+    assert store.keyword_search(["hiking"], ALICE, 10) == []
+    assert [h.id for h in store.keyword_search(["skiing"], ALICE, 10)] == [items[0].id]
+    changes = [Change("update", items[2].id, "Maya adopted two cats", unit_vectors(1, seed=2)[0])]
+    store.apply_changes(changes)
+    assert [h.text for h in store.keyword_search(["cats"], ALICE, 10)] == ["Maya adopted two cats"]
+    assert store.keyword_search(["bread"], ALICE, 10, SearchFilters(metadata={"k": 2})) == []
+    assert len(store.keyword_search(["bread"], ALICE, 10, SearchFilters(metadata={"k": 1}))) == 1
+    store.delete_all(ALICE)
+    assert store.keyword_search(["maya", "bread"], ALICE, 10) == []
+    assert [h.text for h in store.keyword_search(["maya"], BOB, 10)] == ["Bob went hiking with Maya"]
+
+
+def test_keyword_search_takes_any_words_literally(store: LongTermStore) -> None:
+    store.add(ALICE, units('say "OR" NEAR(x y) * AND -not ^col:'), unit_vectors(1))
+    for odd in ['"', "OR", "NEAR(x", "*", "-not", "^col:", "AND", "", "  "]:
+        store.keyword_search([odd], ALICE, 3)  # FTS5 query syntax in a word is not interpreted
+    assert len(store.keyword_search(['"OR"', "near"], ALICE, 3)) == 1
+    assert store.keyword_search([], ALICE, 3) == []
+    with pytest.raises(ValueError, match="keywords"):
+        store.keyword_search("maya", ALICE, 3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="limit"):
+        store.keyword_search(["maya"], ALICE, 0)
+
+
 def test_search_filters_from_dict() -> None:
     assert SearchFilters.from_dict(None) is None and SearchFilters.from_dict({}) is None
     f = SearchFilters.from_dict({"event_after": "2024-05-01T12:00:00Z", "metadata": {"a": 1}, "b": "x"})
@@ -653,11 +691,13 @@ def test_stale_pending_ids_never_take_newer_messages(tmp_path: Path) -> None:
         assert [i.text for i in a.get_all(ALICE)] == ["moved to Oslo"]
 
 
-def test_schema_1_file_is_migrated_keeping_its_buffer(tmp_path: Path) -> None:
+def test_schema_1_file_is_migrated_keeping_its_units_and_buffer(tmp_path: Path) -> None:
     with LongTermStore(tmp_path, DIM) as store:
         store.add(ALICE, units("likes tea"), unit_vectors(1))
         ids = store.pending_add(ALICE, [{"content": "a"}, {"content": "b"}], [1, 1])
-    with sqlite3.connect(tmp_path / "memory.db") as conn:  # the version 1 table: ids could be reused
+    with sqlite3.connect(tmp_path / "memory.db") as conn:  # version 1: no keyword index, reusable ids
+        for name in ("TRIGGER units_text_insert", "TRIGGER units_text_update", "TABLE units_text"):
+            conn.execute(f"DROP {name}")
         conn.execute("DROP TABLE pending")
         conn.execute(
             "CREATE TABLE pending (rowid INTEGER PRIMARY KEY, user_id TEXT, agent_id TEXT, run_id TEXT, "
@@ -673,6 +713,7 @@ def test_schema_1_file_is_migrated_keeping_its_buffer(tmp_path: Path) -> None:
     with LongTermStore(tmp_path, DIM) as store:
         assert store.pending_list(ALICE) == [(ids[0], {"content": "a"}), (ids[1], {"content": "b"})]
         assert [i.text for i in store.get_all(ALICE)] == ["likes tea"]
+        assert [i.text for i in store.keyword_search(["tea"], ALICE, 5)] == ["likes tea"]
         store.add(ALICE, [], unit_vectors(0), pending_ids=[ids[1]])
         (new_id,) = store.pending_add(ALICE, [{"content": "c"}], [1])
         assert new_id > ids[1]

@@ -63,6 +63,10 @@ class LightMemConfig:
     # --- long-term memory -------------------------------------------------------------------------
     search_oversample: int = 4
     """The vector index is asked for limit * oversample candidates before scope and filter checks."""
+    keyword_weight: float = 1.0
+    """Hybrid search: the best 2 * limit units by meaning (vectors) and the best 2 * limit by keywords
+    (BM25 over the units' words) are fused by reciprocal rank, the keyword ranking weighted by this
+    (the semantic one by 1). 0 searches by meaning only, and `score` is then the cosine similarity."""
 
     # --- sleep-time consolidation -------------------------------------------------------------------
     consolidate: str = "off"
@@ -90,6 +94,8 @@ class LightMemConfig:
             raise ValueError(f"segment_context_weight must be >= 0, got {self.segment_context_weight}")
         if self.unit_text_weight is not None and not 0.0 <= self.unit_text_weight <= 1.0:
             raise ValueError(f"unit_text_weight must be in [0, 1] or None, got {self.unit_text_weight}")
+        if self.keyword_weight < 0.0:
+            raise ValueError(f"keyword_weight must be >= 0, got {self.keyword_weight}")
         if self.llm not in ("offline", "openai"):
             raise ValueError(f"llm must be 'offline' or 'openai', got {self.llm!r}")
         if self.consolidate not in ("off", "background"):

@@ -22,12 +22,17 @@ from lightmem.embedding import Embedder, OnnxEmbedder
 from lightmem.llm import LLM, LLMError, OfflineLLM, make_llm
 from lightmem.long_term import LongTermStore, SearchFilters
 from lightmem.messages import MessagesInput, message_from_dict, message_to_dict, normalize_messages
-from lightmem.sensory import CompressedTurn, SensoryMemory
+from lightmem.retrieval import fuse_rankings
+from lightmem.sensory import CompressedTurn, SensoryMemory, keywords
 from lightmem.short_term import ShortTermMemory, embedding_text, message_line
 from lightmem.sleep import ConsolidationReport, SleepScheduler
 from lightmem.types import ExtractedUnit, HistoryEntry, MemoryItem, Scope
 
 logger = logging.getLogger("lightmem")
+
+_FUSION_DEPTH = 2
+"""A hybrid search fuses the best `_FUSION_DEPTH * limit` hits of each ranking (deeper lists let units
+that are mediocre in both outrank the best of either)."""
 
 DEFAULT_PATH = "./lightmem-data"
 
@@ -334,7 +339,9 @@ class Memory:
         limit: int = 10,
         filters: Optional[Mapping[str, Any]] = None,
     ) -> list[MemoryItem]:
-        """The scope's memories most similar to `query`, best first (`score` = cosine similarity).
+        """The scope's memories most relevant to `query`, best first: by meaning and by keywords fused
+        (`score`: the fused relevance, see `LightMemConfig.keyword_weight`; with `keyword_weight=0`,
+        by meaning only and `score` = cosine similarity).
 
         `filters`: `event_after` / `event_before` / `created_after` / `created_before` (ISO strings
         or datetimes) and metadata equality (`{"metadata": {...}}` or plain keys).
@@ -347,7 +354,13 @@ class Memory:
         parsed_filters = SearchFilters.from_dict(filters)
         try:
             vector = self._embed([query.strip()])[0]
-            return self._store.search(vector, scope, limit, parsed_filters)
+            weight = self.config.keyword_weight
+            if weight == 0.0:
+                return self._store.search(vector, scope, limit, parsed_filters)
+            depth = _FUSION_DEPTH * limit
+            by_meaning = self._store.search(vector, scope, depth, parsed_filters)
+            by_keywords = self._store.keyword_search(keywords(query), scope, depth, parsed_filters)
+            return fuse_rankings([by_meaning, by_keywords], [1.0, weight], limit)
         finally:
             self._sleep.touch()
 

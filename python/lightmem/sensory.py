@@ -67,6 +67,23 @@ def _background_table() -> tuple[dict[str, int], np.ndarray]:
     return vocabulary, np.asarray(log_probs, dtype=np.float32)
 
 
+KEYWORD_LOG10_FREQ = -3.3
+"""Words more frequent than this (about the 200 commonest) are left out of keyword searches: they match
+most memories and say little about any."""
+_KEYWORD = re.compile(r"[^\W_]+")
+_MAX_KEYWORDS = 32
+
+
+def keywords(text: str) -> list[str]:
+    """The words of `text` worth a keyword search: lowercased, without the commonest words of everyday
+    English (`KEYWORD_LOG10_FREQ`) or repeats, at most 32."""
+    vocabulary, log_probs = _background_table()
+    common = KEYWORD_LOG10_FREQ * math.log(10)
+    words = dict.fromkeys(word.lower() for word in _KEYWORD.findall(text))
+    kept = [w for w in words if w not in vocabulary or log_probs[vocabulary[w]] < common]
+    return kept[:_MAX_KEYWORDS]
+
+
 def _word_flags(word: str, key: str, previous: str | None, is_stopword: bool) -> int:
     flags = 0
     if any(ch.isdigit() for ch in key):

@@ -10,7 +10,7 @@ from typing import Callable, TypeVar
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Version of the schema below; a file with a higher version is refused (written by a newer lightmem),
 an older one is migrated on open (see `_MIGRATIONS`)."""
 FORMAT = "lightmem"
@@ -28,6 +28,18 @@ _PENDING_TABLE = """CREATE TABLE IF NOT EXISTS pending (
     words INTEGER NOT NULL,
     created_at TEXT NOT NULL)"""
 _PENDING_INDEX = "CREATE INDEX IF NOT EXISTS pending_scope ON pending (user_id, agent_id, run_id)"
+
+# the words of live units for keyword search (FTS5, BM25), kept in step by triggers inside every write
+_KEYWORD_INDEX = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS units_text USING fts5(text, tokenize = 'porter unicode61')",
+    """CREATE TRIGGER IF NOT EXISTS units_text_insert AFTER INSERT ON units WHEN new.deleted = 0 BEGIN
+        INSERT INTO units_text (rowid, text) VALUES (new.rowid, new.text);
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS units_text_update AFTER UPDATE OF text, deleted ON units BEGIN
+        DELETE FROM units_text WHERE rowid = old.rowid;
+        INSERT INTO units_text (rowid, text) SELECT new.rowid, new.text WHERE new.deleted = 0;
+    END""",
+)
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -67,6 +79,7 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS history_memory ON history (memory_id)",
     _PENDING_TABLE,
     _PENDING_INDEX,
+    *_KEYWORD_INDEX,
 )
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -78,6 +91,11 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         _PENDING_INDEX,
         "INSERT INTO pending SELECT * FROM pending_v1",
         "DROP TABLE pending_v1",
+    ),
+    # 2 -> 3: keyword search
+    2: (
+        *_KEYWORD_INDEX,
+        "INSERT INTO units_text (rowid, text) SELECT rowid, text FROM units WHERE deleted = 0",
     ),
 }
 """Statements taking a file from schema version `key` to `key + 1`."""
@@ -113,14 +131,22 @@ def open_database(conn: sqlite3.Connection, path: Path, dim: int) -> str:
             "move it away or restore it from a backup"
         ) from exc
     tables = {name for (name,) in rows}
-    if not tables:
-        with_lock_retries(lambda: _create(conn, dim), path)
-    elif "meta" not in tables:
+    if tables and "meta" not in tables:
         raise StoreError(f"{path} is an SQLite database but not a lightmem one; use another directory")
-    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-    _check_meta(meta, path, dim)
-    if int(meta["schema_version"]) < SCHEMA_VERSION:
-        with_lock_retries(lambda: write_transaction(conn, lambda: _migrate(conn)), path)
+    try:
+        if not tables:
+            with_lock_retries(lambda: _create(conn, dim), path)
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        _check_meta(meta, path, dim)
+        if int(meta["schema_version"]) < SCHEMA_VERSION:
+            with_lock_retries(lambda: write_transaction(conn, lambda: _migrate(conn)), path)
+    except sqlite3.OperationalError as exc:
+        if "fts5" not in str(exc):
+            raise
+        raise StoreError(
+            f"cannot open {path}: this Python's SQLite {sqlite3.sqlite_version} lacks the FTS5 extension "
+            "that keyword search needs; use a Python build with FTS5 (python.org, Debian, conda all have it)"
+        ) from exc
     with_lock_retries(lambda: conn.execute("PRAGMA journal_mode = WAL"), path)
     return meta["store_id"]
 

@@ -293,13 +293,38 @@ class LongTermStore:
 
         Each item's `score` is its cosine similarity to `vector`.
         """
-        check_scope(scope)
-        _check_count(limit, "limit")
-        if filters is not None and not isinstance(filters, SearchFilters):
-            raise ValueError(f"filters must be SearchFilters or None, got {type(filters).__name__}")
+        _check_search(scope, limit, filters)
         query = check_vector(vector, self.dim)
         (hits,) = self._ranked(query[None], where_sql(scope, filters), filters, limit)
         return [to_item(row, score) for row, score in hits]
+
+    def keyword_search(
+        self,
+        keywords: Sequence[str],
+        scope: Scope,
+        limit: int,
+        filters: Optional[SearchFilters] = None,
+    ) -> list[MemoryItem]:
+        """The `limit` live units of `scope` that pass `filters` and best match any of `keywords`, best
+        first (SQLite FTS5: BM25 over the units' words, English stemming). Each item's `score` is its
+        BM25 relevance, higher is better. No keywords, no hits."""
+        _check_search(scope, limit, filters)
+        if isinstance(keywords, str) or not all(isinstance(k, str) for k in keywords):
+            raise ValueError("keywords must be a sequence of strings")
+        terms = list(dict.fromkeys(k.strip() for k in keywords if k.strip()))
+        if not terms:
+            return []
+        match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        where, params = where_sql(scope, filters)
+        # with metadata filters any row may be needed, else the best `limit` suffice
+        needed = limit if filters is None or not filters.metadata else -1
+        sql = (
+            f"SELECT {ITEM_COLUMNS}, hits.score FROM (SELECT rowid AS hit, -bm25(units_text) AS score "
+            "FROM units_text WHERE units_text MATCH ?) AS hits CROSS JOIN units ON units.rowid = hits.hit "
+            f"WHERE {where} ORDER BY hits.score DESC LIMIT ?"
+        )
+        rows = self._conn().execute(sql, [match, *params, needed]).fetchall()
+        return [to_item(row, score) for row, score in take(((r, r[-1]) for r in rows), filters, limit)]
 
     def neighbors_batch(
         self, vectors: np.ndarray, scope: Scope, k: int, exact_scope: bool = True
@@ -662,6 +687,13 @@ class LongTermStore:
             yield conn
         finally:
             conn.execute("COMMIT")
+
+
+def _check_search(scope: object, limit: object, filters: object) -> None:
+    check_scope(scope)
+    _check_count(limit, "limit")
+    if filters is not None and not isinstance(filters, SearchFilters):
+        raise ValueError(f"filters must be SearchFilters or None, got {type(filters).__name__}")
 
 
 def _check_count(value: object, name: str) -> None:
