@@ -294,6 +294,14 @@ def test_keyword_search_ranks_by_bm25_and_follows_every_write(store: LongTermSto
     assert [h.text for h in store.keyword_search(["maya"], BOB, 10)] == ["Bob went hiking with Maya"]
 
 
+def test_keyword_search_min_score_drops_matches_on_common_words_only(store: LongTermStore) -> None:
+    texts = [f"Tom: note {i}" for i in range(6)] + ["Maya: the beagle is called Biscuit", "Maya: hello"]
+    items = store.add(ALICE, units(*texts), unit_vectors(len(texts)))
+    assert len(store.keyword_search(["tom", "beagle"], ALICE, 10)) == 7
+    (hit,) = store.keyword_search(["tom", "beagle"], ALICE, 10, min_score=1.0)  # tom: in most units
+    assert hit.id == items[6].id and hit.score is not None and hit.score >= 1.0
+
+
 def test_keyword_search_takes_any_words_literally(store: LongTermStore) -> None:
     store.add(ALICE, units('say "OR" NEAR(x y) * AND -not ^col:'), unit_vectors(1))
     for odd in ['"', "OR", "NEAR(x", "*", "-not", "^col:", "AND", "", "  "]:

@@ -33,6 +33,9 @@ logger = logging.getLogger("lightmem")
 _FUSION_DEPTH = 2
 """A hybrid search fuses the best `_FUSION_DEPTH * limit` hits of each ranking (deeper lists let units
 that are mediocre in both outrank the best of either)."""
+_MIN_KEYWORD_SCORE = 1.0
+"""Keyword hits scoring less (BM25) match only words common in the store, such as a speaker's name that
+begins half the memories: fusing them would rank them by chance."""
 
 DEFAULT_PATH = "./lightmem-data"
 
@@ -359,7 +362,9 @@ class Memory:
                 return self._store.search(vector, scope, limit, parsed_filters)
             depth = _FUSION_DEPTH * limit
             by_meaning = self._store.search(vector, scope, depth, parsed_filters)
-            by_keywords = self._store.keyword_search(keywords(query), scope, depth, parsed_filters)
+            by_keywords = self._store.keyword_search(
+                keywords(query), scope, depth, parsed_filters, min_score=_MIN_KEYWORD_SCORE
+            )
             return fuse_rankings([by_meaning, by_keywords], [1.0, weight], limit)
         finally:
             self._sleep.touch()

@@ -304,10 +304,12 @@ class LongTermStore:
         scope: Scope,
         limit: int,
         filters: Optional[SearchFilters] = None,
+        min_score: float = 0.0,
     ) -> list[MemoryItem]:
         """The `limit` live units of `scope` that pass `filters` and best match any of `keywords`, best
-        first (SQLite FTS5: BM25 over the units' words, English stemming). Each item's `score` is its
-        BM25 relevance, higher is better. No keywords, no hits."""
+        first (SQLite FTS5: BM25 over the units' words, English stemming), scoring at least `min_score`.
+        Each item's `score` is its BM25 relevance, higher is better; a word in more than half of the
+        store's units adds almost nothing. No keywords, no hits."""
         _check_search(scope, limit, filters)
         if isinstance(keywords, str) or not all(isinstance(k, str) for k in keywords):
             raise ValueError("keywords must be a sequence of strings")
@@ -321,9 +323,9 @@ class LongTermStore:
         sql = (
             f"SELECT {ITEM_COLUMNS}, hits.score FROM (SELECT rowid AS hit, -bm25(units_text) AS score "
             "FROM units_text WHERE units_text MATCH ?) AS hits CROSS JOIN units ON units.rowid = hits.hit "
-            f"WHERE {where} ORDER BY hits.score DESC LIMIT ?"
+            f"WHERE hits.score >= ? AND {where} ORDER BY hits.score DESC LIMIT ?"
         )
-        rows = self._conn().execute(sql, [match, *params, needed]).fetchall()
+        rows = self._conn().execute(sql, [match, min_score, *params, needed]).fetchall()
         return [to_item(row, score) for row, score in take(((r, r[-1]) for r in rows), filters, limit)]
 
     def neighbors_batch(
