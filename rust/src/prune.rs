@@ -38,7 +38,10 @@ pub const STOPWORD_PENALTY: f32 = 3.0;
 pub const REPEAT_PENALTY: f32 = 2.0;
 
 /// Validates `offsets` against `n` tokens and returns the token range of every turn.
-pub fn turn_ranges(offsets: &[i64], n: usize) -> KernelResult<Vec<Range<usize>>> {
+pub fn turn_ranges(
+    offsets: &[i64],
+    n: usize,
+) -> KernelResult<impl Iterator<Item = Range<usize>> + '_> {
     let (&first, &last) = match (offsets.first(), offsets.last()) {
         (Some(first), Some(last)) => (first, last),
         _ => {
@@ -60,10 +63,7 @@ pub fn turn_ranges(offsets: &[i64], n: usize) -> KernelResult<Vec<Range<usize>>>
         )));
     }
     // Every offset is now in 0..=n, so the casts are lossless.
-    Ok(offsets
-        .windows(2)
-        .map(|w| w[0] as usize..w[1] as usize)
-        .collect())
+    Ok(offsets.windows(2).map(|w| w[0] as usize..w[1] as usize))
 }
 
 fn check_len(what: &str, len: usize, reference: &str, expected: usize) -> KernelResult<()> {
@@ -271,36 +271,37 @@ pub fn score_tokens(
     };
     let mut unknown = UnknownIds::new(hashed_tokens);
     let mut scores = Vec::with_capacity(n);
-    // Turns are stamped 1, 2, ...; a batch of over u32::MAX turns is scored in chunks, each of which
-    // forgets the stamps of the chunk before.
-    for (c, chunk) in turns.chunks(u32::MAX as usize).enumerate() {
-        if c > 0 {
+    // Turns are stamped 1, 2, ...; after u32::MAX turns, every id forgets its stamp and counting
+    // restarts.
+    let mut stamp = 0u32;
+    for turn in turns {
+        if stamp == u32::MAX {
             records.iter_mut().for_each(|record| record.turn = 0);
             unknown.forget();
+            stamp = 0;
         }
-        for (stamp, turn) in (1..=u32::MAX).zip(chunk) {
-            let tokens = token_ids[turn.clone()].iter().zip(&flags[turn.clone()]);
-            scores.extend(tokens.map(|(&id, &f)| {
-                let (base_score, repeated) = match records.get_mut(id as usize) {
-                    Some(entry) => {
-                        if entry.base.is_nan() {
-                            let w = id as usize;
-                            // ln(1 + c) rather than ln_1p: several times faster, exact enough for c >= 0.
-                            entry.base = -background_logprob[w]
-                                - FAMILIARITY_WEIGHT * (1.0 + running_counts[w]).ln();
-                        }
-                        (
-                            entry.base,
-                            std::mem::replace(&mut entry.turn, stamp) == stamp,
-                        )
+        stamp += 1;
+        let tokens = token_ids[turn.clone()].iter().zip(&flags[turn.clone()]);
+        scores.extend(tokens.map(|(&id, &f)| {
+            let (base_score, repeated) = match records.get_mut(id as usize) {
+                Some(entry) => {
+                    if entry.base.is_nan() {
+                        let w = id as usize;
+                        // ln(1 + c) rather than ln_1p: several times faster, exact enough for c >= 0.
+                        entry.base = -background_logprob[w]
+                            - FAMILIARITY_WEIGHT * (1.0 + running_counts[w]).ln();
                     }
-                    None => (unknown_score, unknown.occurs(id, stamp)),
-                };
-                // Branch-free: flags were validated (the mask only elides the bounds check), and x - 0 = x.
-                let adjusted = base_score + ADJUSTMENT[usize::from(f & KNOWN_FLAGS)];
-                adjusted - REPEAT_PENALTY * f32::from(u8::from(repeated))
-            }));
-        }
+                    (
+                        entry.base,
+                        std::mem::replace(&mut entry.turn, stamp) == stamp,
+                    )
+                }
+                None => (unknown_score, unknown.occurs(id, stamp)),
+            };
+            // Branch-free: flags were validated (the mask only elides the bounds check), and x - 0 = x.
+            let adjusted = base_score + ADJUSTMENT[usize::from(f & KNOWN_FLAGS)];
+            adjusted - REPEAT_PENALTY * f32::from(u8::from(repeated))
+        }));
     }
     Ok(scores)
 }
@@ -401,11 +402,9 @@ mod tests {
 
     #[test]
     fn offsets_are_validated() {
-        assert_eq!(turn_ranges(&[0], 0).unwrap(), vec![]);
-        assert_eq!(
-            turn_ranges(&[0, 2, 2, 3], 3).unwrap(),
-            vec![0..2, 2..2, 2..3]
-        );
+        let ranges = |offsets, n| turn_ranges(offsets, n).map(Iterator::collect::<Vec<_>>);
+        assert_eq!(ranges(&[0], 0).unwrap(), vec![]);
+        assert_eq!(ranges(&[0, 2, 2, 3], 3).unwrap(), vec![0..2, 2..2, 2..3]);
         assert!(turn_ranges(&[], 0).is_err());
         assert!(turn_ranges(&[1, 3], 3).is_err());
         assert!(turn_ranges(&[0, 2], 3).is_err());
