@@ -294,6 +294,27 @@ def test_keyword_search_ranks_by_bm25_and_follows_every_write(store: LongTermSto
     assert [h.text for h in store.keyword_search(["maya"], BOB, 10)] == ["Bob went hiking with Maya"]
 
 
+def test_keyword_search_scopes_like_search(store: LongTermStore) -> None:
+    stored = {
+        Scope(user_id="alice", agent_id="x"): "alice with agent x plays chess",
+        Scope(user_id="alice"): "alice alone plays chess",
+        Scope(user_id="bob", agent_id="x"): "bob with agent x plays chess",
+        Scope(user_id="Zoë 日本", run_id="r 1"): "a unicode user plays chess",
+    }
+    for scope, text in stored.items():
+        store.add(scope, units(text), unit_vectors(1))
+    queries = [
+        (Scope(user_id="alice"), {"alice with agent x plays chess", "alice alone plays chess"}),
+        (Scope(agent_id="x"), {"alice with agent x plays chess", "bob with agent x plays chess"}),
+        (Scope(user_id="alice", agent_id="x"), {"alice with agent x plays chess"}),
+        (Scope(user_id="Zoë 日本"), {"a unicode user plays chess"}),
+        (Scope(user_id="Zoë 日本", run_id="r 2"), set()),
+        (Scope(user_id="carol"), set()),
+    ]
+    for scope, expected in queries:
+        assert {h.text for h in store.keyword_search(["chess"], scope, 10)} == expected, scope
+
+
 def test_keyword_search_min_score_drops_matches_on_common_words_only(store: LongTermStore) -> None:
     texts = [f"Tom: note {i}" for i in range(6)] + ["Maya: the beagle is called Biscuit", "Maya: hello"]
     items = store.add(ALICE, units(*texts), unit_vectors(len(texts)))

@@ -29,15 +29,27 @@ _PENDING_TABLE = """CREATE TABLE IF NOT EXISTS pending (
     created_at TEXT NOT NULL)"""
 _PENDING_INDEX = "CREATE INDEX IF NOT EXISTS pending_scope ON pending (user_id, agent_id, run_id)"
 
-# the words of live units for keyword search (FTS5, BM25), kept in step by triggers inside every write
+# the words of live units for keyword search (FTS5, BM25), kept in step by triggers inside every write;
+# `scope` holds one token per id ("u" + hex(user_id), "a" + ..., "r" + ...), so that a search matches
+# within its scope instead of scoring every scope's units
+_SCOPE_TOKENS = (
+    "'u' || COALESCE(hex(user_id), '') || ' a' || COALESCE(hex(agent_id), '') "
+    "|| ' r' || COALESCE(hex(run_id), '')"
+)
+_NEW_SCOPE_TOKENS = (
+    "'u' || COALESCE(hex(new.user_id), '') || ' a' || COALESCE(hex(new.agent_id), '') "
+    "|| ' r' || COALESCE(hex(new.run_id), '')"
+)
 _KEYWORD_INDEX = (
-    "CREATE VIRTUAL TABLE IF NOT EXISTS units_text USING fts5(text, tokenize = 'porter unicode61')",
-    """CREATE TRIGGER IF NOT EXISTS units_text_insert AFTER INSERT ON units WHEN new.deleted = 0 BEGIN
-        INSERT INTO units_text (rowid, text) VALUES (new.rowid, new.text);
+    "CREATE VIRTUAL TABLE IF NOT EXISTS units_text USING fts5(text, scope, tokenize = 'porter unicode61')",
+    f"""CREATE TRIGGER IF NOT EXISTS units_text_insert AFTER INSERT ON units WHEN new.deleted = 0 BEGIN
+        INSERT INTO units_text (rowid, text, scope)
+            VALUES (new.rowid, new.text, {_NEW_SCOPE_TOKENS});
     END""",
-    """CREATE TRIGGER IF NOT EXISTS units_text_update AFTER UPDATE OF text, deleted ON units BEGIN
+    f"""CREATE TRIGGER IF NOT EXISTS units_text_update AFTER UPDATE OF text, deleted ON units BEGIN
         DELETE FROM units_text WHERE rowid = old.rowid;
-        INSERT INTO units_text (rowid, text) SELECT new.rowid, new.text WHERE new.deleted = 0;
+        INSERT INTO units_text (rowid, text, scope)
+            SELECT new.rowid, new.text, {_NEW_SCOPE_TOKENS} WHERE new.deleted = 0;
     END""",
 )
 
@@ -95,7 +107,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # 2 -> 3: keyword search
     2: (
         *_KEYWORD_INDEX,
-        "INSERT INTO units_text (rowid, text) SELECT rowid, text FROM units WHERE deleted = 0",
+        "INSERT INTO units_text (rowid, text, scope) "
+        f"SELECT rowid, text, {_SCOPE_TOKENS} FROM units WHERE deleted = 0",
     ),
 }
 """Statements taking a file from schema version `key` to `key + 1`."""

@@ -316,14 +316,16 @@ class LongTermStore:
         terms = list(dict.fromkeys(k.strip() for k in keywords if k.strip()))
         if not terms:
             return []
-        match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        words = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        match = " AND ".join([*_scope_tokens(scope), f"text : ({words})"])
         where, params = where_sql(scope, filters)
         # with metadata filters any row may be needed, else the best `limit` suffice
         needed = limit if filters is None or not filters.metadata else -1
         sql = (
-            f"SELECT {ITEM_COLUMNS}, hits.score FROM (SELECT rowid AS hit, -bm25(units_text) AS score "
-            "FROM units_text WHERE units_text MATCH ?) AS hits CROSS JOIN units ON units.rowid = hits.hit "
-            f"WHERE hits.score >= ? AND {where} ORDER BY hits.score DESC LIMIT ?"
+            f"SELECT {ITEM_COLUMNS}, hits.score FROM (SELECT rowid AS hit, -bm25(units_text, 1.0, 0.0) "
+            "AS score FROM units_text WHERE units_text MATCH ?) AS hits "
+            f"CROSS JOIN units ON units.rowid = hits.hit WHERE hits.score >= ? AND {where} "
+            "ORDER BY hits.score DESC LIMIT ?"
         )
         rows = self._conn().execute(sql, [match, min_score, *params, needed]).fetchall()
         return [to_item(row, score) for row, score in take(((r, r[-1]) for r in rows), filters, limit)]
@@ -689,6 +691,13 @@ class LongTermStore:
             yield conn
         finally:
             conn.execute("COMMIT")
+
+
+def _scope_tokens(scope: Scope) -> list[str]:
+    """The FTS5 conditions on the `scope` column of `units_text` for the ids `scope` gives (see
+    `schema._SCOPE_TOKENS`: hex as SQLite's hex() writes it, of the UTF-8 text)."""
+    ids = (("u", scope.user_id), ("a", scope.agent_id), ("r", scope.run_id))
+    return [f'scope : "{kind}{value.encode("utf-8").hex()}"' for kind, value in ids if value is not None]
 
 
 def _check_search(scope: object, limit: object, filters: object) -> None:
