@@ -139,9 +139,9 @@ class Memory:
         )
         self._sensory = SensoryMemory(self.config)
         self._short_term = ShortTermMemory(self._llm, self.config.extraction_batch_segments)
-        self._unit_text_weight = self.config.unit_text_weight
-        if self._unit_text_weight is None:
-            self._unit_text_weight = 0.0 if isinstance(self._llm, OfflineLLM) else 0.5
+        configured = self.config.unit_text_weight
+        default = 0.0 if isinstance(self._llm, OfflineLLM) else 0.5
+        self._unit_text_weight: float = default if configured is None else configured
         self._counters = _Counters()
         self._counters_lock = threading.Lock()
         self._flush_lock = threading.Lock()
