@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the wheel, installs it (not editable) into a fresh venv and runs every check:
-# cargo fmt/clippy/test, ruff, the stub check, pytest against the installed wheel, and the demo.
+# cargo fmt/clippy/test, ruff, the stub check, mypy, pytest against the installed wheel, and the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${LIGHTMEM_TEST_VENV:-.test-venv}"
@@ -26,6 +26,7 @@ maturin build --release --quiet --out dist
 wheel=$(ls dist/lightmem-*.whl)
 python -m pip install -q "${wheel}[test]"
 python -m mypy.stubtest lightmem._core
+python -m mypy python/lightmem
 
 echo "== pytest against the installed wheel"
 # Run from tests/ so that `import lightmem` resolves to site-packages, never to the source tree.

@@ -16,7 +16,7 @@ from typing import Optional, Protocol, Union
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
+import onnxruntime as ort  # type: ignore[import-untyped]
 from tokenizers import Encoding, Tokenizer
 
 from lightmem.config import LightMemConfig

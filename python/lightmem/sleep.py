@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Optional
 
 import numpy as np
-from tqdm import tqdm
+from tqdm import tqdm  # type: ignore[import-untyped]
 
 from lightmem._core import cluster_knn, minhash_signatures, minhash_similarity
 from lightmem.config import LightMemConfig
