@@ -55,11 +55,12 @@ const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 const SPLITMIX_GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
 const WORD_SEPARATOR: u8 = 0xff;
 
-/// Columns of the coarse bound, computed for every pair (see [`Screen`]).
-const COARSE_RANK: usize = 32;
+/// Columns of the coarse bound, computed for every pair (see [`Screen`]): the one of these with the
+/// lowest expected cost. More columns cost more per pair but leave fewer pairs to the fine bound.
+const COARSE_RANKS: [usize; 3] = [32, 48, 64];
 /// Most columns of the fine bound, computed for the pairs that the coarse bound keeps.
 const FINE_RANK: usize = 128;
-/// With fewer rows, or fewer than `2 * COARSE_RANK` columns, the screen is exact (all columns).
+/// With fewer rows, or fewer than `2 * COARSE_RANKS[0]` columns, the screen is exact (all columns).
 const SCREEN_MIN_ROWS: usize = 1024;
 /// At most this many evenly spaced rows fit the screen's subspace; every second one of them helps
 /// estimate how many pairs each bound keeps.
@@ -73,12 +74,16 @@ const SCREEN_ORTHOGONALITY: f64 = 1e-6;
 const SCREEN_SLACK: f32 = 1e-3;
 /// Added to each squared residual norm, for the same reason.
 const RESIDUAL_FLOOR: f64 = 1e-4;
-/// Cost of one column of a pair's fine bound or exact dot product (rows gathered at random), in units
-/// of one column of the coarse bound's blocked GEMM: measured ~1 ns against ~0.12 ns.
+/// Cost of one column of a pair's fine bound (rows gathered at random), in units of one column of the
+/// coarse bound's blocked GEMM: measured ~0.67 ns against ~0.033 ns (10k x 384, one thread).
+const FINE_COST: f64 = 20.0;
+/// The same for one column of a pair's exact dot product (longer rows, read faster): ~0.25 ns.
 const DOT_COST: f64 = 8.0;
 /// Rows per task and columns per GEMM tile of the all-pairs pass.
 const ROW_BLOCK: usize = 128;
 const COL_BLOCK: usize = 512;
+/// Rows per task of the projections on the screen's subspace.
+const PROJECTION_ROWS: usize = 1024;
 
 /// A row-major `(rows, cols)` view of a slice.
 #[derive(Debug, Clone, Copy)]
@@ -360,10 +365,11 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 ///
 /// Q spans the top eigenvectors of the rows' second-moment matrix (fitted on a sample by orthogonal
 /// iteration), so for real embeddings the residuals are small. Every pair gets the coarse bound from
-/// the first 32 columns of Q (one GEMM for all pairs); a pair that it keeps gets the fine bound from
-/// all of them (128, or d / 2 if less); a pair that this one keeps gets its exact dot product. The bounds hold whatever Q is, so
-/// the clustering stays exact; the exact screen (Q = I, no residual) is used when the low-rank one
-/// would not pay off.
+/// the first 32, 48 or 64 columns of Q (one GEMM for all pairs; the number expected to cost least at
+/// the threshold, estimated on a sample); a pair that it keeps gets the fine bound from all of them
+/// (128, or d / 2 if less); a pair that this one keeps gets its exact dot product. The bounds hold
+/// whatever Q is, so the clustering stays exact; the exact screen (Q = I, no residual) is used when
+/// the low-rank one would not pay off.
 struct Screen {
     /// (n, m) projections p.
     proj: Array2<f32>,
@@ -379,7 +385,7 @@ impl Screen {
     /// The low-rank screen if it is expected to be cheaper than the exact one at `threshold`.
     fn new(unit: &UnitRows, threshold: f32) -> Self {
         let (n, d) = unit.values.dim();
-        if n < SCREEN_MIN_ROWS || d < 2 * COARSE_RANK {
+        if n < SCREEN_MIN_ROWS || d < 2 * COARSE_RANKS[0] {
             return Self::exact(unit);
         }
         let sample: Vec<usize> = (0..n).step_by(n.div_ceil(SCREEN_SAMPLE_ROWS)).collect();
@@ -387,15 +393,28 @@ impl Screen {
         let Some(basis) = top_subspace(&unit.values.select(Axis(0), &sample), fine) else {
             return Self::exact(unit);
         };
-        let screen = Self::low_rank(unit, &basis, COARSE_RANK);
+        let mut screen = Self::low_rank(unit, &basis, COARSE_RANKS[0]);
+        let ranks: Vec<usize> = COARSE_RANKS.into_iter().filter(|&c| c <= fine).collect();
         let estimate: Vec<usize> = sample.into_iter().step_by(2).collect();
-        let (coarse_kept, fine_kept) = screen.kept_fractions(&estimate, threshold - SCREEN_SLACK);
-        let extra_columns = coarse_kept * (fine - COARSE_RANK) as f64 + fine_kept * d as f64;
-        if COARSE_RANK as f64 + DOT_COST * extra_columns < d as f64 {
-            screen
-        } else {
-            Self::exact(unit)
+        let kept = screen.kept_fractions(unit, &estimate, &ranks, threshold - SCREEN_SLACK);
+        let fine_kept = kept[ranks.len()];
+        let (cost, coarse) = ranks
+            .iter()
+            .zip(&kept)
+            .map(|(&c, &coarse_kept)| {
+                let extra = FINE_COST * coarse_kept * (fine - c) as f64;
+                (c as f64 + extra + DOT_COST * fine_kept * d as f64, c)
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .expect("d >= 2 * COARSE_RANKS[0] keeps the first rank within the fine one");
+        if cost >= d as f64 {
+            return Self::exact(unit);
         }
+        if coarse != screen.coarse {
+            screen.coarse_residual = residual_norms(&unit.values, &screen.proj, coarse);
+            screen.coarse = coarse;
+        }
+        screen
     }
 
     fn exact(unit: &UnitRows) -> Self {
@@ -408,20 +427,14 @@ impl Screen {
     }
 
     fn low_rank(unit: &UnitRows, basis: &Array2<f32>, coarse: usize) -> Self {
-        let mut proj = Array2::zeros((unit.rows(), basis.ncols()));
-        general_mat_mul(1.0, &unit.values, basis, 0.0, &mut proj);
-        let squares = |x: ArrayView1<'_, f32>| x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>();
-        let residual = |columns: usize| -> Vec<f32> {
-            let rows = unit.values.rows().into_iter().zip(proj.rows());
-            rows.map(|(u, p)| {
-                let left = squares(u) - squares(p.slice(s![..columns]));
-                (left.max(0.0) + RESIDUAL_FLOOR).sqrt() as f32
-            })
-            .collect()
-        };
+        let parts = par_map(&row_blocks(unit.rows(), PROJECTION_ROWS), |rows| {
+            unit.values.slice(s![rows.clone(), ..]).dot(basis)
+        });
+        let parts: Vec<_> = parts.iter().map(|part| part.view()).collect();
+        let proj = ndarray::concatenate(Axis(0), &parts).expect("blocks of the same width");
         Self {
-            coarse_residual: residual(coarse),
-            fine_residual: residual(proj.ncols()),
+            coarse_residual: residual_norms(&unit.values, &proj, coarse),
+            fine_residual: residual_norms(&unit.values, &proj, proj.ncols()),
             proj,
             coarse,
         }
@@ -433,24 +446,89 @@ impl Screen {
         coarse_dot + dot(rest(i), rest(j)) + self.fine_residual[i] * self.fine_residual[j]
     }
 
-    /// Fractions of the pairs of `sample` rows that the coarse and the fine bound keep at `cutoff`.
-    fn kept_fractions(&self, sample: &[usize], cutoff: f32) -> (f64, f64) {
-        let proj = self.proj.select(Axis(0), sample);
-        let coarse = proj.slice(s![.., ..self.coarse]);
-        let (coarse_dots, dots) = (coarse.dot(&coarse.t()), proj.dot(&proj.t()));
-        let (mut coarse_kept, mut fine_kept) = (0usize, 0usize);
-        for (a, &i) in sample.iter().enumerate() {
-            for (b, &j) in sample.iter().enumerate().skip(a + 1) {
-                let coarse_bound =
-                    coarse_dots[[a, b]] + self.coarse_residual[i] * self.coarse_residual[j];
-                let fine_bound = dots[[a, b]] + self.fine_residual[i] * self.fine_residual[j];
-                coarse_kept += usize::from(coarse_bound >= cutoff);
-                fine_kept += usize::from(fine_bound >= cutoff);
-            }
+    /// Keeps, at the front of `kept` (positions relative to row `first`), the columns j whose fine bound
+    /// with row i reaches `cutoff`, and returns that part; `dots` are the coarse dot products from
+    /// row `first` on. Branch-free, as `screen_pass`.
+    fn fine_pass<'a>(
+        &self,
+        i: usize,
+        first: usize,
+        dots: &[f32],
+        kept: &'a mut [u32],
+        cutoff: f32,
+    ) -> &'a [u32] {
+        let mut count = 0;
+        for pos in 0..kept.len() {
+            let k = kept[pos] as usize;
+            let bound = self.fine_bound(i, first + k, dots[k]);
+            kept[count] = k as u32;
+            count += usize::from(bound >= cutoff);
         }
-        let pairs = (sample.len() * sample.len().saturating_sub(1) / 2).max(1) as f64;
-        (coarse_kept as f64 / pairs, fine_kept as f64 / pairs)
+        &kept[..count]
     }
+
+    /// Fractions of the pairs of `sample` rows that the bound on the first c columns keeps at
+    /// `cutoff`, for each c of `ranks` (increasing) and then for all the columns.
+    fn kept_fractions(
+        &self,
+        unit: &UnitRows,
+        sample: &[usize],
+        ranks: &[usize],
+        cutoff: f32,
+    ) -> Vec<f64> {
+        let (values, proj) = (
+            unit.values.select(Axis(0), sample),
+            self.proj.select(Axis(0), sample),
+        );
+        let m = sample.len();
+        let pairs = (m * m.saturating_sub(1) / 2).max(1) as f64;
+        // Dot products on the first `done` columns, extended column range by column range.
+        let mut dots = Array2::<f32>::zeros((m, m));
+        let mut done = 0;
+        let mut fractions = Vec::with_capacity(ranks.len() + 1);
+        for &columns in ranks.iter().chain([&proj.ncols()]) {
+            let part = proj.slice(s![.., done..columns]);
+            general_mat_mul(1.0, &part, &part.t(), 1.0, &mut dots);
+            done = columns;
+            let residual = residual_norms(&values, &proj, columns);
+            let mut kept = 0usize;
+            for a in 0..m {
+                for b in a + 1..m {
+                    kept += usize::from(dots[[a, b]] + residual[a] * residual[b] >= cutoff);
+                }
+            }
+            fractions.push(kept as f64 / pairs);
+        }
+        fractions
+    }
+}
+
+/// The norms of the residuals u - QQᵀu of the rows u of `values` beyond the first `columns` of their
+/// projections `proj`, rounded up: |r_u|² = |u|² - |p_u|² for orthonormal Q.
+fn residual_norms(values: &Array2<f32>, proj: &Array2<f32>, columns: usize) -> Vec<f32> {
+    (0..values.nrows())
+        .map(|i| {
+            let left = squares(row(values, i, 0)) - squares(&row(proj, i, 0)[..columns]);
+            (left.max(0.0) + RESIDUAL_FLOOR).sqrt() as f32
+        })
+        .collect()
+}
+
+/// The sum of the squares of `x` in f64, over four lanes so that it vectorises.
+fn squares(x: &[f32]) -> f64 {
+    let mut lanes = [0.0f64; 4];
+    let chunks = x.chunks_exact(4);
+    let tail: f64 = chunks
+        .remainder()
+        .iter()
+        .map(|&v| f64::from(v).powi(2))
+        .sum();
+    for chunk in chunks {
+        for k in 0..4 {
+            lanes[k] += f64::from(chunk[k]).powi(2);
+        }
+    }
+    lanes.iter().sum::<f64>() + tail
 }
 
 /// An orthonormal (d, m) basis (in f32) of the top-m eigenvectors of `sampleᵀ sample`, by orthogonal
@@ -467,9 +545,11 @@ fn top_subspace(sample: &Array2<f32>, m: usize) -> Option<Array2<f32>> {
     for (row, &axis) in axes.iter().take(m).enumerate() {
         basis[[row, axis]] = 1.0;
     }
-    for _ in 0..SCREEN_ITERATIONS {
-        // The rows of Q·G are G·q for each basis vector q, since G is symmetric.
-        basis = orthonormalise_rows(basis.dot(&gram) + &basis * ridge)?;
+    for step in 1..=SCREEN_ITERATIONS {
+        // The rows of Q·G are G·q for each basis vector q, since G is symmetric. Only the span of the
+        // intermediate bases matters, so one CholeskyQR pass is enough for them.
+        let passes = if step == SCREEN_ITERATIONS { 2 } else { 1 };
+        basis = orthonormalise_rows(basis.dot(&gram) + &basis * ridge, passes)?;
     }
     let basis = basis.t().mapv(|v| v as f32);
     let defect = basis.t().dot(&basis) - Array2::<f32>::eye(m);
@@ -479,52 +559,66 @@ fn top_subspace(sample: &Array2<f32>, m: usize) -> Option<Array2<f32>> {
     (worst <= SCREEN_ORTHOGONALITY).then_some(basis)
 }
 
-/// The rows of `z` made orthonormal by CholeskyQR2: z ← L⁻¹ z where z zᵀ = L Lᵀ, twice (the second
-/// pass restores orthogonality to rounding error; z's condition number is kept below ~1e6 by the ridge
-/// of the caller). None if z zᵀ is not numerically positive definite.
-fn orthonormalise_rows(mut z: Array2<f64>) -> Option<Array2<f64>> {
-    for _ in 0..2 {
+/// The rows of `z` made orthonormal by CholeskyQR: z ← L⁻¹ z where z zᵀ = L Lᵀ, `passes` times (a
+/// second pass, CholeskyQR2, restores orthogonality to rounding error; z's condition number is kept
+/// below ~1e6 by the ridge of the caller). None if z zᵀ is not numerically positive definite.
+fn orthonormalise_rows(mut z: Array2<f64>, passes: usize) -> Option<Array2<f64>> {
+    for _ in 0..passes {
         let factor = cholesky(&z.dot(&z.t()))?;
-        z = lower_inverse(&factor).dot(&z);
+        solve_lower(&factor, &mut z);
     }
     Some(z)
 }
 
 /// The lower-triangular L with a = L Lᵀ of a symmetric matrix; None if a is not (numerically)
-/// positive definite.
+/// positive definite. Row by row on a flat buffer, so that each entry is one contiguous dot product.
 fn cholesky(a: &Array2<f64>) -> Option<Array2<f64>> {
     let m = a.nrows();
-    let mut factor = Array2::<f64>::zeros((m, m));
+    let mut factor = vec![0.0f64; m * m];
     for j in 0..m {
-        let done = |i: usize| factor.slice(s![i, ..j]);
-        let pivot = a[[j, j]] - done(j).dot(&done(j));
-        if pivot.is_nan() || pivot <= 0.0 {
-            return None;
+        for i in j..m {
+            let prefix = |r: usize| ArrayView1::from(&factor[r * m..r * m + j]);
+            let value = a[[i, j]] - prefix(i).dot(&prefix(j));
+            factor[i * m + j] = if i == j {
+                if value.is_nan() || value <= 0.0 {
+                    return None;
+                }
+                value.sqrt()
+            } else {
+                value / factor[j * m + j]
+            };
         }
-        let pivot = pivot.sqrt();
-        let column: Vec<f64> = (j + 1..m)
-            .map(|i| (a[[i, j]] - done(i).dot(&done(j))) / pivot)
-            .collect();
-        factor[[j, j]] = pivot;
-        factor
-            .slice_mut(s![j + 1.., j])
-            .assign(&ndarray::aview1(&column));
     }
-    Some(factor)
+    Array2::from_shape_vec((m, m), factor).ok()
 }
 
-/// The inverse of a lower-triangular matrix with a non-zero diagonal (forward substitution).
-fn lower_inverse(factor: &Array2<f64>) -> Array2<f64> {
-    let m = factor.nrows();
-    let mut inverse = Array2::<f64>::zeros((m, m));
-    for j in 0..m {
-        inverse[[j, j]] = 1.0 / factor[[j, j]];
-        for i in j + 1..m {
-            let sum: f64 = (j..i).map(|k| factor[[i, k]] * inverse[[k, j]]).sum();
-            inverse[[i, j]] = -sum / factor[[i, i]];
+/// Overwrites `z` with L⁻¹ z for a lower-triangular L with a non-zero diagonal, by forward
+/// substitution on whole rows of z.
+fn solve_lower(factor: &Array2<f64>, z: &mut Array2<f64>) {
+    let width = z.ncols();
+    let values = z
+        .as_slice_mut()
+        .expect("matrices allocated here are row-major");
+    for i in 0..factor.nrows() {
+        let (solved, rest) = values.split_at_mut(i * width);
+        let row = &mut rest[..width];
+        for (k, solved_row) in solved.chunks_exact(width).enumerate() {
+            let weight = factor[[i, k]];
+            row.iter_mut()
+                .zip(solved_row)
+                .for_each(|(y, &x)| *y -= weight * x);
         }
+        let pivot = factor[[i, i]];
+        row.iter_mut().for_each(|y| *y /= pivot);
     }
-    inverse
+}
+
+/// `0..n` in consecutive ranges of `size` (the last one may be shorter).
+fn row_blocks(n: usize, size: usize) -> Vec<Range<usize>> {
+    (0..n)
+        .step_by(size)
+        .map(|start| start..(start + size).min(n))
+        .collect()
 }
 
 /// Maps `f` over `items` on rayon's pool, or on this thread in a process forked from one that started
@@ -551,6 +645,7 @@ fn block_edges(
     let mut forest = UnionFind::new(n);
     let mut edges = Vec::new();
     let mut tile = Array2::<f32>::zeros((rows.len(), COL_BLOCK));
+    let mut positions = [0u32; COL_BLOCK];
     let left = screen.proj.slice(s![rows.clone(), ..screen.coarse]);
     for start in (rows.start..n).step_by(COL_BLOCK) {
         let cols = start..(start + COL_BLOCK).min(n);
@@ -566,12 +661,16 @@ fn block_edges(
             let first = cols.start.max(i + 1).min(cols.end);
             let dots = &row(&tile, r, first - start)[..cols.end - first];
             let residuals = &screen.coarse_residual[first..cols.end];
-            for k in screen_pass(dots, residuals, screen.coarse_residual[i], cutoff) {
-                let j = first + k;
-                if !forest.same(i, j)
-                    && screen.fine_bound(i, j, dots[k]) >= cutoff
-                    && unit.similar(i, j, threshold)
-                {
+            let coarse_kept = screen_pass(
+                dots,
+                residuals,
+                screen.coarse_residual[i],
+                cutoff,
+                &mut positions,
+            );
+            for &k in screen.fine_pass(i, first, dots, coarse_kept, cutoff) {
+                let j = first + k as usize;
+                if !forest.same(i, j) && unit.similar(i, j, threshold) {
                     forest.union(i, j);
                     edges.push((i, j));
                 }
@@ -581,36 +680,38 @@ fn block_edges(
     edges
 }
 
-/// The positions k where `dots[k] + residual * residuals[k] >= cutoff`, tested 16 at a time so that
-/// the common case (no candidate in the chunk) is a branch-free, vectorised pass.
+/// Writes to the front of `kept` the positions k where `dots[k] + residual * residuals[k] >= cutoff`,
+/// and returns that part. Tested 16 at a time, so that the common case (no candidate in the chunk) is
+/// a vectorised pass; inside a chunk with a candidate every position is written and the count
+/// advanced by the test, without a branch.
 fn screen_pass<'a>(
-    dots: &'a [f32],
-    residuals: &'a [f32],
+    dots: &[f32],
+    residuals: &[f32],
     residual: f32,
     cutoff: f32,
-) -> impl Iterator<Item = usize> + 'a {
+    kept: &'a mut [u32; COL_BLOCK],
+) -> &'a mut [u32] {
     const CHUNK: usize = 16;
-    let passes = move |p: f32, q: f32| p + residual * q >= cutoff;
-    dots.chunks(CHUNK)
-        .zip(residuals.chunks(CHUNK))
-        .enumerate()
-        .filter(move |(_, (d, r))| {
-            d.iter()
-                .zip(*r)
-                .fold(false, |any, (&p, &q)| any | passes(p, q))
-        })
-        .flat_map(move |(c, (d, r))| {
-            d.iter()
-                .zip(r)
-                .enumerate()
-                .filter(move |(_, (&p, &q))| passes(p, q))
-                .map(move |(k, _)| c * CHUNK + k)
-        })
+    let passes = |p: f32, q: f32| p + residual * q >= cutoff;
+    let mut count = 0;
+    for (c, (d, r)) in dots.chunks(CHUNK).zip(residuals.chunks(CHUNK)).enumerate() {
+        let any = d
+            .iter()
+            .zip(r)
+            .fold(false, |any, (&p, &q)| any | passes(p, q));
+        if any {
+            for (k, (&p, &q)) in d.iter().zip(r).enumerate() {
+                kept[count] = (c * CHUNK + k) as u32;
+                count += usize::from(passes(p, q));
+            }
+        }
+    }
+    &mut kept[..count]
 }
 
 /// Cluster labels of the rows of an `(n, d)` embedding matrix: rows i and j are joined when their
 /// cosine similarity (computed in f32 from the L2-normalised rows) >= `threshold`; a zero row is similar
-/// to nothing. Exact all-pairs, O(n² m) with m = 32 for most pairs (see `Screen`); meant for up to a
+/// to nothing. Exact all-pairs, O(n² m) with m = 32–64 for most pairs (see `Screen`); meant for up to a
 /// few 10k rows. Rounding makes the similarity of two identical rows 1 ± 1e-6, so use a threshold a
 /// little below 1 to join exact duplicates. Errors: non-finite values, `threshold` outside [-1, 1].
 pub fn cluster_embeddings(embeddings: Matrix<'_, f32>, threshold: f64) -> KernelResult<Vec<i64>> {
@@ -624,11 +725,7 @@ pub fn cluster_embeddings(embeddings: Matrix<'_, f32>, threshold: f64) -> Kernel
 
 /// Labels of the components of the pairs of `unit` rows that are similar at `threshold`.
 fn connect_similar(unit: &UnitRows, screen: &Screen, threshold: f32) -> Vec<i64> {
-    let blocks: Vec<Range<usize>> = (0..unit.rows())
-        .step_by(ROW_BLOCK)
-        .map(|start| start..(start + ROW_BLOCK).min(unit.rows()))
-        .collect();
-    let forests = par_map(&blocks, |rows| {
+    let forests = par_map(&row_blocks(unit.rows(), ROW_BLOCK), |rows| {
         block_edges(unit, screen, threshold, rows.clone())
     });
     let mut sets = UnionFind::new(unit.rows());
@@ -992,29 +1089,34 @@ mod tests {
         let (n, d) = (SCREEN_MIN_ROWS, 384);
         let unit = UnitRows::new(&Matrix::new(&clustered_rows(n, d, 3), n, d));
         let screen = Screen::new(&unit, 0.9);
-        assert_eq!(
-            (screen.coarse, screen.proj.ncols()),
-            (COARSE_RANK, FINE_RANK)
-        );
+        assert!(COARSE_RANKS.contains(&screen.coarse));
+        assert_eq!(screen.proj.ncols(), FINE_RANK);
         assert_eq!(Screen::new(&unit, -1.0).coarse, d);
+        // The narrowest rows that may get a low-rank screen, whose fine rank is the first coarse one.
+        let width = 2 * COARSE_RANKS[0];
+        let narrow = UnitRows::new(&Matrix::new(&clustered_rows(n, width, 5), n, width));
+        let screen = Screen::new(&narrow, 0.9);
+        assert!(screen.coarse <= screen.proj.ncols());
     }
 
     #[test]
     fn subspace_of_rank_deficient_rows_is_orthonormal() {
         let rows =
             Array2::from_shape_fn((50, 70), |(i, k)| if k < 3 { (i + k) as f32 } else { 0.0 });
-        let basis = top_subspace(&rows, COARSE_RANK).expect("orthonormal basis");
-        assert_eq!(basis.dim(), (70, COARSE_RANK));
+        let basis = top_subspace(&rows, COARSE_RANKS[0]).expect("orthonormal basis");
+        assert_eq!(basis.dim(), (70, COARSE_RANKS[0]));
     }
 
     #[test]
-    fn cholesky_factor_and_triangular_inverse() {
+    fn cholesky_factor_and_triangular_solve() {
         let a = ndarray::arr2(&[[4.0, 2.0, 0.4], [2.0, 5.0, 1.0], [0.4, 1.0, 3.0]]);
         let factor = cholesky(&a).expect("positive definite");
         assert!((factor.dot(&factor.t()) - &a)
             .iter()
             .all(|v| v.abs() < 1e-12));
-        let identity = lower_inverse(&factor).dot(&factor) - Array2::<f64>::eye(3);
+        let mut z = factor.clone();
+        solve_lower(&factor, &mut z);
+        let identity = z - Array2::<f64>::eye(3);
         assert!(identity.iter().all(|v| v.abs() < 1e-12));
         assert!(cholesky(&ndarray::arr2(&[[1.0, 2.0], [2.0, 1.0]])).is_none());
     }
