@@ -315,6 +315,25 @@ def test_keyword_search_scopes_like_search(store: LongTermStore) -> None:
         assert {h.text for h in store.keyword_search(["chess"], scope, 10)} == expected, scope
 
 
+def test_without_fts5_there_is_no_keyword_index_until_a_python_with_it_opens_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as without_fts5:
+        without_fts5.setattr(schema, "has_fts5", lambda conn: False)
+        with LongTermStore(tmp_path, DIM) as store:
+            assert not store.has_keyword_index
+            store.add(ALICE, units("Maya plays chess"), unit_vectors(1))
+            assert store.keyword_search(["chess"], ALICE, 5) == []
+            assert [h.text for h in store.search(unit_vectors(1)[0], ALICE, 5)] == ["Maya plays chess"]
+    with LongTermStore(tmp_path, DIM) as store:  # FTS5 again: the index is built from the units
+        assert store.has_keyword_index
+        assert [h.text for h in store.keyword_search(["chess"], ALICE, 5)] == ["Maya plays chess"]
+    with monkeypatch.context() as without_fts5:
+        without_fts5.setattr(schema, "has_fts5", lambda conn: False)
+        with pytest.raises(StoreError, match="lacks FTS5"):  # its triggers would fail every write
+            LongTermStore(tmp_path, DIM)
+
+
 def test_keyword_search_min_score_drops_matches_on_common_words_only(store: LongTermStore) -> None:
     texts = [f"Tom: note {i}" for i in range(6)] + ["Maya: the beagle is called Biscuit", "Maya: hello"]
     items = store.add(ALICE, units(*texts), unit_vectors(len(texts)))

@@ -3,6 +3,7 @@ semantic and the keyword rankings (real store, real ONNX embedder)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from lightmem.embedding import OnnxEmbedder
 from lightmem.memory import Memory
 from lightmem.retrieval import RRF_K, fuse_rankings
 from lightmem.sensory import keywords
+from lightmem.store import schema
 from lightmem.types import MemoryItem
 
 NOW = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -97,3 +99,18 @@ def test_keyword_weight_zero_searches_by_meaning_only(tmp_path: Path, embedder: 
         assert all(h.score is not None and 0.0 < h.score <= 1.0 for h in hits)  # cosine similarities
     with pytest.raises(ValueError, match="keyword_weight"):
         Memory(tmp_path / "other", embedder=embedder, keyword_weight=-1.0)
+
+
+def test_without_fts5_memory_warns_and_searches_by_meaning(
+    tmp_path: Path, embedder: OnnxEmbedder, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(schema, "has_fts5", lambda conn: False)
+    with (
+        caplog.at_level(logging.WARNING, logger="lightmem"),
+        Memory(tmp_path / "mem", embedder=embedder) as memory,
+    ):
+        memory.add([{"id": i, "name": n, "content": c} for i, n, c in CONVERSATION], user_id="u")
+        memory.flush()
+        hits = memory.search("Who plays in Zorblax?", user_id="u", limit=3)
+    assert "keyword search is off" in caplog.text
+    assert len(hits) == 3 and all(h.score is not None and h.score > 0 for h in hits)

@@ -137,6 +137,11 @@ class Memory:
         self._store = LongTermStore(
             self.path, dim=self._embedder.dim, oversample=self.config.search_oversample
         )
+        if self.config.keyword_weight > 0.0 and not self._store.has_keyword_index:
+            logger.warning(
+                "keyword search is off: this Python's SQLite lacks FTS5; %s is searched by meaning only",
+                self.path,
+            )
         self._sensory = SensoryMemory(self.config)
         self._short_term = ShortTermMemory(self._llm, self.config.extraction_batch_segments)
         configured = self.config.unit_text_weight

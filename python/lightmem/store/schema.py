@@ -10,7 +10,7 @@ from typing import Callable, TypeVar
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 2
 """Version of the schema below; a file with a higher version is refused (written by a newer lightmem),
 an older one is migrated on open (see `_MIGRATIONS`)."""
 FORMAT = "lightmem"
@@ -31,7 +31,8 @@ _PENDING_INDEX = "CREATE INDEX IF NOT EXISTS pending_scope ON pending (user_id, 
 
 # the words of live units for keyword search (FTS5, BM25), kept in step by triggers inside every write;
 # `scope` holds one token per id ("u" + hex(user_id), "a" + ..., "r" + ...), so that a search matches
-# within its scope instead of scoring every scope's units
+# within its scope instead of scoring every scope's units. Optional: built on open wherever SQLite has
+# FTS5 (from the live units if the file has none yet)
 _SCOPE_TOKENS = (
     "'u' || COALESCE(hex(user_id), '') || ' a' || COALESCE(hex(agent_id), '') "
     "|| ' r' || COALESCE(hex(run_id), '')"
@@ -41,16 +42,18 @@ _NEW_SCOPE_TOKENS = (
     "|| ' r' || COALESCE(hex(new.run_id), '')"
 )
 _KEYWORD_INDEX = (
-    "CREATE VIRTUAL TABLE IF NOT EXISTS units_text USING fts5(text, scope, tokenize = 'porter unicode61')",
-    f"""CREATE TRIGGER IF NOT EXISTS units_text_insert AFTER INSERT ON units WHEN new.deleted = 0 BEGIN
+    "CREATE VIRTUAL TABLE units_text USING fts5(text, scope, tokenize = 'porter unicode61')",
+    f"""CREATE TRIGGER units_text_insert AFTER INSERT ON units WHEN new.deleted = 0 BEGIN
         INSERT INTO units_text (rowid, text, scope)
             VALUES (new.rowid, new.text, {_NEW_SCOPE_TOKENS});
     END""",
-    f"""CREATE TRIGGER IF NOT EXISTS units_text_update AFTER UPDATE OF text, deleted ON units BEGIN
+    f"""CREATE TRIGGER units_text_update AFTER UPDATE OF text, deleted ON units BEGIN
         DELETE FROM units_text WHERE rowid = old.rowid;
         INSERT INTO units_text (rowid, text, scope)
             SELECT new.rowid, new.text, {_NEW_SCOPE_TOKENS} WHERE new.deleted = 0;
     END""",
+    "INSERT INTO units_text (rowid, text, scope) "
+    f"SELECT rowid, text, {_SCOPE_TOKENS} FROM units WHERE deleted = 0",
 )
 
 _SCHEMA = (
@@ -91,7 +94,6 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS history_memory ON history (memory_id)",
     _PENDING_TABLE,
     _PENDING_INDEX,
-    *_KEYWORD_INDEX,
 )
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -103,12 +105,6 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         _PENDING_INDEX,
         "INSERT INTO pending SELECT * FROM pending_v1",
         "DROP TABLE pending_v1",
-    ),
-    # 2 -> 3: keyword search
-    2: (
-        *_KEYWORD_INDEX,
-        "INSERT INTO units_text (rowid, text, scope) "
-        f"SELECT rowid, text, {_SCOPE_TOKENS} FROM units WHERE deleted = 0",
     ),
 }
 """Statements taking a file from schema version `key` to `key + 1`."""
@@ -129,8 +125,9 @@ def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     return conn
 
 
-def open_database(conn: sqlite3.Connection, path: Path, dim: int) -> str:
-    """Create the schema in an empty file or check an existing one; return the store's id.
+def open_database(conn: sqlite3.Connection, path: Path, dim: int) -> tuple[str, bool]:
+    """Create the schema in an empty file or check (and migrate) an existing one; return the store's
+    id and whether it has its keyword index (see `_KEYWORD_INDEX`).
 
     Nothing is written to a file that is not a lightmem database.
     """
@@ -146,22 +143,48 @@ def open_database(conn: sqlite3.Connection, path: Path, dim: int) -> str:
     tables = {name for (name,) in rows}
     if tables and "meta" not in tables:
         raise StoreError(f"{path} is an SQLite database but not a lightmem one; use another directory")
-    try:
-        if not tables:
-            with_lock_retries(lambda: _create(conn, dim), path)
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        _check_meta(meta, path, dim)
-        if int(meta["schema_version"]) < SCHEMA_VERSION:
-            with_lock_retries(lambda: write_transaction(conn, lambda: _migrate(conn)), path)
-    except sqlite3.OperationalError as exc:
-        if "fts5" not in str(exc):
-            raise
-        raise StoreError(
-            f"cannot open {path}: this Python's SQLite {sqlite3.sqlite_version} lacks the FTS5 extension "
-            "that keyword search needs; use a Python build with FTS5 (python.org, Debian, conda all have it)"
-        ) from exc
+    if not tables:
+        with_lock_retries(lambda: _create(conn, dim), path)
+    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    _check_meta(meta, path, dim)
+    if int(meta["schema_version"]) < SCHEMA_VERSION:
+        with_lock_retries(lambda: write_transaction(conn, lambda: _migrate(conn)), path)
+    keywords = with_lock_retries(lambda: _keyword_index(conn, path), path)
     with_lock_retries(lambda: conn.execute("PRAGMA journal_mode = WAL"), path)
-    return meta["store_id"]
+    return meta["store_id"], keywords
+
+
+def _keyword_index(conn: sqlite3.Connection, path: Path) -> bool:
+    """Whether the file has its keyword index, built now if missing and this SQLite has FTS5."""
+    if not has_fts5(conn):
+        if _has_table(conn, "units_text"):  # its triggers would make every write fail
+            raise StoreError(
+                f"{path} has a keyword index but this Python's SQLite {sqlite3.sqlite_version} lacks FTS5: "
+                "open it with a Python whose SQLite has FTS5 (python.org, Debian and Ubuntu builds do)"
+            )
+        return False
+    if not _has_table(conn, "units_text"):
+
+        def build() -> None:
+            if not _has_table(conn, "units_text"):  # another process may have built it meanwhile
+                for statement in _KEYWORD_INDEX:
+                    conn.execute(statement)
+
+        write_transaction(conn, build)
+    return True
+
+
+def has_fts5(conn: sqlite3.Connection) -> bool:
+    """Whether this connection's SQLite was built with the FTS5 extension."""
+    query = "SELECT 1 FROM pragma_compile_options WHERE compile_options = 'ENABLE_FTS5'"
+    return conn.execute(query).fetchone() is not None
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return (
+        conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+        is not None
+    )
 
 
 def _create(conn: sqlite3.Connection, dim: int) -> None:

@@ -130,7 +130,7 @@ class LongTermStore:
         self._index = VectorIndex(dim)
         self._saved_seq: Optional[int] = None
         try:
-            self._store_id = open_database(self._conn(), self._db_path, dim)
+            self._store_id, self._has_keyword_index = open_database(self._conn(), self._db_path, dim)
             self._open_index()
         except BaseException:
             self._closed = True
@@ -298,6 +298,11 @@ class LongTermStore:
         (hits,) = self._ranked(query[None], where_sql(scope, filters), filters, limit)
         return [to_item(row, score) for row, score in hits]
 
+    @property
+    def has_keyword_index(self) -> bool:
+        """Whether `keyword_search` can find anything: False when this Python's SQLite lacks FTS5."""
+        return self._has_keyword_index
+
     def keyword_search(
         self,
         keywords: Sequence[str],
@@ -309,12 +314,13 @@ class LongTermStore:
         """The `limit` live units of `scope` that pass `filters` and best match any of `keywords`, best
         first (SQLite FTS5: BM25 over the units' words, English stemming), scoring at least `min_score`.
         Each item's `score` is its BM25 relevance, higher is better; a word in more than half of the
-        store's units adds almost nothing. No keywords, no hits."""
+        store's units adds almost nothing. No keywords, no hits; no hits either without the keyword
+        index (`has_keyword_index`)."""
         _check_search(scope, limit, filters)
         if isinstance(keywords, str) or not all(isinstance(k, str) for k in keywords):
             raise ValueError("keywords must be a sequence of strings")
         terms = list(dict.fromkeys(k.strip() for k in keywords if k.strip()))
-        if not terms:
+        if not terms or not self._has_keyword_index:
             return []
         words = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
         match = " AND ".join([*_scope_tokens(scope), f"text : ({words})"])
