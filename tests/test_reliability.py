@@ -476,9 +476,7 @@ def test_retries_and_timeout_come_from_the_config(
 
 PACKAGE = Path(lightmem.__file__).parent
 SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|PRAGMA|WHERE|FROM)\b|(^|\s)\?($|[\s,)])")
-SQL_FRAGMENTS = set(
-    "ITEM_COLUMNS _SCOPE_TOKENS _NEW_SCOPE_TOKENS where marks select column operator c sql".split()
-)
+SQL_FRAGMENTS = {"ITEM_COLUMNS", "_INDEX_UNITS", "where", "marks", "select", "column", "operator", "c", "sql"}
 """The names that may be interpolated into SQL text: constants and fragments made of constants and `?`."""
 
 

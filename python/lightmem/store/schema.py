@@ -33,27 +33,21 @@ _PENDING_INDEX = "CREATE INDEX IF NOT EXISTS pending_scope ON pending (user_id, 
 # `scope` holds one token per id ("u" + hex(user_id), "a" + ..., "r" + ...), so that a search matches
 # within its scope instead of scoring every scope's units. Optional: built on open wherever SQLite has
 # FTS5 (from the live units if the file has none yet)
-_SCOPE_TOKENS = (
-    "'u' || COALESCE(hex(user_id), '') || ' a' || COALESCE(hex(agent_id), '') "
-    "|| ' r' || COALESCE(hex(run_id), '')"
+_INDEX_UNITS = (
+    "INSERT INTO units_text (rowid, text, scope) SELECT rowid, text, 'u' || COALESCE(hex(user_id), '') "
+    "|| ' a' || COALESCE(hex(agent_id), '') || ' r' || COALESCE(hex(run_id), '') FROM units WHERE deleted = 0"
 )
-_NEW_SCOPE_TOKENS = (
-    "'u' || COALESCE(hex(new.user_id), '') || ' a' || COALESCE(hex(new.agent_id), '') "
-    "|| ' r' || COALESCE(hex(new.run_id), '')"
-)
+"""Adds every live unit to the keyword index (its first build); the triggers narrow it to their row."""
 _KEYWORD_INDEX = (
     "CREATE VIRTUAL TABLE units_text USING fts5(text, scope, tokenize = 'porter unicode61')",
-    f"""CREATE TRIGGER units_text_insert AFTER INSERT ON units WHEN new.deleted = 0 BEGIN
-        INSERT INTO units_text (rowid, text, scope)
-            VALUES (new.rowid, new.text, {_NEW_SCOPE_TOKENS});
+    f"""CREATE TRIGGER units_text_insert AFTER INSERT ON units BEGIN
+        {_INDEX_UNITS} AND rowid = new.rowid;
     END""",
     f"""CREATE TRIGGER units_text_update AFTER UPDATE OF text, deleted ON units BEGIN
         DELETE FROM units_text WHERE rowid = old.rowid;
-        INSERT INTO units_text (rowid, text, scope)
-            SELECT new.rowid, new.text, {_NEW_SCOPE_TOKENS} WHERE new.deleted = 0;
+        {_INDEX_UNITS} AND rowid = new.rowid;
     END""",
-    "INSERT INTO units_text (rowid, text, scope) "
-    f"SELECT rowid, text, {_SCOPE_TOKENS} FROM units WHERE deleted = 0",
+    _INDEX_UNITS,
 )
 
 _SCHEMA = (

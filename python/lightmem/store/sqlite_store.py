@@ -701,7 +701,7 @@ class LongTermStore:
 
 def _scope_tokens(scope: Scope) -> list[str]:
     """The FTS5 conditions on the `scope` column of `units_text` for the ids `scope` gives (see
-    `schema._SCOPE_TOKENS`: hex as SQLite's hex() writes it, of the UTF-8 text)."""
+    `schema._INDEX_UNITS`: hex as SQLite's hex() writes it, of the UTF-8 text)."""
     ids = (("u", scope.user_id), ("a", scope.agent_id), ("r", scope.run_id))
     return [f'scope : "{kind}{value.encode("utf-8").hex()}"' for kind, value in ids if value is not None]
 
