@@ -325,15 +325,18 @@ class LongTermStore:
         words = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
         match = " AND ".join([*_scope_tokens(scope), f"text : ({words})"])
         where, params = where_sql(scope, filters)
-        # with metadata filters any row may be needed, else the best `limit` suffice
-        needed = limit if filters is None or not filters.metadata else -1
+        needed = _rows_needed(filters, limit)
         sql = (
             f"SELECT {ITEM_COLUMNS}, hits.score FROM (SELECT rowid AS hit, -bm25(units_text, 1.0, 0.0) "
             "AS score FROM units_text WHERE units_text MATCH ?) AS hits "
             f"CROSS JOIN units ON units.rowid = hits.hit WHERE hits.score >= ? AND {where} "
             "ORDER BY hits.score DESC LIMIT ?"
         )
-        rows = self._conn().execute(sql, [match, min_score, *params, needed]).fetchall()
+        rows = (
+            self._conn()
+            .execute(sql, [match, min_score, *params, -1 if needed is None else needed])
+            .fetchall()
+        )
         return [to_item(row, score) for row, score in take(((r, r[-1]) for r in rows), filters, limit)]
 
     def neighbors_batch(
@@ -397,12 +400,13 @@ class LongTermStore:
     ) -> list[list[tuple[Sequence[Any], float]]]:
         rows = conn.execute(f"SELECT {ITEM_COLUMNS}, vector FROM units WHERE {where}", params).fetchall()
         vectors = decode_vectors([row[-1] for row in rows], self.dim)
-        # with metadata filters any row may be needed, else the best `limit` suffice
-        needed = limit if filters is None or not filters.metadata else len(rows)
+        needed = _rows_needed(filters, limit)
         results = []
         for start in range(0, len(queries), _QUERY_CHUNK):
             scores = queries[start : start + _QUERY_CHUNK] @ vectors.T
-            for row_scores, order in zip(scores, _best_first(scores, needed)):
+            for row_scores, order in zip(
+                scores, _best_first(scores, len(rows) if needed is None else needed)
+            ):
                 results.append(take(((rows[i], float(row_scores[i])) for i in order), filters, limit))
         return results
 
@@ -421,8 +425,7 @@ class LongTermStore:
         results: list[list[tuple[Sequence[Any], float]]] = [[] for _ in queries]
         todo = list(range(len(queries)))
         wanted = limit * self._oversample
-        # metadata filters are checked on the rows: then every candidate's row may be needed
-        keep = limit if filters is None or not filters.metadata else None
+        keep = _rows_needed(filters, limit)
         while todo:
             with self._index_lock:
                 keys, _ = self._index.search(queries[todo], wanted)
@@ -704,6 +707,12 @@ def _scope_tokens(scope: Scope) -> list[str]:
     `schema._INDEX_UNITS`: hex as SQLite's hex() writes it, of the UTF-8 text)."""
     ids = (("u", scope.user_id), ("a", scope.agent_id), ("r", scope.run_id))
     return [f'scope : "{kind}{value.encode("utf-8").hex()}"' for kind, value in ids if value is not None]
+
+
+def _rows_needed(filters: Optional[SearchFilters], limit: int) -> Optional[int]:
+    """How many of the best-ranked rows may be needed for `limit` hits: `limit`, or all of them (None)
+    when metadata filters, which are checked on the rows, may reject any."""
+    return limit if filters is None or not filters.metadata else None
 
 
 def _check_search(scope: object, limit: object, filters: object) -> None:
