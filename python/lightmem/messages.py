@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Union
 
-from lightmem.types import Message
+from lightmem.types import Message, check_unicode
 
 logger = logging.getLogger("lightmem")
 
@@ -47,10 +47,7 @@ def _text(value: Any, what: str) -> str:
             raise ValueError(f"{what} is not valid UTF-8 ({err.reason} at byte {err.start})") from None
     if not isinstance(value, str):
         raise ValueError(f"{what} must be a string, got {type(value).__name__}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as err:
-        raise ValueError(f"{what} is not valid Unicode: a lone surrogate at position {err.start}") from None
+    check_unicode(value, what)
     if "\x00" in value:
         value = value.replace("\x00", "")
     if len(value) > MAX_MESSAGE_CHARS:

@@ -22,12 +22,19 @@ class Scope:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise ValueError(f"{name} must be a non-empty string or None, got {value!r}")
-            if value is not None and not value.isascii():
-                try:
-                    value.encode("utf-8")
-                except UnicodeEncodeError as err:
-                    problem = f"{err.reason} at {err.start}"
-                    raise ValueError(f"{name} is not valid Unicode text ({problem})") from None
+            if value is not None:
+                check_unicode(value, name)
+
+
+def check_unicode(text: str, what: str) -> None:
+    """ValueError naming `what` unless `text` can be stored as UTF-8 (it holds no lone surrogate)."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise ValueError(
+                f"{what} is not valid Unicode: a lone surrogate at position {err.start}"
+            ) from None
 
 
 @dataclass(frozen=True)
