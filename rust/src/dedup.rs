@@ -41,6 +41,7 @@ use ndarray::{s, Array2, ArrayView1, Axis};
 use rayon::prelude::*;
 
 use crate::error::{check_finite, KernelError, KernelResult};
+use crate::lanes::squared_norm;
 
 /// Signature value of a text with no words. Permutations never produce it (their values are < P).
 pub const EMPTY: u64 = u64::MAX;
@@ -508,27 +509,10 @@ impl Screen {
 fn residual_norms(values: &Array2<f32>, proj: &Array2<f32>, columns: usize) -> Vec<f32> {
     (0..values.nrows())
         .map(|i| {
-            let left = squares(row(values, i, 0)) - squares(&row(proj, i, 0)[..columns]);
+            let left = squared_norm(row(values, i, 0)) - squared_norm(&row(proj, i, 0)[..columns]);
             (left.max(0.0) + RESIDUAL_FLOOR).sqrt() as f32
         })
         .collect()
-}
-
-/// The sum of the squares of `x` in f64, over four lanes so that it vectorises.
-fn squares(x: &[f32]) -> f64 {
-    let mut lanes = [0.0f64; 4];
-    let chunks = x.chunks_exact(4);
-    let tail: f64 = chunks
-        .remainder()
-        .iter()
-        .map(|&v| f64::from(v).powi(2))
-        .sum();
-    for chunk in chunks {
-        for k in 0..4 {
-            lanes[k] += f64::from(chunk[k]).powi(2);
-        }
-    }
-    lanes.iter().sum::<f64>() + tail
 }
 
 /// An orthonormal (d, m) basis (in f32) of the top-m eigenvectors of `sampleᵀ sample`, by orthogonal

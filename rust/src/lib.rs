@@ -3,6 +3,7 @@
 
 pub mod dedup;
 pub mod error;
+mod lanes;
 pub mod prune;
 pub mod segment;
 

@@ -30,6 +30,7 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 
 use crate::error::{check_finite, KernelError, KernelResult};
+use crate::lanes::squared_norm;
 
 /// Fixed-point scale of gap scores: one unit is 2^-32.
 const SCORE_SCALE: f64 = 4_294_967_296.0;
@@ -86,24 +87,6 @@ impl SegmentParams {
             max_gap,
         })
     }
-}
-
-/// Squared L2 norm of `row` in f64 (eight lanes, so that it vectorises).
-#[inline(always)]
-fn squared_norm(row: &[f32]) -> f64 {
-    let mut lanes = [0.0f64; 8];
-    let chunks = row.chunks_exact(8);
-    let tail: f64 = chunks
-        .remainder()
-        .iter()
-        .map(|&v| f64::from(v) * f64::from(v))
-        .sum();
-    for chunk in chunks {
-        for (lane, &v) in lanes.iter_mut().zip(chunk) {
-            *lane += f64::from(v) * f64::from(v);
-        }
-    }
-    lanes.iter().sum::<f64>() + tail
 }
 
 /// Dot product of two f64 slices of equal length (eight lanes, so that it vectorises).
