@@ -8,14 +8,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Union
 
+from lightmem.limits import MAX_MESSAGE_CHARS
 from lightmem.types import Message, check_unicode
 
 logger = logging.getLogger("lightmem")
 
 MessagesInput = Union[str, Mapping[str, Any], Sequence[Mapping[str, Any]]]
-
-MAX_MESSAGE_CHARS = 200_000
-"""Longest accepted message. Longer ones are an error (split them), never silently truncated."""
 
 
 def parse_timestamp(value: Any, what: str = "timestamp") -> datetime | None:
