@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import _thread
+import contextlib
 import gc
 import json
 import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import lightmem
 import pytest
 from lightmem.cli import main
 from lightmem.memory import Memory
@@ -142,6 +145,7 @@ def test_ingest_human_output_and_default_user(
     code, out, err = run(capsys, "ingest", str(files[1]), "--path", path)
     assert code == 0, err
     assert "1 conversation(s), 2 turns ->" in out and "turns/s" in out
+    assert "stored for user 'default'" in out
     assert run_json(capsys, "--path", path, "get-all")[0]["user_id"] == "default"
 
 
@@ -228,14 +232,47 @@ def test_ctrl_c_exits_130(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     assert code == 130 and err.endswith("lightmem: interrupted\n")
 
 
-def test_installed_console_script() -> None:
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"lightmem {lightmem.__version__}\n"
+
+
+def _console_script() -> str:
     beside = Path(sys.executable).parent / "lightmem"
     script = str(beside) if beside.exists() else shutil.which("lightmem")
     if script is None:
         pytest.skip("the `lightmem` console script is not installed")
+    return script
+
+
+def test_installed_console_script() -> None:
     env = {**os.environ, "LIGHTMEM_PATH": ""}
     result = subprocess.run(
-        [script, "demo"], capture_output=True, text=True, timeout=300, env=env, check=False
+        [_console_script(), "demo"], capture_output=True, text=True, timeout=300, env=env, check=False
     )
     assert result.returncode == 0, result.stderr
     assert "> Where does Maya live now?" in result.stdout
+
+
+def test_ingest_progress_bar_shows_on_a_terminal_of_zero_columns(tmp_path: Path, files: list[Path]) -> None:
+    """A pty that reports no size (as `script` and some CI terminals make) still gets the progress bar."""
+    controller, terminal = pty.openpty()
+    try:
+        result = subprocess.run(
+            [_console_script(), "--path", str(tmp_path / "mem"), "ingest", str(files[0])],
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            timeout=300,
+            check=False,
+        )
+        os.close(terminal)
+        drawn = b""
+        with contextlib.suppress(OSError):  # EIO once everything written to the pty is read
+            while chunk := os.read(controller, 65536):
+                drawn += chunk
+    finally:
+        os.close(controller)
+    assert result.returncode == 0
+    assert b"ingest: 100%" in drawn and b"5/5" in drawn

@@ -8,6 +8,7 @@ import importlib.resources
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -70,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         description="A lightweight memory for LLM agents. Try `lightmem demo`.",
         parents=[_global_options()],
     )
+    parser.add_argument("--version", action="version", version=f"lightmem {_version()}")
     parser.set_defaults(path=None, user=None, json=False, verbose=False)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     common = [_global_options()]
@@ -124,6 +126,12 @@ def _bench(args: argparse.Namespace) -> None:
     code = locomo_main(args.bench_args)
     if code:
         raise SystemExit(code)
+
+
+def _version() -> str:
+    from lightmem import __version__
+
+    return __version__
 
 
 def _global_options() -> argparse.ArgumentParser:
@@ -235,14 +243,20 @@ def _add_conversations(
     turns = sum(c.turns for c in conversations)
     stored = 0
     start = time.perf_counter()
-    with tqdm(total=turns, unit="turn", desc="ingest", disable=True if quiet else None) as bar:
+    # The size is given because tqdm draws nothing on a terminal that reports 0 columns and rows (some
+    # ptys do); shutil falls back to 80 x 24 there.
+    columns, rows = shutil.get_terminal_size()
+    bar_options = {"ncols": columns, "nrows": rows, "disable": True if quiet else None}
+    with tqdm(total=turns, unit="turn", desc="ingest", **bar_options) as bar:
         for conversation in conversations:
             for session in conversation.sessions:
                 stored += len(memory.add(session, user_id=user_of(conversation)))
                 bar.update(len(session))
+        bar.set_postfix_str("extracting what is left in the buffer")
         stored += len(memory.flush())
     elapsed = time.perf_counter() - start
     return {
+        "users": sorted({user_of(c) for c in conversations}),
         "conversations": len(conversations),
         "sessions": sum(len(c.sessions) for c in conversations),
         "turns": turns,
@@ -322,13 +336,17 @@ def _print_items(items: Sequence[MemoryItem], empty: str) -> None:
 def _print_ingest(report: dict[str, Any]) -> None:
     rate = f" ({report['turns_per_s']} turns/s)" if report["turns_per_s"] else ""
     counts = f"{report['conversations']} conversation(s), {report['turns']} turns"
+    users = report["users"]
+    named = ", ".join(repr(user) for user in users)
     print(f"{counts} -> {report['memories_added']} memories in {report['elapsed_s']:.1f} s{rate}")
+    print(f"stored for user{'s' if len(users) > 1 else ''} {named} (the --user of later commands)")
 
 
 def _print_mapping(mapping: dict[str, Any]) -> None:
     width = max((len(key) for key in mapping), default=0)
     for key, value in mapping.items():
-        print(f"{key:<{width}}  {value}")
+        shown = f"{value:.3f}" if isinstance(value, float) else value
+        print(f"{key:<{width}}  {shown}")
 
 
 def _print_json(value: Any) -> None:
