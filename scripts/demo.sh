@@ -8,6 +8,6 @@ if [ ! -x "$venv/bin/lightmem" ]; then
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q -U pip "maturin>=1.5,<2"
   "$venv/bin/maturin" build --release --quiet --out "$venv/dist"
-  "$venv/bin/python" -m pip install -q "$venv"/dist/lightmem-*.whl
+  "$venv/bin/python" -m pip install -q "$venv"/dist/lightmem_rs-*.whl
 fi
 exec "$venv/bin/lightmem" demo "$@"

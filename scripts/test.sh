@@ -10,7 +10,7 @@ python3 -m venv "$venv"
 # shellcheck disable=SC1091
 . "$venv/bin/activate"
 python -m pip install -q -U pip
-python -m pip install -q "maturin>=1.5,<2" ruff mypy
+python -m pip install -q "maturin>=1.5,<2" ziglang ruff mypy
 
 echo "== rust: fmt, clippy, unit tests"
 cargo fmt --check
@@ -21,9 +21,9 @@ echo "== python: ruff"
 ruff check python tests benches
 ruff format --check python tests benches
 
-echo "== build the wheel and install it into $venv"
-maturin build --release --quiet --out dist
-wheel=$(ls dist/lightmem-*.whl)
+echo "== build the manylinux2014 wheel (zig links against glibc 2.17) and install it into $venv"
+maturin build --release --quiet --zig --compatibility manylinux2014 --out dist
+wheel=$(ls dist/lightmem_rs-*.whl)
 python -m pip install -q "${wheel}[test]"
 python -m mypy.stubtest lightmem._core
 python -m mypy python/lightmem
