@@ -1,0 +1,109 @@
+"""An agent's loop over a LoCoMo conversation: add one turn, and now and then ask about a turn said 1-5
+turns ago. Reports how often that turn is in the top 5 of `search` (what was just said must be findable
+at once, before any flush), with `add` and `search` latency percentiles and the load average.
+
+    python benches/bench_agent_loop.py [FILES...] [--limit 5] [--seed 0]
+
+The probes are LoCoMo's own questions (categories 1-4) whose evidence is a single turn: each is asked
+after a random 1-5 further turns (seeded), in the default configuration (offline, buffer threshold as
+shipped), so most evidence turns are still in the short-term buffer when they are asked about.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from lightmem import Memory
+from lightmem.bench.locomo import default_paths
+from lightmem.bench.metrics import percentiles_ms
+from lightmem.conversations import Conversation, Question, load_conversations
+
+MAX_DELAY_TURNS = 5
+
+
+def probes_by_turn(conversation: Conversation, rng: random.Random) -> dict[int, list[Question]]:
+    """The single-evidence questions, keyed by the index of the turn after which each is asked."""
+    index_of = {m["id"]: i for i, m in enumerate(m for s in conversation.sessions for m in s)}
+    asked_after: dict[int, list[Question]] = defaultdict(list)
+    for question in conversation.questions:
+        if question.category in (1, 2, 3, 4) and len(question.evidence) == 1:
+            turn = index_of.get(question.evidence[0])
+            if turn is not None:
+                asked_after[turn + rng.randint(1, MAX_DELAY_TURNS)].append(question)
+    return asked_after
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    """One conversation played through the loop."""
+
+    conversation: str
+    turns: int
+    probes: int
+    found: int
+    add_ms: dict[str, float]
+    search_ms: dict[str, float]
+
+    def __str__(self) -> str:
+        share = self.found / self.probes if self.probes else float("nan")
+        add = ", ".join(f"{k} {v:.2f}" for k, v in self.add_ms.items())
+        search = ", ".join(f"{k} {v:.1f}" for k, v in self.search_ms.items())
+        return (
+            f"{self.conversation}: {self.turns} turns, {self.found}/{self.probes} = {share:.3f} found; "
+            f"add ms {add}; search ms {search}"
+        )
+
+
+def run(conversation: Conversation, limit: int, seed: int) -> LoopResult:
+    """Plays the conversation turn by turn into a fresh memory and asks the probes on the way."""
+    asked_after = probes_by_turn(conversation, random.Random(seed))
+    add_s: list[float] = []
+    search_s: list[float] = []
+    found = asked = 0
+    with tempfile.TemporaryDirectory() as directory, Memory(directory) as memory:
+        memory.search("warm up the embedder", user_id="warm-up")
+        turns = [message for session in conversation.sessions for message in session]
+        for index, message in enumerate(turns):
+            start = time.perf_counter()
+            memory.add(message, user_id="agent")
+            add_s.append(time.perf_counter() - start)
+            for question in asked_after.get(index, []):
+                start = time.perf_counter()
+                hits = memory.search(question.question, user_id="agent", limit=limit)
+                search_s.append(time.perf_counter() - start)
+                asked += 1
+                found += any(question.evidence[0] in hit.source for hit in hits)
+    return LoopResult(
+        conversation.name, len(add_s), asked, found, percentiles_ms(add_s), percentiles_ms(search_s)
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("files", nargs="*", type=Path, help="LoCoMo files (default: ../shared/data/locomo)")
+    parser.add_argument("--limit", type=int, default=5, help="hits read per probe (default 5)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the probes' delays")
+    args = parser.parse_args()
+    paths = args.files or default_paths()
+    if not paths:
+        raise SystemExit("no LoCoMo files given and none found in ../shared/data/locomo")
+    print(f"load average before: {os.getloadavg()[0]:.1f}")
+    results = []
+    for path in paths:
+        for conversation in load_conversations(path):
+            results.append(run(conversation, args.limit, args.seed))
+            print(results[-1])
+    found, probes = sum(r.found for r in results), sum(r.probes for r in results)
+    print(f"all: {found}/{probes} = {found / probes:.3f} of the probes found in the top {args.limit}")
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
