@@ -7,11 +7,15 @@ its cost grows with what is new, never with the whole store:
    (`cluster_knn`, union-find over that kNN graph) groups units at least `conflict_similarity` apart;
 2. duplicates (same normalised text, or at least `duplicate_similarity` apart and MinHash text Jaccard
    of at least `DUPLICATE_JACCARD`) are settled without the LLM: the oldest copy stays;
-3. the remaining clusters go to the LLM, `batch_size` clusters per call, for a decision per unit;
+3. the remaining clusters go to the LLM, `batch_size` clusters of one scope per call, for a decision
+   per unit; a decision naming a unit that is not in its request is dropped;
 4. each cluster's changes (re-embedded texts, deletions, and the consolidated marks) are applied in one
-   short transaction, with every change recorded in history.
+   short transaction, with every change recorded in history; the store refuses a change of a unit
+   outside the cluster's scope.
 
-An LLM error or an invalid answer changes nothing for its clusters: their new units stay
+Scopes are consolidated one after the other and independently: no LLM request shows the memories of
+two scopes, and an unexpected error in one scope is logged and counted (`scopes_failed`) while the
+others go on. An LLM error or an invalid answer changes nothing for its clusters: their new units stay
 unconsolidated and are looked at again by the next pass. A second pass with nothing new does nothing.
 `SleepScheduler` runs passes in a background thread when the memory is idle.
 """
@@ -24,6 +28,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Optional
@@ -67,6 +72,8 @@ class ConsolidationReport:
 
     scopes: int
     """Scopes that had unconsolidated units."""
+    scopes_failed: int
+    """Scopes whose consolidation stopped at an unexpected error (logged; the other scopes went on)."""
     units_examined: int
     """Unconsolidated units looked at."""
     clusters_found: int
@@ -95,6 +102,7 @@ class _Tally:
     """The counters of a pass in progress."""
 
     scopes: int = 0
+    scopes_failed: int = 0
     units_examined: int = 0
     clusters_found: int = 0
     duplicates_merged: int = 0
@@ -148,6 +156,8 @@ def consolidate(
 ) -> ConsolidationReport:
     """One consolidation pass over the unconsolidated units (of `scope`, or of every scope).
 
+    Each exact scope is consolidated on its own: an LLM request holds the clusters of one scope only, and
+    an unexpected error in a scope is logged and counted in `scopes_failed` while the others go on.
     `batch_size`: clusters sent to the LLM per call. `max_cluster_size`: a larger group of similar units
     is split around its new units. `progress`: show a progress bar. `cancel`: when set, the pass stops
     at the next scope or cluster batch (what is left stays unconsolidated for the next pass).
@@ -160,23 +170,38 @@ def consolidate(
     by_scope: dict[tuple[Optional[str], ...], list[tuple[MemoryItem, np.ndarray]]] = defaultdict(list)
     for item, vector in store.unconsolidated(scope):
         by_scope[_scope_key(item)].append((item, vector))
-    clusters: list[_Cluster] = []
+    found: list[tuple[Scope, list[_Cluster]]] = []
     for key, units in by_scope.items():
         if cancel is not None and cancel.is_set():
             break
-        found, lonely = _find_clusters(store, config, Scope(*key), units, max_cluster_size)
-        clusters += found
-        _mark(store, lonely)
+        unit_scope = Scope(*key)
         tally.scopes += 1
         tally.units_examined += len(units)
-    tally.clusters_found = len(clusters)
-    with tqdm(total=len(clusters), desc="consolidate", unit="cluster", disable=not progress) as bar:
-        for batch in _batches(clusters, batch_size):
-            if cancel is not None and cancel.is_set():
-                break
-            _settle_batch(store, llm, embedder, batch, tally)
-            bar.update(len(batch))
+        with _scope_failures(unit_scope, tally):
+            clusters, lonely = _find_clusters(store, config, unit_scope, units, max_cluster_size)
+            _mark(store, unit_scope, lonely)
+            found.append((unit_scope, clusters))
+    tally.clusters_found = sum(len(clusters) for _, clusters in found)
+    with tqdm(total=tally.clusters_found, desc="consolidate", unit="cluster", disable=not progress) as bar:
+        for cluster_scope, clusters in found:
+            with _scope_failures(cluster_scope, tally):
+                for batch in _batches(clusters, batch_size):
+                    if cancel is not None and cancel.is_set():
+                        break
+                    _settle_batch(store, llm, embedder, cluster_scope, batch, tally)
+                    bar.update(len(batch))
     return tally.report(time.perf_counter() - start)
+
+
+@contextmanager
+def _scope_failures(scope: Scope, tally: _Tally) -> Iterator[None]:
+    """Log and count an unexpected error of one scope's consolidation instead of raising it, so that the
+    other scopes go on (what the scope had left stays unconsolidated for the next pass)."""
+    try:
+        yield
+    except Exception:
+        logger.exception("consolidation of %s failed; the other scopes go on", scope)
+        tally.scopes_failed += 1
 
 
 # --- candidates -----------------------------------------------------------------------------------------
@@ -334,9 +359,15 @@ def _batches(clusters: Sequence[_Cluster], batch_size: int) -> Iterator[list[_Cl
 
 
 def _settle_batch(
-    store: LongTermStore, llm: LLM, embedder: Embedder, batch: Sequence[_Cluster], tally: _Tally
+    store: LongTermStore,
+    llm: LLM,
+    embedder: Embedder,
+    scope: Scope,
+    batch: Sequence[_Cluster],
+    tally: _Tally,
 ) -> None:
-    """Ask the LLM about the batch's conflicts (if any), then apply each cluster in its own transaction."""
+    """Ask the LLM about the batch's conflicts (if any), then apply each cluster in its own transaction.
+    Every cluster of the batch is of the exact `scope`, which the store checks each change against."""
     requests = [cluster.request() for cluster in batch if cluster.needs_llm]
     decisions: list[Decision] = []
     if requests:
@@ -359,7 +390,9 @@ def _settle_batch(
     new_vectors = dict(zip((mid for mid, _ in new_texts), embedder.embed(to_embed))) if to_embed else {}
     for cluster in batch:
         ids = {m.id for m in cluster.members}
-        _apply_cluster(store, cluster, [d for d in decisions if d.memory_id in ids], new_vectors, tally)
+        _apply_cluster(
+            store, scope, cluster, [d for d in decisions if d.memory_id in ids], new_vectors, tally
+        )
 
 
 def _new_texts(decisions: Sequence[Decision]) -> list[tuple[str, str]]:
@@ -375,6 +408,7 @@ def _new_texts(decisions: Sequence[Decision]) -> list[tuple[str, str]]:
 
 def _apply_cluster(
     store: LongTermStore,
+    scope: Scope,
     cluster: _Cluster,
     decisions: Sequence[Decision],
     new_vectors: Mapping[str, np.ndarray],
@@ -389,9 +423,9 @@ def _apply_cluster(
     newest = cluster.survivors[-1].id
     decisions = [d for d in decisions if not (d.action == "delete" and d.memory_id == newest)]
     try:
-        store.apply_changes(_cluster_changes(cluster, decisions, new_vectors))
+        store.apply_changes(_cluster_changes(cluster, decisions, new_vectors), scope)
     except (KeyError, VersionConflict) as err:
-        logger.warning("consolidation of a cluster deferred, its units changed meanwhile: %s", err)
+        logger.warning("consolidation of a cluster deferred: %s", err)
         return
     tally.duplicates_merged += len(cluster.duplicate_of)
     tally.updated += sum(d.action == "update" for d in decisions)
@@ -459,13 +493,14 @@ def _provenance(cluster: _Cluster, decisions: Sequence[Decision]) -> dict[str, t
     return sources
 
 
-def _mark(store: LongTermStore, items: Sequence[MemoryItem]) -> None:
-    """Mark units consolidated (if unchanged since the pass read them), `MARK_CHUNK` per transaction."""
+def _mark(store: LongTermStore, scope: Scope, items: Sequence[MemoryItem]) -> None:
+    """Mark units of the exact `scope` consolidated (if unchanged since the pass read them), `MARK_CHUNK`
+    per transaction."""
     for start in range(0, len(items), MARK_CHUNK):
         chunk = items[start : start + MARK_CHUNK]
         try:
             store.apply_changes(
-                [Change("mark_consolidated", i.id, expected_version=i.version) for i in chunk]
+                [Change("mark_consolidated", i.id, expected_version=i.version) for i in chunk], scope
             )
         except (KeyError, VersionConflict) as err:
             logger.info("units changed during consolidation are looked at again next time: %s", err)

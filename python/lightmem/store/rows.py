@@ -246,14 +246,16 @@ def live_vectors(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, byte
     return dict(select_in(conn, "SELECT id, vector FROM units", "id", sorted(set(ids)), "deleted = 0"))
 
 
-def check_changes(conn: sqlite3.Connection, changes: Sequence[Change]) -> None:
-    """KeyError naming the ids of `changes` that are not live units, else VersionConflict naming the
-    units whose version is not the one a change expects."""
+def check_changes(conn: sqlite3.Connection, changes: Sequence[Change], scope: Optional[Scope] = None) -> None:
+    """KeyError naming the ids of `changes` that are not live units (of exactly `scope`, if given), else
+    VersionConflict naming the units whose version is not the one a change expects."""
     ids = sorted({c.memory_id for c in changes})
-    versions = dict(select_in(conn, "SELECT id, version FROM units", "id", ids, "deleted = 0"))
+    where, params = ("deleted = 0", []) if scope is None else where_sql(scope, None, exact=True)
+    versions = dict(select_in(conn, "SELECT id, version FROM units", "id", ids, where, params))
     missing = [i for i in ids if i not in versions]
     if missing:
-        raise KeyError(f"no live memory units with ids {missing}; no change was applied")
+        within = "" if scope is None else f" in {scope}"
+        raise KeyError(f"no live memory units with ids {missing}{within}; no change was applied")
     stale = sorted(
         {
             f"{c.memory_id} (version {versions[c.memory_id]}, expected {c.expected_version})"

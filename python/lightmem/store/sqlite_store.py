@@ -527,14 +527,17 @@ class LongTermStore:
             raise KeyError(f"no live memory units with ids {missing}")
         return decode_vectors([found[i] for i in ids], self.dim)
 
-    def apply_changes(self, changes: Sequence[Change]) -> None:
+    def apply_changes(self, changes: Sequence[Change], scope: Optional[Scope] = None) -> None:
         """Apply a consolidation pass in ONE transaction, in order.
 
         If any id is not a live unit (KeyError), any unit has another version than its change's
         `expected_version` (VersionConflict; versions are compared before any change of the call), or any
         change is invalid (ValueError), nothing changes. Updates of the text make a unit unconsolidated
-        again, so put its 'mark_consolidated' after them.
+        again, so put its 'mark_consolidated' after them. `scope`: every change must be of a unit of
+        exactly this scope (a None id matches only NULL), else KeyError and nothing changes.
         """
+        if scope is not None:
+            check_scope(scope)
         changes = list(changes)
         blobs: list[Optional[bytes]] = []
         for i, change in enumerate(changes):
@@ -548,7 +551,7 @@ class LongTermStore:
             )
 
         def body(conn: sqlite3.Connection, seq: int) -> None:
-            check_changes(conn, changes)
+            check_changes(conn, changes, scope)
             for change, blob in zip(changes, blobs):
                 apply_change(conn, seq, change, blob)
 
