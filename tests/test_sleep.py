@@ -514,6 +514,50 @@ def test_batches_and_cluster_size_limit(store, embedder) -> None:
     assert store.unconsolidated(ALICE) == []
 
 
+def in_a_plane(rng: np.random.Generator, degrees: Sequence[float], dim: int) -> np.ndarray:
+    """Unit vectors at the given angles in one random plane: cosine similarity = cos(angle between)."""
+    basis = np.linalg.qr(rng.standard_normal((dim, 2)))[0].T
+    radians = np.radians(np.asarray(degrees, dtype=np.float64))
+    return (np.cos(radians)[:, None] * basis[0] + np.sin(radians)[:, None] * basis[1]).astype(np.float32)
+
+
+def test_a_large_cluster_whose_new_units_are_all_duplicates(store, embedder) -> None:
+    """More than `max_cluster_size` (12) survivors and only duplicates new: once an IndexError that
+    stopped every later pass of the whole store."""
+    rng = np.random.default_rng(3)
+    angles = [2.0 * i for i in range(16)]  # neighbours 2 degrees apart: all linked, none a duplicate
+    old = add_random(store, [f"{name} fact" for name in NAMES[:16]], in_a_plane(rng, angles, store.dim))
+    consolidate(store, RuleLLM(), embedder, CONFIG)
+    picks = [2, 8, 14]
+    copies = add_random(store, [old[i].text for i in picks], store.vectors([old[i].id for i in picks]))
+    for _ in range(2):  # the second pass has nothing left to do
+        report = consolidate(store, RuleLLM(), embedder, CONFIG)
+        assert store.unconsolidated(ALICE) == []
+        assert report.scopes_failed == 0 and report.llm_calls == 0
+    assert all(store.get(copy.id) is None for copy in copies)
+    assert [item.text for item in store.get_all(ALICE)] == [item.text for item in old]
+    for copy, i in zip(copies, picks):
+        assert store.history(copy.id)[-1].reason == f"duplicate of {old[i].id}"
+
+
+def test_a_duplicate_whose_kept_unit_is_in_no_star_is_merged(store, embedder) -> None:
+    """A split cluster once handed every duplicate to its first star, which failed for good (deferred
+    at every pass) when the unit kept in a duplicate's place was in another star or in none."""
+    rng = np.random.default_rng(4)
+    #              A    B    C     D     E     N1   N3    copy of E
+    vectors = in_a_plane(rng, [0.0, 5.0, 30.0, 35.0, 50.0, 2.0, 32.0, 50.0], store.dim)
+    old = add_random(store, [f"{name} fact" for name in NAMES[:5]], vectors[:5])
+    consolidate(store, RuleLLM(), embedder, CONFIG)
+    new = add_random(store, ["Nadia fact", "Oscar fact", old[4].text], vectors[5:])
+    report = consolidate(store, RuleLLM(), embedder, CONFIG, max_cluster_size=3)
+    assert store.unconsolidated(ALICE) == [] and store.get(new[2].id) is None
+    assert store.history(new[2].id)[-1].reason == f"duplicate of {old[4].id}"
+    assert (report.scopes_failed, report.duplicates_merged) == (0, 1)
+
+
+NAMES = "Ada Ben Cleo Dan Eve Finn Gus Hana Ivo Jan Kai Lea Max Nia Otto Pia".split()
+
+
 def test_consolidation_runs_beside_adds_and_searches(store, embedder) -> None:
     rng = np.random.default_rng(2)
     base = unit_vectors(rng, 300, store.dim)

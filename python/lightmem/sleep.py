@@ -323,26 +323,40 @@ def _duplicate_map(nodes: Sequence[MemoryItem], duplicates: Sequence[Sequence[in
 def _split(
     cluster: _Cluster, nodes: Sequence[MemoryItem], linked: np.ndarray, max_size: int
 ) -> list[_Cluster]:
-    """`cluster` itself if its survivors fit in a prompt, else stars: each new unit (oldest first) with
-    its most similar linked neighbours not taken yet, at most `max_size` units each. The duplicates go
-    with the first star."""
+    """`cluster` itself if its survivors fit in a prompt, else stars: each new survivor (oldest first) with
+    its most similar linked neighbours not taken yet, at most `max_size` survivors each. Each duplicate
+    goes with the star holding the unit kept in its place; the duplicates of units in no star (old units,
+    as every new survivor is in a star) form one more cluster with those units, which needs no LLM."""
     survivors = cluster.survivors
     if len(survivors) <= max_size:
         return [cluster]
     position = {node.id: i for i, node in enumerate(nodes)}
     alive = {m.id for m in survivors}
     taken: set[str] = set()
-    stars = []
+    stars: list[list[MemoryItem]] = []
     for center in (m for m in survivors if m.id in cluster.new_ids and m.id not in taken):
         row = [nodes[j] for j in linked[position[center.id]].tolist() if j >= 0]
         star = [center, *(m for m in row if m.id in alive and m.id not in taken)][:max_size]
         taken.update(m.id for m in star)
-        stars.append(_Cluster(sorted(star, key=_age_key), cluster.new_ids))
-    stars[0].members = sorted(
-        stars[0].members + [m for m in cluster.members if m.id in cluster.duplicate_of], key=_age_key
-    )
-    stars[0].duplicate_of = cluster.duplicate_of
-    return stars
+        stars.append(star)
+    home = {m.id: star for star in stars for m in star}
+    members = {m.id: m for m in cluster.members}
+    rest: dict[str, MemoryItem] = {}
+    for duplicate, kept in cluster.duplicate_of.items():
+        if kept in home:
+            home[kept].append(members[duplicate])
+        else:
+            rest.update({duplicate: members[duplicate], kept: members[kept]})
+    if rest:
+        stars.append(list(rest.values()))
+    return [
+        _Cluster(
+            sorted(star, key=_age_key),
+            cluster.new_ids,
+            {m.id: cluster.duplicate_of[m.id] for m in star if m.id in cluster.duplicate_of},
+        )
+        for star in stars
+    ]
 
 
 # --- settling -------------------------------------------------------------------------------------------
