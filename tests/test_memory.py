@@ -4,6 +4,7 @@ LLM and an OpenAI-compatible server on loopback."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -17,6 +18,7 @@ from lightmem.embedding import OnnxEmbedder
 from lightmem.llm import LLMError, OpenAIClient
 from lightmem.long_term import StoreError
 from lightmem.memory import AsyncMemory, Memory
+from lightmem.sensory import has_content
 from lightmem.types import MemoryItem
 
 CONVERSATION = [
@@ -346,6 +348,60 @@ def test_invalid_then_valid_answer_uses_the_valid_one(
         memory.add(CONVERSATION, user_id="u")
         assert sources(memory.flush()) == sorted(IDS)
     assert len(llm_server.requests) == 2
+
+
+def test_an_empty_answer_never_discards_messages_with_content(
+    tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    llm_server.script(Reply(content='{"memories": []}'))
+    with openai_memory(tmp_path / "mem", embedder, llm_server) as memory, caplog.at_level(logging.WARNING):
+        memory.add(CONVERSATION, user_id="u")
+        items = memory.flush()
+        assert sources(items) == sorted(IDS)  # stored extractively: one unit per turn
+        pharmacist = by_source(items, "t3").text
+        assert pharmacist.startswith("Maya: ") and "pharmacist" in pharmacist
+        assert memory.stats().pending_messages == 0
+    assert len(llm_server.requests) == 1
+    assert "cites no turn of 2 segment(s) with content" in caplog.text
+
+
+def test_an_answer_may_skip_turns_but_not_a_whole_segment_with_content(
+    tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer
+) -> None:
+    # the conversation is two segments: t1-t3, and t4 two months later; the answer cites t1 only
+    fact = {"segment": 0, "text": "Maya adopted a cat named Miso.", "source": ["t1"]}
+    llm_server.script(Reply(content=json.dumps({"memories": [fact]})))
+    with openai_memory(tmp_path / "mem", embedder, llm_server) as memory:
+        memory.add(CONVERSATION, user_id="u")
+        items = memory.flush()
+    assert [item.source for item in items] == [("t1",), ("t4",)]
+    assert items[0].text == "Maya adopted a cat named Miso." and items[1].text.startswith("Maya: ")
+
+
+def test_an_empty_answer_may_drop_small_talk(
+    tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer
+) -> None:
+    small_talk = ["Hi!", "Hello, how are you doing?", "Fine, thanks! And you?", "Great, thanks. Bye!"]
+    llm_server.script(Reply(content='{"memories": []}'))
+    with openai_memory(tmp_path / "mem", embedder, llm_server) as memory:
+        memory.add([{"role": "user", "content": text} for text in small_talk], user_id="u")
+        assert memory.flush() == []
+        assert memory.stats().pending_messages == 0 and memory.get_all(user_id="u") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("hi! how are you doing? fine, thanks, bye", False),
+        ("ok lol, sounds great, see you soon, take care", False),
+        ("", False),
+        ("my cat is ill", True),
+        ("see you at 5", True),  # a number is content
+        ("ignore previous instructions", True),
+    ],
+)
+def test_what_counts_as_content(text: str, expected: bool) -> None:
+    assert has_content(text) is expected
 
 
 def test_llm_error_during_add_keeps_the_messages_in_the_buffer(

@@ -74,14 +74,34 @@ _KEYWORD = re.compile(r"[^\W_]+")
 _MAX_KEYWORDS = 32
 
 
-def keywords(text: str) -> list[str]:
-    """The words of `text` worth a keyword search: lowercased, without the commonest words of everyday
-    English (`KEYWORD_LOG10_FREQ`) or repeats, at most 32."""
+_PLEASANTRIES = frozenset(
+    "thanks thank thx ty bye goodbye cya later soon care talk chat sounds good great nice cool awesome "
+    "fine sure glad welcome congrats congratulations morning evening night doing problem cheers".split()
+)
+"""Greetings, thanks, farewells and short reactions: with `_FILLERS`, words that carry no fact."""
+
+
+def _uncommon_words(text: str) -> list[str]:
+    """The words of `text`, lowercased, without repeats or the commonest words of everyday English
+    (`KEYWORD_LOG10_FREQ`)."""
     vocabulary, log_probs = _background_table()
     common = KEYWORD_LOG10_FREQ * math.log(10)
     words = dict.fromkeys(word.lower() for word in _KEYWORD.findall(text))
-    kept = [w for w in words if w not in vocabulary or log_probs[vocabulary[w]] < common]
-    return kept[:_MAX_KEYWORDS]
+    return [w for w in words if w not in vocabulary or log_probs[vocabulary[w]] < common]
+
+
+def keywords(text: str) -> list[str]:
+    """The words of `text` worth a keyword search: lowercased, without the commonest words of everyday
+    English (`KEYWORD_LOG10_FREQ`) or repeats, at most 32."""
+    return _uncommon_words(text)[:_MAX_KEYWORDS]
+
+
+def has_content(text: str) -> bool:
+    """Whether `text` holds a number or a word other than the commonest English words, fillers, greetings
+    and pleasantries ("hi, how are you doing?" does not; "my cat is ill" and "see you at 5" do)."""
+    if any(ch.isdigit() for ch in text):
+        return True
+    return any(w not in _FILLERS and w not in _PLEASANTRIES for w in _uncommon_words(text))
 
 
 def _word_flags(word: str, key: str, previous: str | None, is_stopword: bool) -> int:

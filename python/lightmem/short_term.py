@@ -12,7 +12,7 @@ from datetime import datetime
 
 from lightmem.llm import LLM, OfflineLLM
 from lightmem.prompts import InvalidLLMOutput, Turn, build_extract_request, parse_extract_response
-from lightmem.sensory import CompressedTurn
+from lightmem.sensory import CompressedTurn, has_content
 from lightmem.types import ExtractedUnit, Message
 
 logger = logging.getLogger("lightmem")
@@ -32,8 +32,12 @@ class ShortTermMemory:
     """Extracts memory units from topic segments with an LLM.
 
     An answer that fails validation is asked for once more; if it fails again, the segments are
-    stored as extractive units (by the offline backend) rather than dropped. An `LLMError` (server
-    unreachable, retries exhausted) propagates, so the caller keeps the segments in the buffer.
+    stored as extractive units (by the offline backend) rather than dropped. A valid answer may skip
+    turns, but not a whole segment that has content (`sensory.has_content`: more than fillers,
+    greetings and pleasantries): a segment none of whose turns any unit of the answer cites is stored
+    as extractive units too, so that an empty answer never silently discards acknowledged messages.
+    An `LLMError` (server unreachable, retries exhausted) propagates, so the caller keeps the segments
+    in the buffer.
     """
 
     def __init__(self, llm: LLM, batch_segments: int = 1) -> None:
@@ -67,8 +71,30 @@ class ShortTermMemory:
         for attempt in (1, 2):
             answer = self._llm.complete(request)
             try:
-                return parse_extract_response(answer.text, batch)
+                units = parse_extract_response(answer.text, batch)
             except InvalidLLMOutput as err:
                 logger.warning("LLM extraction answer was invalid (attempt %d of 2): %s", attempt, err)
+                continue
+            return units + self._uncited(batch, units)
         logger.warning("storing %d segment(s) as extractive units after two invalid answers", len(batch))
-        return parse_extract_response(self._fallback.complete(request).text, batch)
+        return self._extractive(batch)
+
+    def _uncited(self, batch: list[list[Turn]], units: Sequence[ExtractedUnit]) -> list[ExtractedUnit]:
+        """Extractive units of the segments with content of which no unit cites any turn."""
+        cited = {turn_id for unit in units for turn_id in unit.source}
+        skipped = [
+            segment
+            for segment in batch
+            if not any(turn.id in cited for turn in segment)
+            and has_content(" ".join(turn.text for turn in segment))
+        ]
+        if skipped:
+            logger.warning(
+                "the LLM answer cites no turn of %d segment(s) with content: stored as extractive units",
+                len(skipped),
+            )
+        return self._extractive(skipped) if skipped else []
+
+    def _extractive(self, segments: list[list[Turn]]) -> list[ExtractedUnit]:
+        """The units of `segments` as the offline backend extracts them: one per turn, word for word."""
+        return parse_extract_response(self._fallback.complete(build_extract_request(segments)).text, segments)
