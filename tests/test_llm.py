@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from conftest import FAKE_KEY, LLMServer, Reply
 from lightmem.config import LightMemConfig
+from lightmem.limits import MAX_MESSAGE_CHARS
 from lightmem.llm import (
     LLM,
     Completion,
@@ -316,6 +318,16 @@ def test_offline_consolidation_keeps_everything() -> None:
 def test_offline_rejects_other_requests(messages: list[dict[str, str]], message: str) -> None:
     with pytest.raises(LLMError, match=message):
         OfflineLLM().complete(messages)
+
+
+def test_offline_splits_a_unit_longer_than_a_memory_may_be() -> None:
+    segments = [[Turn("t1", "S" * 100, None, "word " * (MAX_MESSAGE_CHARS // 5 - 1) + "end")]]
+    answer = OfflineLLM().complete(build_extract_request(segments))
+    units = parse_extract_response(answer.text, segments)
+    assert len(units) == 2
+    assert all(len(u.text) <= MAX_MESSAGE_CHARS and u.source == ("t1",) for u in units)
+    whole = f"{segments[0][0].speaker}: {segments[0][0].text}"
+    assert "".join(json.loads(answer.text)["memories"][i]["text"] for i in (0, 1)) == whole
 
 
 @pytest.mark.parametrize("turns", [0, -1, 1.5, True])

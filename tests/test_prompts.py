@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from lightmem.limits import EXTRACT_CHARS_PER_EXTRA_UNIT, EXTRACT_UNITS_PER_TURN, MAX_MESSAGE_CHARS
 from lightmem.prompts import (
     CONSOLIDATE_SYSTEM,
     CONSOLIDATE_TASK,
@@ -18,6 +19,7 @@ from lightmem.prompts import (
     Turn,
     build_consolidate_request,
     build_extract_request,
+    max_extracted_units,
     parse_consolidate_response,
     parse_extract_response,
 )
@@ -251,6 +253,66 @@ def test_parse_extract_rejects_invalid_answers(text: str, message: str) -> None:
 
 def test_invalid_output_is_a_value_error() -> None:
     assert issubclass(InvalidLLMOutput, ValueError)
+
+
+# --- bounded answers ------------------------------------------------------------------------------------
+
+TOO_LONG = "x" * (MAX_MESSAGE_CHARS + 1)
+
+
+def test_units_allowed_grow_with_the_turns_and_their_text() -> None:
+    assert max_extracted_units(SEGMENTS) == 3 * EXTRACT_UNITS_PER_TURN  # three short turns
+    long_turn = [[Turn("t", "Ann", None, "w" * (10 * EXTRACT_CHARS_PER_EXTRA_UNIT))]]
+    assert max_extracted_units(long_turn) == EXTRACT_UNITS_PER_TURN + 10
+
+
+def test_an_answer_with_more_units_than_its_turns_allow_is_invalid() -> None:
+    limit = max_extracted_units(SEGMENTS)
+    assert len(parse_extract_response(_answer(memories=[_memory()] * limit), SEGMENTS)) == limit
+    with pytest.raises(InvalidLLMOutput, match=f"answer has {limit + 1} memories, more than the {limit}"):
+        parse_extract_response(_answer(memories=[_memory()] * (limit + 1)), SEGMENTS)
+
+
+def test_a_flood_of_units_is_refused_before_any_is_built() -> None:
+    flood = [{"segment": 0, "text": "x", "source": []}] * 99_999 + [{"segment": 0, "text": ""}]
+    # the count is checked first: the invalid last unit is never reached (it was, after 1 s, before)
+    with pytest.raises(InvalidLLMOutput, match="answer has 100,000 memories"):
+        parse_extract_response(_answer(memories=flood), SEGMENTS)
+
+
+@pytest.mark.parametrize("key", ["text", "topic"])
+def test_a_unit_string_longer_than_a_message_is_invalid(key: str) -> None:
+    assert len(getattr(_parse_one(**{key: TOO_LONG[1:]}), key)) == MAX_MESSAGE_CHARS
+    with pytest.raises(InvalidLLMOutput, match=rf"memories\[0\].{key} has 200,001 characters, more than"):
+        _parse_one(**{key: TOO_LONG})
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"id": "m1", "action": "update", "text": TOO_LONG},
+        {"id": "m1", "action": "merge", "into": "m2", "text": TOO_LONG},
+        {"id": "m1", "action": "delete", "reason": TOO_LONG},
+    ],
+    ids=["update-text", "merge-text", "reason"],
+)
+def test_a_decision_string_longer_than_a_message_is_invalid(item: dict[str, Any]) -> None:
+    with pytest.raises(InvalidLLMOutput, match=r"decisions\[0\].(text|reason) has 200,001 characters"):
+        parse_consolidate_response(_answer(decisions=[item]), CLUSTERS)
+
+
+def test_more_decisions_than_memories_are_refused_at_once() -> None:
+    answer = _answer(decisions=[{"id": "m1", "action": "keep"}] * 100_000)
+    with pytest.raises(InvalidLLMOutput, match="answer has 100,000 decisions for 4 memories"):
+        parse_consolidate_response(answer, CLUSTERS)
+
+
+def test_an_answer_nested_too_deeply_is_invalid() -> None:
+    nested = "[" * 100_000  # json.loads raises RecursionError on it
+    with pytest.raises(InvalidLLMOutput, match="not valid JSON"):
+        parse_extract_response(nested, SEGMENTS)
+    with pytest.raises(InvalidLLMOutput, match="not valid JSON"):
+        parse_consolidate_response('{"decisions": ' + nested, CLUSTERS)
 
 
 # --- consolidation requests ---------------------------------------------------------------------------

@@ -3,4 +3,13 @@
 
 MAX_MESSAGE_CHARS = 200_000
 """Longest accepted message (and memory text). Longer ones are an error (split them), never silently
-truncated."""
+truncated. Every string of an LLM answer (a unit's text or topic, a decision's text or reason) is held to
+it too: a longer one makes the answer invalid."""
+
+EXTRACT_UNITS_PER_TURN = 4
+"""An extraction answer may hold at most this many memory units per turn of its request, plus one per
+`EXTRACT_CHARS_PER_EXTRA_UNIT` characters of the turns' text (a long turn may hold many facts). More is
+an invalid answer, rejected before any unit is built. Honest answers hold one or two units per turn."""
+
+EXTRACT_CHARS_PER_EXTRA_UNIT = 100
+"""See `EXTRACT_UNITS_PER_TURN`."""

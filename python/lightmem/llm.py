@@ -13,11 +13,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional, Protocol
 
 from lightmem.config import LightMemConfig
+from lightmem.limits import MAX_MESSAGE_CHARS
 from lightmem.prompts import CONSOLIDATE_TASK, EXTRACT_TASK
 
 Messages = list[dict[str, str]]
@@ -310,7 +311,8 @@ class OfflineLLM:
     It reads the JSON request in the last user message. ``extract_memories``: one unit per
     `turns_per_unit` consecutive turns of a segment, text ``"<speaker>: <turn text>"`` (turns joined by a
     space), time = the first turn's time, source = the turns' ids, topic = the segment's three longest
-    distinct non-stopwords (ties broken by first occurrence). ``consolidate_memories``: keep every memory
+    distinct non-stopwords (ties broken by first occurrence); a unit text longer than `MAX_MESSAGE_CHARS`
+    becomes several consecutive units (nothing is cut). ``consolidate_memories``: keep every memory
     (it cannot judge contradictions). Tokens are estimated with `estimate_tokens` over all messages.
     """
 
@@ -348,17 +350,19 @@ class OfflineLLM:
     def _extract_units(self, segment: dict[str, Any]) -> list[dict[str, Any]]:
         turns = [t for t in segment["turns"] if str(t["text"]).strip()]
         topic = _salient_words(" ".join(str(t["text"]) for t in turns))
-        units = []
+        units: list[dict[str, Any]] = []
         for start in range(0, len(turns), self.turns_per_unit):
             group = turns[start : start + self.turns_per_unit]
-            units.append(
+            text = " ".join(f"{t['speaker']}: {str(t['text']).strip()}" for t in group)
+            units.extend(
                 {
                     "segment": segment["segment"],
-                    "text": " ".join(f"{t['speaker']}: {str(t['text']).strip()}" for t in group),
+                    "text": piece,
                     "topic": topic,
                     "time": group[0]["time"],
                     "source": [t["id"] for t in group],
                 }
+                for piece in _pieces(text, MAX_MESSAGE_CHARS)
             )
         return units
 
@@ -374,6 +378,14 @@ def _last_user_request(messages: Sequence[dict[str, str]]) -> dict[str, Any]:
     if not isinstance(request, dict):
         raise LLMError("offline LLM: the last user message is not a JSON object")
     return request
+
+
+def _pieces(text: str, size: int) -> Iterator[str]:
+    """`text` in consecutive pieces of at most `size` characters, leaving out blank ones."""
+    for start in range(0, len(text), size):
+        piece = text[start : start + size]
+        if piece.strip():
+            yield piece
 
 
 def _salient_words(text: str, count: int = 3) -> Optional[str]:

@@ -6,7 +6,9 @@ memories travel only inside that JSON payload (so a text cannot end its string o
 system prompts say that everything in the payload is data to analyse, never instructions to follow. An
 answer is a JSON object. The parsers check answers strictly and raise `InvalidLLMOutput` naming what is
 wrong, so that a caller can retry or fall back; a consolidation decision naming a memory that is not in
-its request is dropped (with a warning), never applied.
+its request is dropped (with a warning), never applied. Answers are bounded: every string at most
+`MAX_MESSAGE_CHARS`, at most `max_extracted_units` units for an extraction and no more decisions than
+memories for a consolidation.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal, Optional
 
+from lightmem.limits import EXTRACT_CHARS_PER_EXTRA_UNIT, EXTRACT_UNITS_PER_TURN, MAX_MESSAGE_CHARS
 from lightmem.types import ExtractedUnit
 
 logger = logging.getLogger("lightmem")
@@ -132,24 +135,39 @@ def parse_extract_response(text: str, segments: Sequence[Sequence[Turn]]) -> lis
     """The memory units of an answer to `build_extract_request(segments)`.
 
     Source ids that name no turn of the request are dropped; a unit left without any is attributed to
-    every turn of its segment. A time that is not an ISO date or date-time becomes None.
+    every turn of its segment. A time that is not an ISO date or date-time becomes None. More units than
+    `max_extracted_units(segments)` make the answer invalid.
     """
     known = {turn.id for segment in segments for turn in segment}
+    items = _require_list(_load_object(text), "memories", "answer")
+    limit = max_extracted_units(segments)
+    if len(items) > limit:
+        raise InvalidLLMOutput(f"answer has {len(items):,} memories, more than the {limit:,} its turns allow")
+    segment_ids = [tuple(turn.id for turn in segment) for segment in segments]
+    segment_times = [next((t.time for t in segment if t.time), None) for segment in segments]
     units = []
-    for index, value in enumerate(_require_list(_load_object(text), "memories", "answer")):
+    for index, value in enumerate(items):
         where = f"memories[{index}]"
         item = _require_object(value, where)
-        segment = segments[_require_index(item, "segment", len(segments), where)]
+        segment = _require_index(item, "segment", len(segments), where)
         source = tuple(dict.fromkeys(s for s in _require_str_list(item, "source", where) if s in known))
         units.append(
             ExtractedUnit(
                 text=_require_text(item, "text", where),
-                source=source or tuple(turn.id for turn in segment),
+                source=source or segment_ids[segment],
                 topic=_optional_str(item, "topic", where) or None,
-                event_time=_parse_time(item.get("time"), next((t.time for t in segment if t.time), None)),
+                event_time=_parse_time(item.get("time"), segment_times[segment]),
             )
         )
     return units
+
+
+def max_extracted_units(segments: Sequence[Sequence[Turn]]) -> int:
+    """Most memory units an answer to `build_extract_request(segments)` may hold: `EXTRACT_UNITS_PER_TURN`
+    per turn plus one per `EXTRACT_CHARS_PER_EXTRA_UNIT` characters of turn text."""
+    turns = [turn for segment in segments for turn in segment]
+    chars = sum(len(turn.text) for turn in turns)
+    return EXTRACT_UNITS_PER_TURN * len(turns) + chars // EXTRACT_CHARS_PER_EXTRA_UNIT
 
 
 def build_consolidate_request(clusters: Sequence[Sequence[ClusterMember]]) -> list[dict[str, str]]:
@@ -179,12 +197,16 @@ def parse_consolidate_response(text: str, clusters: Sequence[Sequence[ClusterMem
 
     A decision about a memory that is not in the request, or merging into one, is dropped with a warning
     (the others stand): a request holds one scope's memories, and a decision may only touch those.
-    Rejected: missing or repeated ids, unknown actions, update or merge without text, merge into a memory
-    of another cluster or into one that is itself merged or deleted, two different new texts for one memory.
+    Rejected: more decisions than memories, missing or repeated ids, unknown actions, update or merge
+    without text, merge into a memory of another cluster or into one that is itself merged or deleted, two
+    different new texts for one memory.
     """
     cluster_of = {member[0]: index for index, cluster in enumerate(clusters) for member in cluster}
+    items = _require_list(_load_object(text), "decisions", "answer")
+    if len(items) > len(cluster_of):
+        raise InvalidLLMOutput(f"answer has {len(items):,} decisions for {len(cluster_of):,} memories")
     given: dict[str, Decision] = {}
-    for index, value in enumerate(_require_list(_load_object(text), "decisions", "answer")):
+    for index, value in enumerate(items):
         where = f"decisions[{index}]"
         decision = _parse_decision(_require_object(value, where), where, cluster_of)
         if decision is None:
@@ -235,7 +257,7 @@ def _load_object(text: str) -> dict[str, Any]:
         stripped = fenced.group(1).strip()
     try:
         answer = json.loads(stripped)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser goes
         raise InvalidLLMOutput(f"answer is not valid JSON ({exc}): {stripped[:80]!r}") from None
     return _require_object(answer, "answer")
 
@@ -264,20 +286,28 @@ def _require_text(obj: Mapping[str, Any], key: str, where: str) -> str:
     value = obj.get(key)
     if not isinstance(value, str) or not value.strip():
         raise InvalidLLMOutput(f"{where}.{key} must be a non-empty string, got {_kind(value)}")
-    return value.strip()
+    return _bounded(value.strip(), key, where)
 
 
 def _optional_str(obj: Mapping[str, Any], key: str, where: str) -> Optional[str]:
     value = obj.get(key)
     if value is not None and not isinstance(value, str):
         raise InvalidLLMOutput(f"{where}.{key} must be a string or null, got {_kind(value)}")
-    return None if value is None else value.strip()
+    return None if value is None else _bounded(value.strip(), key, where)
+
+
+def _bounded(text: str, key: str, where: str) -> str:
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise InvalidLLMOutput(
+            f"{where}.{key} has {len(text):,} characters, more than the {MAX_MESSAGE_CHARS:,} accepted"
+        )
+    return text
 
 
 def _require_str_list(obj: Mapping[str, Any], key: str, where: str) -> list[str]:
     value = obj.get(key)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidLLMOutput(f"{where}.{key} must be a list of strings, got {value!r}")
+        raise InvalidLLMOutput(f"{where}.{key} must be a list of strings, got {_kind(value)}")
     return value
 
 
