@@ -37,7 +37,11 @@ def hash_embedder() -> HashEmbedder:
 @dataclass
 class Reply:
     """A scripted answer: an HTTP status with a raw `body` (bytes, or a JSON object), or, when `content`
-    is set, a chat completion with that text (reporting `usage` if given)."""
+    is set, a chat completion with that text (reporting `usage` if given).
+
+    Hostile ways to send it: `drip_s` > 0 sends the body one byte every `drip_s` seconds (the status line
+    and headers too when `drip_head`); `endless` sends no Content-Length and, after the body, one space
+    every `drip_s` seconds until the client leaves (or 60 s pass)."""
 
     status: int = 200
     body: Union[bytes, dict[str, Any]] = b""
@@ -46,6 +50,9 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     cut_body: bool = False  # announce the full Content-Length but send half the body
+    drip_s: float = 0.0
+    drip_head: bool = False
+    endless: bool = False
 
     def payload(self) -> bytes:
         """The bytes of the response body."""
@@ -69,9 +76,10 @@ def chat_completion(content: str, usage: Optional[dict[str, int]] = None) -> dic
 
 
 class LLMServer:
-    """An OpenAI-compatible server on 127.0.0.1 that records every request and answers with the queued
-    `Reply`s in order, then with `default`, or (no default) as `lightmem.bench.mock_server.MockLLM` does
-    (lightmem's own extraction and consolidation requests answered extractively, 100 + 10 tokens)."""
+    """An OpenAI-compatible server on 127.0.0.1 that records every request (POST, and GET as a client
+    following a redirect sends it) and answers with the queued `Reply`s in order, then with `default`, or
+    (no default) as `lightmem.bench.mock_server.MockLLM` does (lightmem's own extraction and consolidation
+    requests answered extractively, 100 + 10 tokens; a GET gets 405)."""
 
     def __init__(self, default: Optional[Reply] = None) -> None:
         self.replies: list[Reply] = []
@@ -79,6 +87,7 @@ class LLMServer:
         self._default = default
         self._llm = MockLLM()
         self._lock = threading.Lock()
+        self._stopped = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
@@ -104,6 +113,8 @@ class LLMServer:
                 return self.replies.pop(0)
         if self._default is not None:
             return self._default
+        if request["json"] is None:
+            return Reply(status=405, body=b"method not allowed")
         content = self._llm.reply(request["json"]["messages"])
         return Reply(content=content, usage={"prompt_tokens": 100, "completion_tokens": 10})
 
@@ -113,10 +124,24 @@ class LLMServer:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                request = {"path": self.path, "headers": dict(self.headers), "json": json.loads(raw)}
+                self._answer(json.loads(raw))
+
+            def do_GET(self) -> None:
+                self._answer(None)
+
+            def _answer(self, payload: Any) -> None:
+                request = {
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "json": payload,
+                }
                 reply = server._next(request)
                 time.sleep(reply.delay_s)
                 body = reply.payload()
+                if reply.drip_s > 0 or reply.endless:
+                    self._trickle(reply, body)
+                    return
                 try:
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json")
@@ -129,6 +154,27 @@ class LLMServer:
                 except OSError:  # the client gave up (timeout) and closed the connection
                     pass
 
+            def _trickle(self, reply: Reply, body: bytes) -> None:
+                head = [f"HTTP/1.0 {reply.status} Scripted", "Content-Type: application/json"]
+                head += [] if reply.endless else [f"Content-Length: {len(body)}"]
+                head += [f"{name}: {value}" for name, value in reply.headers.items()]
+                raw_head = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+                fast, slow = (b"", raw_head + body) if reply.drip_head else (raw_head, body)
+                self.close_connection = True
+                try:
+                    self.wfile.write(fast)
+                    for byte in slow:
+                        if server._stopped.wait(reply.drip_s):
+                            return
+                        self.wfile.write(bytes([byte]))
+                    end = time.monotonic() + 60.0
+                    while reply.endless and time.monotonic() < end:
+                        if server._stopped.wait(reply.drip_s):
+                            return
+                        self.wfile.write(b" ")
+                except OSError:  # the client gave up and closed the connection
+                    pass
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
@@ -139,6 +185,7 @@ class LLMServer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self._stopped.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 

@@ -8,12 +8,14 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import FAKE_KEY, LLMServer, Reply
+from crash_worker import HashEmbedder
 from lightmem.config import LightMemConfig
-from lightmem.limits import MAX_MESSAGE_CHARS
+from lightmem.limits import MAX_LLM_RESPONSE_BYTES, MAX_MESSAGE_CHARS
 from lightmem.llm import (
     LLM,
     Completion,
@@ -23,6 +25,7 @@ from lightmem.llm import (
     estimate_tokens,
     make_llm,
 )
+from lightmem.memory import Memory
 from lightmem.prompts import (
     Turn,
     build_consolidate_request,
@@ -33,6 +36,8 @@ from lightmem.prompts import (
 
 MESSAGES = [{"role": "system", "content": "Answer in JSON."}, {"role": "user", "content": "Say hi."}]
 OK = Reply(content='{"ok": true}')
+SLACK_S = 0.3
+"""Added to a call's deadline in timing checks: a thread's wake-up can be late on a loaded machine."""
 
 
 @pytest.fixture
@@ -108,7 +113,7 @@ def test_5xx_is_retried_then_gives_up_in_bounded_time(server: LLMServer) -> None
     client = server.client(max_retries=3)
     start = time.monotonic()
     error = _failure(client)
-    assert time.monotonic() - start < client.max_total_time_s
+    assert time.monotonic() - start < client.max_total_time_s + SLACK_S
     assert len(server.requests) == 4
     assert error.status == 500
     assert "gave up after 4 attempt(s)" in str(error)
@@ -139,7 +144,7 @@ def test_timeout_is_retried_then_gives_up(server: LLMServer) -> None:
     client = server.client(timeout_s=0.15, max_retries=1)
     start = time.monotonic()
     error = _failure(client)
-    assert time.monotonic() - start < client.max_total_time_s
+    assert time.monotonic() - start < client.max_total_time_s + SLACK_S
     assert len(server.requests) == 2
     assert error.status is None
     assert "timed out" in str(error)
@@ -173,6 +178,186 @@ def test_malformed_body_then_ok(server: LLMServer) -> None:
     server.script(Reply(body=b"not json"), Reply(content='{"ok": true}', cut_body=True), OK)
     assert server.client().complete(MESSAGES).text == '{"ok": true}'
     assert len(server.requests) == 3
+
+
+def test_a_deeply_nested_body_is_a_malformed_body(server: LLMServer) -> None:
+    server.script(*[Reply(body=b"[" * 100_000)] * 3)  # json.loads raises RecursionError on it
+    error = _failure(server.client())
+    assert "malformed response body" in str(error)
+    assert len(server.requests) == 3
+
+
+# --- redirects: the key never leaves the origin ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_redirects_are_not_followed_and_the_key_stays_home(server: LLMServer, status: int) -> None:
+    with LLMServer(default=OK) as elsewhere:  # another port: another origin
+        port = elsewhere.base_url.split(":")[2].split("/")[0]
+        location = f"{elsewhere.base_url}/chat/completions?token=s3cret"
+        server.script(Reply(status=status, headers={"Location": location}))
+        error = _failure(server.client())
+        assert elsewhere.requests == []  # neither the key nor the messages went there
+    assert error.status == status
+    assert f"HTTP {status} redirect to http://127.0.0.1:{port}, not followed" in str(error)
+    assert "s3cret" not in str(error)  # the Location's origin only
+    assert len(server.requests) == 1  # not retried
+
+
+def test_a_redirect_within_the_origin_is_not_followed_either(server: LLMServer) -> None:
+    server.script(Reply(status=307, headers={"Location": "/v2/chat/completions"}))
+    origin = server.base_url.removesuffix("/v1")
+    assert f"HTTP 307 redirect to {origin}, not followed" in str(_failure(server.client()))
+    assert [r["path"] for r in server.requests] == ["/v1/chat/completions"]
+
+
+def test_a_redirect_without_location(server: LLMServer) -> None:
+    server.script(Reply(status=302))
+    assert "HTTP 302 redirect without a Location, not followed" in str(_failure(server.client()))
+
+
+# --- the key is redacted before error texts are cut -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(status=401, body=b"e" * 290 + FAKE_KEY.encode()),  # the key spans the 300-character cut
+        Reply(status=401, body=FAKE_KEY.encode() * 100),  # a key spans the end of what is read
+        Reply(status=200, body=b"<" * 115 + FAKE_KEY.encode()),  # a malformed body, cut at 120
+    ],
+    ids=["error-detail-cut", "read-cut", "malformed-body-cut"],
+)
+def test_no_part_of_an_echoed_key_survives_the_cut(server: LLMServer, reply: Reply) -> None:
+    server.script(reply, reply, reply)
+    error = _failure(server.client())
+    assert FAKE_KEY[:3] not in str(error)  # not even its first characters
+    assert "***" in str(error)
+
+
+# --- deadlines: a slow or endless answer cannot hold a call ---------------------------------------------
+
+DRIP = Reply(content='{"ok": true}', drip_s=0.05)  # about 3 s for the whole body
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        DRIP,
+        Reply(content='{"ok": true}', drip_s=0.05, drip_head=True),
+        Reply(content="{}", endless=True, drip_s=0.02),
+    ],
+    ids=["slow-body", "slow-head", "endless"],
+)
+def test_a_trickling_answer_is_cut_at_the_deadline(server: LLMServer, reply: Reply) -> None:
+    server.script(reply, reply)
+    client = server.client(timeout_s=0.3, max_retries=1)
+    start = time.monotonic()
+    error = _failure(client)
+    elapsed = time.monotonic() - start
+    assert 0.6 <= elapsed < client.max_total_time_s + SLACK_S  # 2 attempts of 0.3 s
+    assert "timed out" in str(error)
+    assert len(server.requests) == 2
+
+
+def test_a_trickling_answer_then_ok(server: LLMServer) -> None:
+    server.script(DRIP, OK)
+    assert server.client(timeout_s=0.3).complete(MESSAGES).text == '{"ok": true}'
+
+
+def test_the_call_deadline_bounds_all_attempts(server: LLMServer) -> None:
+    server.script(*[DRIP] * 4)
+    client = server.client(timeout_s=0.2, max_retries=3, backoff_s=0.05, max_backoff_s=0.1)
+    start = time.monotonic()
+    error = _failure(client)
+    assert time.monotonic() - start < client.max_total_time_s + SLACK_S
+    assert "timed out" in str(error)
+
+
+def _chunked(data: bytes, size: int = 1 << 20) -> bytes:
+    """`data` in HTTP chunked transfer encoding (no Content-Length tells its size up front)."""
+    parts = (data[start : start + size] for start in range(0, len(data), size))
+    return b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in parts) + b"0\r\n\r\n"
+
+
+HUGE_BODY = b'{"choices": [{"message": {"content": "{}"}}]}' + b" " * MAX_LLM_RESPONSE_BYTES  # valid JSON
+
+
+@pytest.mark.parametrize(
+    "huge",
+    [Reply(body=HUGE_BODY), Reply(body=_chunked(HUGE_BODY), headers={"Transfer-Encoding": "chunked"})],
+    ids=["content-length", "chunked"],
+)
+def test_a_huge_body_is_refused(server: LLMServer, huge: Reply) -> None:
+    server.script(huge, huge, huge)
+    error = _failure(server.client())
+    assert f"larger than {MAX_LLM_RESPONSE_BYTES:,} bytes" in str(error)
+    assert error.status is None
+    assert len(server.requests) == 3
+
+
+def test_a_cut_body_is_refused_even_when_its_first_part_is_valid_json(server: LLMServer) -> None:
+    cut = Reply(body=b'{"choices": [{"message": {"content": "{}"}}]}' + b" " * 200, cut_body=True)
+    server.script(cut, cut, cut)
+    assert "IncompleteRead" in str(_failure(server.client()))
+
+
+# --- the same faults through Memory: the messages stay in the buffer -----------------------------------
+
+CHAT = [
+    {"id": "c1", "role": "user", "name": "Maya", "content": "I adopted a grey cat called Miso last week."},
+    {"id": "c2", "role": "user", "name": "Tom", "content": "I am running the Berlin marathon in September."},
+]
+
+
+def _memory(path: Path, client: OpenAIClient) -> Memory:
+    return Memory(path, embedder=HashEmbedder(), llm=client, buffer_token_threshold=100_000)
+
+
+@pytest.mark.parametrize(
+    ("reply", "fails"),
+    [
+        (Reply(status=302, headers={"Location": "http://127.0.0.1:9/steal"}), "HTTP 302 redirect to"),
+        (DRIP, "timed out"),
+        (Reply(content="{}", endless=True, drip_s=0.02), "timed out"),
+    ],
+    ids=["redirect", "slow-body", "endless"],
+)
+def test_a_hostile_server_keeps_the_messages_buffered(
+    tmp_path: Path, server: LLMServer, reply: Reply, fails: str
+) -> None:
+    server.script(reply, reply)
+    client = server.client(timeout_s=0.3, max_retries=1)
+    with _memory(tmp_path / "mem", client) as memory:
+        memory.add(CHAT, user_id="u")
+        start = time.monotonic()
+        with pytest.raises(LLMError, match=fails):
+            memory.flush()
+        assert time.monotonic() - start < client.max_total_time_s + SLACK_S
+        assert memory.stats().pending_messages == len(CHAT)
+        assert memory.get_all(user_id="u") == []
+
+
+def _units_answer(count: int, text: str = "Maya adopted a cat.") -> str:
+    unit = {"segment": 0, "text": text, "topic": None, "time": None, "source": ["c1"]}
+    return json.dumps({"memories": [unit] * count})
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [_units_answer(5_000), _units_answer(1, "x" * (MAX_MESSAGE_CHARS + 1))],
+    ids=["5000-units-for-2-messages", "one-unit-too-long"],
+)
+def test_an_unbounded_answer_is_stored_extractively(tmp_path: Path, server: LLMServer, answer: str) -> None:
+    server.script(Reply(content=answer), Reply(content=answer))  # invalid twice: the extractive fallback
+    with _memory(tmp_path / "mem", server.client()) as memory:
+        memory.add(CHAT, user_id="u")
+        start = time.monotonic()
+        items = memory.flush()
+        assert time.monotonic() - start < 5.0
+        assert sorted(s for item in items for s in item.source) == ["c1", "c2"]
+        assert len(items) == 2
+        assert memory.stats().pending_messages == 0
 
 
 def test_connection_refused() -> None:

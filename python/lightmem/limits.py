@@ -13,3 +13,7 @@ an invalid answer, rejected before any unit is built. Honest answers hold one or
 
 EXTRACT_CHARS_PER_EXTRA_UNIT = 100
 """See `EXTRACT_UNITS_PER_TURN`."""
+
+MAX_LLM_RESPONSE_BYTES = 16 * 1024 * 1024
+"""Largest HTTP response body accepted from an LLM server; a larger one fails the attempt (and is not
+read further). Far above any honest answer to lightmem's requests, whose texts are capped as above."""

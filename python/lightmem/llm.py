@@ -6,19 +6,22 @@ Both backends count every call and its tokens in a `UsageCounter` exposed as ``.
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import random
 import re
+import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional, Protocol
 
 from lightmem.config import LightMemConfig
-from lightmem.limits import MAX_MESSAGE_CHARS
+from lightmem.limits import MAX_LLM_RESPONSE_BYTES, MAX_MESSAGE_CHARS
 from lightmem.prompts import CONSOLIDATE_TASK, EXTRACT_TASK
 
 Messages = list[dict[str, str]]
@@ -116,6 +119,8 @@ class _Retryable(Exception):
 
 
 _RETRYABLE_STATUS = frozenset({408, 429})
+_ERROR_DETAIL_CHARS = 300
+_READ_CHUNK_BYTES = 64 * 1024
 
 
 class OpenAIClient:
@@ -123,12 +128,16 @@ class OpenAIClient:
 
     Each call POSTs to ``{base_url}/chat/completions`` with temperature 0 (and ``response_format``
     ``json_object`` when `json_output`). Timeouts, connection errors, 408, 429 and 5xx answers, and
-    malformed bodies are retried up to `max_retries` times, after an exponential backoff with jitter
-    (``backoff_s * 2**attempt``, scaled by a random factor in [0.5, 1], at most `max_backoff_s`); a 429's
-    Retry-After is honoured when it is at most `max_backoff_s`, and the call gives up at once when it is
-    longer. Other 4xx answers are not retried. A call therefore takes at most `max_total_time_s`
-    (`timeout_s` bounds each blocking socket operation of an attempt). Failures raise `LLMError`.
-    Thread-safe; standard library only.
+    malformed or oversized bodies (more than `MAX_LLM_RESPONSE_BYTES`) are retried up to `max_retries`
+    times, after an exponential backoff with jitter (``backoff_s * 2**attempt``, scaled by a random factor
+    in [0.5, 1], at most `max_backoff_s`); a 429's Retry-After is honoured when it is at most
+    `max_backoff_s`, and the call gives up at once when it is longer. Other 4xx answers are not retried.
+
+    `timeout_s` is the deadline of a whole attempt (connecting, sending, and receiving the status, headers
+    and body), however slowly the server sends; a call ends by `max_total_time_s`. Redirects (3xx) are
+    never followed, so the API key only ever goes to `base_url`'s origin: a redirect fails the call at once,
+    naming the status and the origin it points to. Failures raise `LLMError`. Thread-safe; standard
+    library only (proxies from the environment are honoured, as by `urllib`).
     """
 
     def __init__(
@@ -159,6 +168,7 @@ class OpenAIClient:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self._api_key = api_key or None
+        self._opener = _opener()
         self._random = random.Random()
         self._usage = UsageCounter()
 
@@ -184,7 +194,7 @@ class OpenAIClient:
 
     @property
     def max_total_time_s(self) -> float:
-        """Upper bound of one `complete` call: every attempt's timeout plus every backoff."""
+        """The deadline of one `complete` call: every attempt's timeout plus every backoff."""
         return (self.max_retries + 1) * self.timeout_s + self.max_retries * self.max_backoff_s
 
     def complete(self, messages: list[dict[str, str]], *, json_output: bool = True) -> Completion:
@@ -204,9 +214,13 @@ class OpenAIClient:
         return f"OpenAIClient(url={self.url!r}, model={self.model!r}, api_key={key})"
 
     def _post_with_retries(self, body: bytes, messages: Messages) -> Completion:
-        for attempt in range(self.max_retries + 1):
+        call_deadline = time.monotonic() + self.max_total_time_s
+        attempts = 0
+        while True:
+            attempts += 1
+            deadline = min(time.monotonic() + self.timeout_s, call_deadline)
             try:
-                return self._post_once(body, messages)
+                return self._post_once(body, messages, deadline)
             except _Retryable as exc:
                 failure = exc
             if failure.retry_after is not None and failure.retry_after > self.max_backoff_s:
@@ -215,9 +229,10 @@ class OpenAIClient:
                     f"more than max_backoff_s={self.max_backoff_s:g}",
                     failure.status,
                 )
-            if attempt < self.max_retries:
-                time.sleep(self._delay(attempt, failure.retry_after))
-        attempts = self.max_retries + 1
+            delay = self._delay(attempts - 1, failure.retry_after)
+            if attempts > self.max_retries or time.monotonic() + delay >= call_deadline:
+                break
+            time.sleep(delay)
         raise self._error(f"gave up after {attempts} attempt(s); last: {failure}", failure.status)
 
     def _delay(self, attempt: int, retry_after: Optional[float]) -> float:
@@ -226,26 +241,35 @@ class OpenAIClient:
         backoff: float = min(self.max_backoff_s, self.backoff_s * 2.0**attempt)
         return backoff * self._random.uniform(0.5, 1.0)
 
-    def _post_once(self, body: bytes, messages: Messages) -> Completion:
+    def _post_once(self, body: bytes, messages: Messages, deadline: float) -> Completion:
         headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": "lightmem"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                raw = response.read()
+            with self._opener.open(request, timeout=_remaining(deadline)) as response:
+                raw = _read_at_most(response, MAX_LLM_RESPONSE_BYTES)
         except urllib.error.HTTPError as err:
-            raise self._http_failure(err) from None
+            with err:
+                raise self._http_failure(err) from None
         except (OSError, http.client.HTTPException) as err:  # timeouts, lost connections, cut bodies
-            raise _Retryable(self._redact(f"{type(err).__name__}: {err}")) from None
+            raise _Retryable(f"{type(err).__name__}: {err}") from None
+        if raw is None:
+            raise _Retryable(f"the response body is larger than {MAX_LLM_RESPONSE_BYTES:,} bytes")
         return self._parse_body(raw, messages)
 
     def _http_failure(self, err: urllib.error.HTTPError) -> Exception:
+        if 300 <= err.code < 400:
+            where = _redirect_target(self.url, err.headers)
+            return self._error(f"HTTP {err.code} redirect{where}, not followed", err.code)
+        reason = f"HTTP {err.code}"
+        detail_bytes = _ERROR_DETAIL_CHARS * 4 + len(self._api_key or "")  # room for a whole key to redact
         try:
-            detail = err.read(300).decode("utf-8", "replace").strip()
+            detail = err.read(detail_bytes)
         except (OSError, http.client.HTTPException):
-            detail = ""
-        reason = self._redact(f"HTTP {err.code}" + (f": {detail}" if detail else ""))
+            detail = b""
+        if detail.strip():
+            reason += ": " + self._excerpt(detail, _ERROR_DETAIL_CHARS, whole=len(detail) < detail_bytes)
         if err.code in _RETRYABLE_STATUS or err.code >= 500:
             return _Retryable(reason, err.code, _retry_after(err.headers.get("Retry-After")))
         return self._error(reason, err.code)
@@ -254,8 +278,8 @@ class OpenAIClient:
         try:
             answer = json.loads(raw)
             text = answer["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise _Retryable(f"malformed response body: {self._redact(repr(raw[:120]))}") from None
+        except (ValueError, KeyError, IndexError, TypeError, RecursionError):
+            raise _Retryable(f"malformed response body: {self._excerpt(raw, 120, whole=True)!r}") from None
         if not isinstance(text, str):
             raise _Retryable("the response has no text content")
         usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
@@ -266,10 +290,158 @@ class OpenAIClient:
         )
 
     def _error(self, detail: str, status: Optional[int]) -> LLMError:
-        return LLMError(f"LLM request to {self.url} failed: {detail}", url=self.url, status=status)
+        message = self._redact(f"LLM request to {self.url} failed: {detail}")
+        return LLMError(message, url=self.url, status=status)
 
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, "***") if self._api_key else text
+
+    def _excerpt(self, data: bytes, chars: int, *, whole: bool) -> str:
+        """The first `chars` characters of `data`, redacted before they are cut so that no part of the
+        key survives. Unless `data` is `whole`, its last characters, where a key cut off by the read may
+        begin, are dropped (after the redaction, which cannot see a partial key)."""
+        text = self._redact(data.decode("utf-8", "replace"))
+        if not whole and self._api_key:
+            text = text[: max(0, len(text) - len(self._api_key) + 1)]
+        return text.strip()[:chars]
+
+
+def _remaining(deadline: float) -> float:
+    """Seconds until `deadline` (a `time.monotonic()` time); raises a timeout once it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise socket.timeout("timed out: the attempt's deadline passed")
+    return left
+
+
+def _read_at_most(response: http.client.HTTPResponse, limit: int) -> Optional[bytes]:
+    """The body of `response`, or None as soon as it proves longer than `limit` bytes. A body cut short
+    of its Content-Length raises `http.client.IncompleteRead` (reads in chunks do not check it)."""
+    if response.length is not None and response.length > limit:
+        return None
+    chunks = []
+    size = 0
+    while chunk := response.read(_READ_CHUNK_BYTES):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    if response.length:  # bytes announced but never sent
+        raise http.client.IncompleteRead(b"".join(chunks), response.length)
+    return b"".join(chunks)
+
+
+def _redirect_target(url: str, headers: Any) -> str:
+    """`` to <origin>`` of a redirect's Location (scheme, host and port only: its path and query may
+    carry secrets), or a note that it has none."""
+    location = headers.get("Location") if headers is not None else None
+    if not location:
+        return " without a Location"
+    try:
+        parts = urllib.parse.urlsplit(urllib.parse.urljoin(url, location))
+        host, port = parts.hostname or "?", parts.port
+    except ValueError:
+        return " to an invalid Location"
+    host = f"[{host}]" if ":" in host else host
+    return f" to {parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+
+
+# --- HTTP with a deadline and without redirects ----------------------------------------------------------
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    """urllib's machinery (proxies from the environment, HTTP errors raised) over connections bound by a
+    deadline, and without a redirect handler: a 3xx answer is raised as an `HTTPError`, never followed."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.ProxyHandler(),
+        _DeadlineHTTPHandler(),
+        _DeadlineHTTPSHandler(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    return opener
+
+
+class _DeadlineHTTPConnection(http.client.HTTPConnection):
+    """An HTTP connection whose whole exchange ends `timeout` seconds after it starts connecting."""
+
+    def connect(self) -> None:
+        deadline = _deadline(self.timeout)
+        super().connect()
+        self.sock = _DeadlineSocket(self.sock, deadline)
+
+
+class _DeadlineHTTPSConnection(http.client.HTTPSConnection):
+    """An HTTPS connection whose whole exchange ends `timeout` seconds after it starts connecting (the TLS
+    handshake is bounded by `timeout` as a whole, by the `ssl` module)."""
+
+    def connect(self) -> None:
+        deadline = _deadline(self.timeout)
+        super().connect()
+        self.sock = _DeadlineSocket(self.sock, deadline)
+
+
+class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_DeadlineHTTPConnection, req)
+
+
+class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_DeadlineHTTPSConnection, req)
+
+
+def _deadline(timeout: Optional[float]) -> float:
+    if not isinstance(timeout, (int, float)):
+        raise TypeError("a deadline connection needs a timeout in seconds")
+    return time.monotonic() + timeout
+
+
+class _DeadlineSocket:
+    """A connected socket whose every send and receive ends by `deadline` (a `time.monotonic()` time),
+    however slowly the peer trickles bytes; other attributes are the socket's."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def sendall(self, data: Any) -> None:
+        self._sock.settimeout(_remaining(self._deadline))  # a timeout bounds a whole sendall
+        self._sock.sendall(data)
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
+        if mode != "rb":
+            raise ValueError(f"a deadline socket only reads bytes, not mode {mode!r}")
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The receiving side of a socket: each read waits at most until `deadline`."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)  # counted by the socket: it stays open until closed
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> Optional[int]:
+        self._sock.settimeout(_remaining(self._deadline))
+        return self._raw.readinto(buffer)
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 def _retry_after(value: Optional[str]) -> Optional[float]:
