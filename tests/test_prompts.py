@@ -301,7 +301,7 @@ def test_a_decision_string_longer_than_a_message_is_invalid(item: dict[str, Any]
         parse_consolidate_response(_answer(decisions=[item]), CLUSTERS)
 
 
-def test_more_decisions_than_memories_are_refused_at_once() -> None:
+def test_many_more_decisions_than_memories_are_refused_at_once() -> None:
     answer = _answer(decisions=[{"id": "m1", "action": "keep"}] * 100_000)
     with pytest.raises(InvalidLLMOutput, match="answer has 100,000 decisions for 4 memories"):
         parse_consolidate_response(answer, CLUSTERS)

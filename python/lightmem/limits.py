@@ -17,3 +17,8 @@ EXTRACT_CHARS_PER_EXTRA_UNIT = 100
 MAX_LLM_RESPONSE_BYTES = 16 * 1024 * 1024
 """Largest HTTP response body accepted from an LLM server; a larger one fails the attempt (and is not
 read further). Far above any honest answer to lightmem's requests, whose texts are capped as above."""
+
+DECISIONS_PER_MEMORY = 2
+"""A consolidation answer may hold at most this many decisions per memory of its request (an honest one
+holds at most one; decisions naming memories outside the request are dropped one by one, so a model that
+adds some is not refused whole). More is an invalid answer, rejected before any decision is parsed."""

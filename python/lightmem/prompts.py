@@ -7,8 +7,8 @@ system prompts say that everything in the payload is data to analyse, never inst
 answer is a JSON object. The parsers check answers strictly and raise `InvalidLLMOutput` naming what is
 wrong, so that a caller can retry or fall back; a consolidation decision naming a memory that is not in
 its request is dropped (with a warning), never applied. Answers are bounded: every string at most
-`MAX_MESSAGE_CHARS`, at most `max_extracted_units` units for an extraction and no more decisions than
-memories for a consolidation.
+`MAX_MESSAGE_CHARS`, at most `max_extracted_units` units for an extraction and at most
+`DECISIONS_PER_MEMORY` decisions per memory of the request for a consolidation.
 """
 
 from __future__ import annotations
@@ -21,7 +21,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal, Optional
 
-from lightmem.limits import EXTRACT_CHARS_PER_EXTRA_UNIT, EXTRACT_UNITS_PER_TURN, MAX_MESSAGE_CHARS
+from lightmem.limits import (
+    DECISIONS_PER_MEMORY,
+    EXTRACT_CHARS_PER_EXTRA_UNIT,
+    EXTRACT_UNITS_PER_TURN,
+    MAX_MESSAGE_CHARS,
+)
 from lightmem.types import ExtractedUnit
 
 logger = logging.getLogger("lightmem")
@@ -197,13 +202,13 @@ def parse_consolidate_response(text: str, clusters: Sequence[Sequence[ClusterMem
 
     A decision about a memory that is not in the request, or merging into one, is dropped with a warning
     (the others stand): a request holds one scope's memories, and a decision may only touch those.
-    Rejected: more decisions than memories, missing or repeated ids, unknown actions, update or merge
-    without text, merge into a memory of another cluster or into one that is itself merged or deleted, two
-    different new texts for one memory.
+    Rejected: more than `DECISIONS_PER_MEMORY` decisions per memory, missing or repeated ids, unknown
+    actions, update or merge without text, merge into a memory of another cluster or into one that is
+    itself merged or deleted, two different new texts for one memory.
     """
     cluster_of = {member[0]: index for index, cluster in enumerate(clusters) for member in cluster}
     items = _require_list(_load_object(text), "decisions", "answer")
-    if len(items) > len(cluster_of):
+    if len(items) > DECISIONS_PER_MEMORY * len(cluster_of):
         raise InvalidLLMOutput(f"answer has {len(items):,} decisions for {len(cluster_of):,} memories")
     given: dict[str, Decision] = {}
     for index, value in enumerate(items):
