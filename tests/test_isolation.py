@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precondition, rule
 from lightmem.memory import Memory
-from lightmem.types import MemoryItem
+from lightmem.types import MemoryItem, MemoryNotFoundError
 
 Ids = tuple[Optional[str], Optional[str], Optional[str]]
 SCOPES: list[Ids] = [
@@ -96,7 +96,7 @@ class ScopedMemory(RuleBasedStateMachine):
 
     @rule(query=scopes, text=texts, tag=st.none() | tags)
     def search(self, query: Ids, text: str, tag: Optional[str]) -> None:
-        filters = None if tag is None else {"tag": tag}
+        filters = None if tag is None else {"metadata": {"tag": tag}}
         found = self.memory.search(text, limit=1000, filters=filters, **kwargs(query))
         assert {item.id for item in found} == self.visible(query, tag)
         for item in found:
@@ -149,11 +149,12 @@ class ScopedMemory(RuleBasedStateMachine):
 
     @rule(memory_id=ids | st.just("no-such-id"), query=st.none() | scopes)
     def history(self, memory_id: str, query: Optional[Ids]) -> None:
-        entries = self.memory.history(memory_id, **kwargs(query or (None, None, None)))
         unit = self.units.get(memory_id)
         if unit is None or (query is not None and not covers(query, unit.scope)):
-            assert entries == []
+            with pytest.raises(MemoryNotFoundError):
+                self.memory.history(memory_id, **kwargs(query or (None, None, None)))
         else:
+            entries = self.memory.history(memory_id, **kwargs(query or (None, None, None)))
             assert [entry.event for entry in entries] == unit.events
 
     @invariant()

@@ -356,14 +356,17 @@ def test_keyword_search_takes_any_words_literally(store: LongTermStore) -> None:
 
 def test_search_filters_from_dict() -> None:
     assert SearchFilters.from_dict(None) is None and SearchFilters.from_dict({}) is None
-    f = SearchFilters.from_dict({"event_after": "2024-05-01T12:00:00Z", "metadata": {"a": 1}, "b": "x"})
+    f = SearchFilters.from_dict({"event_after": "2024-05-01T12:00:00Z", "metadata": {"a": 1, "b": "x"}})
     assert f == SearchFilters(event_after=T0, metadata={"a": 1, "b": "x"})
+    assert SearchFilters.from_dict(f) is f
     bad_filters: list[tuple[dict[str, object], str]] = [
         ({"user_id": "alice"}, "user_id"),
+        ({"b": "x"}, "unknown filter key 'b'"),
         ({"score": {"gte": 3}}, "score"),
         ({"event_before": "yesterday"}, "event_before"),
         ({"metadata": ["a"]}, "metadata"),
         ({"OR": [{"a": 1}]}, "OR"),
+        ({"metadata": {"OR": {"a": 1}}}, "OR"),
     ]
     for bad, key in bad_filters:
         with pytest.raises(ValueError, match=key):

@@ -19,7 +19,7 @@ from lightmem.llm import LLMError, OpenAIClient
 from lightmem.long_term import StoreError
 from lightmem.memory import AsyncMemory, Memory
 from lightmem.sensory import has_content
-from lightmem.types import MemoryItem
+from lightmem.types import MemoryItem, MemoryNotFoundError
 
 CONVERSATION = [
     {
@@ -142,12 +142,66 @@ def test_search_filters_event_time_and_metadata(memory: Memory) -> None:
     assert sources(after_april) == ["t4"]
     march = {"event_after": datetime(2024, 3, 1), "event_before": "2024-03-03T09:01:30+00:00"}
     assert sources(memory.search("Maya", user_id="u", filters=march)) == ["t1", "t2"]
-    assert sources(memory.search("Maya", user_id="u", filters={"topic": "pets"})) == ["t1", "t2"]
-    work = memory.search("Maya", user_id="u", filters={"metadata": {"topic": "work"}, "session": 2})
+    assert sources(memory.search("Maya", user_id="u", filters={"metadata": {"topic": "pets"}})) == [
+        "t1",
+        "t2",
+    ]
+    work = memory.search("Maya", user_id="u", filters={"metadata": {"topic": "work", "session": 2}})
     assert sources(work) == ["t3", "t4"]
-    assert memory.search("Maya", user_id="u", filters={"topic": "none"}) == []
+    assert memory.search("Maya", user_id="u", filters={"metadata": {"topic": "none"}}) == []
     with pytest.raises(ValueError, match="user_id"):
         memory.search("Maya", user_id="u", filters={"user_id": "v"})
+
+
+def test_search_and_get_all_take_metadata_operators(memory: Memory) -> None:
+    memory.add(CONVERSATION[0], user_id="u", metadata={"priority": 2, "tags": ["pets", "home"]})
+    memory.add(CONVERSATION[1], user_id="u", metadata={"priority": 7, "status": "done"})
+    memory.add(
+        CONVERSATION[2], user_id="u", metadata={"priority": 9, "status": "open", "title": "Night shift"}
+    )
+    memory.flush()
+    for conditions, expected in (
+        ({"priority": {"gte": 7}}, ["t2", "t3"]),
+        ({"priority": {"gt": 2, "lt": 9}}, ["t2"]),
+        ({"status": {"ne": "done"}}, ["t1", "t3"]),  # ne holds where the key is absent
+        ({"status": {"in": ["done", "open"]}}, ["t2", "t3"]),
+        ({"status": {"nin": ["done"]}, "priority": {"lte": 8}}, ["t1"]),
+        ({"title": {"contains": "shift"}}, ["t3"]),
+        ({"title": {"icontains": "NIGHT"}}, ["t3"]),
+        ({"tags": {"contains": "home"}}, ["t1"]),
+        ({"status": "*"}, ["t2", "t3"]),
+        ({"OR": [{"priority": 2}, {"status": "open"}]}, ["t1", "t3"]),
+        ({"NOT": [{"priority": {"gte": 7}}]}, ["t1"]),
+        ({"AND": [{"priority": {"gte": 2}}, {"OR": [{"status": "done"}, {"tags": "*"}]}]}, ["t1", "t2"]),
+        ({"priority": True}, []),  # a boolean never equals a number
+    ):
+        filters = {"metadata": conditions}
+        assert sources(memory.search("Maya", user_id="u", filters=filters)) == expected, conditions
+        assert sources(memory.get_all(user_id="u", filters=filters)) == expected, conditions
+    assert sources(memory.get_all(user_id="u", filters={"metadata": {"priority": {"gte": 2}}}, limit=2)) == [
+        "t1",
+        "t2",
+    ]
+
+
+def test_a_mistyped_filter_key_raises_instead_of_matching_nothing(memory: Memory) -> None:
+    """Regression: `{"evnt_after": ...}` used to become a metadata equality and return nothing."""
+    memory.add(CONVERSATION[0], user_id="u")
+    memory.flush()
+    for bad, fragment in (
+        ({"evnt_after": "2024-01-01"}, "unknown filter key 'evnt_after': the keys are created_after, "),
+        ({"topic": "pets"}, r"conditions on metadata go under 'metadata'"),
+        ({"OR": [{"a": 1}]}, "'OR'"),
+        ({"metadata": {"priority": {"gtee": 3}}}, "unknown operator 'gtee'; the operators are eq, ne"),
+        ({"metadata": {"priority": {"gte": [3]}}}, "must be a number or a string"),
+        ({"metadata": {"status": {"in": "done"}}}, "must be a list"),
+        ({"metadata": {"OR": []}}, "non-empty list"),
+        ({"metadata": {"AND": [{"a": {}}]}}, "empty operator dict"),
+    ):
+        with pytest.raises(ValueError, match=fragment):
+            memory.search("cat", user_id="u", filters=bad)
+        with pytest.raises(ValueError, match=fragment):
+            memory.get_all(user_id="u", filters=bad)
 
 
 def test_bad_arguments_raise_value_errors(memory: Memory) -> None:
@@ -207,8 +261,111 @@ def test_get_update_delete_and_history(memory: Memory) -> None:
         ("UPDATE", cat.text, new_text),
         ("DELETE", new_text, None),
     ]
-    assert memory.history(cat.id, user_id="v") == []
-    assert memory.history("no-such-id") == []
+    with pytest.raises(KeyError):
+        memory.history(cat.id, user_id="v")
+
+
+def test_not_found_is_one_rule_that_never_reveals_another_scope(memory: Memory) -> None:
+    """Regression: `history` answered [] where `update` and `delete` raised KeyError, and the messages
+    differed; now get is None and update / delete / history raise one error with one message, whether
+    the id is unknown or belongs to another scope."""
+    memory.add(CONVERSATION[0], user_id="u")
+    (item,) = memory.flush()
+    for memory_id in (item.id, "no-such-id"):
+        assert memory.get(memory_id, user_id="v") is None
+        messages = set()
+        for verb, extra in (
+            (memory.update, {"text": "new text"}),
+            (memory.update, {"metadata": {"a": 1}}),
+            (memory.delete, {}),
+            (memory.history, {}),
+        ):
+            with pytest.raises(MemoryNotFoundError) as caught:
+                verb(memory_id, user_id="v", **extra)
+            assert isinstance(caught.value, KeyError) and isinstance(caught.value, ValueError)
+            messages.add(str(caught.value).replace(memory_id, "ID"))
+        assert messages == {"no memory with id 'ID' in scope Scope(user_id='v', agent_id=None, run_id=None)"}
+    assert memory.get(item.id, user_id="u") == item  # untouched by all this
+    assert [h.event for h in memory.history(item.id)] == ["ADD"]
+    memory.delete(item.id)
+    assert memory.get(item.id) is None
+    assert [h.event for h in memory.history(item.id)] == ["ADD", "DELETE"]  # history outlives the memory
+    for call in (lambda: memory.update(item.id, "again"), lambda: memory.delete(item.id)):
+        with pytest.raises(MemoryNotFoundError, match=rf"no memory with id '{item.id}'$"):
+            call()
+    with pytest.raises(MemoryNotFoundError, match=r"no memory with id 'no-such-id'$"):
+        memory.history("no-such-id")
+
+
+def test_update_merges_metadata_with_or_without_a_new_text(memory: Memory) -> None:
+    memory.add(CONVERSATION[0], user_id="u", metadata={"topic": "pets", "mood": "happy"})
+    (item,) = memory.flush()
+    score_before = memory.search("grey cat Miso", user_id="u", limit=1)[0].score
+    updated = memory.update(item.id, user_id="u", metadata={"mood": "proud", "year": 2024})
+    assert (updated.text, updated.version) == (item.text, 2)
+    assert updated.metadata == {"topic": "pets", "mood": "proud", "year": 2024}
+    assert memory.search("grey cat Miso", user_id="u", limit=1)[0].score == score_before  # same key
+    both = memory.update(item.id, "Miso the cat is grey.", metadata={"topic": "cats"})
+    assert (both.text, both.version, both.metadata["topic"], both.metadata["mood"]) == (
+        "Miso the cat is grey.",
+        3,
+        "cats",
+        "proud",
+    )
+    history = memory.history(item.id)
+    assert [(h.event, h.old_text == h.new_text) for h in history] == [
+        ("ADD", False),
+        ("UPDATE", True),
+        ("UPDATE", False),
+    ]
+    for bad, fragment in (({}, "new text or metadata"), ({"metadata": ["x"]}, "metadata")):
+        with pytest.raises(ValueError, match=fragment):
+            memory.update(item.id, **bad)
+
+
+def test_add_without_inference_stores_each_message_verbatim_at_once(
+    tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer
+) -> None:
+    with Memory(tmp_path / "mem", embedder=embedder, llm="openai", llm_base_url=llm_server.base_url,
+                llm_model="m") as memory:  # fmt: skip
+        items = memory.add(CONVERSATION[:3], user_id="u", metadata={"session": 1}, infer=False)
+        assert [(i.text, i.source, i.metadata) for i in items] == [
+            (m["content"], (m["id"],), {"session": 1}) for m in CONVERSATION[:3]
+        ]
+        assert items[0].event_time == datetime(2024, 3, 3, 9, 0, tzinfo=timezone.utc)
+        assert llm_server.requests == [] and memory.stats().pending_messages == 0
+        assert memory.get_all(user_id="u") == items
+        hit = memory.search("Where does Maya work?", user_id="u", limit=1)[0]
+        assert hit.source == ("t3",)
+        assert memory.add("   ", user_id="u", infer=False) == []
+        with pytest.raises(ValueError, match="infer"):
+            memory.add("hello", user_id="u", infer="no")  # type: ignore[arg-type]
+
+
+def test_reset_empties_every_scope_history_and_buffer(tmp_path: Path, embedder: OnnxEmbedder) -> None:
+    path = tmp_path / "mem"
+    with (
+        Memory(path, embedder=embedder, buffer_token_threshold=100_000) as memory,
+        Memory(path, embedder=embedder) as other,
+    ):  # another handle on the same directory, as another process would have
+        kept = memory.add(CONVERSATION[:2], user_id="u", infer=False)
+        memory.add(CONVERSATION[2:], agent_id="a", infer=False)
+        memory.delete(kept[0].id)
+        memory.add(CONVERSATION[3], user_id="w")  # waits in the buffer
+        assert len(other.search("cat", user_id="u")) == 1
+        memory.reset()
+        assert memory.stats().memories == 0 and memory.stats().pending_messages == 0
+        for handle in (memory, other):
+            assert handle.search("cat", user_id="u") == [] and handle.get_all(agent_id="a") == []
+            assert handle.get(kept[1].id) is None
+            with pytest.raises(MemoryNotFoundError):
+                handle.history(kept[0].id)
+        assert memory.flush() == []
+        again = memory.add(CONVERSATION[0], user_id="u", infer=False)
+        assert [h.id for h in other.search("cat", user_id="u")] == [again[0].id]
+    with Memory(path, embedder=embedder) as reopened:
+        assert reopened._store.check_index()
+        assert [i.id for i in reopened.get_all(user_id="u")] == [again[0].id]
 
 
 def test_delete_all_clears_units_and_the_buffer_of_the_scope_only(memory: Memory) -> None:

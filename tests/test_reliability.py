@@ -569,7 +569,9 @@ def test_hostile_values_never_reach_sql_text(
         message = {"id": hostile, "content": f"{hostile} said hi", "name": hostile}
         scope = {"user_id": hostile, "agent_id": hostile, "run_id": hostile}
         (item,) = memory.add(message, metadata={hostile: hostile}, **scope)
-        memory.search(hostile, user_id=hostile, filters={hostile: hostile, "event_after": "2024-01-01"})
+        memory.search(
+            hostile, user_id=hostile, filters={"metadata": {hostile: hostile}, "event_after": "2024-01-01"}
+        )
         memory.get(item.id, user_id=hostile)
         memory.get_all(user_id=hostile, limit=3)
         memory.update(item.id, hostile, user_id=hostile)

@@ -7,15 +7,17 @@ import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from lightmem.embedding import OnnxEmbedder
+from lightmem.long_term import LongTermStore
 from lightmem.memory import Memory
-from lightmem.retrieval import RRF_K, fuse_rankings
+from lightmem.retrieval import FUSION_DEPTH, MIN_KEYWORD_SCORE, RRF_K, fuse_rankings, hybrid_search
 from lightmem.sensory import keywords
 from lightmem.store import schema
-from lightmem.types import MemoryItem
+from lightmem.types import ExtractedUnit, MemoryItem, Scope
 
 NOW = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -86,9 +88,69 @@ def test_hybrid_search_ranks_the_unit_with_a_rare_query_word_first(memory: Memor
     with memory:
         hits = memory.search("Who plays in Zorblax?", user_id="u", limit=3)
         assert hits[0].source == ("t1",)
-        assert all(h.score is not None and 0 < h.score <= 2 / RRF_K for h in hits)
-        assert [h.score for h in hits] == sorted([h.score for h in hits], reverse=True)  # type: ignore[type-var]
         assert memory.search("Zorblax", user_id="someone else") == []
+
+
+@pytest.mark.parametrize("query", ["Who plays in Zorblax?", "Maya's sister's job", "snow hiking trip"])
+def test_scores_are_cosine_similarities_and_the_order_stays_fused(memory: Memory, query: str) -> None:
+    """Regression: scores were reciprocal-rank-fusion sums (0.016 vs 0.033), on which no threshold could
+    be set. Now each is the cosine of the query to the unit, whichever ranking found it, while the
+    order stays the fused one (so recall is unchanged)."""
+    with memory:
+        store, limit = memory._store, 3
+        vector = memory._embedder.embed([query])[0]
+        depth = FUSION_DEPTH * limit
+        expected_order = fuse_rankings(
+            [
+                store.search(vector, Scope("u"), depth),
+                store.keyword_search(keywords(query), Scope("u"), depth, min_score=MIN_KEYWORD_SCORE),
+            ],
+            [1.0, 1.0],
+            limit,
+        )
+        hits = memory.search(query, user_id="u", limit=limit)
+        assert [h.id for h in hits] == [i.id for i in expected_order]
+        stored = store.vectors([h.id for h in hits])
+        for hit, cosine in zip(hits, stored @ (vector / np.linalg.norm(vector))):
+            assert hit.score == pytest.approx(min(1.0, max(0.0, float(cosine))), abs=1e-5)
+        assert hits[0].score is not None and hits[0].score > 0.3  # a usable scale, unlike 1 / 60
+
+
+def test_threshold_drops_weak_hits_and_lets_the_next_ones_move_up(memory: Memory) -> None:
+    with memory:
+        everything = memory.search("Maya's sister's new job", user_id="u", limit=6)
+        assert len(everything) == 6
+        cut = sorted(h.score or 0.0 for h in everything)[3]  # the three best by score pass
+        passing = [h for h in everything if (h.score or 0.0) >= cut]
+        assert memory.search("Maya's sister's new job", user_id="u", limit=6, threshold=cut) == passing
+        limited = memory.search("Maya's sister's new job", user_id="u", limit=2, threshold=cut)
+        assert [h.id for h in limited] == [h.id for h in passing[:2]]
+        assert memory.search("Maya's sister's new job", user_id="u", threshold=1.0) == []
+        for bad in (-0.1, 1.5, "0.5", True):
+            with pytest.raises(ValueError, match="threshold"):
+                memory.search("job", user_id="u", threshold=bad)  # type: ignore[arg-type]
+
+
+def test_a_hit_found_by_its_keywords_alone_is_scored_by_its_own_cosine(tmp_path: Path) -> None:
+    """Eight units near the query vector outrank the keyword unit by meaning; the keyword ranking brings
+    it in, with its own cosine (0.29) as score, not its BM25 relevance; a threshold of 0.5 replaces it
+    with the next unit by meaning."""
+    dim, scope = 4, Scope("u")
+    near = [np.array([1.0, 0.1 * i, 0.0, 0.05], dtype=np.float32) for i in range(8)]
+    far = np.array([0.3, 0.0, 1.0, 0.0], dtype=np.float32)
+    texts = [f"plain note number {i}" for i in range(8)] + ["the zorblax concert"]
+    with LongTermStore(tmp_path / "mem", dim) as store:
+        items = store.add(scope, [ExtractedUnit(t, ()) for t in texts], np.stack([*near, far]))
+        query = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
+        hits = hybrid_search(store, "zorblax?", query, scope, 2, None, keyword_weight=1.0)
+        assert [h.text for h in hits] == ["plain note number 0", "the zorblax concert"]
+        assert hits[1].score == pytest.approx(0.3 / np.linalg.norm(far), abs=1e-5)
+        strict = hybrid_search(store, "zorblax?", query, scope, 2, None, keyword_weight=1.0, threshold=0.5)
+        assert [h.text for h in strict] == ["plain note number 0", "plain note number 1"]
+        store.delete(items[-1].id)
+        assert store.similarities(query, [items[-1].id, "unknown", items[0].id]) == {
+            items[0].id: pytest.approx(float(near[0][0] / np.linalg.norm(near[0])))
+        }
 
 
 def test_keyword_weight_zero_searches_by_meaning_only(tmp_path: Path, embedder: OnnxEmbedder) -> None:

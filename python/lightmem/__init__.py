@@ -11,7 +11,7 @@ from lightmem._core import __version__
 from lightmem.config import LightMemConfig
 from lightmem.memory import AsyncMemory, Memory, MemoryStats
 from lightmem.sleep import ConsolidationReport
-from lightmem.types import HistoryEntry, MemoryItem, Scope
+from lightmem.types import HistoryEntry, MemoryItem, MemoryNotFoundError, Scope
 
 __all__ = [
     "AsyncMemory",
@@ -20,6 +20,7 @@ __all__ = [
     "LightMemConfig",
     "Memory",
     "MemoryItem",
+    "MemoryNotFoundError",
     "MemoryStats",
     "Scope",
     "__version__",

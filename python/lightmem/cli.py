@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from lightmem.conversations import Conversation, load_conversations
+from lightmem.types import MemoryNotFoundError
 
 if TYPE_CHECKING:
     from lightmem.memory import Memory
@@ -304,9 +305,10 @@ def _consolidate(args: argparse.Namespace) -> None:
 
 def _history(args: argparse.Namespace) -> None:
     with _open(args.path) as memory:
-        entries = memory.history(args.memory_id)
-    if not entries:
-        raise CliError(f"no memory with id {args.memory_id!r} (`lightmem get-all` lists the ids)")
+        try:
+            entries = memory.history(args.memory_id)
+        except MemoryNotFoundError:
+            raise CliError(f"no memory with id {args.memory_id!r} (`lightmem get-all` lists the ids)") from None
     if args.json:
         _print_json([asdict(entry) for entry in entries])
         return

@@ -22,20 +22,13 @@ from lightmem.embedding import Embedder, OnnxEmbedder
 from lightmem.llm import LLM, LLMError, OfflineLLM, make_llm
 from lightmem.long_term import LongTermStore, SearchFilters
 from lightmem.messages import MessagesInput, message_from_dict, message_to_dict, normalize_messages
-from lightmem.retrieval import fuse_rankings
-from lightmem.sensory import CompressedTurn, SensoryMemory, keywords
+from lightmem.retrieval import hybrid_search
+from lightmem.sensory import CompressedTurn, SensoryMemory
 from lightmem.short_term import ShortTermMemory, embedding_text, message_line
 from lightmem.sleep import ConsolidationReport, SleepScheduler
-from lightmem.types import ExtractedUnit, HistoryEntry, MemoryItem, Scope
+from lightmem.types import ExtractedUnit, HistoryEntry, MemoryItem, MemoryNotFoundError, Message, Scope
 
 logger = logging.getLogger("lightmem")
-
-_FUSION_DEPTH = 2
-"""A hybrid search fuses the best `_FUSION_DEPTH * limit` hits of each ranking (deeper lists let units
-that are mediocre in both outrank the best of either)."""
-_MIN_KEYWORD_SCORE = 1.0
-"""Keyword hits scoring less (BM25) match only words common in the store, such as a speaker's name that
-begins half the memories: fusing them would rank them by chance."""
 
 DEFAULT_PATH = "./lightmem-data"
 
@@ -99,6 +92,21 @@ def _memory_id(memory_id: object) -> str:
     if not isinstance(memory_id, str) or not memory_id:
         raise ValueError(f"memory_id must be a non-empty string, got {memory_id!r:.40}")
     return memory_id
+
+
+def _not_found(memory_id: str, scope: Optional[Scope]) -> MemoryNotFoundError:
+    """The one error of `update`, `delete` and `history` for an id that names no memory in `scope`."""
+    within = "" if scope is None else f" in scope {scope}"
+    return MemoryNotFoundError(f"no memory with id {memory_id!r}{within}")
+
+
+def _threshold(threshold: object) -> Optional[float]:
+    """`threshold` itself; ValueError unless it is None or a number in [0, 1]."""
+    if threshold is None:
+        return None
+    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be a number in [0, 1] or None, got {threshold!r}")
+    return float(threshold)
 
 
 def _covers(query: Scope, exact: Scope) -> bool:
@@ -174,20 +182,29 @@ class Memory:
         agent_id: Optional[str] = None,
         run_id: Optional[str] = None,
         metadata: Optional[Mapping[str, Any]] = None,
+        infer: bool = True,
     ) -> list[MemoryItem]:
         """Adds conversation messages to the scope's short-term buffer.
 
         Once the buffer holds `buffer_token_threshold` words its finished topic segments become
         memory units; those are returned (often none: the messages wait in the buffer, which is
         persisted, so they are safe as soon as `add` returns). `flush` forces extraction.
+
+        `infer=False` (mem0's): each message becomes one memory unit at once, its content verbatim
+        (`source`: the message id, `event_time`: its timestamp), with no LLM call and no buffer; those
+        units are returned.
         """
         scope = Scope(user_id, agent_id, run_id)
         extra = _metadata(metadata)
+        if not isinstance(infer, bool):
+            raise ValueError(f"infer must be True or False, got {infer!r}")
         parsed = normalize_messages(messages)
         if not parsed:
             return []
         records = [{**message_to_dict(m), "metadata": extra} for m in parsed]
         try:
+            if not infer:
+                return self._store_verbatim(scope, parsed, extra)
             self._store.pending_add(scope, records, [len(m.content.split()) for m in parsed])
             if self._store.pending_words(scope) < self.config.buffer_token_threshold:
                 return []
@@ -249,6 +266,13 @@ class Memory:
                 self._counters.units_extracted += len(units)
             return items
 
+    def _store_verbatim(
+        self, scope: Scope, messages: Sequence[Message], metadata: Mapping[str, Any]
+    ) -> list[MemoryItem]:
+        """One unit per message, its content as it is, keyed by the embedding of that text."""
+        units = [ExtractedUnit(m.content, (m.id,), event_time=m.timestamp) for m in messages]
+        return self._store.add(scope, units, self._unit_vectors(units, {}), metadata=metadata)
+
     def _turn_keys(self, vectors: np.ndarray, segments: Sequence[range]) -> np.ndarray:
         """Each turn's embedding plus `segment_context_weight` times the mean of its topic segment,
         so that a turn is also found by what its conversation around it was about."""
@@ -305,20 +329,33 @@ class Memory:
     def update(
         self,
         memory_id: str,
-        text: str,
+        text: Optional[str] = None,
         user_id: Optional[str] = None,
         agent_id: Optional[str] = None,
         run_id: Optional[str] = None,
+        *,
+        metadata: Optional[Mapping[str, Any]] = None,
     ) -> MemoryItem:
-        """Replaces a memory's text (its history keeps the old one)."""
+        """Replaces a memory's text (its history keeps the old one) and/or merges `metadata` into its
+        metadata (the keys given replace theirs, the others stay). `MemoryNotFoundError` if no live
+        memory has this id in the scope given."""
         scope = _optional_scope(user_id, agent_id, run_id)
-        if not isinstance(text, str) or not text.strip():
+        if text is None and metadata is None:
+            raise ValueError("update needs a new text or metadata")
+        if text is not None and (not isinstance(text, str) or not text.strip()):
             raise ValueError("text must be a non-empty string")
+        extra = None if metadata is None else _metadata(metadata)
         item = self._store.get(_memory_id(memory_id), scope)
         if item is None:
-            raise KeyError(f"no memory with id {memory_id!r}")
-        vector = self._embed([embedding_text(text.strip(), item.event_time)])[0]
-        return self._store.update(memory_id, text.strip(), vector, scope=scope, reason="user update")
+            raise _not_found(memory_id, scope)
+        new_text = None if text is None else text.strip()
+        vector = None if new_text is None else self._embed([embedding_text(new_text, item.event_time)])[0]
+        try:
+            return self._store.update(
+                memory_id, new_text, vector, scope=scope, reason="user update", metadata=extra
+            )
+        except KeyError:  # deleted meanwhile
+            raise _not_found(memory_id, scope) from None
 
     def delete(
         self,
@@ -327,15 +364,27 @@ class Memory:
         agent_id: Optional[str] = None,
         run_id: Optional[str] = None,
     ) -> None:
-        """Deletes one memory (kept in its history)."""
+        """Deletes one memory (kept in its history). `MemoryNotFoundError` if no live memory has this
+        id in the scope given."""
         scope = _optional_scope(user_id, agent_id, run_id)
-        self._store.delete(_memory_id(memory_id), scope=scope, reason="user delete")
+        try:
+            self._store.delete(_memory_id(memory_id), scope=scope, reason="user delete")
+        except KeyError:
+            raise _not_found(memory_id, scope) from None
 
     def delete_all(
         self, user_id: Optional[str] = None, agent_id: Optional[str] = None, run_id: Optional[str] = None
     ) -> int:
         """Deletes every memory of a scope, and its short-term buffer; returns how many memories."""
         return self._store.delete_all(Scope(user_id, agent_id, run_id))
+
+    def reset(self) -> None:
+        """Deletes every memory of every scope, all their history and every short-term buffer: the
+        directory then holds an empty memory (mem0's `reset`). Content is gone for lightmem, though not
+        securely erased from the file's free pages."""
+        with self._flush_lock:
+            self._store.reset()
+            self._held_vectors = {}
 
     # --- reading -------------------------------------------------------------------------------
     def search(
@@ -346,13 +395,15 @@ class Memory:
         run_id: Optional[str] = None,
         limit: int = 10,
         filters: Optional[Mapping[str, Any]] = None,
+        threshold: Optional[float] = None,
     ) -> list[MemoryItem]:
         """The scope's memories most relevant to `query`, best first: by meaning and by keywords fused
-        (`score`: the fused relevance, see `LightMemConfig.keyword_weight`; with `keyword_weight=0`,
-        by meaning only and `score` = cosine similarity).
+        by reciprocal rank (see `LightMemConfig.keyword_weight`).
 
+        `score` is the cosine similarity of the query to the memory's search key, in [0, 1]: it says
+        how close in meaning a hit is, whichever ranking found it; `threshold` drops hits below it.
         `filters`: `event_after` / `event_before` / `created_after` / `created_before` (ISO strings
-        or datetimes) and metadata equality (`{"metadata": {...}}` or plain keys).
+        or datetimes) and `metadata` conditions (see `SearchFilters`); any other key is a ValueError.
         """
         scope = Scope(user_id, agent_id, run_id)
         if not isinstance(query, str) or not query.strip():
@@ -360,17 +411,11 @@ class Memory:
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise ValueError(f"limit must be a positive integer, got {limit!r}")
         parsed_filters = SearchFilters.from_dict(filters)
+        minimum = _threshold(threshold)
         try:
             vector = self._embed([query.strip()])[0]
             weight = self.config.keyword_weight
-            if weight == 0.0:
-                return self._store.search(vector, scope, limit, parsed_filters)
-            depth = _FUSION_DEPTH * limit
-            by_meaning = self._store.search(vector, scope, depth, parsed_filters)
-            by_keywords = self._store.keyword_search(
-                keywords(query), scope, depth, parsed_filters, min_score=_MIN_KEYWORD_SCORE
-            )
-            return fuse_rankings([by_meaning, by_keywords], [1.0, weight], limit)
+            return hybrid_search(self._store, query, vector, scope, limit, parsed_filters, weight, minimum)
         finally:
             self._sleep.touch()
 
@@ -397,7 +442,8 @@ class Memory:
         agent_id: Optional[str] = None,
         run_id: Optional[str] = None,
     ) -> Optional[MemoryItem]:
-        """One memory by id, or None (also None if it belongs to another scope than the one given)."""
+        """One memory by id, or None if no live memory has this id in the scope given (an id of another
+        scope is not told apart from an unknown one)."""
         scope = _optional_scope(user_id, agent_id, run_id)
         return self._store.get(_memory_id(memory_id), scope)
 
@@ -407,9 +453,11 @@ class Memory:
         agent_id: Optional[str] = None,
         run_id: Optional[str] = None,
         limit: Optional[int] = None,
+        filters: Optional[Mapping[str, Any]] = None,
     ) -> list[MemoryItem]:
-        """Every memory of a scope, oldest first."""
-        return self._store.get_all(Scope(user_id, agent_id, run_id), limit=limit)
+        """Every memory of a scope that passes `filters` (as `search` takes them), oldest first."""
+        scope = Scope(user_id, agent_id, run_id)
+        return self._store.get_all(scope, limit=limit, filters=SearchFilters.from_dict(filters))
 
     def history(
         self,
@@ -418,9 +466,13 @@ class Memory:
         agent_id: Optional[str] = None,
         run_id: Optional[str] = None,
     ) -> list[HistoryEntry]:
-        """Every recorded change of a memory, oldest first."""
+        """Every recorded change of a memory (a deleted one too), oldest first.
+        `MemoryNotFoundError` if no memory with this id was ever in the scope given."""
         scope = _optional_scope(user_id, agent_id, run_id)
-        return self._store.history(_memory_id(memory_id), scope)
+        entries = self._store.history(_memory_id(memory_id), scope)
+        if not entries:
+            raise _not_found(memory_id, scope)
+        return entries
 
     def stats(self) -> MemoryStats:
         """Counts of stored memories and pending messages, and the cost since this Memory was opened."""
@@ -467,7 +519,7 @@ class AsyncMemory:
     async def get_all(self, **kwargs: Any) -> list[MemoryItem]:
         return await self._run("get_all", **kwargs)
 
-    async def update(self, memory_id: str, text: str, **kwargs: Any) -> MemoryItem:
+    async def update(self, memory_id: str, text: Optional[str] = None, **kwargs: Any) -> MemoryItem:
         return await self._run("update", memory_id, text, **kwargs)
 
     async def delete(self, memory_id: str, **kwargs: Any) -> None:
@@ -478,6 +530,9 @@ class AsyncMemory:
 
     async def history(self, memory_id: str, **kwargs: Any) -> list[HistoryEntry]:
         return await self._run("history", memory_id, **kwargs)
+
+    async def reset(self) -> None:
+        await self._run("reset")
 
     async def consolidate(self, **kwargs: Any) -> ConsolidationReport:
         return await self._run("consolidate", **kwargs)

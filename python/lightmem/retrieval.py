@@ -1,15 +1,27 @@
-"""Hybrid retrieval: the semantic (vector) and keyword (BM25) rankings of a search fused into one."""
+"""Hybrid retrieval: the semantic (vector) and keyword (BM25) rankings of a search fused into one order,
+each hit scored by its similarity to the query."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Optional
 
-from lightmem.types import MemoryItem
+import numpy as np
+
+from lightmem.long_term import LongTermStore, SearchFilters
+from lightmem.sensory import keywords
+from lightmem.types import MemoryItem, Scope
 
 RRF_K = 60
 """The rank offset of reciprocal-rank fusion (the usual constant: the first hits of a list count a
 little more than the next ones, not overwhelmingly more)."""
+FUSION_DEPTH = 2
+"""A hybrid search fuses the best `FUSION_DEPTH * limit` hits of each ranking (deeper lists let units
+that are mediocre in both outrank the best of either)."""
+MIN_KEYWORD_SCORE = 1.0
+"""Keyword hits scoring less (BM25) match only words common in the store, such as a speaker's name that
+begins half the memories: fusing them would rank them by chance."""
 
 
 def fuse_rankings(
@@ -28,3 +40,45 @@ def fuse_rankings(
             items.setdefault(item.id, item)
     best = sorted(scores, key=scores.__getitem__, reverse=True)[:limit]
     return [replace(items[memory_id], score=scores[memory_id]) for memory_id in best]
+
+
+def hybrid_search(
+    store: LongTermStore,
+    query: str,
+    vector: np.ndarray,
+    scope: Scope,
+    limit: int,
+    filters: Optional[SearchFilters],
+    keyword_weight: float,
+    threshold: Optional[float] = None,
+) -> list[MemoryItem]:
+    """The `limit` units of `scope` passing `filters` that best match `query` (embedded as `vector`).
+
+    Order: by meaning alone when `keyword_weight` is 0, else the best `FUSION_DEPTH * limit` units by
+    meaning and by keywords fused by reciprocal rank (the keyword ranking weighted `keyword_weight`).
+    Score: the cosine similarity of the query to the unit's search key, clipped to [0, 1] (a hit found
+    by its keywords alone gets its own, from its stored vector), so scores are comparable across
+    queries; with fusion they need not decrease down the list. Hits scoring below `threshold` are
+    skipped, the next ones in fused order taking their places.
+    """
+    if keyword_weight == 0.0:
+        ranked = store.search(vector, scope, limit, filters)
+        return _above(ranked, {item.id: item.score or 0.0 for item in ranked}, threshold)
+    depth = FUSION_DEPTH * limit
+    by_meaning = store.search(vector, scope, depth, filters)
+    by_keywords = store.keyword_search(keywords(query), scope, depth, filters, min_score=MIN_KEYWORD_SCORE)
+    candidates = limit if threshold is None else 2 * depth  # every candidate may be needed
+    fused = fuse_rankings([by_meaning, by_keywords], [1.0, keyword_weight], candidates)
+    cosines = {item.id: item.score or 0.0 for item in by_meaning}
+    cosines.update(store.similarities(vector, [item.id for item in fused if item.id not in cosines]))
+    return _above(fused, cosines, threshold)[:limit]
+
+
+def _above(
+    ranked: Sequence[MemoryItem], cosines: dict[str, float], threshold: Optional[float]
+) -> list[MemoryItem]:
+    """`ranked` scored by their cosine in [0, 1], without those below `threshold` (or since deleted)."""
+    scored = (
+        replace(item, score=min(1.0, max(0.0, cosines[item.id]))) for item in ranked if item.id in cosines
+    )
+    return [item for item in scored if threshold is None or (item.score or 0.0) >= threshold]

@@ -87,3 +87,11 @@ class HistoryEntry:
     new_text: Optional[str]
     reason: Optional[str]
     created_at: datetime
+
+
+class MemoryNotFoundError(KeyError, ValueError):
+    """No live memory has this id in the scope given: it never existed, was deleted, or belongs to
+    another scope (the three are never told apart). A KeyError, and a ValueError as mem0 raises."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "memory not found"

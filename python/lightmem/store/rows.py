@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -286,22 +286,30 @@ def update_row(
     reason: Optional[str],
     event: str,
     source: Optional[Sequence[str]] = None,
+    metadata: Optional[Mapping[str, Any]] = None,
 ) -> MemoryItem:
-    """Replace a live unit's text and vector (`blob`), its `source` if given, or only its source (`text`
-    None: the vector and the consolidated mark stay); version + 1, history row; KeyError if absent."""
+    """Replace a live unit's text and vector (`blob`), its `source` if given, and merge `metadata` into
+    its metadata if given; `text` None changes only those (the vector and the consolidated mark stay).
+    Version + 1, history row; KeyError if absent."""
     rowid, old_text = _live_row(conn, memory_id, scope)
     now = encode_time(now_utc())
     new_source = None if source is None else encode_json(list(source), "source")
+    new_metadata = None
+    if metadata is not None:
+        (old_metadata,) = conn.execute("SELECT metadata FROM units WHERE rowid = ?", (rowid,)).fetchone()
+        new_metadata = encode_json({**json.loads(old_metadata), **metadata}, "metadata")
     if text is None:
         conn.execute(
-            "UPDATE units SET source = ?, version = version + 1, updated_at = ? WHERE rowid = ?",
-            (new_source, now, rowid),
+            "UPDATE units SET source = COALESCE(?, source), metadata = COALESCE(?, metadata), "
+            "version = version + 1, updated_at = ? WHERE rowid = ?",
+            (new_source, new_metadata, now, rowid),
         )
     else:
         conn.execute(
             "UPDATE units SET text = ?, hash = ?, vector = ?, source = COALESCE(?, source), "
-            "version = version + 1, updated_at = ?, consolidated = 0, seq = ? WHERE rowid = ?",
-            (text, text_hash(text), blob, new_source, now, seq, rowid),
+            "metadata = COALESCE(?, metadata), version = version + 1, updated_at = ?, consolidated = 0, "
+            "seq = ? WHERE rowid = ?",
+            (text, text_hash(text), blob, new_source, new_metadata, now, seq, rowid),
         )
     _record(conn, memory_id, event, old_text, old_text if text is None else text, reason, now)
     return items_by_ids(conn, [memory_id])[0]

@@ -3,6 +3,7 @@ beside it as a cache, kept in step with every writer through a change sequence."
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -201,35 +202,50 @@ class LongTermStore:
         row = self._conn().execute(f"SELECT {ITEM_COLUMNS} FROM units WHERE {where}", params).fetchone()
         return None if row is None else to_item(row)
 
-    def get_all(self, scope: Scope, limit: Optional[int] = None) -> list[MemoryItem]:
-        """The live units of `scope`, oldest first, at most `limit` of them."""
+    def get_all(
+        self, scope: Scope, limit: Optional[int] = None, filters: Optional[SearchFilters] = None
+    ) -> list[MemoryItem]:
+        """The live units of `scope` that pass `filters`, oldest first, at most `limit` of them."""
         check_scope(scope)
-        where, params = scope_sql(scope)
+        _check_filters(filters)
+        most = sql_limit(limit)
+        where, params = where_sql(scope, filters)
+        checked = filters is not None and bool(filters.metadata)  # then every row of the scope is read
         rows = self._conn().execute(
-            f"SELECT {ITEM_COLUMNS} FROM units WHERE deleted = 0 AND {where} ORDER BY rowid LIMIT ?",
-            [*params, sql_limit(limit)],
+            f"SELECT {ITEM_COLUMNS} FROM units WHERE {where} ORDER BY rowid LIMIT ?",
+            [*params, -1 if checked else most],
         )
-        return [to_item(row) for row in rows]
+        items = (to_item(row) for row in rows)
+        if filters is not None and checked:
+            items = (item for item in items if filters.matches_metadata(item.metadata))
+        return list(itertools.islice(items, limit))
 
     def update(
         self,
         memory_id: str,
-        text: str,
-        vector: np.ndarray,
+        text: Optional[str],
+        vector: Optional[np.ndarray],
         scope: Optional[Scope] = None,
         reason: Optional[str] = None,
         event: str = "UPDATE",
+        metadata: Optional[Mapping[str, Any]] = None,
     ) -> MemoryItem:
-        """Replace the text and vector of a live unit (version + 1, history row `event`: UPDATE or MERGE).
+        """Replace the text and vector of a live unit and/or merge `metadata` into its metadata (the keys
+        given replace theirs, the others stay); version + 1, history row `event`: UPDATE or MERGE.
 
-        KeyError if the unit does not exist, is deleted or is not in `scope`. The unit becomes
-        unconsolidated again.
+        `text` and `vector` None: the metadata alone changes. KeyError if the unit does not exist, is
+        deleted or is not in `scope`. A new text makes the unit unconsolidated again.
         """
-        check_text(text, "text")
         check_event(event)
-        blob = encode_vector(check_vector(vector, self.dim))
+        blob = None
+        if text is not None or vector is not None or metadata is None:
+            check_text(text, "text")
+            blob = encode_vector(check_vector(vector, self.dim))
+        merged = None if metadata is None else check_metadata(metadata)
         return self._write(
-            lambda conn, seq: update_row(conn, seq, memory_id, scope, text, blob, reason, event)
+            lambda conn, seq: update_row(
+                conn, seq, memory_id, scope, text, blob, reason, event, metadata=merged
+            )
         )
 
     def delete(self, memory_id: str, scope: Optional[Scope] = None, reason: Optional[str] = None) -> None:
@@ -256,6 +272,23 @@ class LongTermStore:
             return cursor.rowcount
 
         return self._write(body)
+
+    def reset(self) -> None:
+        """Delete every unit of every scope, all history and the whole short-term buffer, in one
+        transaction. Units become tombstones without content (id and times only), so that every
+        process sharing the store drops them from its vector index at its next sync."""
+
+        def body(conn: sqlite3.Connection, seq: int) -> None:
+            conn.execute(
+                "UPDATE units SET deleted = 1, seq = ?, text = '', hash = '', topic = NULL, source = '[]', "
+                "metadata = '{}', event_time = NULL, vector = x'', user_id = NULL, agent_id = NULL, "
+                "run_id = NULL WHERE deleted = 0 OR text != ''",
+                (seq,),
+            )
+            conn.execute("DELETE FROM history")
+            conn.execute("DELETE FROM pending")
+
+        self._write(body)
 
     def history(self, memory_id: str, scope: Optional[Scope] = None) -> list[HistoryEntry]:
         """Every recorded change of a unit (deleted ones too), oldest first; [] if unknown or not in scope."""
@@ -527,6 +560,14 @@ class LongTermStore:
             raise KeyError(f"no live memory units with ids {missing}")
         return decode_vectors([found[i] for i in ids], self.dim)
 
+    def similarities(self, vector: np.ndarray, memory_ids: Sequence[str]) -> dict[str, float]:
+        """The cosine similarity of `vector` to each live unit among `memory_ids` (unknown and deleted
+        ids are left out), from the stored vectors."""
+        query = check_vector(vector, self.dim)
+        found = live_vectors(self._conn(), list(memory_ids))
+        scores = decode_vectors(list(found.values()), self.dim) @ query
+        return dict(zip(found, scores.tolist()))
+
     def apply_changes(self, changes: Sequence[Change], scope: Optional[Scope] = None) -> None:
         """Apply a consolidation pass in ONE transaction, in order.
 
@@ -721,6 +762,10 @@ def _rows_needed(filters: Optional[SearchFilters], limit: int) -> Optional[int]:
 def _check_search(scope: object, limit: object, filters: object) -> None:
     check_scope(scope)
     _check_count(limit, "limit")
+    _check_filters(filters)
+
+
+def _check_filters(filters: object) -> None:
     if filters is not None and not isinstance(filters, SearchFilters):
         raise ValueError(f"filters must be SearchFilters or None, got {type(filters).__name__}")
 
