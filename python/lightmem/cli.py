@@ -308,7 +308,9 @@ def _history(args: argparse.Namespace) -> None:
         try:
             entries = memory.history(args.memory_id)
         except MemoryNotFoundError:
-            raise CliError(f"no memory with id {args.memory_id!r} (`lightmem get-all` lists the ids)") from None
+            raise CliError(
+                f"no memory with id {args.memory_id!r} (`lightmem get-all` lists the ids)"
+            ) from None
     if args.json:
         _print_json([asdict(entry) for entry in entries])
         return
