@@ -66,7 +66,8 @@ class LightMemConfig:
     keyword_weight: float = 1.0
     """Hybrid search: the best 2 * limit units by meaning (vectors) and the best 2 * limit by keywords
     (BM25 over the units' words) are fused by reciprocal rank, the keyword ranking weighted by this
-    (the semantic one by 1). 0 searches by meaning only, and `score` is then the cosine similarity."""
+    (the semantic one by 1). 0 searches by meaning only. Either way a hit's `score` is its cosine
+    similarity to the query: the fusion sets the order only."""
 
     # --- sleep-time consolidation -------------------------------------------------------------------
     consolidate: str = "off"

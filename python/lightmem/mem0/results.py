@@ -30,9 +30,10 @@ def memory_result(item: MemoryItem, *, with_score: bool) -> dict[str, Any]:
 
 
 def history_results(entries: Sequence[HistoryEntry]) -> list[dict[str, Any]]:
-    """A memory's history as mem0's `history` gives it, oldest first: old_memory, new_memory, event
-    (ADD, UPDATE or DELETE: a consolidation's MERGE is an UPDATE), created_at (of the memory),
-    updated_at (of the change), is_deleted. lightmem records no actor_id nor role: they are None."""
+    """A memory's history as mem0's `history` gives it, oldest first: id (the memory id and the
+    entry's position), memory_id, old_memory, new_memory, event (ADD, UPDATE or DELETE: a
+    consolidation's MERGE is an UPDATE), created_at (of the memory), updated_at (of the change),
+    is_deleted. lightmem records no actor_id nor role: they are None."""
     created = entries[0].created_at.isoformat() if entries else None
     return [
         {
