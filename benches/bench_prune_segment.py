@@ -127,7 +127,11 @@ def numpy_prune_tokens(
     forced = np.logical_or.reduceat(force_keep, first)
     word_turn = turn[first]
     n_words = np.bincount(word_turn, minlength=len(offsets) - 1)
-    budget = np.maximum(np.ceil(ratio * n_words - 1e-9), 1)
+    n_forced = np.bincount(word_turn, weights=forced, minlength=len(offsets) - 1).astype(np.int64)
+    n_free = n_words - n_forced
+    # Every forced word, and ceil(ratio * n_free) of the others (at least one word per turn).
+    wanted = np.minimum(np.maximum(np.ceil(ratio * n_free - 1e-9), 1 - n_forced), n_free)
+    budget = n_forced + wanted
     # Rank the words of each turn: forced first, then by score (descending), then by position.
     order = np.lexsort((np.arange(len(first)), -word_score, ~forced, word_turn))
     rank = np.empty(len(first), dtype=np.int64)

@@ -1,4 +1,5 @@
-"""`_core.score_tokens` and `_core.prune_tokens` against naive pure-Python oracles, and their input checks."""
+"""`_core.score_tokens` and `_core.prune_tokens` against naive pure-Python oracles, and their input checks.
+(What `SensoryMemory.compress` keeps, word by word, is tested in test_fidelity.py.)"""
 
 from __future__ import annotations
 
@@ -46,9 +47,15 @@ def reference_score(
 
 
 def reference_prune(
-    scores: list[float], word_ids: list[int], offsets: list[int], ratio: float, force_keep: list[bool]
+    scores: list[float],
+    word_ids: list[int],
+    offsets: list[int],
+    ratio: float,
+    force_keep: list[bool],
+    min_words: int = 1,
 ) -> list[bool]:
-    """Groups words, keeps forced words then the best others per turn, all by plain sorting."""
+    """Groups words; per turn keeps the forced words, then ceil(ratio * others) of the others (enough
+    for min_words words in all, at least one), the best first, all by plain sorting."""
     keep = [False] * len(scores)
     for start, end in zip(offsets, offsets[1:]):
         words: list[list[int]] = []  # token indexes of each word
@@ -57,15 +64,14 @@ def reference_prune(
                 words[-1].append(i)
             else:
                 words.append([i])
-        if not words:
-            continue
-        budget = min(len(words), max(1, math.ceil(ratio * len(words) - 1e-9)))
         forced = [w for w in words if any(force_keep[i] for i in w)]
         others = sorted(
             (w for w in words if not any(force_keep[i] for i in w)),
             key=lambda w: (-max(scores[i] for i in w), w[0]),
         )
-        for word in forced + others[: max(0, budget - len(forced))]:
+        share = math.ceil(ratio * len(others) - 1e-9)
+        wanted = min(len(others), max(share, max(min_words, 1) - len(forced)))
+        for word in forced + others[:wanted]:
             for i in word:
                 keep[i] = True
     return keep
@@ -216,12 +222,15 @@ def test_prune_tokens_matches_reference(
     scores = data.draw(st.lists(st.sampled_from([0.0, 1.0, 2.5, -3.0, 7.0]), min_size=n, max_size=n))  # ties
     word_ids = data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n))  # runs form sub-word groups
     force = data.draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    min_words = data.draw(st.integers(0, 8))
     offs, scores_a, words_a, force_a = arrays(
         offsets, (scores, np.float32), (word_ids, np.uint32), (force, np.bool_)
     )
-    got = _core.prune_tokens(scores_a, words_a, offs, ratio, force_a)
+    got = _core.prune_tokens(scores_a, words_a, offs, ratio, force_a, min_words=min_words)
     assert got.dtype == np.bool_ and got.shape == (n,)
-    assert got.tolist() == reference_prune(scores, word_ids, offsets, ratio, force)
+    assert got.tolist() == reference_prune(scores, word_ids, offsets, ratio, force, min_words)
+    if min_words == 1:  # the default
+        assert _core.prune_tokens(scores_a, words_a, offs, ratio, force_a).tolist() == got.tolist()
 
 
 def test_prune_keeps_the_best_words_in_order() -> None:
@@ -247,12 +256,21 @@ def test_prune_keeps_at_least_one_word_per_nonempty_turn() -> None:
     assert keep.tolist() == [True, True, False, True, False, False]
 
 
-def test_prune_forced_words_override_the_budget() -> None:
-    force = np.array([True, False, True, True], dtype=bool)
-    keep = _core.prune_tokens(
-        np.array([0, 9, 0, 0], np.float32), np.arange(4, dtype=np.uint32), np.array([0, 4]), 0.25, force
-    )
-    assert keep.tolist() == force.tolist()
+def test_prune_forced_words_come_on_top_of_the_ratio() -> None:
+    force = np.array([True, False, True, True, False, False, False], dtype=bool)
+    scores = np.array([0, 9, 0, 0, 1, 8, 2], np.float32)
+    keep = _core.prune_tokens(scores, np.arange(7, dtype=np.uint32), np.array([0, 7]), 0.5, force)
+    assert keep.tolist() == [True, True, True, True, False, True, False]  # 2 of the 4 others
+
+
+def test_prune_min_words_keeps_short_turns_whole() -> None:
+    scores = np.array([3, 1, 2, 0, 5, 4, 3, 2, 1, 0], np.float32)
+    ids, offsets, force = np.arange(10, dtype=np.uint32), np.array([0, 3, 10]), np.zeros(10, bool)
+    keep = _core.prune_tokens(scores, ids, offsets, 0.2, force, min_words=4)
+    assert keep.tolist() == [True] * 3 + [False, True, True, True, True, False, False]
+    force[4] = True
+    keep = _core.prune_tokens(scores, ids, offsets, 0.2, force, min_words=4)
+    assert keep[3:].tolist() == [False, True, True, True, True, False, False]  # the forced word counts
 
 
 def test_prune_keeps_sub_word_tokens_together() -> None:
@@ -300,6 +318,7 @@ def _prune_args(**overrides: Any) -> dict[str, Any]:
         ({"ratio": -0.5}, r"ratio must be in \(0, 1\]"),
         ({"ratio": 1.01}, r"ratio must be in \(0, 1\]"),
         ({"ratio": float("nan")}, r"ratio must be in \(0, 1\]"),
+        ({"min_words": -1}, "min_words must be >= 0, got -1"),
     ],
 )
 def test_prune_tokens_rejects_bad_input(overrides: dict[str, object], message: str) -> None:

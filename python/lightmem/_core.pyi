@@ -70,12 +70,15 @@ def prune_tokens(
     offsets: npt.NDArray[np.int64],
     ratio: float,
     force_keep: npt.NDArray[np.bool_],
+    *,
+    min_words: int = 1,
 ) -> npt.NDArray[np.bool_]:
-    """Keep mask over tokens keeping ceil(ratio * words) words per turn (at least one), ratio in (0, 1].
+    """Keep mask over tokens: per turn, every forced word and ceil(ratio * u) of its u other words, the
+    highest-scoring ones (ties to the earlier), raised so that the turn keeps at least min_words words
+    in all (at least one; a turn of at most min_words words is kept whole). ratio in (0, 1].
 
-    Consecutive tokens of a turn with equal word_ids are one word (score = max, forced if any token
-    is). Forced words are kept first, then the highest-scoring words, ties to the earlier one; if the
-    forced words exceed the budget, exactly they are kept.
+    A "turn" is whatever offsets delimit (sensory memory passes sentences). Consecutive tokens of a turn
+    with equal word_ids are one word (score = max, forced if any token is).
     """
 
 # --- topic segmentation (rust/src/segment.rs) ----------------------------------------------------

@@ -97,8 +97,9 @@ fn score_tokens<'py>(
 }
 
 /// `prune_tokens(scores: float32[n], word_ids: uint32[n], offsets: int64[m+1], ratio: float,
-/// force_keep: bool[n]) -> bool[n]` (the keep mask): see `prune::prune_tokens`.
+/// force_keep: bool[n], *, min_words=1) -> bool[n]` (the keep mask): see `prune::prune_tokens`.
 #[pyfunction]
+#[pyo3(signature = (scores, word_ids, offsets, ratio, force_keep, *, min_words=1))]
 fn prune_tokens<'py>(
     py: Python<'py>,
     scores: &Bound<'py, PyAny>,
@@ -106,7 +107,10 @@ fn prune_tokens<'py>(
     offsets: &Bound<'py, PyAny>,
     ratio: f64,
     force_keep: &Bound<'py, PyAny>,
+    min_words: i64,
 ) -> PyResult<Bound<'py, PyArray1<bool>>> {
+    let min_words = usize::try_from(min_words)
+        .map_err(|_| KernelError::Value(format!("min_words must be >= 0, got {min_words}")))?;
     let scores = array_arg::<f32, Ix1>(scores, "scores")?;
     let word_ids = array_arg::<u32, Ix1>(word_ids, "word_ids")?;
     let offsets = array_arg::<i64, Ix1>(offsets, "offsets")?;
@@ -117,7 +121,8 @@ fn prune_tokens<'py>(
         row_major(&offsets),
         row_major(&force_keep),
     );
-    let keep = py.detach(|| prune::prune_tokens(&scores, &words, &offs, ratio, &forced))?;
+    let keep =
+        py.detach(|| prune::prune_tokens(&scores, &words, &offs, ratio, &forced, min_words))?;
     Ok(keep.into_pyarray(py))
 }
 

@@ -4,15 +4,15 @@
 //! tokens `offsets[t]..offsets[t + 1]`, with `offsets[0] == 0`, non-decreasing, `offsets[m] == n`.
 //!
 //! [`score_tokens`] is the model-free default scorer (information content of each word);
-//! [`prune_tokens`] keeps a fixed fraction of the words of every turn, from those scores or from the
-//! scores of an external token classifier.
+//! [`prune_tokens`] keeps the forced words and a fixed fraction of the other words of every turn (or
+//! sentence), from those scores or from the scores of an external token classifier.
 
 use std::ops::Range;
 
 use crate::error::{check_finite, KernelError, KernelResult};
 
-/// Flag bit: the token must be kept (the first word of a turn, a quoted name, ...). `score_tokens`
-/// ignores it; the caller passes it to `prune_tokens` as `force_keep`.
+/// Flag bit: the token must be kept (a name, a number, a negation, ...). `score_tokens` ignores it;
+/// the caller passes it to `prune_tokens` as `force_keep`.
 pub const FORCE_KEEP: u8 = 1;
 /// Flag bit: a capitalised name.
 pub const ENTITY: u8 = 2;
@@ -306,14 +306,14 @@ pub fn score_tokens(
     Ok(scores)
 }
 
-/// How many of a turn's `n_words` words `prune_tokens` keeps: `ceil(ratio * n_words)`, at least one
-/// for a non-empty turn. A 1e-9 slack absorbs float noise (0.7 * 10 is 7.000000000000001, not 8 words).
-pub fn words_to_keep(ratio: f64, n_words: usize) -> usize {
-    if n_words == 0 {
-        return 0;
-    }
-    let budget = (ratio * n_words as f64 - 1e-9).ceil();
-    (budget as usize).clamp(1, n_words)
+/// How many of a turn's `n_free` unforced words `prune_tokens` keeps beside its `n_forced` forced
+/// ones: `ceil(ratio * n_free)`, raised so that the turn keeps at least `min_words` words in all (and at
+/// least one), and at most `n_free`. A 1e-9 slack absorbs float noise (0.7 * 10 is 7.000000000000001,
+/// not 8 words).
+pub fn words_to_keep(ratio: f64, n_free: usize, n_forced: usize, min_words: usize) -> usize {
+    let share = (ratio * n_free as f64 - 1e-9).ceil() as usize;
+    let floor = min_words.max(1).saturating_sub(n_forced);
+    share.max(floor).min(n_free)
 }
 
 /// Maps scores to integers ordered the other way round (higher score -> smaller key), so that sorting
@@ -329,13 +329,15 @@ fn descending_key(score: f32) -> u32 {
     !ascending
 }
 
-/// Keeps `words_to_keep(ratio, n_words)` words of every turn and returns the keep mask over tokens.
+/// Keeps every forced word of each turn and `words_to_keep(ratio, n_free, n_forced, min_words)` of its
+/// other words, and returns the keep mask over tokens. A "turn" is whatever `offsets` delimits (a
+/// caller may pass sentences). So `ratio` is the share kept of the words that may be pruned; forced
+/// words come on top, and a turn of at most `min_words` words is kept whole.
 ///
 /// Consecutive tokens of a turn with the same `word_ids` entry form one word (sub-word tokens of an
 /// external classifier); a word's score is the max of its tokens' scores and it is forced if any of its
-/// tokens is. Per turn, the forced words are kept first, then the highest-scoring other words until the
-/// budget is spent, ties going to the earlier word. If the forced words alone exceed the budget, exactly
-/// the forced words are kept. All tokens of a kept word are kept, so the mask preserves the order.
+/// tokens is. The unforced words kept are the highest-scoring ones, ties going to the earlier word.
+/// All tokens of a kept word are kept, so the mask preserves the order.
 ///
 /// Errors: lengths disagree, bad offsets, non-finite scores, `ratio` outside (0, 1].
 pub fn prune_tokens(
@@ -344,6 +346,7 @@ pub fn prune_tokens(
     offsets: &[i64],
     ratio: f64,
     force_keep: &[bool],
+    min_words: usize,
 ) -> KernelResult<Vec<bool>> {
     let n = scores.len();
     check_len("word_ids", word_ids.len(), "scores", n)?;
@@ -362,7 +365,7 @@ pub fn prune_tokens(
     let mut others: Vec<(u32, usize, usize)> = Vec::new();
     for turn in turns {
         others.clear();
-        let (mut n_words, mut n_forced) = (0, 0);
+        let mut n_forced = 0;
         let mut start = turn.start;
         while start < turn.end {
             let id = word_ids[start];
@@ -371,7 +374,6 @@ pub fn prune_tokens(
                 .take_while(|&&w| w == id)
                 .count();
             let word = start..start + run;
-            n_words += 1;
             if force_keep[word.clone()].contains(&true) {
                 keep[word.clone()].fill(true);
                 n_forced += 1;
@@ -384,7 +386,7 @@ pub fn prune_tokens(
             }
             start = word.end;
         }
-        let wanted = words_to_keep(ratio, n_words).saturating_sub(n_forced);
+        let wanted = words_to_keep(ratio, others.len(), n_forced, min_words);
         if wanted < others.len() {
             others.select_nth_unstable(wanted);
             others.truncate(wanted);
@@ -515,26 +517,50 @@ mod tests {
 
     #[test]
     fn budget_is_ceil_of_ratio_without_float_noise() {
-        assert_eq!(words_to_keep(0.7, 10), 7);
-        assert_eq!(words_to_keep(0.6, 5), 3);
-        assert_eq!(words_to_keep(0.01, 5), 1);
-        assert_eq!(words_to_keep(1.0, 5), 5);
-        assert_eq!(words_to_keep(0.5, 0), 0);
+        assert_eq!(words_to_keep(0.7, 10, 0, 1), 7);
+        assert_eq!(words_to_keep(0.6, 5, 0, 1), 3);
+        assert_eq!(words_to_keep(0.01, 5, 0, 1), 1);
+        assert_eq!(words_to_keep(0.01, 5, 0, 0), 1);
+        assert_eq!(words_to_keep(1e-12, 5, 0, 0), 1);
+        assert_eq!(words_to_keep(1.0, 5, 0, 1), 5);
+        assert_eq!(words_to_keep(0.5, 0, 0, 1), 0);
+        assert_eq!(words_to_keep(0.5, 0, 0, 4), 0);
+    }
+
+    #[test]
+    fn forced_words_come_on_top_of_the_ratio() {
+        assert_eq!(words_to_keep(0.5, 4, 3, 1), 2);
+        assert_eq!(words_to_keep(0.01, 4, 3, 1), 1);
+        assert_eq!(words_to_keep(0.5, 0, 3, 1), 0);
+    }
+
+    #[test]
+    fn min_words_raises_the_budget_up_to_the_whole_turn() {
+        assert_eq!(words_to_keep(0.2, 10, 0, 4), 4);
+        assert_eq!(words_to_keep(0.2, 10, 1, 4), 3);
+        assert_eq!(words_to_keep(0.2, 10, 5, 4), 2);
+        assert_eq!(words_to_keep(0.6, 10, 0, 4), 6);
+        assert_eq!(words_to_keep(0.2, 3, 0, 4), 3);
+        assert_eq!(words_to_keep(0.2, 3, 0, usize::MAX), 3);
+        let scores = [1.0, 5.0, 3.0, 2.0, 0.0, 4.0];
+        let keep = prune_tokens(
+            &scores,
+            &[0, 1, 2, 3, 4, 5],
+            &[0, 4, 6],
+            0.25,
+            &[false; 6],
+            3,
+        );
+        assert_eq!(keep.unwrap(), vec![false, true, true, true, true, true]);
     }
 
     #[test]
     fn keeps_top_words_in_order_with_ties_to_the_earlier() {
         let scores = [1.0, 5.0, 3.0, 3.0, 0.0];
-        let keep = prune_tokens(&scores, &[0, 1, 2, 3, 4], &[0, 5], 0.4, &[false; 5]).unwrap();
+        let keep = prune_tokens(&scores, &[0, 1, 2, 3, 4], &[0, 5], 0.4, &[false; 5], 1).unwrap();
         assert_eq!(keep, vec![false, true, true, false, false]);
-        let keep = prune_tokens(
-            &scores,
-            &[0, 1, 2, 3, 4],
-            &[0, 5],
-            0.6,
-            &[false, false, false, false, true],
-        )
-        .unwrap();
+        let forced = [false, false, false, false, true];
+        let keep = prune_tokens(&scores, &[0, 1, 2, 3, 4], &[0, 5], 0.4, &forced, 1).unwrap();
         assert_eq!(keep, vec![false, true, true, false, true]);
     }
 
@@ -543,27 +569,31 @@ mod tests {
         // Words: [0, 1] (max 4.0), [2] (2.0), [3, 4] (max 3.0); two turns split word id 5 in two.
         let scores = [0.5, 4.0, 2.0, 3.0, 1.0, 9.0, 0.0];
         let ids = [7, 7, 8, 9, 9, 5, 5];
-        let keep = prune_tokens(&scores, &ids, &[0, 5, 6, 7], 0.5, &[false; 7]).unwrap();
+        let keep = prune_tokens(&scores, &ids, &[0, 5, 6, 7], 0.5, &[false; 7], 1).unwrap();
         assert_eq!(keep, vec![true, true, false, true, true, true, true]);
     }
 
     #[test]
-    fn forced_words_win_even_over_budget() {
+    fn forced_words_do_not_use_up_the_budget() {
         let forced = [true, false, true, false];
-        let keep =
-            prune_tokens(&[0.0, 9.0, 0.0, 8.0], &[0, 1, 2, 3], &[0, 4], 0.25, &forced).unwrap();
-        assert_eq!(keep, forced.to_vec());
+        let scores = [0.0, 9.0, 0.0, 8.0];
+        let keep = prune_tokens(&scores, &[0, 1, 2, 3], &[0, 4], 0.25, &forced, 1).unwrap();
+        assert_eq!(keep, vec![true, true, true, false]);
+        let all = prune_tokens(&scores, &[0, 1, 2, 3], &[0, 4], 0.25, &[true; 4], 1).unwrap();
+        assert_eq!(all, vec![true; 4]);
     }
 
     #[test]
     fn bad_pruning_inputs_are_errors() {
-        assert!(prune_tokens(&[], &[], &[0], 1.0, &[]).unwrap().is_empty());
+        assert!(prune_tokens(&[], &[], &[0], 1.0, &[], 1)
+            .unwrap()
+            .is_empty());
         for ratio in [0.0, -0.5, 1.5, f64::NAN] {
-            assert!(prune_tokens(&[1.0], &[0], &[0, 1], ratio, &[false]).is_err());
+            assert!(prune_tokens(&[1.0], &[0], &[0, 1], ratio, &[false], 1).is_err());
         }
-        assert!(prune_tokens(&[f32::NAN], &[0], &[0, 1], 0.5, &[false]).is_err());
-        assert!(prune_tokens(&[1.0], &[0, 1], &[0, 1], 0.5, &[false]).is_err());
-        assert!(prune_tokens(&[1.0], &[0], &[0, 1], 0.5, &[]).is_err());
-        assert!(prune_tokens(&[1.0], &[0], &[0, 2], 0.5, &[false]).is_err());
+        assert!(prune_tokens(&[f32::NAN], &[0], &[0, 1], 0.5, &[false], 1).is_err());
+        assert!(prune_tokens(&[1.0], &[0, 1], &[0, 1], 0.5, &[false], 1).is_err());
+        assert!(prune_tokens(&[1.0], &[0], &[0, 1], 0.5, &[], 1).is_err());
+        assert!(prune_tokens(&[1.0], &[0], &[0, 2], 0.5, &[false], 1).is_err());
     }
 }
