@@ -1,7 +1,8 @@
 """Sensory memory: prune each turn to its informative words, then group turns into topic segments.
 
 Both steps run in the Rust core (`lightmem._core.score_tokens` / `prune_tokens` and
-`topic_boundaries`); this module turns text into the flat arrays they take and back into text.
+`topic_boundaries`); this module turns text into the flat arrays they take and back into text, with
+`lightmem.prune_rules` saying which words a pruned turn must keep.
 """
 
 from __future__ import annotations
@@ -19,25 +20,13 @@ import numpy as np
 
 from lightmem import _core
 from lightmem.config import LightMemConfig
+from lightmem.prune_rules import MIN_SENTENCE_WORDS, PrunePlan, prune_turn, word_key
 from lightmem.types import Message
 
 _WORD = re.compile(r"\S+")
-_EDGE_PUNCTUATION = re.compile(r"^\W+|\W+$")
-_SENTENCE_END = (".", "!", "?", ":")
 
 STOPWORD_LOG10_FREQ = -2.6
-"""Words more frequent than this in everyday English (about the 120 commonest) are stopwords."""
-
-_DATE_WORDS = frozenset(
-    "january february march april may june july august september october november december "
-    "jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday "
-    "saturday sunday today yesterday tomorrow tonight weekend week month year ago last next "
-    "morning evening night christmas".split()
-)
-_FILLERS = frozenset(
-    "um umm uh uhh hmm hm oh ooh ah aw aww wow yeah yep yup yay ok okay lol haha hahaha omg hey "
-    "hi hello btw anyway basically literally actually really just well so totally".split()
-)
+"""Words more frequent than this in everyday English (about the 45 commonest) are stopwords."""
 
 
 @dataclass(frozen=True)
@@ -104,20 +93,11 @@ def has_content(text: str) -> bool:
     return any(w not in _FILLERS and w not in _PLEASANTRIES for w in _uncommon_words(text))
 
 
-def _word_flags(word: str, key: str, previous: str | None, is_stopword: bool) -> int:
-    flags = 0
-    if any(ch.isdigit() for ch in key):
-        flags |= _core.FLAG_NUMBER | _core.FLAG_FORCE_KEEP
-    if key in _DATE_WORDS:
-        flags |= _core.FLAG_DATE | _core.FLAG_FORCE_KEEP
-    starts_sentence = previous is None or previous.endswith(_SENTENCE_END)
-    if word[:1].isupper() and not starts_sentence and not is_stopword and key != "i":
-        flags |= _core.FLAG_ENTITY | _core.FLAG_FORCE_KEEP
-    if key in _FILLERS:
-        flags |= _core.FLAG_FILLER
-    if is_stopword:
-        flags |= _core.FLAG_STOPWORD
-    return flags
+def _offsets(lengths: Sequence[int]) -> np.ndarray:
+    """Ragged-batch offsets (`m + 1` entries, from 0) of consecutive runs of the given lengths."""
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets
 
 
 class SensoryMemory:
@@ -150,7 +130,10 @@ class SensoryMemory:
         return word_id
 
     def compress(self, messages: Sequence[Message]) -> list[CompressedTurn]:
-        """Prunes every message to `compression_ratio` of its words (all of them at ratio 1)."""
+        """Prunes every message by the rules of `lightmem.prune_rules` (nothing at ratio 1): sentence
+        by sentence, fillers first, the words no rule protects cut to `compression_ratio` of them;
+        claim words (negations, modals, quantifiers, numbers, dates, names, ...) and the words they
+        apply to are always kept, and so are sentences of up to `MIN_SENTENCE_WORDS` words."""
         words_per_turn = [_WORD.findall(message.content) for message in messages]
         ratio = self._config.compression_ratio
         if ratio >= 1.0 or not messages:
@@ -159,34 +142,31 @@ class SensoryMemory:
                 for message, words in zip(messages, words_per_turn)
             ]
         with self._lock:
+            plans: list[PrunePlan] = []
             token_ids: list[int] = []
-            flags: list[int] = []
             for words in words_per_turn:
-                previous = None
-                for word in words:
-                    key = _EDGE_PUNCTUATION.sub("", word).lower() or word
-                    word_id = self._word_id(key)
-                    is_stopword = bool(self._log_probs[word_id] >= self._stopword_log_prob)
-                    token_ids.append(word_id)
-                    flags.append(_word_flags(word, key, previous, is_stopword))
-                    previous = word
+                keys = [word_key(word) for word in words]
+                word_ids = [self._word_id(key) for key in keys]
+                stopword = [bool(self._log_probs[i] >= self._stopword_log_prob) for i in word_ids]
+                plan = prune_turn(words, keys, stopword)
+                plans.append(plan)
+                token_ids.extend(word_ids[i] for i in plan.words)
             ids = np.asarray(token_ids, dtype=np.uint32)
-            offsets = np.zeros(len(messages) + 1, dtype=np.int64)
-            np.cumsum([len(words) for words in words_per_turn], out=offsets[1:])
-            flag_array = np.asarray(flags, dtype=np.uint8)
-            scores = _core.score_tokens(ids, offsets, self._log_probs, self._counts, flag_array)
+            flags = np.asarray([f for plan in plans for f in plan.flags], dtype=np.uint8)
+            turn_offsets = _offsets([len(plan.words) for plan in plans])
+            scores = _core.score_tokens(ids, turn_offsets, self._log_probs, self._counts, flags)
             np.add.at(self._counts, ids, 1.0)
         keep = _core.prune_tokens(
             scores,
             np.arange(len(ids), dtype=np.uint32),
-            offsets,
+            _offsets([length for plan in plans for length in plan.sentence_lengths]),
             ratio,
-            (flag_array & _core.FLAG_FORCE_KEEP) != 0,
+            (flags & _core.FLAG_FORCE_KEEP) != 0,
+            min_words=MIN_SENTENCE_WORDS,
         )
         turns = []
-        for index, (message, words) in enumerate(zip(messages, words_per_turn)):
-            start = int(offsets[index])
-            kept = [word for word, k in zip(words, keep[start : start + len(words)]) if k]
+        for message, words, plan, start in zip(messages, words_per_turn, plans, turn_offsets):
+            kept = [words[i] for i, k in zip(plan.words, keep[start : start + len(plan.words)]) if k]
             turns.append(CompressedTurn(message, " ".join(kept), len(words), len(kept)))
         return turns
 

@@ -1,0 +1,306 @@
+"""What a pruned turn must keep: the rules (no model) that decide, word by word, what the Rust scorer
+may drop and over which units it counts the `compression_ratio` budget.
+
+The scorer (`lightmem._core.score_tokens`) ranks words by how much they tell; `prune_turn` below says
+which words it may not drop (forced words) and cuts the turn into the units `prune_tokens` prunes.
+Forced words are kept on top of the ratio: each sentence keeps all its forced words and `ceil(ratio *
+n)` of its `n` other words. The rules:
+
+1. **Sentences are the units.** A turn is split into sentences (after a word ending in . ! ? ; or …,
+   and before a "[" that opens an image caption). Each keeps at least `MIN_SENTENCE_WORDS` words, so a
+   short sentence stays whole and no sentence shrinks to a fragment because a long neighbour took the
+   turn's budget.
+2. **Fillers go first and do not count.** Interjections (um, oh, wow, haha, ...) anywhere, and
+   discourse markers (yeah, so, anyway, actually, ...) that open a sentence or stand between commas
+   ("well" and "like" only when a comma sets them off), are removed before anything else and are not
+   counted in the sentence's length. A turn that is nothing but fillers stays as it is. The same
+   markers inside a clause ("so cool", "just got back") are flagged FILLER: scored low, not removed.
+3. **Claim words are never removed**: the classes of `data/claim_words.txt`, whose header documents
+   each (negations; negative-implicative verbs: forget, quit, fail; approximatives: almost, hardly;
+   frequency adverbs; phase particles: still, yet, anymore; modals and semi-modals: can, would, used
+   to, going to, maybe; intensional verbs: want, hope, plan, try, wish; conditionals and exceptions:
+   if, unless, except, instead; exclusive focus: only; quantifiers: all, some, few, a few, every;
+   comparatives: more, less, than, too, better; prepositions of temporal order, duration and source:
+   before, after, until, since, by, within, from, against; dates and deictic time words; number
+   words), every word ending in n't ('ll, 'd: modals), every word with a digit, and names
+   (capitalised words that do not open a sentence).
+4. **A claim word keeps what it applies to**: the words after it up to and including its first
+   content word (neither a stopword nor a closed-class function word), within its clause (not past a
+   comma, a sentence end or a conjunction such as "and", "but", "because"), at most three words.
+   Negations and conditionals keep up to their second content word, at most four: the predicate and
+   its complement. So no negation, preposition or number is split from its head: "not allergic to
+   peanuts", "before 9am", "can't eat shellfish", "if the job works", "three times".
+5. **A sentence keeps its last word**, which carries its end punctuation and, English putting new
+   information last (end focus), is most often its object or complement.
+6. **Questions keep their form**: a question keeps its opening through the first content word after
+   its first auxiliary or modal ("What did it look", "Have you made", "How long have you had"), if
+   that is within its first `QUESTION_FRAME_WORDS` words; else its wh-word through the next content
+   word ("What gave").
+
+Everything else competes on the scorer's information content: rare words and names win, stopwords,
+fillers and words repeated in the turn lose.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from lightmem import _core
+
+MIN_SENTENCE_WORDS = 4
+"""A sentence keeps at least this many of its words (not counting fillers): a shorter one stays whole."""
+HEAD = (1, 3)
+"""What a claim word of a `head` class keeps after it (rule 4): words up to its first content word
+(non-stopword), at most three words."""
+SCOPE = (2, 4)
+"""What a negation or conditional (a `scope` class) keeps after it (rule 4): up to its second content
+word (the predicate and its complement: "not allergic to peanuts"), at most four words."""
+QUESTION_FRAME_WORDS = 8
+"""A question's opening kept by rule 6 is at most this many words."""
+
+_EDGE_PUNCTUATION = re.compile(r"^\W+|\W+$")
+_SENTENCE_END = re.compile(r"[.!?;…][\"'”’)\]]*$")
+_CLAUSE_END = re.compile(r"[,.!?;:…)\]\"”]$")
+_CAPTION_START = "["
+_QUESTION_END = re.compile(r"\?[\"'”’)\]]*$")
+_PATTERN_CLAIM = re.compile(r"(n't)$|('ll|'d)$|\d")
+
+_INTERJECTIONS = frozenset(
+    "um umm uh uhh er erm hmm hm mm oh ooh ah ahh aw aww wow whoa yay haha hahaha hehe lol lmao omg "
+    "ugh phew oops hey hi hello gosh geez".split()
+)
+_DISCOURSE_MARKERS = frozenset(
+    "yeah yep yup ok okay so anyway anyways basically literally actually really just totally btw "
+    "honestly seriously well like".split()
+)
+_COMMA_MARKERS = frozenset("well like".split())
+"""Discourse markers that are fillers only when a comma sets them off ("Well, ..." but "Well done")."""
+_AUXILIARIES = frozenset(
+    "am is are was were be been being have has had do does did can could may might must shall should "
+    "will would what's who's where's how's when's why's that's it's there's".split()
+)
+"""Forms of be, have and do, the modals, and wh-word + is: what opens a yes/no or wh-question."""
+_FUNCTION_WORDS = _AUXILIARIES | frozenset(
+    "i me you he him she her it we us they them this that these those there here the a an my your his "
+    "its our their what who whom whose which where when why how i'm you're we're they're i've you've "
+    "we've they've to of in on at for with about into onto over up out as".split()
+)
+"""Closed-class words (pronouns, determiners, auxiliaries, prepositions) that a head reaches past,
+besides the stopwords."""
+_WH_WORDS = frozenset("what who whom whose which where when why how".split())
+_CONJUNCTIONS = frozenset("and but or so because while whereas".split())
+"""Words that start a new clause: a head or scope stops before them."""
+
+
+@dataclass(frozen=True)
+class ClaimWords:
+    """The shipped claim-word classes: flags per key (a phrase's key joins its words with "_"),
+    phrases by first word, and what each key keeps after it (`HEAD` or `SCOPE`), if anything."""
+
+    flags: dict[str, int]
+    phrases: dict[str, list[tuple[str, ...]]]
+    reach: dict[str, tuple[int, int]]
+
+
+@lru_cache(maxsize=1)
+def claim_words() -> ClaimWords:
+    """Reads `data/claim_words.txt` (its header documents the format and every class)."""
+    flags: dict[str, int] = {}
+    phrases: dict[str, list[tuple[str, ...]]] = {}
+    reach: dict[str, tuple[int, int]] = {}
+    class_flags, class_reach = 0, None
+    text = resources.files("lightmem").joinpath("data", "claim_words.txt").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("@"):
+            attributes = line.split()[1:]
+            class_reach = SCOPE if "scope" in attributes else HEAD if "head" in attributes else None
+            class_flags = _core.FLAG_FORCE_KEEP
+            class_flags |= _core.FLAG_DATE if "date" in attributes else 0
+            class_flags |= _core.FLAG_NUMBER if "number" in attributes else 0
+            continue
+        for entry in line.split():
+            words = tuple(entry.split("_"))
+            if len(words) > 1:
+                phrases.setdefault(words[0], []).append(words)
+                key = entry
+            else:
+                key = words[0]
+            flags[key] = flags.get(key, 0) | class_flags
+            if class_reach is not None:
+                reach[key] = max(reach.get(key, class_reach), class_reach)
+    for starts in phrases.values():
+        starts.sort(key=len, reverse=True)  # the longest phrase wins
+    return ClaimWords(flags, phrases, reach)
+
+
+def word_key(word: str) -> str:
+    """A word as the vocabulary and the claim-word list know it: lower case, without the punctuation
+    at its edges, with ’ read as '."""
+    return _EDGE_PUNCTUATION.sub("", word).lower().replace("’", "'") or word
+
+
+@dataclass(frozen=True)
+class PrunePlan:
+    """How the kernels see one turn: the words they rank (indexes into the turn, in order; fillers
+    left out), the flags of each, and how many of them each sentence holds."""
+
+    words: list[int]
+    flags: list[int]
+    sentence_lengths: list[int]
+
+
+def _pattern_claim(key: str) -> tuple[int, tuple[int, int] | None] | None:
+    """Claim words found by their form rather than listed: a negation in n't (with its scope), a modal
+    in 'll or 'd (with its head), a number written with a digit (with its head: "3 kids", "2019")."""
+    match = _PATTERN_CLAIM.search(key)
+    if match is None:
+        return None
+    if match[1]:
+        return _core.FLAG_FORCE_KEEP, SCOPE
+    if match[2]:
+        return _core.FLAG_FORCE_KEEP, HEAD
+    return _core.FLAG_FORCE_KEEP | _core.FLAG_NUMBER, HEAD
+
+
+def _sentences(words: Sequence[str]) -> list[range]:
+    starts = [0]
+    for i in range(1, len(words)):
+        if _SENTENCE_END.search(words[i - 1]) or words[i].startswith(_CAPTION_START):
+            starts.append(i)
+    return [range(a, b) for a, b in zip(starts, [*starts[1:], len(words)])]
+
+
+def _is_filler(words: Sequence[str], keys: Sequence[str], i: int, opens: bool) -> bool:
+    """Interjections anywhere; discourse markers opening a sentence or set off by commas."""
+    if keys[i] in _INTERJECTIONS:
+        return True
+    comma_after = _CLAUSE_END.search(words[i]) is not None
+    set_off = comma_after and (opens or words[i - 1].endswith(","))
+    return keys[i] in _DISCOURSE_MARKERS and (set_off or (opens and keys[i] not in _COMMA_MARKERS))
+
+
+def prune_turn(words: Sequence[str], keys: Sequence[str], stopword: Sequence[bool]) -> PrunePlan:
+    """The plan for one turn: `words` as split on whitespace, `keys` their `word_key`s, `stopword`
+    whether each is a stopword (see the module docstring for the rules)."""
+    claims = claim_words()
+    n = len(words)
+    force = [False] * n
+    flags = [0] * n
+    filler = [False] * n
+    sentences = _sentences(words)
+    for sentence in sentences:
+        opens = True  # only fillers so far in this sentence
+        for i in sentence:
+            key = keys[i]
+            filler[i] = _is_filler(words, keys, i, opens)
+            opens = opens and filler[i]
+            if key in _DISCOURSE_MARKERS and not filler[i]:
+                flags[i] |= _core.FLAG_FILLER
+            if stopword[i]:
+                flags[i] |= _core.FLAG_STOPWORD
+            if words[i][:1].isupper() and i != sentence.start and not stopword[i] and key != "i":
+                flags[i] |= _core.FLAG_ENTITY | _core.FLAG_FORCE_KEEP
+            claim = _claim_at(words, keys, i, sentence.stop, claims, flags, force)
+            if claim is not None:
+                _keep_after(words, keys, stopword, claim, sentence.stop, force)
+        force[sentence.stop - 1] = True
+        if _QUESTION_END.search(words[sentence.stop - 1]):
+            opening = next((i for i in sentence if not filler[i]), sentence.stop)
+            _keep_question_frame(keys, stopword, range(opening, sentence.stop), force)
+    if all(filler):
+        filler, force = [False] * n, [True] * n
+    kept = [i for i in range(n) if not filler[i]]
+    for i in kept:
+        if force[i]:
+            flags[i] |= _core.FLAG_FORCE_KEEP
+    lengths = [sum(not filler[i] for i in sentence) for sentence in sentences]
+    return PrunePlan(kept, [flags[i] for i in kept], [length for length in lengths if length])
+
+
+def _claim_at(
+    words: Sequence[str],
+    keys: Sequence[str],
+    i: int,
+    stop: int,
+    claims: ClaimWords,
+    flags: list[int],
+    force: list[bool],
+) -> tuple[int, tuple[int, int]] | None:
+    """Marks the claim word or phrase starting at word `i` (rule 3); returns the index of its last word
+    and what it keeps after it, if it keeps anything."""
+    key = keys[i]
+    for phrase in claims.phrases.get(key, ()):
+        end = i + len(phrase)
+        inside = end <= stop and not any(_CLAUSE_END.search(words[j]) for j in range(i, end - 1))
+        if inside and tuple(keys[i:end]) == phrase:
+            entry = "_".join(phrase)
+            for j in range(i, end):
+                flags[j] |= claims.flags[entry]
+                force[j] = True
+            reach = claims.reach.get(entry)
+            return None if reach is None else (end - 1, reach)
+    word_flags, reach = claims.flags.get(key, 0), claims.reach.get(key)
+    if not word_flags:
+        pattern = _pattern_claim(key)
+        if pattern is None:
+            return None
+        word_flags, reach = pattern
+    flags[i] |= word_flags
+    force[i] = True
+    return None if reach is None else (i, reach)
+
+
+def _keep_after(
+    words: Sequence[str],
+    keys: Sequence[str],
+    stopword: Sequence[bool],
+    claim: tuple[int, tuple[int, int]],
+    stop: int,
+    force: list[bool],
+) -> None:
+    """Rule 4: after the claim's last word, the words up to its `reach[0]`-th content word, at most
+    `reach[1]` words, within its clause; never ending on a function word."""
+    last, (content_words, most) = claim
+    reached = last
+    for j in range(last + 1, min(last + 1 + most, stop)):
+        if _CLAUSE_END.search(words[j - 1]) or keys[j] in _CONJUNCTIONS:
+            break
+        if _is_content(keys[j], stopword[j]):
+            reached, content_words = j, content_words - 1
+            if content_words == 0:
+                break
+    for j in range(last + 1, reached + 1):
+        force[j] = True
+
+
+def _keep_question_frame(
+    keys: Sequence[str], stopword: Sequence[bool], sentence: range, force: list[bool]
+) -> None:
+    """Rule 6: a question's opening through the first content word after its first auxiliary ("How
+    long have you had", "Do you like"), if that is within its first QUESTION_FRAME_WORDS words; else
+    its wh-word through the next content word ("What gave")."""
+    window = range(sentence.start, min(sentence.start + QUESTION_FRAME_WORDS, sentence.stop))
+    if not window:
+        return
+    after_auxiliary = False
+    for j in window:
+        key = keys[j]
+        if after_auxiliary and (key in _AUXILIARIES or _is_content(key, stopword[j])):
+            force[sentence.start : j + 1] = [True] * (j + 1 - sentence.start)
+            return
+        after_auxiliary = after_auxiliary or key in _AUXILIARIES or key.endswith("n't")
+    if keys[sentence.start] in _WH_WORDS:
+        for j in window[1:]:
+            if _is_content(keys[j], stopword[j]):
+                force[sentence.start : j + 1] = [True] * (j + 1 - sentence.start)
+                return
+
+
+def _is_content(key: str, stopword: bool) -> bool:
+    """Neither a stopword nor a closed-class function word: what a head or a question frame reaches for."""
+    return not (stopword or key in _FUNCTION_WORDS)

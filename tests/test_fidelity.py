@@ -1,0 +1,286 @@
+"""What `SensoryMemory.compress` keeps: never a changed claim (negations, modals, quantities, numbers,
+times, with the words they apply to) and never a fragment (short sentences whole, fillers first,
+questions still questions), at every `compression_ratio`."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lightmem.config import LightMemConfig
+from lightmem.prune_rules import claim_words
+from lightmem.sensory import SensoryMemory
+from lightmem.types import Message
+
+RATIOS = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+
+
+def compress(texts: Sequence[str], ratio: float) -> list[str]:
+    """The pruned texts, all compressed in one batch by a fresh sensory memory."""
+    sensory = SensoryMemory(LightMemConfig(compression_ratio=ratio))
+    messages = [Message(id=str(i), role="user", content=text) for i, text in enumerate(texts)]
+    return [turn.text for turn in sensory.compress(messages)]
+
+
+def is_subsequence(part: Sequence[str], whole: Sequence[str]) -> bool:
+    remaining = iter(whole)
+    return all(any(word == other for other in remaining) for word in part)
+
+
+# --- generated sentences --------------------------------------------------------------------------
+# In a template a "*" marks a word that must survive: the claim word and the word it applies to.
+
+SUBJECTS = ["I", "My sister", "We", "Tom", "Our neighbours", "You"]
+OPERATORS = [
+    "*don't *eat",
+    "*never *eat",
+    "*can't *eat",
+    "*won't *eat",
+    "*didn't *eat",
+    "*shouldn't *eat",
+    "*cannot *eat",
+    "*might *eat",
+    "*should *eat",
+    "*would *eat",
+    "*could *eat",
+    "*must *eat",
+    "*may *eat",
+    "*will *eat",
+    "*used *to *eat",
+    "*have *to *eat",
+    "*no *longer *eat",
+    "*hardly *ever *eat",
+    "*almost *never *eat",
+    "*rarely *eat",
+    "*always *eat",
+    "*sometimes *eat",
+    "*want *to *eat",
+    "*forgot *to *eat",
+    "do *not *eat",
+    "did *not *yet *eat",
+]
+OBJECTS = [
+    "shellfish",
+    "*three *cups of coffee",
+    "*all of the *cookies",
+    "*some *pizza",
+    "*a *few *apples",
+    "*12 *eggs",
+    "*most of the *cake",
+    "*no *sugar",
+    "*every *sandwich",
+    "*more *bread *than *Tom",
+    "*less *rice",
+    "*both *pies",
+    "*none of the *soup",
+    "*several *oranges",
+    "*twice as *much *pasta",
+]
+TIMES = [
+    "*before *9am",
+    "*after *3pm",
+    "*until *Friday",
+    "*since *2019",
+    "*by *next *week",
+    "*within *two *hours",
+    "on *Sundays",
+    "*every *morning",
+    "*at *least *once a *week",
+    "in *March",
+    "at the party *last *night",
+    "",
+]
+CONDITIONS = [
+    "*if *it *rains",
+    "*unless *Tom *calls",
+    "*except on *Mondays",
+    "*only on *weekends",
+    "*without *sugar",
+    "*instead *of *tea",
+    "*rather *than *rice",
+    "*even *if *it *snows",
+    "*whether *or not *it *rains",
+]
+QUESTIONS = [
+    "*Why *didn't *you *eat",
+    "*Would *you *ever *eat",
+    "*Did *you *eat",
+    "*Can't *you *eat",
+    "*How *many *cookies *did *you *eat",
+    "*Have *you *never *eaten",
+    "*Should *we *eat",
+]
+
+
+def _sentence(*parts: str, end: str = ".") -> tuple[str, list[str]]:
+    """(the sentence, the words it must keep, in order) from template parts."""
+    marked = " ".join(part for part in parts if part).split()
+    words = [w.lstrip("*") for w in marked]
+    words[-1] += end
+    keep = [word for word, mark in zip(words, marked) if mark.startswith("*")]
+    return " ".join(words), keep
+
+
+def generated_sentences() -> list[tuple[str, list[str]]]:
+    """About 300 template sentences over subjects, negations, modals, quantities, times, conditions
+    and questions (a fixed sample of the templates' product)."""
+    rng = random.Random(11)
+    statements = list(itertools.product(SUBJECTS, OPERATORS, OBJECTS, TIMES))
+    conditionals = list(itertools.product(SUBJECTS, OPERATORS, OBJECTS, CONDITIONS))
+    questions = list(itertools.product(QUESTIONS, OBJECTS, TIMES))
+    return (
+        [_sentence(*parts) for parts in rng.sample(statements, 160)]
+        + [_sentence(*parts) for parts in rng.sample(conditionals, 80)]
+        + [_sentence(*parts, end="?") for parts in rng.sample(questions, 60)]
+    )
+
+
+SENTENCES = generated_sentences()
+
+
+def test_generated_sentences_cover_the_templates() -> None:
+    assert len(SENTENCES) >= 200
+    assert len({text for text, _ in SENTENCES}) == len(SENTENCES)
+    words = {word.lower() for _, keep in SENTENCES for word in keep}
+    assert {"don't", "never", "might", "used", "three", "12", "before", "unless", "only", "why"} <= words
+
+
+@pytest.mark.parametrize("ratio", RATIOS)
+def test_claim_words_and_their_heads_survive_every_ratio(ratio: float) -> None:
+    texts = [text for text, _ in SENTENCES]
+    for (text, must_keep), pruned in zip(SENTENCES, compress(texts, ratio)):
+        kept = pruned.split()
+        assert is_subsequence(kept, text.split()), (text, pruned)
+        assert is_subsequence(must_keep, kept), (text, pruned)
+        missing = Counter(must_keep) - Counter(kept)
+        assert not missing, (text, pruned, missing)
+
+
+def test_every_shipped_claim_word_survives() -> None:
+    claims = claim_words()
+    entries = sorted(claims.flags)
+    frame = "Apparently the old {} thing happened at the crowded market near the station yesterday."
+    texts = [frame.format(entry.replace("_", " ")) for entry in entries]
+    for entry, pruned in zip(entries, compress(texts, 0.2)):
+        words = [word.lower() for word in pruned.split()]
+        assert is_subsequence(entry.split("_"), words), (entry, pruned)
+
+
+# --- random word sequences ------------------------------------------------------------------------
+
+PROTECTED = (
+    "not no never none nobody nothing nowhere neither nor cannot without hardly barely only unless "
+    "except if might may should would could must can will all some every few most more less than "
+    "before after until since by within from one two three twelve 3 2019 9am 1,000 can't don't won't "
+    "isn't didn't doesn't wasn't aren't haven't couldn't wouldn't"
+).split()
+"""Words that must survive any pruning: the issue's polarity, modal, scope, quantity, time and number
+words, written here independently of the shipped list."""
+OTHER_WORDS = (
+    "the a to of and I you it was is my me we they this that go went coffee museum painting dinner "
+    "friends beach happy big really just so like well um oh yeah wow haha lol anyway Boston Maria"
+).split()
+DECORATIONS = ["", "", "", ",", ".", "!", "?", "..."]
+
+
+def _key(word: str) -> str:
+    return re.sub(r"^\W+|\W+$", "", word).lower().replace("’", "'")
+
+
+words_strategy = st.lists(
+    st.tuples(st.sampled_from(PROTECTED + OTHER_WORDS), st.sampled_from(DECORATIONS), st.booleans()).map(
+        lambda t: (t[0].capitalize() if t[2] else t[0]) + t[1]
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(words=words_strategy, ratio=st.floats(0.05, 1.0))
+def test_random_turns_keep_protected_words_in_order(words: list[str], ratio: float) -> None:
+    text = " ".join(words)
+    pruned = compress([text], ratio)[0].split()
+    assert pruned, text
+    assert is_subsequence(pruned, words)
+    protected = [word for word in words if _key(word) in PROTECTED]
+    assert not Counter(protected) - Counter(pruned), (text, pruned)
+    if ratio == 1.0:
+        assert pruned == words
+
+
+@settings(max_examples=50, deadline=None)
+@given(turns=st.lists(words_strategy.map(" ".join), min_size=1, max_size=6), ratio=st.floats(0.05, 0.95))
+def test_batches_keep_protected_words_of_every_turn(turns: list[str], ratio: float) -> None:
+    for text, pruned in zip(turns, compress(turns, ratio)):
+        words = text.split()
+        assert is_subsequence(pruned.split(), words)
+        protected = [word for word in words if _key(word) in PROTECTED]
+        assert not Counter(protected) - Counter(pruned.split()), (text, pruned)
+
+
+# --- what a reader sees ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ratio", [0.2, 0.4])
+@pytest.mark.parametrize(
+    ("said", "kept_parts"),
+    [
+        (
+            "I am not allergic to peanuts, but I can't eat shellfish.",
+            ["not allergic to peanuts", "can't eat shellfish"],
+        ),
+        ("I never drink coffee after 3pm.", ["never drink coffee after 3pm."]),
+        ("I no longer live in Boston; I moved to Austin.", ["no longer live", "Boston;", "Austin."]),
+        ("Don't call me before 9am.", ["Don't call", "before 9am."]),
+        ("No, no pets right now. But I do love animals.", ["No, no pets right now."]),
+        ("Cool! What did it look like?", ["Cool! What did it look like?"]),
+        ("I used to play the violin in a community orchestra when I was a teenager.", ["used to play"]),
+        ("Only two of my friends came to the wedding reception in the vineyard.", ["Only two of my friends"]),
+    ],
+)
+def test_the_examples_of_issue_11_keep_their_claims(said: str, kept_parts: list[str], ratio: float) -> None:
+    pruned = compress([said], ratio)[0]
+    for part in kept_parts:
+        assert part in pruned, pruned
+
+
+def test_short_sentences_stay_whole_and_long_ones_keep_at_least_four_words() -> None:
+    long_sentence = "The enormous purple elephant painted seventeen landscapes during the exhibition."
+    pruned = compress([f"Glad you like it. {long_sentence}"], 0.05)[0]
+    assert pruned.startswith("Glad you like it. ")
+    assert len(pruned.split()) - 4 >= 4
+
+
+def test_fillers_go_first_unless_they_are_all_there_is() -> None:
+    pruned = compress(
+        ["Wow, that photo is great!", "Haha, yeah!", "Well done!", "Oh well, it was, like, fine."], 0.4
+    )
+    assert pruned[:3] == ["that photo is great!", "Haha, yeah!", "Well done!"]
+    assert pruned[3] == "it was, fine."
+
+
+def test_questions_keep_their_opening_and_question_mark() -> None:
+    pruned = compress(
+        [
+            "How long have you had such a great support system at the community centre?",
+            "What gave you the idea to paint the sunset over the lake last summer?",
+            "So, what kind of paintings do you usually make on those long quiet weekends?",
+        ],
+        0.2,
+    )
+    assert pruned[0].startswith("How long have you had ") and pruned[0].endswith("centre?")
+    assert pruned[1].startswith("What gave ") and pruned[1].endswith("summer?")
+    assert pruned[2].startswith("what kind of paintings do you usually make ")
+
+
+def test_a_negation_is_not_extended_past_its_clause() -> None:
+    said = "It was comforting to know I'm not alone and have a great community around me."
+    pruned = compress([said], 0.2)[0]
+    assert "not alone" in pruned and "alone and" not in pruned
