@@ -239,6 +239,7 @@ def test_batches_keep_protected_words_of_every_turn(turns: list[str], ratio: flo
         ("I never drink coffee after 3pm.", ["never drink coffee after 3pm."]),
         ("I no longer live in Boston; I moved to Austin.", ["no longer live", "Boston;", "Austin."]),
         ("Don't call me before 9am.", ["Don't call", "before 9am."]),
+        ("Please don’t book a thing for me until the twelfth of May.", ["don’t book", "until the twelfth"]),
         ("No, no pets right now. But I do love animals.", ["No, no pets right now."]),
         ("Cool! What did it look like?", ["Cool! What did it look like?"]),
         ("I used to play the violin in a community orchestra when I was a teenager.", ["used to play"]),
@@ -256,6 +257,10 @@ def test_short_sentences_stay_whole_and_long_ones_keep_at_least_four_words() -> 
     pruned = compress([f"Glad you like it. {long_sentence}"], 0.05)[0]
     assert pruned.startswith("Glad you like it. ")
     assert len(pruned.split()) - 4 >= 4
+
+
+def test_a_turn_without_words_stays_empty() -> None:
+    assert compress(["", "   ", "ok"], 0.4) == ["", "", "ok"]
 
 
 def test_fillers_go_first_unless_they_are_all_there_is() -> None:

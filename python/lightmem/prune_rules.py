@@ -168,6 +168,8 @@ def _pattern_claim(key: str) -> tuple[int, tuple[int, int] | None] | None:
 
 
 def _sentences(words: Sequence[str]) -> list[range]:
+    if not words:
+        return []
     starts = [0]
     for i in range(1, len(words)):
         if _SENTENCE_END.search(words[i - 1]) or words[i].startswith(_CAPTION_START):
