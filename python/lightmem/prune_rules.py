@@ -77,6 +77,8 @@ _DISCOURSE_MARKERS = frozenset(
     "yeah yep yup ok okay so anyway anyways basically literally actually really just totally btw "
     "honestly seriously well like".split()
 )
+FILLER_WORDS = _INTERJECTIONS | _DISCOURSE_MARKERS
+"""Words that carry no fact wherever they stand (the pruner drops them first where they are fillers)."""
 _COMMA_MARKERS = frozenset("well like".split())
 """Discourse markers that are fillers only when a comma sets them off ("Well, ..." but "Well done")."""
 _AUXILIARIES = frozenset(

@@ -20,7 +20,7 @@ import numpy as np
 
 from lightmem import _core
 from lightmem.config import LightMemConfig
-from lightmem.prune_rules import MIN_SENTENCE_WORDS, PrunePlan, prune_turn, word_key
+from lightmem.prune_rules import FILLER_WORDS, MIN_SENTENCE_WORDS, PrunePlan, prune_turn, word_key
 from lightmem.types import Message
 
 _WORD = re.compile(r"\S+")
@@ -67,7 +67,7 @@ _PLEASANTRIES = frozenset(
     "thanks thank thx ty bye goodbye cya later soon care talk chat sounds good great nice cool awesome "
     "fine sure glad welcome congrats congratulations morning evening night doing problem cheers".split()
 )
-"""Greetings, thanks, farewells and short reactions: with `_FILLERS`, words that carry no fact."""
+"""Greetings, thanks, farewells and short reactions: with `FILLER_WORDS`, words that carry no fact."""
 
 
 def _uncommon_words(text: str) -> list[str]:
@@ -90,7 +90,7 @@ def has_content(text: str) -> bool:
     and pleasantries ("hi, how are you doing?" does not; "my cat is ill" and "see you at 5" do)."""
     if any(ch.isdigit() for ch in text):
         return True
-    return any(w not in _FILLERS and w not in _PLEASANTRIES for w in _uncommon_words(text))
+    return any(w not in FILLER_WORDS and w not in _PLEASANTRIES for w in _uncommon_words(text))
 
 
 def _offsets(lengths: Sequence[int]) -> np.ndarray:
