@@ -11,7 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lightmem.bench.baselines import PerTurnExtraction, VectorTable, WindowRAG, chunk_text, windows
-from lightmem.bench.locomo import build_parser, main, scored_questions, system_specs
+from lightmem.bench.locomo import build_parser, main, scored_questions, system_specs, unit_sample
+from lightmem.bench.meaning import (
+    NegationCount,
+    content_words,
+    has_negation,
+    negation_kept,
+    score_answer_words,
+    words_present,
+)
 from lightmem.bench.metrics import (
     Hit,
     by_category,
@@ -35,7 +43,7 @@ SESSIONS = [
         ("Ana", "Hi Ben! I adopted a grey cat named Pixel last week."),
         ("Ben", "Congratulations! I started learning the violin in January."),
         ("Ana", "Pixel loves sleeping on my keyboard while I write code."),
-        ("Ben", "My violin teacher is called Mrs Ortega, she is strict but kind."),
+        ("Ben", "My violin teacher is called Mrs Ortega, she is strict but never unkind."),
     ],
     [
         ("Ana", "I ran the Lisbon half marathon on Sunday in two hours."),
@@ -44,7 +52,7 @@ SESSIONS = [
     ],
     [
         ("Ben", "I bought a vintage bicycle, a red Peugeot from 1978."),
-        ("Ana", "Pixel knocked my coffee over this morning, silly cat."),
+        ("Ana", "Pixel knocked my coffee over this morning, I can’t be angry with that silly cat."),
     ],
 ]
 DATES = ["1:56 pm on 8 May, 2023", "10:00 am on 20 May, 2023", "7:30 pm on 2 June, 2023"]
@@ -66,8 +74,12 @@ QUESTIONS = [
     {"question": "What bicycle did Ben buy?", "answer": "red Peugeot", "evidence": ["D3:1"], "category": 3},
     {"question": "What does Ana's cat think of dogs?", "adversarial_answer": "fear", "category": 5},
     {"question": "Did Ben mention a lottery win?", "answer": "No", "evidence": ["D7:1"], "category": 4},
+    {"question": "Is Ben's bicycle new?", "answer": "No", "evidence": ["D3:1"], "category": 3},
+    {"question": "What year is Ben's bicycle from?", "answer": 1978, "evidence": ["D3:1"], "category": 2},
 ]
 TURNS = sum(len(session) for session in SESSIONS)
+SCORED = 7
+"""Questions of categories 1-4 with evidence in the conversation; the answer of one has no content word."""
 
 
 def locomo_fixture() -> dict[str, Any]:
@@ -158,6 +170,99 @@ def test_by_category_and_percentiles() -> None:
     assert percentiles_ms([]) == {}
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I don't eat meat",
+        "I don’t eat meat",  # typographic apostrophe
+        "DON'T call me",
+        "we won't go, you can't come",
+        "I ain't sure",
+        "do n't",  # a split contraction still negates
+        "No, thanks.",
+        "Not yet",
+        "nobody came",
+        "Nothing's changed",
+        "none of them",
+        "neither here nor there",
+        "tea without sugar",
+        "I cannot swim",
+        "I have never been",
+    ],
+)
+def test_has_negation_finds_negation_words_and_contractions(text: str) -> None:
+    assert has_negation(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I do eat meat",
+        "a note on the knot",  # words holding "no" / "not" are not negations
+        "Norway in November",
+        "snow and innovation",
+        "don t call",  # the pruner's split "don t" has lost the n't
+        "dont",  # no apostrophe: not counted (see the module docstring)
+        "I can",
+        "",
+    ],
+)
+def test_has_negation_ignores_other_words(text: str) -> None:
+    assert not has_negation(text)
+
+
+def test_negation_kept_counts_units_from_negated_turns_that_keep_one() -> None:
+    turns = {
+        "D1:1": "I am not allergic to peanuts.",
+        "D1:2": "Don’t call me before 9am.",
+        "D1:3": "I love hiking.",
+    }
+    units = [
+        Hit("Sam: am allergic peanuts", ("D1:1",)),  # lost its negation
+        Hit("Sam: never call before 9am", ("D1:2",)),  # another negation word: kept
+        Hit("Sam: love hiking", ("D1:3",)),  # no negation in its source: not counted
+        Hit("Sam: love hiking, not allergic peanuts", ("D1:3", "D1:1")),  # one source negated: kept
+        Hit("Sam: something", ("D9:9",)),  # unknown turn: not counted
+    ]
+    count = negation_kept(units, turns)
+    assert count == NegationCount(units=3, kept=2)
+    assert count.share == pytest.approx(2 / 3)
+    assert NegationCount().share is None
+    assert count + NegationCount(1, 1) == NegationCount(4, 3)
+
+
+def test_content_words_drop_stop_words_and_leading_zeros() -> None:
+    assert content_words("The week before 9 June 2023") == {"week", "9", "june", "2023"}
+    assert content_words("07 May 2023: Ana: I adopted a cat") == {"7", "may", "2023", "ana", "adopted", "cat"}
+    assert content_words('"Charlotte\'s Web", Mrs. Ortega') == {"charlotte", "web", "mrs", "ortega"}
+    assert content_words("No, it isn’t") == set()
+    assert content_words("0 or 00 or 100") == {"0", "100"}
+
+
+def test_answer_words_read_within_a_budget() -> None:
+    ranked = [
+        Hit("07 May 2023: Ana: I adopted a cat", ("D1:1",)),  # 8 words
+        Hit("08 May 2023: Ana: I named him Pixel", ("D1:2",)),  # 8 words
+    ]
+    # wanted: pixel, adopted, 7, may, 2023
+    stored = content_words("07 May 2023: Ana: I adopted a cat")
+    scores = score_answer_words("Pixel, adopted on 7 May 2023", ranked, (7, 8, 15, 16), stored)
+    assert scores == {
+        "answer@7w": 0.0,  # the top hit does not fit: nothing is read
+        "answer@8w": 0.8,
+        "answer@15w": 0.8,  # the second hit would pass the budget: it is not read
+        "answer@16w": 1.0,
+        "answer@stored": 0.8,
+    }
+    assert score_answer_words("No", ranked, (100,), stored) is None
+    assert score_answer_words("1978", [Hit("a red Peugeot from 1978", ())], (10,), set()) == {
+        "answer@10w": 1.0,
+        "answer@stored": 0.0,
+    }
+    with pytest.raises(ValueError, match="content word"):
+        words_present(set(), ["text"])
+
+
 # --- baselines ---------------------------------------------------------------------------------------------
 
 
@@ -188,7 +293,7 @@ def test_vector_table_top_is_exact_and_skips_removed_rows(n: int, k: int, data: 
 def test_window_rag_finds_the_turn(conversation: Conversation, embedder: OnnxEmbedder) -> None:
     rag = WindowRAG(embedder, 1)
     rag.ingest(conversation)
-    assert len(rag.stored_texts()) == TURNS
+    assert len(rag.stored_units()) == TURNS
     assert rag.search("Which bicycle did Ben buy?", 1)[0].source == ("D3:1",)
     assert rag.llm_usage()["calls"] == 0
     with pytest.raises(ValueError, match="window"):
@@ -201,7 +306,7 @@ def test_per_turn_extraction_costs_two_calls_per_turn_offline(
     system = PerTurnExtraction(embedder, OfflineLLM())
     system.ingest(conversation)
     assert system.llm_usage()["calls"] == 2 * TURNS
-    assert len(system.stored_texts()) == TURNS
+    assert len(system.stored_units()) == TURNS
     assert system.search("What is the name of Ana's cat?", 3)[0].source == ("D1:1",)
 
 
@@ -249,9 +354,9 @@ def test_per_turn_extraction_applies_update_merge_and_delete(embedder: OnnxEmbed
     system = PerTurnExtraction(embedder, ScriptedConsolidation(script), neighbours=5)
     system.add_turn(message("D1:1", "I have a cat"))
     system.add_turn(message("D1:2", "I got a second cat"))
-    assert system.stored_texts() == ["Ana has two cats"]
+    assert [u.text for u in system.stored_units()] == ["Ana has two cats"]
     system.add_turn(message("D1:3", "I also have a dog"))
-    assert system.stored_texts() == ["Ana has two cats", "Ana: I also have a dog"]
+    assert [u.text for u in system.stored_units()] == ["Ana has two cats", "Ana: I also have a dog"]
     system.add_turn(message("D1:4", "Pets: two cats, one dog"))
     [only] = system.search("pets", 5)
     assert only.text == "Ana has two cats and a dog"
@@ -293,7 +398,7 @@ def test_mock_server_speaks_the_openai_protocol() -> None:
 
 def test_scored_questions_drop_category_5_and_unknown_evidence(conversation: Conversation) -> None:
     questions = scored_questions(conversation, None)
-    assert [q.category for q in questions] == [4, 4, 1, 2, 3]
+    assert [q.category for q in questions] == [4, 4, 1, 2, 3, 3, 2]
     assert questions[3].evidence == ("D2:2",)
     assert len(scored_questions(conversation, 2)) == 2
 
@@ -321,6 +426,8 @@ def test_system_specs_sweeps_and_errors(capsys: pytest.CaptureFixture[str]) -> N
         (["--sweep-threshold", "many"], "buffer_token_threshold takes int values"),
         (["--set", "turns_per_unit=0"], "turns_per_unit"),
         (["--limit-questions", "0"], "--limit-questions must be >= 1"),
+        (["--sample-units", "-1"], "--sample-units must be >= 0"),
+        (["--systems", "rag-1", "--sample-units", "2"], "add lightmem to --systems"),
     ]:
         with pytest.raises(SystemExit) as exit_info:
             main(["x.json", *argv])
@@ -328,8 +435,8 @@ def test_system_specs_sweeps_and_errors(capsys: pytest.CaptureFixture[str]) -> N
         assert problem in capsys.readouterr().err
 
 
-def run_harness(path: Path, out: Path, systems: str) -> dict[str, Any]:
-    assert main([str(path), "--out", str(out), "--systems", systems]) == 0
+def run_harness(path: Path, out: Path, systems: str, *argv: str) -> dict[str, Any]:
+    assert main([str(path), "--out", str(out), "--systems", systems, *argv]) == 0
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert (out / "results.md").read_text(encoding="utf-8") == markdown(results)
     return {system["name"]: system for system in results["systems"]} | {"": results}
@@ -344,7 +451,7 @@ def test_harness_offline_on_a_tiny_conversation(
     plotted = (tmp_path / "out" / "recall_vs_llm_tokens.png").exists()
     assert ("wrote" if plotted else "plot skipped: matplotlib is not installed") in printed.splitlines()[-1]
     meta = systems[""]["conversations"]
-    assert meta[0]["turns"] == TURNS and meta[0]["questions"] == 5
+    assert meta[0]["turns"] == TURNS and meta[0]["questions"] == SCORED
     rag = systems["rag-1"]
     assert rag["scores"]["all"]["recall@20"] == 1.0  # 9 chunks: all of them are returned
     assert rag["stored_memories"] == TURNS and rag["llm_calls"] == 0
@@ -357,6 +464,56 @@ def test_harness_offline_on_a_tiny_conversation(
     assert lightmem["stored_tokens"] < rag["stored_tokens"]
     assert lightmem["scores"]["all"]["recall@20"] == 1.0
     assert "qa" not in lightmem
+    assert "unit_sample" not in systems[""]
+
+
+def test_harness_measures_meaning(conversation_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    systems = run_harness(
+        conversation_file, out, "lightmem,full-history,rag-1,per-turn", "--sample-units", "3", "--seed", "7"
+    )
+    negated = 2  # D1:4 ("never"), D3:2 ("can’t")
+    for name in ("rag-1", "per-turn"):  # both store every turn as it was said
+        assert systems[name]["negation"] == {"units": negated, "kept": negated, "share": 1.0}
+    assert systems["full-history"]["negation"] == {"units": 2, "kept": 2, "share": 1.0}  # sessions 1 and 3
+    assert systems["lightmem"]["negation"]["units"] == negated
+    for system in systems.values():
+        if "answer_skipped" in system:
+            assert system["answer_skipped"] == 1  # "No"
+    rag = systems["rag-1"]["answer_words"]
+    assert rag["all"]["answer@1000w"] == 1.0 == rag["all"]["answer@stored"]  # every chunk fits in 1000 words
+    assert set(rag) == {"all", "1", "2", "3", "4"}
+    assert systems["full-history"]["answer_words"]["all"] == {"answer@stored": 1.0}
+    lightmem = systems["lightmem"]["answer_words"]["all"]
+    assert 0.0 <= lightmem["answer@200w"] <= lightmem["answer@1000w"] <= lightmem["answer@stored"] <= 1.0
+
+    sample = systems[""]["unit_sample"]
+    assert (sample["system"], sample["seed"], sample["stored"]) == ("lightmem", 7, TURNS)
+    assert len(sample["units"]) == 3
+    report = (out / "results.md").read_text(encoding="utf-8")
+    assert "### 3 stored units of lightmem beside their source turns" in report
+    turns = {m["id"]: m for session in load_conversations(conversation_file)[0].sessions for m in session}
+    for unit in sample["units"]:
+        assert [turn["id"] for turn in unit["turns"]] == unit["source"]
+        for turn in unit["turns"]:
+            assert turn["text"] == chunk_text([turns[turn["id"]]])
+            assert turns[turn["id"]]["content"] in report
+    assert "| lightmem |" in report.partition("negation kept")[2]
+    again = run_harness(
+        conversation_file, tmp_path / "again", "lightmem", "--sample-units", "3", "--seed", "7"
+    )
+    assert again[""]["unit_sample"] == sample  # the seed fixes the draw
+
+
+def test_unit_sample_draws_at_most_what_is_stored(conversation: Conversation) -> None:
+    pool = [
+        (conversation, Hit("Ana: cat Pixel", ("D1:1", "D9:9"))),
+        (conversation, Hit("Ben: violin", ("D1:2",))),
+    ]
+    sample = unit_sample(pool, "lightmem", 5, seed=0)
+    assert [unit["text"] for unit in sample["units"]] == ["Ana: cat Pixel", "Ben: violin"]  # pool order
+    assert [turn["id"] for turn in sample["units"][0]["turns"]] == ["D1:1"]  # an unknown id has no turn
+    assert sample["stored"] == 2
 
 
 def test_harness_with_an_llm_server_grades_answers(
@@ -366,7 +523,7 @@ def test_harness_with_an_llm_server_grades_answers(
         monkeypatch.setenv("LIGHTMEM_LLM_BASE_URL", server.base_url)
         monkeypatch.setenv("LIGHTMEM_LLM_MODEL", "mock")
         systems = run_harness(conversation_file, tmp_path / "out", "lightmem,rag-1")
-    questions = 5
+    questions = SCORED
     lightmem_calls = systems["lightmem"]["llm_calls"]
     assert 0 < lightmem_calls < TURNS
     assert server.requests == lightmem_calls + 2 * 2 * questions  # answer + judge per question and system

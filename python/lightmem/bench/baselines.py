@@ -51,9 +51,11 @@ def windows(conversation: Conversation, size: Optional[int]) -> list[list[dict[s
     ]
 
 
-def full_history_text(conversation: Conversation) -> str:
-    """The whole conversation as an agent without memory would read it: each session under its date."""
-    return "\n".join(chunk_text(session) for session in windows(conversation, None))
+def full_history_units(conversation: Conversation) -> list[Hit]:
+    """The whole conversation as an agent without memory reads it: each session as a chunk under its date."""
+    return [
+        Hit(chunk_text(session), tuple(m["id"] for m in session)) for session in windows(conversation, None)
+    ]
 
 
 class VectorTable:
@@ -116,9 +118,9 @@ class WindowRAG:
         rows = self._table.top(self._embedder.embed([query])[0], limit)
         return [self._chunks[row] for row in rows]
 
-    def stored_texts(self) -> list[str]:
-        """Every chunk's text."""
-        return [hit.text for hit in self._chunks]
+    def stored_units(self) -> list[Hit]:
+        """Every chunk."""
+        return list(self._chunks)
 
     def llm_usage(self) -> dict[str, int]:
         """No LLM is used."""
@@ -242,9 +244,9 @@ class PerTurnExtraction:
         rows = self._table.top(self._embedder.embed([query])[0], limit)
         return [self._hit(self._facts[self._by_row[row]]) for row in rows]
 
-    def stored_texts(self) -> list[str]:
+    def stored_units(self) -> list[Hit]:
         """Every stored fact, rendered with its date."""
-        return [self._hit(fact).text for fact in self._facts.values()]
+        return [self._hit(fact) for fact in self._facts.values()]
 
     @staticmethod
     def _hit(fact: _Fact) -> Hit:

@@ -1,8 +1,11 @@
-"""The LoCoMo harness: evidence recall, cost and speed of lightmem beside baselines, in one process.
+"""The LoCoMo harness: evidence recall, meaning, cost and speed of lightmem beside baselines, in one process.
 
 For each conversation file: every system ingests the conversation afresh (its own temporary directory),
 then each question of categories 1-4 is searched and scored by evidence recall at k hits and at reading
-budgets (see `lightmem.bench.metrics`). All systems share one embedder (loaded once). Offline, the LLM is
+budgets (see `lightmem.bench.metrics`) and by the gold answer words read within those budgets; what the
+system stores is checked for lost negations (see `lightmem.bench.meaning`). Optionally a random sample of
+lightmem's units is kept beside their source turns, for a person to read. All systems share one embedder
+(loaded once). Offline, the LLM is
 `OfflineLLM`; when LIGHTMEM_LLM_BASE_URL is set, every LLM call goes to that server and each question is
 also answered from the memories read within the largest budget and graded by the same LLM (QA accuracy).
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import random
 import shlex
 import sys
 import tempfile
@@ -25,7 +29,14 @@ from typing import Any, Optional
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from lightmem import __version__
-from lightmem.bench.baselines import NO_LLM_USAGE, PerTurnExtraction, WindowRAG, chunk_text, full_history_text
+from lightmem.bench.baselines import (
+    NO_LLM_USAGE,
+    PerTurnExtraction,
+    WindowRAG,
+    chunk_text,
+    full_history_units,
+)
+from lightmem.bench.meaning import NEGATIONS, NegationCount, content_words, negation_kept, score_answer_words
 from lightmem.bench.mem0_system import Mem0System, mem0_available
 from lightmem.bench.metrics import (
     Hit,
@@ -76,6 +87,10 @@ class RunOptions:
     limit_questions: Optional[int] = None
     real_llm: Optional[LightMemConfig] = None
     """The config naming the LLM server when running against a real LLM (then QA is graded too)."""
+    sample_units: int = 0
+    """How many units of the first lightmem system to sample, with their source turns (0: none)."""
+    seed: int = 0
+    """The seed of that sample."""
 
 
 # --- building systems ---------------------------------------------------------------------------------
@@ -143,39 +158,53 @@ def embed_turns_seconds(conversation: Conversation, embedder: Embedder) -> float
     return time.perf_counter() - start
 
 
+def stored_facts(conversation: Conversation, units: Sequence[Hit]) -> dict[str, Any]:
+    """How many units a system stores, their tokens, and how many of those from a turn with a negation
+    keep one."""
+    turns = {m["id"]: m["content"] for session in conversation.sessions for m in session}
+    negation = negation_kept(units, turns)
+    return {
+        "stored_memories": len(units),
+        "stored_tokens": estimate_tokens(*(unit.text for unit in units)),
+        "negation": {"units": negation.units, "kept": negation.kept},
+    }
+
+
+def stored_words(units: Sequence[Hit]) -> set[str]:
+    """The content words of everything stored (for `answer@stored`)."""
+    return content_words("\n".join(unit.text for unit in units))
+
+
 def measure(
     spec: SystemSpec,
     conversation: Conversation,
     questions: Sequence[Question],
     embedder: Embedder,
     options: RunOptions,
-) -> dict[str, Any]:
-    """Ingest the conversation into a fresh system, then score every question against it."""
+) -> tuple[dict[str, Any], list[Hit]]:
+    """Ingest the conversation into a fresh system, then score every question against it; the scores and
+    the units it stored."""
     with tempfile.TemporaryDirectory(prefix="lightmem-bench-") as workdir:
         system = build_system(spec, workdir, embedder, options)
         try:
             start = time.perf_counter()
             system.ingest(conversation)
             ingest_s = time.perf_counter() - start
-            usage = system.llm_usage()
-            stored = system.stored_texts()
-            result = {
-                "ingest_s": ingest_s,
-                "llm": usage,
-                "stored_memories": len(stored),
-                "stored_tokens": estimate_tokens(*stored),
-            }
-            result.update(score_all(system, questions, options, f"{spec.name} · {conversation.name}"))
+            units = system.stored_units()
+            result = {"ingest_s": ingest_s, "llm": system.llm_usage(), **stored_facts(conversation, units)}
+            label = f"{spec.name} · {conversation.name}"
+            result.update(score_all(system, questions, options, label, stored_words(units)))
         finally:
             system.close()
-    return result
+    return result, units
 
 
 def score_all(
-    system: System, questions: Sequence[Question], options: RunOptions, label: str
+    system: System, questions: Sequence[Question], options: RunOptions, label: str, stored: set[str]
 ) -> dict[str, Any]:
-    """Scores by category, raw search latencies, and QA accuracy with a real LLM."""
-    rows, latencies, graded = [], [], []
+    """Scores by category (evidence recall; answer words, with the questions skipped for having no
+    content word in their answer), raw search latencies, and QA accuracy with a real LLM."""
+    rows, answer_rows, latencies, graded = [], [], [], []
     qa_llm = OpenAIClient.from_config(options.real_llm) if options.real_llm is not None else None
     for question in tqdm(questions, desc=label, leave=False, disable=None):
         ranked, seconds = ranked_hits(system, question.question, max(options.ks), max(options.budgets))
@@ -183,28 +212,73 @@ def score_all(
         rows.append(
             (question.category, score_question(question.evidence, ranked, options.ks, options.budgets))
         )
+        answer = score_answer_words(question.answer, ranked, options.budgets, stored)
+        if answer is not None:
+            answer_rows.append((question.category, answer))
         if qa_llm is not None:
             memories = [hit.text for hit in within_budget(ranked, max(options.budgets))]
             correct = answer_and_judge(qa_llm, question.question, question.answer, memories).correct
             graded.append((question.category, {"accuracy": float(correct)}))
-    result: dict[str, Any] = {"scores": by_category(rows), "latencies_s": latencies}
+    result: dict[str, Any] = {
+        "scores": by_category(rows),
+        "answer_words": by_category(answer_rows) if answer_rows else {},
+        "answer_skipped": len(questions) - len(answer_rows),
+        "latencies_s": latencies,
+    }
     if qa_llm is not None:
         result["qa"] = by_category(graded)
         result["qa_llm"] = qa_llm.usage.snapshot()
     return result
 
 
-def full_history(conversation: Conversation, options: RunOptions) -> dict[str, Any]:
-    """The no-memory baseline: the whole history is read, so every evidence turn is (recall 1.0)."""
+def full_history(
+    conversation: Conversation, questions: Sequence[Question], options: RunOptions
+) -> tuple[dict[str, Any], list[Hit]]:
+    """The no-memory baseline: the whole history is read, so every evidence turn is (recall 1.0), and
+    every answer word the history holds (`answer@stored`); no reading budget applies."""
     perfect = {f"{m}@{k}": 1.0 for k in options.ks for m in ("recall", "full")}
-    return {
+    units = full_history_units(conversation)
+    stored = stored_words(units)
+    answer_rows = [
+        (question.category, answer)
+        for question in questions
+        if (answer := score_answer_words(question.answer, [], (), stored)) is not None
+    ]
+    result = {
         "ingest_s": 0.0,
         "llm": dict(NO_LLM_USAGE),
+        **stored_facts(conversation, units),
         "stored_memories": conversation.turns,
-        "stored_tokens": estimate_tokens(full_history_text(conversation)),
         "scores": {"all": perfect},
+        "answer_words": by_category(answer_rows) if answer_rows else {},
+        "answer_skipped": len(questions) - len(answer_rows),
         "latencies_s": [],
     }
+    return result, units
+
+
+def unit_sample(
+    pool: Sequence[tuple[Conversation, Hit]], system: str, count: int, seed: int
+) -> dict[str, Any]:
+    """`count` units drawn at random (`seed`) from `pool`, in pool order, each with its source turns
+    rendered in full as a one-turn chunk (date, speaker, text)."""
+    picked = sorted(random.Random(seed).sample(range(len(pool)), min(count, len(pool))))
+    turns: dict[str, dict[str, Any]] = {}
+    units = []
+    for index in picked:
+        conversation, unit = pool[index]
+        if conversation.name not in turns:
+            turns[conversation.name] = {m["id"]: m for session in conversation.sessions for m in session}
+        by_id = turns[conversation.name]
+        units.append(
+            {
+                "conversation": conversation.name,
+                "text": unit.text,
+                "source": list(unit.source),
+                "turns": [{"id": t, "text": chunk_text([by_id[t]])} for t in unit.source if t in by_id],
+            }
+        )
+    return {"system": system, "seed": seed, "stored": len(pool), "units": units}
 
 
 # --- a run over all conversations and systems -----------------------------------------------------------
@@ -220,6 +294,8 @@ def run(
     embedder.embed(["warm-up: the model is loaded before anything is timed"])
     per_system: dict[str, list[dict[str, Any]]] = {spec.name: [] for spec in specs}
     reference = []
+    sampled = next((spec.name for spec in specs if spec.kind == "lightmem"), None)
+    pool: list[tuple[Conversation, Hit]] = []
     progress = tqdm(total=len(conversations) * len(specs), desc="LoCoMo", disable=None)
     for conversation in conversations:
         questions = scored_questions(conversation, options.limit_questions)
@@ -227,10 +303,12 @@ def run(
         for spec in specs:
             progress.set_postfix_str(f"{conversation.name}: {spec.name}")
             if spec.kind == "full-history":
-                result = full_history(conversation, options)
+                result, units = full_history(conversation, questions, options)
             else:
-                result = measure(spec, conversation, questions, embedder, options)
+                result, units = measure(spec, conversation, questions, embedder, options)
             per_system[spec.name].append({"conversation": conversation.name, **result})
+            if options.sample_units and spec.name == sampled:
+                pool.extend((conversation, unit) for unit in units)
             progress.update()
         reference.append(
             {
@@ -242,10 +320,13 @@ def run(
             }
         )
     progress.close()
-    return {
+    results: dict[str, Any] = {
         "conversations": reference,
         "systems": [summarize(spec, per_system[spec.name], reference) for spec in specs],
     }
+    if options.sample_units and sampled is not None:
+        results["unit_sample"] = unit_sample(pool, sampled, options.sample_units, options.seed)
+    return results
 
 
 def summarize(
@@ -254,11 +335,15 @@ def summarize(
     """Means over conversations (each conversation weighs the same); search latencies pooled."""
     latencies = [seconds for result in results for seconds in result.pop("latencies_s")]
     llm = mean_scores([result["llm"] for result in results])
+    negation = sum((NegationCount(**result["negation"]) for result in results), NegationCount())
     summary: dict[str, Any] = {
         "name": spec.name,
         "kind": spec.kind,
         "settings": spec.settings,
         "scores": _per_category(results, "scores"),
+        "answer_words": _per_category(results, "answer_words"),
+        "answer_skipped": sum(result["answer_skipped"] for result in results),
+        "negation": {"units": negation.units, "kept": negation.kept, "share": negation.share},
         "stored_memories": _mean(results, "stored_memories"),
         "stored_tokens": _mean(results, "stored_tokens"),
         "llm_calls": llm["calls"],
@@ -379,7 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The harness's command-line options."""
     parser = argparse.ArgumentParser(
         prog="lightmem bench locomo",
-        description="Evidence recall, cost and speed of lightmem and baselines on LoCoMo conversations.",
+        description="Evidence recall, meaning kept, cost and speed of lightmem and baselines on LoCoMo "
+        "conversations.",
     )
     add = parser.add_argument
     add("paths", nargs="*", type=Path, help="LoCoMo files (default: ../shared/data/locomo/*.json)")
@@ -406,6 +492,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--sweep-ratio", metavar="R1,R2", help="same as --sweep compression_ratio=R1,R2,...")
     add("--sweep-threshold", metavar="W1,W2", help="same as --sweep buffer_token_threshold=W1,W2,...")
+    add(
+        "--sample-units",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add to the report N random units of the first lightmem system beside their source turns",
+    )
+    add("--seed", type=int, default=0, help="seed of the --sample-units draw (default 0)")
     return parser
 
 
@@ -438,6 +532,16 @@ def run_metadata(argv: Sequence[str], options: RunOptions, embedder: Embedder) -
         "tokens": "estimated: 4/3 per whitespace-separated word of the text an agent reads",
         "search_latency": f"one search call for {SEARCH_LIMIT} hits, embedding the query included",
         "budget_rule": "hits read whole in rank order; the first hit that would pass the budget ends reading",
+        "negation": (
+            f"words {', '.join(sorted(NEGATIONS))} or ending in n't (apostrophe ' or ’), any case; share of "
+            "the stored units whose source turns hold one that hold one themselves"
+        ),
+        "answer_words": (
+            "gold answer content words (lower-cased runs of letters and digits, numbers without leading "
+            "zeros, NLTK's English stop words removed) found in the hits read within the budget, each "
+            "hit as the system renders it (event date, then speaker: text); answers without a content "
+            "word are skipped"
+        ),
     }
 
 
@@ -449,12 +553,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.limit_questions is not None and args.limit_questions < 1:
             raise BenchArgumentError(f"--limit-questions must be >= 1, got {args.limit_questions}")
+        if args.sample_units < 0:
+            raise BenchArgumentError(f"--sample-units must be >= 0, got {args.sample_units}")
         specs = system_specs(args)
+        if args.sample_units and not any(spec.kind == "lightmem" for spec in specs):
+            raise BenchArgumentError("--sample-units samples lightmem's units: add lightmem to --systems")
         paths = args.paths or default_paths()
         if not paths:
             raise BenchArgumentError("no conversation files given, and none found in ../shared/data/locomo")
         conversations = [conversation for path in paths for conversation in load_conversations(path)]
-        options = RunOptions(limit_questions=args.limit_questions, real_llm=real_llm_config())
+        options = RunOptions(
+            limit_questions=args.limit_questions,
+            real_llm=real_llm_config(),
+            sample_units=args.sample_units,
+            seed=args.seed,
+        )
     except ValueError as err:
         parser.error(str(err))
     embedder = OnnxEmbedder()

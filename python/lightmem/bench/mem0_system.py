@@ -104,10 +104,10 @@ class Mem0System:
         found = self.memory.search(query, filters={"user_id": USER_ID}, top_k=limit, threshold=0.0)
         return [self._hit(result) for result in found["results"]]
 
-    def stored_texts(self) -> list[str]:
+    def stored_units(self) -> list[Hit]:
         """Every stored memory."""
         found = self.memory.get_all(filters={"user_id": USER_ID}, top_k=1_000_000)
-        return [result["memory"] for result in found["results"]]
+        return [self._hit(result) for result in found["results"]]
 
     def llm_usage(self) -> dict[str, int]:
         """mem0's LLM calls and estimated tokens."""

@@ -21,8 +21,72 @@ def _number(value: Optional[float], digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-def _score(system: dict[str, Any], key: str, category: str = "all") -> Optional[float]:
-    return system["scores"].get(category, {}).get(key)
+def _score(system: dict[str, Any], key: str, category: str = "all", table: str = "scores") -> Optional[float]:
+    value: Optional[float] = system.get(table, {}).get(category, {}).get(key)
+    return value
+
+
+def _budgets(results: dict[str, Any]) -> list[int]:
+    keys = {k for s in results["systems"] for k in s["scores"].get("all", {})}
+    return sorted(int(k[len("recall@") : -1]) for k in keys if k.startswith("recall@") and k.endswith("w"))
+
+
+def _meaning_table(results: dict[str, Any]) -> list[str]:
+    budgets = _budgets(results)
+    head = ["system", "negation kept", "units from a turn with a negation"]
+    head += [*(f"answer words @{b} words" for b in budgets), "answer words stored", "questions skipped"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in results["systems"]:
+        negation = s["negation"]
+        row = [s["name"], _number(negation["share"]), _number(negation["units"], 0)]
+        row += [_number(_score(s, f"answer@{b}w", table="answer_words")) for b in budgets]
+        row += [_number(_score(s, "answer@stored", table="answer_words")), _number(s["answer_skipped"], 0)]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def _answer_category_table(results: dict[str, Any]) -> list[str]:
+    budgets = _budgets(results)
+    head = ["system", *(f"{c} {name}" for c, name in CATEGORY_NAMES.items())]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in results["systems"]:
+        if s["kind"] == "full-history":
+            continue
+        cells = [
+            " / ".join(_number(_score(s, f"answer@{b}w", c, "answer_words")) for b in budgets)
+            if c in s.get("answer_words", {})
+            else "—"
+            for c in CATEGORY_NAMES
+        ]
+        lines.append("| " + " | ".join([s["name"], *cells]) + " |")
+    return lines
+
+
+_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|"})
+
+
+def _plain(text: str) -> str:
+    """`text` on one line, with Markdown's special characters escaped."""
+    return " ".join(text.split()).translate(_MARKDOWN_SPECIAL)
+
+
+def _unit_sample(results: dict[str, Any]) -> list[str]:
+    sample = results.get("unit_sample")
+    if sample is None:
+        return []
+    lines = [
+        f"### {len(sample['units'])} stored units of {sample['system']} beside their source turns",
+        "",
+        f"Drawn at random (seed {sample['seed']}) from the {sample['stored']:,} units {sample['system']} "
+        "stored over all conversations, in storage order; each unit as an agent reads it, then its "
+        "source turns in full.",
+        "",
+    ]
+    for number, unit in enumerate(sample["units"], start=1):
+        lines.append(f"{number}. conversation {unit['conversation']}, {', '.join(unit['source'])}")
+        lines.append(f"   - **unit**: {_plain(unit['text'])}")
+        lines += [f"   - {turn['id']}: {_plain(turn['text'])}" for turn in unit["turns"]]
+    return lines
 
 
 def _summary_table(results: dict[str, Any]) -> list[str]:
@@ -96,15 +160,20 @@ def _targets(results: dict[str, Any]) -> list[str]:
         )
     ingest = _number(lightmem["ingest_vs_embed_turns"], 2)
     lines.append(f"- ingest ÷ embedding every turn once = {ingest} (target <= 1.5)")
+    negation = lightmem["negation"]
+    lines.append(
+        f"- negation kept: {_number(negation['share'])} of {negation['units']:,} units (target >= 0.99)"
+    )
     return ["Targets:", "", *lines]
 
 
 def markdown(results: dict[str, Any]) -> str:
-    """The report: run facts, the summary table, recall@10 per category, and the targets."""
+    """The report: run facts, the summary table, recall@10 per category, the meaning table, answer words
+    per category, the targets, and the sample of units if one was drawn."""
     meta, conversations = results["meta"], results["conversations"]
     embed_s = sum(c["embed_turns_s"] for c in conversations) / len(conversations)
     lines = [
-        "## LoCoMo: evidence recall, cost and speed",
+        "## LoCoMo: evidence recall, meaning, cost and speed",
         "",
         f"`{meta['command']}` — {meta['date']}, {meta['machine']}, Python {meta['python']}, "
         f"lightmem {meta['lightmem']}; LLM: {meta['llm']}.",
@@ -122,7 +191,21 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         *_category_table(results),
         "",
+        "Meaning: negation kept (stored units from a turn with a negation that keep one; totals over "
+        f"conversations). Negations: {meta['negation']}. Answer words: {meta['answer_words']}. "
+        "`answer words stored`: the same share over everything the system stores (no budget).",
+        "",
+        *_meaning_table(results),
+        "",
+        "Answer words read per question category, "
+        + " / ".join(f"@{b}" for b in _budgets(results))
+        + " words:",
+        "",
+        *_answer_category_table(results),
+        "",
         *_targets(results),
+        "",
+        *_unit_sample(results),
     ]
     return "\n".join(lines).rstrip() + "\n"
 

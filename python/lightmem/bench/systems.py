@@ -33,8 +33,8 @@ class System(Protocol):
         """The `limit` best memories for `query`, best first."""
         ...
 
-    def stored_texts(self) -> list[str]:
-        """The text of every stored memory, as an agent reads it."""
+    def stored_units(self) -> list[Hit]:
+        """Every stored memory: its text as an agent reads it, and the turns it comes from."""
         ...
 
     def llm_usage(self) -> dict[str, int]:
@@ -67,9 +67,9 @@ class LightMemSystem:
         """`Memory.search` hits, rendered with their event date."""
         return [_hit(item) for item in self.memory.search(query, user_id=USER_ID, limit=limit)]
 
-    def stored_texts(self) -> list[str]:
+    def stored_units(self) -> list[Hit]:
         """Every stored unit, rendered with its event date."""
-        return [_hit(item).text for item in self.memory.get_all(user_id=USER_ID)]
+        return [_hit(item) for item in self.memory.get_all(user_id=USER_ID)]
 
     def llm_usage(self) -> dict[str, int]:
         """The LLM backend's counters."""
