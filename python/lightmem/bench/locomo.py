@@ -5,9 +5,9 @@ then each question of categories 1-4 is searched and scored by evidence recall a
 budgets (see `lightmem.bench.metrics`) and by the gold answer words read within those budgets; what the
 system stores is checked for lost negations (see `lightmem.bench.meaning`). Optionally a random sample of
 lightmem's units is kept beside their source turns, for a person to read. All systems share one embedder
-(loaded once). Offline, the LLM is
-`OfflineLLM`; when LIGHTMEM_LLM_BASE_URL is set, every LLM call goes to that server and each question is
-also answered from the memories read within the largest budget and graded by the same LLM (QA accuracy).
+(loaded once). Offline, the LLM is `OfflineLLM`; when LIGHTMEM_LLM_BASE_URL is set, every LLM call goes
+to that server and each question is also answered from the memories read within the largest budget and
+graded by the same LLM (QA accuracy).
 """
 
 from __future__ import annotations

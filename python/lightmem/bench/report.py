@@ -83,9 +83,11 @@ def _unit_sample(results: dict[str, Any]) -> list[str]:
         "",
     ]
     for number, unit in enumerate(sample["units"], start=1):
-        lines.append(f"{number}. conversation {unit['conversation']}, {', '.join(unit['source'])}")
-        lines.append(f"   - **unit**: {_plain(unit['text'])}")
-        lines += [f"   - {turn['id']}: {_plain(turn['text'])}" for turn in unit["turns"]]
+        item = f"{number}. "
+        indent = " " * len(item)  # the sub-list belongs to the item
+        lines.append(f"{item}conversation {unit['conversation']}, {', '.join(unit['source'])}")
+        lines.append(f"{indent}- **unit**: {_plain(unit['text'])}")
+        lines += [f"{indent}- {turn['id']}: {_plain(turn['text'])}" for turn in unit["turns"]]
     return lines
 
 
