@@ -504,6 +504,43 @@ def test_corrupt_index_with_matching_record_is_rebuilt(
     assert "rebuilding" in caplog.text
 
 
+def test_index_damaged_inside_is_rebuilt_not_loaded(tmp_path: Path) -> None:
+    """Bytes overwritten inside the graph (same inode, same size) used to pass every file check and
+    make usearch crash the process (SIGSEGV, or "Out of memory!") on this and every later open; the
+    victim runs in a child process so that a crash fails the test instead of killing pytest."""
+    vectors = unit_vectors(300)
+    with LongTermStore(tmp_path, DIM) as store:
+        items = store.add(ALICE, units(*(f"f{i}" for i in range(300))), vectors)
+    index = tmp_path / "index.usearch"
+    size = index.stat().st_size
+    with index.open("r+b") as f:
+        f.seek(size // 2)
+        f.write(np.random.default_rng(1).bytes(size // 4))
+    child = (
+        "import logging, sys, numpy as np\n"
+        "from lightmem.long_term import LongTermStore\n"
+        "from lightmem.types import Scope\n"
+        "logging.basicConfig(level=logging.WARNING, format='%(message)s')\n"
+        "query = np.load(sys.argv[3])\n"
+        "with LongTermStore(sys.argv[1], int(sys.argv[2])) as store:\n"
+        "    print(store.search(query, Scope(user_id='alice'), 1)[0].id, store.check_index())\n"
+    )
+    np.save(tmp_path / "query.npy", vectors[7])
+    logs = []
+    for attempt in ("first", "second"):
+        done = subprocess.run(
+            [sys.executable, "-c", child, str(tmp_path), str(DIM), str(tmp_path / "query.npy")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, f"{attempt} open: exit {done.returncode}\n{done.stderr[-2000:]}"
+        assert done.stdout.split() == [items[7].id, "True"]
+        logs.append(done.stderr)
+    assert "rebuilding the vector index" in logs[0] and "checksum" in logs[0]
+    assert logs[1] == ""  # the rebuilt index was saved on close and loads as it is
+
+
 def test_rebuild_index_keeps_everything(store: LongTermStore) -> None:
     items = store.add(ALICE, units("a", "b", "c"), unit_vectors(3))
     store.delete(items[1].id)

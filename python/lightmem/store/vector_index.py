@@ -1,13 +1,14 @@
 """`VectorIndex`: the usearch index beside the SQLite store, and its file with the record that ties it to
-the store (which database, which change seq, which file)."""
+the store (which database, which change seq, which file, which bytes)."""
 
 from __future__ import annotations
 
 import json
 import os
 import uuid
+import zlib
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, BinaryIO, Optional
 
 import numpy as np
 from usearch.index import BatchMatches, Index, MetricKind, ScalarKind
@@ -18,6 +19,10 @@ over vectors fetched from memory: 8-bit vectors (384 bytes at 384-d, against 153
 and searches 2x faster at 100k units, with the same neighbours found (see benches/README.md). The
 similarities the index returns are approximate; the store rescores its candidates with the stored
 float32 vectors."""
+
+
+_READ_CHUNK = 1 << 20
+"""Bytes read at a time when checksumming an index file."""
 
 
 class IndexFileError(Exception):
@@ -71,15 +76,23 @@ class VectorIndex:
         return keys, np.where(found, similarities, np.float32(-np.inf))
 
     def save(self, path: Path, store_id: str) -> None:
-        """Write the index to `path` atomically, then its record to `<path>.json`.
+        """Write the index to `path` atomically, then its record to `<path>.json`; OSError if it cannot
+        be written (a full disk: usearch's own error is an OSError here too).
 
         The record names the file (inode and size), so that a record and a file written by two different
-        processes saving at once are recognised as a mismatch on load.
+        processes saving at once are recognised as a mismatch on load, and holds the CRC-32 of its
+        bytes, so that a file damaged since is never handed to usearch (which may crash the process on
+        a damaged graph instead of raising).
         """
         tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         try:
-            self._index.save(str(tmp))
-            stat = tmp.stat()
+            try:
+                self._index.save(str(tmp))
+            except RuntimeError as exc:  # how usearch reports a failed write (a full disk)
+                raise OSError(f"usearch could not write {tmp}: {exc}") from exc
+            with tmp.open("rb") as file:
+                stat = os.fstat(file.fileno())
+                checksum = _crc32(file)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
@@ -90,6 +103,7 @@ class VectorIndex:
             "dim": self.dim,
             "inode": stat.st_ino,
             "size": stat.st_size,
+            "crc32": checksum,
         }
         _write_atomic(_record_path(path), json.dumps(record).encode("utf-8"))
 
@@ -101,13 +115,18 @@ class VectorIndex:
         record = _read_record(_record_path(path))
         if record["store_id"] != store_id:
             raise IndexFileError("it was saved for another database")
-        stat = path.stat()
-        if (stat.st_ino, stat.st_size) != (record["inode"], record["size"]):
-            raise IndexFileError("it does not match its record (two processes saved it at once?)")
+        with path.open("rb") as file:
+            stat = os.fstat(file.fileno())
+            if (stat.st_ino, stat.st_size) != (record["inode"], record["size"]):
+                raise IndexFileError("it does not match its record (two processes saved it at once?)")
+            if _crc32(file) != record["crc32"]:
+                raise IndexFileError("its bytes changed since it was saved (checksum mismatch): damaged")
         try:
             index = Index.restore(str(path))
         except (ValueError, RuntimeError, OSError) as exc:
             raise IndexFileError(f"it is corrupt ({exc})") from exc
+        if path.stat().st_ino != record["inode"]:  # replaced by another process since it was checked
+            raise IndexFileError("it was replaced while being loaded (another process saved it)")
         if index is None:
             raise IndexFileError("it is not a usearch index")
         if index.ndim != dim or record["dim"] != dim:
@@ -129,10 +148,26 @@ def _read_record(path: Path) -> dict[str, Any]:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise IndexFileError(f"its record {path.name} is missing or unreadable ({exc})") from exc
-    expected = {"store_id": str, "seq": int, "count": int, "dim": int, "inode": int, "size": int}
+    expected = {
+        "store_id": str,
+        "seq": int,
+        "count": int,
+        "dim": int,
+        "inode": int,
+        "size": int,
+        "crc32": int,
+    }
     if not isinstance(record, dict) or any(not isinstance(record.get(k), t) for k, t in expected.items()):
-        raise IndexFileError(f"its record {path.name} is malformed")
+        raise IndexFileError(f"its record {path.name} is malformed or has no checksum (an older lightmem's)")
     return record
+
+
+def _crc32(file: BinaryIO) -> int:
+    """CRC-32 of the rest of `file` (zlib: about 1 GB/s, 40-60 ms for the 53 MB index of 100k x 384)."""
+    checksum = 0
+    for chunk in iter(lambda: file.read(_READ_CHUNK), b""):
+        checksum = zlib.crc32(chunk, checksum)
+    return checksum
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
