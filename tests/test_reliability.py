@@ -364,7 +364,7 @@ def test_full_disk_is_a_clear_error_that_loses_nothing(small_disk: Path, hash_em
         )
     with pytest.raises(StoreError, match="full"):
         memory.flush()
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(StoreError, match=r"cannot save the vector index.*No space left"):
         memory._store.save_index()
     assert memory.get_all(user_id="u") == stored  # reads still work
     assert memory.stats().pending_messages == 1
@@ -379,11 +379,27 @@ def test_full_disk_is_a_clear_error_that_loses_nothing(small_disk: Path, hash_em
         assert memory._store.check_index()
 
 
+def test_close_on_a_full_disk_is_a_store_error_that_loses_nothing(
+    small_disk: Path, hash_embedder: HashEmbedder
+) -> None:
+    path = small_disk / "mem"
+    memory = Memory(path, embedder=hash_embedder, buffer_token_threshold=1)
+    rng = random.Random(7)
+    stored = memory.add([{"content": sentence(rng)} for _ in range(60)], user_id="u")  # some KiB of index
+    filler = fill(small_disk)
+    index = re.escape(str(path / "index.usearch"))
+    with pytest.raises(StoreError, match=f"cannot save the vector index {index}.*memories are safe"):
+        memory.close()  # usearch's own error for a failed write was a RuntimeError
+    with pytest.raises(StoreError, match="closed"):
+        memory.get_all(user_id="u")
+    filler.unlink()
+    with Memory(path, embedder=hash_embedder) as memory:
+        assert memory.get_all(user_id="u") == stored
+        assert memory._store.check_index()
+
+
 def test_index_that_cannot_be_saved_is_rebuilt_on_reopen(
-    tmp_path: Path,
-    hash_embedder: HashEmbedder,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path, hash_embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "mem"
     memory = Memory(path, embedder=hash_embedder, buffer_token_threshold=1)
@@ -392,10 +408,9 @@ def test_index_that_cannot_be_saved_is_rebuilt_on_reopen(
     def no_space(*args: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    with monkeypatch.context() as patch, caplog.at_level(logging.WARNING):
+    with monkeypatch.context() as patch, pytest.raises(StoreError, match=r"index.*No space left.*are safe"):
         patch.setattr(os, "replace", no_space)
-        memory.close()  # the units are in the database: close warns and goes on
-    assert "could not save the vector index" in caplog.text and "No space left" in caplog.text
+        memory.close()  # the units are in the database: close closes, then says what it could not do
     assert not [p for p in path.iterdir() if p.name.endswith(".tmp")]
     with Memory(path, embedder=hash_embedder) as memory:
         assert sources(memory.search("cat", user_id="u")) == IDS

@@ -618,22 +618,25 @@ class LongTermStore:
             self._sync()
 
     def save_index(self) -> None:
-        """Bring the index up to date and save it atomically to `index.usearch` (with its record)."""
+        """Bring the index up to date and save it atomically to `index.usearch` (with its record);
+        StoreError if it cannot be written (a full disk), which leaves every stored unit as it was."""
         with self._index_lock:
             self._sync()
             self._save_index()
 
     def close(self) -> None:
-        """Save the index if it changed and close the database; idempotent."""
+        """Save the index if it changed and close the database; idempotent.
+
+        The store is closed even when the index cannot be saved (a full disk): StoreError then says so.
+        Nothing stored is lost: the database holds every unit, and the next open brings the index up to
+        date from it.
+        """
         if self._closed:
             return
         try:
             with self._index_lock:
                 if self._index.seq != self._saved_seq:
-                    try:
-                        self._save_index()
-                    except OSError as exc:
-                        logger.warning("could not save the vector index %s: %s", self._index_path, exc)
+                    self._save_index()
         finally:
             self._closed = True
             self._close_connections()
@@ -645,7 +648,13 @@ class LongTermStore:
         self.close()
 
     def _save_index(self) -> None:
-        self._index.save(self._index_path, self._store_id)
+        try:
+            self._index.save(self._index_path, self._store_id)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot save the vector index {self._index_path} ({exc}): the memories are safe in "
+                f"{self._db_path}, and the next open brings the index up to date from it; free disk space"
+            ) from exc
         self._saved_seq = self._index.seq
 
     def _open_index(self) -> None:
