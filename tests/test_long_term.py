@@ -867,3 +867,64 @@ def test_failed_write_rolls_back(store: LongTermStore) -> None:
             [Change("update", item.id, text="b", vector=unit_vectors(1)[0]), Change("delete", "x")]
         )
     assert store.get(item.id) == item and len(store.history(item.id)) == 1
+
+
+def test_lost_database_beside_an_earlier_store_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    """SQLite takes an empty file for an empty database (and deletes its write-ahead log): opening a
+    truncated or deleted memory.db used to start an empty store silently, over the index files of the
+    old one."""
+    with LongTermStore(tmp_path, DIM) as store:
+        store.add(ALICE, units("a", "b"), unit_vectors(2))
+    db = tmp_path / "memory.db"
+    index = (tmp_path / "index.usearch").read_bytes()
+    db.write_bytes(b"")
+    with pytest.raises(StoreError, match=rf"{db} is empty \(0 bytes\) but index\.usearch.*backup"):
+        LongTermStore(tmp_path, DIM)
+    db.unlink()
+    with pytest.raises(StoreError, match=rf"{db} is missing but index\.usearch, index\.usearch\.json"):
+        LongTermStore(tmp_path, DIM)
+    assert not db.exists() and (tmp_path / "index.usearch").read_bytes() == index
+
+    for name in ("index.usearch", "index.usearch.json"):
+        (tmp_path / name).unlink()
+    wal = tmp_path / "memory.db-wal"
+    db.write_bytes(b"")
+    wal.write_bytes(b"frames of the lost database" * 100)
+    with pytest.raises(StoreError, match=r"memory\.db-wal"):
+        LongTermStore(tmp_path, DIM)
+    assert wal.read_bytes() == b"frames of the lost database" * 100  # SQLite would have deleted it
+
+
+def test_empty_database_file_alone_is_a_new_store(tmp_path: Path) -> None:
+    (tmp_path / "memory.db").write_bytes(b"")  # what a process killed while creating a store leaves
+    with LongTermStore(tmp_path, DIM) as store:
+        store.add(ALICE, units("a"), unit_vectors(1))
+    with LongTermStore(tmp_path, DIM) as store:
+        assert store.count() == 1
+
+
+@pytest.mark.parametrize("table", ["units", "history", "units_text_data", "pending"])
+def test_damaged_pages_are_a_store_error_wherever_they_are_met(tmp_path: Path, table: str) -> None:
+    """A page overwritten inside the file (its header intact) used to surface as a raw
+    sqlite3.DatabaseError from whichever call read it first, at open or later."""
+    with LongTermStore(tmp_path, DIM) as store:
+        items = store.add(ALICE, units(*(f"note {i} about tea" for i in range(200))), unit_vectors(200))
+        store.pending_add(ALICE, [{"content": "buffered"}], [1])
+    db = tmp_path / "memory.db"
+    with sqlite3.connect(db) as conn:
+        (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+        (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()
+    conn.close()
+    with db.open("r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(np.random.default_rng(0).bytes(page_size))
+
+    def use() -> None:
+        with LongTermStore(tmp_path, DIM) as store:
+            store.get_all(ALICE)
+            store.history(items[0].id)
+            store.keyword_search(["tea"], ALICE, 3)
+            store.pending_list(ALICE)
+
+    with pytest.raises(StoreError, match=rf"{db} is corrupt.*restore it from a backup"):
+        use()

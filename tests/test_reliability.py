@@ -567,18 +567,21 @@ def test_hostile_values_never_reach_sql_text(
 ) -> None:
     """Every statement the store runs is recorded: values travel as parameters, never inside the SQL."""
     statements: list[str] = []
-
-    class Recording(sqlite3.Connection):
-        def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
-            statements.append(sql)
-            return super().execute(sql, *args)
-
-        def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
-            statements.append(sql)
-            return super().executemany(sql, *args)
-
     connect = sqlite3.connect
-    monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: connect(*a, **k, factory=Recording))
+
+    def recording_connect(*args: Any, factory: type[sqlite3.Connection], **kwargs: Any) -> sqlite3.Connection:
+        class Recording(factory):  # type: ignore[valid-type, misc]
+            def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+                statements.append(sql)
+                return super().execute(sql, *args)
+
+            def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:
+                statements.append(sql)
+                return super().executemany(sql, *args)
+
+        return connect(*args, factory=Recording, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", recording_connect)
     hostile = "x'); DROP TABLE units; --"
     with Memory(tmp_path / "mem", embedder=hash_embedder, buffer_token_threshold=1) as memory:
         message = {"id": hostile, "content": f"{hostile} said hi", "name": hostile}

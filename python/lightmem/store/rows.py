@@ -176,7 +176,8 @@ def select_in(
 ) -> Iterator[Any]:
     """Rows of `select WHERE column IN (values) AND where`, in chunks of bound values."""
     for marks, chunk in _in_lists(values):
-        yield from conn.execute(f"{select} WHERE {column} IN ({marks}) AND {where}", [*chunk, *params])
+        sql = f"{select} WHERE {column} IN ({marks}) AND {where}"
+        yield from conn.execute(sql, [*chunk, *params]).fetchall()  # one call per chunk, not per row
 
 
 def to_item(row: Sequence[Any], score: Optional[float] = None) -> MemoryItem:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 T = TypeVar("T")
 
@@ -109,14 +110,102 @@ class StoreError(RuntimeError):
     dimension, a lock that never clears, or a closed store. The message names the file and the fix."""
 
 
+class _Connection(sqlite3.Connection):
+    """A connection whose cursors turn SQLite's "database disk image is malformed" / "file is not a
+    database" errors (`sqlite3.DatabaseError` itself, not one of its subclasses), wherever a query meets
+    them, into a StoreError naming the file and what to do."""
+
+    path: Path
+
+    def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:
+        return self.cursor(_Cursor).execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> _Cursor:
+        return self.cursor(_Cursor).executemany(sql, parameters)
+
+
+class _Cursor(sqlite3.Cursor):
+    """See `_Connection`."""
+
+    connection: _Connection
+
+    def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:
+        return self._checked(lambda: super(_Cursor, self).execute(sql, parameters))
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> _Cursor:
+        return self._checked(lambda: super(_Cursor, self).executemany(sql, parameters))
+
+    def fetchone(self) -> Any:
+        return self._checked(super().fetchone)
+
+    def fetchmany(self, size: int | None = 1) -> list[Any]:
+        return self._checked(lambda: super(_Cursor, self).fetchmany(size))
+
+    def fetchall(self) -> list[Any]:
+        return self._checked(super().fetchall)
+
+    def __next__(self) -> Any:
+        try:  # written out: this runs once per row
+            return super().__next__()
+        except sqlite3.DatabaseError as exc:
+            _raise_if_damaged(self.connection.path, exc)
+            raise
+
+    def _checked(self, query: Callable[[], T]) -> T:
+        try:
+            return query()
+        except sqlite3.DatabaseError as exc:
+            _raise_if_damaged(self.connection.path, exc)
+            raise
+
+
+def _raise_if_damaged(path: Path, exc: sqlite3.DatabaseError) -> None:
+    """StoreError naming `path` and the fix if `exc` says the file is damaged (see `_Connection`); other
+    errors (locks, a full disk, constraints) are the caller's business."""
+    if type(exc) is sqlite3.DatabaseError:
+        raise StoreError(
+            f"{path} is corrupt or not an SQLite database ({exc}): restore it from a backup, or move it "
+            f"away to start an empty store (`sqlite3 {path} .recover` may salvage its rows)"
+        ) from exc
+
+
 def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit) usable from any thread."""
+    """A connection in autocommit mode (transactions are explicit) usable from any thread; queries on a
+    damaged file raise StoreError (see `_Connection`)."""
     try:
-        conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            str(path),
+            timeout=busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            factory=_Connection,
+        )
+        conn.path = path
         conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open {path}: {exc}") from exc
     return conn
+
+
+def check_not_lost(path: Path, store_files: Sequence[Path]) -> None:
+    """StoreError if the database file at `path` is missing or empty (0 bytes) although a store was here:
+    one of `store_files` exists, or a write-ahead log with content. Opening it would silently start an
+    empty store (SQLite takes an empty file for an empty database, and deletes its log). Without such
+    signs, a missing or empty file is a new store (a process killed while creating one leaves an empty
+    file)."""
+    if path.exists() and path.stat().st_size > 0:
+        return
+    wal = path.with_name(path.name + "-wal")
+    signs = [p.name for p in store_files if p.exists()]
+    if wal.exists() and wal.stat().st_size > 0:
+        signs.append(wal.name)
+    if signs:
+        state = "is empty (0 bytes)" if path.exists() else "is missing"
+        raise StoreError(
+            f"{path} {state} but {', '.join(signs)} beside it belong to a store that was there: the "
+            "database was lost or truncated. Restore it from a backup; to start an empty store instead, "
+            "move the directory away"
+        )
 
 
 def open_database(conn: sqlite3.Connection, path: Path, dim: int) -> tuple[str, bool]:
@@ -129,11 +218,8 @@ def open_database(conn: sqlite3.Connection, path: Path, dim: int) -> tuple[str, 
         rows = with_lock_retries(
             lambda: conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall(), path
         )
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(
-            f"{path} is not a lightmem database or is corrupt ({exc}); it was left untouched: "
-            "move it away or restore it from a backup"
-        ) from exc
+    except sqlite3.OperationalError as exc:  # a damaged file is a StoreError already (see `connect`)
+        raise StoreError(f"cannot read {path} ({exc}); it was left untouched") from exc
     tables = {name for (name,) in rows}
     if tables and "meta" not in tables:
         raise StoreError(f"{path} is an SQLite database but not a lightmem one; use another directory")

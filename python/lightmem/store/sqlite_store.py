@@ -54,8 +54,15 @@ from lightmem.store.rows import (
     vectors_by_rowid,
     where_sql,
 )
-from lightmem.store.schema import StoreError, connect, open_database, with_lock_retries, write_transaction
-from lightmem.store.vector_index import IndexFileError, VectorIndex
+from lightmem.store.schema import (
+    StoreError,
+    check_not_lost,
+    connect,
+    open_database,
+    with_lock_retries,
+    write_transaction,
+)
+from lightmem.store.vector_index import IndexFileError, VectorIndex, record_path
 from lightmem.types import ExtractedUnit, HistoryEntry, MemoryItem, Scope
 
 T = TypeVar("T")
@@ -103,6 +110,10 @@ class LongTermStore:
     ) -> None:
         """Open (creating if needed) the store in `directory` for vectors of dimension `dim`.
 
+        StoreError, touching nothing, if `memory.db` is damaged, not a lightmem database, or missing or
+        empty while the index files of an earlier store remain (see `schema.check_not_lost`); a damaged
+        or outdated index file is rebuilt from the database instead, with a warning.
+
         `oversample`: the index is asked for limit * oversample candidates before scope and filter checks.
         `exact_scan_max`: a scope with at most this many units, few relative to the index, is searched
         exactly over its stored vectors instead. `busy_timeout`: seconds a write waits for another's lock.
@@ -131,6 +142,7 @@ class LongTermStore:
         self._index = VectorIndex(dim)
         self._saved_seq: Optional[int] = None
         try:
+            check_not_lost(self._db_path, [self._index_path, record_path(self._index_path)])
             self._store_id, self._has_keyword_index = open_database(self._conn(), self._db_path, dim)
             self._open_index()
         except BaseException:

@@ -105,14 +105,14 @@ class VectorIndex:
             "size": stat.st_size,
             "crc32": checksum,
         }
-        _write_atomic(_record_path(path), json.dumps(record).encode("utf-8"))
+        _write_atomic(record_path(path), json.dumps(record).encode("utf-8"))
 
     @classmethod
     def load(cls, path: Path, dim: int, store_id: str) -> VectorIndex:
         """The index saved at `path` for the store `store_id`; IndexFileError saying what is wrong."""
         if not path.exists():
             raise IndexFileError("the file is missing")
-        record = _read_record(_record_path(path))
+        record = _read_record(record_path(path))
         if record["store_id"] != store_id:
             raise IndexFileError("it was saved for another database")
         with path.open("rb") as file:
@@ -139,7 +139,8 @@ class VectorIndex:
         return cls(dim, index, record["seq"])
 
 
-def _record_path(path: Path) -> Path:
+def record_path(path: Path) -> Path:
+    """Where the record of the index file `path` is."""
     return path.with_name(path.name + ".json")
 
 
