@@ -404,6 +404,34 @@ def test_search_rejects_bad_input(store: LongTermStore) -> None:
         store.add(ALICE, units("a"), unit_vectors(1), metadata={"when": object()})
 
 
+def test_limits_and_time_ranges_are_value_errors_naming_the_argument(store: LongTermStore) -> None:
+    """These escaped as OverflowError (SQLite integers, datetime.astimezone) or RecursionError."""
+    (item,) = store.add(ALICE, units("a"), unit_vectors(1))
+    good = unit_vectors(1)[0]
+    for call in (
+        lambda: store.get_all(ALICE, limit=2**63),
+        lambda: store.search(good, ALICE, 2**63),
+        lambda: store.keyword_search(["a"], ALICE, 2**63),
+    ):
+        with pytest.raises(ValueError, match="limit must be an integer from"):
+            call()
+    with pytest.raises(ValueError, match="k must be an integer from 1 to 1,000,000"):
+        store.neighbors_batch(good[None], ALICE, 2**63)
+    early = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1)))
+    with pytest.raises(ValueError, match="event_before 0001-01-01T00:00:00\\+01:00 is out of range"):
+        SearchFilters(event_before=early)
+    with pytest.raises(ValueError, match="created_after"):
+        SearchFilters.from_dict({"created_after": "9999-12-31T23:00:00-05:00"})
+    deep: dict[str, object] = {}
+    for _ in range(50_000):
+        deep = {"k": deep}
+    with pytest.raises(ValueError, match="metadata nests dicts and lists deeper than 32"):
+        store.add(ALICE, units("b"), unit_vectors(1), metadata=deep)
+    with pytest.raises(ValueError, match="filters metadata nests"):
+        SearchFilters(metadata=deep)
+    assert store.get_all(ALICE) == [item]
+
+
 # --- persistence and the index file ----------------------------------------------------------------------
 
 

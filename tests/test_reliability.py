@@ -20,6 +20,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,6 +33,7 @@ from hypothesis import strategies as st
 from lightmem.cli import main as cli_main
 from lightmem.config import LightMemConfig
 from lightmem.embedding import OnnxEmbedder
+from lightmem.limits import MAX_MESSAGE_CHARS, MAX_METADATA_BYTES, MAX_METADATA_DEPTH, MAX_RESULTS
 from lightmem.llm import LLMError, OpenAIClient
 from lightmem.long_term import LongTermStore, StoreError
 from lightmem.memory import Memory
@@ -123,6 +125,15 @@ def test_threads_and_processes_share_one_store(tmp_path: Path, embedder: OnnxEmb
 
 # --- bad input ------------------------------------------------------------------------------------------
 
+
+def nested(depth: int) -> dict[str, Any]:
+    """Metadata whose dicts nest `depth` levels deep ({"k": {"k": ... 1}})."""
+    value: Any = 1
+    for _ in range(depth):
+        value = {"k": value}
+    return value
+
+
 odd_text = st.one_of(
     st.text(st.characters(codec=None), max_size=40),  # any code point, control characters and surrogates too
     st.builds(
@@ -146,7 +157,8 @@ odd_value = st.one_of(
 )
 odd_time = st.one_of(
     st.none(), st.datetimes(), st.datetimes(timezones=st.timezones()), odd_text, st.integers(), st.floats(),
-    st.sampled_from(["2024-02-30", "2024-13-01T00:00:00", "yesterday", "2024-05-01T12:00:00Z", "", "Z"]),
+    st.sampled_from(["2024-02-30", "2024-13-01T00:00:00", "yesterday", "2024-05-01T12:00:00Z", "", "Z",
+                     "0001-01-01T00:30:00+01:00", "9999-12-31T23:00:00-05:00"]),
 )  # fmt: skip
 odd_message = st.one_of(
     odd_value,
@@ -166,6 +178,7 @@ odd_metadata = st.one_of(
     st.dictionaries(st.integers(), st.integers(), max_size=2),
     st.lists(st.integers(), max_size=2),
     st.builds(lambda: {"obj": object()}),
+    st.builds(nested, st.sampled_from([32, 33, 5000])),
 )
 
 
@@ -210,7 +223,7 @@ def test_add_takes_any_input_or_raises_value_error(
 @given(
     query=odd_value,
     user_id=odd_id,
-    limit=st.one_of(st.integers(-2, 5), st.floats(), st.none(), st.text(max_size=2)),
+    limit=st.one_of(st.integers(-2, 5), st.floats(), st.none(), st.text(max_size=2), st.just(2**63)),
     filters=st.one_of(
         st.none(),
         st.dictionaries(
@@ -251,6 +264,100 @@ def test_odd_text_is_stored_verbatim_or_refused_by_name(tmp_path: Path, embedder
         memory.add([{"content": "tab\there, bell \x07, zero-width \u200b, emoji 💥 日本"}], user_id="u")
         (item,) = memory.flush()
         assert "emoji 💥 日本" in item.text
+
+
+BEFORE_YEAR_1 = "0001-01-01T00:30:00+01:00"  # 23:30 UTC on 31 December of year 0
+AFTER_YEAR_9999 = datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5)))
+
+
+@pytest.mark.parametrize(
+    ("call", "said"),
+    [
+        (
+            lambda m, _: m.add({"content": "x", "timestamp": BEFORE_YEAR_1}, user_id="u"),
+            "message 0 timestamp",
+        ),
+        (
+            lambda m, _: m.add({"content": "x", "timestamp": AFTER_YEAR_9999}, user_id="u"),
+            "message 0 timestamp",
+        ),
+        (lambda m, _: m.search("tea", user_id="u", filters={"event_after": BEFORE_YEAR_1}), "event_after"),
+        (
+            lambda m, _: m.search("tea", user_id="u", filters={"created_before": AFTER_YEAR_9999}),
+            "created_before",
+        ),
+        (lambda m, _: m.search("tea", user_id="u", limit=2**63), "limit"),
+        (lambda m, _: m.search("tea", user_id="u", limit=MAX_RESULTS + 1), "limit"),
+        (lambda m, _: m.get_all(user_id="u", limit=2**63), "limit"),
+        (lambda m, _: m.add("hi", user_id="u", metadata=nested(100_000)), "metadata nests"),
+        (lambda m, _: m.add("hi", user_id="u", metadata=nested(MAX_METADATA_DEPTH + 1)), "metadata nests"),
+        (lambda m, _: m.add("hi", user_id="u", metadata={"k": "x" * MAX_METADATA_BYTES}), "metadata takes"),
+        (
+            lambda m, _: m.search("tea", user_id="u", filters={"metadata": nested(100_000)}),
+            "metadata.* nests",
+        ),
+        (lambda m, _: m.search("tea \ud800", user_id="u"), "query .*surrogate"),
+        (lambda m, item: m.update(item.id, "tea \udfff", user_id="u"), "text .*surrogate"),
+        (lambda m, _: m.search("tea " * 50_001, user_id="u"), "query has 200,004 characters"),
+        (lambda m, item: m.update(item.id, "tea " * 50_001, user_id="u"), "text has 200,004 characters"),
+    ],
+    ids=[
+        "timestamp-before-year-1",
+        "timestamp-after-year-9999",
+        "filter-before-year-1",
+        "filter-after-year-9999",
+        "search-limit-2**63",
+        "search-limit-above-max",
+        "get_all-limit-2**63",
+        "metadata-100k-deep",
+        "metadata-33-deep",
+        "metadata-64KiB",
+        "filter-metadata-deep",
+        "query-surrogate",
+        "update-surrogate",
+        "query-too-long",
+        "update-too-long",
+    ],
+)
+def test_every_limit_is_a_value_error_naming_the_argument(
+    tmp_path: Path, embedder: OnnxEmbedder, call: Callable[[Memory, Any], object], said: str
+) -> None:
+    """These escaped as OverflowError, RecursionError or the tokenizer's TypeError, or were accepted
+    (10 MB queries and update texts, metadata of any size)."""
+    with Memory(tmp_path / "mem", embedder=embedder, buffer_token_threshold=1) as memory:
+        (item,) = memory.add("I drink green tea every morning.", user_id="u")
+        with pytest.raises(ValueError, match=said):
+            call(memory, item)
+        assert memory.get_all(user_id="u") == [memory.get(item.id)]  # nothing stored, nothing changed
+        assert memory.stats().pending_messages == 0
+
+
+def test_values_at_the_limits_are_accepted(tmp_path: Path, hash_embedder: HashEmbedder) -> None:
+    with Memory(tmp_path / "mem", embedder=hash_embedder, buffer_token_threshold=1) as memory:
+        text = "tea " * (MAX_MESSAGE_CHARS // 4)
+        deep = nested(MAX_METADATA_DEPTH - 1)  # 32 levels with the dict around it
+        compact = len(json.dumps({"k": "", "deep": deep}, separators=(",", ":")))
+        metadata = {"k": "x" * (MAX_METADATA_BYTES - compact), "deep": deep}  # exactly 64 KiB of JSON
+        (item,) = memory.add(
+            {"content": text, "timestamp": "0001-01-01T00:00:00Z"}, user_id="u", metadata=metadata
+        )
+        assert item.metadata == metadata
+        assert memory.search(text, user_id="u", limit=MAX_RESULTS)[0].id == item.id
+        assert memory.get_all(user_id="u", limit=MAX_RESULTS) == [item]
+        filters = {
+            "event_after": "0001-01-01T00:00:00Z",
+            "event_before": "9999-12-31T23:59:59Z",
+            "metadata": {"deep": metadata["deep"]},
+        }
+        assert memory.search("tea", user_id="u", filters=filters)[0].id == item.id
+
+
+def test_update_follows_the_text_rules_of_add(tmp_path: Path, hash_embedder: HashEmbedder) -> None:
+    """`add` removed NUL characters, `update` kept them."""
+    with Memory(tmp_path / "mem", embedder=hash_embedder, buffer_token_threshold=1) as memory:
+        (added,) = memory.add("green\x00 tea", user_id="u")
+        assert "\x00" not in added.text
+        assert memory.update(added.id, b" black\x00 tea ", user_id="u").text == "black tea"
 
 
 # --- malformed conversation files -------------------------------------------------------------------------

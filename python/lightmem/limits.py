@@ -1,10 +1,18 @@
 """The sizes lightmem accepts, in one place: what `add` takes from users, and what any other way in
-(`update`, `search`, metadata, an LLM's answer) must respect too."""
+(`update`, `search`, `get_all`, metadata, an LLM's answer) must respect too.
+
+A value beyond a limit is refused with a ValueError naming the argument and the limit; nothing is
+silently truncated, and nothing is stored from a refused call.
+"""
+
+from __future__ import annotations
 
 MAX_MESSAGE_CHARS = 200_000
-"""Longest accepted message (and memory text). Longer ones are an error (split them), never silently
-truncated. Every string of an LLM answer (a unit's text or topic, a decision's text or reason) is held to
-it too: a longer one makes the answer invalid."""
+"""Longest accepted text, in characters: a message's content (and its role, name and id) in `add`,
+the new text of `update`, a `search` query (and a memory text). Longer ones are an error (split them),
+never silently truncated. The same rules apply to all of these (`messages.clean_text`): a string, or
+UTF-8 bytes; no lone surrogate; NUL characters removed. Every string of an LLM answer (a unit's text or
+topic, a decision's text or reason) is held to it too: a longer one makes the answer invalid."""
 
 EXTRACT_UNITS_PER_TURN = 4
 """An extraction answer may hold at most this many memory units per turn of its request, plus one per
@@ -22,3 +30,24 @@ DECISIONS_PER_MEMORY = 2
 """A consolidation answer may hold at most this many decisions per memory of its request (an honest one
 holds at most one; decisions naming memories outside the request are dropped one by one, so a model that
 adds some is not refused whole). More is an invalid answer, rejected before any decision is parsed."""
+
+MAX_METADATA_BYTES = 64 * 1024
+"""Largest accepted metadata of one `add` call, as compact JSON in UTF-8 bytes. The metadata is copied
+into every memory extracted from the call's messages: 20 messages with 10 MB of metadata each made a
+258 MB database. Keep large data elsewhere and a reference to it in the metadata."""
+
+MAX_METADATA_DEPTH = 32
+"""Deepest accepted nesting of dicts and lists in metadata (`add`'s, a search filter's, a stored unit's);
+a flat dict has depth 1. Deeper structures made JSON encoding fail with RecursionError; within this
+depth, stored metadata can always be read back."""
+
+MAX_RESULTS = 1_000_000
+"""Largest `limit` of `search` and `get_all` (and `k` of the store's neighbour searches): more than any
+one call should return. `get_all(limit=None)` returns every memory of the scope."""
+
+
+def check_limit(value: object, name: str = "limit", low: int = 1) -> int:
+    """`value` itself; ValueError naming `name` unless it is an integer from `low` to MAX_RESULTS."""
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= MAX_RESULTS:
+        raise ValueError(f"{name} must be an integer from {low} to {MAX_RESULTS:,}, got {value!r:.40}")
+    return value

@@ -7,7 +7,6 @@ add -> [sensory] prune + segment -> [short-term] buffer, one LLM call per segmen
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import threading
@@ -19,13 +18,21 @@ import numpy as np
 
 from lightmem.config import LightMemConfig
 from lightmem.embedding import Embedder, OnnxEmbedder
+from lightmem.limits import check_limit
 from lightmem.llm import LLM, LLMError, OfflineLLM, make_llm
 from lightmem.long_term import LongTermStore, SearchFilters
-from lightmem.messages import MessagesInput, message_from_dict, message_to_dict, normalize_messages
+from lightmem.messages import (
+    MessagesInput,
+    clean_text,
+    message_from_dict,
+    message_to_dict,
+    normalize_messages,
+)
 from lightmem.retrieval import hybrid_search
 from lightmem.sensory import CompressedTurn, SensoryMemory
 from lightmem.short_term import ShortTermMemory, embedding_text, message_line
 from lightmem.sleep import ConsolidationReport, SleepScheduler
+from lightmem.store.codec import metadata_copy
 from lightmem.types import ExtractedUnit, HistoryEntry, MemoryItem, MemoryNotFoundError, Message, Scope
 
 logger = logging.getLogger("lightmem")
@@ -67,17 +74,6 @@ class _Counters:
     texts_embedded: int = 0
 
 
-def _metadata(metadata: Optional[Mapping[str, Any]]) -> dict[str, Any]:
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, Mapping):
-        raise ValueError(f"metadata must be a dict, got {type(metadata).__name__}")
-    try:
-        return json.loads(json.dumps(dict(metadata)))
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"metadata must be JSON-serialisable: {err}") from None
-
-
 def _optional_scope(
     user_id: Optional[str], agent_id: Optional[str], run_id: Optional[str]
 ) -> Optional[Scope]:
@@ -85,6 +81,13 @@ def _optional_scope(
     if user_id is None and agent_id is None and run_id is None:
         return None
     return Scope(user_id, agent_id, run_id)
+
+
+def _non_blank(text: str, name: str) -> str:
+    """`text` without surrounding whitespace; ValueError naming `name` if nothing is left."""
+    if not text.strip():
+        raise ValueError(f"{name} must be a non-empty string")
+    return text.strip()
 
 
 def _memory_id(memory_id: object) -> str:
@@ -193,9 +196,13 @@ class Memory:
         `infer=False` (mem0's): each message becomes one memory unit at once, its content verbatim
         (`source`: the message id, `event_time`: its timestamp), with no LLM call and no buffer; those
         units are returned.
+
+        `metadata` (JSON-serialisable, string keys) goes with every memory extracted from these
+        messages. The sizes accepted are those of `lightmem.limits`; beyond them, ValueError and
+        nothing is stored.
         """
         scope = Scope(user_id, agent_id, run_id)
-        extra = _metadata(metadata)
+        extra = metadata_copy(metadata)
         if not isinstance(infer, bool):
             raise ValueError(f"infer must be True or False, got {infer!r}")
         parsed = normalize_messages(messages)
@@ -338,17 +345,16 @@ class Memory:
     ) -> MemoryItem:
         """Replaces a memory's text (its history keeps the old one) and/or merges `metadata` into its
         metadata (the keys given replace theirs, the others stay). `MemoryNotFoundError` if no live
-        memory has this id in the scope given."""
+        memory has this id in the scope given. The text follows the rules of a message's content in
+        `add` (see `lightmem.limits.MAX_MESSAGE_CHARS`)."""
         scope = _optional_scope(user_id, agent_id, run_id)
         if text is None and metadata is None:
             raise ValueError("update needs a new text or metadata")
-        if text is not None and (not isinstance(text, str) or not text.strip()):
-            raise ValueError("text must be a non-empty string")
-        extra = None if metadata is None else _metadata(metadata)
+        new_text = None if text is None else _non_blank(clean_text(text, "text"), "text")
+        extra = None if metadata is None else metadata_copy(metadata)
         item = self._store.get(_memory_id(memory_id), scope)
         if item is None:
             raise _not_found(memory_id, scope)
-        new_text = None if text is None else text.strip()
         vector = None if new_text is None else self._embed([embedding_text(new_text, item.event_time)])[0]
         try:
             return self._store.update(
@@ -404,16 +410,16 @@ class Memory:
         how close in meaning a hit is, whichever ranking found it; `threshold` drops hits below it.
         `filters`: `event_after` / `event_before` / `created_after` / `created_before` (ISO strings
         or datetimes) and `metadata` conditions (see `SearchFilters`); any other key is a ValueError.
+        `query` follows the rules of a message's content in `add`; `limit` is at most
+        `lightmem.limits.MAX_RESULTS`.
         """
         scope = Scope(user_id, agent_id, run_id)
-        if not isinstance(query, str) or not query.strip():
-            raise ValueError("query must be a non-empty string")
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-            raise ValueError(f"limit must be a positive integer, got {limit!r}")
+        query = _non_blank(clean_text(query, "query"), "query")
+        check_limit(limit)
         parsed_filters = SearchFilters.from_dict(filters)
         minimum = _threshold(threshold)
         try:
-            vector = self._embed([query.strip()])[0]
+            vector = self._embed([query])[0]
             weight = self.config.keyword_weight
             return hybrid_search(self._store, query, vector, scope, limit, parsed_filters, weight, minimum)
         finally:
@@ -455,7 +461,8 @@ class Memory:
         limit: Optional[int] = None,
         filters: Optional[Mapping[str, Any]] = None,
     ) -> list[MemoryItem]:
-        """Every memory of a scope that passes `filters` (as `search` takes them), oldest first."""
+        """Every memory of a scope that passes `filters` (as `search` takes them), oldest first (at most
+        `limit`: None, or 0 to `MAX_RESULTS`)."""
         scope = Scope(user_id, agent_id, run_id)
         return self._store.get_all(scope, limit=limit, filters=SearchFilters.from_dict(filters))
 

@@ -1,14 +1,16 @@
-"""Validation of what users pass to `Memory.add`: strings, message dicts, timestamps."""
+"""Validation of what users pass to `Memory.add`: strings, message dicts, timestamps (and the text rules
+`update` and `search` share with it)."""
 
 from __future__ import annotations
 
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Union
 
 from lightmem.limits import MAX_MESSAGE_CHARS
+from lightmem.store.codec import parse_time
 from lightmem.types import Message, check_unicode
 
 logger = logging.getLogger("lightmem")
@@ -17,27 +19,15 @@ MessagesInput = Union[str, Mapping[str, Any], Sequence[Mapping[str, Any]]]
 
 
 def parse_timestamp(value: Any, what: str = "timestamp") -> datetime | None:
-    """An ISO 8601 string or a datetime as an aware UTC datetime (naive values are taken as UTC)."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        text = value.strip()
-        if text.endswith("Z"):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"{what} {value!r} is not an ISO 8601 date or datetime") from None
-    else:
-        raise ValueError(f"{what} must be an ISO 8601 string or a datetime, got {type(value).__name__}")
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+    """An ISO 8601 string or a datetime as an aware UTC datetime (naive values are taken as UTC), None
+    for None; ValueError naming `what` (see `lightmem.store.codec.parse_time`)."""
+    return None if value is None else parse_time(value, what)
 
 
-def _text(value: Any, what: str) -> str:
+def clean_text(value: Any, what: str) -> str:
+    """A text given by a user as lightmem takes it, the same for `add`, `update` and `search`: a string
+    or UTF-8 bytes, without lone surrogates, NUL characters removed, at most MAX_MESSAGE_CHARS long;
+    ValueError naming `what` otherwise. Surrounding whitespace is the caller's business."""
     if isinstance(value, bytes):
         try:
             value = value.decode("utf-8")
@@ -50,8 +40,8 @@ def _text(value: Any, what: str) -> str:
         value = value.replace("\x00", "")
     if len(value) > MAX_MESSAGE_CHARS:
         raise ValueError(
-            f"{what} has {len(value):,} characters, more than the {MAX_MESSAGE_CHARS:,} accepted: "
-            "split it into several messages"
+            f"{what} has {len(value):,} characters, more than the {MAX_MESSAGE_CHARS:,} accepted "
+            "(split a long message into several)"
         )
     return value
 
@@ -60,7 +50,7 @@ def _optional_text(message: Mapping[str, Any], key: str, where: str) -> str | No
     value = message.get(key)
     if value is None:
         return None
-    text = _text(value, f"{where} field {key!r}").strip()
+    text = clean_text(value, f"{where} field {key!r}").strip()
     return text or None
 
 
@@ -86,7 +76,7 @@ def normalize_messages(messages: MessagesInput) -> list[Message]:
             raise ValueError(f"{where} must be a dict with 'role' and 'content', got {kind}")
         if "content" not in message:
             raise ValueError(f"{where} has no 'content' field")
-        content = _text(message["content"], f"{where} content")
+        content = clean_text(message["content"], f"{where} content")
         if not content.strip():
             logger.warning("skipping %s: its content is empty", where)
             continue

@@ -9,6 +9,7 @@ from typing import Optional
 
 import numpy as np
 
+from lightmem.limits import MAX_RESULTS
 from lightmem.long_term import LongTermStore, SearchFilters
 from lightmem.sensory import keywords
 from lightmem.types import MemoryItem, Scope
@@ -64,7 +65,7 @@ def hybrid_search(
     if keyword_weight == 0.0:
         ranked = store.search(vector, scope, limit, filters)
         return _above(ranked, {item.id: item.score or 0.0 for item in ranked}, threshold)
-    depth = FUSION_DEPTH * limit
+    depth = min(FUSION_DEPTH * limit, MAX_RESULTS)
     by_meaning = store.search(vector, scope, depth, filters)
     by_keywords = store.keyword_search(keywords(query), scope, depth, filters, min_score=MIN_KEYWORD_SCORE)
     candidates = limit if threshold is None else 2 * depth  # every candidate may be needed

@@ -12,17 +12,25 @@ from typing import Any, Optional
 
 import numpy as np
 
+from lightmem.limits import MAX_METADATA_BYTES, MAX_METADATA_DEPTH
+
 
 def now_utc() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(timezone.utc)
 
 
-def to_utc(value: datetime) -> datetime:
-    """`value` in UTC; a naive datetime is taken to be UTC already."""
+def to_utc(value: datetime, name: str = "time") -> datetime:
+    """`value` in UTC; a naive datetime is taken to be UTC already. ValueError naming `name` if it has
+    no UTC equivalent (an offset pushes it before year 1 or after year 9999)."""
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(
+            f"{name} {value.isoformat()} is out of range: in UTC it falls before year 1 or after year 9999"
+        ) from None
 
 
 def encode_time(value: datetime) -> str:
@@ -41,16 +49,19 @@ def decode_optional_time(text: Optional[str]) -> Optional[datetime]:
 
 
 def parse_time(value: object, name: str) -> datetime:
-    """A datetime from a datetime or an ISO 8601 string ('Z' suffix allowed); ValueError naming `name`."""
-    if isinstance(value, datetime):
-        return value
+    """An aware UTC datetime from a datetime or an ISO 8601 date or datetime string ('Z' suffix allowed;
+    naive values are taken as UTC); ValueError naming `name` otherwise."""
     if isinstance(value, str):
-        text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
         try:
-            return datetime.fromisoformat(text)
+            value = datetime.fromisoformat(text)
         except ValueError:
-            pass
-    raise ValueError(f"{name} must be a datetime or an ISO 8601 string, got {value!r}")
+            raise ValueError(f"{name} {value!r} is not an ISO 8601 date or datetime") from None
+    if not isinstance(value, datetime):
+        raise ValueError(f"{name} must be an ISO 8601 string or a datetime, got {type(value).__name__}")
+    return to_utc(value, name)
 
 
 def text_hash(text: str) -> str:
@@ -65,15 +76,55 @@ def encode_json(value: Any, name: str) -> str:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be JSON-serialisable: {exc}") from exc
+    except RecursionError:
+        raise ValueError(
+            f"{name} nests dicts and lists too deeply (more than {MAX_METADATA_DEPTH} levels)"
+        ) from None
 
 
 def check_metadata(metadata: Optional[Mapping[str, Any]], name: str = "metadata") -> dict[str, Any]:
-    """A plain dict with string keys (empty for None); ValueError naming `name` otherwise."""
+    """A plain dict with string keys (empty for None), nested at most `MAX_METADATA_DEPTH` deep;
+    ValueError naming `name` otherwise."""
+    checked = _check_mapping(metadata, name)
+    _check_depth(checked, name)
+    return checked
+
+
+def metadata_copy(metadata: Optional[Mapping[str, Any]], name: str = "metadata") -> dict[str, Any]:
+    """What `check_metadata` accepts, taking at most `MAX_METADATA_BYTES` as JSON, deep-copied through
+    JSON (tuples become lists); ValueError naming `name` otherwise."""
+    checked = _check_mapping(metadata, name)
+    text = encode_json(checked, name)  # first: cheaper than the depth walk on a large value
+    size = len(text.encode("utf-8"))
+    if size > MAX_METADATA_BYTES:
+        raise ValueError(
+            f"{name} takes {size:,} bytes as JSON, more than the {MAX_METADATA_BYTES:,} accepted: "
+            "keep large data elsewhere and a reference to it in the metadata"
+        )
+    _check_depth(checked, name)
+    copy: dict[str, Any] = json.loads(text)
+    return copy
+
+
+def _check_mapping(metadata: Optional[Mapping[str, Any]], name: str) -> dict[str, Any]:
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping) or not all(isinstance(k, str) for k in metadata):
-        raise ValueError(f"{name} must be a mapping with string keys, got {metadata!r}")
+        raise ValueError(f"{name} must be a mapping with string keys, got {type(metadata).__name__}")
     return dict(metadata)
+
+
+def _check_depth(metadata: dict[str, Any], name: str) -> None:
+    """ValueError naming `name` if dicts and lists (or tuples) nest deeper than MAX_METADATA_DEPTH in
+    `metadata` (a flat dict has depth 1); walked without recursion, so that no depth can make it fail
+    otherwise."""
+    stack: list[tuple[Any, int]] = [(metadata, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_METADATA_DEPTH:
+            raise ValueError(f"{name} nests dicts and lists deeper than {MAX_METADATA_DEPTH} levels")
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend([(child, depth + 1) for child in children if isinstance(child, (dict, list, tuple))])
 
 
 def check_vectors(vectors: object, dim: int, rows: Optional[int], name: str) -> np.ndarray:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Optional
 
-from lightmem.store.codec import check_metadata, encode_json, encode_time, parse_time
+from lightmem.store.codec import check_metadata, encode_json, encode_time, parse_time, to_utc
 
 _TIME_BOUNDS = {
     # field: (column, SQL operator)
@@ -32,7 +32,8 @@ Predicate = Callable[[Mapping[str, Any]], bool]
 class SearchFilters:
     """Constraints of a search, all combined with AND; every field is optional.
 
-    Time bounds are half-open: `*_after` is inclusive, `*_before` exclusive; naive datetimes are UTC.
+    Time bounds are half-open: `*_after` is inclusive, `*_before` exclusive; naive datetimes are UTC
+    (the bounds are kept in UTC).
     A bound on the event time excludes units whose event time is unknown.
 
     `metadata` holds conditions on the unit's metadata, all of which must hold (mem0's grammar):
@@ -56,6 +57,8 @@ class SearchFilters:
             value = getattr(self, name)
             if value is not None and not isinstance(value, datetime):
                 raise ValueError(f"{name} must be a datetime or None, got {value!r}")
+            if value is not None:
+                object.__setattr__(self, name, to_utc(value, name))
         if self.metadata is not None:
             metadata = check_metadata(self.metadata, "filters['metadata']")
             object.__setattr__(self, "metadata", metadata)

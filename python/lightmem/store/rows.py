@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from lightmem.limits import check_limit
 from lightmem.store.codec import (
     decode_optional_time,
     decode_time,
@@ -116,12 +117,8 @@ def check_event(event: object) -> None:
 
 
 def sql_limit(limit: Optional[int]) -> int:
-    """`limit` for SQL's LIMIT (-1 = none); ValueError unless None or an integer >= 0."""
-    if limit is None:
-        return -1
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-        raise ValueError(f"limit must be an integer >= 0 or None, got {limit!r}")
-    return limit
+    """`limit` for SQL's LIMIT (-1 = none); ValueError unless None or an integer from 0 to MAX_RESULTS."""
+    return -1 if limit is None else check_limit(limit, "limit", low=0)
 
 
 # --- conditions ---------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional, TypeVar, Union
 
 import numpy as np
 
+from lightmem.limits import check_limit
 from lightmem.store.codec import (
     check_metadata,
     check_vector,
@@ -395,7 +396,7 @@ class LongTermStore:
         then the index searched for many queries at once (or one exact scan of a small scope).
         """
         check_scope(scope)
-        _check_count(k, "k")
+        check_limit(k, "k")
         queries = check_vectors(vectors, self.dim, None, "vectors")
         ranked = self._ranked(queries, where_sql(scope, None, exact=exact_scope), None, k)
         items: dict[int, MemoryItem] = {}
@@ -782,19 +783,13 @@ def _rows_needed(filters: Optional[SearchFilters], limit: int) -> Optional[int]:
 
 def _check_search(scope: object, limit: object, filters: object) -> None:
     check_scope(scope)
-    _check_count(limit, "limit")
+    check_limit(limit)
     _check_filters(filters)
 
 
 def _check_filters(filters: object) -> None:
     if filters is not None and not isinstance(filters, SearchFilters):
         raise ValueError(f"filters must be SearchFilters or None, got {type(filters).__name__}")
-
-
-def _check_count(value: object, name: str) -> None:
-    """ValueError naming `name` unless `value` is an integer >= 1."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
 def _best_first(scores: np.ndarray, count: int) -> np.ndarray:
