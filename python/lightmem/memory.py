@@ -33,7 +33,15 @@ from lightmem.sensory import CompressedTurn, SensoryMemory
 from lightmem.short_term import ShortTermMemory, embedding_text, message_line
 from lightmem.sleep import ConsolidationReport, SleepScheduler
 from lightmem.store.codec import metadata_copy
-from lightmem.types import ExtractedUnit, HistoryEntry, MemoryItem, MemoryNotFoundError, Message, Scope
+from lightmem.types import (
+    ExtractedUnit,
+    HistoryEntry,
+    MemoryItem,
+    MemoryNotFoundError,
+    Message,
+    Scope,
+    check_unicode,
+)
 
 logger = logging.getLogger("lightmem")
 
@@ -91,9 +99,10 @@ def _non_blank(text: str, name: str) -> str:
 
 
 def _memory_id(memory_id: object) -> str:
-    """`memory_id` itself; ValueError unless it is a non-empty string."""
+    """`memory_id` itself; ValueError unless it is a non-empty string that UTF-8 can encode."""
     if not isinstance(memory_id, str) or not memory_id:
         raise ValueError(f"memory_id must be a non-empty string, got {memory_id!r:.40}")
+    check_unicode(memory_id, "memory_id")
     return memory_id
 
 
