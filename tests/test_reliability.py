@@ -349,7 +349,7 @@ def test_values_at_the_limits_are_accepted(tmp_path: Path, hash_embedder: HashEm
         filters = {
             "event_after": "0001-01-01T00:00:00Z",
             "event_before": "9999-12-31T23:59:59Z",
-            "metadata": {"deep": metadata["deep"]},
+            "metadata": {"k": {"eq": metadata["k"]}, "deep": "*"},
         }
         assert memory.search("tea", user_id="u", filters=filters)[0].id == item.id
 
