@@ -17,6 +17,7 @@ import random
 import re
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -49,6 +50,7 @@ MESSAGES = [
     {"id": "a3", "role": "user", "name": "Maya", "content": "My sister Lena is getting married in June."},
 ]
 IDS = sorted(m["id"] for m in MESSAGES)
+PACKAGE = Path(lightmem.__file__).parent
 
 
 def sources(items: Any) -> list[str]:
@@ -362,6 +364,55 @@ def test_update_follows_the_text_rules_of_add(tmp_path: Path, hash_embedder: Has
         assert memory.update(added.id, b" black\x00 tea ", user_id="u").text == "black tea"
 
 
+# --- scaling ---------------------------------------------------------------------------------------------
+
+
+class TooMuchWork(BaseException):
+    """Stops traced code past its budget of steps (a BaseException, so that no handler swallows it)."""
+
+
+def python_steps(call: Callable[[], object], budget: int) -> int:
+    """How many Python steps (trace events: lines, calls, returns) `call` takes in lightmem's own
+    modules; `TooMuchWork` once it passes `budget`. A count, not a time: a busy machine cannot change it."""
+    steps = 0
+
+    def local(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal steps
+        steps += 1
+        if steps > budget:
+            raise TooMuchWork(f"more than {budget} steps")  # also ends the tracing
+        return local
+
+    def enter(frame: Any, event: str, arg: Any) -> Any:
+        return local if frame.f_code.co_filename.startswith(str(PACKAGE)) else None
+
+    previous = sys.gettrace()
+    sys.settrace(enter)
+    try:
+        call()
+    finally:
+        sys.settrace(previous)
+    return steps
+
+
+def test_one_bulk_add_takes_steps_linear_in_its_messages(tmp_path: Path, hash_embedder: HashEmbedder) -> None:
+    """Adding (and flushing) 4x the messages in one call takes at most 5x the steps: linear. Quadratic
+    code took 8x at these sizes (each new unit looked through every turn of the call for its time). The
+    whole path's time, SQLite and the vector index included, is measured by benches/bench_bulk_add.py."""
+    rng = random.Random(0)
+
+    def add_and_flush(count: int, budget: int) -> int:
+        messages = [{"id": f"m{i}", "role": "user", "content": sentence(rng)} for i in range(count)]
+        with Memory(tmp_path / str(count), embedder=hash_embedder) as memory:
+            return python_steps(lambda: (memory.add(messages, user_id=USER), memory.flush()), budget)
+
+    small = add_and_flush(200, budget=10**9)
+    try:
+        add_and_flush(800, budget=5 * small)
+    except TooMuchWork:
+        pytest.fail(f"800 messages took more than 5 x {small} steps, 200 messages' count: not linear")
+
+
 # --- malformed conversation files -------------------------------------------------------------------------
 
 
@@ -598,7 +649,6 @@ def test_retries_and_timeout_come_from_the_config(
 
 # --- security: SQL ----------------------------------------------------------------------------------------
 
-PACKAGE = Path(lightmem.__file__).parent
 SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|PRAGMA|WHERE|FROM)\b|(^|\s)\?($|[\s,)])")
 SQL_FRAGMENTS = {"ITEM_COLUMNS", "_INDEX_UNITS", "where", "marks", "select", "column", "operator", "c", "sql"}
 """The names that may be interpolated into SQL text: constants and fragments made of constants and `?`."""

@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from datetime import datetime
 from typing import Any, Optional, Union
 
 import numpy as np
@@ -29,7 +30,7 @@ from lightmem.messages import (
     normalize_messages,
 )
 from lightmem.retrieval import hybrid_search
-from lightmem.sensory import CompressedTurn, SensoryMemory
+from lightmem.sensory import SensoryMemory
 from lightmem.short_term import ShortTermMemory, embedding_text, message_line
 from lightmem.sleep import ConsolidationReport, SleepScheduler
 from lightmem.store.codec import metadata_copy
@@ -119,6 +120,15 @@ def _threshold(threshold: object) -> Optional[float]:
     if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be a number in [0, 1] or None, got {threshold!r}")
     return float(threshold)
+
+
+def _with_event_time(unit: ExtractedUnit, times: Mapping[str, datetime]) -> ExtractedUnit:
+    """`unit`, or when it has no time from the LLM, the unit with the earliest time of its source turns
+    (`times`: the time of each turn that has one, by turn id)."""
+    if unit.event_time is not None:
+        return unit
+    found = [times[s] for s in unit.source if s in times]
+    return replace(unit, event_time=min(found)) if found else unit
 
 
 def _covers(query: Scope, exact: Scope) -> bool:
@@ -256,7 +266,8 @@ class Memory:
             taken = [i for segment in segments for i in segment]
             self._held_vectors = dict(zip(turn_texts[len(taken) :], vectors[len(taken) :]))
             units = self._short_term.extract([[turns[i] for i in segment] for segment in segments])
-            units = [self._with_event_time(unit, turns) for unit in units]
+            times = {m.id: m.timestamp for m in messages if m.timestamp is not None}
+            units = [_with_event_time(unit, times) for unit in units]
             turn_keys = self._turn_keys(vectors, segments)
             unit_vectors = self._unit_vectors(units, {messages[i].id: turn_keys[i] for i in taken})
             metadata_by_id = {record["id"]: record.get("metadata") or {} for _, record in pending}
@@ -322,14 +333,6 @@ class Memory:
                 has_sources = keys[row].any()
                 keys[row] = weight * vector + (1.0 - weight) * keys[row] if has_sources else vector
         return keys
-
-    @staticmethod
-    def _with_event_time(unit: ExtractedUnit, turns: Sequence[CompressedTurn]) -> ExtractedUnit:
-        """A unit without a time from the LLM takes the time of its earliest source turn."""
-        if unit.event_time is not None:
-            return unit
-        times = [t.message.timestamp for t in turns if t.message.id in unit.source and t.message.timestamp]
-        return replace(unit, event_time=min(times)) if times else unit
 
     def _embed(self, texts: Sequence[str], known: Optional[Mapping[str, np.ndarray]] = None) -> np.ndarray:
         """Embeddings of `texts`, reusing the vectors in `known` (texts embedded earlier in a flush)."""
