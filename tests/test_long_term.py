@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -805,6 +806,117 @@ def test_stale_pending_ids_never_take_newer_messages(tmp_path: Path) -> None:
             a.add(ALICE, units("moved to Oslo, again"), unit_vectors(1), pending_ids=ids_read_by_a)
         assert a.pending_list(ALICE) == [(later_id, later)]
         assert [i.text for i in a.get_all(ALICE)] == ["moved to Oslo"]
+
+
+def test_a_message_id_is_buffered_once_per_scope(
+    store: LongTermStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A retried add (same id, same message) is skipped, buffered or extracted since; another message
+    under a used id is refused by name with nothing of its call stored; `delete_all` forgets the ids."""
+    r1, r2 = {"id": "r1", "content": "I moved to Oslo"}, {"id": "r2", "content": "I adopted a cat"}
+    (first,) = store.pending_add(ALICE, [r1], [4])
+    with caplog.at_level(logging.INFO, logger="lightmem"):
+        assert store.pending_add(ALICE, [r1, dict(reversed(r1.items()))], [4, 4]) == []
+    assert "2 of 2 messages" in caplog.text
+    assert len(store.pending_add(ALICE, [r2, r2], [4, 4])) == 1  # twice in one call: stored once
+    assert len(store.pending_add(BOB, [r1], [4])) == 1  # ids are per scope
+    assert len(store.pending_add(Scope(user_id="alice", run_id="s1"), [r1], [4])) == 1
+    assert len(store.pending_add(ALICE, [{"content": "no id"}] * 2, [2, 2])) == 2  # no id: no check
+    with pytest.raises(ValueError, match=r"'r1'.*another message"):
+        store.pending_add(
+            ALICE, [{"id": "r3", "content": "new"}, {**r1, "content": "I moved to Rome"}], [1, 4]
+        )
+    assert [m.get("id") for _, m in store.pending_list(ALICE)] == ["r1", "r2", None, None]
+    store.add(ALICE, units("moved to Oslo"), unit_vectors(1), pending_ids=[first])
+    assert store.pending_add(ALICE, [r1], [4]) == []  # extracted: still a retry
+    store.delete_all(ALICE)
+    assert len(store.pending_add(ALICE, [r1], [4])) == 1
+    assert [m["id"] for _, m in store.pending_list(BOB)] == ["r1"]  # another scope's ids stay
+    assert store.pending_add(BOB, [r1], [4]) == []
+
+
+def test_processes_adding_one_message_id_at_once_store_it_once(tmp_path: Path) -> None:
+    child = (
+        "import sys\n"
+        "from lightmem.long_term import LongTermStore\n"
+        "from lightmem.types import Scope\n"
+        "with LongTermStore(sys.argv[1], int(sys.argv[2])) as store:\n"
+        "    for i in range(0, 60, 3):\n"
+        "        batch = [{'id': f'm{j}', 'content': f'message {j}'} for j in range(i, i + 3)]\n"
+        "        store.pending_add(Scope(user_id='alice'), batch, [2, 2, 2])\n"
+    )
+    LongTermStore(tmp_path, DIM).close()
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", child, str(tmp_path), str(DIM)], stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    for process in children:
+        assert process.wait(timeout=120) == 0, process.stderr.read() if process.stderr else ""
+    with LongTermStore(tmp_path, DIM) as store:
+        assert sorted(m["id"] for _, m in store.pending_list(ALICE)) == sorted(f"m{j}" for j in range(60))
+
+
+def _schema_2_file(path: Path, rows: list[tuple[str, dict[str, str]]]) -> None:
+    """A store in `path` as lightmem wrote schema 2: no table of message ids, and `rows` (user id,
+    message) in its buffer, duplicated ids included."""
+    LongTermStore(path, DIM).close()
+    with sqlite3.connect(path / "memory.db") as conn:
+        conn.execute("DROP TABLE IF EXISTS message_ids")
+        conn.executemany(
+            "INSERT INTO pending (user_id, message, words, created_at) VALUES (?, ?, 1, '2024-01-01')",
+            [(user, json.dumps(message)) for user, message in rows],
+        )
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    conn.close()
+
+
+def test_schema_2_file_with_a_jammed_buffer_is_repaired_on_open(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A retried add once buffered an id twice (every extraction of the scope then failed). Opening the
+    file keeps the first copy, keeps a different message under a new id, and remembers the ids."""
+    r1, r2, other = {"id": "r1", "content": "a"}, {"id": "r2", "content": "b"}, {"id": "r1", "content": "c"}
+    rows = [("alice", r1), ("alice", r2), ("alice", r1), ("bob", r1), ("alice", other), ("alice", r2)]
+    _schema_2_file(tmp_path, rows)
+    with caplog.at_level(logging.WARNING, logger="lightmem"), LongTermStore(tmp_path, DIM) as store:
+        kept = [m for _, m in store.pending_list(ALICE)]
+        assert kept[:2] == [r1, r2] and len(kept) == 3
+        assert kept[2]["content"] == "c" and kept[2]["id"] not in ("r1", "r2")
+        assert [m for _, m in store.pending_list(BOB)] == [r1]
+        assert store.pending_add(ALICE, [r1, r2, kept[2]], [1, 1, 1]) == []
+        assert store.pending_add(BOB, [r1], [1]) == []
+    assert "'r1'" in caplog.text and repr(kept[2]["id"]) in caplog.text
+    with sqlite3.connect(tmp_path / "memory.db") as conn:
+        version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    conn.close()
+    assert version == (str(schema.SCHEMA_VERSION),)
+
+
+def test_stores_opening_an_old_file_at_once_migrate_it_once(tmp_path: Path) -> None:
+    """Several openers race to migrate: one does, the others find it done (a second migration would
+    take every buffered message for a retry of itself and drop it)."""
+    messages = [{"id": f"m{i}", "content": f"message {i}"} for i in range(20)]
+    _schema_2_file(tmp_path, [("alice", m) for m in messages] + [("alice", messages[0])])
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        try:
+            start.wait()
+            LongTermStore(tmp_path, DIM).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with LongTermStore(tmp_path, DIM) as store:
+        assert [m for _, m in store.pending_list(ALICE)] == messages
 
 
 def test_schema_1_file_is_migrated_keeping_its_units_and_buffer(tmp_path: Path) -> None:

@@ -120,6 +120,26 @@ def test_flush_one_scope_or_all(memory: Memory) -> None:
     assert memory.flush() == []
 
 
+def test_a_retried_add_is_a_no_op(memory: Memory) -> None:
+    """A client that timed out sends the same messages again: each id is kept once per scope, buffered
+    or already extracted, and the scope's extraction goes on (a repeated id used to make every later
+    flush of the scope fail)."""
+    memory.add(CONVERSATION[:2], user_id="u")
+    memory.add(CONVERSATION[:2], user_id="u")
+    memory.add([*CONVERSATION[1:3], CONVERSATION[2]], user_id="u")  # an overlap, and one id twice in a call
+    memory.add(CONVERSATION[:1], user_id="v")  # ids are per scope
+    assert memory.stats().pending_messages == 4
+    assert sources(memory.flush(user_id="u")) == ["t1", "t2", "t3"]
+    assert memory.add(CONVERSATION, user_id="u") == []  # t1-t3 are extracted: only t4 is new
+    assert sources(memory.flush()) == ["t1", "t4"]
+    with pytest.raises(ValueError, match="'t1'"):  # an id reused for another message is a client bug
+        memory.add([CONVERSATION[3], {**CONVERSATION[0], "content": "Something else."}], user_id="v")
+    memory.add("No id: never taken for a retry.", user_id="v")
+    memory.add("No id: never taken for a retry.", user_id="v")
+    assert memory.stats().pending_messages == 2
+    assert sources(memory.get_all(user_id="u")) == sorted(IDS)
+
+
 # --- search ----------------------------------------------------------------------------------------
 
 

@@ -219,6 +219,11 @@ class Memory:
         `metadata` (JSON-serialisable, string keys) goes with every memory extracted from these
         messages. The sizes accepted are those of `lightmem.limits`; beyond them, ValueError and
         nothing is stored.
+
+        Idempotent per message id: a message whose `id` the scope was given before (buffered, or
+        extracted since; until `delete_all`) is skipped when it is the same message and metadata (a
+        retried call), and is a ValueError naming the id when it differs (nothing of the call is
+        stored then). Messages without an `id` get a new one each time and are never skipped.
         """
         scope = Scope(user_id, agent_id, run_id)
         extra = metadata_copy(metadata)

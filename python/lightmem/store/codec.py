@@ -1,5 +1,5 @@
 """How values are stored in SQLite: UTC timestamps as fixed-width ISO text, vectors as float32 BLOBs,
-JSON columns, and the text hash. Also the validation of vectors coming from callers."""
+JSON columns, and the text and message hashes. Also the validation of vectors coming from callers."""
 
 from __future__ import annotations
 
@@ -68,6 +68,12 @@ def text_hash(text: str) -> str:
     """sha256 of the text after NFKC normalisation, case folding and whitespace collapsing."""
     normal = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
+
+
+def message_digest(message: Mapping[str, Any]) -> bytes:
+    """16 bytes of sha256 of a buffered message's JSON (keys sorted): equal for equal messages."""
+    text = json.dumps(message, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).digest()[:16]
 
 
 def encode_json(value: Any, name: str) -> str:

@@ -350,6 +350,24 @@ def delete_pending(conn: sqlite3.Connection, scope: Scope, pending_ids: Sequence
         )
 
 
+def record_message(conn: sqlite3.Connection, scope: Scope, message_id: str, digest: bytes) -> bool:
+    """Record that the exact `scope` was given the message `message_id` (`digest`: its
+    `codec.message_digest`). False if it was given before (a retry, to skip); ValueError naming the id
+    if it came before with another message."""
+    key = [getattr(scope, c) or "" for c in _SCOPE_COLUMNS] + [message_id]
+    sql = "INSERT INTO message_ids VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+    if conn.execute(sql, [*key, digest]).rowcount:
+        return True
+    where = " AND ".join(f"{c} = ?" for c in (*_SCOPE_COLUMNS, "message_id"))
+    (known,) = conn.execute(f"SELECT digest FROM message_ids WHERE {where}", key).fetchone()
+    if known != digest:
+        raise ValueError(
+            f"message id {message_id!r} was added to {scope} before with another message: a retried add "
+            "must send the same message (and metadata), a new message needs a new id"
+        )
+    return False
+
+
 def _in_lists(values: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
     """(placeholders, values) for `IN (...)` lists of at most _CHUNK values each."""
     for start in range(0, len(values), _CHUNK):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
 import time
 import uuid
@@ -9,9 +11,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-T = TypeVar("T")
+from lightmem.store.codec import encode_json, message_digest
+from lightmem.store.rows import record_message
+from lightmem.types import Scope
 
-SCHEMA_VERSION = 2
+T = TypeVar("T")
+logger = logging.getLogger("lightmem")
+
+SCHEMA_VERSION = 3
 """Version of the schema below; a file with a higher version is refused (written by a newer lightmem),
 an older one is migrated on open (see `_MIGRATIONS`)."""
 FORMAT = "lightmem"
@@ -29,6 +36,16 @@ _PENDING_TABLE = """CREATE TABLE IF NOT EXISTS pending (
     words INTEGER NOT NULL,
     created_at TEXT NOT NULL)"""
 _PENDING_INDEX = "CREATE INDEX IF NOT EXISTS pending_scope ON pending (user_id, agent_id, run_id)"
+
+# every message id each exact scope has been given, buffered or extracted since (until `delete_all` of
+# the scope), with a digest of the message: adding it again is then a no-op (see `rows.record_message`).
+# A None scope id is stored as '' (never a valid id), so that the primary key makes (scope, message id)
+# unique, also between processes
+_MESSAGE_IDS_TABLE = """CREATE TABLE IF NOT EXISTS message_ids (
+    user_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    digest BLOB NOT NULL,
+    PRIMARY KEY (user_id, agent_id, run_id, message_id)) WITHOUT ROWID"""
 
 # the words of live units for keyword search (FTS5, BM25), kept in step by triggers inside every write;
 # `scope` holds one token per id ("u" + hex(user_id), "a" + ..., "r" + ...), so that a search matches
@@ -89,20 +106,75 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS history_memory ON history (memory_id)",
     _PENDING_TABLE,
     _PENDING_INDEX,
+    _MESSAGE_IDS_TABLE,
 )
 
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    # 1 -> 2: pending ids could be reused once the newest rows were extracted
-    1: (
+_MIGRATION_BATCH = 10_000
+"""Pending rows read at a time by a migration."""
+
+
+def _never_reuse_pending_ids(conn: sqlite3.Connection) -> None:
+    """1 -> 2: pending ids could be reused once the newest rows were extracted."""
+    for statement in (
         "ALTER TABLE pending RENAME TO pending_v1",
         "DROP INDEX IF EXISTS pending_scope",
         _PENDING_TABLE,
         _PENDING_INDEX,
         "INSERT INTO pending SELECT * FROM pending_v1",
         "DROP TABLE pending_v1",
-    ),
+    ):
+        conn.execute(statement)
+
+
+def _remember_message_ids(conn: sqlite3.Connection) -> None:
+    """2 -> 3: the table of the message ids each scope was given, filled from the buffer. A buffered
+    message whose id came before in its scope (a retried `add`, which made every extraction of the scope
+    fail) is dropped when it is the same message: the first is kept. One with other content is kept
+    under a new id (it was acknowledged) and logged. Messages extracted before are not remembered."""
+    conn.execute(_MESSAGE_IDS_TABLE)
+    last = 0
+    while True:
+        batch = conn.execute(
+            "SELECT rowid, user_id, agent_id, run_id, message FROM pending WHERE rowid > ? ORDER BY rowid "
+            "LIMIT ?",
+            (last, _MIGRATION_BATCH),
+        ).fetchall()
+        if not batch:
+            return
+        for rowid, user_id, agent_id, run_id, text in batch:
+            try:
+                message = json.loads(text)
+            except ValueError:  # not lightmem's: left as it is
+                continue
+            if isinstance(message, dict) and isinstance(message.get("id"), str):
+                _remember_pending(conn, rowid, Scope(user_id, agent_id, run_id), message)
+        last = batch[-1][0]
+
+
+def _remember_pending(conn: sqlite3.Connection, rowid: int, scope: Scope, message: dict[str, Any]) -> None:
+    """Record the id of the pending row `rowid` (`message`, of `scope`), or drop the row when it repeats
+    an earlier message, or give it a new id when it reuses an earlier one's."""
+    try:
+        if not record_message(conn, scope, message["id"], message_digest(message)):
+            conn.execute("DELETE FROM pending WHERE rowid = ?", (rowid,))
+        return
+    except ValueError:
+        renamed = {**message, "id": uuid.uuid4().hex[:16]}
+    record_message(conn, scope, renamed["id"], message_digest(renamed))
+    conn.execute("UPDATE pending SET message = ? WHERE rowid = ?", (encode_json(renamed, "message"), rowid))
+    logger.warning(
+        "the buffer of %s held two different messages with id %r; the later one is kept as %r",
+        scope,
+        message["id"],
+        renamed["id"],
+    )
+
+
+_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _never_reuse_pending_ids,
+    2: _remember_message_ids,
 }
-"""Statements taking a file from schema version `key` to `key + 1`."""
+"""What takes a file from schema version `key` to `key + 1` (inside the transaction of `_migrate`)."""
 
 
 class StoreError(RuntimeError):
@@ -289,8 +361,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
     migrated it since the version was read)."""
     (version,) = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     for step in range(int(version), SCHEMA_VERSION):
-        for statement in _MIGRATIONS[step]:
-            conn.execute(statement)
+        _MIGRATIONS[step](conn)
     conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
 

@@ -27,6 +27,7 @@ from lightmem.store.codec import (
     encode_json,
     encode_time,
     encode_vector,
+    message_digest,
     now_utc,
     text_hash,
 )
@@ -46,6 +47,7 @@ from lightmem.store.rows import (
     live_vectors,
     live_where,
     next_seq,
+    record_message,
     rows_by_rowid,
     scope_sql,
     sql_limit,
@@ -266,7 +268,8 @@ class LongTermStore:
         self._write(lambda conn, seq: delete_row(conn, seq, memory_id, scope, reason))
 
     def delete_all(self, scope: Scope) -> int:
-        """Delete every live unit of `scope`, and its pending messages; return the number of units deleted."""
+        """Delete every live unit of `scope`, its pending messages and the message ids it was given (see
+        `pending_add`); return the number of units deleted."""
         check_scope(scope)
         where, params = scope_sql(scope)
 
@@ -278,6 +281,7 @@ class LongTermStore:
                 [now, *params],
             )
             conn.execute(f"DELETE FROM pending WHERE {where}", params)
+            conn.execute(f"DELETE FROM message_ids WHERE {where}", params)  # '' (None) equals no id
             cursor = conn.execute(
                 f"UPDATE units SET deleted = 1, updated_at = ?, seq = ? WHERE deleted = 0 AND {where}",
                 [now, seq, *params],
@@ -498,7 +502,14 @@ class LongTermStore:
     def pending_add(
         self, scope: Scope, messages: Sequence[dict[str, Any]], words: Sequence[int]
     ) -> list[int]:
-        """Buffer `messages` (JSON-serialisable dicts) of `scope` with their word counts; return their ids."""
+        """Buffer `messages` (JSON-serialisable dicts) of `scope` with their word counts; return the ids
+        of the rows stored.
+
+        A message with an `id` (a string) is stored once per exact scope: a message whose id the scope
+        was given before (still buffered or extracted since; forgotten by `delete_all`) is skipped when
+        it is the same message (a retry), and is a ValueError naming the id when it differs; nothing
+        of the call is stored then. Concurrent calls, in any process, store an id once.
+        """
         check_scope(scope)
         if len(messages) != len(words):
             raise ValueError(f"messages and words differ in length: {len(messages)} != {len(words)}")
@@ -508,20 +519,32 @@ class LongTermStore:
                 raise ValueError(f"messages[{i}] must be a dict, got {type(message).__name__}")
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                 raise ValueError(f"words[{i}] must be an integer >= 0, got {count!r}")
-            rows.append((encode_json(message, f"messages[{i}]"), count))
+            message_id = message.get("id")
+            if message_id is not None and not isinstance(message_id, str):
+                raise ValueError(f"messages[{i}] id must be a string, got {type(message_id).__name__}")
+            digest = b"" if message_id is None else message_digest(message)
+            rows.append((encode_json(message, f"messages[{i}]"), count, message_id, digest))
 
         def body(conn: sqlite3.Connection, _seq: int) -> list[int]:
             now = encode_time(now_utc())
             sql = "INSERT INTO pending (user_id, agent_id, run_id, message, words, created_at) "
             sql += " VALUES (?,?,?,?,?,?)"
-            return [
-                int(
-                    conn.execute(sql, (scope.user_id, scope.agent_id, scope.run_id, m, w, now)).lastrowid or 0
-                )
-                for m, w in rows
-            ]
+            stored = []
+            for text, count, message_id, digest in rows:
+                if message_id is None or record_message(conn, scope, message_id, digest):
+                    row = (scope.user_id, scope.agent_id, scope.run_id, text, count, now)
+                    stored.append(int(conn.execute(sql, row).lastrowid or 0))
+            return stored
 
-        return self._write(body, units_change=False)
+        stored = self._write(body, units_change=False)
+        if len(stored) < len(rows):
+            logger.info(
+                "%d of %d messages of %s were added before: skipped",
+                len(rows) - len(stored),
+                len(rows),
+                scope,
+            )
+        return stored
 
     def pending_list(self, scope: Scope) -> list[tuple[int, dict[str, Any]]]:
         """(pending id, message) of the exact `scope`, in insertion order."""
