@@ -140,6 +140,22 @@ def test_a_retried_add_is_a_no_op(memory: Memory) -> None:
     assert sources(memory.get_all(user_id="u")) == sorted(IDS)
 
 
+def test_flush_of_every_scope_goes_on_past_a_scope_that_fails(
+    tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = llm_server.client(max_retries=0)
+    with Memory(tmp_path / "mem", embedder=embedder, llm=client, buffer_token_threshold=100_000) as memory:
+        memory.add(CONVERSATION[:2], user_id="a")
+        memory.add(CONVERSATION[2:], user_id="b")
+        llm_server.script(Reply(status=400, body=b"this request is refused"))  # a's, the first scope
+        with caplog.at_level(logging.ERROR, logger="lightmem"), pytest.raises(LLMError, match="refused"):
+            memory.flush()
+        assert "user_id='a'" in caplog.text and "refused" in caplog.text
+        assert sources(memory.get_all(user_id="b")) == ["t3", "t4"]
+        assert memory.stats().pending_messages == 2  # a's messages wait in the buffer
+        assert sources(memory.flush()) == ["t1", "t2"]
+
+
 # --- search ----------------------------------------------------------------------------------------
 
 

@@ -251,10 +251,24 @@ class Memory:
     ) -> list[MemoryItem]:
         """Turns everything in the short-term buffer of a scope (of every scope if none is given)
         into long-term memory units and returns them. As everywhere, an id left out matches any value:
-        `flush(user_id="a")` also flushes what was added with user_id="a" and an agent or run id."""
+        `flush(user_id="a")` also flushes what was added with user_id="a" and an agent or run id.
+
+        A scope whose extraction fails (its messages stay in the buffer) does not stop the others:
+        each failure is logged with its scope, and once every scope has been tried the first failure
+        is raised (the units of the other scopes are stored)."""
         scope = _optional_scope(user_id, agent_id, run_id)
         scopes = [s for s in self._store.pending_scopes() if scope is None or _covers(scope, s)]
-        return [item for scope in scopes for item in self._flush_scope(scope, force=True)]
+        items: list[MemoryItem] = []
+        failures: list[Exception] = []
+        for each in scopes:
+            try:
+                items.extend(self._flush_scope(each, force=True))
+            except Exception as err:  # raised below, once the other scopes are flushed
+                logger.error("flush of %s failed, its messages stay in the buffer: %r", each, err)
+                failures.append(err)
+        if failures:
+            raise failures[0]
+        return items
 
     def _flush_scope(self, scope: Scope, force: bool) -> list[MemoryItem]:
         with self._flush_lock:
