@@ -859,11 +859,15 @@ def test_processes_adding_one_message_id_at_once_store_it_once(tmp_path: Path) -
 
 
 def _schema_2_file(path: Path, rows: list[tuple[str, dict[str, str]]]) -> None:
-    """A store in `path` as lightmem wrote schema 2: no table of message ids, and `rows` (user id,
-    message) in its buffer, duplicated ids included."""
+    """A store in `path` as lightmem wrote schema 2: no table of message ids, no turn vectors in the
+    buffer nor buffered messages in the keyword index, and `rows` (user id, message) in its buffer,
+    duplicated ids included."""
     LongTermStore(path, DIM).close()
     with sqlite3.connect(path / "memory.db") as conn:
         conn.execute("DROP TABLE IF EXISTS message_ids")
+        conn.execute("DROP TRIGGER pending_text_insert")
+        conn.execute("DROP TRIGGER pending_text_delete")
+        conn.execute("ALTER TABLE pending DROP COLUMN vector")
         conn.executemany(
             "INSERT INTO pending (user_id, message, words, created_at) VALUES (?, ?, 1, '2024-01-01')",
             [(user, json.dumps(message)) for user, message in rows],
@@ -917,6 +921,16 @@ def test_stores_opening_an_old_file_at_once_migrate_it_once(tmp_path: Path) -> N
     assert errors == []
     with LongTermStore(tmp_path, DIM) as store:
         assert [m for _, m in store.pending_list(ALICE)] == messages
+
+
+def test_buffer_of_a_schema_2_file_is_searchable_by_keywords_once_migrated(tmp_path: Path) -> None:
+    message = {"id": "m1", "role": "user", "name": "Ann", "content": "I adopted a parrot", "metadata": {}}
+    _schema_2_file(tmp_path, [("alice", message)])
+    with LongTermStore(tmp_path, DIM) as store:
+        (hit,) = store.pending_keyword_search(["parrot"], ALICE, 5)
+        assert hit.pending and hit.source == ("m1",) and hit.text == "Ann: I adopted a parrot"
+        assert store.pending_search(unit_vectors(1)[0], ALICE) == []  # buffered with no vector
+        assert store.pending_vectors([rowid for rowid, _ in store.pending_list(ALICE)]) == {}
 
 
 def test_schema_1_file_is_migrated_keeping_its_units_and_buffer(tmp_path: Path) -> None:

@@ -48,7 +48,6 @@ def test_the_readme_chat_loop_runs_and_returns_mem0_shapes(m: Memory) -> None:
     assert m.add(messages, user_id="alex") == {"results": []}  # in lightmem's buffer, see below
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 1: search does not see the short-term buffer yet")
 def test_a_fact_just_added_with_inference_is_found_at_once(m: Memory) -> None:
     m.add("I'm vegetarian and allergic to peanuts.", user_id="alex")
     assert texts(m.search("What is alex allergic to?", filters={"user_id": "alex"}))

@@ -189,6 +189,45 @@ def test_search_filters_event_time_and_metadata(memory: Memory) -> None:
         memory.search("Maya", user_id="u", filters={"user_id": "v"})
 
 
+def test_what_was_just_added_is_found_at_once_then_as_units_never_twice(memory: Memory) -> None:
+    """Search saw nothing until a flush: an agent asking two turns later about what it was told got []."""
+    memory.add(CONVERSATION[:2], user_id="u", metadata={"topic": "pets"})
+    memory.add(CONVERSATION[2:], user_id="u", metadata={"topic": "work"})
+    (best,) = memory.search("What is the name of Maya's cat?", user_id="u", limit=1)
+    assert best.pending and best.id.startswith("pending:") and best.source == ("t1",)
+    assert best.text == "Maya: " + CONVERSATION[0]["content"]
+    assert best.event_time == datetime(2024, 3, 3, 9, tzinfo=timezone.utc) and best.metadata == {
+        "topic": "pets"
+    }
+    assert best.score is not None and 0.0 < best.score <= 1.0
+    by_keyword = memory.search("Grenoble", user_id="u", limit=1)
+    assert sources(by_keyword) == ["t4"] and by_keyword[0].pending
+    assert sources(memory.search("Maya", user_id="u", filters={"metadata": {"topic": "work"}})) == [
+        "t3",
+        "t4",
+    ]
+    after_april = memory.search("Maya", user_id="u", filters={"event_after": "2024-04-01T00:00:00Z"})
+    assert sources(after_april) == ["t4"]
+    assert memory.search("cat", user_id="someone else") == []
+    assert memory.search("cat", agent_id="u") == []
+
+    memory.flush()
+    hits = memory.search("cat", user_id="u", limit=10)
+    assert not any(hit.pending for hit in hits) and sorted(sources(hits)) == sorted(IDS)
+
+
+def test_a_flush_reuses_the_turn_vectors_add_stored(tmp_path: Path, embedder: OnnxEmbedder) -> None:
+    with Memory(tmp_path / "mem", embedder=embedder, buffer_token_threshold=100_000) as memory:
+        memory.add(CONVERSATION, user_id="u")
+        assert memory.stats().texts_embedded == len(CONVERSATION)
+        memory.flush()
+        assert memory.stats().texts_embedded == len(CONVERSATION)  # offline units are keyed by their turns
+    with Memory(tmp_path / "mem", embedder=embedder, buffer_token_threshold=100_000) as reopened:
+        reopened.add(CONVERSATION[:1], user_id="v")
+        reopened.flush()  # another process's (or a restarted one's) buffer holds the vectors too
+        assert reopened.stats().texts_embedded == 1
+
+
 def test_search_and_get_all_take_metadata_operators(memory: Memory) -> None:
     memory.add(CONVERSATION[0], user_id="u", metadata={"priority": 2, "tags": ["pets", "home"]})
     memory.add(CONVERSATION[1], user_id="u", metadata={"priority": 7, "status": "done"})

@@ -650,7 +650,20 @@ def test_retries_and_timeout_come_from_the_config(
 # --- security: SQL ----------------------------------------------------------------------------------------
 
 SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|PRAGMA|WHERE|FROM)\b|(^|\s)\?($|[\s,)])")
-SQL_FRAGMENTS = {"ITEM_COLUMNS", "_INDEX_UNITS", "where", "marks", "select", "column", "operator", "c", "sql"}
+SQL_FRAGMENTS = {
+    "ITEM_COLUMNS",
+    "_INDEX_UNITS",
+    "_INDEX_PENDING",
+    "_SCOPE_TOKENS",
+    "_PENDING_COLUMNS",
+    "where",
+    "marks",
+    "select",
+    "column",
+    "operator",
+    "c",
+    "sql",
+}
 """The names that may be interpolated into SQL text: constants and fragments made of constants and `?`."""
 
 

@@ -153,6 +153,32 @@ def test_a_hit_found_by_its_keywords_alone_is_scored_by_its_own_cosine(tmp_path:
         }
 
 
+def test_pending_messages_rank_beside_units_by_the_same_cosine_and_bm25(tmp_path: Path) -> None:
+    """A buffered message competes with the units on one scale: by meaning it sits between the units
+    whose cosines it falls between, by keywords it is found like a unit; once a unit cites it (a flush
+    that committed while the search read), only the unit is returned."""
+    dim, scope = 4, Scope("u")
+    near = [np.array([1.0, 0.1 * i, 0.0, 0.05], dtype=np.float32) for i in range(8)]
+    far = np.array([0.0, 0.0, 1.0, 0.0], dtype=np.float32)
+    middle = np.array([1.0, 0.0, 1.0, 0.0], dtype=np.float32) / np.sqrt(2)
+    message = {"id": "m1", "role": "user", "name": "Ann", "content": "the zorblax concert", "metadata": {}}
+    texts = [f"plain note number {i}" for i in range(8)] + ["far note"]
+    query = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
+    with LongTermStore(tmp_path / "mem", dim) as store:
+        store.add(scope, [ExtractedUnit(t, ()) for t in texts], np.stack([*near, far]))
+        store.pending_add(scope, [message], [3], middle[None, :])
+        by_meaning = hybrid_search(store, "note", query, scope, 10, None, keyword_weight=0.0)
+        assert [h.text for h in by_meaning][-2:] == ["Ann: the zorblax concert", "far note"]
+        assert by_meaning[-2].pending and by_meaning[-2].score == pytest.approx(1 / np.sqrt(2), abs=1e-5)
+        hits = hybrid_search(store, "zorblax?", query, scope, 2, None, keyword_weight=1.0)
+        assert [h.text for h in hits] == ["plain note number 0", "Ann: the zorblax concert"]
+        assert hits[1].pending and hits[1].source == ("m1",)
+        store.add(scope, [ExtractedUnit("Ann: zorblax concert", ("m1",))], middle[None, :])  # still buffered
+        both = hybrid_search(store, "zorblax?", query, scope, 10, None, keyword_weight=1.0)
+        assert [h.source for h in both if "m1" in h.source] == [("m1",)]
+        assert not any(h.pending for h in both)
+
+
 def test_keyword_weight_zero_searches_by_meaning_only(tmp_path: Path, embedder: OnnxEmbedder) -> None:
     with Memory(tmp_path / "mem", embedder=embedder, keyword_weight=0.0) as memory:
         memory.add([{"id": i, "name": n, "content": c} for i, n, c in CONVERSATION], user_id="u")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from lightmem import LightMemConfig, Memory
 from lightmem.messages import parse_timestamp
-from lightmem.short_term import embedding_text
+from lightmem.text_keys import embedding_text
 
 TURNS = [
     {"role": "user", "name": "Ana", "id": "t1", "timestamp": "2024-05-01T10:00:00Z",

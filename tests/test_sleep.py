@@ -21,8 +21,8 @@ from lightmem.embedding import OnnxEmbedder
 from lightmem.llm import Completion, LLMError, UsageCounter, estimate_tokens
 from lightmem.long_term import Change, LongTermStore
 from lightmem.prompts import CONSOLIDATE_TASK
-from lightmem.short_term import embedding_text
 from lightmem.sleep import ConsolidationReport, SleepScheduler, consolidate
+from lightmem.text_keys import embedding_text
 from lightmem.types import ExtractedUnit, MemoryItem, Scope
 
 ALICE = Scope(user_id="alice")

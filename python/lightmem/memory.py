@@ -31,9 +31,10 @@ from lightmem.messages import (
 )
 from lightmem.retrieval import hybrid_search
 from lightmem.sensory import SensoryMemory
-from lightmem.short_term import ShortTermMemory, embedding_text, message_line
+from lightmem.short_term import ShortTermMemory
 from lightmem.sleep import ConsolidationReport, SleepScheduler
 from lightmem.store.codec import metadata_copy
+from lightmem.text_keys import embedding_text, turn_key_text
 from lightmem.types import (
     ExtractedUnit,
     HistoryEntry,
@@ -180,7 +181,6 @@ class Memory:
         self._counters = _Counters()
         self._counters_lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        self._held_vectors: dict[str, np.ndarray] = {}  # turns a flush left in the buffer, already embedded
         self._sleep = SleepScheduler(self._store, self._llm, self._embedder, self.config)
 
     # --- context manager -----------------------------------------------------------------------
@@ -236,7 +236,8 @@ class Memory:
         try:
             if not infer:
                 return self._store_verbatim(scope, parsed, extra)
-            self._store.pending_add(scope, records, [len(m.content.split()) for m in parsed])
+            vectors = self._embed([turn_key_text(m) for m in parsed])  # the flush reuses them
+            self._store.pending_add(scope, records, [len(m.content.split()) for m in parsed], vectors)
             if self._store.pending_words(scope) < self.config.buffer_token_threshold:
                 return []
             return self._flush_scope(scope, force=False)
@@ -277,13 +278,11 @@ class Memory:
                 return []
             messages = [message_from_dict(record) for _, record in pending]
             turns = self._sensory.compress(messages)
-            turn_texts = [embedding_text(message_line(m), m.timestamp) for m in messages]
-            vectors = self._embed(turn_texts, self._held_vectors)
+            vectors = self._turn_vectors(pending, messages)
             segments = self._sensory.segment(vectors, messages)
             if not force and len(segments) > 1:
                 segments = segments[:-1]  # the last topic may still go on: it waits for more turns
             taken = [i for segment in segments for i in segment]
-            self._held_vectors = dict(zip(turn_texts[len(taken) :], vectors[len(taken) :]))
             units = self._short_term.extract([[turns[i] for i in segment] for segment in segments])
             times = {m.id: m.timestamp for m in messages if m.timestamp is not None}
             units = [_with_event_time(unit, times) for unit in units]
@@ -319,6 +318,17 @@ class Memory:
         units = [ExtractedUnit(m.content, (m.id,), event_time=m.timestamp) for m in messages]
         return self._store.add(scope, units, self._unit_vectors(units, {}), metadata=metadata)
 
+    def _turn_vectors(
+        self, pending: Sequence[tuple[int, Mapping[str, Any]]], messages: Sequence[Message]
+    ) -> np.ndarray:
+        """The embeddings of the buffered turns: those `add` stored, and (for turns buffered by an older
+        lightmem, which stored none) embedded now."""
+        stored = self._store.pending_vectors([rowid for rowid, _ in pending])
+        missing = [i for i, (rowid, _) in enumerate(pending) if rowid not in stored]
+        fresh = dict(zip(missing, self._embed([turn_key_text(messages[i]) for i in missing])))
+        rows = [fresh[i] if i in fresh else stored[rowid] for i, (rowid, _) in enumerate(pending)]
+        return np.stack(rows).astype(np.float32, copy=False)
+
     def _turn_keys(self, vectors: np.ndarray, segments: Sequence[range]) -> np.ndarray:
         """Each turn's embedding plus `segment_context_weight` times the mean of its topic segment,
         so that a turn is also found by what its conversation around it was about."""
@@ -353,16 +363,15 @@ class Memory:
                 keys[row] = weight * vector + (1.0 - weight) * keys[row] if has_sources else vector
         return keys
 
-    def _embed(self, texts: Sequence[str], known: Optional[Mapping[str, np.ndarray]] = None) -> np.ndarray:
-        """Embeddings of `texts`, reusing the vectors in `known` (texts embedded earlier in a flush)."""
-        known = known or {}
-        missing = list(dict.fromkeys(t for t in texts if t not in known))
-        fresh = dict(zip(missing, self._embedder.embed(missing))) if missing else {}
-        with self._counters_lock:
-            self._counters.texts_embedded += len(missing)
-        if not texts:
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings of `texts` (each distinct text embedded once)."""
+        distinct = list(dict.fromkeys(texts))
+        if not distinct:
             return np.zeros((0, self._embedder.dim), dtype=np.float32)
-        return np.stack([fresh[t] if t in fresh else known[t] for t in texts]).astype(np.float32, copy=False)
+        fresh = dict(zip(distinct, self._embedder.embed(distinct)))
+        with self._counters_lock:
+            self._counters.texts_embedded += len(distinct)
+        return np.stack([fresh[t] for t in texts]).astype(np.float32, copy=False)
 
     def update(
         self,
@@ -421,7 +430,6 @@ class Memory:
         securely erased from the file's free pages."""
         with self._flush_lock:
             self._store.reset()
-            self._held_vectors = {}
 
     # --- reading -------------------------------------------------------------------------------
     def search(

@@ -53,26 +53,49 @@ def hybrid_search(
     keyword_weight: float,
     threshold: Optional[float] = None,
 ) -> list[MemoryItem]:
-    """The `limit` units of `scope` passing `filters` that best match `query` (embedded as `vector`).
+    """The `limit` units and buffered messages of `scope` passing `filters` that best match `query`
+    (embedded as `vector`).
 
-    Order: by meaning alone when `keyword_weight` is 0, else the best `FUSION_DEPTH * limit` units by
-    meaning and by keywords fused by reciprocal rank (the keyword ranking weighted `keyword_weight`).
-    Score: the cosine similarity of the query to the unit's search key, clipped to [0, 1] (a hit found
-    by its keywords alone gets its own, from its stored vector), so scores are comparable across
-    queries; with fusion they need not decrease down the list. Hits scoring below `threshold` are
-    skipped, the next ones in fused order taking their places.
+    Buffered messages (not yet extracted: items marked `pending`) take part in both rankings beside the
+    units, by the same cosine and the same BM25. Order: by meaning alone when `keyword_weight` is 0, else
+    the best `FUSION_DEPTH * limit` hits by meaning and by keywords fused by reciprocal rank (the keyword
+    ranking weighted `keyword_weight`). Score: the cosine similarity of the query to the hit's search
+    key, clipped to [0, 1] (a hit found by its keywords alone gets its own, from its stored vector), so
+    scores are comparable across queries; with fusion they need not decrease down the list. Hits scoring
+    below `threshold` are skipped, the next ones in fused order taking their places.
     """
+    # The buffer is read before the units: a flush committing in between can then show a message both
+    # pending and as a unit (the pending copy is dropped), never as neither.
+    pending = store.pending_search(vector, scope, filters)
+    cosines = {item.id: item.score or 0.0 for item in pending}
     if keyword_weight == 0.0:
-        ranked = store.search(vector, scope, limit, filters)
-        return _above(ranked, {item.id: item.score or 0.0 for item in ranked}, threshold)
+        units = store.search(vector, scope, limit, filters)
+        cosines.update((item.id, item.score or 0.0) for item in units)
+        return _above(_unflushed(_by_score(units, pending)), cosines, threshold)[:limit]
     depth = min(FUSION_DEPTH * limit, MAX_RESULTS)
-    by_meaning = store.search(vector, scope, depth, filters)
-    by_keywords = store.keyword_search(keywords(query), scope, depth, filters, min_score=MIN_KEYWORD_SCORE)
+    words = keywords(query)
+    pending_by_keywords = store.pending_keyword_search(words, scope, depth, filters, MIN_KEYWORD_SCORE)
+    units = store.search(vector, scope, depth, filters)
+    units_by_keywords = store.keyword_search(words, scope, depth, filters, min_score=MIN_KEYWORD_SCORE)
+    by_meaning = _by_score(units, pending)[:depth]
+    by_keywords = _by_score(units_by_keywords, pending_by_keywords)[:depth]
     candidates = limit if threshold is None else 2 * depth  # every candidate may be needed
-    fused = fuse_rankings([by_meaning, by_keywords], [1.0, keyword_weight], candidates)
-    cosines = {item.id: item.score or 0.0 for item in by_meaning}
+    fused = _unflushed(fuse_rankings([by_meaning, by_keywords], [1.0, keyword_weight], 2 * depth))
+    cosines.update((item.id, item.score or 0.0) for item in units)
     cosines.update(store.similarities(vector, [item.id for item in fused if item.id not in cosines]))
-    return _above(fused, cosines, threshold)[:limit]
+    return _above(fused[:candidates], cosines, threshold)[:limit]
+
+
+def _by_score(*rankings: Sequence[MemoryItem]) -> list[MemoryItem]:
+    """The items of rankings scored on one scale, best first (ties: the earlier ranking's first)."""
+    return sorted((item for ranking in rankings for item in ranking), key=lambda i: -(i.score or 0.0))
+
+
+def _unflushed(ranked: Sequence[MemoryItem]) -> list[MemoryItem]:
+    """`ranked` without the pending messages that a unit among them already cites (a flush that
+    committed while the search read)."""
+    extracted = {source for item in ranked if not item.pending for source in item.source}
+    return [item for item in ranked if not (item.pending and set(item.source) <= extracted)]
 
 
 def _above(

@@ -8,24 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
 
 from lightmem.llm import LLM, OfflineLLM
 from lightmem.prompts import InvalidLLMOutput, Turn, build_extract_request, parse_extract_response
 from lightmem.sensory import CompressedTurn, has_content
-from lightmem.types import ExtractedUnit, Message
+from lightmem.types import ExtractedUnit
 
 logger = logging.getLogger("lightmem")
-
-
-def embedding_text(text: str, when: datetime | None) -> str:
-    """The string embedded for a turn or a unit: its text, prefixed with its date when known."""
-    return f"{when:%d %B %Y}: {text}" if when is not None else text
-
-
-def message_line(message: Message) -> str:
-    """A whole (uncompressed) message as a line of conversation: `speaker: text`."""
-    return f"{message.speaker or message.role}: {message.content}"
 
 
 class ShortTermMemory:

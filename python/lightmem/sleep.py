@@ -48,8 +48,8 @@ from lightmem.prompts import (
     build_consolidate_request,
     parse_consolidate_response,
 )
-from lightmem.short_term import embedding_text
 from lightmem.store.codec import text_hash
+from lightmem.text_keys import embedding_text
 from lightmem.types import MemoryItem, Scope
 
 logger = logging.getLogger("lightmem")

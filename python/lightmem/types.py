@@ -75,6 +75,9 @@ class MemoryItem:
     metadata: dict[str, Any] = field(default_factory=dict)
     score: Optional[float] = None
     version: int = 1
+    pending: bool = False
+    """True for a message still in the short-term buffer, found by `search` before any flush: its `id`
+    is `pending:<n>` (no memory id yet), its `text` the whole message line, its `source` the message id."""
 
 
 @dataclass(frozen=True)

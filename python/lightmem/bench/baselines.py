@@ -25,7 +25,7 @@ from lightmem.prompts import (
     parse_consolidate_response,
     parse_extract_response,
 )
-from lightmem.short_term import embedding_text
+from lightmem.text_keys import embedding_text
 
 logger = logging.getLogger("lightmem")
 

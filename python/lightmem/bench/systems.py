@@ -15,7 +15,7 @@ from lightmem.conversations import Conversation
 from lightmem.embedding import Embedder
 from lightmem.llm import LLM
 from lightmem.memory import Memory
-from lightmem.short_term import embedding_text
+from lightmem.text_keys import embedding_text
 from lightmem.types import MemoryItem
 
 USER_ID = "locomo"

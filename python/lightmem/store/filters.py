@@ -95,6 +95,20 @@ class SearchFilters:
                 params.append(encode_time(value))
         return clauses, params
 
+    def admits(
+        self, event_time: Optional[datetime], created_at: datetime, metadata: Mapping[str, Any]
+    ) -> bool:
+        """Whether something with these times and metadata passes every filter (what `sql` and
+        `matches_metadata` check together, for what is not a row of the `units` table)."""
+        times = {"event_time": event_time, "created_at": created_at}
+        for name, (column, operator) in _TIME_BOUNDS.items():
+            bound, value = getattr(self, name), times[column]
+            if bound is None:
+                continue
+            if value is None or (value < to_utc(bound) if operator == ">=" else value >= to_utc(bound)):
+                return False
+        return self.matches_metadata(metadata)
+
     def matches_metadata(self, metadata: Mapping[str, Any]) -> bool:
         """Whether a unit's metadata satisfies the metadata conditions."""
         return self._predicate is None or self._predicate(metadata)

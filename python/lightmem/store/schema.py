@@ -18,7 +18,7 @@ from lightmem.types import Scope
 T = TypeVar("T")
 logger = logging.getLogger("lightmem")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Version of the schema below; a file with a higher version is refused (written by a newer lightmem),
 an older one is migrated on open (see `_MIGRATIONS`)."""
 FORMAT = "lightmem"
@@ -36,6 +36,9 @@ _PENDING_TABLE = """CREATE TABLE IF NOT EXISTS pending (
     words INTEGER NOT NULL,
     created_at TEXT NOT NULL)"""
 _PENDING_INDEX = "CREATE INDEX IF NOT EXISTS pending_scope ON pending (user_id, agent_id, run_id)"
+# the embedding of each buffered turn (float32 BLOB, as units.vector), stored by `add`: search ranks the
+# buffer by it and a flush reuses it; NULL for turns buffered by a lightmem before schema 4
+_PENDING_VECTOR = "ALTER TABLE pending ADD COLUMN vector BLOB"
 
 # every message id each exact scope has been given, buffered or extracted since (until `delete_all` of
 # the scope), with a digest of the message: adding it again is then a no-op (see `rows.record_message`).
@@ -49,13 +52,33 @@ _MESSAGE_IDS_TABLE = """CREATE TABLE IF NOT EXISTS message_ids (
 
 # the words of live units for keyword search (FTS5, BM25), kept in step by triggers inside every write;
 # `scope` holds one token per id ("u" + hex(user_id), "a" + ..., "r" + ...), so that a search matches
-# within its scope instead of scoring every scope's units. Optional: built on open wherever SQLite has
-# FTS5 (from the live units if the file has none yet)
+# within its scope instead of scoring every scope's units. Buffered messages are indexed too, under the
+# negative of their pending rowid (units have positive ones), so that one BM25 scores both. Optional:
+# built on open wherever SQLite has FTS5 and JSON (from the live units and the buffer if the file has
+# none yet)
+_SCOPE_TOKENS = (
+    "'u' || COALESCE(hex(user_id), '') || ' a' || COALESCE(hex(agent_id), '') "
+    "|| ' r' || COALESCE(hex(run_id), '')"
+)
 _INDEX_UNITS = (
-    "INSERT INTO units_text (rowid, text, scope) SELECT rowid, text, 'u' || COALESCE(hex(user_id), '') "
-    "|| ' a' || COALESCE(hex(agent_id), '') || ' r' || COALESCE(hex(run_id), '') FROM units WHERE deleted = 0"
+    "INSERT INTO units_text (rowid, text, scope) "
+    f"SELECT rowid, text, {_SCOPE_TOKENS} FROM units WHERE deleted = 0"
 )
 """Adds every live unit to the keyword index (its first build); the triggers narrow it to their row."""
+_INDEX_PENDING = (
+    "INSERT INTO units_text (rowid, text, scope) SELECT -rowid, COALESCE(json_extract(message, '$.name'), "
+    f"json_extract(message, '$.role')) || ': ' || json_extract(message, '$.content'), {_SCOPE_TOKENS} "
+    "FROM pending WHERE rowid > 0"
+)
+"""Adds every buffered message (as `text_keys.message_line` writes it) to the keyword index."""
+_PENDING_KEYWORD_TRIGGERS = (
+    f"""CREATE TRIGGER pending_text_insert AFTER INSERT ON pending BEGIN
+        {_INDEX_PENDING} AND rowid = new.rowid;
+    END""",
+    """CREATE TRIGGER pending_text_delete AFTER DELETE ON pending BEGIN
+        DELETE FROM units_text WHERE rowid = -old.rowid;
+    END""",
+)
 _KEYWORD_INDEX = (
     "CREATE VIRTUAL TABLE units_text USING fts5(text, scope, tokenize = 'porter unicode61')",
     f"""CREATE TRIGGER units_text_insert AFTER INSERT ON units BEGIN
@@ -65,7 +88,9 @@ _KEYWORD_INDEX = (
         DELETE FROM units_text WHERE rowid = old.rowid;
         {_INDEX_UNITS} AND rowid = new.rowid;
     END""",
+    *_PENDING_KEYWORD_TRIGGERS,
     _INDEX_UNITS,
+    _INDEX_PENDING,
 )
 
 _SCHEMA = (
@@ -107,6 +132,7 @@ _SCHEMA = (
     _PENDING_TABLE,
     _PENDING_INDEX,
     _MESSAGE_IDS_TABLE,
+    _PENDING_VECTOR,
 )
 
 _MIGRATION_BATCH = 10_000
@@ -170,9 +196,19 @@ def _remember_pending(conn: sqlite3.Connection, rowid: int, scope: Scope, messag
     )
 
 
+def _searchable_buffer(conn: sqlite3.Connection) -> None:
+    """3 -> 4: buffered turns keep their embedding, and the keyword index (where the file has one) holds
+    the buffered messages too."""
+    conn.execute(_PENDING_VECTOR)
+    if _has_table(conn, "units_text"):
+        for statement in (*_PENDING_KEYWORD_TRIGGERS, _INDEX_PENDING):
+            conn.execute(statement)
+
+
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _never_reuse_pending_ids,
     2: _remember_message_ids,
+    3: _searchable_buffer,
 }
 """What takes a file from schema version `key` to `key + 1` (inside the transaction of `_migrate`)."""
 
@@ -307,12 +343,12 @@ def open_database(conn: sqlite3.Connection, path: Path, dim: int) -> tuple[str, 
 
 
 def _keyword_index(conn: sqlite3.Connection, path: Path) -> bool:
-    """Whether the file has its keyword index, built now if missing and this SQLite has FTS5."""
-    if not has_fts5(conn):
+    """Whether the file has its keyword index, built now if missing and this SQLite has FTS5 and JSON."""
+    if not (has_fts5(conn) and _has_json(conn)):
         if _has_table(conn, "units_text"):  # its triggers would make every write fail
             raise StoreError(
-                f"{path} has a keyword index but this Python's SQLite {sqlite3.sqlite_version} lacks FTS5: "
-                "open it with a Python whose SQLite has FTS5 (python.org, Debian and Ubuntu builds do)"
+                f"{path} has a keyword index but this Python's SQLite {sqlite3.sqlite_version} lacks FTS5 "
+                "or JSON: open it with a Python whose SQLite has both (python.org, Debian, Ubuntu builds do)"
             )
         return False
     if not _has_table(conn, "units_text"):
@@ -323,6 +359,15 @@ def _keyword_index(conn: sqlite3.Connection, path: Path) -> bool:
                     conn.execute(statement)
 
         write_transaction(conn, build)
+    return True
+
+
+def _has_json(conn: sqlite3.Connection) -> bool:
+    """Whether this connection's SQLite has the JSON functions (built in since 3.38, an option before)."""
+    try:
+        conn.execute("SELECT json_extract('{}', '$.a')")
+    except sqlite3.OperationalError:
+        return False
     return True
 
 

@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional, TypeVar, Union
 import numpy as np
 
 from lightmem.limits import check_limit
+from lightmem.store import buffer_search
 from lightmem.store.codec import (
     check_metadata,
     check_vector,
@@ -50,6 +51,7 @@ from lightmem.store.rows import (
     record_message,
     rows_by_rowid,
     scope_sql,
+    select_in,
     sql_limit,
     take,
     to_item,
@@ -367,18 +369,14 @@ class LongTermStore:
         store's units adds almost nothing. No keywords, no hits; no hits either without the keyword
         index (`has_keyword_index`)."""
         _check_search(scope, limit, filters)
-        if isinstance(keywords, str) or not all(isinstance(k, str) for k in keywords):
-            raise ValueError("keywords must be a sequence of strings")
-        terms = list(dict.fromkeys(k.strip() for k in keywords if k.strip()))
-        if not terms or not self._has_keyword_index:
+        match = self._keyword_match(keywords, scope)
+        if match is None:
             return []
-        words = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
-        match = " AND ".join([*_scope_tokens(scope), f"text : ({words})"])
         where, params = where_sql(scope, filters)
         needed = _rows_needed(filters, limit)
         sql = (
             f"SELECT {ITEM_COLUMNS}, hits.score FROM (SELECT rowid AS hit, -bm25(units_text, 1.0, 0.0) "
-            "AS score FROM units_text WHERE units_text MATCH ?) AS hits "
+            "AS score FROM units_text WHERE units_text MATCH ? AND rowid > 0) AS hits "
             f"CROSS JOIN units ON units.rowid = hits.hit WHERE hits.score >= ? AND {where} "
             "ORDER BY hits.score DESC LIMIT ?"
         )
@@ -388,6 +386,17 @@ class LongTermStore:
             .fetchall()
         )
         return [to_item(row, score) for row, score in take(((r, r[-1]) for r in rows), filters, limit)]
+
+    def _keyword_match(self, keywords: Sequence[str], scope: Scope) -> Optional[str]:
+        """The FTS5 query for any of `keywords` within `scope`; None when there is nothing to search (no
+        keywords, or no keyword index)."""
+        if isinstance(keywords, str) or not all(isinstance(k, str) for k in keywords):
+            raise ValueError("keywords must be a sequence of strings")
+        terms = list(dict.fromkeys(k.strip() for k in keywords if k.strip()))
+        if not terms or not self._has_keyword_index:
+            return None
+        words = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        return " AND ".join([*_scope_tokens(scope), f"text : ({words})"])
 
     def neighbors_batch(
         self, vectors: np.ndarray, scope: Scope, k: int, exact_scope: bool = True
@@ -500,10 +509,15 @@ class LongTermStore:
     # --- short-term buffer ------------------------------------------------------------------------
 
     def pending_add(
-        self, scope: Scope, messages: Sequence[dict[str, Any]], words: Sequence[int]
+        self,
+        scope: Scope,
+        messages: Sequence[dict[str, Any]],
+        words: Sequence[int],
+        vectors: Optional[np.ndarray] = None,
     ) -> list[int]:
-        """Buffer `messages` (JSON-serialisable dicts) of `scope` with their word counts; return the ids
-        of the rows stored.
+        """Buffer `messages` (JSON-serialisable dicts) of `scope` with their word counts and, when given,
+        their turns' embeddings (one row each: what `pending_search` ranks and a flush reuses); return
+        the ids of the rows stored.
 
         A message with an `id` (a string) is stored once per exact scope: a message whose id the scope
         was given before (still buffered or extracted since; forgotten by `delete_all`) is skipped when
@@ -513,6 +527,9 @@ class LongTermStore:
         check_scope(scope)
         if len(messages) != len(words):
             raise ValueError(f"messages and words differ in length: {len(messages)} != {len(words)}")
+        blobs: list[Optional[bytes]] = [None] * len(messages)
+        if vectors is not None:
+            blobs = [encode_vector(v) for v in check_vectors(vectors, self.dim, len(messages), "vectors")]
         rows = []
         for i, (message, count) in enumerate(zip(messages, words)):
             if not isinstance(message, dict):
@@ -523,16 +540,16 @@ class LongTermStore:
             if message_id is not None and not isinstance(message_id, str):
                 raise ValueError(f"messages[{i}] id must be a string, got {type(message_id).__name__}")
             digest = b"" if message_id is None else message_digest(message)
-            rows.append((encode_json(message, f"messages[{i}]"), count, message_id, digest))
+            rows.append((encode_json(message, f"messages[{i}]"), count, message_id, digest, blobs[i]))
 
         def body(conn: sqlite3.Connection, _seq: int) -> list[int]:
             now = encode_time(now_utc())
-            sql = "INSERT INTO pending (user_id, agent_id, run_id, message, words, created_at) "
-            sql += " VALUES (?,?,?,?,?,?)"
+            sql = "INSERT INTO pending (user_id, agent_id, run_id, message, words, created_at, vector) "
+            sql += " VALUES (?,?,?,?,?,?,?)"
             stored = []
-            for text, count, message_id, digest in rows:
+            for text, count, message_id, digest, vector in rows:
                 if message_id is None or record_message(conn, scope, message_id, digest):
-                    row = (scope.user_id, scope.agent_id, scope.run_id, text, count, now)
+                    row = (scope.user_id, scope.agent_id, scope.run_id, text, count, now, vector)
                     stored.append(int(conn.execute(sql, row).lastrowid or 0))
             return stored
 
@@ -553,6 +570,38 @@ class LongTermStore:
             f"SELECT rowid, message FROM pending WHERE {where} ORDER BY rowid", params
         )
         return [(rowid, json.loads(message)) for rowid, message in rows]
+
+    def pending_vectors(self, pending_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """The turn embeddings stored with these pending rows (rows buffered without one are left out)."""
+        select = "SELECT rowid, vector FROM pending"
+        rows = list(select_in(self._conn(), select, "rowid", list(pending_ids), "vector IS NOT NULL"))
+        matrix = decode_vectors([blob for _, blob in rows], self.dim)
+        return {rowid: vector for (rowid, _), vector in zip(rows, matrix)}
+
+    def pending_search(
+        self, vector: np.ndarray, scope: Scope, filters: Optional[SearchFilters] = None
+    ) -> list[MemoryItem]:
+        """Every buffered message of `scope` passing `filters`, as items marked `pending`, most similar
+        to `vector` first (`score`: cosine similarity; messages buffered without a vector left out)."""
+        _check_search(scope, 1, filters)
+        query = check_vector(vector, self.dim)
+        return buffer_search.by_meaning(self._conn(), query, scope, filters, self.dim)
+
+    def pending_keyword_search(
+        self,
+        keywords: Sequence[str],
+        scope: Scope,
+        limit: int,
+        filters: Optional[SearchFilters] = None,
+        min_score: float = 0.0,
+    ) -> list[MemoryItem]:
+        """`keyword_search` over the buffered messages of `scope` (same index, same BM25 scale), as
+        items marked `pending`."""
+        _check_search(scope, limit, filters)
+        match = self._keyword_match(keywords, scope)
+        if match is None:
+            return []
+        return buffer_search.by_keywords(self._conn(), match, scope, limit, filters, min_score)
 
     def pending_words(self, scope: Scope) -> int:
         """Total words buffered for the exact `scope`."""
