@@ -2,7 +2,7 @@
 turns ago. Reports how often that turn is in the top 5 of `search` (what was just said must be findable
 at once, before any flush), with `add` and `search` latency percentiles and the load average.
 
-    python benches/bench_agent_loop.py [FILES...] [--limit 5] [--seed 0]
+    python benches/bench_agent_loop.py [FILES...] [--limit 5] [--seed 0] [--buffer-sizes 0,100,1000]
 
 The probes are LoCoMo's own questions (categories 1-4) whose evidence is a single turn: each is asked
 after a random 1-5 further turns (seeded), in the default configuration (offline, buffer threshold as
@@ -85,11 +85,33 @@ def run(conversation: Conversation, limit: int, seed: int) -> LoopResult:
     )
 
 
+def search_with_buffer(conversation: Conversation, pending: int, searches: int = 100) -> dict[str, float]:
+    """Search latency percentiles (ms) with `pending` turns of `conversation` in the short-term buffer
+    and the rest of it in long-term memory."""
+    turns = [message for session in conversation.sessions for message in session]
+    questions = [q.question for q in conversation.questions][:searches]
+    seconds = []
+    with tempfile.TemporaryDirectory() as directory:
+        memory = Memory(directory, buffer_token_threshold=10**9)  # flushed by hand only
+        with memory:
+            memory.add(turns[: len(turns) - pending], user_id="agent")
+            memory.flush()
+            memory.add(turns[len(turns) - pending :], user_id="agent")
+            for question in questions:
+                start = time.perf_counter()
+                memory.search(question, user_id="agent", limit=10)
+                seconds.append(time.perf_counter() - start)
+    return percentiles_ms(seconds)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="*", type=Path, help="LoCoMo files (default: ../shared/data/locomo)")
     parser.add_argument("--limit", type=int, default=5, help="hits read per probe (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the probes' delays")
+    parser.add_argument(
+        "--buffer-sizes", default="", help="also time search with these many turns buffered, e.g. 0,100,1000"
+    )
     args = parser.parse_args()
     paths = args.files or default_paths()
     if not paths:
@@ -102,6 +124,10 @@ def main() -> None:
             print(results[-1])
     found, probes = sum(r.found for r in results), sum(r.probes for r in results)
     print(f"all: {found}/{probes} = {found / probes:.3f} of the probes found in the top {args.limit}")
+    first = load_conversations(paths[0])[0]
+    for size in [int(n) for n in args.buffer_sizes.split(",") if n]:
+        timing = ", ".join(f"{k} {v:.1f}" for k, v in search_with_buffer(first, size).items())
+        print(f"search ms with {size} turns buffered ({first.name}, the rest in long-term memory): {timing}")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
