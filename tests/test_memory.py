@@ -140,6 +140,18 @@ def test_a_retried_add_is_a_no_op(memory: Memory) -> None:
     assert sources(memory.get_all(user_id="u")) == sorted(IDS)
 
 
+def test_a_retried_add_without_inference_is_a_no_op_too(memory: Memory) -> None:
+    """`infer=False` stored a second copy of every retried message."""
+    assert sources(memory.add(CONVERSATION[:2], user_id="u", infer=False)) == ["t1", "t2"]
+    assert memory.add(CONVERSATION[:2], user_id="u", infer=False) == []
+    assert sources(memory.add(CONVERSATION[:3], user_id="u", infer=False)) == ["t3"]
+    memory.add(CONVERSATION[3], user_id="u")  # buffered ...
+    assert memory.add(CONVERSATION[3], user_id="u", infer=False) == []  # ... so already given
+    with pytest.raises(ValueError, match="'t1'"):
+        memory.add({**CONVERSATION[0], "content": "Something else."}, user_id="u", infer=False)
+    assert sorted(sources(memory.get_all(user_id="u"))) == ["t1", "t2", "t3"]
+
+
 def test_flush_of_every_scope_goes_on_past_a_scope_that_fails(
     tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer, caplog: pytest.LogCaptureFixture
 ) -> None:

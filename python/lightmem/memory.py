@@ -235,7 +235,7 @@ class Memory:
         records = [{**message_to_dict(m), "metadata": extra} for m in parsed]
         try:
             if not infer:
-                return self._store_verbatim(scope, parsed, extra)
+                return self._store_verbatim(scope, parsed, records, extra)
             vectors = self._embed([turn_key_text(m) for m in parsed])  # the flush reuses them
             self._store.pending_add(scope, records, [len(m.content.split()) for m in parsed], vectors)
             if self._store.pending_words(scope) < self.config.buffer_token_threshold:
@@ -312,11 +312,17 @@ class Memory:
             return items
 
     def _store_verbatim(
-        self, scope: Scope, messages: Sequence[Message], metadata: Mapping[str, Any]
+        self,
+        scope: Scope,
+        messages: Sequence[Message],
+        records: Sequence[Mapping[str, Any]],
+        metadata: Mapping[str, Any],
     ) -> list[MemoryItem]:
-        """One unit per message, its content as it is, keyed by the embedding of that text."""
+        """One unit per message, its content as it is, keyed by the embedding of that text (`records`:
+        the messages as the buffer would hold them, so that a retried add is recognised either way)."""
         units = [ExtractedUnit(m.content, (m.id,), event_time=m.timestamp) for m in messages]
-        return self._store.add(scope, units, self._unit_vectors(units, {}), metadata=metadata)
+        vectors = self._unit_vectors(units, {})
+        return self._store.add(scope, units, vectors, metadata=metadata, messages=records)
 
     def _turn_vectors(
         self, pending: Sequence[tuple[int, Mapping[str, Any]]], messages: Sequence[Message]

@@ -164,10 +164,14 @@ class LongTermStore:
         vectors: np.ndarray,
         metadata: Union[Mapping[str, Any], Sequence[Mapping[str, Any]], None] = None,
         pending_ids: Sequence[int] = (),
+        messages: Sequence[Mapping[str, Any]] = (),
     ) -> list[MemoryItem]:
         """Store `units` (with their (n, dim) `vectors`) in `scope` and drop the pending rows they came from.
 
-        `metadata` is one mapping for all units or a sequence of one mapping per unit.
+        `metadata` is one mapping for all units or a sequence of one mapping per unit. `messages`: for
+        units that store a message as it is (`add(infer=False)`), that message, one per unit, whose id is
+        recorded as `pending_add` records it: a unit whose message the scope was given before is skipped
+        (a retry), one whose id came with another message is a ValueError and nothing is stored.
 
         One transaction: the units, their ADD history rows and the removal of `pending_ids` (rows of the
         exact `scope`) happen together or not at all. KeyError if a pending row is gone (another process
@@ -187,12 +191,21 @@ class LongTermStore:
         else:
             metadata_json = [encode_json(check_metadata(m), f"metadata[{i}]") for i, m in enumerate(metadata)]
         pending = sorted({int(i) for i in pending_ids})
+        if messages and len(messages) != len(units):
+            raise ValueError(f"messages has {len(messages)} entries for {len(units)} units")
+        keys = [_message_key(message, f"messages[{i}]") for i, message in enumerate(messages)]
         if not units and not pending:
             return []
         ids = [uuid.uuid4().hex for _ in units]
 
         def body(conn: sqlite3.Connection, seq: int) -> list[MemoryItem]:
             delete_pending(conn, scope, pending)
+            kept = (
+                [i for i, key in enumerate(keys) if _first_time(conn, scope, key)]
+                if keys
+                else range(len(ids))
+            )
+            rows = [(ids[i], units[i], matrix[i], metadata_json[i]) for i in kept]
             now = encode_time(now_utc())
             conn.executemany(
                 "INSERT INTO units (id, user_id, agent_id, run_id, text, topic, created_at, updated_at, "
@@ -202,14 +215,14 @@ class LongTermStore:
                      None if u.event_time is None else encode_time(u.event_time),
                      encode_json(list(u.source), "source"), unit_metadata, text_hash(u.text), seq,
                      encode_vector(vector))
-                    for memory_id, u, vector, unit_metadata in zip(ids, units, matrix, metadata_json)
+                    for memory_id, u, vector, unit_metadata in rows
                 ],
             )  # fmt: skip
             conn.executemany(
                 "INSERT INTO history (memory_id, event, new_text, created_at) VALUES (?, 'ADD', ?, ?)",
-                [(memory_id, u.text, now) for memory_id, u in zip(ids, units)],
+                [(memory_id, u.text, now) for memory_id, u, _, _ in rows],
             )
-            return items_by_ids(conn, ids)
+            return items_by_ids(conn, [memory_id for memory_id, _, _, _ in rows])
 
         return self._write(body)
 
@@ -293,8 +306,8 @@ class LongTermStore:
         return self._write(body)
 
     def reset(self) -> None:
-        """Delete every unit of every scope, all history and the whole short-term buffer, in one
-        transaction. Units become tombstones without content (id and times only), so that every
+        """Delete every unit of every scope, all history, the whole short-term buffer and the message ids
+        the scopes were given, in one transaction. Units become tombstones without content (id and times only), so that every
         process sharing the store drops them from its vector index at its next sync."""
 
         def body(conn: sqlite3.Connection, seq: int) -> None:
@@ -306,6 +319,7 @@ class LongTermStore:
             )
             conn.execute("DELETE FROM history")
             conn.execute("DELETE FROM pending")
+            conn.execute("DELETE FROM message_ids")
 
         self._write(body)
 
@@ -536,19 +550,16 @@ class LongTermStore:
                 raise ValueError(f"messages[{i}] must be a dict, got {type(message).__name__}")
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                 raise ValueError(f"words[{i}] must be an integer >= 0, got {count!r}")
-            message_id = message.get("id")
-            if message_id is not None and not isinstance(message_id, str):
-                raise ValueError(f"messages[{i}] id must be a string, got {type(message_id).__name__}")
-            digest = b"" if message_id is None else message_digest(message)
-            rows.append((encode_json(message, f"messages[{i}]"), count, message_id, digest, blobs[i]))
+            key = _message_key(message, f"messages[{i}]")
+            rows.append((encode_json(message, f"messages[{i}]"), count, key, blobs[i]))
 
         def body(conn: sqlite3.Connection, _seq: int) -> list[int]:
             now = encode_time(now_utc())
             sql = "INSERT INTO pending (user_id, agent_id, run_id, message, words, created_at, vector) "
             sql += " VALUES (?,?,?,?,?,?,?)"
             stored = []
-            for text, count, message_id, digest, vector in rows:
-                if message_id is None or record_message(conn, scope, message_id, digest):
+            for text, count, key, vector in rows:
+                if _first_time(conn, scope, key):
                     row = (scope.user_id, scope.agent_id, scope.run_id, text, count, now, vector)
                     stored.append(int(conn.execute(sql, row).lastrowid or 0))
             return stored
@@ -845,6 +856,27 @@ def _scope_tokens(scope: Scope) -> list[str]:
     `schema._INDEX_UNITS`: hex as SQLite's hex() writes it, of the UTF-8 text)."""
     ids = (("u", scope.user_id), ("a", scope.agent_id), ("r", scope.run_id))
     return [f'scope : "{kind}{value.encode("utf-8").hex()}"' for kind, value in ids if value is not None]
+
+
+MessageKey = tuple[Optional[str], bytes]
+"""A message's id (None: it has none) and its `codec.message_digest`."""
+
+
+def _message_key(message: Mapping[str, Any], where: str) -> MessageKey:
+    """The id and digest of `message`; ValueError naming `where` if its id is not a string."""
+    message_id = message.get("id")
+    if message_id is None:
+        return None, b""
+    if not isinstance(message_id, str):
+        raise ValueError(f"{where} id must be a string, got {type(message_id).__name__}")
+    return message_id, message_digest(message)
+
+
+def _first_time(conn: sqlite3.Connection, scope: Scope, key: MessageKey) -> bool:
+    """Whether `scope` is given the message of `key` for the first time (recorded now; a message
+    without an id always is); ValueError if its id came before with another message."""
+    message_id, digest = key
+    return message_id is None or record_message(conn, scope, message_id, digest)
 
 
 def _rows_needed(filters: Optional[SearchFilters], limit: int) -> Optional[int]:
