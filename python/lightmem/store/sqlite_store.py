@@ -307,8 +307,8 @@ class LongTermStore:
 
     def reset(self) -> None:
         """Delete every unit of every scope, all history, the whole short-term buffer and the message ids
-        the scopes were given, in one transaction. Units become tombstones without content (id and times only), so that every
-        process sharing the store drops them from its vector index at its next sync."""
+        the scopes were given, in one transaction. Units become tombstones without content (id and times
+        only), so that every process sharing the store drops them from its vector index at its next sync."""
 
         def body(conn: sqlite3.Connection, seq: int) -> None:
             conn.execute(
