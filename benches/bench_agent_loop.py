@@ -17,8 +17,10 @@ import random
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lightmem import Memory
 from lightmem.bench.locomo import default_paths
@@ -85,18 +87,21 @@ def run(conversation: Conversation, limit: int, seed: int) -> LoopResult:
     )
 
 
-def search_with_buffer(conversation: Conversation, pending: int, searches: int = 100) -> dict[str, float]:
-    """Search latency percentiles (ms) with `pending` turns of `conversation` in the short-term buffer
-    and the rest of it in long-term memory."""
-    turns = [message for session in conversation.sessions for message in session]
-    questions = [q.question for q in conversation.questions][:searches]
+def search_with_buffer(
+    turns: Sequence[dict[str, Any]], questions: Sequence[str], pending: int
+) -> dict[str, float]:
+    """Search latency percentiles (ms) of `questions` with the last `pending` of `turns` in the
+    short-term buffer and the others in long-term memory."""
+    if not 0 <= pending <= len(turns):
+        raise SystemExit(f"--buffer-sizes: {pending} is more than the {len(turns)} turns of the files")
+    split = len(turns) - pending
     seconds = []
     with tempfile.TemporaryDirectory() as directory:
         memory = Memory(directory, buffer_token_threshold=10**9)  # flushed by hand only
         with memory:
-            memory.add(turns[: len(turns) - pending], user_id="agent")
+            memory.add(turns[:split], user_id="agent")
             memory.flush()
-            memory.add(turns[len(turns) - pending :], user_id="agent")
+            memory.add(turns[split:], user_id="agent")
             for question in questions:
                 start = time.perf_counter()
                 memory.search(question, user_id="agent", limit=10)
@@ -124,10 +129,12 @@ def main() -> None:
             print(results[-1])
     found, probes = sum(r.found for r in results), sum(r.probes for r in results)
     print(f"all: {found}/{probes} = {found / probes:.3f} of the probes found in the top {args.limit}")
-    first = load_conversations(paths[0])[0]
+    conversations = [c for path in paths for c in load_conversations(path)]
+    turns = [m for c in conversations for s in c.sessions for m in s]  # one agent's long history
+    questions = [q.question for q in conversations[0].questions][:100]
     for size in [int(n) for n in args.buffer_sizes.split(",") if n]:
-        timing = ", ".join(f"{k} {v:.1f}" for k, v in search_with_buffer(first, size).items())
-        print(f"search ms with {size} turns buffered ({first.name}, the rest in long-term memory): {timing}")
+        timing = ", ".join(f"{k} {v:.1f}" for k, v in search_with_buffer(turns, questions, size).items())
+        print(f"search ms with {size} of {len(turns)} turns buffered, the rest in long-term memory: {timing}")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

@@ -929,7 +929,7 @@ def test_buffer_of_a_schema_2_file_is_searchable_by_keywords_once_migrated(tmp_p
     with LongTermStore(tmp_path, DIM) as store:
         (hit,) = store.pending_keyword_search(["parrot"], ALICE, 5)
         assert hit.pending and hit.source == ("m1",) and hit.text == "Ann: I adopted a parrot"
-        assert store.pending_search(unit_vectors(1)[0], ALICE) == []  # buffered with no vector
+        assert store.pending_search(unit_vectors(1)[0], ALICE, 5) == []  # buffered with no vector
         assert store.pending_vectors([rowid for rowid, _ in store.pending_list(ALICE)]) == {}
 
 

@@ -64,24 +64,23 @@ def hybrid_search(
     scores are comparable across queries; with fusion they need not decrease down the list. Hits scoring
     below `threshold` are skipped, the next ones in fused order taking their places.
     """
+    fused_search = keyword_weight != 0.0
+    depth = min(FUSION_DEPTH * limit, MAX_RESULTS) if fused_search else limit
+    words = keywords(query)
     # The buffer is read before the units: a flush committing in between can then show a message both
     # pending and as a unit (the pending copy is dropped), never as neither.
-    pending = store.pending_search(vector, scope, filters)
-    cosines = {item.id: item.score or 0.0 for item in pending}
-    if keyword_weight == 0.0:
-        units = store.search(vector, scope, limit, filters)
-        cosines.update((item.id, item.score or 0.0) for item in units)
-        return _above(_unflushed(_by_score(units, pending)), cosines, threshold)[:limit]
-    depth = min(FUSION_DEPTH * limit, MAX_RESULTS)
-    words = keywords(query)
-    pending_by_keywords = store.pending_keyword_search(words, scope, depth, filters, MIN_KEYWORD_SCORE)
-    units = store.search(vector, scope, depth, filters)
+    pending = store.pending_search(vector, scope, depth, filters)
+    pending_by_keywords = (
+        store.pending_keyword_search(words, scope, depth, filters, MIN_KEYWORD_SCORE) if fused_search else []
+    )
+    by_meaning = _by_score(store.search(vector, scope, depth, filters), pending)[:depth]
+    cosines = {item.id: item.score or 0.0 for item in by_meaning}
+    if not fused_search:
+        return _above(_unflushed(by_meaning), cosines, threshold)[:limit]
     units_by_keywords = store.keyword_search(words, scope, depth, filters, min_score=MIN_KEYWORD_SCORE)
-    by_meaning = _by_score(units, pending)[:depth]
     by_keywords = _by_score(units_by_keywords, pending_by_keywords)[:depth]
     candidates = limit if threshold is None else 2 * depth  # every candidate may be needed
     fused = _unflushed(fuse_rankings([by_meaning, by_keywords], [1.0, keyword_weight], 2 * depth))
-    cosines.update((item.id, item.score or 0.0) for item in units)
     cosines.update(store.similarities(vector, [item.id for item in fused if item.id not in cosines]))
     return _above(fused[:candidates], cosines, threshold)[:limit]
 

@@ -20,7 +20,7 @@ import numpy as np
 from lightmem.messages import message_from_dict
 from lightmem.store.codec import decode_time, decode_vectors
 from lightmem.store.filters import SearchFilters
-from lightmem.store.rows import scope_sql
+from lightmem.store.rows import scope_sql, select_in
 from lightmem.text_keys import message_line
 from lightmem.types import MemoryItem, Scope
 
@@ -28,28 +28,54 @@ PENDING_ID_PREFIX = "pending:"
 """`MemoryItem.id` of a pending message: this prefix and its buffer row id (not a memory id)."""
 
 _PENDING_COLUMNS = "pending.rowid, user_id, agent_id, run_id, message, created_at"
+_MIN_BATCH = 32
+"""Messages read at a time by `by_meaning` (at least `limit`)."""
 
 
 def by_meaning(
     conn: sqlite3.Connection,
     vector: np.ndarray,
     scope: Scope,
+    limit: int,
     filters: Optional[SearchFilters],
     dim: int,
 ) -> list[MemoryItem]:
-    """Every pending message of `scope` (None ids match any) passing `filters` and stored with a
-    vector, best first, its `score` the cosine similarity of `vector` (unit length) to the turn."""
+    """The `limit` pending messages of `scope` (None ids match any) passing `filters` and stored with a
+    vector, best first, their `score` the cosine similarity of `vector` (unit length) to the turn. Only
+    the vectors of the buffer are read whole; messages are read in rank order until `limit` pass."""
     where, params = scope_sql(scope)
-    rows = conn.execute(
-        f"SELECT {_PENDING_COLUMNS}, vector FROM pending WHERE vector IS NOT NULL AND {where}", params
+    ranked = conn.execute(
+        f"SELECT rowid, vector FROM pending WHERE vector IS NOT NULL AND {where}", params
     ).fetchall()
-    items = [_item(row) for row in rows]
-    kept = [i for i, item in enumerate(items) if _admitted(item, filters)]
-    if not kept:
-        return []
-    scores = decode_vectors([rows[i][-1] for i in kept], dim) @ vector
-    order = np.argsort(-scores, kind="stable")
-    return [_scored(items[kept[j]], float(scores[j])) for j in order]
+    rowids = [rowid for rowid, _ in ranked]
+    scores = decode_vectors([blob for _, blob in ranked], dim) @ vector
+    order = [int(j) for j in np.argsort(-scores, kind="stable")]
+    found: list[MemoryItem] = []
+    batch = max(limit, _MIN_BATCH)
+    for start in range(0, len(order), batch):
+        chunk = order[start : start + batch]
+        select = f"SELECT {_PENDING_COLUMNS} FROM pending"
+        rows = {row[0]: row for row in select_in(conn, select, "rowid", [rowids[j] for j in chunk])}
+        for j in chunk:
+            item = _scored(_item(rows[rowids[j]]), float(scores[j]))
+            if _admitted(item, filters):
+                found.append(item)
+                if len(found) == limit:
+                    return found
+    return found
+
+
+def cosines(
+    conn: sqlite3.Connection, vector: np.ndarray, item_ids: Sequence[str], dim: int
+) -> dict[str, float]:
+    """The cosine similarity of `vector` to each pending message among `item_ids` (ids as `by_meaning`
+    gives them; others, and messages stored without a vector, are left out)."""
+    rowids = {int(i[len(PENDING_ID_PREFIX) :]): i for i in item_ids if i.startswith(PENDING_ID_PREFIX)}
+    rows = list(
+        select_in(conn, "SELECT rowid, vector FROM pending", "rowid", list(rowids), "vector IS NOT NULL")
+    )
+    scores = decode_vectors([blob for _, blob in rows], dim) @ vector
+    return {rowids[rowid]: float(score) for (rowid, _), score in zip(rows, scores)}
 
 
 def by_keywords(

@@ -590,13 +590,13 @@ class LongTermStore:
         return {rowid: vector for (rowid, _), vector in zip(rows, matrix)}
 
     def pending_search(
-        self, vector: np.ndarray, scope: Scope, filters: Optional[SearchFilters] = None
+        self, vector: np.ndarray, scope: Scope, limit: int, filters: Optional[SearchFilters] = None
     ) -> list[MemoryItem]:
-        """Every buffered message of `scope` passing `filters`, as items marked `pending`, most similar
-        to `vector` first (`score`: cosine similarity; messages buffered without a vector left out)."""
-        _check_search(scope, 1, filters)
+        """The `limit` buffered messages of `scope` passing `filters` most similar to `vector`, as items
+        marked `pending` (`score`: cosine similarity; messages buffered without a vector left out)."""
+        _check_search(scope, limit, filters)
         query = check_vector(vector, self.dim)
-        return buffer_search.by_meaning(self._conn(), query, scope, filters, self.dim)
+        return buffer_search.by_meaning(self._conn(), query, scope, limit, filters, self.dim)
 
     def pending_keyword_search(
         self,
@@ -657,12 +657,17 @@ class LongTermStore:
         return decode_vectors([found[i] for i in ids], self.dim)
 
     def similarities(self, vector: np.ndarray, memory_ids: Sequence[str]) -> dict[str, float]:
-        """The cosine similarity of `vector` to each live unit among `memory_ids` (unknown and deleted
-        ids are left out), from the stored vectors."""
+        """The cosine similarity of `vector` to each live unit or buffered message (`pending:N` ids, as
+        search gives them) among `memory_ids` (unknown and deleted ids are left out), from the stored
+        vectors."""
         query = check_vector(vector, self.dim)
-        found = live_vectors(self._conn(), list(memory_ids))
+        conn = self._conn()
+        found = live_vectors(conn, list(memory_ids))
         scores = decode_vectors(list(found.values()), self.dim) @ query
-        return dict(zip(found, scores.tolist()))
+        return {
+            **dict(zip(found, scores.tolist())),
+            **buffer_search.cosines(conn, query, memory_ids, self.dim),
+        }
 
     def apply_changes(self, changes: Sequence[Change], scope: Optional[Scope] = None) -> None:
         """Apply a consolidation pass in ONE transaction, in order.
