@@ -2,11 +2,12 @@
 turns ago. Reports how often that turn is in the top 5 of `search` (what was just said must be findable
 at once, before any flush), with `add` and `search` latency percentiles and the load average.
 
-    python benches/bench_agent_loop.py [FILES...] [--limit 5] [--seed 0] [--buffer-sizes 0,100,1000]
+    python benches/bench_agent_loop.py [FILES...] [--limit 5] [--seed 0] [--probes questions|keywords]
+        [--buffer-sizes 0,100,1000]
 
-The probes are LoCoMo's own questions (categories 1-4) whose evidence is a single turn: each is asked
-after a random 1-5 further turns (seeded), in the default configuration (offline, buffer threshold as
-shipped), so most evidence turns are still in the short-term buffer when they are asked about.
+The probes (`probes_by_turn`) are LoCoMo's own single-evidence questions, or a turn's own keywords; each
+is asked after a random 1-5 further turns (seeded), in the default configuration (offline, buffer
+threshold as shipped), so most probed turns are still in the short-term buffer when they are asked about.
 """
 
 from __future__ import annotations
@@ -20,25 +21,46 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from lightmem import Memory
 from lightmem.bench.locomo import default_paths
 from lightmem.bench.metrics import percentiles_ms
-from lightmem.conversations import Conversation, Question, load_conversations
+from lightmem.conversations import Conversation, load_conversations
+from lightmem.sensory import keywords
 
 MAX_DELAY_TURNS = 5
 
 
-def probes_by_turn(conversation: Conversation, rng: random.Random) -> dict[int, list[Question]]:
-    """The single-evidence questions, keyed by the index of the turn after which each is asked."""
-    index_of = {m["id"]: i for i, m in enumerate(m for s in conversation.sessions for m in s)}
-    asked_after: dict[int, list[Question]] = defaultdict(list)
-    for question in conversation.questions:
-        if question.category in (1, 2, 3, 4) and len(question.evidence) == 1:
-            turn = index_of.get(question.evidence[0])
-            if turn is not None:
-                asked_after[turn + rng.randint(1, MAX_DELAY_TURNS)].append(question)
+class Probe(NamedTuple):
+    """A search an agent makes, and the turn it is about."""
+
+    query: str
+    turn_id: str
+
+
+def probes_by_turn(conversation: Conversation, rng: random.Random, kind: str) -> dict[int, list[Probe]]:
+    """The probes, keyed by the index of the turn after which each is asked (1-5 turns after its own).
+
+    `questions`: LoCoMo's single-evidence questions of categories 1-4 (their wording is often far from
+    the turn's, and some evidence labels are loose). `keywords`: every 5th turn with at least 3 words
+    worth a keyword search, asked about by its first 4 such words (an agent recalling what was said).
+    """
+    turns = [m for s in conversation.sessions for m in s]
+    index_of = {m["id"]: i for i, m in enumerate(turns)}
+    probes: list[tuple[int, Probe]] = []
+    if kind == "questions":
+        for q in conversation.questions:
+            if q.category in (1, 2, 3, 4) and len(q.evidence) == 1 and q.evidence[0] in index_of:
+                probes.append((index_of[q.evidence[0]], Probe(q.question, q.evidence[0])))
+    else:
+        for index in range(0, len(turns), 5):
+            words = keywords(turns[index]["content"])
+            if len(words) >= 3:
+                probes.append((index, Probe(" ".join(words[:4]), turns[index]["id"])))
+    asked_after: dict[int, list[Probe]] = defaultdict(list)
+    for index, probe in probes:
+        asked_after[index + rng.randint(1, MAX_DELAY_TURNS)].append(probe)
     return asked_after
 
 
@@ -63,9 +85,9 @@ class LoopResult:
         )
 
 
-def run(conversation: Conversation, limit: int, seed: int) -> LoopResult:
+def run(conversation: Conversation, limit: int, seed: int, kind: str) -> LoopResult:
     """Plays the conversation turn by turn into a fresh memory and asks the probes on the way."""
-    asked_after = probes_by_turn(conversation, random.Random(seed))
+    asked_after = probes_by_turn(conversation, random.Random(seed), kind)
     add_s: list[float] = []
     search_s: list[float] = []
     found = asked = 0
@@ -76,12 +98,12 @@ def run(conversation: Conversation, limit: int, seed: int) -> LoopResult:
             start = time.perf_counter()
             memory.add(message, user_id="agent")
             add_s.append(time.perf_counter() - start)
-            for question in asked_after.get(index, []):
+            for probe in asked_after.get(index, []):
                 start = time.perf_counter()
-                hits = memory.search(question.question, user_id="agent", limit=limit)
+                hits = memory.search(probe.query, user_id="agent", limit=limit)
                 search_s.append(time.perf_counter() - start)
                 asked += 1
-                found += any(question.evidence[0] in hit.source for hit in hits)
+                found += any(probe.turn_id in hit.source for hit in hits)
     return LoopResult(
         conversation.name, len(add_s), asked, found, percentiles_ms(add_s), percentiles_ms(search_s)
     )
@@ -114,6 +136,7 @@ def main() -> None:
     parser.add_argument("files", nargs="*", type=Path, help="LoCoMo files (default: ../shared/data/locomo)")
     parser.add_argument("--limit", type=int, default=5, help="hits read per probe (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the probes' delays")
+    parser.add_argument("--probes", choices=["questions", "keywords"], default="questions", help="probe kind")
     parser.add_argument(
         "--buffer-sizes", default="", help="also time search with these many turns buffered, e.g. 0,100,1000"
     )
@@ -125,12 +148,13 @@ def main() -> None:
     results = []
     for path in paths:
         for conversation in load_conversations(path):
-            results.append(run(conversation, args.limit, args.seed))
+            results.append(run(conversation, args.limit, args.seed, args.probes))
             print(results[-1])
     found, probes = sum(r.found for r in results), sum(r.probes for r in results)
     print(f"all: {found}/{probes} = {found / probes:.3f} of the probes found in the top {args.limit}")
     conversations = [c for path in paths for c in load_conversations(path)]
-    turns = [m for c in conversations for s in c.sessions for m in s]  # one agent's long history
+    # one agent's long history: the conversations one after the other (their turn ids made distinct)
+    turns = [{**m, "id": f"{c.name}/{m['id']}"} for c in conversations for s in c.sessions for m in s]
     questions = [q.question for q in conversations[0].questions][:100]
     for size in [int(n) for n in args.buffer_sizes.split(",") if n]:
         timing = ", ".join(f"{k} {v:.1f}" for k, v in search_with_buffer(turns, questions, size).items())
