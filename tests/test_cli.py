@@ -133,9 +133,34 @@ def test_ingest_files_per_user(capsys: pytest.CaptureFixture[str], tmp_path: Pat
 
     code, out, _ = run(capsys, "--path", path, "stats")
     assert code == 0
+    header, *rows = out.splitlines()
+    assert header.startswith("the whole store")
     assert {"memories": str(stats["memories"]), "pending_messages": "0"}.items() <= dict(
-        line.split() for line in out.splitlines()
+        line.split() for line in rows
     ).items()
+
+
+def test_stats_of_one_user_and_lifetime_counters(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, files: list[Path]
+) -> None:
+    path = str(tmp_path / "mem")
+    report = run_json(capsys, "--path", path, "ingest", "--user-per-file", *map(str, files))
+    whole = run_json(capsys, "--path", path, "stats")
+    assert whole["user"] is None and whole["memories"] == report["memories_added"]
+    # counters of the ingest process, read by this one; the offline backend ran, no model did
+    assert whole["offline_extractions"] > 0 and whole["words_in"] > 0
+    assert (whole["llm_calls"], whole["prompt_tokens"], whole["completion_tokens"]) == (0, 0, 0)
+
+    nobody = run_json(capsys, "--path", path, "--user", "nobody", "stats")
+    assert nobody == {**dict.fromkeys(whole, 0), "user": "nobody", "memories": 0}
+    chat = run_json(capsys, "--path", path, "--user", "chat", "stats")
+    assert 0 < chat["memories"] == len(run_json(capsys, "--path", path, "--user", "chat", "get-all"))
+    assert 0 < chat["words_in"] < whole["words_in"]
+
+    code, out, _ = run(capsys, "--path", path, "--user", "nobody", "stats")
+    header, *rows = out.splitlines()
+    assert code == 0 and header == "user 'nobody':"
+    assert dict(line.split() for line in rows)["memories"] == "0"
 
 
 def test_ingest_human_output_and_default_user(

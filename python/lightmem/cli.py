@@ -100,7 +100,12 @@ def _parser() -> argparse.ArgumentParser:
     get_all.add_argument("--limit", type=_positive_int, default=None, metavar="N", help="at most N memories")
     get_all.set_defaults(command=_get_all)
 
-    stats = commands.add_parser("stats", parents=common, help="counts of memories and pending messages")
+    stats = commands.add_parser(
+        "stats",
+        parents=common,
+        help="memories, pending messages and lifetime counters (LLM calls, tokens, words pruned) of a user "
+        "(the whole store unless --user)",
+    )
     stats.set_defaults(command=_stats)
 
     consolidate = commands.add_parser(
@@ -208,7 +213,7 @@ def _demo(args: argparse.Namespace) -> None:
         results = {
             query: memory.search(query, user_id=_user(args), limit=DEMO_LIMIT) for query in DEMO_QUERIES
         }
-        stats = memory.stats().as_dict()
+        stats = memory.stats(user_id=_user(args)).as_dict()
     if args.json:
         searches = [{"query": q, "results": [asdict(i) for i in items]} for q, items in results.items()]
         _print_json({"path": args.path, "ingest": report, "searches": searches, "stats": stats})
@@ -281,11 +286,12 @@ def _get_all(args: argparse.Namespace) -> None:
 
 def _stats(args: argparse.Namespace) -> None:
     with _open(args.path) as memory:
-        stats = memory.stats().as_dict()
+        stats = memory.stats(user_id=args.user).as_dict()
     if args.json:
-        _print_json(stats)
-    else:
-        _print_mapping(stats)
+        _print_json({"user": args.user, **stats})
+        return
+    print(f"user {args.user!r}:" if args.user else "the whole store (all users; --user USER for one):")
+    _print_mapping(stats)
 
 
 def _consolidate(args: argparse.Namespace) -> None:

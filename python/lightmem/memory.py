@@ -10,14 +10,16 @@ import asyncio
 import logging
 import os
 import threading
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from typing import Any, Optional, Union
 
 import numpy as np
 
 from lightmem.config import LightMemConfig
+from lightmem.counted_llm import CountedLLM
 from lightmem.embedding import Embedder, OnnxEmbedder
 from lightmem.limits import check_limit
 from lightmem.llm import LLM, LLMError, OfflineLLM, make_llm
@@ -52,18 +54,32 @@ DEFAULT_PATH = "./lightmem-data"
 
 @dataclass(frozen=True)
 class MemoryStats:
-    """What a `Memory` holds and what it has cost since it was opened."""
+    """What a scope (or the whole store) holds, and its lifetime counters: kept in the store, so they
+    survive restarts and add up the work of every process sharing it (see `Memory.stats`)."""
 
     memories: int
+    """Live memories."""
     pending_messages: int
+    """Messages waiting in the short-term buffer."""
     llm_calls: int
+    """Answered calls to a real model (extraction and consolidation)."""
     prompt_tokens: int
+    """Prompt tokens of those calls (as the server reports them, else estimated)."""
     completion_tokens: int
+    """Completion tokens of those calls."""
+    offline_extractions: int
+    """Passes of the offline extractive backend (the `offline` LLM, and the fallback after two invalid
+    answers of a model): no model runs, nothing is sent, no token is spent."""
     words_in: int
+    """Words of the messages extracted into memories."""
     words_kept: int
+    """Of those, the words the sensory pruner kept."""
     segments: int
+    """Topic segments extracted."""
     units_extracted: int
+    """Memory units stored by extraction (and by `add(infer=False)`)."""
     texts_embedded: int
+    """Texts embedded to store or update memories (search queries are not counted)."""
 
     @property
     def words_pruned(self) -> int:
@@ -75,13 +91,8 @@ class MemoryStats:
         return {**asdict(self), "words_pruned": self.words_pruned}
 
 
-@dataclass
-class _Counters:
-    words_in: int = 0
-    words_kept: int = 0
-    segments: int = 0
-    units_extracted: int = 0
-    texts_embedded: int = 0
+_COUNTERS = tuple(f.name for f in fields(MemoryStats) if f.name not in ("memories", "pending_messages"))
+"""The `MemoryStats` fields that are counters kept in the store."""
 
 
 def _optional_scope(
@@ -174,12 +185,9 @@ class Memory:
                 self.path,
             )
         self._sensory = SensoryMemory(self.config)
-        self._short_term = ShortTermMemory(self._llm, self.config.extraction_batch_segments)
         configured = self.config.unit_text_weight
         default = 0.0 if isinstance(self._llm, OfflineLLM) else 0.5
         self._unit_text_weight: float = default if configured is None else configured
-        self._counters = _Counters()
-        self._counters_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._sleep = SleepScheduler(self._store, self._llm, self._embedder, self.config)
 
@@ -236,8 +244,10 @@ class Memory:
         try:
             if not infer:
                 return self._store_verbatim(scope, parsed, records, extra)
-            vectors = self._embed([turn_key_text(m) for m in parsed])  # the flush reuses them
-            self._store.pending_add(scope, records, [len(m.content.split()) for m in parsed], vectors)
+            tally: Counter[str] = Counter()
+            vectors = self._embed([turn_key_text(m) for m in parsed], tally)  # the flush reuses them
+            words = [len(m.content.split()) for m in parsed]
+            self._store.pending_add(scope, records, words, vectors, counts=tally)
             if self._store.pending_words(scope) < self.config.buffer_token_threshold:
                 return []
             return self._flush_scope(scope, force=False)
@@ -278,16 +288,23 @@ class Memory:
                 return []
             messages = [message_from_dict(record) for _, record in pending]
             turns = self._sensory.compress(messages)
-            vectors = self._turn_vectors(pending, messages)
+            tally: Counter[str] = Counter()
+            vectors = self._turn_vectors(pending, messages, tally)
             segments = self._sensory.segment(vectors, messages)
             if not force and len(segments) > 1:
                 segments = segments[:-1]  # the last topic may still go on: it waits for more turns
             taken = [i for segment in segments for i in segment]
-            units = self._short_term.extract([[turns[i] for i in segment] for segment in segments])
+            units = self._extractor(scope).extract([[turns[i] for i in segment] for segment in segments])
             times = {m.id: m.timestamp for m in messages if m.timestamp is not None}
             units = [_with_event_time(unit, times) for unit in units]
             turn_keys = self._turn_keys(vectors, segments)
-            unit_vectors = self._unit_vectors(units, {messages[i].id: turn_keys[i] for i in taken})
+            unit_vectors = self._unit_vectors(units, {messages[i].id: turn_keys[i] for i in taken}, tally)
+            tally.update(
+                words_in=sum(turns[i].words_in for i in taken),
+                words_kept=sum(turns[i].words_kept for i in taken),
+                segments=len(segments),
+                units_extracted=len(units),
+            )
             metadata_by_id = {record["id"]: record.get("metadata") or {} for _, record in pending}
             unit_metadata = [
                 {k: v for source in unit.source for k, v in metadata_by_id.get(source, {}).items()}
@@ -300,16 +317,21 @@ class Memory:
                     unit_vectors,
                     metadata=unit_metadata,
                     pending_ids=[pending[i][0] for i in taken],
+                    counts=tally,
                 )
             except KeyError:
                 logger.info("another process extracted these messages first; dropping this extraction")
                 return []
-            with self._counters_lock:
-                self._counters.words_in += sum(turns[i].words_in for i in taken)
-                self._counters.words_kept += sum(turns[i].words_kept for i in taken)
-                self._counters.segments += len(segments)
-                self._counters.units_extracted += len(units)
             return items
+
+    def _extractor(self, scope: Scope) -> ShortTermMemory:
+        """The extraction step for one flush of `scope`, its LLM passes (the fallback's too) counted in
+        the scope's counters."""
+        return ShortTermMemory(
+            CountedLLM(self._llm, self._store, scope),
+            self.config.extraction_batch_segments,
+            fallback=CountedLLM(OfflineLLM(), self._store, scope),
+        )
 
     def _store_verbatim(
         self,
@@ -321,17 +343,22 @@ class Memory:
         """One unit per message, its content as it is, keyed by the embedding of that text (`records`:
         the messages as the buffer would hold them, so that a retried add is recognised either way)."""
         units = [ExtractedUnit(m.content, (m.id,), event_time=m.timestamp) for m in messages]
-        vectors = self._unit_vectors(units, {})
-        return self._store.add(scope, units, vectors, metadata=metadata, messages=records)
+        tally: Counter[str] = Counter()
+        vectors = self._unit_vectors(units, {}, tally)
+        tally["units_extracted"] += len(units)
+        return self._store.add(scope, units, vectors, metadata=metadata, messages=records, counts=tally)
 
     def _turn_vectors(
-        self, pending: Sequence[tuple[int, Mapping[str, Any]]], messages: Sequence[Message]
+        self,
+        pending: Sequence[tuple[int, Mapping[str, Any]]],
+        messages: Sequence[Message],
+        tally: Counter[str],
     ) -> np.ndarray:
         """The embeddings of the buffered turns: those `add` stored, and (for turns buffered by an older
         lightmem, which stored none) embedded now."""
         stored = self._store.pending_vectors([rowid for rowid, _ in pending])
         missing = [i for i, (rowid, _) in enumerate(pending) if rowid not in stored]
-        fresh = dict(zip(missing, self._embed([turn_key_text(messages[i]) for i in missing])))
+        fresh = dict(zip(missing, self._embed([turn_key_text(messages[i]) for i in missing], tally)))
         rows = [fresh[i] if i in fresh else stored[rowid] for i, (rowid, _) in enumerate(pending)]
         return np.stack(rows).astype(np.float32, copy=False)
 
@@ -348,7 +375,7 @@ class Memory:
         return keys
 
     def _unit_vectors(
-        self, units: Sequence[ExtractedUnit], turn_vectors: Mapping[str, np.ndarray]
+        self, units: Sequence[ExtractedUnit], turn_vectors: Mapping[str, np.ndarray], tally: Counter[str]
     ) -> np.ndarray:
         """Search keys of new units: their own text's embedding blended with the mean embedding of
         the whole turns they came from (weight `unit_text_weight`, see `LightMemConfig`). A unit that
@@ -363,20 +390,22 @@ class Memory:
             if weight > 0.0 or not found:
                 own_text_needed.append(row)
         if own_text_needed:
-            own = self._embed([embedding_text(units[r].text, units[r].event_time) for r in own_text_needed])
+            texts = [embedding_text(units[r].text, units[r].event_time) for r in own_text_needed]
+            own = self._embed(texts, tally)
             for row, vector in zip(own_text_needed, own):
                 has_sources = keys[row].any()
                 keys[row] = weight * vector + (1.0 - weight) * keys[row] if has_sources else vector
         return keys
 
-    def _embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Embeddings of `texts` (each distinct text embedded once)."""
+    def _embed(self, texts: Sequence[str], tally: Optional[Counter[str]] = None) -> np.ndarray:
+        """Embeddings of `texts` (each distinct text embedded once, and counted as `texts_embedded` in
+        `tally` if given)."""
         distinct = list(dict.fromkeys(texts))
         if not distinct:
             return np.zeros((0, self._embedder.dim), dtype=np.float32)
         fresh = dict(zip(distinct, self._embedder.embed(distinct)))
-        with self._counters_lock:
-            self._counters.texts_embedded += len(distinct)
+        if tally is not None:
+            tally["texts_embedded"] += len(distinct)
         return np.stack([fresh[t] for t in texts]).astype(np.float32, copy=False)
 
     def update(
@@ -401,10 +430,13 @@ class Memory:
         item = self._store.get(_memory_id(memory_id), scope)
         if item is None:
             raise _not_found(memory_id, scope)
-        vector = None if new_text is None else self._embed([embedding_text(new_text, item.event_time)])[0]
+        tally: Counter[str] = Counter()
+        vector = None
+        if new_text is not None:
+            vector = self._embed([embedding_text(new_text, item.event_time)], tally)[0]
         try:
             return self._store.update(
-                memory_id, new_text, vector, scope=scope, reason="user update", metadata=extra
+                memory_id, new_text, vector, scope=scope, reason="user update", metadata=extra, counts=tally
             )
         except KeyError:  # deleted meanwhile
             raise _not_found(memory_id, scope) from None
@@ -431,9 +463,9 @@ class Memory:
         return self._store.delete_all(Scope(user_id, agent_id, run_id))
 
     def reset(self) -> None:
-        """Deletes every memory of every scope, all their history and every short-term buffer: the
-        directory then holds an empty memory (mem0's `reset`). Content is gone for lightmem, though not
-        securely erased from the file's free pages."""
+        """Deletes every memory of every scope, all their history, every short-term buffer and every
+        counter of `stats`: the directory then holds an empty memory (mem0's `reset`). Content is gone
+        for lightmem, though not securely erased from the file's free pages."""
         with self._flush_lock:
             self._store.reset()
 
@@ -526,18 +558,19 @@ class Memory:
             raise _not_found(memory_id, scope)
         return entries
 
-    def stats(self) -> MemoryStats:
-        """Counts of stored memories and pending messages, and the cost since this Memory was opened."""
-        usage = self._llm.usage
-        with self._counters_lock:
-            counters = replace(self._counters)
+    def stats(
+        self, user_id: Optional[str] = None, agent_id: Optional[str] = None, run_id: Optional[str] = None
+    ) -> MemoryStats:
+        """The memories and pending messages of a scope (of the whole store if none is given; an id left
+        out matches any value, as in `flush`), and the scope's lifetime counters: what every process has
+        done in it since the store was created (or `reset`; `delete_all` keeps them). Work of lightmem
+        versions before the counters (schema 5) is not counted."""
+        scope = _optional_scope(user_id, agent_id, run_id)
+        counters = self._store.counters(scope)
         return MemoryStats(
-            memories=self._store.count(),
-            pending_messages=sum(len(self._store.pending_list(s)) for s in self._store.pending_scopes()),
-            llm_calls=usage.calls,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            **asdict(counters),
+            memories=self._store.count(scope),
+            pending_messages=self._store.pending_count(scope),
+            **{name: counters.get(name, 0) for name in _COUNTERS},
         )
 
 
@@ -589,8 +622,8 @@ class AsyncMemory:
     async def consolidate(self, **kwargs: Any) -> ConsolidationReport:
         return await self._run("consolidate", **kwargs)
 
-    async def stats(self) -> MemoryStats:
-        return await self._run("stats")
+    async def stats(self, **kwargs: Any) -> MemoryStats:
+        return await self._run("stats", **kwargs)
 
     async def close(self) -> None:
         await self._run("close")

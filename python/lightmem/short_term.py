@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Optional
 
 from lightmem.llm import LLM, OfflineLLM
 from lightmem.prompts import InvalidLLMOutput, Turn, build_extract_request, parse_extract_response
@@ -29,12 +30,13 @@ class ShortTermMemory:
     in the buffer.
     """
 
-    def __init__(self, llm: LLM, batch_segments: int = 1) -> None:
+    def __init__(self, llm: LLM, batch_segments: int = 1, fallback: Optional[LLM] = None) -> None:
+        """`fallback`: the extractive backend (an `OfflineLLM`, or one wrapping it), a new one if None."""
         if batch_segments < 1:
             raise ValueError(f"batch_segments must be >= 1, got {batch_segments}")
         self._llm = llm
         self._batch_segments = batch_segments
-        self._fallback = OfflineLLM()
+        self._fallback = OfflineLLM() if fallback is None else fallback
 
     def extract(self, segments: Sequence[Sequence[CompressedTurn]]) -> list[ExtractedUnit]:
         """Memory units of all `segments`, in segment order."""

@@ -38,6 +38,7 @@ from tqdm import tqdm  # type: ignore[import-untyped]
 
 from lightmem._core import cluster_knn, minhash_signatures, minhash_similarity
 from lightmem.config import LightMemConfig
+from lightmem.counted_llm import CountedLLM
 from lightmem.embedding import Embedder
 from lightmem.llm import LLM, LLMError
 from lightmem.long_term import Change, LongTermStore, VersionConflict
@@ -188,7 +189,8 @@ def consolidate(
                 for batch in _batches(clusters, batch_size):
                     if cancel is not None and cancel.is_set():
                         break
-                    _settle_batch(store, llm, embedder, cluster_scope, batch, tally)
+                    counted = CountedLLM(llm, store, cluster_scope)  # in the scope's lifetime counters
+                    _settle_batch(store, counted, embedder, cluster_scope, batch, tally)
                     bar.update(len(batch))
     return tally.report(time.perf_counter() - start)
 

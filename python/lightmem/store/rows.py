@@ -368,6 +368,29 @@ def record_message(conn: sqlite3.Connection, scope: Scope, message_id: str, dige
     return False
 
 
+def check_counts(counts: object) -> dict[str, int]:
+    """`counts` as a dict; ValueError unless it maps non-empty names to integers >= 0."""
+    if not isinstance(counts, Mapping):
+        raise ValueError(f"counts must be a mapping of names to integers, got {type(counts).__name__}")
+    checked = dict(counts)
+    for name, value in checked.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"counter names must be non-empty strings, got {name!r}")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"counter {name!r} must be an integer >= 0, got {value!r}")
+    return checked
+
+
+def add_counts(conn: sqlite3.Connection, scope: Scope, counts: Mapping[str, int]) -> None:
+    """Add `counts` (checked by `check_counts`) to the lifetime counters of the exact `scope`."""
+    key = [getattr(scope, c) or "" for c in _SCOPE_COLUMNS]
+    conn.executemany(
+        "INSERT INTO counters VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (user_id, agent_id, run_id, name) DO UPDATE SET value = value + excluded.value",
+        [(*key, name, value) for name, value in counts.items() if value],
+    )
+
+
 def _in_lists(values: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
     """(placeholders, values) for `IN (...)` lists of at most _CHUNK values each."""
     for start in range(0, len(values), _CHUNK):

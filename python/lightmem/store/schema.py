@@ -18,7 +18,7 @@ from lightmem.types import Scope
 T = TypeVar("T")
 logger = logging.getLogger("lightmem")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Version of the schema below; a file with a higher version is refused (written by a newer lightmem),
 an older one is migrated on open (see `_MIGRATIONS`)."""
 FORMAT = "lightmem"
@@ -49,6 +49,14 @@ _MESSAGE_IDS_TABLE = """CREATE TABLE IF NOT EXISTS message_ids (
     message_id TEXT NOT NULL,
     digest BLOB NOT NULL,
     PRIMARY KEY (user_id, agent_id, run_id, message_id)) WITHOUT ROWID"""
+
+# lifetime counters of each exact scope (words pruned, LLM calls, ...: see `Memory.stats`), each added to in
+# the transaction of the work it counts (see `rows.add_counts`); scope ids as in `message_ids`
+_COUNTERS_TABLE = """CREATE TABLE IF NOT EXISTS counters (
+    user_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (user_id, agent_id, run_id, name)) WITHOUT ROWID"""
 
 # the words of live units for keyword search (FTS5, BM25), kept in step by triggers inside every write;
 # `scope` holds one token per id ("u" + hex(user_id), "a" + ..., "r" + ...), so that a search matches
@@ -133,6 +141,7 @@ _SCHEMA = (
     _PENDING_INDEX,
     _MESSAGE_IDS_TABLE,
     _PENDING_VECTOR,
+    _COUNTERS_TABLE,
 )
 
 _MIGRATION_BATCH = 10_000
@@ -205,10 +214,16 @@ def _searchable_buffer(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
+def _keep_counters(conn: sqlite3.Connection) -> None:
+    """4 -> 5: the table of lifetime counters; they start at 0 (what was done before is not known)."""
+    conn.execute(_COUNTERS_TABLE)
+
+
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _never_reuse_pending_ids,
     2: _remember_message_ids,
     3: _searchable_buffer,
+    4: _keep_counters,
 }
 """What takes a file from schema version `key` to `key + 1` (inside the transaction of `_migrate`)."""
 

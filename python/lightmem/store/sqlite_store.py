@@ -36,8 +36,10 @@ from lightmem.store.filters import SearchFilters
 from lightmem.store.rows import (
     ITEM_COLUMNS,
     Change,
+    add_counts,
     apply_change,
     check_changes,
+    check_counts,
     check_event,
     check_scope,
     check_text,
@@ -165,6 +167,7 @@ class LongTermStore:
         metadata: Union[Mapping[str, Any], Sequence[Mapping[str, Any]], None] = None,
         pending_ids: Sequence[int] = (),
         messages: Sequence[Mapping[str, Any]] = (),
+        counts: Optional[Mapping[str, int]] = None,
     ) -> list[MemoryItem]:
         """Store `units` (with their (n, dim) `vectors`) in `scope` and drop the pending rows they came from.
 
@@ -173,9 +176,10 @@ class LongTermStore:
         recorded as `pending_add` records it: a unit whose message the scope was given before is skipped
         (a retry), one whose id came with another message is a ValueError and nothing is stored.
 
-        One transaction: the units, their ADD history rows and the removal of `pending_ids` (rows of the
-        exact `scope`) happen together or not at all. KeyError if a pending row is gone (another process
-        has extracted it already); nothing is stored then.
+        One transaction: the units, their ADD history rows, the removal of `pending_ids` (rows of the
+        exact `scope`) and the addition of `counts` to the scope's counters (see `add_counts`) happen
+        together or not at all. KeyError if a pending row is gone (another process has extracted it
+        already); nothing is stored or counted then.
         """
         check_scope(scope)
         units = list(units)
@@ -194,12 +198,14 @@ class LongTermStore:
         if messages and len(messages) != len(units):
             raise ValueError(f"messages has {len(messages)} entries for {len(units)} units")
         keys = [_message_key(message, f"messages[{i}]") for i, message in enumerate(messages)]
-        if not units and not pending:
+        counted = check_counts(counts or {})
+        if not units and not pending and not counted:
             return []
         ids = [uuid.uuid4().hex for _ in units]
 
         def body(conn: sqlite3.Connection, seq: int) -> list[MemoryItem]:
             delete_pending(conn, scope, pending)
+            add_counts(conn, scope, counted)
             kept = (
                 [i for i, key in enumerate(keys) if _first_time(conn, scope, key)]
                 if keys
@@ -259,12 +265,14 @@ class LongTermStore:
         reason: Optional[str] = None,
         event: str = "UPDATE",
         metadata: Optional[Mapping[str, Any]] = None,
+        counts: Optional[Mapping[str, int]] = None,
     ) -> MemoryItem:
         """Replace the text and vector of a live unit and/or merge `metadata` into its metadata (the keys
         given replace theirs, the others stay); version + 1, history row `event`: UPDATE or MERGE.
 
         `text` and `vector` None: the metadata alone changes. KeyError if the unit does not exist, is
-        deleted or is not in `scope`. A new text makes the unit unconsolidated again.
+        deleted or is not in `scope`. A new text makes the unit unconsolidated again. `counts` are added
+        to the counters of the unit's exact scope in the same transaction (see `add_counts`).
         """
         check_event(event)
         blob = None
@@ -272,11 +280,14 @@ class LongTermStore:
             check_text(text, "text")
             blob = encode_vector(check_vector(vector, self.dim))
         merged = None if metadata is None else check_metadata(metadata)
-        return self._write(
-            lambda conn, seq: update_row(
-                conn, seq, memory_id, scope, text, blob, reason, event, metadata=merged
-            )
-        )
+        counted = check_counts(counts or {})
+
+        def body(conn: sqlite3.Connection, seq: int) -> MemoryItem:
+            item = update_row(conn, seq, memory_id, scope, text, blob, reason, event, metadata=merged)
+            add_counts(conn, Scope(item.user_id, item.agent_id, item.run_id), counted)
+            return item
+
+        return self._write(body)
 
     def delete(self, memory_id: str, scope: Optional[Scope] = None, reason: Optional[str] = None) -> None:
         """Delete a live unit (tombstone: its text stays for history). KeyError if absent or not in scope."""
@@ -306,9 +317,10 @@ class LongTermStore:
         return self._write(body)
 
     def reset(self) -> None:
-        """Delete every unit of every scope, all history, the whole short-term buffer and the message ids
-        the scopes were given, in one transaction. Units become tombstones without content (id and times
-        only), so that every process sharing the store drops them from its vector index at its next sync."""
+        """Delete every unit of every scope, all history, the whole short-term buffer, the message ids
+        the scopes were given and every counter, in one transaction. Units become tombstones without
+        content (id and times only), so that every process sharing the store drops them from its vector
+        index at its next sync."""
 
         def body(conn: sqlite3.Connection, seq: int) -> None:
             conn.execute(
@@ -320,6 +332,7 @@ class LongTermStore:
             conn.execute("DELETE FROM history")
             conn.execute("DELETE FROM pending")
             conn.execute("DELETE FROM message_ids")
+            conn.execute("DELETE FROM counters")
 
         self._write(body)
 
@@ -342,6 +355,30 @@ class LongTermStore:
         where, params = ("1", []) if scope is None else scope_sql(check_scope(scope))
         sql = f"SELECT COUNT(*) FROM units WHERE deleted = 0 AND {where}"
         return int(self._conn().execute(sql, params).fetchone()[0])
+
+    def add_counts(self, scope: Scope, counts: Mapping[str, int]) -> None:
+        """Add `counts` (names to integers >= 0) to the lifetime counters of the exact `scope`, in one
+        small transaction; the counters are shared by every process and survive restarts. Work that
+        writes to the store counts in its own transaction instead (`counts` of `add`, `pending_add`,
+        `update`)."""
+        check_scope(scope)
+        counted = check_counts(counts)
+        if counted:
+            self._write(lambda conn, _seq: add_counts(conn, scope, counted), units_change=False)
+
+    def counters(self, scope: Optional[Scope] = None) -> dict[str, int]:
+        """The lifetime counters (name -> total) of every exact scope `scope` covers (a None id matches
+        any value), or of the whole store; names never counted are left out. `delete_all` keeps a
+        scope's counters, `reset` clears them all."""
+        where, params = ("1", []) if scope is None else scope_sql(check_scope(scope))
+        sql = f"SELECT name, SUM(value) FROM counters WHERE {where} GROUP BY name"
+        rows = self._conn().execute(sql, params)
+        return {name: int(total) for name, total in rows}
+
+    def pending_count(self, scope: Optional[Scope] = None) -> int:
+        """Number of buffered messages of every exact scope `scope` covers, or of the whole store."""
+        where, params = ("1", []) if scope is None else scope_sql(check_scope(scope))
+        return int(self._conn().execute(f"SELECT COUNT(*) FROM pending WHERE {where}", params).fetchone()[0])
 
     def scopes(self) -> list[Scope]:
         """The distinct exact scopes that have live units."""
@@ -528,6 +565,7 @@ class LongTermStore:
         messages: Sequence[dict[str, Any]],
         words: Sequence[int],
         vectors: Optional[np.ndarray] = None,
+        counts: Optional[Mapping[str, int]] = None,
     ) -> list[int]:
         """Buffer `messages` (JSON-serialisable dicts) of `scope` with their word counts and, when given,
         their turns' embeddings (one row each: what `pending_search` ranks and a flush reuses); return
@@ -536,9 +574,11 @@ class LongTermStore:
         A message with an `id` (a string) is stored once per exact scope: a message whose id the scope
         was given before (still buffered or extracted since; forgotten by `delete_all`) is skipped when
         it is the same message (a retry), and is a ValueError naming the id when it differs; nothing
-        of the call is stored then. Concurrent calls, in any process, store an id once.
+        of the call is stored then. Concurrent calls, in any process, store an id once. `counts` are
+        added to the scope's counters in the same transaction (see `add_counts`).
         """
         check_scope(scope)
+        counted = check_counts(counts or {})
         if len(messages) != len(words):
             raise ValueError(f"messages and words differ in length: {len(messages)} != {len(words)}")
         blobs: list[Optional[bytes]] = [None] * len(messages)
@@ -562,6 +602,7 @@ class LongTermStore:
                 if _first_time(conn, scope, key):
                     row = (scope.user_id, scope.agent_id, scope.run_id, text, count, now, vector)
                     stored.append(int(conn.execute(sql, row).lastrowid or 0))
+            add_counts(conn, scope, counted)
             return stored
 
         stored = self._write(body, units_change=False)
@@ -830,7 +871,7 @@ class LongTermStore:
     def _write(self, body: Callable[[sqlite3.Connection, int], T], units_change: bool = True) -> T:
         """Run `body(conn, seq)` in one write transaction (`seq`: a new change number), then sync the index.
 
-        `units_change=False` (pending buffer only): no change number is taken and no sync is needed.
+        `units_change=False` (the buffer or counters only): no change number is taken and no sync is needed.
         """
         conn = self._conn()
 
