@@ -1082,3 +1082,53 @@ def test_damaged_pages_are_a_store_error_wherever_they_are_met(tmp_path: Path, t
 
     with pytest.raises(StoreError, match=rf"{db} is corrupt.*restore it from a backup"):
         use()
+
+
+# --- lifetime counters --------------------------------------------------------------------------------
+
+
+def test_counters_are_kept_per_exact_scope_and_summed_over_a_query_scope(store: LongTermStore) -> None:
+    alice_a1 = Scope(user_id="alice", agent_id="a1")
+    store.add_counts(ALICE, {"llm_calls": 1, "prompt_tokens": 10})
+    store.add_counts(alice_a1, {"llm_calls": 2, "zero": 0})
+    store.add_counts(BOB, {"llm_calls": 5})
+    assert store.counters(ALICE) == {"llm_calls": 3, "prompt_tokens": 10}  # a None id matches any
+    assert store.counters(alice_a1) == {"llm_calls": 2}
+    assert store.counters(Scope(agent_id="a1")) == {"llm_calls": 2}
+    assert store.counters(Scope(user_id="carol")) == {}
+    assert store.counters() == {"llm_calls": 8, "prompt_tokens": 10}
+    for bad in ({"llm_calls": -1}, {"": 1}, {"llm_calls": 1.5}, {"llm_calls": True}):
+        with pytest.raises(ValueError, match="counter"):
+            store.add_counts(ALICE, bad)
+    assert store.counters() == {"llm_calls": 8, "prompt_tokens": 10}
+
+
+def test_counters_of_a_write_are_in_its_transaction(store: LongTermStore) -> None:
+    (pending,) = store.pending_add(ALICE, [{"id": "m1", "content": "x"}], [1], counts={"texts_embedded": 1})
+    store.add(ALICE, units("a"), unit_vectors(1), pending_ids=[pending], counts={"units_extracted": 1})
+    with pytest.raises(KeyError):  # the pending row is gone: nothing stored, nothing counted
+        store.add(ALICE, units("b"), unit_vectors(1), pending_ids=[pending], counts={"units_extracted": 1})
+    (item,) = store.get_all(ALICE)
+    store.update(item.id, "a2", unit_vectors(1, seed=1)[0], counts={"texts_embedded": 1})
+    assert store.counters(ALICE) == {"texts_embedded": 2, "units_extracted": 1}
+    assert store.delete_all(ALICE) == 1
+    assert store.counters(ALICE) == {"texts_embedded": 2, "units_extracted": 1}  # lifetime: kept
+    store.reset()
+    assert store.counters() == {}
+
+
+def test_schema_4_file_gains_counters_starting_at_0(tmp_path: Path) -> None:
+    with LongTermStore(tmp_path, DIM) as store:
+        store.add(ALICE, units("kept"), unit_vectors(1))
+    with sqlite3.connect(tmp_path / "memory.db") as conn:
+        conn.execute("DROP TABLE counters")
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    conn.close()
+    with LongTermStore(tmp_path, DIM) as store:
+        assert store.counters() == {} and store.count(ALICE) == 1
+        store.add_counts(ALICE, {"llm_calls": 1})
+        assert store.counters(ALICE) == {"llm_calls": 1}
+    with sqlite3.connect(tmp_path / "memory.db") as conn:
+        version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    conn.close()
+    assert version == (str(schema.SCHEMA_VERSION),) == ("5",)

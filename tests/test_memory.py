@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -14,6 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import FAKE_KEY, LLMServer, Reply
+from crash_worker import HashEmbedder
 from lightmem.embedding import OnnxEmbedder
 from lightmem.llm import LLMError, OpenAIClient
 from lightmem.long_term import StoreError
@@ -490,6 +493,60 @@ def test_stats_count_memories_buffer_llm_calls_and_pruning(memory: Memory) -> No
     assert memory.stats().memories == len(items) - 1
 
 
+def test_counters_are_kept_in_the_store_per_scope(tmp_path: Path, hash_embedder: HashEmbedder) -> None:
+    path = tmp_path / "mem"
+    with Memory(path, embedder=hash_embedder, buffer_token_threshold=100_000) as memory:
+        memory.add(CONVERSATION, user_id="u")
+        memory.add(CONVERSATION[:1], user_id="u", agent_id="helper")
+        memory.flush()
+        before = memory.stats()
+    with Memory(path, embedder=hash_embedder, buffer_token_threshold=100_000) as reopened:
+        assert reopened.stats() == before  # a restart keeps the counters
+        assert before.offline_extractions == 2 and before.words_in > 0 and before.units_extracted == 5
+        helper = reopened.stats(agent_id="helper")
+        assert (helper.memories, helper.units_extracted, helper.offline_extractions) == (1, 1, 1)
+        assert reopened.stats(user_id="u") == before  # covers the scope with the agent too
+        assert reopened.stats(user_id="u", run_id="r").as_dict() == dict.fromkeys(before.as_dict(), 0)
+        nobody = reopened.stats(user_id="nobody")
+        assert nobody.memories == 0 and nobody.words_in == 0
+        reopened.add("one more message", user_id="w")
+        assert reopened.stats(user_id="w").pending_messages == 1
+        assert reopened.stats(user_id="u").pending_messages == 0
+        reopened.delete_all(user_id="u")
+        assert reopened.stats(user_id="u").units_extracted == 5  # lifetime, unlike the memories
+        reopened.reset()
+        assert reopened.stats().as_dict() == dict.fromkeys(before.as_dict(), 0)
+
+
+_WORKER = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from crash_worker import HashEmbedder
+from lightmem.memory import Memory
+with Memory(sys.argv[1], embedder=HashEmbedder(), buffer_token_threshold=100_000) as memory:
+    memory.add([{"id": f"{sys.argv[3]}{i}", "role": "user", "content": f"my pet number {i} is a cat"}
+                for i in range(3)], user_id="u")
+    memory.flush()
+"""
+
+
+def test_the_counters_of_two_processes_add_up(tmp_path: Path, hash_embedder: HashEmbedder) -> None:
+    path, tests = str(tmp_path / "mem"), str(Path(__file__).parent)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, path, tests, prefix], stderr=subprocess.PIPE, text=True
+        )
+        for prefix in ("a", "b")
+    ]
+    for worker in workers:
+        assert worker.wait(timeout=120) == 0, worker.stderr.read() if worker.stderr else ""
+    with Memory(path, embedder=hash_embedder) as memory:
+        stats = memory.stats(user_id="u")
+    assert stats.memories == stats.units_extracted == 6 and stats.texts_embedded == 6
+    assert stats.offline_extractions == 2 and stats.words_in == 2 * 3 * 7
+    assert stats.llm_calls == 0
+
+
 # --- persistence, context manager, asyncio -------------------------------------------------------------
 
 
@@ -563,6 +620,7 @@ def test_openai_backend_through_memory(tmp_path: Path, embedder: OnnxEmbedder, l
         assert sources(items) == sorted(IDS)
         stats = memory.stats()
         assert (stats.llm_calls, stats.prompt_tokens, stats.completion_tokens) == (1, 100, 10)
+        assert stats.offline_extractions == 0
     (request,) = llm_server.requests
     assert request["json"]["model"] == "m"
     assert request["headers"]["Authorization"] == f"Bearer {FAKE_KEY}"
@@ -579,7 +637,8 @@ def test_invalid_llm_output_is_retried_once_then_stored_extractively(
         items = memory.flush()
         assert sources(items) == sorted(IDS)  # nothing dropped
         assert all(item.text.split(":")[0] in ("Maya", "Tom") for item in items)
-        assert memory.stats().llm_calls == 2
+        stats = memory.stats(user_id="u")
+        assert (stats.llm_calls, stats.offline_extractions) == (2, 1) and stats.prompt_tokens > 0
     assert len(llm_server.requests) == 2
     assert "after two invalid answers" in caplog.text
 
