@@ -231,6 +231,17 @@ def test_unknown_history_id_and_consolidate(
         )
 
 
+def test_history_honours_user(capsys: pytest.CaptureFixture[str], tmp_path: Path, files: list[Path]) -> None:
+    """`--user bob history ID` showed the history of alice's memory."""
+    path = str(tmp_path / "mem")
+    run_json(capsys, "--path", path, "--user", "alice", "ingest", str(files[1]))
+    (item, *_) = run_json(capsys, "--path", path, "--user", "alice", "get-all")
+    code, _, err = run(capsys, "--path", path, "--user", "bob", "history", item["id"])
+    assert code == 2 and "no memory with id" in err
+    assert run_json(capsys, "--path", path, "--user", "alice", "history", item["id"])[0]["event"] == "ADD"
+    assert run_json(capsys, "--path", path, "history", item["id"])[0]["event"] == "ADD"  # any user's
+
+
 def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in ([], ["search"], ["search", "q", "--limit", "0"], ["frobnicate"]):
         with pytest.raises(SystemExit) as info:

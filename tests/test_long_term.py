@@ -923,6 +923,19 @@ def test_stores_opening_an_old_file_at_once_migrate_it_once(tmp_path: Path) -> N
         assert [m for _, m in store.pending_list(ALICE)] == messages
 
 
+def test_a_store_created_by_two_processes_at_once_is_created_once(tmp_path: Path) -> None:
+    """The second of two processes that both found the file empty ran the schema again, and its ALTER
+    TABLE failed with a raw "duplicate column name"."""
+    LongTermStore(tmp_path, DIM).close()
+    conn = sqlite3.connect(tmp_path / "memory.db", isolation_level=None)
+    try:
+        schema._create(conn, DIM)  # what the second process does after the first committed
+        assert conn.execute("SELECT COUNT(*) FROM meta WHERE key = 'store_id'").fetchone() == (1,)
+    finally:
+        conn.close()
+    LongTermStore(tmp_path, DIM).close()
+
+
 def test_buffer_of_a_schema_2_file_is_searchable_by_keywords_once_migrated(tmp_path: Path) -> None:
     message = {"id": "m1", "role": "user", "name": "Ann", "content": "I adopted a parrot", "metadata": {}}
     _schema_2_file(tmp_path, [("alice", message)])

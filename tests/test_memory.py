@@ -155,6 +155,12 @@ def test_a_retried_add_without_inference_is_a_no_op_too(memory: Memory) -> None:
     assert sorted(sources(memory.get_all(user_id="u"))) == ["t1", "t2", "t3"]
 
 
+def test_a_lone_surrogate_in_metadata_is_a_value_error_naming_it(memory: Memory) -> None:
+    with pytest.raises(ValueError, match=r"^metadata \(as JSON\) is not valid Unicode"):
+        memory.add("ok text", user_id="u", metadata={"k": "\udfff"})
+    assert memory.stats().pending_messages == 0
+
+
 def test_flush_of_every_scope_goes_on_past_a_scope_that_fails(
     tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -179,6 +179,20 @@ def test_pending_messages_rank_beside_units_by_the_same_cosine_and_bm25(tmp_path
         assert not any(h.pending for h in both)
 
 
+def test_a_flush_in_one_scope_never_hides_a_message_of_another(
+    tmp_path: Path, embedder: OnnxEmbedder
+) -> None:
+    """Message ids are unique per scope: a unit of agent y citing "m1" hid agent x's buffered "m1" from a
+    search over user a (both agents)."""
+    with Memory(tmp_path / "mem", embedder=embedder, buffer_token_threshold=100_000) as memory:
+        cat = {"id": "m1", "content": "My cat Whiskers loves tuna from the corner shop."}
+        memory.add(cat, user_id="a", agent_id="x")
+        memory.add({"id": "m1", "content": "I drive a red Toyota to work."}, user_id="a", agent_id="y")
+        memory.flush(user_id="a", agent_id="y")
+        hits = memory.search("cat Whiskers", user_id="a", limit=5)
+        assert any(h.pending and h.agent_id == "x" and "Whiskers" in h.text for h in hits)
+
+
 def test_keyword_weight_zero_searches_by_meaning_only(tmp_path: Path, embedder: OnnxEmbedder) -> None:
     with Memory(tmp_path / "mem", embedder=embedder, keyword_weight=0.0) as memory:
         memory.add([{"id": i, "name": n, "content": c} for i, n, c in CONVERSATION], user_id="u")

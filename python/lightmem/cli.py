@@ -312,7 +312,7 @@ def _consolidate(args: argparse.Namespace) -> None:
 def _history(args: argparse.Namespace) -> None:
     with _open(args.path) as memory:
         try:
-            entries = memory.history(args.memory_id)
+            entries = memory.history(args.memory_id, user_id=args.user)  # any user's without --user
         except MemoryNotFoundError:
             raise CliError(
                 f"no memory with id {args.memory_id!r} (`lightmem get-all` lists the ids)"

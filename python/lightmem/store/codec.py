@@ -13,6 +13,7 @@ from typing import Any, Optional
 import numpy as np
 
 from lightmem.limits import MAX_METADATA_BYTES, MAX_METADATA_DEPTH
+from lightmem.types import check_unicode
 
 
 def now_utc() -> datetime:
@@ -101,6 +102,7 @@ def metadata_copy(metadata: Optional[Mapping[str, Any]], name: str = "metadata")
     JSON (tuples become lists); ValueError naming `name` otherwise."""
     checked = _check_mapping(metadata, name)
     text = encode_json(checked, name)  # first: cheaper than the depth walk on a large value
+    check_unicode(text, f"{name} (as JSON)")
     size = len(text.encode("utf-8"))
     if size > MAX_METADATA_BYTES:
         raise ValueError(

@@ -409,6 +409,8 @@ def _create(conn: sqlite3.Connection, dim: int) -> None:
     }
 
     def create() -> None:
+        if _has_table(conn, "meta"):  # another process created it meanwhile (`_SCHEMA` has an ALTER)
+            return
         for statement in _SCHEMA:
             conn.execute(statement)
         conn.executemany("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", initial.items())
