@@ -93,18 +93,12 @@ def _by_score(*rankings: Sequence[MemoryItem]) -> list[MemoryItem]:
 def _unflushed(ranked: Sequence[MemoryItem]) -> list[MemoryItem]:
     """`ranked` without the pending messages that a unit of their own exact scope among them already
     cites (a flush that committed while the search read; message ids are unique per scope only)."""
-    extracted = {
-        (_exact_scope(item), source) for item in ranked if not item.pending for source in item.source
-    }
+    extracted = {(item.scope_key, source) for item in ranked if not item.pending for source in item.source}
     return [
         item
         for item in ranked
-        if not (item.pending and all((_exact_scope(item), source) in extracted for source in item.source))
+        if not (item.pending and all((item.scope_key, source) in extracted for source in item.source))
     ]
-
-
-def _exact_scope(item: MemoryItem) -> tuple[Optional[str], Optional[str], Optional[str]]:
-    return item.user_id, item.agent_id, item.run_id
 
 
 def _above(

@@ -170,7 +170,7 @@ def consolidate(
     tally = _Tally()
     by_scope: dict[tuple[Optional[str], ...], list[tuple[MemoryItem, np.ndarray]]] = defaultdict(list)
     for item, vector in store.unconsolidated(scope):
-        by_scope[_scope_key(item)].append((item, vector))
+        by_scope[item.scope_key].append((item, vector))
     found: list[tuple[Scope, list[_Cluster]]] = []
     for key, units in by_scope.items():
         if cancel is not None and cancel.is_set():
@@ -207,11 +207,6 @@ def _scope_failures(scope: Scope, tally: _Tally) -> Iterator[None]:
 
 
 # --- candidates -----------------------------------------------------------------------------------------
-
-
-def _scope_key(item: MemoryItem) -> tuple[Optional[str], Optional[str], Optional[str]]:
-    """The exact scope of a unit, as a tuple (cheaper to compare than a `Scope`)."""
-    return (item.user_id, item.agent_id, item.run_id)
 
 
 def _when(item: MemoryItem) -> datetime:

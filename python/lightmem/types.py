@@ -79,6 +79,11 @@ class MemoryItem:
     """True for a message still in the short-term buffer, found by `search` before any flush: its `id`
     is `pending:<n>` (no memory id yet), its `text` the whole message line, its `source` the message id."""
 
+    @property
+    def scope_key(self) -> tuple[Optional[str], Optional[str], Optional[str]]:
+        """The item's exact scope as a tuple (cheaper to hash and compare than a `Scope`)."""
+        return (self.user_id, self.agent_id, self.run_id)
+
 
 @dataclass(frozen=True)
 class HistoryEntry:
