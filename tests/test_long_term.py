@@ -12,11 +12,12 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from lightmem.long_term import Change, LongTermStore, SearchFilters, StoreError, VersionConflict
-from lightmem.store import schema
+from lightmem.store import buffer_search, schema
 from lightmem.store.vector_index import VectorIndex
 from lightmem.types import ExtractedUnit, Scope
 from usearch.index import Index
@@ -921,6 +922,23 @@ def test_stores_opening_an_old_file_at_once_migrate_it_once(tmp_path: Path) -> N
     assert errors == []
     with LongTermStore(tmp_path, DIM) as store:
         assert [m for _, m in store.pending_list(ALICE)] == messages
+
+
+def test_buffer_search_skips_a_message_flushed_while_it_ranked_the_vectors(
+    store: LongTermStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process's flush between reading the buffer's vectors and its messages raised KeyError
+    (seen once in `test_threads_and_processes_share_one_store`)."""
+    first, second = ({"id": f"m{i}", "role": "user", "content": f"message {i}"} for i in range(2))
+    rowids = store.pending_add(ALICE, [first, second], [2, 2], unit_vectors(2))
+    read_messages = buffer_search.select_in
+
+    def flush_first_then_read(*args: Any, **kwargs: Any) -> Any:
+        store.add(ALICE, [], unit_vectors(0), pending_ids=[rowids[0]])  # the other process's flush
+        return read_messages(*args, **kwargs)
+
+    monkeypatch.setattr(buffer_search, "select_in", flush_first_then_read)
+    assert [hit.source for hit in store.pending_search(unit_vectors(1)[0], ALICE, 5)] == [("m1",)]
 
 
 def test_a_store_created_by_two_processes_at_once_is_created_once(tmp_path: Path) -> None:

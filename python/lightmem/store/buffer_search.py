@@ -57,6 +57,8 @@ def by_meaning(
         select = f"SELECT {_PENDING_COLUMNS} FROM pending"
         rows = {row[0]: row for row in select_in(conn, select, "rowid", [rowids[j] for j in chunk])}
         for j in chunk:
+            if rowids[j] not in rows:  # flushed since its vector was read: the units will show it
+                continue
             item = _scored(_item(rows[rowids[j]]), float(scores[j]))
             if _admitted(item, filters):
                 found.append(item)
