@@ -9,12 +9,15 @@ import random
 import re
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
+from crash_worker import HashEmbedder
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lightmem import Memory, _core
 from lightmem.config import LightMemConfig
-from lightmem.prune_rules import claim_words
+from lightmem.prune_rules import claim_words, prune_turn, word_key
 from lightmem.sensory import SensoryMemory
 from lightmem.types import Message
 
@@ -289,3 +292,90 @@ def test_a_negation_is_not_extended_past_its_clause() -> None:
     said = "It was comforting to know I'm not alone and have a great community around me."
     pruned = compress([said], 0.2)[0]
     assert "not alone" in pruned and "alone and" not in pruned
+
+
+# --- phrasal verbs, "or", exceptive "but", contractions -------------------------------------------
+
+PHRASAL_VERBS = [
+    "*gave *up",
+    "*called *off",
+    "*turned *down",
+    "*broke *up with",
+    "*ran *out of",
+    "*put *off",
+    "*threw *away",
+    "*took *back",
+    "*wrote *down",
+    "*set *up",
+    "*looked *over",
+    "*handed *out",
+]
+PHRASAL_OBJECTS = ["the *wedding", "her *boyfriend", "the *job offer", "*coffee beans", "*smoking"]
+PHRASAL_TAILS = ["*last *month", "*after the *long meeting at the office", "at the lake house *yesterday"]
+
+
+def phrasal_sentences() -> list[tuple[str, list[str]]]:
+    """Subject x phrasal verb x object x tail: the verb, its particle and the object's noun must survive."""
+    parts = itertools.product(SUBJECTS, PHRASAL_VERBS, PHRASAL_OBJECTS, PHRASAL_TAILS)
+    return [_sentence(*words) for words in parts]
+
+
+@pytest.mark.parametrize("ratio", RATIOS)
+def test_phrasal_verbs_keep_their_verb_particle_and_object(ratio: float) -> None:
+    sentences = phrasal_sentences()
+    for (text, must_keep), pruned in zip(sentences, compress([text for text, _ in sentences], ratio)):
+        assert is_subsequence(must_keep, pruned.split()), (text, pruned)
+
+
+@pytest.mark.parametrize("ratio", [0.2, 0.3, 0.5])
+@pytest.mark.parametrize(
+    ("said", "kept_parts"),
+    [
+        ("I gave up smoking three years ago after my doctor warned me.", ["gave up smoking"]),
+        ("We called off the wedding last month.", ["called off the wedding"]),
+        ("I turned down the job offer from the bank.", ["turned down the job"]),
+        ("She broke up with her boyfriend.", ["broke up with her boyfriend."]),
+        ("We ran out of coffee beans.", ["ran out of coffee"]),
+        (
+            "Everyone came to the birthday party at the lake house last weekend but Mike.",
+            ["Everyone", "but Mike."],
+        ),
+        ("Everybody in my family ate the chocolate cake at dinner but the children.", ["but the children."]),
+        ("We might move to Denver or Austin next year.", ["Denver or Austin"]),
+        ("I usually drink green tea or black coffee before work.", ["or black"]),
+        ("I don´t like the spicy food at that restaurant downtown.", ["don´t like"]),
+        ("I donʼt like the spicy food at that restaurant downtown.", ["donʼt like"]),
+    ],
+)
+def test_particles_alternatives_exceptions_and_contractions_keep_their_claims(
+    said: str, kept_parts: list[str], ratio: float
+) -> None:
+    pruned = compress([said], ratio)[0]
+    for part in kept_parts:
+        assert part in pruned, pruned
+
+
+@pytest.mark.parametrize(
+    "negation", ["shouldn't've", "wouldn’t’ve", "mustn't've", "don´t", "donʼt", "don‘t", "Isn't", "CAN’T"]
+)
+def test_every_spelling_of_a_negation_keeps_its_scope(negation: str) -> None:
+    words = ["We", negation, "trusted", "the", "car", "dealer", "at", "the", "old", "market", "yesterday."]
+    plan = prune_turn(words, [word_key(word) for word in words], [False] * len(words))
+    forced = [words[i] for i, flags in zip(plan.words, plan.flags) if flags & _core.FLAG_FORCE_KEEP]
+    assert forced[:4] == [negation, "trusted", "the", "car"], forced
+
+
+def test_memory_add_and_flush_store_the_claims_whole(tmp_path: Path, hash_embedder: HashEmbedder) -> None:
+    said = {
+        "I gave up smoking three years ago after my doctor warned me.": "gave up smoking",
+        "We called off the wedding last month.": "called off the wedding",
+        "Everyone came to the birthday party at the lake house last weekend but Mike.": "but Mike.",
+        "We might move to Denver or Austin next year.": "Denver or Austin",
+        "I don´t like the spicy food at that restaurant downtown.": "don´t like",
+    }
+    with Memory(tmp_path / "mem", embedder=hash_embedder) as memory:
+        memory.add([{"role": "user", "content": text} for text in said], user_id="u")
+        memory.flush(user_id="u")
+        stored = " | ".join(item.text for item in memory.get_all(user_id="u"))
+    for part in said.values():
+        assert part in stored, stored

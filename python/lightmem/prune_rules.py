@@ -21,9 +21,10 @@ n)` of its `n` other words. The rules:
    to, going to, maybe; intensional verbs: want, hope, plan, try, wish; conditionals and exceptions:
    if, unless, except, instead; exclusive focus: only; quantifiers: all, some, few, a few, every;
    comparatives: more, less, than, too, better; prepositions of temporal order, duration and source:
-   before, after, until, since, by, within, from, against; dates and deictic time words; number
-   words), every word ending in n't ('ll, 'd: modals), every word with a digit, and names
-   (capitalised words that do not open a sentence).
+   before, after, until, since, by, within, from, against; alternatives and exceptions: or, but;
+   dates and deictic time words; number words), every word ending in n't (negations) or in 'll or
+   'd (modals), also with more clitics after them (shouldn't've, I'd've), every word with a digit,
+   and names (capitalised words that do not open a sentence). Apostrophes are read alike: ' ’ ‘ ´ ʼ.
 4. **A claim word keeps what it applies to**: the words after it up to and including its first
    content word (neither a stopword nor a closed-class function word), within its clause (not past a
    comma, a sentence end or a conjunction such as "and", "but", "because"), at most three words.
@@ -32,7 +33,14 @@ n)` of its `n` other words. The rules:
    peanuts", "before 9am", "can't eat shellfish", "if the job works", "three times".
 5. **A sentence keeps its last word**, which carries its end punctuation and, English putting new
    information last (end focus), is most often its object or complement.
-6. **Questions keep their form**: a question keeps its opening through the first content word after
+6. **A phrasal verb keeps its particle**: a particle of the `particle` class (up, down, off, out,
+   away, back, over) directly after a content word, in the same clause, is kept with that word (its
+   verb: a backward reach of one word) and with its head after it, as a `head` claim word: "gave up
+   smoking", "called off the wedding", "broke up with her boyfriend", "ran out of coffee". Dropping
+   the particle changes or reverses the verb's meaning ("turned down the offer" is not "turned the
+   offer"). A particle after a function word ("it is over", "gave it up") is not caught; "on" and
+   "in" are left out of the class, being far more often prepositions than particles.
+7. **Questions keep their form**: a question keeps its opening through the first content word after
    its first auxiliary or modal ("What did it look", "Have you made", "How long have you had"), if
    that is within its first `QUESTION_FRAME_WORDS` words; else its wh-word through the next content
    word ("What gave").
@@ -60,14 +68,17 @@ SCOPE = (2, 4)
 """What a negation or conditional (a `scope` class) keeps after it (rule 4): up to its second content
 word (the predicate and its complement: "not allergic to peanuts"), at most four words."""
 QUESTION_FRAME_WORDS = 8
-"""A question's opening kept by rule 6 is at most this many words."""
+"""A question's opening kept by rule 7 is at most this many words."""
 
 _EDGE_PUNCTUATION = re.compile(r"^\W+|\W+$")
 _SENTENCE_END = re.compile(r"[.!?;…][\"'”’)\]]*$")
 _CLAUSE_END = re.compile(r"[,.!?;:…)\]\"”]$")
 _CAPTION_START = "["
 _QUESTION_END = re.compile(r"\?[\"'”’)\]]*$")
-_PATTERN_CLAIM = re.compile(r"(n't)$|('ll|'d)$|\d")
+_PATTERN_CLAIM = re.compile(r"(n't)(?:'[a-z]+)*$|('ll|'d)(?:'[a-z]+)*$|\d")
+_NEGATED = re.compile(r"n't(?:'[a-z]+)*$")
+"""A negation by its form: n't, also with clitics after it (shouldn't've, wouldn't've)."""
+_APOSTROPHES = str.maketrans(dict.fromkeys("’‘´ʼ", "'"))
 
 _INTERJECTIONS = frozenset(
     "um umm uh uhh er erm hmm hm mm oh ooh ah ahh aw aww wow whoa yay haha hahaha hehe lol lmao omg "
@@ -106,6 +117,8 @@ class ClaimWords:
     flags: dict[str, int]
     phrases: dict[str, list[tuple[str, ...]]]
     reach: dict[str, tuple[int, int]]
+    particles: frozenset[str]
+    """Phrasal-verb particles: claim words only directly after a content word (rule 6)."""
 
 
 @lru_cache(maxsize=1)
@@ -114,18 +127,23 @@ def claim_words() -> ClaimWords:
     flags: dict[str, int] = {}
     phrases: dict[str, list[tuple[str, ...]]] = {}
     reach: dict[str, tuple[int, int]] = {}
-    class_flags, class_reach = 0, None
+    particles: set[str] = set()
+    class_flags, class_reach, class_particle = 0, None, False
     text = resources.files("lightmem").joinpath("data", "claim_words.txt").read_text(encoding="utf-8")
     for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
         if line.startswith("@"):
             attributes = line.split()[1:]
             class_reach = SCOPE if "scope" in attributes else HEAD if "head" in attributes else None
+            class_particle = "particle" in attributes
             class_flags = _core.FLAG_FORCE_KEEP
             class_flags |= _core.FLAG_DATE if "date" in attributes else 0
             class_flags |= _core.FLAG_NUMBER if "number" in attributes else 0
             continue
         for entry in line.split():
+            if class_particle:
+                particles.add(entry)
+                continue
             words = tuple(entry.split("_"))
             if len(words) > 1:
                 phrases.setdefault(words[0], []).append(words)
@@ -137,13 +155,13 @@ def claim_words() -> ClaimWords:
                 reach[key] = max(reach.get(key, class_reach), class_reach)
     for starts in phrases.values():
         starts.sort(key=len, reverse=True)  # the longest phrase wins
-    return ClaimWords(flags, phrases, reach)
+    return ClaimWords(flags, phrases, reach, frozenset(particles))
 
 
 def word_key(word: str) -> str:
     """A word as the vocabulary and the claim-word list know it: lower case, without the punctuation
-    at its edges, with ’ read as '."""
-    return _EDGE_PUNCTUATION.sub("", word).lower().replace("’", "'") or word
+    at its edges, with every apostrophe (’ ‘ ´ ʼ) read as '."""
+    return _EDGE_PUNCTUATION.sub("", word).lower().translate(_APOSTROPHES) or word
 
 
 @dataclass(frozen=True)
@@ -158,7 +176,8 @@ class PrunePlan:
 
 def _pattern_claim(key: str) -> tuple[int, tuple[int, int] | None] | None:
     """Claim words found by their form rather than listed: a negation in n't (with its scope), a modal
-    in 'll or 'd (with its head), a number written with a digit (with its head: "3 kids", "2019")."""
+    in 'll or 'd (with its head), either also with clitics after it (shouldn't've, I'd've), a number
+    written with a digit (with its head: "3 kids", "2019")."""
     match = _PATTERN_CLAIM.search(key)
     if match is None:
         return None
@@ -210,6 +229,9 @@ def prune_turn(words: Sequence[str], keys: Sequence[str], stopword: Sequence[boo
             if words[i][:1].isupper() and i != sentence.start and not stopword[i] and key != "i":
                 flags[i] |= _core.FLAG_ENTITY | _core.FLAG_FORCE_KEEP
             claim = _claim_at(words, keys, i, sentence.stop, claims, flags, force)
+            if claim is None and _is_particle(words, keys, stopword, i, sentence.start, claims):
+                force[i - 1] = force[i] = True
+                claim = (i, HEAD)
             if claim is not None:
                 _keep_after(words, keys, stopword, claim, sentence.stop, force)
         force[sentence.stop - 1] = True
@@ -259,6 +281,23 @@ def _claim_at(
     return None if reach is None else (i, reach)
 
 
+def _is_particle(
+    words: Sequence[str],
+    keys: Sequence[str],
+    stopword: Sequence[bool],
+    i: int,
+    start: int,
+    claims: ClaimWords,
+) -> bool:
+    """Rule 6: word `i` is a phrasal verb's particle, directly after a content word of its clause."""
+    return (
+        keys[i] in claims.particles
+        and i > start
+        and not _CLAUSE_END.search(words[i - 1])
+        and _is_content(keys[i - 1], stopword[i - 1])
+    )
+
+
 def _keep_after(
     words: Sequence[str],
     keys: Sequence[str],
@@ -285,7 +324,7 @@ def _keep_after(
 def _keep_question_frame(
     keys: Sequence[str], stopword: Sequence[bool], sentence: range, force: list[bool]
 ) -> None:
-    """Rule 6: a question's opening through the first content word after its first auxiliary ("How
+    """Rule 7: a question's opening through the first content word after its first auxiliary ("How
     long have you had", "Do you like"), if that is within its first QUESTION_FRAME_WORDS words; else
     its wh-word through the next content word ("What gave")."""
     window = range(sentence.start, min(sentence.start + QUESTION_FRAME_WORDS, sentence.stop))
@@ -297,7 +336,7 @@ def _keep_question_frame(
         if after_auxiliary and (key in _AUXILIARIES or _is_content(key, stopword[j])):
             force[sentence.start : j + 1] = [True] * (j + 1 - sentence.start)
             return
-        after_auxiliary = after_auxiliary or key in _AUXILIARIES or key.endswith("n't")
+        after_auxiliary = after_auxiliary or key in _AUXILIARIES or _NEGATED.search(key) is not None
     if keys[sentence.start] in _WH_WORDS:
         for j in window[1:]:
             if _is_content(keys[j], stopword[j]):
