@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -47,19 +47,13 @@ def _meaning_table(results: dict[str, Any]) -> list[str]:
 
 def _answer_category_table(results: dict[str, Any]) -> list[str]:
     budgets = _budgets(results)
-    head = ["system", *(f"{c} {name}" for c, name in CATEGORY_NAMES.items())]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for s in results["systems"]:
-        if s["kind"] == "full-history":
-            continue
-        cells = [
-            " / ".join(_number(_score(s, f"answer@{b}w", c, "answer_words")) for b in budgets)
-            if c in s.get("answer_words", {})
-            else "—"
-            for c in CATEGORY_NAMES
-        ]
-        lines.append("| " + " | ".join([s["name"], *cells]) + " |")
-    return lines
+
+    def cell(s: dict[str, Any], c: str) -> str:
+        if c not in s.get("answer_words", {}):
+            return "—"
+        return " / ".join(_number(_score(s, f"answer@{b}w", c, "answer_words")) for b in budgets)
+
+    return _per_category_table(results, cell)
 
 
 _MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|"})
@@ -119,18 +113,21 @@ def _summary_table(results: dict[str, Any]) -> list[str]:
 
 
 def _category_table(results: dict[str, Any]) -> list[str]:
+    def cell(s: dict[str, Any], c: str) -> str:
+        if c not in s["scores"]:
+            return "—"
+        return f"{_number(_score(s, 'recall@10', c))} ({_number(_score(s, 'full@10', c))})"
+
+    return _per_category_table(results, cell)
+
+
+def _per_category_table(results: dict[str, Any], cell: Callable[[dict[str, Any], str], str]) -> list[str]:
+    """A table of one row per system (but full-history) and one `cell(system, category)` per category."""
     head = ["system", *(f"{c} {name}" for c, name in CATEGORY_NAMES.items())]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in results["systems"]:
-        if s["kind"] == "full-history":
-            continue
-        cells = [
-            f"{_number(_score(s, 'recall@10', c))} ({_number(_score(s, 'full@10', c))})"
-            if c in s["scores"]
-            else "—"
-            for c in CATEGORY_NAMES
-        ]
-        lines.append("| " + " | ".join([s["name"], *cells]) + " |")
+        if s["kind"] != "full-history":
+            lines.append("| " + " | ".join([s["name"], *(cell(s, c) for c in CATEGORY_NAMES)]) + " |")
     return lines
 
 
