@@ -9,7 +9,7 @@ from lightmem.llm import LLM, Completion, OfflineLLM, UsageCounter
 from lightmem.types import Scope
 
 if TYPE_CHECKING:  # the store is not imported here: usearch loaded before onnxruntime crashes it
-    from lightmem.store.sqlite_store import LongTermStore
+    from lightmem.store.protocol import UnitStore
 
 
 def pass_counts(llm: LLM, completion: Completion) -> dict[str, int]:
@@ -30,7 +30,7 @@ class CountedLLM:
     in a small transaction of its own (a call that fails is not counted; its answer is, even when the
     work it was for is dropped later). `usage` is `llm`'s own, per-process counter."""
 
-    def __init__(self, llm: LLM, store: LongTermStore, scope: Scope) -> None:
+    def __init__(self, llm: LLM, store: UnitStore, scope: Scope) -> None:
         self._llm = llm
         self._store = store
         self._scope = scope

@@ -36,6 +36,7 @@ from lightmem.sensory import SensoryMemory
 from lightmem.short_term import ShortTermMemory
 from lightmem.sleep import ConsolidationReport, SleepScheduler
 from lightmem.store.codec import metadata_copy
+from lightmem.store.protocol import MemoryStore
 from lightmem.text_keys import embedding_text, turn_key_text
 from lightmem.types import (
     ExtractedUnit,
@@ -176,7 +177,7 @@ class Memory:
             model_path=self.config.embedding_model_path, batch_size=self.config.embedding_batch_size
         )
         self._llm = llm or make_llm(self.config)
-        self._store = LongTermStore(
+        self._store: MemoryStore = LongTermStore(
             self.path, dim=self._embedder.dim, oversample=self.config.search_oversample
         )
         if self.config.keyword_weight > 0.0 and not self._store.has_keyword_index:

@@ -10,8 +10,9 @@ from typing import Optional
 import numpy as np
 
 from lightmem.limits import MAX_RESULTS
-from lightmem.long_term import LongTermStore, SearchFilters
+from lightmem.long_term import SearchFilters
 from lightmem.sensory import keywords
+from lightmem.store.protocol import MemoryStore
 from lightmem.types import MemoryItem, Scope
 
 RRF_K = 60
@@ -44,7 +45,7 @@ def fuse_rankings(
 
 
 def hybrid_search(
-    store: LongTermStore,
+    store: MemoryStore,
     query: str,
     vector: np.ndarray,
     scope: Scope,

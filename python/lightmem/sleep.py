@@ -41,7 +41,7 @@ from lightmem.config import LightMemConfig
 from lightmem.counted_llm import CountedLLM
 from lightmem.embedding import Embedder
 from lightmem.llm import LLM, LLMError
-from lightmem.long_term import Change, LongTermStore, VersionConflict
+from lightmem.long_term import Change, VersionConflict
 from lightmem.prompts import (
     ClusterMember,
     Decision,
@@ -50,6 +50,7 @@ from lightmem.prompts import (
     parse_consolidate_response,
 )
 from lightmem.store.codec import text_hash
+from lightmem.store.protocol import MemoryStore
 from lightmem.text_keys import embedding_text
 from lightmem.types import MemoryItem, Scope
 
@@ -144,7 +145,7 @@ class _Cluster:
 
 
 def consolidate(
-    store: LongTermStore,
+    store: MemoryStore,
     llm: LLM,
     embedder: Embedder,
     config: LightMemConfig,
@@ -220,7 +221,7 @@ def _age_key(item: MemoryItem) -> tuple[datetime, datetime, str]:
 
 
 def _find_clusters(
-    store: LongTermStore,
+    store: MemoryStore,
     config: LightMemConfig,
     scope: Scope,
     units: Sequence[tuple[MemoryItem, np.ndarray]],
@@ -248,7 +249,7 @@ def _find_clusters(
 
 
 def _knn_graph(
-    store: LongTermStore, config: LightMemConfig, scope: Scope, units: Sequence[tuple[MemoryItem, np.ndarray]]
+    store: MemoryStore, config: LightMemConfig, scope: Scope, units: Sequence[tuple[MemoryItem, np.ndarray]]
 ) -> tuple[list[MemoryItem], np.ndarray, np.ndarray]:
     """Nodes (the new units first, then the older neighbours they bring in) and each node's kNN row
     (node indices padded with -1, cosine similarities); the rows of older neighbours are empty."""
@@ -370,7 +371,7 @@ def _batches(clusters: Sequence[_Cluster], batch_size: int) -> Iterator[list[_Cl
 
 
 def _settle_batch(
-    store: LongTermStore,
+    store: MemoryStore,
     llm: LLM,
     embedder: Embedder,
     scope: Scope,
@@ -418,7 +419,7 @@ def _new_texts(decisions: Sequence[Decision]) -> list[tuple[str, str]]:
 
 
 def _apply_cluster(
-    store: LongTermStore,
+    store: MemoryStore,
     scope: Scope,
     cluster: _Cluster,
     decisions: Sequence[Decision],
@@ -504,7 +505,7 @@ def _provenance(cluster: _Cluster, decisions: Sequence[Decision]) -> dict[str, t
     return sources
 
 
-def _mark(store: LongTermStore, scope: Scope, items: Sequence[MemoryItem]) -> None:
+def _mark(store: MemoryStore, scope: Scope, items: Sequence[MemoryItem]) -> None:
     """Mark units of the exact `scope` consolidated (if unchanged since the pass read them), `MARK_CHUNK`
     per transaction."""
     for start in range(0, len(items), MARK_CHUNK):
@@ -529,7 +530,7 @@ class SleepScheduler:
     activity; its errors are logged (and kept in `last_error`), never raised into the agent.
     """
 
-    def __init__(self, store: LongTermStore, llm: LLM, embedder: Embedder, config: LightMemConfig) -> None:
+    def __init__(self, store: MemoryStore, llm: LLM, embedder: Embedder, config: LightMemConfig) -> None:
         self._store = store
         self._llm = llm
         self._embedder = embedder
