@@ -1,5 +1,6 @@
-"""Shared fixtures: one real ONNX embedder for the whole session, the tiny hashing embedder, and an
-OpenAI-compatible server on loopback whose answers can be scripted to fail."""
+"""Shared fixtures: one real ONNX embedder for the whole session, the tiny hashing embedder, an
+OpenAI-compatible server on loopback whose answers can be scripted to fail, and the store kinds
+(`stores.STORE_KINDS`) the behavioural tests run against."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Optional, Union
 
 import pytest
@@ -16,6 +18,7 @@ from crash_worker import HashEmbedder
 from lightmem.bench.mock_server import MockLLM
 from lightmem.embedding import OnnxEmbedder
 from lightmem.llm import OpenAIClient
+from stores import STORE_KINDS, StoreKind
 
 FAKE_KEY = "sk-lightmem-test-DO-NOT-LEAK-4242"
 
@@ -32,6 +35,23 @@ def embedder() -> OnnxEmbedder:
 def hash_embedder() -> HashEmbedder:
     """A deterministic 32-d embedder for the tests of scoping and storage, where semantics do not matter."""
     return HashEmbedder()
+
+
+@pytest.fixture(scope="session", params=STORE_KINDS, ids=[kind.name for kind in STORE_KINDS])
+def store_kind(request: pytest.FixtureRequest) -> StoreKind:
+    """Each implementation of `MemoryStore` in turn (skipped with its reason where it cannot start)."""
+    kind: StoreKind = request.param
+    reason = kind.unavailable()
+    if reason is not None:
+        pytest.skip(f"{kind.name} store: {reason}")
+    return kind
+
+
+@pytest.fixture
+def store_location(store_kind: StoreKind, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty location of a store of `store_kind`, for `open_store` and `Memory`."""
+    with store_kind.location(tmp_path) as location:
+        yield location
 
 
 @dataclass

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import random
-import sqlite3
 import subprocess
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Optional
@@ -94,7 +93,9 @@ def run(path: str, prefix: str, start: int, count: int, onnx: bool, seed: int) -
     print("done", flush=True)
 
 
-def spawn(path: Path, prefix: str, count: int, seed: int, *, onnx: bool = False) -> subprocess.Popen[str]:
+def spawn(
+    path: str | Path, prefix: str, count: int, seed: int, *, onnx: bool = False
+) -> subprocess.Popen[str]:
     """This script in a new process, its stdout and stderr piped."""
     options = ["--prefix", prefix, "--count", str(count), "--seed", str(seed), *(["--onnx"] if onnx else [])]
     return subprocess.Popen(
@@ -105,19 +106,18 @@ def spawn(path: Path, prefix: str, count: int, seed: int, *, onnx: bool = False)
     )
 
 
-def message_id_counts(path: Path) -> tuple[Counter[str], Counter[str]]:
-    """How often each message id occurs in the short-term buffer and in the sources of live units, read
-    from the database file itself. With the offline backend every message is extracted into one unit
-    and consolidation deletes only duplicates, whose sources the unit kept takes over: each message
-    acknowledged and flushed is cited by exactly one live unit."""
-    conn = sqlite3.connect(path / "memory.db")
-    try:
-        pending = Counter(json.loads(m)["id"] for (m,) in conn.execute("SELECT message FROM pending"))
-        live = conn.execute("SELECT source FROM units WHERE deleted = 0")
-        sources = [json.loads(source) for (source,) in live]
-    finally:
-        conn.close()
-    return pending, Counter(s for source in sources for s in source)
+def message_id_counts(location: str | Path, dim: int) -> tuple[Counter[str], Counter[str]]:
+    """How often each message id of USER occurs in the short-term buffer and in the sources of live
+    units, read through a store of its own (of vectors of dimension `dim`). With the offline backend
+    every message is extracted into one unit and consolidation deletes only duplicates, whose sources
+    the unit kept takes over: each message acknowledged and flushed is cited by exactly one live unit."""
+    from lightmem.store.open import open_store
+    from lightmem.types import Scope
+
+    with closing(open_store(str(location), dim)) as store:
+        pending = Counter(message["id"] for _, message in store.pending_list(Scope(user_id=USER)))
+        units = store.get_all(Scope(user_id=USER))
+    return pending, Counter(s for unit in units for s in unit.source)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

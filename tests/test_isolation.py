@@ -9,17 +9,27 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from itertools import product
+from pathlib import Path
 from typing import Any, Optional
 
 import pytest
 from crash_worker import HashEmbedder
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from lightmem.memory import Memory
 from lightmem.types import MemoryItem, MemoryNotFoundError
+from stores import StoreKind
 
 Ids = tuple[Optional[str], Optional[str], Optional[str]]
 SCOPES: list[Ids] = [
@@ -56,14 +66,17 @@ class ScopedMemory(RuleBasedStateMachine):
 
     ids = Bundle("ids")
 
-    def __init__(self) -> None:
+    def __init__(self, kind: StoreKind) -> None:
         super().__init__()
         self.directory = tempfile.mkdtemp(prefix="lightmem-isolation-")
-        self.memory = Memory(self.directory, embedder=HashEmbedder(), buffer_token_threshold=1)
+        self.cleanup = ExitStack()
+        location = self.cleanup.enter_context(kind.location(Path(self.directory)))
+        self.memory = Memory(location, embedder=HashEmbedder(), buffer_token_threshold=1)
         self.units: dict[str, Unit] = {}
 
     def teardown(self) -> None:
         self.memory.close()
+        self.cleanup.close()
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def visible(self, query: Ids, tag: Optional[str] = None) -> set[str]:
@@ -163,7 +176,13 @@ class ScopedMemory(RuleBasedStateMachine):
         assert self.memory.stats().pending_messages == 0
 
 
-ScopedMemory.TestCase.settings = settings(
-    max_examples=30, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-TestScopedMemory = ScopedMemory.TestCase
+def test_no_verb_crosses_a_scope(store_kind: StoreKind) -> None:
+    run_state_machine_as_test(
+        lambda: ScopedMemory(store_kind),
+        settings=settings(
+            max_examples=30,
+            stateful_step_count=40,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )

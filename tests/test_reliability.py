@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -36,8 +37,10 @@ from lightmem.config import LightMemConfig
 from lightmem.embedding import OnnxEmbedder
 from lightmem.limits import MAX_MESSAGE_CHARS, MAX_METADATA_BYTES, MAX_METADATA_DEPTH, MAX_RESULTS
 from lightmem.llm import LLMError, OpenAIClient
-from lightmem.long_term import LongTermStore, StoreError
+from lightmem.long_term import StoreError
 from lightmem.memory import Memory
+from lightmem.store.open import open_store
+from stores import StoreKind
 
 MESSAGES = [
     {"id": "a1", "role": "user", "name": "Maya", "content": "I adopted a grey cat called Miso last week."},
@@ -60,11 +63,13 @@ def sources(items: Any) -> list[str]:
 # --- concurrency ----------------------------------------------------------------------------------------
 
 
-def test_threads_and_processes_share_one_store(tmp_path: Path, embedder: OnnxEmbedder) -> None:
+def test_threads_and_processes_share_one_store(
+    store_kind: StoreKind, store_location: str, embedder: OnnxEmbedder
+) -> None:
     """3 adder threads, a searching and a flushing thread (and a consolidating one when `Memory` can) in
     this process, and 2 writer processes, all on one scope of one directory: no error, no deadlock, every
     message stored exactly once."""
-    path = tmp_path / "mem"
+    path = store_location
     processes = [spawn(path, f"p{k}-", 30, seed=k, onnx=True) for k in range(2)]
     errors: list[BaseException] = []
     done = threading.Event()
@@ -116,13 +121,13 @@ def test_threads_and_processes_share_one_store(tmp_path: Path, embedder: OnnxEmb
         sent += stdout.split()[:-1]
 
     memory.flush()
-    pending, units = message_id_counts(path)
+    pending, units = message_id_counts(path, embedder.dim)
     assert not pending
     assert sorted(units) == sorted(sent) and len(sent) == 3 * 15 + 2 * 30
     assert set(units.values()) == {1}, "a message was extracted twice"
     memory.close()
-    with LongTermStore(path, dim=embedder.dim) as store:
-        assert store.check_index()
+    with closing(open_store(path, dim=embedder.dim)) as store:
+        assert store_kind.check(store)
 
 
 # --- bad input ------------------------------------------------------------------------------------------
@@ -189,9 +194,15 @@ class Tried:
 
 
 @pytest.fixture(scope="module")
-def shared_memory(tmp_path_factory: pytest.TempPathFactory, embedder: OnnxEmbedder) -> Iterator[Memory]:
+def shared_memory(
+    store_kind: StoreKind, tmp_path_factory: pytest.TempPathFactory, embedder: OnnxEmbedder
+) -> Iterator[Memory]:
     """One memory for every generated input: it must stay usable after each of them."""
-    with Memory(tmp_path_factory.mktemp("bad-input"), embedder=embedder, buffer_token_threshold=1) as memory:
+    scratch = tmp_path_factory.mktemp("bad-input")
+    with (
+        store_kind.location(scratch) as location,
+        Memory(location, embedder=embedder, buffer_token_threshold=1) as memory,
+    ):
         yield memory
     print(f"bad input: {Tried.inputs} inputs tried")
 
@@ -252,9 +263,9 @@ def test_reads_and_edits_take_any_input_or_raise_value_error(
     still_usable(memory)
 
 
-def test_odd_text_is_stored_verbatim_or_refused_by_name(tmp_path: Path, embedder: OnnxEmbedder) -> None:
+def test_odd_text_is_stored_verbatim_or_refused_by_name(store_location: str, embedder: OnnxEmbedder) -> None:
     with Memory(
-        tmp_path / "mem", embedder=embedder, buffer_token_threshold=100_000, compression_ratio=1.0
+        store_location, embedder=embedder, buffer_token_threshold=100_000, compression_ratio=1.0
     ) as memory:
         with pytest.raises(ValueError, match=r"message 0 content .*surrogate"):
             memory.add("lone \ud800 surrogate", user_id="u")
@@ -324,11 +335,11 @@ AFTER_YEAR_9999 = datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5)
     ],
 )
 def test_every_limit_is_a_value_error_naming_the_argument(
-    tmp_path: Path, embedder: OnnxEmbedder, call: Callable[[Memory, Any], object], said: str
+    store_location: str, embedder: OnnxEmbedder, call: Callable[[Memory, Any], object], said: str
 ) -> None:
     """These escaped as OverflowError, RecursionError or the tokenizer's TypeError, or were accepted
     (10 MB queries and update texts, metadata of any size)."""
-    with Memory(tmp_path / "mem", embedder=embedder, buffer_token_threshold=1) as memory:
+    with Memory(store_location, embedder=embedder, buffer_token_threshold=1) as memory:
         (item,) = memory.add("I drink green tea every morning.", user_id="u")
         with pytest.raises(ValueError, match=said):
             call(memory, item)
@@ -336,8 +347,8 @@ def test_every_limit_is_a_value_error_naming_the_argument(
         assert memory.stats().pending_messages == 0
 
 
-def test_values_at_the_limits_are_accepted(tmp_path: Path, hash_embedder: HashEmbedder) -> None:
-    with Memory(tmp_path / "mem", embedder=hash_embedder, buffer_token_threshold=1) as memory:
+def test_values_at_the_limits_are_accepted(store_location: str, hash_embedder: HashEmbedder) -> None:
+    with Memory(store_location, embedder=hash_embedder, buffer_token_threshold=1) as memory:
         text = "tea " * (MAX_MESSAGE_CHARS // 4)
         deep = nested(MAX_METADATA_DEPTH - 1)  # 32 levels with the dict around it
         compact = len(json.dumps({"k": "", "deep": deep}, separators=(",", ":")))
@@ -356,9 +367,9 @@ def test_values_at_the_limits_are_accepted(tmp_path: Path, hash_embedder: HashEm
         assert memory.search("tea", user_id="u", filters=filters)[0].id == item.id
 
 
-def test_update_follows_the_text_rules_of_add(tmp_path: Path, hash_embedder: HashEmbedder) -> None:
+def test_update_follows_the_text_rules_of_add(store_location: str, hash_embedder: HashEmbedder) -> None:
     """`add` removed NUL characters, `update` kept them."""
-    with Memory(tmp_path / "mem", embedder=hash_embedder, buffer_token_threshold=1) as memory:
+    with Memory(store_location, embedder=hash_embedder, buffer_token_threshold=1) as memory:
         (added,) = memory.add("green\x00 tea", user_id="u")
         assert "\x00" not in added.text
         assert memory.update(added.id, b" black\x00 tea ", user_id="u").text == "black tea"

@@ -23,7 +23,7 @@ from lightmem.counted_llm import CountedLLM
 from lightmem.embedding import Embedder, OnnxEmbedder
 from lightmem.limits import check_limit
 from lightmem.llm import LLM, LLMError, OfflineLLM, make_llm
-from lightmem.long_term import LongTermStore, SearchFilters
+from lightmem.long_term import SearchFilters
 from lightmem.messages import (
     MessagesInput,
     clean_text,
@@ -36,6 +36,7 @@ from lightmem.sensory import SensoryMemory
 from lightmem.short_term import ShortTermMemory
 from lightmem.sleep import ConsolidationReport, SleepScheduler
 from lightmem.store.codec import metadata_copy
+from lightmem.store.open import open_store
 from lightmem.store.protocol import MemoryStore
 from lightmem.text_keys import embedding_text, turn_key_text
 from lightmem.types import (
@@ -177,7 +178,7 @@ class Memory:
             model_path=self.config.embedding_model_path, batch_size=self.config.embedding_batch_size
         )
         self._llm = llm or make_llm(self.config)
-        self._store: MemoryStore = LongTermStore(
+        self._store: MemoryStore = open_store(
             self.path, dim=self._embedder.dim, oversample=self.config.search_oversample
         )
         if self.config.keyword_weight > 0.0 and not self._store.has_keyword_index:

@@ -1,0 +1,32 @@
+"""`open_store`: the `MemoryStore` a location names, so that callers never pick an implementation.
+
+Today a location is a directory (the SQLite + usearch store); URLs (`postgresql://...`) name other
+stores once an implementation for their scheme exists.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Union
+
+from lightmem.store.protocol import MemoryStore
+from lightmem.store.sqlite_store import LongTermStore
+
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
+"""A location starting with a URL scheme (two characters at least: `C://` is a Windows drive)."""
+
+
+def open_store(location: Union[str, os.PathLike[str]], dim: int, **options: Any) -> MemoryStore:
+    """Open (creating if needed) the store at `location` for vectors of dimension `dim`.
+
+    A directory path opens the SQLite store there (`options`: those of `LongTermStore`). A URL of a
+    scheme without a store is a ValueError naming it (it is never taken for a directory).
+    """
+    url = _URL.match(os.fspath(location)) if isinstance(location, str) else None
+    if url is not None:
+        raise ValueError(
+            f"no store for {url.group(1)}:// locations (a directory path opens a SQLite store), "
+            f"got {location!r:.80}"
+        )
+    return LongTermStore(location, dim, **options)
