@@ -29,16 +29,16 @@ from typing import Any, Callable
 from lightmem.embedding import Embedder, OnnxEmbedder
 from lightmem.memory import Memory
 from lightmem.short_term import ShortTermMemory
-from lightmem.store.sqlite_store import LongTermStore
+from lightmem.store import SQLiteStore
 from lightmem.store.vector_index import VectorIndex
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from crash_worker import HashEmbedder, sentence
 
 PHASES = {
-    "buffer": (LongTermStore, "pending_add"),
+    "buffer": (SQLiteStore, "pending_add"),
     "extract": (ShortTermMemory, "extract"),
-    "store": (LongTermStore, "add"),
+    "store": (SQLiteStore, "add"),
     "index": (VectorIndex, "apply"),
 }
 """Methods timed (cumulatively) while the add and the flush run."""

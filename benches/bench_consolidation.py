@@ -45,8 +45,8 @@ import numpy as np
 from lightmem.config import LightMemConfig
 from lightmem.embedding import OnnxEmbedder
 from lightmem.llm import Completion, UsageCounter, estimate_tokens
-from lightmem.long_term import LongTermStore
 from lightmem.sleep import ConsolidationReport, consolidate
+from lightmem.store import SQLiteStore
 from lightmem.types import ExtractedUnit, Scope
 from usearch.index import Index
 
@@ -126,7 +126,7 @@ def near(rng: np.random.Generator, vectors: np.ndarray, similarity: float) -> np
     return (similarity * vectors + np.sqrt(1 - similarity**2) * noise).astype(np.float32)
 
 
-def add(store: LongTermStore, texts: list[str], vectors: np.ndarray) -> list[str]:
+def add(store: SQLiteStore, texts: list[str], vectors: np.ndarray) -> list[str]:
     """Store units, each with a source id of its own."""
     ids = []
     for start in range(0, len(texts), ADD_BATCH):
@@ -135,7 +135,7 @@ def add(store: LongTermStore, texts: list[str], vectors: np.ndarray) -> list[str
     return ids
 
 
-def fill(store: LongTermStore, n: int, seed: int, vectors: str) -> Planted:
+def fill(store: SQLiteStore, n: int, seed: int, vectors: str) -> Planted:
     """n units in all: base units, then the planted duplicates, near misses and conflicts."""
     rng = np.random.default_rng(seed)
     n_dup, n_miss, n_conflict = n // 20, n // 50, n // 50
@@ -163,7 +163,7 @@ def _other_last_word(text: str) -> str:
 
 
 def run(n: int, seed: int, vectors: str) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as directory, LongTermStore(Path(directory) / "m", dim=DIM) as store:
+    with tempfile.TemporaryDirectory() as directory, SQLiteStore(Path(directory) / "m", dim=DIM) as store:
         start = time.perf_counter()
         planted = fill(store, n, seed, vectors)
         sources = {mid: store.get(mid).source for mid in planted.duplicates}  # type: ignore[union-attr]
@@ -184,7 +184,7 @@ def run(n: int, seed: int, vectors: str) -> dict[str, float]:
         }
 
 
-def search_latencies(store: LongTermStore, stop: threading.Event, count: int = 1_000_000) -> list[float]:
+def search_latencies(store: SQLiteStore, stop: threading.Event, count: int = 1_000_000) -> list[float]:
     """Latencies of searches with random queries, `count` of them or until `stop` is set."""
     rng = np.random.default_rng(99)
     latencies: list[float] = []
@@ -198,7 +198,7 @@ def search_latencies(store: LongTermStore, stop: threading.Event, count: int = 1
 
 
 def measure(
-    store: LongTermStore, planted: Planted, report: ConsolidationReport, sources: dict[str, tuple[str, ...]]
+    store: SQLiteStore, planted: Planted, report: ConsolidationReport, sources: dict[str, tuple[str, ...]]
 ) -> dict[str, float]:
     found = sum(store.get(mid) is None for mid in planted.duplicates)
     kept = {mid: store.get(original) for mid, original in planted.duplicates.items()}

@@ -111,7 +111,7 @@ def message_id_counts(location: str | Path, dim: int) -> tuple[Counter[str], Cou
     units, read through a store of its own (of vectors of dimension `dim`). With the offline backend
     every message is extracted into one unit and consolidation deletes only duplicates, whose sources
     the unit kept takes over: each message acknowledged and flushed is cited by exactly one live unit."""
-    from lightmem.store.open import open_store
+    from lightmem.store import open_store
     from lightmem.types import Scope
 
     with closing(open_store(str(location), dim)) as store:

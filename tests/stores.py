@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
-from lightmem.store.open import open_store
-from lightmem.store.protocol import MemoryStore
-from lightmem.store.sqlite_store import LongTermStore
+from lightmem.store import MemoryStore, SQLiteStore, open_store
 from lightmem.types import ExtractedUnit, Scope
 
 
@@ -50,7 +48,7 @@ def _directory(scratch: Path) -> Iterator[str]:
 
 
 def _index_agrees(store: MemoryStore) -> bool:
-    assert isinstance(store, LongTermStore)
+    assert isinstance(store, SQLiteStore)
     return store.check_index()
 
 

@@ -19,7 +19,7 @@ from contextlib import closing
 import pytest
 from crash_worker import USER, HashEmbedder, message_id_counts, spawn
 from lightmem.memory import Memory
-from lightmem.store.open import open_store
+from lightmem.store import open_store
 from stores import StoreKind
 
 KILLS = 15

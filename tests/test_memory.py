@@ -19,9 +19,9 @@ from conftest import FAKE_KEY, LLMServer, Reply
 from crash_worker import HashEmbedder
 from lightmem.embedding import OnnxEmbedder
 from lightmem.llm import LLMError, OpenAIClient
-from lightmem.long_term import StoreError
 from lightmem.memory import AsyncMemory, Memory
 from lightmem.sensory import has_content
+from lightmem.store import StoreError
 from lightmem.types import MemoryItem, MemoryNotFoundError
 
 CONVERSATION = [

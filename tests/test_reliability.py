@@ -37,9 +37,8 @@ from lightmem.config import LightMemConfig
 from lightmem.embedding import OnnxEmbedder
 from lightmem.limits import MAX_MESSAGE_CHARS, MAX_METADATA_BYTES, MAX_METADATA_DEPTH, MAX_RESULTS
 from lightmem.llm import LLMError, OpenAIClient
-from lightmem.long_term import StoreError
 from lightmem.memory import Memory
-from lightmem.store.open import open_store
+from lightmem.store import StoreError, open_store
 from stores import StoreKind
 
 MESSAGES = [

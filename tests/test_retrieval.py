@@ -12,11 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from lightmem.embedding import OnnxEmbedder
-from lightmem.long_term import LongTermStore
 from lightmem.memory import Memory
 from lightmem.retrieval import FUSION_DEPTH, MIN_KEYWORD_SCORE, RRF_K, fuse_rankings, hybrid_search
 from lightmem.sensory import keywords
-from lightmem.store import schema
+from lightmem.store import SQLiteStore, schema
 from lightmem.types import ExtractedUnit, MemoryItem, Scope
 
 NOW = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -139,7 +138,7 @@ def test_a_hit_found_by_its_keywords_alone_is_scored_by_its_own_cosine(tmp_path:
     near = [np.array([1.0, 0.1 * i, 0.0, 0.05], dtype=np.float32) for i in range(8)]
     far = np.array([0.3, 0.0, 1.0, 0.0], dtype=np.float32)
     texts = [f"plain note number {i}" for i in range(8)] + ["the zorblax concert"]
-    with LongTermStore(tmp_path / "mem", dim) as store:
+    with SQLiteStore(tmp_path / "mem", dim) as store:
         items = store.add(scope, [ExtractedUnit(t, ()) for t in texts], np.stack([*near, far]))
         query = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
         hits = hybrid_search(store, "zorblax?", query, scope, 2, None, keyword_weight=1.0)
@@ -164,7 +163,7 @@ def test_pending_messages_rank_beside_units_by_the_same_cosine_and_bm25(tmp_path
     message = {"id": "m1", "role": "user", "name": "Ann", "content": "the zorblax concert", "metadata": {}}
     texts = [f"plain note number {i}" for i in range(8)] + ["far note"]
     query = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
-    with LongTermStore(tmp_path / "mem", dim) as store:
+    with SQLiteStore(tmp_path / "mem", dim) as store:
         store.add(scope, [ExtractedUnit(t, ()) for t in texts], np.stack([*near, far]))
         store.pending_add(scope, [message], [3], middle[None, :])
         by_meaning = hybrid_search(store, "note", query, scope, 10, None, keyword_weight=0.0)

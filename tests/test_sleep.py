@@ -19,9 +19,9 @@ from conftest import LLMServer, Reply
 from lightmem.config import LightMemConfig
 from lightmem.embedding import OnnxEmbedder
 from lightmem.llm import Completion, LLMError, UsageCounter, estimate_tokens
-from lightmem.long_term import Change, LongTermStore
 from lightmem.prompts import CONSOLIDATE_TASK
 from lightmem.sleep import ConsolidationReport, SleepScheduler, consolidate
+from lightmem.store import Change, SQLiteStore
 from lightmem.text_keys import embedding_text
 from lightmem.types import ExtractedUnit, MemoryItem, Scope
 
@@ -102,8 +102,8 @@ def embedder() -> OnnxEmbedder:
 
 
 @pytest.fixture
-def store(tmp_path: Path, embedder: OnnxEmbedder) -> Iterator[LongTermStore]:
-    with LongTermStore(tmp_path / "memory", dim=embedder.dim) as opened:
+def store(tmp_path: Path, embedder: OnnxEmbedder) -> Iterator[SQLiteStore]:
+    with SQLiteStore(tmp_path / "memory", dim=embedder.dim) as opened:
         yield opened
 
 
@@ -115,7 +115,7 @@ def day(text: str) -> datetime:
 
 
 def add(
-    store: LongTermStore,
+    store: SQLiteStore,
     embedder: OnnxEmbedder,
     texts: Sequence[str],
     when: Optional[datetime] = None,
@@ -132,7 +132,7 @@ def add(
     return items
 
 
-def texts_of(store: LongTermStore, scope: Scope = ALICE) -> list[str]:
+def texts_of(store: SQLiteStore, scope: Scope = ALICE) -> list[str]:
     return [item.text for item in store.get_all(scope)]
 
 
@@ -407,7 +407,7 @@ def test_llm_error_changes_nothing_and_is_retried(store, embedder, caplog) -> No
 class UserEditsDuringCall(RuleLLM):
     """A rule LLM during whose answer the user updates a memory (as another thread could)."""
 
-    def __init__(self, store: LongTermStore, embedder: OnnxEmbedder, item: MemoryItem, text: str) -> None:
+    def __init__(self, store: SQLiteStore, embedder: OnnxEmbedder, item: MemoryItem, text: str) -> None:
         super().__init__()
         vector = embedder.embed([embedding_text(text, item.event_time)])[0]
         self.edit = lambda: store.update(item.id, text, vector)
@@ -494,7 +494,7 @@ def near(rng: np.random.Generator, vectors: np.ndarray, similarity: float) -> np
     return similarity * vectors + np.sqrt(1 - similarity**2) * noise
 
 
-def add_random(store: LongTermStore, texts: Sequence[str], vectors: np.ndarray) -> list[MemoryItem]:
+def add_random(store: SQLiteStore, texts: Sequence[str], vectors: np.ndarray) -> list[MemoryItem]:
     return store.add(ALICE, [ExtractedUnit(t, source=()) for t in texts], vectors)
 
 

@@ -1,4 +1,4 @@
-"""Tests particular to the SQLite + usearch store (`LongTermStore`): a real SQLite file in tmp_path and a
+"""Tests particular to the SQLite + usearch store (`SQLiteStore`): a real SQLite file in tmp_path and a
 real usearch index beside it; planner options, the index file, FTS5, locks, schema migrations, damage.
 (The behavioural contract every store keeps is tested in test_store.py.)"""
 
@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from lightmem.long_term import Change, LongTermStore, SearchFilters, StoreError
-from lightmem.store import buffer_search, schema
+from lightmem.store import Change, SearchFilters, SQLiteStore, StoreError, buffer_search, schema
 from lightmem.store.vector_index import VectorIndex
 from lightmem.types import Scope
 from stores import ALICE, BOB, DIM, brute_force, unit_vectors, units
@@ -27,8 +26,8 @@ from usearch.index import Index
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[LongTermStore]:
-    with LongTermStore(tmp_path / "mem", DIM) as s:
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    with SQLiteStore(tmp_path / "mem", DIM) as s:
         yield s
 
 
@@ -40,7 +39,7 @@ INDEX_ONLY = {"exact_scan_max": 0}
 @pytest.mark.parametrize("options", [EXACT_SCAN, INDEX_ONLY], ids=["exact", "index"])
 def test_neighbors_batch_matches_brute_force(tmp_path: Path, options: dict[str, int]) -> None:
     vectors, other = unit_vectors(600, seed=1), unit_vectors(300, seed=2)
-    with LongTermStore(tmp_path, DIM, **options) as store:
+    with SQLiteStore(tmp_path, DIM, **options) as store:
         items = store.add(ALICE, units(*(f"a{i}" for i in range(600))), vectors)
         store.add(BOB, units(*(f"b{i}" for i in range(300))), other)
         gone = {items[i].id for i in range(0, 600, 7)}
@@ -67,7 +66,7 @@ def test_neighbors_batch_matches_brute_force(tmp_path: Path, options: dict[str, 
 @pytest.mark.parametrize("options", [EXACT_SCAN, INDEX_ONLY], ids=["exact", "index"])
 def test_neighbors_batch_exact_scope(tmp_path: Path, options: dict[str, int]) -> None:
     vectors = unit_vectors(90)
-    with LongTermStore(tmp_path, DIM, **options) as store:
+    with SQLiteStore(tmp_path, DIM, **options) as store:
         own = store.add(ALICE, units(*(f"own {i}" for i in range(30))), vectors[:30])
         agent = store.add(Scope("alice", "bot"), units(*(f"bot {i}" for i in range(30))), vectors[30:60])
         store.add(BOB, units(*(f"bob {i}" for i in range(30))), vectors[60:])
@@ -94,7 +93,7 @@ def test_vector_index_searches_many_queries_at_once() -> None:
 
 def test_index_search_with_metadata_filter_scores_exactly(tmp_path: Path) -> None:
     vectors = unit_vectors(200, seed=4)
-    with LongTermStore(tmp_path, DIM, exact_scan_max=0) as store:  # the index path, never a scan
+    with SQLiteStore(tmp_path, DIM, exact_scan_max=0) as store:  # the index path, never a scan
         items = []
         for i in range(0, 200, 50):
             texts = units(*(f"u{j}" for j in range(i, i + 50)))
@@ -115,45 +114,45 @@ def test_without_fts5_there_is_no_keyword_index_until_a_python_with_it_opens_the
 ) -> None:
     with monkeypatch.context() as without_fts5:
         without_fts5.setattr(schema, "has_fts5", lambda conn: False)
-        with LongTermStore(tmp_path, DIM) as store:
+        with SQLiteStore(tmp_path, DIM) as store:
             assert not store.has_keyword_index
             store.add(ALICE, units("Maya plays chess"), unit_vectors(1))
             assert store.keyword_search(["chess"], ALICE, 5) == []
             assert [h.text for h in store.search(unit_vectors(1)[0], ALICE, 5)] == ["Maya plays chess"]
-    with LongTermStore(tmp_path, DIM) as store:  # FTS5 again: the index is built from the units
+    with SQLiteStore(tmp_path, DIM) as store:  # FTS5 again: the index is built from the units
         assert store.has_keyword_index
         assert [h.text for h in store.keyword_search(["chess"], ALICE, 5)] == ["Maya plays chess"]
     with monkeypatch.context() as without_fts5:
         without_fts5.setattr(schema, "has_fts5", lambda conn: False)
         with pytest.raises(StoreError, match="lacks FTS5"):  # its triggers would fail every write
-            LongTermStore(tmp_path, DIM)
+            SQLiteStore(tmp_path, DIM)
 
 
 def test_small_scope_among_many_rows_gets_exact_results(tmp_path: Path) -> None:
     big, small = unit_vectors(2000, seed=1), unit_vectors(20, seed=2)
-    with LongTermStore(tmp_path, DIM) as store:
+    with SQLiteStore(tmp_path, DIM) as store:
         store.add(Scope(user_id="big"), units(*(f"b{i}" for i in range(2000))), big)
         items = store.add(Scope(user_id="small"), units(*(f"s{i}" for i in range(20))), small)
     for exact_scan_max in (4096, 0):  # an exact scan, then the index with growing candidate sets
-        with LongTermStore(tmp_path, DIM, exact_scan_max=exact_scan_max) as store:
+        with SQLiteStore(tmp_path, DIM, exact_scan_max=exact_scan_max) as store:
             for query in unit_vectors(5, seed=3):
                 hits = store.search(query, Scope(user_id="small"), 5)
                 assert [h.id for h in hits] == [items[i].id for i in brute_force(small, query, 5)]
 
 
 def test_saved_index_catches_up_with_later_writes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with LongTermStore(tmp_path, DIM) as store:
+    with SQLiteStore(tmp_path, DIM) as store:
         first = store.add(ALICE, units("a", "b"), unit_vectors(2))
     names = ["index.usearch", "index.usearch.json"]
     for name in names:  # keep the files as they are (a rename keeps the inode their record names)
         os.replace(tmp_path / name, tmp_path / f"{name}.old")
-    with LongTermStore(tmp_path, DIM) as store:
+    with SQLiteStore(tmp_path, DIM) as store:
         store.delete(first[0].id)
         (late,) = store.add(ALICE, units("c"), unit_vectors(1, seed=4))
     for name in names:  # put back the index saved before the delete and the add
         os.replace(tmp_path / f"{name}.old", tmp_path / name)
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="lightmem"), LongTermStore(tmp_path, DIM) as store:
+    with caplog.at_level(logging.WARNING, logger="lightmem"), SQLiteStore(tmp_path, DIM) as store:
         assert store.check_index()
         assert store.search(unit_vectors(1, seed=4)[0], ALICE, 1)[0].id == late.id
     assert not caplog.records
@@ -198,16 +197,16 @@ def test_damaged_index_file_is_rebuilt(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, damage, said
 ) -> None:
     vectors = unit_vectors(12)
-    with LongTermStore(tmp_path, DIM) as store:
+    with SQLiteStore(tmp_path, DIM) as store:
         items = store.add(ALICE, units(*(f"f{i}" for i in range(12))), vectors)
     store_id = sqlite3.connect(tmp_path / "memory.db").execute("SELECT value FROM meta WHERE key='store_id'")
     damage(tmp_path / "index.usearch", store_id.fetchone()[0])
-    with caplog.at_level(logging.WARNING, logger="lightmem"), LongTermStore(tmp_path, DIM) as store:
+    with caplog.at_level(logging.WARNING, logger="lightmem"), SQLiteStore(tmp_path, DIM) as store:
         assert store.check_index()
         assert store.search(vectors[5], ALICE, 3)[0].id == items[5].id
     (record,) = [r for r in caplog.records if r.name == "lightmem"]
     assert record.levelno == logging.WARNING and "rebuilding" in record.message and said in record.message
-    with caplog.at_level(logging.WARNING, logger="lightmem"), LongTermStore(tmp_path, DIM):
+    with caplog.at_level(logging.WARNING, logger="lightmem"), SQLiteStore(tmp_path, DIM):
         pass  # the rebuilt index was saved: no second rebuild
     assert len(caplog.records) == 1
 
@@ -215,13 +214,13 @@ def test_damaged_index_file_is_rebuilt(
 def test_corrupt_index_with_matching_record_is_rebuilt(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with LongTermStore(tmp_path, DIM) as store:
+    with SQLiteStore(tmp_path, DIM) as store:
         store.add(ALICE, units("a", "b"), unit_vectors(2))
     index = tmp_path / "index.usearch"
     size = index.stat().st_size
     with index.open("r+b") as f:  # same inode and size, contents destroyed
         f.write(b"\0" * size)
-    with caplog.at_level(logging.WARNING, logger="lightmem"), LongTermStore(tmp_path, DIM) as store:
+    with caplog.at_level(logging.WARNING, logger="lightmem"), SQLiteStore(tmp_path, DIM) as store:
         assert store.check_index()
     assert "rebuilding" in caplog.text
 
@@ -231,7 +230,7 @@ def test_index_damaged_inside_is_rebuilt_not_loaded(tmp_path: Path) -> None:
     make usearch crash the process (SIGSEGV, or "Out of memory!") on this and every later open; the
     victim runs in a child process so that a crash fails the test instead of killing pytest."""
     vectors = unit_vectors(300)
-    with LongTermStore(tmp_path, DIM) as store:
+    with SQLiteStore(tmp_path, DIM) as store:
         items = store.add(ALICE, units(*(f"f{i}" for i in range(300))), vectors)
     index = tmp_path / "index.usearch"
     size = index.stat().st_size
@@ -240,11 +239,11 @@ def test_index_damaged_inside_is_rebuilt_not_loaded(tmp_path: Path) -> None:
         f.write(np.random.default_rng(1).bytes(size // 4))
     child = (
         "import logging, sys, numpy as np\n"
-        "from lightmem.long_term import LongTermStore\n"
+        "from lightmem.store import SQLiteStore\n"
         "from lightmem.types import Scope\n"
         "logging.basicConfig(level=logging.WARNING, format='%(message)s')\n"
         "query = np.load(sys.argv[3])\n"
-        "with LongTermStore(sys.argv[1], int(sys.argv[2])) as store:\n"
+        "with SQLiteStore(sys.argv[1], int(sys.argv[2])) as store:\n"
         "    print(store.search(query, Scope(user_id='alice'), 1)[0].id, store.check_index())\n"
     )
     np.save(tmp_path / "query.npy", vectors[7])
@@ -263,7 +262,7 @@ def test_index_damaged_inside_is_rebuilt_not_loaded(tmp_path: Path) -> None:
     assert logs[1] == ""  # the rebuilt index was saved on close and loads as it is
 
 
-def test_rebuild_index_keeps_everything(store: LongTermStore) -> None:
+def test_rebuild_index_keeps_everything(store: SQLiteStore) -> None:
     items = store.add(ALICE, units("a", "b", "c"), unit_vectors(3))
     store.delete(items[1].id)
     store.rebuild_index()
@@ -272,7 +271,7 @@ def test_rebuild_index_keeps_everything(store: LongTermStore) -> None:
 
 
 def test_write_waits_for_a_lock_held_past_busy_timeout(tmp_path: Path) -> None:
-    with LongTermStore(tmp_path, DIM, busy_timeout=0.05) as store:
+    with SQLiteStore(tmp_path, DIM, busy_timeout=0.05) as store:
         other = sqlite3.connect(tmp_path / "memory.db", isolation_level=None, check_same_thread=False)
         other.execute("BEGIN IMMEDIATE")
         releaser = threading.Timer(0.15, lambda: other.execute("COMMIT"))
@@ -286,7 +285,7 @@ def test_write_waits_for_a_lock_held_past_busy_timeout(tmp_path: Path) -> None:
 
 def test_lock_that_never_clears_raises_store_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(schema, "_LOCK_BACKOFF_S", (0.01, 0.01))
-    with LongTermStore(tmp_path, DIM, busy_timeout=0.02) as store:
+    with SQLiteStore(tmp_path, DIM, busy_timeout=0.02) as store:
         other = sqlite3.connect(tmp_path / "memory.db", isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
         with pytest.raises(StoreError, match="locked"):
@@ -300,7 +299,7 @@ def _schema_2_file(path: Path, rows: list[tuple[str, dict[str, str]]]) -> None:
     """A store in `path` as lightmem wrote schema 2: no table of message ids, no turn vectors in the
     buffer nor buffered messages in the keyword index, and `rows` (user id, message) in its buffer,
     duplicated ids included."""
-    LongTermStore(path, DIM).close()
+    SQLiteStore(path, DIM).close()
     with sqlite3.connect(path / "memory.db") as conn:
         conn.execute("DROP TABLE IF EXISTS message_ids")
         conn.execute("DROP TRIGGER pending_text_insert")
@@ -322,7 +321,7 @@ def test_schema_2_file_with_a_jammed_buffer_is_repaired_on_open(
     r1, r2, other = {"id": "r1", "content": "a"}, {"id": "r2", "content": "b"}, {"id": "r1", "content": "c"}
     rows = [("alice", r1), ("alice", r2), ("alice", r1), ("bob", r1), ("alice", other), ("alice", r2)]
     _schema_2_file(tmp_path, rows)
-    with caplog.at_level(logging.WARNING, logger="lightmem"), LongTermStore(tmp_path, DIM) as store:
+    with caplog.at_level(logging.WARNING, logger="lightmem"), SQLiteStore(tmp_path, DIM) as store:
         kept = [m for _, m in store.pending_list(ALICE)]
         assert kept[:2] == [r1, r2] and len(kept) == 3
         assert kept[2]["content"] == "c" and kept[2]["id"] not in ("r1", "r2")
@@ -347,7 +346,7 @@ def test_stores_opening_an_old_file_at_once_migrate_it_once(tmp_path: Path) -> N
     def open_store() -> None:
         try:
             start.wait()
-            LongTermStore(tmp_path, DIM).close()
+            SQLiteStore(tmp_path, DIM).close()
         except BaseException as exc:
             errors.append(exc)
 
@@ -357,12 +356,12 @@ def test_stores_opening_an_old_file_at_once_migrate_it_once(tmp_path: Path) -> N
     for t in threads:
         t.join()
     assert errors == []
-    with LongTermStore(tmp_path, DIM) as store:
+    with SQLiteStore(tmp_path, DIM) as store:
         assert [m for _, m in store.pending_list(ALICE)] == messages
 
 
 def test_buffer_search_skips_a_message_flushed_while_it_ranked_the_vectors(
-    store: LongTermStore, monkeypatch: pytest.MonkeyPatch
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another process's flush between reading the buffer's vectors and its messages raised KeyError
     (seen once in `test_threads_and_processes_share_one_store`)."""
@@ -381,20 +380,20 @@ def test_buffer_search_skips_a_message_flushed_while_it_ranked_the_vectors(
 def test_a_store_created_by_two_processes_at_once_is_created_once(tmp_path: Path) -> None:
     """The second of two processes that both found the file empty ran the schema again, and its ALTER
     TABLE failed with a raw "duplicate column name"."""
-    LongTermStore(tmp_path, DIM).close()
+    SQLiteStore(tmp_path, DIM).close()
     conn = sqlite3.connect(tmp_path / "memory.db", isolation_level=None)
     try:
         schema._create(conn, DIM)  # what the second process does after the first committed
         assert conn.execute("SELECT COUNT(*) FROM meta WHERE key = 'store_id'").fetchone() == (1,)
     finally:
         conn.close()
-    LongTermStore(tmp_path, DIM).close()
+    SQLiteStore(tmp_path, DIM).close()
 
 
 def test_buffer_of_a_schema_2_file_is_searchable_by_keywords_once_migrated(tmp_path: Path) -> None:
     message = {"id": "m1", "role": "user", "name": "Ann", "content": "I adopted a parrot", "metadata": {}}
     _schema_2_file(tmp_path, [("alice", message)])
-    with LongTermStore(tmp_path, DIM) as store:
+    with SQLiteStore(tmp_path, DIM) as store:
         (hit,) = store.pending_keyword_search(["parrot"], ALICE, 5)
         assert hit.pending and hit.source == ("m1",) and hit.text == "Ann: I adopted a parrot"
         assert store.pending_search(unit_vectors(1)[0], ALICE, 5) == []  # buffered with no vector
@@ -402,7 +401,7 @@ def test_buffer_of_a_schema_2_file_is_searchable_by_keywords_once_migrated(tmp_p
 
 
 def test_schema_1_file_is_migrated_keeping_its_units_and_buffer(tmp_path: Path) -> None:
-    with LongTermStore(tmp_path, DIM) as store:
+    with SQLiteStore(tmp_path, DIM) as store:
         store.add(ALICE, units("likes tea"), unit_vectors(1))
         ids = store.pending_add(ALICE, [{"content": "a"}, {"content": "b"}], [1, 1])
     with sqlite3.connect(tmp_path / "memory.db") as conn:  # version 1: no keyword index, reusable ids
@@ -420,7 +419,7 @@ def test_schema_1_file_is_migrated_keeping_its_units_and_buffer(tmp_path: Path) 
         )
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     conn.close()
-    with LongTermStore(tmp_path, DIM) as store:
+    with SQLiteStore(tmp_path, DIM) as store:
         assert store.pending_list(ALICE) == [(ids[0], {"content": "a"}), (ids[1], {"content": "b"})]
         assert [i.text for i in store.get_all(ALICE)] == ["likes tea"]
         assert [i.text for i in store.keyword_search(["tea"], ALICE, 5)] == ["likes tea"]
@@ -439,7 +438,7 @@ def test_corrupt_database_is_refused_and_left_untouched(tmp_path: Path) -> None:
     garbage = b"this is not sqlite" * 512
     db.write_bytes(garbage)
     with pytest.raises(StoreError, match=r"memory\.db"):
-        LongTermStore(tmp_path, DIM)
+        SQLiteStore(tmp_path, DIM)
     assert db.read_bytes() == garbage
 
 
@@ -450,33 +449,33 @@ def test_foreign_sqlite_database_is_refused_and_left_untouched(tmp_path: Path) -
     conn.close()
     before = db.read_bytes()
     with pytest.raises(StoreError, match="not a lightmem"):
-        LongTermStore(tmp_path, DIM)
+        SQLiteStore(tmp_path, DIM)
     assert db.read_bytes() == before
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
-    LongTermStore(tmp_path, DIM).close()
+    SQLiteStore(tmp_path, DIM).close()
     with sqlite3.connect(tmp_path / "memory.db") as conn:
         conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     conn.close()
     with pytest.raises(StoreError, match="schema version 99"):
-        LongTermStore(tmp_path, DIM)
+        SQLiteStore(tmp_path, DIM)
 
 
 def test_lost_database_beside_an_earlier_store_is_refused_and_left_untouched(tmp_path: Path) -> None:
     """SQLite takes an empty file for an empty database (and deletes its write-ahead log): opening a
     truncated or deleted memory.db used to start an empty store silently, over the index files of the
     old one."""
-    with LongTermStore(tmp_path, DIM) as store:
+    with SQLiteStore(tmp_path, DIM) as store:
         store.add(ALICE, units("a", "b"), unit_vectors(2))
     db = tmp_path / "memory.db"
     index = (tmp_path / "index.usearch").read_bytes()
     db.write_bytes(b"")
     with pytest.raises(StoreError, match=rf"{db} is empty \(0 bytes\) but index\.usearch.*backup"):
-        LongTermStore(tmp_path, DIM)
+        SQLiteStore(tmp_path, DIM)
     db.unlink()
     with pytest.raises(StoreError, match=rf"{db} is missing but index\.usearch, index\.usearch\.json"):
-        LongTermStore(tmp_path, DIM)
+        SQLiteStore(tmp_path, DIM)
     assert not db.exists() and (tmp_path / "index.usearch").read_bytes() == index
 
     for name in ("index.usearch", "index.usearch.json"):
@@ -485,15 +484,15 @@ def test_lost_database_beside_an_earlier_store_is_refused_and_left_untouched(tmp
     db.write_bytes(b"")
     wal.write_bytes(b"frames of the lost database" * 100)
     with pytest.raises(StoreError, match=r"memory\.db-wal"):
-        LongTermStore(tmp_path, DIM)
+        SQLiteStore(tmp_path, DIM)
     assert wal.read_bytes() == b"frames of the lost database" * 100  # SQLite would have deleted it
 
 
 def test_empty_database_file_alone_is_a_new_store(tmp_path: Path) -> None:
     (tmp_path / "memory.db").write_bytes(b"")  # what a process killed while creating a store leaves
-    with LongTermStore(tmp_path, DIM) as store:
+    with SQLiteStore(tmp_path, DIM) as store:
         store.add(ALICE, units("a"), unit_vectors(1))
-    with LongTermStore(tmp_path, DIM) as store:
+    with SQLiteStore(tmp_path, DIM) as store:
         assert store.count() == 1
 
 
@@ -501,7 +500,7 @@ def test_empty_database_file_alone_is_a_new_store(tmp_path: Path) -> None:
 def test_damaged_pages_are_a_store_error_wherever_they_are_met(tmp_path: Path, table: str) -> None:
     """A page overwritten inside the file (its header intact) used to surface as a raw
     sqlite3.DatabaseError from whichever call read it first, at open or later."""
-    with LongTermStore(tmp_path, DIM) as store:
+    with SQLiteStore(tmp_path, DIM) as store:
         items = store.add(ALICE, units(*(f"note {i} about tea" for i in range(200))), unit_vectors(200))
         store.pending_add(ALICE, [{"content": "buffered"}], [1])
     db = tmp_path / "memory.db"
@@ -514,7 +513,7 @@ def test_damaged_pages_are_a_store_error_wherever_they_are_met(tmp_path: Path, t
         f.write(np.random.default_rng(0).bytes(page_size))
 
     def use() -> None:
-        with LongTermStore(tmp_path, DIM) as store:
+        with SQLiteStore(tmp_path, DIM) as store:
             store.get_all(ALICE)
             store.history(items[0].id)
             store.keyword_search(["tea"], ALICE, 3)
@@ -525,13 +524,13 @@ def test_damaged_pages_are_a_store_error_wherever_they_are_met(tmp_path: Path, t
 
 
 def test_schema_4_file_gains_counters_starting_at_0(tmp_path: Path) -> None:
-    with LongTermStore(tmp_path, DIM) as store:
+    with SQLiteStore(tmp_path, DIM) as store:
         store.add(ALICE, units("kept"), unit_vectors(1))
     with sqlite3.connect(tmp_path / "memory.db") as conn:
         conn.execute("DROP TABLE counters")
         conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
     conn.close()
-    with LongTermStore(tmp_path, DIM) as store:
+    with SQLiteStore(tmp_path, DIM) as store:
         assert store.counters() == {} and store.count(ALICE) == 1
         store.add_counts(ALICE, {"llm_calls": 1})
         assert store.counters(ALICE) == {"llm_calls": 1}

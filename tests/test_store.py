@@ -17,9 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lightmem.long_term import Change, SearchFilters, StoreError, VersionConflict
-from lightmem.store.open import open_store
-from lightmem.store.protocol import MemoryStore
+from lightmem.store import Change, MemoryStore, SearchFilters, StoreError, VersionConflict, open_store
 from lightmem.types import ExtractedUnit, Scope
 from stores import ALICE, BOB, DIM, T0, StoreKind, brute_force, opened, unit_vectors, units
 
@@ -330,7 +328,7 @@ def test_writes_of_another_process_are_seen(store_kind: StoreKind, store_locatio
     child = (
         "import sys, numpy as np\n"
         "from contextlib import closing\n"
-        "from lightmem.store.open import open_store\n"
+        "from lightmem.store import open_store\n"
         "from lightmem.types import ExtractedUnit, Scope\n"
         "with closing(open_store(sys.argv[1], int(sys.argv[2]))) as store:\n"
         "    vector = np.random.default_rng(42).normal(size=int(sys.argv[2]))\n"
@@ -542,7 +540,7 @@ def test_processes_adding_one_message_id_at_once_store_it_once(store_location: s
     child = (
         "import sys\n"
         "from contextlib import closing\n"
-        "from lightmem.store.open import open_store\n"
+        "from lightmem.store import open_store\n"
         "from lightmem.types import Scope\n"
         "with closing(open_store(sys.argv[1], int(sys.argv[2]))) as store:\n"
         "    for i in range(0, 60, 3):\n"

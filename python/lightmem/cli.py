@@ -168,7 +168,7 @@ def _positive_int(text: str) -> int:
 def _user_errors() -> tuple[type[BaseException], ...]:
     """The exceptions reported as one line: bad input, missing files, store and LLM failures."""
     from lightmem.llm import LLMError
-    from lightmem.long_term import StoreError
+    from lightmem.store import StoreError
 
     return (ValueError, OSError, KeyError, StoreError, LLMError)
 

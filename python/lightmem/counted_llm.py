@@ -9,7 +9,7 @@ from lightmem.llm import LLM, Completion, OfflineLLM, UsageCounter
 from lightmem.types import Scope
 
 if TYPE_CHECKING:  # the store is not imported here: usearch loaded before onnxruntime crashes it
-    from lightmem.store.protocol import UnitStore
+    from lightmem.store import UnitStore
 
 
 def pass_counts(llm: LLM, completion: Completion) -> dict[str, int]:

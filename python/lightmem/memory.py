@@ -23,7 +23,6 @@ from lightmem.counted_llm import CountedLLM
 from lightmem.embedding import Embedder, OnnxEmbedder
 from lightmem.limits import check_limit
 from lightmem.llm import LLM, LLMError, OfflineLLM, make_llm
-from lightmem.long_term import SearchFilters
 from lightmem.messages import (
     MessagesInput,
     clean_text,
@@ -35,9 +34,8 @@ from lightmem.retrieval import hybrid_search
 from lightmem.sensory import SensoryMemory
 from lightmem.short_term import ShortTermMemory
 from lightmem.sleep import ConsolidationReport, SleepScheduler
+from lightmem.store import MemoryStore, SearchFilters, open_store
 from lightmem.store.codec import metadata_copy
-from lightmem.store.open import open_store
-from lightmem.store.protocol import MemoryStore
 from lightmem.text_keys import embedding_text, turn_key_text
 from lightmem.types import (
     ExtractedUnit,

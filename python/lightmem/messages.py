@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Union
 
 from lightmem.limits import MAX_MESSAGE_CHARS
-from lightmem.store.codec import parse_time
+from lightmem.times import parse_time
 from lightmem.types import Message, check_unicode
 
 logger = logging.getLogger("lightmem")
@@ -20,7 +20,7 @@ MessagesInput = Union[str, Mapping[str, Any], Sequence[Mapping[str, Any]]]
 
 def parse_timestamp(value: Any, what: str = "timestamp") -> datetime | None:
     """An ISO 8601 string or a datetime as an aware UTC datetime (naive values are taken as UTC), None
-    for None; ValueError naming `what` (see `lightmem.store.codec.parse_time`)."""
+    for None; ValueError naming `what` (see `lightmem.times.parse_time`)."""
     return None if value is None else parse_time(value, what)
 
 

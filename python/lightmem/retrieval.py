@@ -10,9 +10,8 @@ from typing import Optional
 import numpy as np
 
 from lightmem.limits import MAX_RESULTS
-from lightmem.long_term import SearchFilters
 from lightmem.sensory import keywords
-from lightmem.store.protocol import MemoryStore
+from lightmem.store import MemoryStore, SearchFilters
 from lightmem.types import MemoryItem, Scope
 
 RRF_K = 60

@@ -41,7 +41,6 @@ from lightmem.config import LightMemConfig
 from lightmem.counted_llm import CountedLLM
 from lightmem.embedding import Embedder
 from lightmem.llm import LLM, LLMError
-from lightmem.long_term import Change, VersionConflict
 from lightmem.prompts import (
     ClusterMember,
     Decision,
@@ -49,9 +48,8 @@ from lightmem.prompts import (
     build_consolidate_request,
     parse_consolidate_response,
 )
-from lightmem.store.codec import text_hash
-from lightmem.store.protocol import MemoryStore
-from lightmem.text_keys import embedding_text
+from lightmem.store import Change, MemoryStore, VersionConflict
+from lightmem.text_keys import embedding_text, text_hash
 from lightmem.types import MemoryItem, Scope
 
 logger = logging.getLogger("lightmem")

@@ -1,37 +1,19 @@
 """How values are stored in SQLite: UTC timestamps as fixed-width ISO text, vectors as float32 BLOBs,
-JSON columns, and the text and message hashes. Also the validation of vectors coming from callers."""
+JSON columns, and the message digests. Also the validation of vectors and metadata coming from callers."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import unicodedata
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Optional
 
 import numpy as np
 
 from lightmem.limits import MAX_METADATA_BYTES, MAX_METADATA_DEPTH
+from lightmem.times import to_utc
 from lightmem.types import check_unicode
-
-
-def now_utc() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
-
-
-def to_utc(value: datetime, name: str = "time") -> datetime:
-    """`value` in UTC; a naive datetime is taken to be UTC already. ValueError naming `name` if it has
-    no UTC equivalent (an offset pushes it before year 1 or after year 9999)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    try:
-        return value.astimezone(timezone.utc)
-    except OverflowError:
-        raise ValueError(
-            f"{name} {value.isoformat()} is out of range: in UTC it falls before year 1 or after year 9999"
-        ) from None
 
 
 def encode_time(value: datetime) -> str:
@@ -47,28 +29,6 @@ def decode_time(text: str) -> datetime:
 def decode_optional_time(text: Optional[str]) -> Optional[datetime]:
     """`decode_time`, passing NULL through."""
     return None if text is None else decode_time(text)
-
-
-def parse_time(value: object, name: str) -> datetime:
-    """An aware UTC datetime from a datetime or an ISO 8601 date or datetime string ('Z' suffix allowed;
-    naive values are taken as UTC); ValueError naming `name` otherwise."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            value = datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"{name} {value!r} is not an ISO 8601 date or datetime") from None
-    if not isinstance(value, datetime):
-        raise ValueError(f"{name} must be an ISO 8601 string or a datetime, got {type(value).__name__}")
-    return to_utc(value, name)
-
-
-def text_hash(text: str) -> str:
-    """sha256 of the text after NFKC normalisation, case folding and whitespace collapsing."""
-    normal = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-    return hashlib.sha256(normal.encode("utf-8")).hexdigest()
 
 
 def message_digest(message: Mapping[str, Any]) -> bytes:

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Optional
 
-from lightmem.store.codec import check_metadata, encode_json, encode_time, parse_time, to_utc
+from lightmem.store.codec import check_metadata, encode_json, encode_time
+from lightmem.times import parse_time, to_utc
 
 _TIME_BOUNDS = {
     # field: (column, SQL operator)

@@ -11,7 +11,7 @@ import re
 from typing import Any, Union
 
 from lightmem.store.protocol import MemoryStore
-from lightmem.store.sqlite_store import LongTermStore
+from lightmem.store.sqlite_store import SQLiteStore
 
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
 """A location starting with a URL scheme (two characters at least: `C://` is a Windows drive)."""
@@ -20,7 +20,7 @@ _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
 def open_store(location: Union[str, os.PathLike[str]], dim: int, **options: Any) -> MemoryStore:
     """Open (creating if needed) the store at `location` for vectors of dimension `dim`.
 
-    A directory path opens the SQLite store there (`options`: those of `LongTermStore`). A URL of a
+    A directory path opens the SQLite store there (`options`: those of `SQLiteStore`). A URL of a
     scheme without a store is a ValueError naming it (it is never taken for a directory).
     """
     url = _URL.match(os.fspath(location)) if isinstance(location, str) else None
@@ -29,4 +29,4 @@ def open_store(location: Union[str, os.PathLike[str]], dim: int, **options: Any)
             f"no store for {url.group(1)}:// locations (a directory path opens a SQLite store), "
             f"got {location!r:.80}"
         )
-    return LongTermStore(location, dim, **options)
+    return SQLiteStore(location, dim, **options)

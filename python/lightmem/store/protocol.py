@@ -1,6 +1,6 @@
 """`MemoryStore`: what the pipeline, search and sleep ask of a long-term store, whatever keeps the data.
 
-The SQLite + usearch store of a directory (`LongTermStore`) is one implementation; any other (PostgreSQL)
+The SQLite + usearch store of a directory (`SQLiteStore`) is one implementation; any other (PostgreSQL)
 must keep the same contract, and the behavioural tests in tests/ run against every implementation.
 
 Scopes: a query scope matches units whose ids equal its non-None ids; a None id means any value (mem0's
@@ -17,8 +17,8 @@ from typing import Any, Optional, Protocol, Union
 
 import numpy as np
 
+from lightmem.store.changes import Change
 from lightmem.store.filters import SearchFilters
-from lightmem.store.rows import Change
 from lightmem.types import ExtractedUnit, HistoryEntry, MemoryItem, Scope
 
 

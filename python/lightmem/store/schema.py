@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from lightmem.store.codec import encode_json, message_digest
+from lightmem.store.errors import StoreError
 from lightmem.store.rows import record_message
 from lightmem.types import Scope
 
@@ -226,11 +227,6 @@ _MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     4: _keep_counters,
 }
 """What takes a file from schema version `key` to `key + 1` (inside the transaction of `_migrate`)."""
-
-
-class StoreError(RuntimeError):
-    """The store cannot be used: a corrupt or foreign database file, a newer schema, another vector
-    dimension, a lock that never clears, or a closed store. The message names the file and the fix."""
 
 
 class _Connection(sqlite3.Connection):

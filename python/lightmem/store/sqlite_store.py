@@ -1,4 +1,4 @@
-"""`LongTermStore`: memory units in SQLite (the source of truth, vectors included) with a usearch index
+"""`SQLiteStore`: memory units in SQLite (the source of truth, vectors included) with a usearch index
 beside it as a cache, kept in step with every writer through a change sequence."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 
 from lightmem.limits import check_limit
 from lightmem.store import buffer_search
+from lightmem.store.changes import Change, check_event, check_text
 from lightmem.store.codec import (
     check_metadata,
     check_vector,
@@ -29,20 +30,16 @@ from lightmem.store.codec import (
     encode_time,
     encode_vector,
     message_digest,
-    now_utc,
-    text_hash,
 )
+from lightmem.store.errors import StoreError
 from lightmem.store.filters import SearchFilters
 from lightmem.store.rows import (
     ITEM_COLUMNS,
-    Change,
     add_counts,
     apply_change,
     check_changes,
     check_counts,
-    check_event,
     check_scope,
-    check_text,
     delete_pending,
     delete_row,
     exact_scope_sql,
@@ -62,7 +59,6 @@ from lightmem.store.rows import (
     where_sql,
 )
 from lightmem.store.schema import (
-    StoreError,
     check_not_lost,
     connect,
     open_database,
@@ -70,6 +66,8 @@ from lightmem.store.schema import (
     write_transaction,
 )
 from lightmem.store.vector_index import IndexFileError, VectorIndex, record_path
+from lightmem.text_keys import text_hash
+from lightmem.times import now_utc
 from lightmem.types import ExtractedUnit, HistoryEntry, MemoryItem, Scope
 
 T = TypeVar("T")
@@ -95,7 +93,7 @@ def _directory(directory: Union[str, os.PathLike[str]]) -> Path:
     return path
 
 
-class LongTermStore:
+class SQLiteStore:
     """Long-term memory units of one directory: `memory.db` (SQLite, WAL) and `index.usearch`.
 
     Scopes: a query scope matches units whose ids equal its non-None ids; a None id means any value
@@ -783,7 +781,7 @@ class LongTermStore:
             self._closed = True
             self._close_connections()
 
-    def __enter__(self) -> LongTermStore:
+    def __enter__(self) -> SQLiteStore:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -850,7 +848,7 @@ class LongTermStore:
     def _conn(self) -> sqlite3.Connection:
         """This thread's connection (one per thread, so that readers never wait for a writer)."""
         if self._closed:
-            raise StoreError(f"the store at {self.directory} is closed; open a new LongTermStore")
+            raise StoreError(f"the store at {self.directory} is closed; open a new SQLiteStore")
         conn: Optional[sqlite3.Connection] = getattr(self._local, "conn", None)
         if conn is None:
             conn = connect(self._db_path, self._busy_timeout)
