@@ -119,7 +119,8 @@ def check_vector(vector: object, dim: int, name: str = "vector") -> np.ndarray:
     array = np.asarray(vector)
     if array.ndim != 1 or array.shape[0] != dim:
         raise ValueError(f"{name} must have shape ({dim},), got {array.shape}")
-    return check_vectors(array[None, :], dim, 1, name)[0]
+    row: np.ndarray = check_vectors(array[None, :], dim, 1, name)[0]
+    return row
 
 
 def encode_vector(vector: np.ndarray) -> bytes:

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from lightmem.limits import check_limit
 from lightmem.store.changes import Change
-from lightmem.store.codec import decode_optional_time, decode_time, encode_json, encode_time
+from lightmem.store.codec import decode_optional_time, decode_time, encode_json, encode_time, message_digest
 from lightmem.store.errors import VersionConflict
 from lightmem.store.filters import SearchFilters
 from lightmem.text_keys import text_hash
@@ -34,6 +34,19 @@ def check_scope(scope: object) -> Scope:
     if not isinstance(scope, Scope):
         raise ValueError(f"scope must be a lightmem Scope, got {type(scope).__name__}")
     return scope
+
+
+def check_filters(filters: object) -> None:
+    """ValueError unless `filters` is `SearchFilters` or None."""
+    if filters is not None and not isinstance(filters, SearchFilters):
+        raise ValueError(f"filters must be SearchFilters or None, got {type(filters).__name__}")
+
+
+def check_search(scope: object, limit: object, filters: object) -> None:
+    """ValueError naming the argument of a search that is not a scope, a limit or filters."""
+    check_scope(scope)
+    check_limit(limit)
+    check_filters(filters)
 
 
 def sql_limit(limit: Optional[int]) -> int:
@@ -117,6 +130,12 @@ def to_item(row: Sequence[Any], score: Optional[float] = None) -> MemoryItem:
         score=score,
         version=version,
     )
+
+
+def rows_needed(filters: Optional[SearchFilters], limit: int) -> Optional[int]:
+    """How many of the best-ranked rows may be needed for `limit` hits: `limit`, or all of them (None)
+    when metadata filters, which are checked on the rows, may reject any."""
+    return limit if filters is None or not filters.metadata else None
 
 
 def take(
@@ -268,6 +287,27 @@ def delete_pending(conn: sqlite3.Connection, scope: Scope, pending_ids: Sequence
             f"{len(pending_ids) - deleted} of the pending rows {list(pending_ids)} of {scope} are gone "
             "(extracted by another process?); nothing was stored"
         )
+
+
+MessageKey = tuple[Optional[str], bytes]
+"""A message's id (None: it has none) and its `codec.message_digest`."""
+
+
+def message_key(message: Mapping[str, Any], where: str) -> MessageKey:
+    """The id and digest of `message`; ValueError naming `where` if its id is not a string."""
+    message_id = message.get("id")
+    if message_id is None:
+        return None, b""
+    if not isinstance(message_id, str):
+        raise ValueError(f"{where} id must be a string, got {type(message_id).__name__}")
+    return message_id, message_digest(message)
+
+
+def first_time(conn: sqlite3.Connection, scope: Scope, key: MessageKey) -> bool:
+    """Whether `scope` is given the message of `key` for the first time (recorded now; a message
+    without an id always is); ValueError if its id came before with another message."""
+    message_id, digest = key
+    return message_id is None or record_message(conn, scope, message_id, digest)
 
 
 def record_message(conn: sqlite3.Connection, scope: Scope, message_id: str, digest: bytes) -> bool:

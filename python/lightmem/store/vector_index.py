@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, Optional
 
 import numpy as np
-from usearch.index import BatchMatches, Index, MetricKind, ScalarKind
+from usearch.compiled import MetricKind, ScalarKind
+from usearch.index import BatchMatches, Index
 
 DTYPE = ScalarKind.I8
 """Scalar type of the vectors inside the index. Insertion and search are nearly all distance computations

@@ -1,0 +1,243 @@
+"""`IndexedVectors`: the usearch index beside the SQLite store, kept in step with every writer through the
+change sequence (loaded, synced, rebuilt and saved here), and the planning of vector searches over it (a
+part of `SQLiteStore`). The database holds every vector; the index is a cache of it."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from lightmem.store.codec import decode_vectors
+from lightmem.store.errors import StoreError
+from lightmem.store.filters import SearchFilters
+from lightmem.store.rows import ITEM_COLUMNS, rows_by_rowid, rows_needed, take, vectors_by_rowid
+from lightmem.store.sqlite_db import Database
+from lightmem.store.vector_index import IndexFileError, VectorIndex
+
+logger = logging.getLogger("lightmem")
+
+_FEED_BATCH = 10_000
+"""Rows of the change feed applied to the index at a time."""
+_QUERY_CHUNK = 256
+"""Queries searched at a time by a batch search (the index lock is released between chunks)."""
+
+Ranked = list[list[tuple[Sequence[Any], float]]]
+"""For each query, its best (row of `ITEM_COLUMNS`, cosine similarity) pairs, best first."""
+
+
+class IndexedVectors:
+    """The vectors of the live units of `db`, searchable through the index saved at `path`."""
+
+    def __init__(self, db: Database, dim: int, path: Path, oversample: int, exact_scan_max: int) -> None:
+        """`oversample`: the index is asked for limit * oversample candidates before scope and filter
+        checks. `exact_scan_max`: a scope with at most this many units, few relative to the index, is
+        searched exactly over its stored vectors instead."""
+        self._db = db
+        self.dim = dim
+        self.path = path
+        self._oversample = oversample
+        self._exact_scan_max = exact_scan_max
+        self._lock = threading.RLock()
+        self._index = VectorIndex(dim)
+        self._saved_seq: Optional[int] = None
+        self._store_id = ""
+
+    # --- the index and its file ---------------------------------------------------------------------
+
+    def open(self, store_id: str) -> None:
+        """Load the saved index if it agrees with the store `store_id`, else rebuild it (with a warning
+        saying why)."""
+        self._store_id = store_id
+        reason = self._load()
+        if reason is None:
+            return
+        if self.path.exists() or _live_count(self._db.conn()) > 0:
+            logger.warning("rebuilding the vector index %s from the store: %s", self.path, reason)
+        self.rebuild()
+
+    def sync(self) -> None:
+        """Apply to the index the store changes it has not seen yet (by any writer, in any process)."""
+        with self._lock:
+            cursor = self._db.conn().execute(
+                "SELECT rowid, seq, CASE WHEN deleted = 0 THEN vector END FROM units "
+                "WHERE seq > ? ORDER BY seq",
+                (self._index.seq,),
+            )
+            last_seq = self._index.seq
+            for batch in iter(lambda: cursor.fetchmany(_FEED_BATCH), []):
+                live = [(rowid, blob) for rowid, _, blob in batch if blob is not None]
+                self._index.apply(
+                    np.array([rowid for rowid, _ in live], dtype=np.int64),
+                    decode_vectors([blob for _, blob in live], self.dim),
+                    np.array([rowid for rowid, _, blob in batch if blob is None], dtype=np.int64),
+                )
+                last_seq = batch[-1][1]
+            self._index.seq = last_seq
+
+    def check(self) -> bool:
+        """Whether the index holds exactly the live units (count and keys)."""
+        with self._lock, self._db.snapshot() as conn:
+            self.sync()
+            live = np.fromiter(
+                (r for (r,) in conn.execute("SELECT rowid FROM units WHERE deleted = 0")), np.int64
+            )
+            keys = self._index.keys()
+        return len(keys) == len(live) and bool(np.array_equal(np.sort(keys), np.sort(live)))
+
+    def rebuild(self) -> None:
+        """Rebuild the index from the stored vectors (no re-embedding)."""
+        with self._lock:
+            self._index = VectorIndex(self.dim)
+            self._saved_seq = None
+            self.sync()
+
+    def save(self) -> None:
+        """Bring the index up to date and save it atomically (with its record); StoreError if it cannot
+        be written (a full disk), which leaves every stored unit as it was."""
+        with self._lock:
+            self.sync()
+            self._save()
+
+    def save_if_changed(self) -> None:
+        """Save the index as it is if it changed since it was loaded or saved (see `save`)."""
+        with self._lock:
+            if self._index.seq != self._saved_seq:
+                self._save()
+
+    def _save(self) -> None:
+        try:
+            self._index.save(self.path, self._store_id)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot save the vector index {self.path} ({exc}): the memories are safe in "
+                f"{self._db.path}, and the next open brings the index up to date from it; free disk space"
+            ) from exc
+        self._saved_seq = self._index.seq
+
+    def _load(self) -> Optional[str]:
+        """Load the saved index and bring it up to date; why it cannot be used, or None."""
+        try:
+            index = VectorIndex.load(self.path, self.dim, self._store_id)
+        except IndexFileError as exc:
+            return str(exc)
+        with self._lock, self._db.snapshot() as conn:
+            db_seq = int(conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
+            if index.seq > db_seq:
+                return f"it holds change {index.seq} but the database only reaches change {db_seq}"
+            saved_seq = index.seq
+            self._index = index
+            self.sync()
+            live = _live_count(conn)
+        if len(index) != live:
+            return f"it holds {len(index)} vectors but the store has {live} live units"
+        self._saved_seq = saved_seq
+        return None
+
+    # --- search -------------------------------------------------------------------------------------
+
+    def ranked(
+        self,
+        queries: np.ndarray,
+        condition: tuple[str, list[Any]],
+        filters: Optional[SearchFilters],
+        limit: int,
+    ) -> Ranked:
+        """For each query, the `limit` best (row, cosine) of the units meeting the SQL `condition` and the
+        metadata part of `filters`: one index sync, then the index searched for many queries at once, or
+        one exact scan of a small scope."""
+        self.sync()
+        where, params = condition
+        conn = self._db.conn()
+        # exact scan when the scope is small and a small part of the index: then few of the index's
+        # limit * oversample nearest candidates would be in scope (counting stops past that size)
+        exact_max = min(self._exact_scan_max, (len(self._index) - 1) // self._oversample)
+        bounded = f"SELECT COUNT(*) FROM (SELECT 1 FROM units WHERE {where} LIMIT ?)"
+        in_scope = conn.execute(bounded, [*params, exact_max + 1]).fetchone()[0]
+        if in_scope == 0:
+            return [[] for _ in queries]
+        if in_scope <= exact_max:
+            return self._exact_search(conn, queries, where, params, filters, limit)
+        return [
+            hits
+            for start in range(0, len(queries), _QUERY_CHUNK)
+            for hits in self._index_search(
+                conn, queries[start : start + _QUERY_CHUNK], where, params, filters, limit
+            )
+        ]
+
+    def _exact_search(
+        self,
+        conn: sqlite3.Connection,
+        queries: np.ndarray,
+        where: str,
+        params: list[Any],
+        filters: Optional[SearchFilters],
+        limit: int,
+    ) -> Ranked:
+        rows = conn.execute(f"SELECT {ITEM_COLUMNS}, vector FROM units WHERE {where}", params).fetchall()
+        vectors = decode_vectors([row[-1] for row in rows], self.dim)
+        needed = rows_needed(filters, limit)
+        results = []
+        for start in range(0, len(queries), _QUERY_CHUNK):
+            scores = queries[start : start + _QUERY_CHUNK] @ vectors.T
+            for row_scores, order in zip(
+                scores, _best_first(scores, len(rows) if needed is None else needed)
+            ):
+                results.append(take(((rows[i], float(row_scores[i])) for i in order), filters, limit))
+        return results
+
+    def _index_search(
+        self,
+        conn: sqlite3.Connection,
+        queries: np.ndarray,
+        where: str,
+        params: list[Any],
+        filters: Optional[SearchFilters],
+        limit: int,
+    ) -> Ranked:
+        """limit * oversample candidates per query from the index, ranked by their exact similarity (their
+        stored vectors fetched in one go), then the rows of the best ones; the queries left with fewer
+        than `limit` hits ask again for 4 times more candidates."""
+        results: Ranked = [[] for _ in queries]
+        todo = list(range(len(queries)))
+        wanted = limit * self._oversample
+        keep = rows_needed(filters, limit)
+        while todo:
+            with self._lock:
+                keys, _ = self._index.search(queries[todo], wanted)
+                exhaustive = wanted >= len(self._index)
+            blobs = vectors_by_rowid(conn, np.unique(keys[keys >= 0]).tolist(), where, params)
+            rowids = list(blobs)
+            position = {rowid: j for j, rowid in enumerate(rowids)}
+            vectors = decode_vectors(list(blobs.values()), self.dim)
+            ranked = []
+            for i, row_keys in zip(todo, keys.tolist()):
+                found = [position[k] for k in row_keys if k in position]
+                similarities = vectors[found] @ queries[i]
+                order = np.argsort(-similarities, kind="stable")[:keep]
+                ranked.append([(rowids[found[j]], float(similarities[j])) for j in order])
+            rows = rows_by_rowid(conn, sorted({r for hits in ranked for r, _ in hits}), where, params)
+            for i, hits in zip(todo, ranked):
+                results[i] = take(((rows[r], s) for r, s in hits if r in rows), filters, limit)
+            todo = [] if exhaustive else [i for i in todo if len(results[i]) < limit]
+            wanted *= 4
+        return results
+
+
+def _live_count(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM units WHERE deleted = 0").fetchone()[0])
+
+
+def _best_first(scores: np.ndarray, count: int) -> np.ndarray:
+    """Column indices of each row's `count` highest scores, best first (ties: lower index first)."""
+    if count >= scores.shape[1]:
+        return np.argsort(-scores, axis=1, kind="stable")
+    top = np.sort(np.argpartition(-scores, count - 1, axis=1)[:, :count], axis=1)
+    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1)
