@@ -365,11 +365,13 @@ def test_store_refuses_a_change_outside_the_scope_of_the_pass(store, embedder) -
     (bobs,) = add(store, embedder, ["Bob lives in Rome"], scope=BOB)
     (alices,) = add(store, embedder, ["Alice lives in Paris"])
     with pytest.raises(KeyError, match=f"no live memory units with ids \\['{bobs.id}'\\] in Scope"):
-        store.apply_changes([Change("delete", alices.id), Change("delete", bobs.id)], ALICE)
+        store.apply_changes(
+            [Change(kind="delete", memory_id=alices.id), Change(kind="delete", memory_id=bobs.id)], ALICE
+        )
     with pytest.raises(KeyError, match="run_id='r1'"):  # the exact scope: bob's unit has no run id
-        store.apply_changes([Change("delete", bobs.id)], Scope(user_id="bob", run_id="r1"))
+        store.apply_changes([Change(kind="delete", memory_id=bobs.id)], Scope(user_id="bob", run_id="r1"))
     assert store.count() == 2
-    store.apply_changes([Change("delete", bobs.id)], BOB)
+    store.apply_changes([Change(kind="delete", memory_id=bobs.id)], BOB)
     assert store.count() == 1 and store.get(alices.id) is not None
 
 

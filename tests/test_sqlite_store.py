@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -43,7 +44,7 @@ def test_neighbors_batch_matches_brute_force(tmp_path: Path, options: dict[str, 
         items = store.add(ALICE, units(*(f"a{i}" for i in range(600))), vectors)
         store.add(BOB, units(*(f"b{i}" for i in range(300))), other)
         gone = {items[i].id for i in range(0, 600, 7)}
-        store.apply_changes([Change("delete", memory_id) for memory_id in gone])
+        store.apply_changes([Change(kind="delete", memory_id=memory_id) for memory_id in gone])
         live = [i for i, item in enumerate(items) if item.id not in gone]
         queries = np.concatenate([vectors[:300], unit_vectors(300, seed=3)])  # > one chunk of queries
         found = store.neighbors_batch(queries * 2.0, ALICE, 5)
@@ -538,3 +539,17 @@ def test_schema_4_file_gains_counters_starting_at_0(tmp_path: Path) -> None:
         version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     conn.close()
     assert version == (str(schema.SCHEMA_VERSION),) == ("5",)
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        ({"dim": 0}, "dim must be an integer >= 1, got 0"),
+        ({"dim": True}, "dim must be an integer >= 1, got True"),
+        ({"oversample": 2.0}, "oversample must be an integer >= 1, got 2.0"),
+        ({"exact_scan_max": -1}, "exact_scan_max must be an integer >= 0, got -1"),
+    ],
+)
+def test_bad_options_are_value_errors_naming_them(tmp_path: Path, options: dict[str, Any], said: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(said)):
+        SQLiteStore(tmp_path, **{"dim": DIM, **options})

@@ -179,7 +179,14 @@ def test_keyword_search_ranks_by_bm25_and_follows_every_write(store: MemoryStore
     store.delete(items[1].id)
     assert store.keyword_search(["hiking"], ALICE, 10) == []
     assert [h.id for h in store.keyword_search(["skiing"], ALICE, 10)] == [items[0].id]
-    changes = [Change("update", items[2].id, "Maya adopted two cats", unit_vectors(1, seed=2)[0])]
+    changes = [
+        Change(
+            kind="update",
+            memory_id=items[2].id,
+            text="Maya adopted two cats",
+            vector=unit_vectors(1, seed=2)[0],
+        )
+    ]
     store.apply_changes(changes)
     assert [h.text for h in store.keyword_search(["cats"], ALICE, 10)] == ["Maya adopted two cats"]
     assert store.keyword_search(["bread"], ALICE, 10, SearchFilters(metadata={"k": 2})) == []
@@ -373,17 +380,23 @@ def test_apply_changes_is_all_or_nothing(store: MemoryStore) -> None:
     a, b, c = store.add(ALICE, units("a", "b", "c"), unit_vectors(3))
     before = [store.get(i.id) for i in (a, b, c)]
     bad = [
-        Change("update", a.id, text="a+b", vector=unit_vectors(1, seed=7)[0], event="MERGE"),
-        Change("delete", b.id),
-        Change("delete", "no-such-id"),
+        Change(kind="update", memory_id=a.id, text="a+b", vector=unit_vectors(1, seed=7)[0], event="MERGE"),
+        Change(kind="delete", memory_id=b.id),
+        Change(kind="delete", memory_id="no-such-id"),
     ]
     with pytest.raises(KeyError, match="no-such-id"):
         store.apply_changes(bad)
     assert [store.get(i.id) for i in (a, b, c)] == before and len(store.history(a.id)) == 1
     with pytest.raises(KeyError):  # deleted twice: fails midway, rolled back
-        store.apply_changes([Change("delete", b.id), Change("delete", b.id)])
+        store.apply_changes([Change(kind="delete", memory_id=b.id), Change(kind="delete", memory_id=b.id)])
     assert store.get(b.id) == before[1]
-    store.apply_changes([*bad[:2], Change("mark_consolidated", a.id), Change("mark_consolidated", c.id)])
+    store.apply_changes(
+        [
+            *bad[:2],
+            Change(kind="mark_consolidated", memory_id=a.id),
+            Change(kind="mark_consolidated", memory_id=c.id),
+        ]
+    )
     assert store.get(a.id).text == "a+b" and store.get(b.id) is None  # type: ignore[union-attr]
     assert store.history(a.id)[-1].event == "MERGE"
     assert store.unconsolidated() == []
@@ -392,30 +405,46 @@ def test_apply_changes_is_all_or_nothing(store: MemoryStore) -> None:
 
 def test_change_validation() -> None:
     for make, message in (
-        (lambda: Change("rename", "x"), "kind"),
-        (lambda: Change("update", "x", text="t"), "vector"),
-        (lambda: Change("update", "x"), "needs a text with its vector, or a source"),
-        (lambda: Change("update", "x", text="t", vector=np.ones(DIM), event="DELETE"), "event"),
-        (lambda: Change("update", "x", source="D1:1"), "sequence of strings"),  # type: ignore[arg-type]
-        (lambda: Change("update", "x", source=("D1:1", 2)), "strings only"),  # type: ignore[arg-type]
-        (lambda: Change("delete", "x", source=("D1:1",)), "updates only"),
-        (lambda: Change("delete", "x", expected_version=0), "expected_version"),
-        (lambda: Change("delete", "x", expected_version=True), "expected_version"),
+        (lambda: Change(kind="rename", memory_id="x"), "kind"),
+        (lambda: Change(kind="update", memory_id="x", text="t"), "vector"),
+        (lambda: Change(kind="update", memory_id="x"), "needs a text with its vector, or a source"),
+        (
+            lambda: Change(kind="update", memory_id="x", text="t", vector=np.ones(DIM), event="DELETE"),
+            "event",
+        ),
+        (lambda: Change(kind="update", memory_id="x", source="D1:1"), "sequence of strings"),  # type: ignore[arg-type]
+        (lambda: Change(kind="update", memory_id="x", source=("D1:1", 2)), "strings only"),  # type: ignore[arg-type]
+        (lambda: Change(kind="delete", memory_id="x", source=("D1:1",)), "updates only"),
+        (lambda: Change(kind="delete", memory_id="x", expected_version=0), "expected_version"),
+        (lambda: Change(kind="delete", memory_id="x", expected_version=True), "expected_version"),
     ):
         with pytest.raises(ValueError, match=message):
             make()
-    assert Change("update", "x", source=["D1:1"]).source == ("D1:1",)  # type: ignore[arg-type]
+    assert Change(kind="update", memory_id="x", source=["D1:1"]).source == ("D1:1",)  # type: ignore[arg-type]
+
+
+def test_a_change_is_built_from_keywords_only() -> None:
+    with pytest.raises(TypeError):
+        Change("delete", "x")  # type: ignore[misc]
+    change = Change(kind="delete", memory_id="x", reason="gone")
+    assert (change.kind, change.memory_id, change.reason, change.event) == ("delete", "x", "gone", "UPDATE")
 
 
 def test_update_of_the_source_alone_keeps_text_vector_and_mark(
     store_kind: StoreKind, store: MemoryStore
 ) -> None:
     kept, dup = store.add(ALICE, units("Alice likes tea", "alice likes tea"), unit_vectors(2))
-    store.apply_changes([Change("mark_consolidated", kept.id)])
+    store.apply_changes([Change(kind="mark_consolidated", memory_id=kept.id)])
     store.apply_changes(
         [
-            Change("update", kept.id, source=(*kept.source, *dup.source), reason="absorbed", event="MERGE"),
-            Change("delete", dup.id, reason=f"duplicate of {kept.id}"),
+            Change(
+                kind="update",
+                memory_id=kept.id,
+                source=(*kept.source, *dup.source),
+                reason="absorbed",
+                event="MERGE",
+            ),
+            Change(kind="delete", memory_id=dup.id, reason=f"duplicate of {kept.id}"),
         ]
     )
     item = store.get(kept.id)
@@ -425,11 +454,17 @@ def test_update_of_the_source_alone_keeps_text_vector_and_mark(
     assert (last.event, last.old_text, last.new_text, last.reason) == ("MERGE", *[kept.text] * 2, "absorbed")
     assert store_kind.check(store) and store.search(unit_vectors(2)[0], ALICE, 1)[0].id == kept.id
     store.apply_changes(
-        [Change("update", kept.id, text="Alice loves tea", vector=unit_vectors(1)[0], source=())]
+        [
+            Change(
+                kind="update", memory_id=kept.id, text="Alice loves tea", vector=unit_vectors(1)[0], source=()
+            )
+        ]
     )
     item = store.get(kept.id)
     assert item is not None and (item.text, item.source, item.version) == ("Alice loves tea", (), 3)
-    store.apply_changes([Change("update", kept.id, text="Alice adores tea", vector=unit_vectors(1)[0])])
+    store.apply_changes(
+        [Change(kind="update", memory_id=kept.id, text="Alice adores tea", vector=unit_vectors(1)[0])]
+    )
     assert store.get(kept.id).source == ()  # type: ignore[union-attr]  # no source given: kept as it was
 
 
@@ -437,9 +472,11 @@ def test_expected_version_guards_against_concurrent_updates(store: MemoryStore) 
     a, b = store.add(ALICE, units("a", "b"), unit_vectors(2))
     store.update(a.id, "a by the user", unit_vectors(1, seed=3)[0])  # version 2, after the pass read it
     stale = [
-        Change("delete", b.id, expected_version=1),
-        Change("update", a.id, text="a by the LLM", vector=unit_vectors(1)[0], expected_version=1),
-        Change("mark_consolidated", a.id, expected_version=1),
+        Change(kind="delete", memory_id=b.id, expected_version=1),
+        Change(
+            kind="update", memory_id=a.id, text="a by the LLM", vector=unit_vectors(1)[0], expected_version=1
+        ),
+        Change(kind="mark_consolidated", memory_id=a.id, expected_version=1),
     ]
     with pytest.raises(VersionConflict, match=rf"{a.id} \(version 2, expected 1\)"):
         store.apply_changes(stale)
@@ -447,9 +484,15 @@ def test_expected_version_guards_against_concurrent_updates(store: MemoryStore) 
     # versions are those before the call: an update and the mark after it both expect version 2
     store.apply_changes(
         [
-            Change("delete", b.id, expected_version=1),
-            Change("update", a.id, text="a by the LLM", vector=unit_vectors(1)[0], expected_version=2),
-            Change("mark_consolidated", a.id, expected_version=2),
+            Change(kind="delete", memory_id=b.id, expected_version=1),
+            Change(
+                kind="update",
+                memory_id=a.id,
+                text="a by the LLM",
+                vector=unit_vectors(1)[0],
+                expected_version=2,
+            ),
+            Change(kind="mark_consolidated", memory_id=a.id, expected_version=2),
         ]
     )
     item = store.get(a.id)
@@ -466,7 +509,7 @@ def test_unconsolidated_vectors_and_update_resets_mark(store: MemoryStore) -> No
     np.testing.assert_allclose(store.vectors([items[2].id, items[0].id]), vectors[[2, 0]], atol=1e-6)
     with pytest.raises(KeyError, match="nope"):
         store.vectors(["nope"])
-    store.apply_changes([Change("mark_consolidated", i.id) for i in items])
+    store.apply_changes([Change(kind="mark_consolidated", memory_id=i.id) for i in items])
     assert store.unconsolidated(limit=5) == []
     store.update(items[1].id, "b2", vectors[1])
     assert [i.id for i, _ in store.unconsolidated()] == [items[1].id]
@@ -580,7 +623,10 @@ def test_failed_write_rolls_back(store: MemoryStore) -> None:
     (item,) = store.add(ALICE, units("a"), unit_vectors(1))
     with pytest.raises(KeyError):  # the update succeeds, then the delete of an unknown id fails
         store.apply_changes(
-            [Change("update", item.id, text="b", vector=unit_vectors(1)[0]), Change("delete", "x")]
+            [
+                Change(kind="update", memory_id=item.id, text="b", vector=unit_vectors(1)[0]),
+                Change(kind="delete", memory_id="x"),
+            ]
         )
     assert store.get(item.id) == item and len(store.history(item.id)) == 1
 

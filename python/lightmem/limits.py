@@ -7,6 +7,8 @@ silently truncated, and nothing is stored from a refused call.
 
 from __future__ import annotations
 
+from typing import Optional
+
 MAX_MESSAGE_CHARS = 200_000
 """Longest accepted text, in characters: a message's content (and its role, name and id) in `add`,
 the new text of `update`, a `search` query (and a memory text). Longer ones are an error (split them),
@@ -46,8 +48,20 @@ MAX_RESULTS = 1_000_000
 one call should return. `get_all(limit=None)` returns every memory of the scope."""
 
 
+def check_int(value: object, name: str, low: int = 0, high: Optional[int] = None) -> int:
+    """`value` itself; ValueError naming `name` unless it is an integer (a bool is not) from `low` (to
+    `high`, if given)."""
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        bounds = f">= {low}" if high is None else f"from {low} to {high:,}"
+        raise ValueError(f"{name} must be an integer {bounds}, got {value!r:.40}")
+    return value
+
+
 def check_limit(value: object, name: str = "limit", low: int = 1) -> int:
     """`value` itself; ValueError naming `name` unless it is an integer from `low` to MAX_RESULTS."""
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= MAX_RESULTS:
-        raise ValueError(f"{name} must be an integer from {low} to {MAX_RESULTS:,}, got {value!r:.40}")
-    return value
+    return check_int(value, name, low, MAX_RESULTS)

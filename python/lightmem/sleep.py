@@ -48,7 +48,7 @@ from lightmem.prompts import (
     build_consolidate_request,
     parse_consolidate_response,
 )
-from lightmem.store import Change, MemoryStore, VersionConflict
+from lightmem.store import Change, MemoryStore, UpdateEvent, VersionConflict
 from lightmem.text_keys import embedding_text, text_hash
 from lightmem.types import MemoryItem, Scope
 
@@ -448,7 +448,7 @@ def _cluster_changes(
 ) -> list[Change]:
     """The updates (new texts, and the source ids taken over from absorbed units), the deletions, then the
     consolidated marks of one cluster, each expecting the member's version as the pass read it."""
-    rewrites: dict[str, tuple[Optional[str], str, Optional[str]]] = {}  # id -> (new text, event, reason)
+    rewrites: dict[str, tuple[Optional[str], UpdateEvent, Optional[str]]] = {}  # id -> text, event, reason
     removals = {mid: f"duplicate of {kept}" for mid, kept in cluster.duplicate_of.items()}  # id -> reason
     for d in decisions:
         if d.action == "update" and d.text is not None:
@@ -470,14 +470,24 @@ def _cluster_changes(
         vector = None if text is None else new_vectors[mid]
         changes.append(
             Change(
-                "update", mid, text, vector, reason, event, sources.get(mid), expected_version=version[mid]
+                kind="update",
+                memory_id=mid,
+                text=text,
+                vector=vector,
+                reason=reason,
+                event=event,
+                source=sources.get(mid),
+                expected_version=version[mid],
             )
         )
     changes += [
-        Change("delete", mid, reason=why, expected_version=version[mid]) for mid, why in removals.items()
+        Change(kind="delete", memory_id=mid, reason=why, expected_version=version[mid])
+        for mid, why in removals.items()
     ]
     kept = [m for m in cluster.members if m.id not in removals]
-    return changes + [Change("mark_consolidated", m.id, expected_version=m.version) for m in kept]
+    return changes + [
+        Change(kind="mark_consolidated", memory_id=m.id, expected_version=m.version) for m in kept
+    ]
 
 
 def _provenance(cluster: _Cluster, decisions: Sequence[Decision]) -> dict[str, tuple[str, ...]]:
@@ -510,7 +520,8 @@ def _mark(store: MemoryStore, scope: Scope, items: Sequence[MemoryItem]) -> None
         chunk = items[start : start + MARK_CHUNK]
         try:
             store.apply_changes(
-                [Change("mark_consolidated", i.id, expected_version=i.version) for i in chunk], scope
+                [Change(kind="mark_consolidated", memory_id=i.id, expected_version=i.version) for i in chunk],
+                scope,
             )
         except (KeyError, VersionConflict) as err:
             logger.info("units changed during consolidation are looked at again next time: %s", err)

@@ -2,7 +2,7 @@
 depend on), `open_store` (the store a location names), `SQLiteStore` (SQLite + usearch in a directory),
 and the values and errors of the contract."""
 
-from lightmem.store.changes import Change
+from lightmem.store.changes import Change, ChangeKind, UpdateEvent
 from lightmem.store.errors import StoreError, VersionConflict
 from lightmem.store.filters import SearchFilters
 from lightmem.store.open import open_store
@@ -11,6 +11,7 @@ from lightmem.store.sqlite_store import SQLiteStore
 
 __all__ = [
     "Change",
+    "ChangeKind",
     "ConsolidationStore",
     "MemoryStore",
     "SQLiteStore",
@@ -19,6 +20,7 @@ __all__ = [
     "ShortTermStore",
     "StoreError",
     "UnitStore",
+    "UpdateEvent",
     "VersionConflict",
     "open_store",
 ]

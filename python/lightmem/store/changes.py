@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional
+from typing import Literal, Optional, get_args
 
 import numpy as np
 
-_UPDATE_EVENTS = ("UPDATE", "MERGE")
-_CHANGE_KINDS = ("update", "delete", "mark_consolidated")
+from lightmem.limits import check_int
+
+ChangeKind = Literal["update", "delete", "mark_consolidated"]
+"""What a `Change` does to its unit."""
+UpdateEvent = Literal["UPDATE", "MERGE"]
+"""The history event an update records: a plain rewrite, or a merge of duplicates."""
+_CHANGE_KINDS: tuple[str, ...] = get_args(ChangeKind)
+_UPDATE_EVENTS: tuple[str, ...] = get_args(UpdateEvent)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class Change:
     """One edit of a consolidation pass, for `ConsolidationStore.apply_changes`.
 
@@ -24,29 +30,52 @@ class Change:
 
     `expected_version`: the unit's version when the change was decided; if the unit has another version
     when `apply_changes` starts, nothing is applied (`VersionConflict`).
+
+    Built from keyword arguments only: `Change(kind="delete", memory_id=unit.id, reason=...)`.
     """
 
-    kind: str
+    kind: ChangeKind
     memory_id: str
     text: Optional[str] = None
     vector: Optional[np.ndarray] = None
     reason: Optional[str] = None
-    event: str = "UPDATE"
+    event: UpdateEvent = "UPDATE"
     source: Optional[tuple[str, ...]] = None
     expected_version: Optional[int] = None
 
-    def __post_init__(self) -> None:
-        if self.kind not in _CHANGE_KINDS:
-            raise ValueError(f"Change.kind must be one of {_CHANGE_KINDS}, got {self.kind!r}")
-        if self.source is not None:
-            object.__setattr__(self, "source", _check_source(self.source))
-        if self.kind == "update":
+    def __init__(
+        self,
+        *,
+        kind: ChangeKind,
+        memory_id: str,
+        text: Optional[str] = None,
+        vector: Optional[np.ndarray] = None,
+        reason: Optional[str] = None,
+        event: UpdateEvent = "UPDATE",
+        source: Optional[Sequence[str]] = None,
+        expected_version: Optional[int] = None,
+    ) -> None:
+        """ValueError naming the field if the change is invalid (see the class docstring)."""
+        if kind not in _CHANGE_KINDS:
+            raise ValueError(f"Change.kind must be one of {_CHANGE_KINDS}, got {kind!r}")
+        if expected_version is not None:
+            check_int(expected_version, "Change.expected_version", low=1)
+        fields = {
+            "kind": kind,
+            "memory_id": memory_id,
+            "text": text,
+            "vector": vector,
+            "reason": reason,
+            "event": event,
+            "source": None if source is None else _check_source(source),
+            "expected_version": expected_version,
+        }
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+        if kind == "update":
             self._check_update()
-        elif (self.text, self.vector, self.source) != (None, None, None):
-            raise ValueError(f"Change.text, .vector and .source apply to updates only, not to {self.kind!r}")
-        version = self.expected_version
-        if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
-            raise ValueError(f"Change.expected_version must be an integer >= 1 or None, got {version!r}")
+        elif (text, vector, source) != (None, None, None):
+            raise ValueError(f"Change.text, .vector and .source apply to updates only, not to {kind!r}")
 
     def _check_update(self) -> None:
         if self.text is None and self.vector is None:

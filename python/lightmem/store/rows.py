@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Optional
 
-from lightmem.limits import check_limit
+from lightmem.limits import check_int, check_limit
 from lightmem.store.changes import Change
 from lightmem.store.codec import decode_optional_time, decode_time, encode_json, encode_time, message_digest
 from lightmem.store.errors import VersionConflict
@@ -336,8 +336,7 @@ def check_counts(counts: object) -> dict[str, int]:
     for name, value in checked.items():
         if not isinstance(name, str) or not name:
             raise ValueError(f"counter names must be non-empty strings, got {name!r}")
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"counter {name!r} must be an integer >= 0, got {value!r}")
+        check_int(value, f"counter {name!r}")
     return checked
 
 

@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from lightmem.limits import check_int
 from lightmem.store import buffer_search
 from lightmem.store.codec import (
     check_vector,
@@ -69,8 +70,7 @@ class PendingPart:
         for i, (message, count) in enumerate(zip(messages, words)):
             if not isinstance(message, dict):
                 raise ValueError(f"messages[{i}] must be a dict, got {type(message).__name__}")
-            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-                raise ValueError(f"words[{i}] must be an integer >= 0, got {count!r}")
+            check_int(count, f"words[{i}]")
             key = message_key(message, f"messages[{i}]")
             rows.append((encode_json(message, f"messages[{i}]"), count, key, blobs[i]))
 

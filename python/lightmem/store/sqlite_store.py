@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from typing import Union
 
+from lightmem.limits import check_int
 from lightmem.store.schema import check_not_lost, open_database
 from lightmem.store.sqlite_consolidation import ConsolidationPart
 from lightmem.store.sqlite_db import Database, store_directory
@@ -48,13 +49,9 @@ class SQLiteStore(UnitsPart, SearchPart, KeywordPart, PendingPart, Consolidation
         `exact_scan_max`: a scope with at most this many units, few relative to the index, is searched
         exactly over its stored vectors instead. `busy_timeout`: seconds a write waits for another's lock.
         """
-        for name, value, low in (
-            ("dim", dim, 1),
-            ("oversample", oversample, 1),
-            ("exact_scan_max", exact_scan_max, 0),
-        ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        check_int(dim, "dim", low=1)
+        check_int(oversample, "oversample", low=1)
+        check_int(exact_scan_max, "exact_scan_max")
         if not busy_timeout > 0:
             raise ValueError(f"busy_timeout must be > 0 seconds, got {busy_timeout!r}")
         self.directory = store_directory(directory)
