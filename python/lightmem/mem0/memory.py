@@ -9,6 +9,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, Optional
 
+from lightmem.limits import check_int
 from lightmem.mem0.config import settings_from_config
 from lightmem.mem0.filters import scope_ids, translate
 from lightmem.mem0.results import history_results, memory_result
@@ -273,9 +274,7 @@ def _count(top_k: object, limit: object) -> int:
     if top_k is not None and limit is not None and top_k != limit:
         raise ValueError(f"top_k={top_k!r} and limit={limit!r} name the same setting: give one")
     count = top_k if top_k is not None else limit if limit is not None else DEFAULT_TOP_K
-    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-        raise ValueError(f"top_k must be an integer >= 0, got {count!r}")
-    return count
+    return check_int(count, "top_k")
 
 
 def _without_identity(metadata: Optional[Mapping[str, Any]], verb: str) -> Optional[dict[str, Any]]:
