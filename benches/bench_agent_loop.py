@@ -27,7 +27,7 @@ from lightmem import Memory
 from lightmem.bench.locomo import default_paths
 from lightmem.bench.metrics import percentiles_ms
 from lightmem.conversations import Conversation, load_conversations
-from lightmem.sensory import keywords
+from lightmem.retrieval import keywords
 
 MAX_DELAY_TURNS = 5
 

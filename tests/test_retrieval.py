@@ -13,8 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lightmem.embedding import OnnxEmbedder
 from lightmem.memory import Memory
-from lightmem.retrieval import FUSION_DEPTH, MIN_KEYWORD_SCORE, RRF_K, fuse_rankings, hybrid_search
-from lightmem.sensory import keywords
+from lightmem.retrieval import FUSION_DEPTH, MIN_KEYWORD_SCORE, RRF_K, fuse_rankings, hybrid_search, keywords
 from lightmem.store import SQLiteStore, schema
 from lightmem.types import ExtractedUnit, MemoryItem, Scope
 

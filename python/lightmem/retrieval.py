@@ -10,7 +10,7 @@ from typing import Optional
 import numpy as np
 
 from lightmem.limits import MAX_RESULTS
-from lightmem.sensory import keywords
+from lightmem.sensory import uncommon_words
 from lightmem.store import MemoryStore, SearchFilters
 from lightmem.types import MemoryItem, Scope
 
@@ -23,6 +23,14 @@ that are mediocre in both outrank the best of either)."""
 MIN_KEYWORD_SCORE = 1.0
 """Keyword hits scoring less (BM25) match only words common in the store, such as a speaker's name that
 begins half the memories: fusing them would rank them by chance."""
+MAX_KEYWORDS = 32
+"""A keyword search looks for at most this many words of the query."""
+
+
+def keywords(text: str) -> list[str]:
+    """The words of `text` worth a keyword search: lowercased, without the commonest words of everyday
+    English (`sensory.KEYWORD_LOG10_FREQ`) or repeats, at most `MAX_KEYWORDS`."""
+    return uncommon_words(text)[:MAX_KEYWORDS]
 
 
 def fuse_rankings(

@@ -57,10 +57,9 @@ def _background_table() -> tuple[dict[str, int], np.ndarray]:
 
 
 KEYWORD_LOG10_FREQ = -3.3
-"""Words more frequent than this (about the 200 commonest) are left out of keyword searches: they match
-most memories and say little about any."""
+"""Words more frequent than this (about the 200 commonest) say little about a text: they are no keywords
+of a search (`retrieval.keywords`) and no content of a segment (`has_content`)."""
 _KEYWORD = re.compile(r"[^\W_]+")
-_MAX_KEYWORDS = 32
 
 
 _PLEASANTRIES = frozenset(
@@ -70,7 +69,7 @@ _PLEASANTRIES = frozenset(
 """Greetings, thanks, farewells and short reactions: with `FILLER_WORDS`, words that carry no fact."""
 
 
-def _uncommon_words(text: str) -> list[str]:
+def uncommon_words(text: str) -> list[str]:
     """The words of `text`, lowercased, without repeats or the commonest words of everyday English
     (`KEYWORD_LOG10_FREQ`)."""
     vocabulary, log_probs = _background_table()
@@ -79,18 +78,12 @@ def _uncommon_words(text: str) -> list[str]:
     return [w for w in words if w not in vocabulary or log_probs[vocabulary[w]] < common]
 
 
-def keywords(text: str) -> list[str]:
-    """The words of `text` worth a keyword search: lowercased, without the commonest words of everyday
-    English (`KEYWORD_LOG10_FREQ`) or repeats, at most 32."""
-    return _uncommon_words(text)[:_MAX_KEYWORDS]
-
-
 def has_content(text: str) -> bool:
     """Whether `text` holds a number or a word other than the commonest English words, fillers, greetings
     and pleasantries ("hi, how are you doing?" does not; "my cat is ill" and "see you at 5" do)."""
     if any(ch.isdigit() for ch in text):
         return True
-    return any(w not in FILLER_WORDS and w not in _PLEASANTRIES for w in _uncommon_words(text))
+    return any(w not in FILLER_WORDS and w not in _PLEASANTRIES for w in uncommon_words(text))
 
 
 def _offsets(lengths: Sequence[int]) -> np.ndarray:
