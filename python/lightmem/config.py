@@ -109,6 +109,13 @@ class LightMemConfig:
         if not 0.0 < self.conflict_similarity <= self.duplicate_similarity <= 1.0:
             raise ValueError("need 0 < conflict_similarity <= duplicate_similarity <= 1")
 
+    def unit_text_weight_for(self, offline: bool) -> float:
+        """`unit_text_weight`, or when it is None its default for the extraction backend: 0 for the offline
+        extractive one (`offline`), 0.5 for an LLM."""
+        if self.unit_text_weight is not None:
+            return self.unit_text_weight
+        return 0.0 if offline else 0.5
+
     @classmethod
     def from_env(cls, **overrides: object) -> LightMemConfig:
         """Defaults, then LIGHTMEM_* / OPENAI_API_KEY environment variables, then `overrides`.

@@ -12,11 +12,16 @@ if TYPE_CHECKING:  # the store is not imported here: usearch loaded before onnxr
     from lightmem.store import UnitStore
 
 
+def is_offline(llm: LLM) -> bool:
+    """Whether `llm` is the offline extractive backend: no model runs, its units are the turns themselves."""
+    return isinstance(llm, OfflineLLM)
+
+
 def pass_counts(llm: LLM, completion: Completion) -> dict[str, int]:
     """What one answered pass of `llm` adds to the counters: a real model's call is one `llm_calls` and
     its tokens; a pass of the offline extractive backend is one `offline_extractions` (no model ran:
     nothing was sent, no token was spent)."""
-    if isinstance(llm, OfflineLLM):
+    if is_offline(llm):
         return {"offline_extractions": 1}
     return {
         "llm_calls": 1,

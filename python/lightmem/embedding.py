@@ -11,6 +11,7 @@ import hashlib
 import importlib.resources
 import os
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional, Protocol, Union
@@ -48,6 +49,18 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> Vectors:
         """An array of shape (len(texts), dim), row i the unit-length embedding of texts[i]."""
         ...
+
+
+def embed_distinct(embedder: Embedder, texts: Sequence[str], tally: Optional[Counter[str]] = None) -> Vectors:
+    """`embedder.embed(texts)`, each distinct text embedded once (and counted as `texts_embedded` in
+    `tally`, if given: the counter `Memory.stats` reports)."""
+    distinct = list(dict.fromkeys(texts))
+    if not distinct:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    fresh = dict(zip(distinct, embedder.embed(distinct)))
+    if tally is not None:
+        tally["texts_embedded"] += len(distinct)
+    return np.stack([fresh[t] for t in texts]).astype(np.float32, copy=False)
 
 
 def default_model_path() -> Path:

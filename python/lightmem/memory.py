@@ -1,7 +1,10 @@
-"""`Memory`, the facade agents use, and its asyncio twin `AsyncMemory`.
+"""`Memory`, the facade agents use, and its asyncio twin `AsyncMemory`: they check the arguments and
+hand each call to the part that does it.
 
-add -> [sensory] prune + segment -> [short-term] buffer, one LLM call per segment batch
-    -> [long-term] embed + store; search embeds the query and reads the long-term store.
+add -> `ingestion` (buffer in `short_term_buffer`; at a flush: sensory pruning and segmentation,
+       extraction by `short_term`, search keys) -> the long-term store (`store.protocol.MemoryStore`)
+search -> `retrieval` (hybrid search of the units and the buffer)
+consolidate -> `sleep`
 """
 
 from __future__ import annotations
@@ -9,43 +12,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from datetime import datetime
 from typing import Any, Optional, Union
 
-import numpy as np
-
 from lightmem.config import LightMemConfig
-from lightmem.counted_llm import CountedLLM
-from lightmem.embedding import Embedder, OnnxEmbedder
+from lightmem.counted_llm import is_offline
+from lightmem.embedding import Embedder, OnnxEmbedder, embed_distinct
+from lightmem.ingestion import Ingestion
 from lightmem.limits import check_limit
-from lightmem.llm import LLM, LLMError, OfflineLLM, make_llm
-from lightmem.messages import (
-    MessagesInput,
-    clean_text,
-    message_from_dict,
-    message_to_dict,
-    normalize_messages,
-)
-from lightmem.retrieval import hybrid_search
-from lightmem.sensory import SensoryMemory
-from lightmem.short_term import ShortTermMemory
+from lightmem.llm import LLM, LLMError, make_llm
+from lightmem.messages import MessagesInput, clean_text, normalize_messages
+from lightmem.retrieval import Retriever
+from lightmem.short_term_buffer import ShortTermBuffer
 from lightmem.sleep import ConsolidationReport, SleepScheduler
 from lightmem.store import MemoryStore, SearchFilters, open_store
 from lightmem.store.codec import metadata_copy
-from lightmem.text_keys import embedding_text, turn_key_text
-from lightmem.types import (
-    ExtractedUnit,
-    HistoryEntry,
-    MemoryItem,
-    MemoryNotFoundError,
-    Message,
-    Scope,
-    check_unicode,
-)
+from lightmem.text_keys import embedding_text
+from lightmem.types import HistoryEntry, MemoryItem, MemoryNotFoundError, Scope, check_unicode
 
 logger = logging.getLogger("lightmem")
 
@@ -134,22 +119,6 @@ def _threshold(threshold: object) -> Optional[float]:
     return float(threshold)
 
 
-def _with_event_time(unit: ExtractedUnit, times: Mapping[str, datetime]) -> ExtractedUnit:
-    """`unit`, or when it has no time from the LLM, the unit with the earliest time of its source turns
-    (`times`: the time of each turn that has one, by turn id)."""
-    if unit.event_time is not None:
-        return unit
-    found = [times[s] for s in unit.source if s in times]
-    return replace(unit, event_time=min(found)) if found else unit
-
-
-def _covers(query: Scope, exact: Scope) -> bool:
-    """Whether the query scope `query` (None ids match any value) covers the exact scope `exact`."""
-    return all(
-        getattr(query, name) in (None, getattr(exact, name)) for name in ("user_id", "agent_id", "run_id")
-    )
-
-
 class Memory:
     """Long-term memory for an agent, stored in one directory (SQLite + a usearch index).
 
@@ -179,16 +148,16 @@ class Memory:
         self._store: MemoryStore = open_store(
             self.path, dim=self._embedder.dim, oversample=self.config.search_oversample
         )
-        if self.config.keyword_weight > 0.0 and not self._store.has_keyword_index:
-            logger.warning(
-                "keyword search is off: this Python's SQLite lacks FTS5; %s is searched by meaning only",
-                self.path,
-            )
-        self._sensory = SensoryMemory(self.config)
-        configured = self.config.unit_text_weight
-        default = 0.0 if isinstance(self._llm, OfflineLLM) else 0.5
-        self._unit_text_weight: float = default if configured is None else configured
-        self._flush_lock = threading.Lock()
+        self._buffer = ShortTermBuffer(self._store, self.config.buffer_token_threshold)
+        self._ingestion = Ingestion(
+            self._store,
+            self._buffer,
+            self._embedder,
+            self._llm,
+            self.config,
+            unit_text_weight=self.config.unit_text_weight_for(offline=is_offline(self._llm)),
+        )
+        self._retriever = Retriever(self._store, self._embedder, self.config.keyword_weight, self.path)
         self._sleep = SleepScheduler(self._store, self._llm, self._embedder, self.config)
 
     # --- context manager -----------------------------------------------------------------------
@@ -240,17 +209,10 @@ class Memory:
         parsed = normalize_messages(messages)
         if not parsed:
             return []
-        records = [{**message_to_dict(m), "metadata": extra} for m in parsed]
         try:
             if not infer:
-                return self._store_verbatim(scope, parsed, records, extra)
-            tally: Counter[str] = Counter()
-            vectors = self._embed([turn_key_text(m) for m in parsed], tally)  # the flush reuses them
-            words = [len(m.content.split()) for m in parsed]
-            self._store.pending_add(scope, records, words, vectors, counts=tally)
-            if self._store.pending_words(scope) < self.config.buffer_token_threshold:
-                return []
-            return self._flush_scope(scope, force=False)
+                return self._ingestion.store_verbatim(scope, parsed, extra)
+            return self._ingestion.buffer(scope, parsed, extra)
         except LLMError as err:
             logger.warning("extraction deferred, the messages stay in the buffer: %s", err)
             return []
@@ -267,146 +229,7 @@ class Memory:
         A scope whose extraction fails (its messages stay in the buffer) does not stop the others:
         each failure is logged with its scope, and once every scope has been tried the first failure
         is raised (the units of the other scopes are stored)."""
-        scope = _optional_scope(user_id, agent_id, run_id)
-        scopes = [s for s in self._store.pending_scopes() if scope is None or _covers(scope, s)]
-        items: list[MemoryItem] = []
-        failures: list[Exception] = []
-        for each in scopes:
-            try:
-                items.extend(self._flush_scope(each, force=True))
-            except Exception as err:  # raised below, once the other scopes are flushed
-                logger.error("flush of %s failed, its messages stay in the buffer: %r", each, err)
-                failures.append(err)
-        if failures:
-            raise failures[0]
-        return items
-
-    def _flush_scope(self, scope: Scope, force: bool) -> list[MemoryItem]:
-        with self._flush_lock:
-            pending = self._store.pending_list(scope)
-            if not pending:
-                return []
-            messages = [message_from_dict(record) for _, record in pending]
-            turns = self._sensory.compress(messages)
-            tally: Counter[str] = Counter()
-            vectors = self._turn_vectors(pending, messages, tally)
-            segments = self._sensory.segment(vectors, messages)
-            if not force and len(segments) > 1:
-                segments = segments[:-1]  # the last topic may still go on: it waits for more turns
-            taken = [i for segment in segments for i in segment]
-            units = self._extractor(scope).extract([[turns[i] for i in segment] for segment in segments])
-            times = {m.id: m.timestamp for m in messages if m.timestamp is not None}
-            units = [_with_event_time(unit, times) for unit in units]
-            turn_keys = self._turn_keys(vectors, segments)
-            unit_vectors = self._unit_vectors(units, {messages[i].id: turn_keys[i] for i in taken}, tally)
-            tally.update(
-                words_in=sum(turns[i].words_in for i in taken),
-                words_kept=sum(turns[i].words_kept for i in taken),
-                segments=len(segments),
-                units_extracted=len(units),
-            )
-            metadata_by_id = {record["id"]: record.get("metadata") or {} for _, record in pending}
-            unit_metadata = [
-                {k: v for source in unit.source for k, v in metadata_by_id.get(source, {}).items()}
-                for unit in units
-            ]
-            try:
-                items = self._store.add(
-                    scope,
-                    units,
-                    unit_vectors,
-                    metadata=unit_metadata,
-                    pending_ids=[pending[i][0] for i in taken],
-                    counts=tally,
-                )
-            except KeyError:
-                logger.info("another process extracted these messages first; dropping this extraction")
-                return []
-            return items
-
-    def _extractor(self, scope: Scope) -> ShortTermMemory:
-        """The extraction step for one flush of `scope`, its LLM passes (the fallback's too) counted in
-        the scope's counters."""
-        return ShortTermMemory(
-            CountedLLM(self._llm, self._store, scope),
-            self.config.extraction_batch_segments,
-            fallback=CountedLLM(OfflineLLM(), self._store, scope),
-        )
-
-    def _store_verbatim(
-        self,
-        scope: Scope,
-        messages: Sequence[Message],
-        records: Sequence[Mapping[str, Any]],
-        metadata: Mapping[str, Any],
-    ) -> list[MemoryItem]:
-        """One unit per message, its content as it is, keyed by the embedding of that text (`records`:
-        the messages as the buffer would hold them, so that a retried add is recognised either way)."""
-        units = [ExtractedUnit(m.content, (m.id,), event_time=m.timestamp) for m in messages]
-        tally: Counter[str] = Counter()
-        vectors = self._unit_vectors(units, {}, tally)
-        tally["units_extracted"] += len(units)
-        return self._store.add(scope, units, vectors, metadata=metadata, messages=records, counts=tally)
-
-    def _turn_vectors(
-        self,
-        pending: Sequence[tuple[int, Mapping[str, Any]]],
-        messages: Sequence[Message],
-        tally: Counter[str],
-    ) -> np.ndarray:
-        """The embeddings of the buffered turns: those `add` stored, and (for turns buffered by an older
-        lightmem, which stored none) embedded now."""
-        stored = self._store.pending_vectors([rowid for rowid, _ in pending])
-        missing = [i for i, (rowid, _) in enumerate(pending) if rowid not in stored]
-        fresh = dict(zip(missing, self._embed([turn_key_text(messages[i]) for i in missing], tally)))
-        rows = [fresh[i] if i in fresh else stored[rowid] for i, (rowid, _) in enumerate(pending)]
-        return np.stack(rows).astype(np.float32, copy=False)
-
-    def _turn_keys(self, vectors: np.ndarray, segments: Sequence[range]) -> np.ndarray:
-        """Each turn's embedding plus `segment_context_weight` times the mean of its topic segment,
-        so that a turn is also found by what its conversation around it was about."""
-        keys = vectors.copy()
-        weight = self.config.segment_context_weight
-        if weight > 0.0:
-            for segment in segments:
-                rows = slice(segment.start, segment.stop)
-                keys[rows] += weight * vectors[rows].mean(axis=0)
-            keys /= np.maximum(np.linalg.norm(keys, axis=1, keepdims=True), 1e-12)
-        return keys
-
-    def _unit_vectors(
-        self, units: Sequence[ExtractedUnit], turn_vectors: Mapping[str, np.ndarray], tally: Counter[str]
-    ) -> np.ndarray:
-        """Search keys of new units: their own text's embedding blended with the mean embedding of
-        the whole turns they came from (weight `unit_text_weight`, see `LightMemConfig`). A unit that
-        cites no turn of this flush is keyed by its own text alone."""
-        weight = self._unit_text_weight
-        keys = np.zeros((len(units), self._embedder.dim), dtype=np.float32)
-        own_text_needed = []
-        for row, unit in enumerate(units):
-            found = [turn_vectors[s] for s in unit.source if s in turn_vectors]
-            if found:
-                keys[row] = np.mean(found, axis=0)
-            if weight > 0.0 or not found:
-                own_text_needed.append(row)
-        if own_text_needed:
-            texts = [embedding_text(units[r].text, units[r].event_time) for r in own_text_needed]
-            own = self._embed(texts, tally)
-            for row, vector in zip(own_text_needed, own):
-                has_sources = keys[row].any()
-                keys[row] = weight * vector + (1.0 - weight) * keys[row] if has_sources else vector
-        return keys
-
-    def _embed(self, texts: Sequence[str], tally: Optional[Counter[str]] = None) -> np.ndarray:
-        """Embeddings of `texts` (each distinct text embedded once, and counted as `texts_embedded` in
-        `tally` if given)."""
-        distinct = list(dict.fromkeys(texts))
-        if not distinct:
-            return np.zeros((0, self._embedder.dim), dtype=np.float32)
-        fresh = dict(zip(distinct, self._embedder.embed(distinct)))
-        if tally is not None:
-            tally["texts_embedded"] += len(distinct)
-        return np.stack([fresh[t] for t in texts]).astype(np.float32, copy=False)
+        return self._ingestion.flush(_optional_scope(user_id, agent_id, run_id))
 
     def update(
         self,
@@ -433,7 +256,7 @@ class Memory:
         tally: Counter[str] = Counter()
         vector = None
         if new_text is not None:
-            vector = self._embed([embedding_text(new_text, item.event_time)], tally)[0]
+            vector = embed_distinct(self._embedder, [embedding_text(new_text, item.event_time)], tally)[0]
         try:
             return self._store.update(
                 memory_id, new_text, vector, scope=scope, reason="user update", metadata=extra, counts=tally
@@ -466,7 +289,7 @@ class Memory:
         """Deletes every memory of every scope, all their history, every short-term buffer and every
         counter of `stats`: the directory then holds an empty memory (mem0's `reset`). Content is gone
         for lightmem, though not securely erased from the file's free pages."""
-        with self._flush_lock:
+        with self._ingestion.paused():
             self._store.reset()
 
     # --- reading -------------------------------------------------------------------------------
@@ -496,9 +319,7 @@ class Memory:
         parsed_filters = SearchFilters.from_dict(filters)
         minimum = _threshold(threshold)
         try:
-            vector = self._embed([query])[0]
-            weight = self.config.keyword_weight
-            return hybrid_search(self._store, query, vector, scope, limit, parsed_filters, weight, minimum)
+            return self._retriever.search(query, scope, limit, parsed_filters, minimum)
         finally:
             self._sleep.touch()
 
@@ -569,7 +390,7 @@ class Memory:
         counters = self._store.counters(scope)
         return MemoryStats(
             memories=self._store.count(scope),
-            pending_messages=self._store.pending_count(scope),
+            pending_messages=self._buffer.count(scope),
             **{name: counters.get(name, 0) for name in _COUNTERS},
         )
 

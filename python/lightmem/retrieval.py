@@ -1,18 +1,23 @@
-"""Hybrid retrieval: the semantic (vector) and keyword (BM25) rankings of a search fused into one order,
-each hit scored by its similarity to the query."""
+"""Hybrid retrieval, the search policy of a `Memory`: the semantic (vector) and keyword (BM25) rankings
+of the units and the buffered messages of a scope fused into one order, each hit scored by its
+similarity to the query (`Retriever`, `hybrid_search`), and the keywords of a query (`keywords`)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Optional
+from typing import Optional, Protocol
 
 import numpy as np
 
+from lightmem.embedding import Embedder, embed_distinct
 from lightmem.limits import MAX_RESULTS
 from lightmem.sensory import uncommon_words
-from lightmem.store import MemoryStore, SearchFilters
+from lightmem.store import SearchFilters, SearchStore, ShortTermStore
 from lightmem.types import MemoryItem, Scope
+
+logger = logging.getLogger("lightmem")
 
 RRF_K = 60
 """The rank offset of reciprocal-rank fusion (the usual constant: the first hits of a list count a
@@ -51,8 +56,45 @@ def fuse_rankings(
     return [replace(items[memory_id], score=scores[memory_id]) for memory_id in best]
 
 
+class SearchedStore(SearchStore, ShortTermStore, Protocol):
+    """What a hybrid search reads: the units and the short-term buffer."""
+
+
+class Retriever:
+    """The searches of a `Memory`: queries embedded by `embedder`, hits from `store` by `hybrid_search`
+    with the keyword ranking weighted `keyword_weight` (0: by meaning only)."""
+
+    def __init__(
+        self, store: SearchedStore, embedder: Embedder, keyword_weight: float, location: str
+    ) -> None:
+        """`location`: where the store is, named in the warning given when keyword search is asked for
+        but the store cannot do it."""
+        if keyword_weight > 0.0 and not store.has_keyword_index:
+            logger.warning(
+                "keyword search is off: this Python's SQLite lacks FTS5; %s is searched by meaning only",
+                location,
+            )
+        self._store = store
+        self._embedder = embedder
+        self._keyword_weight = keyword_weight
+
+    def search(
+        self,
+        query: str,
+        scope: Scope,
+        limit: int,
+        filters: Optional[SearchFilters] = None,
+        threshold: Optional[float] = None,
+    ) -> list[MemoryItem]:
+        """`hybrid_search` for `query` (checked by the caller)."""
+        vector = embed_distinct(self._embedder, [query])[0]
+        return hybrid_search(
+            self._store, query, vector, scope, limit, filters, self._keyword_weight, threshold
+        )
+
+
 def hybrid_search(
-    store: MemoryStore,
+    store: SearchedStore,
     query: str,
     vector: np.ndarray,
     scope: Scope,
