@@ -5,8 +5,9 @@ session's embedder passed to the constructor); then what lightmem cannot do is r
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -393,3 +394,15 @@ def test_async_memory_has_every_verb(tmp_path: Path, embedder: OnnxEmbedder) -> 
             assert m.native.stats().memories == 0
 
     asyncio.run(session())
+
+
+def test_async_memory_verbs_take_the_arguments_of_memory() -> None:
+    """They took `*args, **kwargs` and passed them on by method name, unchecked by mypy."""
+
+    def verbs(cls: type, kind: Callable[[object], bool]) -> list[str]:
+        return sorted(name for name, value in vars(cls).items() if kind(value) and not name.startswith("_"))
+
+    coroutines = verbs(AsyncMemory, inspect.iscoroutinefunction)
+    assert coroutines == [name for name in verbs(Memory, inspect.isfunction) if name != "close"]  # as mem0's
+    for verb in coroutines:
+        assert inspect.signature(getattr(AsyncMemory, verb)) == inspect.signature(getattr(Memory, verb)), verb

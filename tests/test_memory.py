@@ -4,6 +4,7 @@ LLM and an OpenAI-compatible server on loopback."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import subprocess
@@ -603,6 +604,15 @@ def test_async_memory_has_every_verb(tmp_path: Path, embedder: OnnxEmbedder) -> 
             assert (await memory.stats()).memories == 0
 
     asyncio.run(scenario())
+
+
+def test_async_memory_verbs_take_the_arguments_of_memory() -> None:
+    """They took `**kwargs` and passed them on by method name: unchecked by mypy, and positional scope ids
+    were refused."""
+    verbs = [name for name in vars(Memory) if not name.startswith("_")]
+    assert all(inspect.iscoroutinefunction(getattr(AsyncMemory, verb)) for verb in verbs)
+    for verb in verbs:
+        assert inspect.signature(getattr(AsyncMemory, verb)) == inspect.signature(getattr(Memory, verb)), verb
 
 
 # --- the OpenAI backend through Memory -------------------------------------------------------------------

@@ -396,9 +396,11 @@ class Memory:
 
 
 class AsyncMemory:
-    """`Memory` for asyncio agents: the same verbs as coroutines, run in worker threads."""
+    """`Memory` for asyncio agents: the same verbs, with the same arguments, as coroutines run in worker
+    threads (see `Memory` for what each does)."""
 
     def __init__(self, path: str | os.PathLike[str] = DEFAULT_PATH, **kwargs: Any) -> None:
+        """`kwargs`: those of `Memory`."""
         self._memory = Memory(path, **kwargs)
 
     async def __aenter__(self) -> AsyncMemory:
@@ -407,44 +409,122 @@ class AsyncMemory:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def _run(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(getattr(self._memory, method), *args, **kwargs)
+    async def add(
+        self,
+        messages: MessagesInput,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        run_id: Optional[str] = None,
+        metadata: Optional[Mapping[str, Any]] = None,
+        infer: bool = True,
+    ) -> list[MemoryItem]:
+        """`Memory.add`."""
+        return await asyncio.to_thread(self._memory.add, messages, user_id, agent_id, run_id, metadata, infer)
 
-    async def add(self, messages: MessagesInput, **kwargs: Any) -> list[MemoryItem]:
-        return await self._run("add", messages, **kwargs)
+    async def flush(
+        self, user_id: Optional[str] = None, agent_id: Optional[str] = None, run_id: Optional[str] = None
+    ) -> list[MemoryItem]:
+        """`Memory.flush`."""
+        return await asyncio.to_thread(self._memory.flush, user_id, agent_id, run_id)
 
-    async def flush(self, **kwargs: Any) -> list[MemoryItem]:
-        return await self._run("flush", **kwargs)
+    async def search(
+        self,
+        query: str,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        run_id: Optional[str] = None,
+        limit: int = 10,
+        filters: Optional[Mapping[str, Any]] = None,
+        threshold: Optional[float] = None,
+    ) -> list[MemoryItem]:
+        """`Memory.search`."""
+        return await asyncio.to_thread(
+            self._memory.search, query, user_id, agent_id, run_id, limit, filters, threshold
+        )
 
-    async def search(self, query: str, **kwargs: Any) -> list[MemoryItem]:
-        return await self._run("search", query, **kwargs)
+    async def get(
+        self,
+        memory_id: str,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        run_id: Optional[str] = None,
+    ) -> Optional[MemoryItem]:
+        """`Memory.get`."""
+        return await asyncio.to_thread(self._memory.get, memory_id, user_id, agent_id, run_id)
 
-    async def get(self, memory_id: str, **kwargs: Any) -> Optional[MemoryItem]:
-        return await self._run("get", memory_id, **kwargs)
+    async def get_all(
+        self,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        run_id: Optional[str] = None,
+        limit: Optional[int] = None,
+        filters: Optional[Mapping[str, Any]] = None,
+    ) -> list[MemoryItem]:
+        """`Memory.get_all`."""
+        return await asyncio.to_thread(self._memory.get_all, user_id, agent_id, run_id, limit, filters)
 
-    async def get_all(self, **kwargs: Any) -> list[MemoryItem]:
-        return await self._run("get_all", **kwargs)
+    async def update(
+        self,
+        memory_id: str,
+        text: Optional[str] = None,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        run_id: Optional[str] = None,
+        *,
+        metadata: Optional[Mapping[str, Any]] = None,
+    ) -> MemoryItem:
+        """`Memory.update`."""
+        return await asyncio.to_thread(
+            self._memory.update, memory_id, text, user_id, agent_id, run_id, metadata=metadata
+        )
 
-    async def update(self, memory_id: str, text: Optional[str] = None, **kwargs: Any) -> MemoryItem:
-        return await self._run("update", memory_id, text, **kwargs)
+    async def delete(
+        self,
+        memory_id: str,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        run_id: Optional[str] = None,
+    ) -> None:
+        """`Memory.delete`."""
+        await asyncio.to_thread(self._memory.delete, memory_id, user_id, agent_id, run_id)
 
-    async def delete(self, memory_id: str, **kwargs: Any) -> None:
-        await self._run("delete", memory_id, **kwargs)
+    async def delete_all(
+        self, user_id: Optional[str] = None, agent_id: Optional[str] = None, run_id: Optional[str] = None
+    ) -> int:
+        """`Memory.delete_all`."""
+        return await asyncio.to_thread(self._memory.delete_all, user_id, agent_id, run_id)
 
-    async def delete_all(self, **kwargs: Any) -> int:
-        return await self._run("delete_all", **kwargs)
-
-    async def history(self, memory_id: str, **kwargs: Any) -> list[HistoryEntry]:
-        return await self._run("history", memory_id, **kwargs)
+    async def history(
+        self,
+        memory_id: str,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        run_id: Optional[str] = None,
+    ) -> list[HistoryEntry]:
+        """`Memory.history`."""
+        return await asyncio.to_thread(self._memory.history, memory_id, user_id, agent_id, run_id)
 
     async def reset(self) -> None:
-        await self._run("reset")
+        """`Memory.reset`."""
+        await asyncio.to_thread(self._memory.reset)
 
-    async def consolidate(self, **kwargs: Any) -> ConsolidationReport:
-        return await self._run("consolidate", **kwargs)
+    async def consolidate(
+        self,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        run_id: Optional[str] = None,
+        *,
+        progress: bool = False,
+    ) -> ConsolidationReport:
+        """`Memory.consolidate`."""
+        return await asyncio.to_thread(self._memory.consolidate, user_id, agent_id, run_id, progress=progress)
 
-    async def stats(self, **kwargs: Any) -> MemoryStats:
-        return await self._run("stats", **kwargs)
+    async def stats(
+        self, user_id: Optional[str] = None, agent_id: Optional[str] = None, run_id: Optional[str] = None
+    ) -> MemoryStats:
+        """`Memory.stats`."""
+        return await asyncio.to_thread(self._memory.stats, user_id, agent_id, run_id)
 
     async def close(self) -> None:
-        await self._run("close")
+        """`Memory.close`."""
+        await asyncio.to_thread(self._memory.close)

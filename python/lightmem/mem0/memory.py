@@ -204,7 +204,7 @@ class Memory:
 
 class AsyncMemory:
     """mem0's `AsyncMemory` over lightmem: `Memory`'s verbs, with the same arguments, as coroutines run
-    in worker threads."""
+    in worker threads (see `Memory` for what each does)."""
 
     def __init__(
         self, config: Optional[Mapping[str, Any]] = None, *, path: Optional[str] = None, **options: Any
@@ -231,35 +231,123 @@ class AsyncMemory:
         """See `Memory.close` (not a coroutine, as mem0's)."""
         self._sync.close()
 
-    async def _run(self, verb: str, *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(getattr(self._sync, verb), *args, **kwargs)
+    async def add(
+        self,
+        messages: MessagesInput,
+        *,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        metadata: Optional[Mapping[str, Any]] = None,
+        timestamp: Any = None,
+        expiration_date: Any = None,
+        infer: bool = True,
+        memory_type: Optional[str] = None,
+        prompt: Optional[str] = None,
+    ) -> dict[str, Any]:
+        """`Memory.add`."""
+        return await asyncio.to_thread(
+            self._sync.add,
+            messages,
+            user_id=user_id,
+            agent_id=agent_id,
+            run_id=run_id,
+            metadata=metadata,
+            timestamp=timestamp,
+            expiration_date=expiration_date,
+            infer=infer,
+            memory_type=memory_type,
+            prompt=prompt,
+        )
 
-    async def add(self, messages: MessagesInput, **kwargs: Any) -> dict[str, Any]:
-        return await self._run("add", messages, **kwargs)
-
-    async def search(self, query: str, **kwargs: Any) -> dict[str, Any]:
-        return await self._run("search", query, **kwargs)
+    async def search(
+        self,
+        query: str,
+        *,
+        top_k: Optional[int] = None,
+        filters: Optional[Mapping[str, Any]] = None,
+        threshold: Optional[float] = DEFAULT_THRESHOLD,
+        rerank: bool = False,
+        explain: bool = False,
+        reference_date: Any = None,
+        show_expired: bool = False,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        limit: Optional[int] = None,
+    ) -> dict[str, Any]:
+        """`Memory.search`."""
+        return await asyncio.to_thread(
+            self._sync.search,
+            query,
+            top_k=top_k,
+            filters=filters,
+            threshold=threshold,
+            rerank=rerank,
+            explain=explain,
+            reference_date=reference_date,
+            show_expired=show_expired,
+            user_id=user_id,
+            agent_id=agent_id,
+            run_id=run_id,
+            limit=limit,
+        )
 
     async def get(self, memory_id: str) -> Optional[dict[str, Any]]:
-        return await self._run("get", memory_id)
+        """`Memory.get`."""
+        return await asyncio.to_thread(self._sync.get, memory_id)
 
-    async def get_all(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._run("get_all", **kwargs)
+    async def get_all(
+        self,
+        *,
+        filters: Optional[Mapping[str, Any]] = None,
+        top_k: Optional[int] = None,
+        show_expired: bool = False,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        limit: Optional[int] = None,
+    ) -> dict[str, Any]:
+        """`Memory.get_all`."""
+        return await asyncio.to_thread(
+            self._sync.get_all,
+            filters=filters,
+            top_k=top_k,
+            show_expired=show_expired,
+            user_id=user_id,
+            agent_id=agent_id,
+            run_id=run_id,
+            limit=limit,
+        )
 
-    async def update(self, memory_id: str, *args: Any, **kwargs: Any) -> dict[str, str]:
-        return await self._run("update", memory_id, *args, **kwargs)
+    async def update(
+        self,
+        memory_id: str,
+        text: Optional[str] = None,
+        metadata: Optional[Mapping[str, Any]] = None,
+        expiration_date: Any = _UNSET,
+        data: Optional[str] = None,
+    ) -> dict[str, str]:
+        """`Memory.update`."""
+        return await asyncio.to_thread(self._sync.update, memory_id, text, metadata, expiration_date, data)
 
     async def delete(self, memory_id: str) -> dict[str, str]:
-        return await self._run("delete", memory_id)
+        """`Memory.delete`."""
+        return await asyncio.to_thread(self._sync.delete, memory_id)
 
-    async def delete_all(self, **kwargs: Any) -> dict[str, str]:
-        return await self._run("delete_all", **kwargs)
+    async def delete_all(
+        self, user_id: Any = None, agent_id: Any = None, run_id: Any = None
+    ) -> dict[str, str]:
+        """`Memory.delete_all`."""
+        return await asyncio.to_thread(self._sync.delete_all, user_id, agent_id, run_id)
 
     async def history(self, memory_id: str) -> list[dict[str, Any]]:
-        return await self._run("history", memory_id)
+        """`Memory.history`."""
+        return await asyncio.to_thread(self._sync.history, memory_id)
 
     async def reset(self) -> None:
-        await self._run("reset")
+        """`Memory.reset`."""
+        await asyncio.to_thread(self._sync.reset)
 
 
 def _refuse(verb: str, **arguments: Any) -> None:
