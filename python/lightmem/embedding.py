@@ -191,14 +191,16 @@ class _LoadedModel:
         states: Vectors = self.session.run([self.output], inputs)[0]
         pooled = _mean_pool(states, mask) if states.ndim == 3 else states.astype(np.float32)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+        normalised: Vectors = (pooled / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+        return normalised
 
 
 def _mean_pool(states: npt.NDArray[np.float32], mask: npt.NDArray[np.int64]) -> Vectors:
     """Mean of the token states where the attention mask is 1: (batch, seq, dim) -> (batch, dim)."""
     weights = mask.astype(np.float32)
     summed = np.matmul(weights[:, None, :], states)[:, 0, :]
-    return summed / np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
+    mean: Vectors = summed / np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
+    return mean
 
 
 _LOADED: dict[tuple[Path, Path], _LoadedModel] = {}

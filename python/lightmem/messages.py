@@ -24,7 +24,7 @@ def parse_timestamp(value: Any, what: str = "timestamp") -> datetime | None:
     return None if value is None else parse_time(value, what)
 
 
-def clean_text(value: Any, what: str) -> str:
+def clean_text(value: object, what: str) -> str:
     """A text given by a user as lightmem takes it, the same for `add`, `update` and `search`: a string
     or UTF-8 bytes, without lone surrogates, NUL characters removed, at most MAX_MESSAGE_CHARS long;
     ValueError naming `what` otherwise. Surrounding whitespace is the caller's business."""

@@ -295,7 +295,8 @@ def _duplicate_edges(
         numbers = [frozenset(_NUMBER.findall(node.text)) for node in nodes]
         same_numbers = np.array([numbers[i] == numbers[j] for i, j in pairs.tolist()], dtype=bool)
         close[rows, cols] = same_numbers & (minhash_similarity(signatures, pairs) >= DUPLICATE_JACCARD)
-    return close | (valid & same_day & (hashes[targets] == hashes[:, None]))
+    edges: np.ndarray = close | (valid & same_day & (hashes[targets] == hashes[:, None]))
+    return edges
 
 
 def _groups(labels: np.ndarray) -> list[list[int]]:
