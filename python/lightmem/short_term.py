@@ -1,6 +1,6 @@
 """Short-term memory: topic segments become memory units, one LLM call per batch of segments.
 
-The buffer itself is persisted by the long-term store (its `pending` table), so that a restart or a
+The buffer itself is `short_term_buffer.ShortTermBuffer`, persisted by the store so that a restart or a
 crash loses nothing; this module owns the extraction step and the policy around the LLM's answer.
 """
 
