@@ -267,6 +267,25 @@ def test_unknown_ids_raise_as_mem0_raises(m: Memory) -> None:
         m.update(added["id"])
 
 
+def test_scope_ids_confine_the_id_verbs(m: Memory) -> None:
+    """A lightmem extension (what `lightmem serve` relies on): given scope ids, get, update, delete and
+    history touch a memory of that scope only, and another scope's id is an unknown one."""
+    bob = m.add("Has a cat called Miso", user_id="bob", infer=False)["results"][0]["id"]
+    assert m.get(bob, user_id="alice") is None
+    for call in (
+        lambda: m.update(bob, text="x", user_id="alice"),
+        lambda: m.delete(bob, user_id="alice"),
+        lambda: m.history(bob, user_id="alice"),
+    ):
+        with pytest.raises(MemoryNotFoundError, match="in scope"):
+            call()
+    assert m.get(bob, user_id=" bob ")["memory"] == "Has a cat called Miso"  # ids trimmed, as in add
+    m.update(bob, text="Has a cat called Mochi", user_id="bob")
+    assert [h["event"] for h in m.history(bob, user_id="bob")] == ["ADD", "UPDATE"]
+    assert m.delete(bob, user_id="bob")["message"]
+    assert m.get(bob) is None
+
+
 def test_mem0_parameters_lightmem_lacks_are_refused_by_name(
     m: Memory, caplog: pytest.LogCaptureFixture
 ) -> None:

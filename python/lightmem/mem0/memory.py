@@ -138,9 +138,12 @@ class Memory:
         hits = self._memory.search(query, **scope, limit=count, filters=native_filters, threshold=minimum)
         return {"results": [memory_result(hit, with_score=True) for hit in hits]}
 
-    def get(self, memory_id: str) -> Optional[dict[str, Any]]:
-        """One memory (with `"score": None`), or None if no live memory has this id."""
-        item = self._memory.get(memory_id)
+    def get(
+        self, memory_id: str, *, user_id: Any = None, agent_id: Any = None, run_id: Any = None
+    ) -> Optional[dict[str, Any]]:
+        """One memory (with `"score": None`), or None if no live memory has this id (in the scope of the
+        ids given, a lightmem extension: any scope without them)."""
+        item = self._memory.get(memory_id, **scope_ids(user_id, agent_id, run_id))
         return None if item is None else memory_result(item, with_score=True)
 
     def get_all(
@@ -168,19 +171,26 @@ class Memory:
         metadata: Optional[Mapping[str, Any]] = None,
         expiration_date: Any = _UNSET,
         data: Optional[str] = None,
+        *,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
     ) -> dict[str, str]:
         """Replaces a memory's text (`data`: mem0 1.x's name for it) and/or merges `metadata` into its
-        metadata (scope ids in it are ignored, with a warning: a memory keeps its scope)."""
+        metadata (scope ids in it are ignored, with a warning: a memory keeps its scope). The scope ids,
+        when given, confine it to a memory of that scope."""
         if expiration_date is not _UNSET:
             _refuse("update", expiration_date=expiration_date)
         new_text = text if text is not None else data
         extra = None if metadata is None else _without_identity(metadata, "update")
-        self._memory.update(memory_id, new_text, metadata=extra)
+        self._memory.update(memory_id, new_text, **scope_ids(user_id, agent_id, run_id), metadata=extra)
         return {"message": "Memory updated successfully!"}
 
-    def delete(self, memory_id: str) -> dict[str, str]:
-        """Deletes one memory (its history keeps it)."""
-        self._memory.delete(memory_id)
+    def delete(
+        self, memory_id: str, *, user_id: Any = None, agent_id: Any = None, run_id: Any = None
+    ) -> dict[str, str]:
+        """Deletes one memory (its history keeps it); of that scope only, when scope ids are given."""
+        self._memory.delete(memory_id, **scope_ids(user_id, agent_id, run_id))
         return {"message": "Memory deleted successfully!"}
 
     def delete_all(self, user_id: Any = None, agent_id: Any = None, run_id: Any = None) -> dict[str, str]:
@@ -193,9 +203,12 @@ class Memory:
         self._memory.delete_all(**ids)
         return {"message": "Memories deleted successfully!"}
 
-    def history(self, memory_id: str) -> list[dict[str, Any]]:
-        """The recorded changes of a memory, oldest first (see `lightmem.mem0.results.history_results`)."""
-        return history_results(self._memory.history(memory_id))
+    def history(
+        self, memory_id: str, *, user_id: Any = None, agent_id: Any = None, run_id: Any = None
+    ) -> list[dict[str, Any]]:
+        """The recorded changes of a memory, oldest first (see `lightmem.mem0.results.history_results`);
+        of a memory of that scope only, when scope ids are given."""
+        return history_results(self._memory.history(memory_id, **scope_ids(user_id, agent_id, run_id)))
 
     def reset(self) -> None:
         """Deletes every memory of every scope, all history and every buffer."""
@@ -293,9 +306,13 @@ class AsyncMemory:
             limit=limit,
         )
 
-    async def get(self, memory_id: str) -> Optional[dict[str, Any]]:
+    async def get(
+        self, memory_id: str, *, user_id: Any = None, agent_id: Any = None, run_id: Any = None
+    ) -> Optional[dict[str, Any]]:
         """`Memory.get`."""
-        return await asyncio.to_thread(self._sync.get, memory_id)
+        return await asyncio.to_thread(
+            self._sync.get, memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id
+        )
 
     async def get_all(
         self,
@@ -327,13 +344,31 @@ class AsyncMemory:
         metadata: Optional[Mapping[str, Any]] = None,
         expiration_date: Any = _UNSET,
         data: Optional[str] = None,
+        *,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
     ) -> dict[str, str]:
         """`Memory.update`."""
-        return await asyncio.to_thread(self._sync.update, memory_id, text, metadata, expiration_date, data)
+        return await asyncio.to_thread(
+            self._sync.update,
+            memory_id,
+            text,
+            metadata,
+            expiration_date,
+            data,
+            user_id=user_id,
+            agent_id=agent_id,
+            run_id=run_id,
+        )
 
-    async def delete(self, memory_id: str) -> dict[str, str]:
+    async def delete(
+        self, memory_id: str, *, user_id: Any = None, agent_id: Any = None, run_id: Any = None
+    ) -> dict[str, str]:
         """`Memory.delete`."""
-        return await asyncio.to_thread(self._sync.delete, memory_id)
+        return await asyncio.to_thread(
+            self._sync.delete, memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id
+        )
 
     async def delete_all(
         self, user_id: Any = None, agent_id: Any = None, run_id: Any = None
@@ -341,9 +376,13 @@ class AsyncMemory:
         """`Memory.delete_all`."""
         return await asyncio.to_thread(self._sync.delete_all, user_id, agent_id, run_id)
 
-    async def history(self, memory_id: str) -> list[dict[str, Any]]:
+    async def history(
+        self, memory_id: str, *, user_id: Any = None, agent_id: Any = None, run_id: Any = None
+    ) -> list[dict[str, Any]]:
         """`Memory.history`."""
-        return await asyncio.to_thread(self._sync.history, memory_id)
+        return await asyncio.to_thread(
+            self._sync.history, memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id
+        )
 
     async def reset(self) -> None:
         """`Memory.reset`."""
