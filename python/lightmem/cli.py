@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from lightmem.conversations import Conversation, load_conversations
+from lightmem.service.arguments import add_mcp_arguments, add_serve_arguments
 from lightmem.types import MemoryNotFoundError
 
 if TYPE_CHECKING:
@@ -123,7 +124,39 @@ def _parser() -> argparse.ArgumentParser:
     history = commands.add_parser("history", parents=common, help="the recorded changes of one memory")
     history.add_argument("memory_id", metavar="ID", help="a memory id, as `get-all` and `search` show them")
     history.set_defaults(command=_history)
+
+    serve = commands.add_parser("serve", parents=common, help="an HTTP API over the memory (extra [server])")
+    add_serve_arguments(serve)
+    serve.set_defaults(command=_serve)
+    mcp = commands.add_parser(
+        "mcp", parents=common, help="an MCP server over the memory, stdio or --http (extra [mcp])"
+    )
+    add_mcp_arguments(mcp)
+    mcp.set_defaults(command=_mcp)
     return parser
+
+
+def _serve(args: argparse.Namespace) -> None:
+    _needs_extra("serve", "server", "uvicorn", "starlette")
+    from lightmem.service.serve import run
+
+    run(args)
+
+
+def _mcp(args: argparse.Namespace) -> None:
+    _needs_extra("mcp", "mcp", "mcp")
+    from lightmem.service.mcp_server import run
+
+    run(args)
+
+
+def _needs_extra(command: str, extra: str, *modules: str) -> None:
+    """CliError naming the pip command unless `modules` can be imported."""
+    import importlib.util
+
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        raise CliError(f"`lightmem {command}` needs {', '.join(missing)}: pip install 'lightmem-rs[{extra}]'")
 
 
 def _bench(args: argparse.Namespace) -> None:

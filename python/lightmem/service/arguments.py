@@ -1,0 +1,39 @@
+"""The options of `lightmem serve` and `lightmem mcp` (argparse only: `lightmem --help` imports this,
+never the server stack)."""
+
+from __future__ import annotations
+
+import argparse
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """`lightmem serve`'s options."""
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any)"
+    )
+    parser.add_argument(
+        "--keys",
+        metavar="FILE",
+        help="the API keys (JSON, by SHA-256); without: no auth, and 127.0.0.1 only (default $LIGHTMEM_KEYS)",
+    )
+    parser.add_argument("--threads", type=int, default=8, help="worker threads for memory calls (default 8)")
+    parser.add_argument(
+        "--new-key", action="store_true", help="print a new API key and its sha256, then exit"
+    )
+
+
+def add_mcp_arguments(parser: argparse.ArgumentParser) -> None:
+    """`lightmem mcp`'s options (with the global --user: the fixed scope, if any)."""
+    parser.add_argument("--agent", metavar="AGENT", help="agent id of the fixed scope")
+    parser.add_argument("--run", metavar="RUN", help="run id of the fixed scope")
+    parser.add_argument(
+        "--http", action="store_true", help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio"
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"with --http: address (default {DEFAULT_HOST})")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"with --http: port (default {DEFAULT_PORT})"
+    )

@@ -1,0 +1,102 @@
+"""`lightmem serve`: the HTTP API on uvicorn, bound to 127.0.0.1 unless told otherwise, and never
+elsewhere without API keys."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import socket
+from typing import Any, Optional
+
+import uvicorn
+
+from lightmem.mem0 import Memory as Mem0Memory
+from lightmem.service.http_api import Service, create_app
+from lightmem.service.keys import KeyRing, key_digest, new_key
+
+logger = logging.getLogger("lightmem.serve")
+
+GRACEFUL_SHUTDOWN_S = 30
+"""On SIGTERM, how long requests in progress may take to finish before the memory is closed anyway."""
+
+
+def run(args: argparse.Namespace) -> None:
+    """Runs `lightmem serve` with its parsed options until SIGTERM or Ctrl-C."""
+    if args.new_key:
+        key = new_key()
+        print(f"key:    {key}\nsha256: {key_digest(key)}")
+        return
+    keys_file = args.keys or os.environ.get("LIGHTMEM_KEYS")
+    keys = KeyRing.load(keys_file) if keys_file else KeyRing({})
+    check_bind(args.host, keys)
+    if args.threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {args.threads}")
+    sock = bind(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    where = f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
+    if len(keys):
+        logger.warning("lightmem serve: %s, %d API key(s) from %s", where, len(keys), keys_file)
+    else:
+        logger.warning(
+            "lightmem serve: %s WITHOUT authentication (no API keys: local development only; "
+            "pass --keys FILE to require keys)",
+            where,
+        )
+    service = Service(lambda: open_memory(args.path), keys, threads=args.threads)
+    server = uvicorn.Server(uvicorn_config(create_app(service)))
+    server.run(sockets=[sock])
+
+
+def open_memory(path: Optional[str], **options: Any) -> Mem0Memory:
+    """The memory at `path` (None: $LIGHTMEM_PATH or ./lightmem-data), created if missing."""
+    return Mem0Memory(path=path, **options)
+
+
+def uvicorn_config(app: Any) -> uvicorn.Config:
+    """uvicorn's settings for the app: graceful shutdown, no server header, no proxy headers trusted."""
+    return uvicorn.Config(
+        app,
+        log_level="info",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        server_header=False,
+        proxy_headers=False,
+        lifespan="on",
+    )
+
+
+def check_bind(host: str, keys: KeyRing) -> None:
+    """ValueError unless `host` is a loopback address or the server has API keys."""
+    if len(keys) or is_loopback(host):
+        return
+    raise ValueError(
+        f"refusing to serve on {host} without API keys: anyone who reaches it could read and change "
+        "every memory. Pass --keys FILE (see `lightmem serve --new-key`), or bind 127.0.0.1"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on (host, port): bound before the memory opens, so a port in use is an
+    error at once and port 0 gives the port to log."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise ValueError(f"cannot listen on {host}:{port}: {err.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
