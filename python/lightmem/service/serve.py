@@ -90,7 +90,9 @@ def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on (host, port): bound before the memory opens, so a port in use is an
     error at once and port 0 gives the port to log."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets that say so, and without it each
+    # answer's body waited 40 ms for the ACK of its headers (Nagle and delayed ACK)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
