@@ -1,0 +1,113 @@
+"""`lightmem mcp`, spoken to with the MCP SDK's own client: over stdio (the real command in a subprocess,
+scope fixed by the operator) and over streamable HTTP (the app on uvicorn on 127.0.0.1, scope from the
+tool arguments)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+mcp = pytest.importorskip("mcp", reason="lightmem mcp needs the [mcp] extra (Python >= 3.10)")
+
+import uvicorn  # noqa: E402
+from crash_worker import HashEmbedder  # noqa: E402
+from lightmem import cli  # noqa: E402
+from lightmem.mem0 import Memory as Mem0Memory  # noqa: E402
+from lightmem.service.mcp_server import build_server  # noqa: E402
+from lightmem.service.serve import bind, uvicorn_config  # noqa: E402
+from mcp.client.stdio import StdioServerParameters  # noqa: E402
+
+TOOLS = ["add_memory", "delete_memory", "get_memories", "search_memories", "update_memory"]
+
+
+async def call(client: Any, tool: str, **arguments: Any) -> Any:
+    """The structured answer of a tool call; AssertionError with the message if the tool failed."""
+    answer = await client.call_tool(tool, arguments)
+    assert not answer.is_error, answer.content
+    return answer.structured_content
+
+
+async def failure(client: Any, tool: str, **arguments: Any) -> str:
+    answer = await client.call_tool(tool, arguments)
+    assert answer.is_error
+    return str(answer.content[0].text)
+
+
+def test_stdio_with_the_operators_scope(tmp_path: Path) -> None:
+    command = ["-m", "lightmem.cli", "mcp", "--path", str(tmp_path / "m"), "--user", "alice"]
+
+    async def session() -> None:
+        async with mcp.Client(StdioServerParameters(command=sys.executable, args=command)) as client:
+            tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+            assert sorted(tools) == TOOLS
+            for tool in tools.values():
+                assert "Use it" in (tool.description or "") or "Use " in (tool.description or "")
+                assert not {"user_id", "agent_id", "run_id"} & set(tool.input_schema["properties"])
+            added = await call(client, "add_memory", text="Maya is allergic to peanuts.")
+            memory_id = added["results"][0]["id"]
+            hits = (await call(client, "search_memories", query="what is Maya allergic to?"))["results"]
+            assert hits[0]["id"] == memory_id and hits[0]["user_id"] == "alice"
+            await call(client, "update_memory", memory_id=memory_id, text="Maya is allergic to cashews.")
+            listed = (await call(client, "get_memories"))["results"]
+            assert [m["memory"] for m in listed] == ["Maya is allergic to cashews."]
+            assert "scope is fixed" in await failure(client, "get_memories", user_id="bob")
+            assert "no memory with id 'nope'" in await failure(client, "delete_memory", memory_id="nope")
+            assert "Input should be a valid string" in await failure(
+                client, "add_memory", text=5
+            )  # the SDK's
+            await call(client, "delete_memory", memory_id=memory_id)
+            assert (await call(client, "get_memories"))["results"] == []
+
+    asyncio.run(session())
+
+
+@pytest.fixture
+def mcp_over_http(tmp_path: Path) -> Iterator[str]:
+    """`lightmem mcp --http`'s app on uvicorn in a thread, scope from the tool arguments; its URL."""
+    memory = Mem0Memory(path=str(tmp_path / "m"), embedder=HashEmbedder())
+    sock = bind("127.0.0.1", 0)
+    app = build_server(memory).streamable_http_app(host="127.0.0.1")
+    server = uvicorn.Server(uvicorn_config(app))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        assert thread.is_alive()
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
+    server.should_exit = True
+    thread.join(timeout=30)
+    memory.close()
+
+
+def test_streamable_http_with_the_scope_in_each_call(mcp_over_http: str) -> None:
+    async def session() -> None:
+        async with mcp.Client(mcp_over_http) as client:
+            tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+            assert sorted(tools) == TOOLS
+            assert "user_id" in tools["search_memories"].input_schema["properties"]
+            assert "Always pass user_id" in (tools["add_memory"].description or "")
+            await call(client, "add_memory", text="Tom runs the Paris marathon.", user_id="tom")
+            await call(client, "add_memory", text="Lena's PIN is 1234.", user_id="lena")
+            hits = (await call(client, "search_memories", query="Lena's PIN, the marathon", user_id="tom"))[
+                "results"
+            ]
+            assert [h["memory"] for h in hits] == ["Tom runs the Paris marathon."]
+            lena = (await call(client, "get_memories", user_id="lena"))["results"][0]["id"]
+            assert "no memory with id" in await failure(
+                client, "delete_memory", memory_id=lena, user_id="tom"
+            )
+            assert "give user_id" in await failure(client, "search_memories", query="PIN")
+
+    asyncio.run(session())
+
+
+def test_mcp_over_http_binds_this_machine_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["mcp", "--http", "--host", "0.0.0.0", "--path", str(tmp_path / "m")]) == 2
+    assert "refusing to serve on 0.0.0.0" in capsys.readouterr().err
