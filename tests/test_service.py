@@ -354,6 +354,13 @@ def _chunks(size: int) -> Iterator[bytes]:
 # --- the command -----------------------------------------------------------------------------------------
 
 
+def test_import_lightmem_and_its_cli_load_no_server_stack() -> None:
+    probe = "import sys, lightmem, lightmem.cli, lightmem.mem0; print(' '.join(sorted(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    stack = {"starlette", "uvicorn", "mcp", "httpx", "anyio", "lightmem.service.http_api"}
+    assert not stack & set(loaded.split())
+
+
 def test_serve_refuses_other_addresses_without_keys(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -405,6 +412,7 @@ def test_sigterm_keeps_every_acknowledged_message(tmp_path: Path) -> None:
     for thread in clients:
         thread.join(timeout=30)
     assert "Application shutdown complete" in "".join(log)  # the memory is closed before
+    assert not [line for line in log for key in keys.values() if key in line]  # keys are never logged
     pending, units = message_id_counts(tmp_path / "m")
     stored = set(pending) | set(units)
     assert len(acknowledged) >= 40 and not [i for i in acknowledged if i not in stored]
