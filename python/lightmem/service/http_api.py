@@ -63,7 +63,8 @@ class Service:
         """`open_memory` is called once, in a worker thread, when the app starts."""
         self._open_memory = open_memory
         self.keys = keys
-        self._limiter = anyio.CapacityLimiter(threads)
+        self._threads = threads
+        self._limiter: Optional[anyio.CapacityLimiter] = None  # made in the event loop (lifespan)
         self._memory: Optional[Mem0Memory] = None
         self.state = "starting"
 
@@ -82,6 +83,7 @@ class Service:
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         """Opens the memory before the first request; closes it after the last one (uvicorn lets the
         requests in progress finish first on SIGTERM, so everything acknowledged is stored)."""
+        self._limiter = anyio.CapacityLimiter(self._threads)
         self._memory = await self.run(self._open_memory)
         self.state = "ready"
         try:
