@@ -430,6 +430,6 @@ def test_a_short_load_has_no_error_no_loss_no_leak(tmp_path: Path) -> None:
     summary = report.summary()
     assert summary["errors"] == 0, report.errors[:5]
     assert summary["cross_key_leaks"] == 0, report.leaks[:5]
-    assert summary["refused_as_expected"] > 0 and summary["messages_acknowledged"] > 50
+    assert summary["refused_as_expected"] > 0 and summary["messages_acknowledged"] > 0
     with Memory(tmp_path / "m", embedder=HashEmbedder()) as memory:
         assert lost_messages(memory, report.acknowledged) == []
