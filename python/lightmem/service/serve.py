@@ -20,6 +20,10 @@ logger = logging.getLogger("lightmem.serve")
 
 GRACEFUL_SHUTDOWN_S = 30
 """On SIGTERM, how long requests in progress may take to finish before the memory is closed anyway."""
+KEEP_ALIVE_S = 30
+"""How long an idle connection is kept open: longer than clients keep theirs (httpx: 5 s), so that a
+client never sends a request on a connection the server is closing (uvicorn's default, 5 s, made one
+add of the 60 s load bench fail with a read error)."""
 
 
 def run(args: argparse.Namespace) -> None:
@@ -60,6 +64,7 @@ def uvicorn_config(app: Any) -> uvicorn.Config:
         app,
         log_level="info",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        timeout_keep_alive=KEEP_ALIVE_S,
         server_header=False,
         proxy_headers=False,
         lifespan="on",
