@@ -11,6 +11,10 @@ DEFAULT_PORT = 8000
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """`lightmem serve`'s options."""
+    parser.description = (
+        "mem0's REST API over the memory at --path, with flush, consolidate, stats, /health, /ready and "
+        "/openapi.json. Needs `pip install 'lightmem-rs[server]'`. (--user and --json are not used.)"
+    )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
     parser.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any)"
@@ -28,6 +32,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_mcp_arguments(parser: argparse.ArgumentParser) -> None:
     """`lightmem mcp`'s options (with the global --user: the fixed scope, if any)."""
+    parser.description = (
+        "An MCP server over the memory at --path: add_memory, search_memories, get_memories, "
+        "update_memory, delete_memory. --user (and --agent, --run) fix the scope of every call; without "
+        "them each call names its user_id. Needs `pip install 'lightmem-rs[mcp]'` (Python >= 3.10)."
+    )
     parser.add_argument("--agent", metavar="AGENT", help="agent id of the fixed scope")
     parser.add_argument("--run", metavar="RUN", help="run id of the fixed scope")
     parser.add_argument(
