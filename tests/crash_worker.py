@@ -106,8 +106,10 @@ def spawn(
     )
 
 
-def message_id_counts(location: str | Path, dim: int) -> tuple[Counter[str], Counter[str]]:
-    """How often each message id of USER occurs in the short-term buffer and in the sources of live
+def message_id_counts(
+    location: str | Path, dim: int, users: Sequence[str] = (USER,)
+) -> tuple[Counter[str], Counter[str]]:
+    """How often each message id of `users` occurs in the short-term buffer and in the sources of live
     units, read through a store of its own (of vectors of dimension `dim`). With the offline backend
     every message is extracted into one unit and consolidation deletes only duplicates, whose sources
     the unit kept takes over: each message acknowledged and flushed is cited by exactly one live unit."""
@@ -115,8 +117,9 @@ def message_id_counts(location: str | Path, dim: int) -> tuple[Counter[str], Cou
     from lightmem.types import Scope
 
     with closing(open_store(str(location), dim)) as store:
-        pending = Counter(message["id"] for _, message in store.pending_list(Scope(user_id=USER)))
-        units = store.get_all(Scope(user_id=USER))
+        scopes = [Scope(user_id=user) for user in users]
+        pending = Counter(message["id"] for scope in scopes for _, message in store.pending_list(scope))
+        units = [unit for scope in scopes for unit in store.get_all(scope)]
     return pending, Counter(s for unit in units for s in unit.source)
 
 

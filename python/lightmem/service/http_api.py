@@ -24,13 +24,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from lightmem.llm import LLMError
-from lightmem.long_term import StoreError
 from lightmem.mem0 import Memory as Mem0Memory
 from lightmem.mem0.filters import SCOPE_KEYS, scope_ids, translate
 from lightmem.mem0.results import memory_result
 from lightmem.service.keys import LOCAL_CALLER, Caller, KeyRing
 from lightmem.service.openapi import openapi_document
 from lightmem.service.requests import RequestError, integer, json_body, query_params
+from lightmem.store import StoreError
 from lightmem.types import MemoryNotFoundError
 
 logger = logging.getLogger("lightmem.serve")

@@ -18,11 +18,11 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 
 from lightmem.llm import LLMError
-from lightmem.long_term import StoreError
 from lightmem.mem0 import Memory as Mem0Memory
 from lightmem.mem0.filters import SCOPE_KEYS, scope_ids
 from lightmem.service.keys import KeyRing
 from lightmem.service.serve import check_bind, open_memory
+from lightmem.store import StoreError
 
 logger = logging.getLogger("lightmem.mcp")
 T = TypeVar("T")
