@@ -1,10 +1,9 @@
 """The Rust near-duplicate clustering kernels against numpy / pure-Python versions of the same
-computations, at realistic sizes: a 100k-row kNN graph with k = 16 (`cluster_knn`), 10k embeddings of
-dimension 384 (`cluster_embeddings`) and 10k short texts (`minhash_signatures`). Each numpy version is
-vectorised where numpy allows it and is checked against the kernel before it is timed.
+computations, at realistic sizes: a 100k-row kNN graph with k = 16 (`cluster_knn`) and 10k short texts
+(`minhash_signatures`). Each numpy version is vectorised where numpy allows it and is checked against
+the kernel before it is timed.
 
     python benches/bench_dedup.py            # medians of both side by side, and the speed-up
-    python benches/bench_dedup.py --locomo ../shared/data/locomo   # plus real MiniLM embeddings
     python -m pytest benches/bench_dedup.py  # the same cases under pytest-benchmark
 
 Build the extension with `maturin develop --release` first.
@@ -18,8 +17,6 @@ import random
 import re
 import statistics
 import time
-from functools import partial
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -28,35 +25,18 @@ from lightmem import _core
 
 KNN_ROWS = 100_000
 K = 16
-EMBEDDING_ROWS = 10_000
-DIM = 384
 TEXTS = 10_000
 NUM_PERM = 64
 SHINGLE = 3
 KNN_THRESHOLD = 0.9
-EMBEDDING_THRESHOLDS = (0.9, 0.75)
 MERSENNE_61 = np.uint64((1 << 61) - 1)
 
 
 # --- inputs ---------------------------------------------------------------------------------------
 
 
-def embedding_like(n: int, d: int = DIM, seed: int = 0) -> np.ndarray:
-    """Unit rows shaped like sentence embeddings (all-MiniLM-L6-v2 on LoCoMo turns: median pairwise
-    cosine ~0.2, energy of the top 32 principal directions ~0.63): a shared mean direction, variance
-    decaying as 1/k over a random basis, and 30% near-duplicates (cosine ~0.95-0.99) of other rows."""
-    rng = np.random.default_rng(seed)
-    basis, _ = np.linalg.qr(rng.standard_normal((d, d)))
-    x = rng.standard_normal((n, d)) / np.sqrt(np.arange(1, d + 1))
-    x = x / np.linalg.norm(x, axis=1, keepdims=True) @ basis.T + 0.5 * basis[:, 0]
-    copies = rng.random(n) < 0.3
-    noise = rng.standard_normal((int(copies.sum()), d)) * rng.uniform(0.005, 0.02, (int(copies.sum()), 1))
-    x[copies] = x[rng.integers(0, n, copies.sum())] + noise
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
-
-
 def knn_graph(n: int = KNN_ROWS, k: int = K, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """A kNN graph with the structure usearch returns for embeddings like the above, synthesised
+    """A kNN graph with the structure usearch returns for sentence embeddings, synthesised
     (an exact or HNSW graph of 100k x 384 vectors takes minutes on two cores): rows fall in topics of
     1-6 near-duplicates, listed first with cosine 0.85-0.99, then random rows with descending cosine
     0.7-0.3; 2% of the rows have fewer than k neighbours (-1 padding)."""
@@ -123,23 +103,6 @@ def numpy_cluster_knn(neighbors: np.ndarray, similarities: np.ndarray, threshold
     return numpy_components(n, rows[keep], cols[keep])
 
 
-def numpy_cluster_embeddings(x: np.ndarray, threshold: float, block: int = 1024) -> np.ndarray:
-    """Exact all-pairs cosine similarity by blocks of rows against the rows after them (half the
-    products of x @ x.T), thresholded, then components."""
-    n = len(x)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    unit = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-    nonzero = norms[:, 0] > 0
-    us, vs = [], []
-    for start in range(0, n, block):
-        i, j = np.nonzero(unit[start : start + block] @ unit[start:].T >= np.float32(threshold))
-        i, j = i + start, j + start
-        keep = (j > i) & nonzero[i] & nonzero[j]
-        us.append(i[keep])
-        vs.append(j[keep])
-    return numpy_components(n, np.concatenate(us), np.concatenate(vs))
-
-
 _WORD = re.compile(r"[^\W_]+")
 
 
@@ -184,7 +147,6 @@ def _same_shape(a: np.ndarray, b: np.ndarray) -> None:
 def _cases() -> dict[str, Case]:
     """name -> (Rust call, numpy call, check that both agree), inputs built once."""
     neighbors, similarities = knn_graph()
-    x = embedding_like(EMBEDDING_ROWS)
     texts = short_texts()
     cases: dict[str, Case] = {
         "cluster_knn": (
@@ -193,12 +155,6 @@ def _cases() -> dict[str, Case]:
             _same,
         )
     }
-    for threshold in EMBEDDING_THRESHOLDS:
-        cases[f"cluster_embeddings@{threshold}"] = (
-            partial(_core.cluster_embeddings, x, threshold),
-            partial(numpy_cluster_embeddings, x, threshold),
-            _same,
-        )
     cases["minhash_signatures"] = (
         lambda: _core.minhash_signatures(texts, num_perm=NUM_PERM, shingle=SHINGLE),
         lambda: python_minhash(texts),
@@ -211,25 +167,6 @@ CASES = _cases()
 
 
 test_numpy_version_agrees, test_kernel = kernel_tests(CASES, rounds=5)
-
-
-def locomo_cases(folder: Path) -> dict[str, Case]:
-    """`cluster_embeddings` on real data: the all-MiniLM-L6-v2 embeddings of every turn of the LoCoMo
-    conversations in `folder` (embedding them takes ~1 min on two cores)."""
-    from lightmem.conversations import load_conversations
-    from lightmem.embedding import OnnxEmbedder
-
-    conversations = [c for path in sorted(folder.glob("*.json")) for c in load_conversations(path)]
-    texts = [m["content"] for c in conversations for session in c.sessions for m in session]
-    x = OnnxEmbedder().embed(texts)
-    return {
-        f"locomo_{len(texts)}_turns@{threshold}": (
-            partial(_core.cluster_embeddings, x, threshold),
-            partial(numpy_cluster_embeddings, x, threshold),
-            _same,
-        )
-        for threshold in EMBEDDING_THRESHOLDS
-    }
 
 
 def _seconds(call: Callable[[], Any]) -> float:
@@ -245,13 +182,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeats", type=int, default=7, help="timed runs of each (default 7)")
-    parser.add_argument(
-        "--locomo", type=Path, help="also time the embeddings of the LoCoMo turns in this folder"
-    )
     args = parser.parse_args()
-    cases = {**CASES, **(locomo_cases(args.locomo) if args.locomo else {})}
     print(f"{'kernel':<28} {'rust ms':>9} {'numpy ms':>9} {'speed-up':>9}   (median of {args.repeats} runs)")
-    for name, (rust, numpy_version, check) in cases.items():
+    for name, (rust, numpy_version, check) in CASES.items():
         check(rust(), numpy_version())  # also warms both up
         times = [(_seconds(rust), _seconds(numpy_version)) for _ in range(args.repeats)]
         rust_s, numpy_s = (statistics.median(column) for column in zip(*times))

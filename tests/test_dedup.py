@@ -1,13 +1,11 @@
-"""The near-duplicate clustering kernels of `lightmem._core` (rust/src/dedup.rs) against naive oracles
-written here: components by breadth-first search, cosine similarity in float64, and a pure-Python
-MinHash that must agree bit for bit."""
+"""The near-duplicate clustering kernels of `lightmem._core` (rust/src/cluster.rs, minhash.rs) against
+naive oracles written here: components by breadth-first search and a pure-Python MinHash that must
+agree bit for bit."""
 
 from __future__ import annotations
 
-import multiprocessing
 from collections import deque
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 import numpy as np
@@ -18,7 +16,6 @@ from hypothesis.extra import numpy as hnp
 from lightmem._core import (
     MINHASH_EMPTY,
     KernelInputError,
-    cluster_embeddings,
     cluster_knn,
     minhash_signatures,
     minhash_similarity,
@@ -80,36 +77,6 @@ def knn_oracle(
     return components_oracle(len(neighbors), edges)
 
 
-def embedding_edges(x: np.ndarray, threshold: float) -> list[tuple[int, int]]:
-    """Pairs of non-zero rows with cosine similarity >= threshold, in float64."""
-    x = x.astype(np.float64)
-    norms = np.linalg.norm(x, axis=1)
-    unit = np.divide(x, norms[:, None], out=np.zeros_like(x), where=norms[:, None] > 0)
-    sims = unit @ unit.T
-    i, j = np.nonzero(np.triu(sims >= threshold, k=1) & (norms[:, None] > 0) & (norms[None, :] > 0))
-    return list(zip(i.tolist(), j.tolist()))
-
-
-def refines(fine: Sequence[int], coarse: Sequence[int]) -> bool:
-    """Whether every cluster of `fine` lies inside one cluster of `coarse`."""
-    owner: dict[int, int] = {}
-    return all(owner.setdefault(f, c) == c for f, c in zip(fine, coarse))
-
-
-def check_embedding_labels(x: np.ndarray, threshold: float, labels: np.ndarray) -> None:
-    """`labels` are the oracle's at `threshold`, up to pairs within float32 rounding of it: they must
-    lie between the clusterings at threshold + 1e-4 (finer) and threshold - 1e-4 (coarser)."""
-    n = len(x)
-    tight = components_oracle(n, embedding_edges(x, threshold + 1e-4))
-    loose = components_oracle(n, embedding_edges(x, threshold - 1e-4))
-    got = labels.tolist()
-    if tight == loose:
-        assert got == tight
-    else:
-        assert refines(tight, got) and refines(got, loose)
-    assert all(label <= i and got[label] == label for i, label in enumerate(got))
-
-
 def mix64(z: int) -> int:
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & U64
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & U64
@@ -129,7 +96,7 @@ def words_oracle(text: str) -> list[str]:
 
 
 def minhash_oracle(text: str, num_perm: int = 64, shingle: int = 3, seed: int = 0) -> list[int]:
-    """The MinHash signature as rust/src/dedup.rs documents it, with Python integers."""
+    """The MinHash signature as rust/src/minhash.rs documents it, with Python integers."""
     seed &= U64
     words = words_oracle(text)
     if not words:
@@ -272,113 +239,6 @@ def test_cluster_knn_rejects_bad_input(kwargs: dict[str, object], message: str) 
     }
     with pytest.raises(KernelInputError, match=message):
         cluster_knn(**{**args, **kwargs})  # type: ignore[arg-type]
-
-
-# --- cluster_embeddings --------------------------------------------------------------------------
-
-
-@st.composite
-def embedding_matrices(draw: st.DrawFn) -> np.ndarray:
-    """Small matrices on an integer grid: duplicate rows, zero rows and exact ties are common."""
-    n = draw(st.integers(0, 30))
-    d = draw(st.integers(1, 6))
-    return draw(hnp.arrays(np.float32, (n, d), elements=st.integers(-2, 2).map(float)))
-
-
-@SETTINGS
-@given(x=embedding_matrices(), threshold=st.sampled_from([-1.0, -0.3, 0.0, 0.5, 0.8, 0.95, 0.999]))
-def test_cluster_embeddings_matches_oracle(x: np.ndarray, threshold: float) -> None:
-    labels = cluster_embeddings(x, threshold)
-    assert labels.dtype == np.int64 and labels.shape == (len(x),)
-    check_embedding_labels(x, threshold, labels)
-
-
-@SETTINGS
-@given(
-    x=hnp.arrays(
-        np.float32, st.tuples(st.integers(2, 12), st.integers(1, 5)), elements=st.floats(-1e3, 1e3, width=32)
-    )
-)
-def test_cluster_embeddings_matches_oracle_on_real_values(x: np.ndarray) -> None:
-    for threshold in (-0.5, 0.3, 0.9):
-        check_embedding_labels(x, threshold, cluster_embeddings(x, threshold))
-
-
-def embedding_like(n: int, d: int = 384, seed: int = 0) -> np.ndarray:
-    """Unit rows shaped like sentence embeddings: a shared mean direction, variance decaying as 1/k
-    over a random basis, and 30% near-duplicates of other rows."""
-    rng = np.random.default_rng(seed)
-    basis, _ = np.linalg.qr(rng.standard_normal((d, d)))
-    x = rng.standard_normal((n, d)) / np.sqrt(np.arange(1, d + 1))
-    x = x / np.linalg.norm(x, axis=1, keepdims=True) @ basis.T + 0.5 * basis[:, 0]
-    copies = rng.random(n) < 0.3
-    x[copies] = x[rng.integers(0, n, copies.sum())] + rng.normal(0, 0.01, (copies.sum(), d))
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
-
-
-@pytest.mark.parametrize("threshold", [0.5, 0.8, 0.95])
-def test_cluster_embeddings_is_exact_at_realistic_sizes(threshold: float) -> None:
-    x = embedding_like(1500)  # above the size where the low-rank screen takes over
-    check_embedding_labels(x, threshold, cluster_embeddings(x, threshold))
-
-
-def test_cluster_embeddings_edge_cases() -> None:
-    assert cluster_embeddings(np.empty((0, 8), np.float32), 0.5).shape == (0,)
-    assert cluster_embeddings(np.ones((1, 8), np.float32), 0.5).tolist() == [0]
-    same = np.tile(np.arange(1, 9, dtype=np.float32), (50, 1))
-    assert cluster_embeddings(same, 0.99).tolist() == [0] * 50
-    # Zero rows are similar to nothing, even at the lowest threshold.
-    x = np.array([[0, 0], [1, 0], [0, 0], [-1, 0]], np.float32)
-    assert cluster_embeddings(x, -1.0).tolist() == [0, 1, 2, 1]
-    # Scale does not matter, nor do subnormal values.
-    tiny = np.array([[1e-40, 0], [1, 0], [3e38, 1e38]], np.float32)
-    assert cluster_embeddings(tiny, 0.999).tolist() == [0, 0, 2]
-
-
-def test_cluster_embeddings_accepts_non_contiguous_arrays() -> None:
-    x = embedding_like(200, 32)
-    expected = cluster_embeddings(x, 0.9).tolist()
-    assert cluster_embeddings(np.asfortranarray(x), 0.9).tolist() == expected
-    assert cluster_embeddings(np.repeat(x, 2, axis=1)[:, ::2], 0.9).tolist() == expected
-
-
-def test_cluster_embeddings_from_several_threads() -> None:
-    x = embedding_like(1200, 64)
-    expected = cluster_embeddings(x, 0.9)
-    with ThreadPoolExecutor(4) as pool:
-        for labels in pool.map(lambda t: cluster_embeddings(x, t), [0.9] * 4):
-            assert np.array_equal(labels, expected)
-
-
-@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork on this platform")
-def test_cluster_embeddings_in_a_forked_child() -> None:
-    x = embedding_like(1200, 64)  # 10 row blocks: the work goes to the thread pool
-    expected = cluster_embeddings(x, 0.9)  # starts the thread pool in this process
-    # A forked child has no pool threads: the kernel must run on its own thread there, not hang.
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    child = context.Process(target=lambda: queue.put(cluster_embeddings(x, 0.9).tolist()))
-    child.start()
-    child.join(60)
-    if child.is_alive():
-        child.kill()
-        pytest.fail("cluster_embeddings hung in a forked child")
-    assert queue.get(timeout=5) == expected.tolist()
-
-
-@pytest.mark.parametrize(
-    ("embeddings", "threshold", "message"),
-    [
-        (np.array([[1, np.nan]], np.float32), 0.5, "embeddings must be finite"),
-        (np.array([[1, np.inf]], np.float32), 0.5, "embeddings must be finite"),
-        (np.ones((2, 2), np.float32), -1.01, r"threshold must be in \[-1, 1\]"),
-        (np.ones((2, 2)), 0.5, "embeddings must be a 2-D numpy array of dtype float32"),
-        (np.ones(2, np.float32), 0.5, "embeddings must be a 2-D"),
-    ],
-)
-def test_cluster_embeddings_rejects_bad_input(embeddings: np.ndarray, threshold: float, message: str) -> None:
-    with pytest.raises(KernelInputError, match=message):
-        cluster_embeddings(embeddings, threshold)
 
 
 # --- MinHash -------------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ __all__ = [
     "MINHASH_EMPTY",
     "KernelInputError",
     "__version__",
-    "cluster_embeddings",
     "cluster_knn",
     "minhash_signatures",
     "minhash_similarity",
@@ -101,7 +100,7 @@ def topic_boundaries(
     least min_len turns (forced time cuts aside) and are split at their weakest gap above max_len.
     """
 
-# --- near-duplicate clustering (rust/src/dedup.rs) -------------------------------------------------
+# --- near-duplicate clustering (rust/src/cluster.rs, rust/src/minhash.rs) ------------------------------
 # Clusters are connected components, labelled by their smallest row index (a singleton: its own).
 
 MINHASH_EMPTY: Final[int]
@@ -120,15 +119,6 @@ def cluster_knn(
     Edge (i, j) joins when its similarity >= threshold (in [-1, 1]) or, with signatures (uint64[n, p],
     from `minhash_signatures`), when `minhash_similarity` of rows i and j >= min_jaccard (in [0, 1]);
     comparisons in float32, self-edges ignored. Union-find, O(n * k).
-    """
-
-def cluster_embeddings(embeddings: npt.NDArray[np.float32], threshold: float) -> npt.NDArray[np.int64]:
-    """Cluster labels (int64[n]) of the rows of an (n, d) matrix, joined when their cosine similarity
-    (float32, rows normalised; a zero row is similar to nothing) >= threshold, in [-1, 1].
-
-    Exact all-pairs, O(n^2) with a rank-32 screen that skips most pairs; meant for up to a few 10k rows.
-    Runs on a thread pool (RAYON_NUM_THREADS). Identical rows have similarity 1 +- 1e-6: to join exact
-    duplicates use a threshold a little below 1.
     """
 
 def minhash_signatures(

@@ -1,11 +1,14 @@
 //! Python bindings of the lightmem kernels (`lightmem._core`): argument conversion, validation,
-//! GIL release and error mapping only. The kernels themselves live in `prune`, `segment` and `dedup`.
+//! GIL release and error mapping only. The kernels themselves live in `prune`, `segment`, `cluster`
+//! and `minhash`; 2-D arguments reach them as `ndarray::ArrayView2`, in any memory layout.
 
-pub mod dedup;
+pub mod cluster;
 pub mod error;
 mod lanes;
+pub mod minhash;
 pub mod prune;
 pub mod segment;
+mod union_find;
 
 use std::borrow::Cow;
 
@@ -148,10 +151,9 @@ fn topic_boundaries<'py>(
     let time_gaps = time_gaps
         .map(|gaps| array_arg::<f32, Ix1>(gaps, "time_gaps"))
         .transpose()?;
-    let (n, d) = (embeddings.shape()[0], embeddings.shape()[1]);
-    let rows = row_major(&embeddings);
+    let rows = embeddings.as_array();
     let gaps = time_gaps.as_ref().map(row_major);
-    let starts = py.detach(|| segment::topic_boundaries(&rows, n, d, gaps.as_deref(), &params))?;
+    let starts = py.detach(|| segment::topic_boundaries(rows, gaps.as_deref(), &params))?;
     // Positions are < n <= isize::MAX, so they fit in i64.
     Ok(starts
         .into_iter()
@@ -160,14 +162,9 @@ fn topic_boundaries<'py>(
         .into_pyarray(py))
 }
 
-/// The `(rows, cols)` shape of a 2-D array argument.
-fn shape2<T: Element>(array: &PyReadonlyArray<'_, T, Ix2>) -> (usize, usize) {
-    (array.shape()[0], array.shape()[1])
-}
-
 /// `cluster_knn(neighbors: int64[n, k], similarities: float32[n, k], threshold: float,
 /// signatures: uint64[n, p] | None = None, min_jaccard: float = 1.0) -> int64[n]`: see
-/// `dedup::cluster_knn`.
+/// `cluster::cluster_knn`.
 #[pyfunction]
 #[pyo3(signature = (neighbors, similarities, threshold, signatures=None, min_jaccard=1.0))]
 fn cluster_knn<'py>(
@@ -183,40 +180,14 @@ fn cluster_knn<'py>(
     let signatures = signatures
         .map(|sig| array_arg::<u64, Ix2>(sig, "signatures"))
         .transpose()?;
-    let (ids, sims) = (row_major(&neighbors), row_major(&similarities));
-    let sigs = signatures.as_ref().map(|sig| (row_major(sig), shape2(sig)));
-    let ((n, k), (sn, sk)) = (shape2(&neighbors), shape2(&similarities));
-    let labels = py.detach(|| {
-        dedup::cluster_knn(
-            dedup::Matrix::new(&ids, n, k),
-            dedup::Matrix::new(&sims, sn, sk),
-            threshold,
-            sigs.as_ref()
-                .map(|(values, (rows, cols))| dedup::Matrix::new(values, *rows, *cols)),
-            min_jaccard,
-        )
-    })?;
-    Ok(labels.into_pyarray(py))
-}
-
-/// `cluster_embeddings(embeddings: float32[n, d], threshold: float) -> int64[n]`: see
-/// `dedup::cluster_embeddings`.
-#[pyfunction]
-fn cluster_embeddings<'py>(
-    py: Python<'py>,
-    embeddings: &Bound<'py, PyAny>,
-    threshold: f64,
-) -> PyResult<Bound<'py, PyArray1<i64>>> {
-    let embeddings = array_arg::<f32, Ix2>(embeddings, "embeddings")?;
-    let (n, d) = shape2(&embeddings);
-    let rows = row_major(&embeddings);
-    let labels =
-        py.detach(|| dedup::cluster_embeddings(dedup::Matrix::new(&rows, n, d), threshold))?;
+    let (ids, sims) = (neighbors.as_array(), similarities.as_array());
+    let sigs = signatures.as_ref().map(|sig| sig.as_array());
+    let labels = py.detach(|| cluster::cluster_knn(ids, sims, threshold, sigs, min_jaccard))?;
     Ok(labels.into_pyarray(py))
 }
 
 /// `minhash_signatures(texts: list[str], num_perm: int = 64, shingle: int = 3, seed: int = 0)
-/// -> uint64[m, num_perm]`: see `dedup::minhash_signatures`.
+/// -> uint64[m, num_perm]`: see `minhash::minhash_signatures`.
 #[pyfunction]
 #[pyo3(signature = (texts, num_perm=64, shingle=3, seed=0))]
 fn minhash_signatures<'py>(
@@ -226,15 +197,13 @@ fn minhash_signatures<'py>(
     shingle: i64,
     seed: i64,
 ) -> PyResult<Bound<'py, PyArray2<u64>>> {
-    let params = dedup::MinHashParams::new(num_perm, shingle, seed)?;
-    let signatures = py.detach(|| dedup::minhash_signatures(&texts, &params));
-    signatures
-        .into_pyarray(py)
-        .reshape([texts.len(), params.num_perm()])
+    let params = minhash::MinHashParams::new(num_perm, shingle, seed)?;
+    let signatures = py.detach(|| minhash::minhash_signatures(&texts, &params));
+    Ok(signatures.into_pyarray(py))
 }
 
 /// `minhash_similarity(signatures: uint64[m, p], pairs: int64[q, 2]) -> float32[q]`: see
-/// `dedup::minhash_similarity`.
+/// `minhash::minhash_similarity`.
 #[pyfunction]
 fn minhash_similarity<'py>(
     py: Python<'py>,
@@ -243,14 +212,8 @@ fn minhash_similarity<'py>(
 ) -> PyResult<Bound<'py, PyArray1<f32>>> {
     let signatures = array_arg::<u64, Ix2>(signatures, "signatures")?;
     let pairs = array_arg::<i64, Ix2>(pairs, "pairs")?;
-    let ((m, p), (q, c)) = (shape2(&signatures), shape2(&pairs));
-    let (sigs, pairs) = (row_major(&signatures), row_major(&pairs));
-    let similarity = py.detach(|| {
-        dedup::minhash_similarity(
-            dedup::Matrix::new(&sigs, m, p),
-            dedup::Matrix::new(&pairs, q, c),
-        )
-    })?;
+    let (sigs, pairs) = (signatures.as_array(), pairs.as_array());
+    let similarity = py.detach(|| minhash::minhash_similarity(sigs, pairs))?;
     Ok(similarity.into_pyarray(py))
 }
 
@@ -263,10 +226,10 @@ mod _core {
     use super::{prune_tokens, score_tokens, topic_boundaries};
 
     #[pymodule_export]
-    use super::{cluster_embeddings, cluster_knn, minhash_signatures, minhash_similarity};
+    use super::{cluster_knn, minhash_signatures, minhash_similarity};
 
     #[pymodule_export]
-    const MINHASH_EMPTY: u64 = super::dedup::EMPTY;
+    const MINHASH_EMPTY: u64 = super::minhash::EMPTY;
 
     #[pymodule_export]
     const FLAG_FORCE_KEEP: u8 = super::prune::FORCE_KEEP;

@@ -29,8 +29,10 @@
 use std::collections::BTreeSet;
 use std::ops::Range;
 
+use ndarray::ArrayView2;
+
 use crate::error::{check_finite, KernelError, KernelResult};
-use crate::lanes::squared_norm;
+use crate::lanes::{dot, squared_norm};
 
 /// Fixed-point scale of gap scores: one unit is 2^-32.
 const SCORE_SCALE: f64 = 4_294_967_296.0;
@@ -87,25 +89,6 @@ impl SegmentParams {
             max_gap,
         })
     }
-}
-
-/// Dot product of two f64 slices of equal length (eight lanes, so that it vectorises).
-#[inline(always)]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut lanes = [0.0f64; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f64 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for ((lane, p), q) in lanes.iter_mut().zip(x).zip(y) {
-            *lane += p * q;
-        }
-    }
-    lanes.iter().sum::<f64>() + tail
 }
 
 /// Writes into `out` the sum of rows `rows` (non-empty) of `x`, each scaled to unit length by `inv_norm`.
@@ -263,25 +246,21 @@ fn split_point(scores: &[i64], a: usize, b: usize, min_len: usize) -> usize {
         .unwrap_or(a + margin)
 }
 
-/// Segment start positions `0 < i < n` of the `n` turn embeddings in row-major `embeddings` (`n * d`
-/// values), sorted. `time_gaps` (length `n - 1`, `>= 0`, any unit) are the pauses between consecutive
-/// turns. The algorithm is described in the module documentation.
+/// Segment start positions `0 < i < n` of the `n` turn embeddings, the rows of `embeddings` (copied
+/// first if they are not in row-major order), sorted. `time_gaps` (length `n - 1`, `>= 0`, any unit)
+/// are the pauses between consecutive turns. The algorithm is described in the module documentation.
 ///
-/// Errors: `embeddings` of the wrong length or not finite, `time_gaps` of the wrong length, negative
-/// or not finite.
+/// Errors: `embeddings` not finite, `time_gaps` of the wrong length, negative or not finite.
 pub fn topic_boundaries(
-    embeddings: &[f32],
-    n: usize,
-    d: usize,
+    embeddings: ArrayView2<'_, f32>,
     time_gaps: Option<&[f32]>,
     params: &SegmentParams,
 ) -> KernelResult<Vec<usize>> {
-    if n.checked_mul(d) != Some(embeddings.len()) {
-        return Err(KernelError::Shape(format!(
-            "embeddings has {} values, expected n * d = {n} * {d}",
-            embeddings.len()
-        )));
-    }
+    let (n, d) = embeddings.dim();
+    let rows = embeddings.as_standard_layout();
+    let embeddings = rows
+        .as_slice()
+        .expect("an array in standard layout is one slice");
     if let Some(gaps) = time_gaps.filter(|g| g.len() != n.saturating_sub(1)) {
         return Err(KernelError::Shape(format!(
             "time_gaps has length {}, expected n - 1 = {} (one pause between each two turns)",
@@ -352,6 +331,11 @@ mod tests {
         SegmentParams::new(window, threshold, min_len, max_len, max_gap).unwrap()
     }
 
+    /// The row-major values `x` as rows of `d` columns.
+    fn rows(x: &[f32], d: usize) -> ArrayView2<'_, f32> {
+        ArrayView2::from_shape((x.len() / d, d), x).unwrap()
+    }
+
     /// `n` rows of dimension 3: row i is the unit vector of axis `topic[i]`.
     fn topics(topic: &[usize]) -> Vec<f32> {
         topic
@@ -375,9 +359,17 @@ mod tests {
     fn finds_a_topic_change() {
         let x = topics(&[0, 0, 0, 0, 1, 1, 1, 1]);
         let p = params(2, 0.5, 2, 16, f64::INFINITY);
-        assert_eq!(topic_boundaries(&x, 8, 3, None, &p).unwrap(), vec![4]);
+        assert_eq!(topic_boundaries(rows(&x, 3), None, &p).unwrap(), vec![4]);
         let p = params(1, 0.5, 2, 16, f64::INFINITY);
-        assert_eq!(topic_boundaries(&x, 8, 3, None, &p).unwrap(), vec![4]);
+        assert_eq!(topic_boundaries(rows(&x, 3), None, &p).unwrap(), vec![4]);
+    }
+
+    #[test]
+    fn reads_views_in_any_layout() {
+        let x = topics(&[0, 0, 0, 0, 1, 1, 1, 1]);
+        let transposed = rows(&x, 3).t().to_owned();
+        let p = params(2, 0.5, 2, 16, f64::INFINITY);
+        assert_eq!(topic_boundaries(transposed.t(), None, &p).unwrap(), vec![4]);
     }
 
     #[test]
@@ -386,9 +378,9 @@ mod tests {
         let (a, b, c) = ([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.6, 0.8]);
         let x: Vec<f32> = [a, a, a, b, b, c, c, c].concat();
         let p = params(1, 0.0, 2, 16, f64::INFINITY);
-        assert_eq!(topic_boundaries(&x, 8, 3, None, &p).unwrap(), vec![3, 5]);
+        assert_eq!(topic_boundaries(rows(&x, 3), None, &p).unwrap(), vec![3, 5]);
         let p = params(1, 0.0, 3, 16, f64::INFINITY);
-        assert_eq!(topic_boundaries(&x, 8, 3, None, &p).unwrap(), vec![3]);
+        assert_eq!(topic_boundaries(rows(&x, 3), None, &p).unwrap(), vec![3]);
     }
 
     #[test]
@@ -396,13 +388,13 @@ mod tests {
         let x = vec![0.5f32; 40 * 4];
         let p = params(3, 0.5, 2, 16, 4.0);
         assert_eq!(
-            topic_boundaries(&x, 40, 4, None, &p).unwrap(),
+            topic_boundaries(rows(&x, 4), None, &p).unwrap(),
             vec![10, 20, 30]
         );
         let mut gaps = vec![0.0f32; 39];
         gaps[0] = 5.0; // a forced cut may leave a segment shorter than min_len
         assert_eq!(
-            topic_boundaries(&x, 40, 4, Some(&gaps), &p).unwrap(),
+            topic_boundaries(rows(&x, 4), Some(&gaps), &p).unwrap(),
             vec![1, 10, 20, 30]
         );
     }
@@ -463,16 +455,15 @@ mod tests {
     #[test]
     fn shapes_and_values_are_validated() {
         let p = params(2, 0.5, 2, 16, f64::INFINITY);
-        assert!(topic_boundaries(&[], 0, 3, None, &p).unwrap().is_empty());
-        assert!(topic_boundaries(&[1.0; 3], 1, 3, None, &p)
+        assert!(topic_boundaries(rows(&[], 3), None, &p).unwrap().is_empty());
+        assert!(topic_boundaries(rows(&[1.0; 3], 3), None, &p)
             .unwrap()
             .is_empty());
-        assert!(topic_boundaries(&[1.0; 3], 1, 3, Some(&[]), &p).is_ok());
-        assert!(topic_boundaries(&[1.0; 5], 2, 3, None, &p).is_err());
-        assert!(topic_boundaries(&[f32::NAN; 6], 2, 3, None, &p).is_err());
-        assert!(topic_boundaries(&[1.0; 6], 2, 3, Some(&[]), &p).is_err());
-        assert!(topic_boundaries(&[1.0; 6], 2, 3, Some(&[1.0, 2.0]), &p).is_err());
-        assert!(topic_boundaries(&[1.0; 6], 2, 3, Some(&[f32::INFINITY]), &p).is_err());
-        assert!(topic_boundaries(&[1.0; 6], 2, 3, Some(&[-1.0]), &p).is_err());
+        assert!(topic_boundaries(rows(&[1.0; 3], 3), Some(&[]), &p).is_ok());
+        assert!(topic_boundaries(rows(&[f32::NAN; 6], 3), None, &p).is_err());
+        assert!(topic_boundaries(rows(&[1.0; 6], 3), Some(&[]), &p).is_err());
+        assert!(topic_boundaries(rows(&[1.0; 6], 3), Some(&[1.0, 2.0]), &p).is_err());
+        assert!(topic_boundaries(rows(&[1.0; 6], 3), Some(&[f32::INFINITY]), &p).is_err());
+        assert!(topic_boundaries(rows(&[1.0; 6], 3), Some(&[-1.0]), &p).is_err());
     }
 }
