@@ -33,7 +33,8 @@ from lightmem.store import SQLiteStore
 from lightmem.store.vector_index import VectorIndex
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from crash_worker import HashEmbedder, sentence
+from crash_worker import sentence
+from fakes import HashEmbedder
 
 PHASES = {
     "buffer": (SQLiteStore, "pending_add"),

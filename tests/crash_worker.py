@@ -7,14 +7,13 @@ Adds `count` messages with ids `<prefix><n>` to the scope user_id=USER, printing
 searches, consolidates (when `Memory.consolidate` exists) and closes and reopens the memory (which saves
 the vector index), so that a kill can land in any of these. Prints "done" at the end.
 
-Also home of `HashEmbedder`, the tiny deterministic embedder of the tests that check storage or scoping
-rather than semantics (it needs no model, so a killed and restarted process is back in a second).
+Without --onnx it embeds with `fakes.HashEmbedder`, which needs no model, so that a killed and restarted
+process is back in a second.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import random
 import subprocess
 import sys
@@ -25,9 +24,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-import numpy.typing as npt
-
 USER = "crash"
 THRESHOLD_WORDS = 40
 _WORDS = (
@@ -37,23 +33,6 @@ _WORDS = (
 ).split()
 
 
-class HashEmbedder:
-    """Words hashed into a small vector (plus a constant component, so no text maps to zero)."""
-
-    def __init__(self, dim: int = 32) -> None:
-        self.dim = dim
-
-    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        """Unit-length float32 vectors, one row per text."""
-        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
-        vectors[:, 0] = 0.5
-        for row, text in enumerate(texts):
-            for word in text.lower().split():
-                digest = hashlib.blake2b(word.encode("utf-8"), digest_size=4).digest()
-                vectors[row, 1 + int.from_bytes(digest, "little") % (self.dim - 1)] += 1.0
-        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-
 def sentence(rng: random.Random) -> str:
     """A message of 8 to 12 words."""
     return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(8, 12))) + "."
@@ -61,6 +40,7 @@ def sentence(rng: random.Random) -> str:
 
 def run(path: str, prefix: str, start: int, count: int, onnx: bool, seed: int) -> None:
     """Add the messages, with flushes, searches, consolidations and reopenings in between."""
+    from fakes import HashEmbedder
     from lightmem.embedding import OnnxEmbedder
     from lightmem.memory import Memory
 

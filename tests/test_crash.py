@@ -17,7 +17,8 @@ import time
 from contextlib import closing
 
 import pytest
-from crash_worker import USER, HashEmbedder, message_id_counts, spawn
+from crash_worker import USER, message_id_counts, spawn
+from fakes import HashEmbedder
 from lightmem.memory import Memory
 from lightmem.store import open_store
 from stores import StoreKind

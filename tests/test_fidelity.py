@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from crash_worker import HashEmbedder
+from fakes import HashEmbedder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lightmem import Memory, _core

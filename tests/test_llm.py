@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAKE_KEY, LLMServer, Reply
-from crash_worker import HashEmbedder
+from fakes import FAKE_KEY, HashEmbedder, LLMServer, Reply
 from lightmem.config import LightMemConfig
 from lightmem.limits import MAX_LLM_RESPONSE_BYTES, MAX_MESSAGE_CHARS
 from lightmem.llm import (

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAKE_KEY, LLMServer
+from fakes import FAKE_KEY, LLMServer
 from lightmem.embedding import OnnxEmbedder
 from lightmem.mem0 import AsyncMemory, Memory
 from lightmem.types import MemoryNotFoundError

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAKE_KEY, LLMServer, Reply
-from crash_worker import HashEmbedder
+from fakes import FAKE_KEY, HashEmbedder, LLMServer, Reply
 from lightmem.embedding import OnnxEmbedder
 from lightmem.llm import LLMError, OpenAIClient
 from lightmem.memory import AsyncMemory, Memory
@@ -528,7 +527,7 @@ def test_counters_are_kept_in_the_store_per_scope(tmp_path: Path, hash_embedder:
 _WORKER = """
 import sys
 sys.path.insert(0, sys.argv[2])
-from crash_worker import HashEmbedder
+from fakes import HashEmbedder
 from lightmem.memory import Memory
 with Memory(sys.argv[1], embedder=HashEmbedder(), buffer_token_threshold=100_000) as memory:
     memory.add([{"id": f"{sys.argv[3]}{i}", "role": "user", "content": f"my pet number {i} is a cat"}

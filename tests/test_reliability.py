@@ -24,8 +24,8 @@ from typing import Any, Callable
 
 import lightmem
 import pytest
-from conftest import FAKE_KEY, LLMServer, Reply
-from crash_worker import USER, HashEmbedder, message_id_counts, sentence, spawn
+from crash_worker import USER, message_id_counts, sentence, spawn
+from fakes import FAKE_KEY, HashEmbedder, LLMServer, Reply
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lightmem.cli import main as cli_main

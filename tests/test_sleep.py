@@ -15,11 +15,10 @@ from typing import Any, Optional
 
 import numpy as np
 import pytest
-from conftest import LLMServer, Reply
+from fakes import LLMServer, Reply, RuleLLM, ScriptedLLM
 from lightmem.config import LightMemConfig
 from lightmem.embedding import OnnxEmbedder
-from lightmem.llm import Completion, LLMError, UsageCounter, estimate_tokens
-from lightmem.prompts import CONSOLIDATE_TASK
+from lightmem.llm import Completion, LLMError
 from lightmem.sleep import ConsolidationReport, SleepScheduler, consolidate
 from lightmem.store import Change, SQLiteStore
 from lightmem.text_keys import embedding_text
@@ -28,72 +27,6 @@ from lightmem.types import ExtractedUnit, MemoryItem, Scope
 ALICE = Scope(user_id="alice")
 _MOVED = re.compile(r"^(\w+) moved to (\w+)")
 _LIVES = re.compile(r"^(\w+) lives in (\w+)")
-
-
-class RuleLLM:
-    """Speaks the LLM protocol and answers consolidation requests by rules over the texts.
-
-    In a cluster, an older "X lives in A" facing a newer "X moved to B" is updated to "X lives in B"
-    (`on_move="update"`) or deleted (`on_move="delete"`); an older memory whose text a newer one contains
-    is merged into the newer one. Everything else is kept. `requests` records every request's clusters.
-    """
-
-    def __init__(self, on_move: str = "update") -> None:
-        self.on_move = on_move
-        self.requests: list[list[list[dict[str, Any]]]] = []
-        self._usage = UsageCounter()
-
-    @property
-    def usage(self) -> UsageCounter:
-        return self._usage
-
-    def complete(self, messages: list[dict[str, str]], *, json_output: bool = True) -> Completion:
-        request = json.loads(messages[-1]["content"])
-        assert request["task"] == CONSOLIDATE_TASK
-        clusters = [cluster["memories"] for cluster in request["clusters"]]
-        self.requests.append(clusters)
-        decisions = [d for memories in clusters for d in self._decide(memories)]
-        text = json.dumps({"decisions": decisions})
-        completion = Completion(
-            text, estimate_tokens(*(m["content"] for m in messages)), estimate_tokens(text)
-        )
-        self._usage.add(completion)
-        return completion
-
-    def _decide(self, memories: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        for i, old in enumerate(memories):
-            for new in memories[i + 1 :]:
-                lives, moved = _LIVES.match(old["text"]), _MOVED.match(new["text"])
-                if lives and moved and lives.group(1) == moved.group(1):
-                    if self.on_move == "update":
-                        text = f"{moved.group(1)} lives in {moved.group(2)}"
-                        yield {"id": old["id"], "action": "update", "text": text, "reason": "moved"}
-                    else:
-                        yield {"id": old["id"], "action": "delete", "reason": f"superseded by {new['id']}"}
-                    break
-                if old["text"] != new["text"] and old["text"].rstrip(".") in new["text"]:
-                    yield {"id": old["id"], "action": "merge", "into": new["id"], "text": new["text"]}
-                    break
-
-
-class ScriptedLLM:
-    """Answers every request with the same text, or raises the given error."""
-
-    def __init__(self, answer: str = "", error: Optional[Exception] = None) -> None:
-        self.answer = answer
-        self.error = error
-        self._usage = UsageCounter()
-
-    @property
-    def usage(self) -> UsageCounter:
-        return self._usage
-
-    def complete(self, messages: list[dict[str, str]], *, json_output: bool = True) -> Completion:
-        if self.error is not None:
-            raise self.error
-        completion = Completion(self.answer, 10, 10)
-        self._usage.add(completion)
-        return completion
 
 
 @pytest.fixture(scope="module")
