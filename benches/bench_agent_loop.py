@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from lightmem import Memory
-from lightmem.bench.locomo import default_paths
-from lightmem.bench.metrics import percentiles_ms
 from lightmem.conversations import Conversation, load_conversations
 from lightmem.retrieval import keywords
+from lightmem_bench.locomo import default_paths
+from lightmem_bench.metrics import percentiles_ms
 
 MAX_DELAY_TURNS = 5
 

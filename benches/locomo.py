@@ -1,6 +1,6 @@
 """LoCoMo benchmark: `python benches/locomo.py [FILES...] [--out DIR] ...` (see `--help`)."""
 
-from lightmem.bench.locomo import main
+from lightmem_bench.locomo import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -17,11 +17,11 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from lightmem.bench.locomo import default_paths
 from lightmem.config import LightMemConfig
 from lightmem.conversations import load_conversations
 from lightmem.messages import normalize_messages
 from lightmem.sensory import CompressedTurn, SensoryMemory
+from lightmem_bench.locomo import default_paths
 
 NEGATION = re.compile(
     r"\b(not|no|never|nobody|nothing|none|nor|neither|without|cannot)\b|n['’]t\b", re.IGNORECASE

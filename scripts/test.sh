@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the wheel, installs it (not editable) into a fresh venv and runs every check:
-# cargo fmt/clippy/test, ruff, the stub check, mypy, pytest against the installed wheel, and the demo.
+# cargo fmt/clippy/test, ruff, the stub check, mypy, pytest against the installed wheel (and the benchmark
+# package, benches/, installed beside it), and the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${LIGHTMEM_TEST_VENV:-.test-venv}"
@@ -25,8 +26,10 @@ echo "== build the manylinux2014 wheel (zig links against glibc 2.17) and instal
 maturin build --release --quiet --zig --compatibility manylinux2014 --out dist
 wheel=$(ls dist/lightmem_rs-*.whl)
 python -m pip install -q "${wheel}[test]"
+echo "== install the benchmarks' own package (benches/: lightmem_bench, the lightmem-bench command)"
+python -m pip install -q ./benches
 python -m mypy.stubtest lightmem._core
-python -m mypy python/lightmem
+python -m mypy python/lightmem benches/lightmem_bench
 
 echo "== pytest against the installed wheel"
 # Run from tests/ so that `import lightmem` resolves to site-packages, never to the source tree.

@@ -1,18 +1,29 @@
-"""Tests of the LoCoMo harness: metrics, baselines, mock server, and whole runs on a tiny conversation."""
+"""Tests of the benchmark package `lightmem_bench` (benches/, not in the runtime wheel): the LoCoMo harness's
+metrics, baselines, mock server, whole runs on a tiny conversation, and the `lightmem-bench` command."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from fakes import ScriptedConsolidation
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lightmem.bench.baselines import PerTurnExtraction, VectorTable, WindowRAG, chunk_text, windows
-from lightmem.bench.locomo import build_parser, main, scored_questions, system_specs, unit_sample
-from lightmem.bench.meaning import (
+from lightmem.cli import main as lightmem_main
+from lightmem.conversations import Conversation, load_conversations
+from lightmem.embedding import OnnxEmbedder
+from lightmem.llm import OfflineLLM, OpenAIClient
+from lightmem.prompts import Turn, build_extract_request
+from lightmem_bench.baselines import PerTurnExtraction, VectorTable, WindowRAG, chunk_text, windows
+from lightmem_bench.cli import main as bench_main
+from lightmem_bench.locomo import build_parser, main, scored_questions, system_specs, unit_sample
+from lightmem_bench.meaning import (
     NegationCount,
     content_words,
     has_negation,
@@ -20,7 +31,7 @@ from lightmem.bench.meaning import (
     score_answer_words,
     words_present,
 )
-from lightmem.bench.metrics import (
+from lightmem_bench.metrics import (
     Hit,
     by_category,
     percentiles_ms,
@@ -28,13 +39,9 @@ from lightmem.bench.metrics import (
     score_question,
     within_budget,
 )
-from lightmem.bench.mock_server import MockLLM, MockLLMServer, answer_question, judge_answer
-from lightmem.bench.qa import build_answer_request, build_judge_request, parse_verdict
-from lightmem.bench.report import markdown
-from lightmem.conversations import Conversation, load_conversations
-from lightmem.embedding import OnnxEmbedder
-from lightmem.llm import Completion, OfflineLLM, OpenAIClient, UsageCounter
-from lightmem.prompts import CONSOLIDATE_TASK, Turn, build_extract_request
+from lightmem_bench.mock_server import MockLLM, MockLLMServer, answer_question, judge_answer
+from lightmem_bench.qa import build_answer_request, build_judge_request, parse_verdict
+from lightmem_bench.report import markdown
 
 # --- a tiny LoCoMo conversation --------------------------------------------------------------------------
 
@@ -310,25 +317,6 @@ def test_per_turn_extraction_costs_two_calls_per_turn_offline(
     assert system.search("What is the name of Ana's cat?", 3)[0].source == ("D1:1",)
 
 
-class ScriptedConsolidation:
-    """An LLM that extracts as `OfflineLLM` does and answers every update decision from a script."""
-
-    def __init__(self, script: list[dict[str, Any]]) -> None:
-        self._offline = OfflineLLM()
-        self._script = script
-        self.usage = UsageCounter()
-
-    def complete(self, messages: list[dict[str, str]], *, json_output: bool = True) -> Completion:
-        request = json.loads(messages[-1]["content"])
-        if request["task"] == CONSOLIDATE_TASK and self._script:
-            text = json.dumps({"decisions": self._script.pop(0)["decisions"]})
-        else:
-            text = self._offline.complete(messages).text
-        completion = Completion(text, 1, 1)
-        self.usage.add(completion)
-        return completion
-
-
 def message(turn_id: str, text: str) -> dict[str, Any]:
     return {"role": "user", "name": "Ana", "id": turn_id, "content": text}
 
@@ -532,3 +520,38 @@ def test_harness_with_an_llm_server_grades_answers(
         qa = systems[name]["qa"]
         assert 0.0 <= qa["all"]["accuracy"] <= 1.0 and set(qa) == {"all", "1", "2", "3", "4"}
         assert systems[name]["qa_llm"]["calls"] == 2 * questions
+
+
+# --- packaging: the benchmarks are a package of their own -------------------------------------------------
+
+
+def test_the_runtime_package_ships_no_benchmarks(capsys: pytest.CaptureFixture[str]) -> None:
+    assert importlib.util.find_spec("lightmem.bench") is None
+    with pytest.raises(SystemExit) as exit_info:
+        lightmem_main(["bench", "locomo", "--help"])
+    assert exit_info.value.code == 2 and "invalid choice: 'bench'" in capsys.readouterr().err
+
+
+def test_lightmem_bench_command_runs_the_harness(
+    conversation_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for argv, code in ([["locomo", "--help"], 0], [["nonsense"], 2], [[], 2]):
+        with pytest.raises(SystemExit) as exit_info:
+            bench_main(argv)
+        assert exit_info.value.code == code
+    assert "usage: lightmem-bench locomo" in capsys.readouterr().out
+    out = tmp_path / "out"
+    assert bench_main(["locomo", str(conversation_file), "--out", str(out), "--systems", "rag-1"]) == 0
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert results["meta"]["command"].startswith("lightmem-bench locomo ")
+
+
+def test_installed_console_script() -> None:
+    script = Path(sys.executable).parent / "lightmem-bench"
+    if not script.exists():
+        pytest.skip("the `lightmem-bench` console script is not installed (pip install ./benches)")
+    result = subprocess.run(
+        [str(script), "locomo", "--help"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "usage: lightmem-bench locomo" in result.stdout

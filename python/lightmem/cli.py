@@ -114,13 +114,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     consolidate.set_defaults(command=_consolidate)
 
-    bench = commands.add_parser(
-        "bench", help="benchmarks: `lightmem bench locomo FILE...` (see `lightmem bench locomo --help`)"
-    )
-    bench.add_argument("suite", choices=["locomo"], help="which benchmark")
-    bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="the benchmark's own arguments")
-    bench.set_defaults(command=_bench)
-
     history = commands.add_parser("history", parents=common, help="the recorded changes of one memory")
     history.add_argument("memory_id", metavar="ID", help="a memory id, as `get-all` and `search` show them")
     history.set_defaults(command=_history)
@@ -157,14 +150,6 @@ def _needs_extra(command: str, extra: str, *modules: str) -> None:
     missing = [name for name in modules if importlib.util.find_spec(name) is None]
     if missing:
         raise CliError(f"`lightmem {command}` needs {', '.join(missing)}: pip install 'lightmem-rs[{extra}]'")
-
-
-def _bench(args: argparse.Namespace) -> None:
-    from lightmem.bench.locomo import main as locomo_main  # imported on demand: the harness is heavy
-
-    code = locomo_main(args.bench_args)
-    if code:
-        raise SystemExit(code)
 
 
 def _version() -> str:

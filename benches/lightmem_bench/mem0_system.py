@@ -13,14 +13,15 @@ import os
 import tempfile
 from typing import Any, Optional
 
-from lightmem.bench.baselines import chunk_text
-from lightmem.bench.metrics import Hit
-from lightmem.bench.mock_server import MODEL, MockLLMServer
-from lightmem.bench.systems import USER_ID
 from lightmem.config import LightMemConfig
 from lightmem.conversations import Conversation
 from lightmem.embedding import Embedder
 from lightmem.llm import Completion, UsageCounter, estimate_tokens
+
+from lightmem_bench.baselines import chunk_text
+from lightmem_bench.metrics import Hit
+from lightmem_bench.mock_server import MODEL, MockLLMServer
+from lightmem_bench.systems import USER_ID
 
 
 def mem0_available() -> bool:

@@ -1,6 +1,6 @@
 """Whether stored memories still say what was said: negations kept, and gold answer words read.
 
-Evidence recall (`lightmem.bench.metrics`) counts a hit that cites the right turn even when its text says
+Evidence recall (`lightmem_bench.metrics`) counts a hit that cites the right turn even when its text says
 the opposite or lost the answer. Two measures look at the text instead:
 
 - **negation kept**: of the stored units whose cited source turns contain a negation, the share whose own
@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from lightmem.bench.metrics import Hit, within_budget
+from lightmem_bench.metrics import Hit, within_budget
 
 NEGATIONS = frozenset(
     ("not", "no", "never", "nobody", "nothing", "none", "nor", "neither", "without", "cannot")

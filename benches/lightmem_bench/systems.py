@@ -1,7 +1,7 @@
 """The memory systems the harness compares, behind one small interface; lightmem's adapter.
 
 Every system renders a memory the way an agent would read it (the same string that is embedded):
-its date, then `speaker: text` (see `lightmem.short_term.embedding_text`).
+its date, then `speaker: text` (see `lightmem.text_keys.embedding_text`).
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from typing import Protocol
 
-from lightmem.bench.metrics import Hit
 from lightmem.config import LightMemConfig
 from lightmem.conversations import Conversation
 from lightmem.embedding import Embedder
@@ -17,6 +16,8 @@ from lightmem.llm import LLM
 from lightmem.memory import Memory
 from lightmem.text_keys import embedding_text
 from lightmem.types import MemoryItem
+
+from lightmem_bench.metrics import Hit
 
 USER_ID = "locomo"
 """The scope every system stores a benchmark conversation under."""

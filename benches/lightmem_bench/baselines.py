@@ -11,8 +11,6 @@ from datetime import datetime
 from typing import Any, Optional
 
 import numpy as np
-
-from lightmem.bench.metrics import Hit
 from lightmem.conversations import Conversation
 from lightmem.embedding import Embedder
 from lightmem.llm import LLM
@@ -26,6 +24,8 @@ from lightmem.prompts import (
     parse_extract_response,
 )
 from lightmem.text_keys import embedding_text
+
+from lightmem_bench.metrics import Hit
 
 logger = logging.getLogger("lightmem")
 

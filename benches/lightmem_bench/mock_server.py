@@ -5,7 +5,7 @@ does, the benchmark's QA requests extractively (the memory sharing most words wi
 its judge requests by word overlap (CORRECT when every word of the gold answer is in the answer).
 `POST /v1/embeddings` serves an `Embedder` when one is given. Usage is reported as `estimate_tokens`.
 
-Run it alone with ``python -m lightmem.bench.mock_server --port 8000``.
+Run it alone with ``python -m lightmem_bench.mock_server --port 8000``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
 
-from lightmem.bench.qa import ANSWER_SYSTEM, JUDGE_SYSTEM
 from lightmem.embedding import Embedder
 from lightmem.llm import LLMError, OfflineLLM, estimate_tokens
+
+from lightmem_bench.qa import ANSWER_SYSTEM, JUDGE_SYSTEM
 
 MODEL = "lightmem-mock"
 _WORDS = re.compile(r"\w+")

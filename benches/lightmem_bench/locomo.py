@@ -2,8 +2,8 @@
 
 For each conversation file: every system ingests the conversation afresh (its own temporary directory),
 then each question of categories 1-4 is searched and scored by evidence recall at k hits and at reading
-budgets (see `lightmem.bench.metrics`) and by the gold answer words read within those budgets; what the
-system stores is checked for lost negations (see `lightmem.bench.meaning`). Optionally a random sample of
+budgets (see `lightmem_bench.metrics`) and by the gold answer words read within those budgets; what the
+system stores is checked for lost negations (see `lightmem_bench.meaning`). Optionally a random sample of
 lightmem's units is kept beside their source turns, for a person to read. All systems share one embedder
 (loaded once). Offline, the LLM is `OfflineLLM`; when LIGHTMEM_LLM_BASE_URL is set, every LLM call goes
 to that server and each question is also answered from the memories read within the largest budget and
@@ -26,19 +26,23 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
+from lightmem import __version__
+from lightmem.config import LightMemConfig
+from lightmem.conversations import Conversation, Question, load_conversations
+from lightmem.embedding import Embedder, OnnxEmbedder
+from lightmem.llm import LLM, OfflineLLM, OpenAIClient, estimate_tokens
 from tqdm import tqdm  # type: ignore[import-untyped]
 
-from lightmem import __version__
-from lightmem.bench.baselines import (
+from lightmem_bench.baselines import (
     NO_LLM_USAGE,
     PerTurnExtraction,
     WindowRAG,
     chunk_text,
     full_history_units,
 )
-from lightmem.bench.meaning import NEGATIONS, NegationCount, content_words, negation_kept, score_answer_words
-from lightmem.bench.mem0_system import Mem0System, mem0_available
-from lightmem.bench.metrics import (
+from lightmem_bench.meaning import NEGATIONS, NegationCount, content_words, negation_kept, score_answer_words
+from lightmem_bench.mem0_system import Mem0System, mem0_available
+from lightmem_bench.metrics import (
     Hit,
     by_category,
     mean_scores,
@@ -46,13 +50,9 @@ from lightmem.bench.metrics import (
     score_question,
     within_budget,
 )
-from lightmem.bench.qa import answer_and_judge
-from lightmem.bench.report import write_outputs
-from lightmem.bench.systems import LightMemSystem, System
-from lightmem.config import LightMemConfig
-from lightmem.conversations import Conversation, Question, load_conversations
-from lightmem.embedding import Embedder, OnnxEmbedder
-from lightmem.llm import LLM, OfflineLLM, OpenAIClient, estimate_tokens
+from lightmem_bench.qa import answer_and_judge
+from lightmem_bench.report import write_outputs
+from lightmem_bench.systems import LightMemSystem, System
 
 CATEGORIES = (1, 2, 3, 4)
 """LoCoMo question categories scored: multi-hop, temporal, open-domain, single-hop (5 = adversarial)."""
@@ -463,7 +463,7 @@ def _named_spec(name: str, base: dict[str, Any]) -> SystemSpec:
 def build_parser() -> argparse.ArgumentParser:
     """The harness's command-line options."""
     parser = argparse.ArgumentParser(
-        prog="lightmem bench locomo",
+        prog="lightmem-bench locomo",
         description="Evidence recall, meaning kept, cost and speed of lightmem and baselines on LoCoMo "
         "conversations.",
     )
@@ -522,7 +522,7 @@ def run_metadata(argv: Sequence[str], options: RunOptions, embedder: Embedder) -
     """Command, date, machine and backends of a run."""
     llm = options.real_llm
     return {
-        "command": shlex.join(["lightmem", "bench", "locomo", *argv]),
+        "command": shlex.join(["lightmem-bench", "locomo", *argv]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "lightmem": __version__,
         "python": platform.python_version(),
