@@ -7,6 +7,7 @@
 use ndarray::ArrayView2;
 
 use crate::error::{KernelError, KernelResult};
+use crate::matrix::{row, ROW_MAJOR};
 use crate::minhash::{check_signatures, signature_similarity};
 use crate::union_find::{UnionFind, MAX_ROWS};
 
@@ -76,17 +77,22 @@ pub fn cluster_knn(
         )));
     }
     let (threshold, min_jaccard) = (threshold as f32, min_jaccard as f32);
-    let n = neighbors.nrows();
+    let (n, k) = neighbors.dim();
     if let Some(sig) = &signatures {
         check_signatures(sig, Some((n, "neighbors")))?;
     }
+    let (ids, sims) = (
+        neighbors.as_standard_layout(),
+        similarities.as_standard_layout(),
+    );
+    let (ids, sims) = (
+        ids.as_slice().expect(ROW_MAJOR),
+        sims.as_slice().expect(ROW_MAJOR),
+    );
+    let signatures = signatures.as_ref().map(|sig| sig.as_standard_layout());
+    let signature = |i: usize| signatures.as_ref().map(|sig| row(sig, i));
     let mut sets = UnionFind::new(n);
-    for (i, (row, sims)) in neighbors
-        .rows()
-        .into_iter()
-        .zip(similarities.rows())
-        .enumerate()
-    {
+    for (i, (row, sims)) in ids.chunks_exact(k).zip(sims.chunks_exact(k)).enumerate() {
         for (c, (&j, &sim)) in row.iter().zip(sims).enumerate() {
             // One unsigned comparison rejects both j < 0 and j >= n; -1 is padding.
             if j as u64 >= n as u64 || !sim.is_finite() {
@@ -98,9 +104,8 @@ pub fn cluster_knn(
             let j = j as usize;
             let joins = j != i
                 && (sim >= threshold
-                    || signatures.as_ref().is_some_and(|sig| {
-                        !sets.same(i, j)
-                            && signature_similarity(sig.row(i), sig.row(j)) >= min_jaccard
+                    || signature(i).zip(signature(j)).is_some_and(|(a, b)| {
+                        !sets.same(i, j) && signature_similarity(a, b) >= min_jaccard
                     }));
             if joins {
                 sets.union(i, j);

@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod error;
 mod lanes;
+mod matrix;
 pub mod minhash;
 pub mod prune;
 pub mod segment;

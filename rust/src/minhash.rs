@@ -20,9 +20,10 @@
 //!   [`EMPTY`], an estimate of the Jaccard similarity of the two shingle sets. A text with no words is
 //!   therefore similar to nothing, itself included.
 
-use ndarray::{Array2, ArrayView1, ArrayView2};
+use ndarray::{Array2, ArrayView2};
 
 use crate::error::{KernelError, KernelResult};
+use crate::matrix::row;
 
 /// Signature value of a text with no words. Permutations never produce it (their values are < P).
 pub const EMPTY: u64 = u64::MAX;
@@ -156,7 +157,7 @@ pub fn minhash_signatures<S: AsRef<str>>(texts: &[S], params: &MinHashParams) ->
 }
 
 /// Fraction of positions where `a` and `b` hold the same value other than [`EMPTY`].
-pub(crate) fn signature_similarity(a: ArrayView1<'_, u64>, b: ArrayView1<'_, u64>) -> f32 {
+pub(crate) fn signature_similarity(a: &[u64], b: &[u64]) -> f32 {
     let equal = a
         .iter()
         .zip(b)
@@ -200,6 +201,7 @@ pub fn minhash_similarity(
     }
     check_signatures(&signatures, None)?;
     let m = signatures.nrows();
+    let signatures = signatures.as_standard_layout();
     let index = |q: usize, c: usize| {
         let value = pairs[[q, c]];
         usize::try_from(value)
@@ -214,7 +216,10 @@ pub fn minhash_similarity(
     (0..pairs.nrows())
         .map(|q| {
             let (a, b) = (index(q, 0)?, index(q, 1)?);
-            Ok(signature_similarity(signatures.row(a), signatures.row(b)))
+            Ok(signature_similarity(
+                row(&signatures, a),
+                row(&signatures, b),
+            ))
         })
         .collect()
 }

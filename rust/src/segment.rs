@@ -33,6 +33,7 @@ use ndarray::ArrayView2;
 
 use crate::error::{check_finite, KernelError, KernelResult};
 use crate::lanes::{dot, squared_norm};
+use crate::matrix::ROW_MAJOR;
 
 /// Fixed-point scale of gap scores: one unit is 2^-32.
 const SCORE_SCALE: f64 = 4_294_967_296.0;
@@ -258,9 +259,7 @@ pub fn topic_boundaries(
 ) -> KernelResult<Vec<usize>> {
     let (n, d) = embeddings.dim();
     let rows = embeddings.as_standard_layout();
-    let embeddings = rows
-        .as_slice()
-        .expect("an array in standard layout is one slice");
+    let embeddings = rows.as_slice().expect(ROW_MAJOR);
     if let Some(gaps) = time_gaps.filter(|g| g.len() != n.saturating_sub(1)) {
         return Err(KernelError::Shape(format!(
             "time_gaps has length {}, expected n - 1 = {} (one pause between each two turns)",
