@@ -17,7 +17,7 @@ import pytest
 mcp = pytest.importorskip("mcp", reason="lightmem mcp needs the [mcp] extra (Python >= 3.10)")
 
 import uvicorn  # noqa: E402
-from crash_worker import HashEmbedder  # noqa: E402
+from fakes import HashEmbedder  # noqa: E402
 from lightmem import cli  # noqa: E402
 from lightmem.mem0 import Memory as Mem0Memory  # noqa: E402
 from lightmem.service.mcp_server import build_server  # noqa: E402

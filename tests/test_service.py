@@ -25,7 +25,8 @@ pytest.importorskip("uvicorn", reason="lightmem serve needs the [server] extra")
 httpx = pytest.importorskip("httpx", reason="the HTTP tests speak httpx (the [test] extra)")
 
 import uvicorn  # noqa: E402
-from crash_worker import HashEmbedder, message_id_counts  # noqa: E402
+from crash_worker import message_id_counts  # noqa: E402
+from fakes import HashEmbedder  # noqa: E402
 from lightmem import cli  # noqa: E402
 from lightmem.limits import MAX_MESSAGE_CHARS  # noqa: E402
 from lightmem.memory import Memory  # noqa: E402

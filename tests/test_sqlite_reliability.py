@@ -18,7 +18,8 @@ from typing import Any
 
 import lightmem
 import pytest
-from crash_worker import HashEmbedder, sentence
+from crash_worker import sentence
+from fakes import HashEmbedder
 from lightmem.memory import Memory
 from lightmem.store import StoreError
 from test_reliability import IDS, MESSAGES, sources
