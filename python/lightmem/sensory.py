@@ -157,6 +157,8 @@ class SensoryMemory:
             (flags & _core.FLAG_FORCE_KEEP) != 0,
             min_words=MIN_SENTENCE_WORDS,
         )
+        bridges = np.asarray([b for plan in plans for b in plan.bridges], dtype=bool)
+        keep[1:-1] |= bridges[1:-1] & keep[:-2] & keep[2:]
         turns = []
         for message, words, plan, start in zip(messages, words_per_turn, plans, turn_offsets):
             kept = [words[i] for i, k in zip(plan.words, keep[start : start + len(plan.words)]) if k]
