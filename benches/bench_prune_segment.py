@@ -6,15 +6,28 @@ give the kernel's result before it is timed.
     python benches/bench_prune_segment.py            # medians of both side by side, and the speed-up
     python -m pytest benches/bench_prune_segment.py  # the same cases under pytest-benchmark
 
+And the whole pruner, `SensoryMemory.compress` (rules, scoring, pruning, joining), on every turn of
+LoCoMo conversations, each conversation through one sensory memory session by session (as `Memory`
+feeds it); with `--against DIR`, alternately with the lightmem package found in DIR (a copy of an
+older `python/` with its built `_core`), each pass in a fresh process:
+
+    python benches/bench_prune_segment.py --compress [FILES...] [--against DIR] [--repeats 7]
+
 Build the extension with `maturin develop --release` first.
 """
 
 from __future__ import annotations
 
+import argparse
 import bisect
+import json
 import math
+import os
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -58,15 +71,11 @@ def scoring_inputs(seed: int = 0) -> Arrays:
 
 
 def pruning_inputs(seed: int = 1) -> Arrays:
-    """External keep scores of sub-word tokens (30% of the words split in two), 5% forced tokens."""
+    """Word scores, 30% forced words (as the rules force on LoCoMo), 20% bridges."""
     rng = np.random.default_rng(seed)
-    words_per_turn = rng.poisson(WORDS_PER_TURN, TURNS).clip(1)
-    tokens_per_word = 1 + (rng.random(words_per_turn.sum()) < 0.3)
-    word_ids = np.repeat(np.arange(len(tokens_per_word)), tokens_per_word).astype(np.uint32)
-    word_offsets = _offsets(words_per_turn)
-    token_offsets = np.concatenate([[0], np.cumsum(tokens_per_word)])[word_offsets].astype(np.int64)
-    n = len(word_ids)
-    return rng.random(n).astype(np.float32), word_ids, token_offsets, rng.random(n) < 0.05
+    offsets = _offsets(rng.poisson(WORDS_PER_TURN, TURNS).clip(1))
+    n = int(offsets[-1])
+    return rng.random(n).astype(np.float32), offsets, rng.random(n) < 0.3, rng.random(n) < 0.2
 
 
 def segmentation_inputs(seed: int = 2) -> Arrays:
@@ -117,28 +126,26 @@ def numpy_score_tokens(
 
 
 def numpy_prune_tokens(
-    scores: np.ndarray, word_ids: np.ndarray, offsets: np.ndarray, ratio: float, force_keep: np.ndarray
+    scores: np.ndarray, offsets: np.ndarray, ratio: float, force_keep: np.ndarray, bridges: np.ndarray
 ) -> np.ndarray:
     turn = _turn_of_token(offsets)
-    starts = np.ones(len(scores), dtype=bool)
-    starts[1:] = (word_ids[1:] != word_ids[:-1]) | (turn[1:] != turn[:-1])
-    first = np.flatnonzero(starts)
-    word_score = np.maximum.reduceat(scores, first)
-    forced = np.logical_or.reduceat(force_keep, first)
-    word_turn = turn[first]
-    n_words = np.bincount(word_turn, minlength=len(offsets) - 1)
-    n_forced = np.bincount(word_turn, weights=forced, minlength=len(offsets) - 1).astype(np.int64)
+    n_words = np.diff(offsets)
+    n_forced = np.bincount(turn, weights=force_keep, minlength=len(offsets) - 1).astype(np.int64)
     n_free = n_words - n_forced
     # Every forced word, and ceil(ratio * n_free) of the others (at least one word per turn).
     wanted = np.minimum(np.maximum(np.ceil(ratio * n_free - 1e-9), 1 - n_forced), n_free)
     budget = n_forced + wanted
     # Rank the words of each turn: forced first, then by score (descending), then by position.
-    order = np.lexsort((np.arange(len(first)), -word_score, ~forced, word_turn))
-    rank = np.empty(len(first), dtype=np.int64)
-    turn_start = np.cumsum(n_words) - n_words
-    rank[order] = np.arange(len(first)) - turn_start[word_turn[order]]
-    keep_word = forced | (rank < budget[word_turn])
-    return keep_word[np.cumsum(starts) - 1]
+    order = np.lexsort((np.arange(len(scores)), -scores, ~force_keep, turn))
+    rank = np.empty(len(scores), dtype=np.int64)
+    rank[order] = np.arange(len(scores)) - offsets[:-1][turn[order]]
+    keep = force_keep | (rank < budget[turn])
+    # A bridge between two kept words of its turn is kept.
+    inside = np.zeros(len(scores), dtype=bool)
+    inside[1:-1] = (turn[:-2] == turn[1:-1]) & (turn[2:] == turn[1:-1])
+    bridged = np.zeros(len(scores), dtype=bool)
+    bridged[1:-1] = keep[:-2] & keep[2:]
+    return keep | (bridges & inside & bridged)
 
 
 def numpy_gap_scores(x: np.ndarray, window: int) -> np.ndarray:
@@ -220,7 +227,7 @@ def numpy_topic_boundaries(
 def _cases() -> dict[str, Case]:
     """name -> (Rust call, numpy call, check that both agree), inputs built once."""
     ids, offsets, table, counts, flags = scoring_inputs()
-    scores, word_ids, token_offsets, force = pruning_inputs()
+    scores, word_offsets, force, bridges = pruning_inputs()
     x, gaps = segmentation_inputs()
 
     def close(a: np.ndarray, b: np.ndarray) -> None:
@@ -233,8 +240,8 @@ def _cases() -> dict[str, Case]:
             close,
         ),
         "prune_tokens": (
-            lambda: _core.prune_tokens(scores, word_ids, token_offsets, RATIO, force),
-            lambda: numpy_prune_tokens(scores, word_ids, token_offsets, RATIO, force),
+            lambda: _core.prune_tokens(scores, word_offsets, RATIO, force, bridges=bridges),
+            lambda: numpy_prune_tokens(scores, word_offsets, RATIO, force, bridges),
             np.testing.assert_array_equal,
         ),
         "topic_boundaries": (
@@ -275,5 +282,85 @@ def main(repeats: int = 21) -> None:
         )
 
 
+# --- the whole pruner -------------------------------------------------------------------------------
+
+
+def compress_once(paths: list[str], ratio: float) -> dict[str, float]:
+    """One pass of `SensoryMemory.compress` over every session of the files (after a warm-up on the
+    first session): words in, words kept, wall and thread CPU seconds."""
+    from lightmem.config import LightMemConfig
+    from lightmem.conversations import load_conversations
+    from lightmem.messages import normalize_messages
+    from lightmem.sensory import SensoryMemory
+
+    conversations = [
+        [normalize_messages(session) for session in conversation.sessions]
+        for path in paths
+        for conversation in load_conversations(path)
+    ]
+    config = LightMemConfig(compression_ratio=ratio)
+    SensoryMemory(config).compress(conversations[0][0])
+    words_in = words_kept = 0
+    wall, cpu = time.perf_counter(), time.thread_time()
+    for sessions in conversations:
+        sensory = SensoryMemory(config)
+        for messages in sessions:
+            for turn in sensory.compress(messages):
+                words_in += turn.words_in
+                words_kept += turn.words_kept
+    wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+    return {"words_in": words_in, "words_kept": words_kept, "wall": wall, "cpu": cpu}
+
+
+def compare_compress(paths: list[str], ratio: float, against: str | None, repeats: int) -> None:
+    """`compress_once` in fresh processes, alternating between this lightmem and the one in `against`,
+    and the medians of each, with the load average before and after."""
+    versions = {"this": None} if against is None else {"before": against, "this": None}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in versions}
+    load_before = os.getloadavg()
+    for _ in range(repeats):
+        for name, pythonpath in versions.items():
+            env = dict(os.environ)
+            if pythonpath is not None:
+                env["PYTHONPATH"] = pythonpath
+            command = [sys.executable, __file__, "--compress-once", f"--ratio={ratio}", *paths]
+            out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+            runs[name].append(json.loads(out))
+    load_after = os.getloadavg()
+    print(f"SensoryMemory.compress at ratio {ratio}, median of {repeats} passes, each in a fresh process")
+    before, after = (f"{load[0]:.2f} {load[1]:.2f}" for load in (load_before, load_after))
+    print(f"load average (1 and 5 min) before: {before}, after: {after}")
+    print("| lightmem | words in | kept / in | wall s | CPU s | words/s (CPU) |")
+    print("|---|---|---|---|---|---|")
+    for name, passes in runs.items():
+        wall = statistics.median(p["wall"] for p in passes)
+        cpu = statistics.median(p["cpu"] for p in passes)
+        words_in, kept = passes[0]["words_in"], passes[0]["words_kept"]
+        rate = words_in / cpu
+        print(f"| {name} | {words_in:,.0f} | {kept / words_in:.3f} | {wall:.3f} | {cpu:.3f} | {rate:,.0f} |")
+
+
+def _cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", nargs="*", help="LoCoMo files (default ../shared/data/locomo/*.json)")
+    parser.add_argument("--compress", action="store_true", help="time SensoryMemory.compress instead")
+    parser.add_argument("--compress-once", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--against", help="a directory holding another lightmem package to compare with")
+    parser.add_argument("--ratio", type=float, default=0.3)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    if not (args.compress or args.compress_once):
+        main()
+        return
+    default = Path("../shared/data/locomo")
+    paths = args.paths or sorted(str(p) for p in default.glob("*.json"))
+    if not paths:
+        parser.error(f"no LoCoMo files given and none in {default}")
+    if args.compress_once:
+        print(json.dumps(compress_once(paths, args.ratio)))
+    else:
+        compare_compress(paths, args.ratio, args.against, args.repeats)
+
+
 if __name__ == "__main__":
-    main()
+    _cli()

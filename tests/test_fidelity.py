@@ -17,9 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lightmem import Memory, _core
 from lightmem.config import LightMemConfig
-from lightmem.prune_rules import claim_words, prune_turn, word_key
+from lightmem.prune_rules import claim_words_text, plan_turns
 from lightmem.sensory import SensoryMemory
 from lightmem.types import Message
+from prune_oracle import claim_words
 
 RATIOS = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
 
@@ -360,8 +361,8 @@ def test_particles_alternatives_exceptions_and_contractions_keep_their_claims(
 )
 def test_every_spelling_of_a_negation_keeps_its_scope(negation: str) -> None:
     words = ["We", negation, "trusted", "the", "car", "dealer", "at", "the", "old", "market", "yesterday."]
-    plan = prune_turn(words, [word_key(word) for word in words], [False] * len(words))
-    forced = [words[i] for i, flags in zip(plan.words, plan.flags) if flags & _core.FLAG_FORCE_KEEP]
+    plan = plan_turns(_core.PruneRules(claim_words_text(), []), [" ".join(words)])
+    forced = [plan.words[i] for i, flags in zip(plan.ranked, plan.flags) if flags & _core.FLAG_FORCE_KEEP]
     at = forced.index(negation)
     assert forced[at : at + 4] == [negation, "trusted", "the", "car"], forced
 

@@ -48,32 +48,27 @@ def reference_score(
 
 def reference_prune(
     scores: list[float],
-    word_ids: list[int],
     offsets: list[int],
     ratio: float,
     force_keep: list[bool],
     min_words: int = 1,
+    bridges: list[bool] | None = None,
 ) -> list[bool]:
-    """Groups words; per turn keeps the forced words, then ceil(ratio * others) of the others (enough
-    for min_words words in all, at least one), the best first, all by plain sorting."""
+    """Per turn keeps the forced words, then ceil(ratio * others) of the others (enough for min_words
+    words in all, at least one), the best first, all by plain sorting; then each word left out between
+    two kept words of its turn whose bridges entry is true."""
     keep = [False] * len(scores)
     for start, end in zip(offsets, offsets[1:]):
-        words: list[list[int]] = []  # token indexes of each word
-        for i in range(start, end):
-            if words and word_ids[words[-1][-1]] == word_ids[i]:
-                words[-1].append(i)
-            else:
-                words.append([i])
-        forced = [w for w in words if any(force_keep[i] for i in w)]
-        others = sorted(
-            (w for w in words if not any(force_keep[i] for i in w)),
-            key=lambda w: (-max(scores[i] for i in w), w[0]),
-        )
+        forced = [i for i in range(start, end) if force_keep[i]]
+        others = sorted((i for i in range(start, end) if not force_keep[i]), key=lambda i: (-scores[i], i))
         share = math.ceil(ratio * len(others) - 1e-9)
         wanted = min(len(others), max(share, max(min_words, 1) - len(forced)))
-        for word in forced + others[:wanted]:
-            for i in word:
-                keep[i] = True
+        for i in forced + others[:wanted]:
+            keep[i] = True
+        if bridges is not None:
+            chosen = keep[:]
+            for i in range(start + 1, end - 1):
+                keep[i] = chosen[i] or (bridges[i] and chosen[i - 1] and chosen[i + 1])
     return keep
 
 
@@ -220,78 +215,68 @@ def test_prune_tokens_matches_reference(
 ) -> None:
     offsets, n = batch
     scores = data.draw(st.lists(st.sampled_from([0.0, 1.0, 2.5, -3.0, 7.0]), min_size=n, max_size=n))  # ties
-    word_ids = data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n))  # runs form sub-word groups
     force = data.draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    bridges = data.draw(st.none() | st.lists(st.booleans(), min_size=n, max_size=n))
     min_words = data.draw(st.integers(0, 8))
-    offs, scores_a, words_a, force_a = arrays(
-        offsets, (scores, np.float32), (word_ids, np.uint32), (force, np.bool_)
-    )
-    got = _core.prune_tokens(scores_a, words_a, offs, ratio, force_a, min_words=min_words)
+    offs, scores_a, force_a = arrays(offsets, (scores, np.float32), (force, np.bool_))
+    bridges_a = None if bridges is None else np.asarray(bridges, dtype=np.bool_)
+    got = _core.prune_tokens(scores_a, offs, ratio, force_a, min_words=min_words, bridges=bridges_a)
     assert got.dtype == np.bool_ and got.shape == (n,)
-    assert got.tolist() == reference_prune(scores, word_ids, offsets, ratio, force, min_words)
-    if min_words == 1:  # the default
-        assert _core.prune_tokens(scores_a, words_a, offs, ratio, force_a).tolist() == got.tolist()
+    assert got.tolist() == reference_prune(scores, offsets, ratio, force, min_words, bridges)
+    if min_words == 1 and bridges is None:  # the defaults
+        assert _core.prune_tokens(scores_a, offs, ratio, force_a).tolist() == got.tolist()
 
 
 def test_prune_keeps_the_best_words_in_order() -> None:
     scores = np.array([0.5, 9.0, 1.0, 8.0, 2.0, 2.0, 2.0, 0.0], dtype=np.float32)
-    word_ids = np.arange(8, dtype=np.uint32)
-    keep = _core.prune_tokens(scores, word_ids, np.array([0, 4, 8]), 0.5, np.zeros(8, bool))
+    keep = _core.prune_tokens(scores, np.array([0, 4, 8]), 0.5, np.zeros(8, bool))
     assert keep.tolist() == [False, True, False, True, True, True, False, False]  # tie -> earlier
 
 
 def test_prune_ratio_one_keeps_everything() -> None:
     scores = np.random.default_rng(1).normal(size=50).astype(np.float32)
-    keep = _core.prune_tokens(
-        scores, np.arange(50, dtype=np.uint32), np.array([0, 20, 20, 50]), 1.0, np.zeros(50, bool)
-    )
+    keep = _core.prune_tokens(scores, np.array([0, 20, 20, 50]), 1.0, np.zeros(50, bool))
     assert keep.all()
 
 
 def test_prune_keeps_at_least_one_word_per_nonempty_turn() -> None:
     scores = np.ones(6, dtype=np.float32)
-    keep = _core.prune_tokens(
-        scores, np.arange(6, dtype=np.uint32), np.array([0, 1, 3, 6]), 0.01, np.zeros(6, bool)
-    )
+    keep = _core.prune_tokens(scores, np.array([0, 1, 3, 6]), 0.01, np.zeros(6, bool))
     assert keep.tolist() == [True, True, False, True, False, False]
 
 
 def test_prune_forced_words_come_on_top_of_the_ratio() -> None:
     force = np.array([True, False, True, True, False, False, False], dtype=bool)
     scores = np.array([0, 9, 0, 0, 1, 8, 2], np.float32)
-    keep = _core.prune_tokens(scores, np.arange(7, dtype=np.uint32), np.array([0, 7]), 0.5, force)
+    keep = _core.prune_tokens(scores, np.array([0, 7]), 0.5, force)
     assert keep.tolist() == [True, True, True, True, False, True, False]  # 2 of the 4 others
 
 
 def test_prune_min_words_keeps_short_turns_whole() -> None:
     scores = np.array([3, 1, 2, 0, 5, 4, 3, 2, 1, 0], np.float32)
-    ids, offsets, force = np.arange(10, dtype=np.uint32), np.array([0, 3, 10]), np.zeros(10, bool)
-    keep = _core.prune_tokens(scores, ids, offsets, 0.2, force, min_words=4)
+    offsets, force = np.array([0, 3, 10]), np.zeros(10, bool)
+    keep = _core.prune_tokens(scores, offsets, 0.2, force, min_words=4)
     assert keep.tolist() == [True] * 3 + [False, True, True, True, True, False, False]
     force[4] = True
-    keep = _core.prune_tokens(scores, ids, offsets, 0.2, force, min_words=4)
+    keep = _core.prune_tokens(scores, offsets, 0.2, force, min_words=4)
     assert keep[3:].tolist() == [False, True, True, True, True, False, False]  # the forced word counts
 
 
-def test_prune_keeps_sub_word_tokens_together() -> None:
-    # Words: "Mel|bourne" (max 0.9), "is" (0.1), "nice" (0.5): keep 2 of 3 words.
-    scores = np.array([0.2, 0.9, 0.1, 0.5], dtype=np.float32)
-    word_ids = np.array([0, 0, 1, 2], dtype=np.uint32)
-    keep = _core.prune_tokens(scores, word_ids, np.array([0, 4]), 0.6, np.zeros(4, bool))
-    assert keep.tolist() == [True, True, False, True]
+def test_prune_bridges_join_kept_words_within_a_turn() -> None:
+    # "job [with] them" is bridged; a gap of two words and a turn boundary are not.
+    scores = np.array([9, 0, 9, 0, 0, 9, 0, 9], np.float32)
+    keep = _core.prune_tokens(scores, np.array([0, 3, 8]), 0.4, np.zeros(8, bool), bridges=np.ones(8, bool))
+    assert keep.tolist() == [True, True, True, False, False, True, True, True]
 
 
 def test_prune_empty_batch() -> None:
-    keep = _core.prune_tokens(
-        np.zeros(0, np.float32), np.zeros(0, np.uint32), np.array([0]), 0.5, np.zeros(0, bool)
-    )
+    keep = _core.prune_tokens(np.zeros(0, np.float32), np.array([0]), 0.5, np.zeros(0, bool))
     assert keep.shape == (0,) and keep.dtype == np.bool_
 
 
 def _prune_args(**overrides: Any) -> dict[str, Any]:
     args: dict[str, Any] = {
         "scores": np.array([1.0, 2.0, 3.0], dtype=np.float32),
-        "word_ids": np.arange(3, dtype=np.uint32),
         "offsets": np.array([0, 3], dtype=np.int64),
         "ratio": 0.5,
         "force_keep": np.zeros(3, dtype=bool),
@@ -308,8 +293,8 @@ def _prune_args(**overrides: Any) -> dict[str, Any]:
         ),
         ({"scores": np.array([1.0, np.nan, 3.0], np.float32)}, "scores must be finite"),
         ({"scores": np.array([1.0, np.inf, 3.0], np.float32)}, "scores must be finite"),
-        ({"word_ids": np.arange(2, dtype=np.uint32)}, "word_ids has length 2"),
-        ({"word_ids": np.arange(3)}, "word_ids must be .* uint32"),
+        ({"bridges": np.zeros(2, bool)}, "bridges has length 2"),
+        ({"bridges": np.zeros(3, np.uint8)}, "bridges must be .* bool"),
         ({"force_keep": np.zeros(3, np.uint8)}, "force_keep must be .* bool"),
         ({"force_keep": np.zeros(4, bool)}, "force_keep has length 4"),
         ({"offsets": np.array([0, 2])}, "offsets must .* end at the number of tokens 3"),

@@ -5,12 +5,14 @@ contiguity is accepted (non-C-contiguous arrays are copied). Every invalid input
 `KernelInputError`, a `ValueError` whose message names the argument.
 """
 
-from typing import Final, Optional
+from typing import Final, Optional, final
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import Self
 
 __all__ = [
+    "FILLER_WORDS",
     "FLAG_DATE",
     "FLAG_ENTITY",
     "FLAG_FILLER",
@@ -19,6 +21,7 @@ __all__ = [
     "FLAG_STOPWORD",
     "MINHASH_EMPTY",
     "KernelInputError",
+    "PruneRules",
     "__version__",
     "cluster_knn",
     "minhash_signatures",
@@ -65,20 +68,48 @@ def score_tokens(
 
 def prune_tokens(
     scores: npt.NDArray[np.float32],
-    word_ids: npt.NDArray[np.uint32],
     offsets: npt.NDArray[np.int64],
     ratio: float,
     force_keep: npt.NDArray[np.bool_],
     *,
     min_words: int = 1,
+    bridges: Optional[npt.NDArray[np.bool_]] = None,
 ) -> npt.NDArray[np.bool_]:
-    """Keep mask over tokens: per turn, every forced word and ceil(ratio * u) of its u other words, the
+    """Keep mask over words: per turn, every forced word and ceil(ratio * u) of its u other words, the
     highest-scoring ones (ties to the earlier), raised so that the turn keeps at least min_words words
     in all (at least one; a turn of at most min_words words is kept whole). ratio in (0, 1].
 
-    A "turn" is whatever offsets delimit (sensory memory passes sentences). Consecutive tokens of a turn
-    with equal word_ids are one word (score = max, forced if any token is).
+    A "turn" is whatever offsets delimit (sensory memory passes sentences). Then a word left out
+    between two kept words of its turn is kept if its `bridges` entry is true.
     """
+
+# --- pruning rules (rust/src/prune_rules.rs) -----------------------------------------------------
+
+FILLER_WORDS: Final[str]
+"""The interjections and discourse markers of the rules, separated by spaces."""
+
+@final
+class PruneRules:
+    """The pruner's rules (documented in `lightmem.prune_rules`) over a claim-word list (the format of
+    `data/claim_words.txt`) and a set of stopword keys."""
+
+    def __new__(cls, claim_words: str, stopwords: list[str]) -> Self: ...
+    def plan(
+        self, texts: list[str]
+    ) -> tuple[
+        list[str],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.uint32],
+        list[str],
+        npt.NDArray[np.uint8],
+        npt.NDArray[np.bool_],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+    ]:
+        """The rules applied to each turn (split on whitespace as `str.split` does): (words,
+        word_offsets int64[m+1], ranked uint32[k] (indexes into words, fillers left out), keys of the
+        ranked words, their flags uint8[k], their bridges bool[k], sentence offsets over the ranked
+        words, turn offsets int64[m+1] over the ranked words)."""
 
 # --- topic segmentation (rust/src/segment.rs) ----------------------------------------------------
 

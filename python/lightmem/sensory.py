@@ -20,7 +20,7 @@ import numpy as np
 
 from lightmem import _core
 from lightmem.config import LightMemConfig
-from lightmem.prune_rules import FILLER_WORDS, MIN_SENTENCE_WORDS, PrunePlan, prune_turn, word_key
+from lightmem.prune_rules import FILLER_WORDS, MIN_SENTENCE_WORDS, claim_words_text, plan_turns
 from lightmem.types import Message
 
 _WORD = re.compile(r"\S+")
@@ -56,6 +56,15 @@ def _background_table() -> tuple[dict[str, int], np.ndarray]:
     return vocabulary, np.asarray(log_probs, dtype=np.float32)
 
 
+@lru_cache(maxsize=1)
+def _prune_rules() -> _core.PruneRules:
+    """The pruner's rules, with the shipped claim words and the stopwords of the background table."""
+    vocabulary, log_probs = _background_table()
+    threshold = STOPWORD_LOG10_FREQ * math.log(10)
+    stopwords = [word for word, i in vocabulary.items() if log_probs[i] >= threshold]
+    return _core.PruneRules(claim_words_text(), stopwords)
+
+
 KEYWORD_LOG10_FREQ = -3.3
 """Words more frequent than this (about the 200 commonest) say little about a text: they are no keywords
 of a search (`retrieval.keywords`) and no content of a segment (`has_content`)."""
@@ -86,13 +95,6 @@ def has_content(text: str) -> bool:
     return any(w not in FILLER_WORDS and w not in _PLEASANTRIES for w in uncommon_words(text))
 
 
-def _offsets(lengths: Sequence[int]) -> np.ndarray:
-    """Ragged-batch offsets (`m + 1` entries, from 0) of consecutive runs of the given lengths."""
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    return offsets
-
-
 class SensoryMemory:
     """Compresses and segments batches of turns. One instance per `Memory`; thread-safe.
 
@@ -107,7 +109,6 @@ class SensoryMemory:
         self._rare_log_prob = float(shipped_log_probs.min())
         self._log_probs = shipped_log_probs.copy()
         self._counts = np.zeros(len(self._log_probs), dtype=np.float32)
-        self._stopword_log_prob = STOPWORD_LOG10_FREQ * math.log(10)
         self._lock = threading.Lock()
 
     def _word_id(self, key: str) -> int:
@@ -127,43 +128,39 @@ class SensoryMemory:
         by sentence, fillers first, the words no rule protects cut to `compression_ratio` of them;
         claim words (negations, modals, quantifiers, numbers, dates, names, ...) and the words they
         apply to are always kept, and so are sentences of up to `MIN_SENTENCE_WORDS` words."""
-        words_per_turn = [_WORD.findall(message.content) for message in messages]
         ratio = self._config.compression_ratio
         if ratio >= 1.0 or not messages:
             return [
                 CompressedTurn(message, " ".join(words), len(words), len(words))
-                for message, words in zip(messages, words_per_turn)
+                for message in messages
+                for words in [_WORD.findall(message.content)]
             ]
+        plans = plan_turns(_prune_rules(), [message.content for message in messages])
         with self._lock:
-            plans: list[PrunePlan] = []
-            token_ids: list[int] = []
-            for words in words_per_turn:
-                keys = [word_key(word) for word in words]
-                word_ids = [self._word_id(key) for key in keys]
-                stopword = [bool(self._log_probs[i] >= self._stopword_log_prob) for i in word_ids]
-                plan = prune_turn(words, keys, stopword)
-                plans.append(plan)
-                token_ids.extend(word_ids[i] for i in plan.words)
-            ids = np.asarray(token_ids, dtype=np.uint32)
-            flags = np.asarray([f for plan in plans for f in plan.flags], dtype=np.uint8)
-            turn_offsets = _offsets([len(plan.words) for plan in plans])
-            scores = _core.score_tokens(ids, turn_offsets, self._log_probs, self._counts, flags)
+            ids = np.fromiter(map(self._word_id, plans.keys), dtype=np.uint32, count=len(plans.keys))
+            scores = _core.score_tokens(ids, plans.turn_offsets, self._log_probs, self._counts, plans.flags)
             np.add.at(self._counts, ids, 1.0)
         keep = _core.prune_tokens(
             scores,
-            np.arange(len(ids), dtype=np.uint32),
-            _offsets([length for plan in plans for length in plan.sentence_lengths]),
+            plans.sentence_offsets,
             ratio,
-            (flags & _core.FLAG_FORCE_KEEP) != 0,
+            (plans.flags & _core.FLAG_FORCE_KEEP) != 0,
             min_words=MIN_SENTENCE_WORDS,
+            bridges=plans.bridges,
         )
-        bridges = np.asarray([b for plan in plans for b in plan.bridges], dtype=bool)
-        keep[1:-1] |= bridges[1:-1] & keep[:-2] & keep[2:]
-        turns = []
-        for message, words, plan, start in zip(messages, words_per_turn, plans, turn_offsets):
-            kept = [words[i] for i, k in zip(plan.words, keep[start : start + len(plan.words)]) if k]
-            turns.append(CompressedTurn(message, " ".join(kept), len(words), len(kept)))
-        return turns
+        kept = plans.ranked[keep].tolist()
+        kept_bounds = np.concatenate([[0], np.cumsum(keep)])[plans.turn_offsets].tolist()
+        word_bounds = plans.word_offsets.tolist()
+        words = plans.words
+        return [
+            CompressedTurn(
+                message,
+                " ".join([words[i] for i in kept[kept_bounds[t] : kept_bounds[t + 1]]]),
+                word_bounds[t + 1] - word_bounds[t],
+                kept_bounds[t + 1] - kept_bounds[t],
+            )
+            for t, message in enumerate(messages)
+        ]
 
     def segment(self, embeddings: np.ndarray, messages: Sequence[Message]) -> list[range]:
         """Splits turns (with their embeddings, one row each) into consecutive topic segments."""

@@ -1,6 +1,7 @@
 //! Python bindings of the lightmem kernels (`lightmem._core`): argument conversion, validation,
-//! GIL release and error mapping only. The kernels themselves live in `prune`, `segment`, `cluster`
-//! and `minhash`; 2-D arguments reach them as `ndarray::ArrayView2`, in any memory layout.
+//! GIL release and error mapping only. The kernels themselves live in `prune`, `prune_rules`,
+//! `segment`, `cluster` and `minhash`; 2-D arguments reach them as `ndarray::ArrayView2`, in any memory
+//! layout.
 
 pub mod cluster;
 pub mod error;
@@ -8,6 +9,7 @@ mod lanes;
 mod matrix;
 pub mod minhash;
 pub mod prune;
+pub mod prune_rules;
 pub mod segment;
 mod union_find;
 
@@ -21,6 +23,7 @@ use numpy::{
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyList;
 
 use crate::error::KernelError;
 
@@ -100,34 +103,105 @@ fn score_tokens<'py>(
     Ok(scores.into_pyarray(py))
 }
 
-/// `prune_tokens(scores: float32[n], word_ids: uint32[n], offsets: int64[m+1], ratio: float,
-/// force_keep: bool[n], *, min_words=1) -> bool[n]` (the keep mask): see `prune::prune_tokens`.
+/// `prune_tokens(scores: float32[n], offsets: int64[m+1], ratio: float, force_keep: bool[n], *,
+/// min_words=1, bridges: bool[n] | None = None) -> bool[n]` (the keep mask): see
+/// `prune::prune_tokens`.
 #[pyfunction]
-#[pyo3(signature = (scores, word_ids, offsets, ratio, force_keep, *, min_words=1))]
+#[pyo3(signature = (scores, offsets, ratio, force_keep, *, min_words=1, bridges=None))]
 fn prune_tokens<'py>(
     py: Python<'py>,
     scores: &Bound<'py, PyAny>,
-    word_ids: &Bound<'py, PyAny>,
     offsets: &Bound<'py, PyAny>,
     ratio: f64,
     force_keep: &Bound<'py, PyAny>,
     min_words: i64,
+    bridges: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyArray1<bool>>> {
     let min_words = usize::try_from(min_words)
         .map_err(|_| KernelError::Value(format!("min_words must be >= 0, got {min_words}")))?;
     let scores = array_arg::<f32, Ix1>(scores, "scores")?;
-    let word_ids = array_arg::<u32, Ix1>(word_ids, "word_ids")?;
     let offsets = array_arg::<i64, Ix1>(offsets, "offsets")?;
     let force_keep = array_arg::<bool, Ix1>(force_keep, "force_keep")?;
-    let (scores, words, offs, forced) = (
+    let bridges = bridges
+        .map(|b| array_arg::<bool, Ix1>(b, "bridges"))
+        .transpose()?;
+    let (scores, offs, forced) = (
         row_major(&scores),
-        row_major(&word_ids),
         row_major(&offsets),
         row_major(&force_keep),
     );
-    let keep =
-        py.detach(|| prune::prune_tokens(&scores, &words, &offs, ratio, &forced, min_words))?;
+    let bridges = bridges.as_ref().map(row_major);
+    let keep = py.detach(|| {
+        prune::prune_tokens(
+            &scores,
+            &offs,
+            ratio,
+            &forced,
+            bridges.as_deref(),
+            min_words,
+        )
+    })?;
     Ok(keep.into_pyarray(py))
+}
+
+/// The pruner's rules (`prune_rules::Rules`): `PruneRules(claim_words: str, stopwords: list[str])`.
+#[pyclass(frozen, module = "lightmem._core")]
+struct PruneRules {
+    rules: prune_rules::Rules,
+}
+
+/// `PruneRules.plan(texts)`: the fields of `prune_rules::BatchPlan`, as (words, word_offsets, ranked,
+/// keys, flags, bridges, sentence_offsets, turn_offsets).
+type PlanTuple<'py> = (
+    Bound<'py, PyList>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyList>,
+    Bound<'py, PyArray1<u8>>,
+    Bound<'py, PyArray1<bool>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+);
+
+#[pymethods]
+impl PruneRules {
+    #[new]
+    fn new(claim_words: &str, stopwords: Vec<String>) -> PyResult<Self> {
+        Ok(PruneRules {
+            rules: prune_rules::Rules::new(claim_words, &stopwords)?,
+        })
+    }
+
+    /// The plan of every turn of `texts`: see `prune_rules::Rules::plan`.
+    fn plan<'py>(&self, py: Python<'py>, texts: Vec<String>) -> PyResult<PlanTuple<'py>> {
+        let plan = py.detach(|| {
+            let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let plan = self.rules.plan(&texts);
+            // Owned words, so that the plan outlives the borrow of `texts` inside this closure.
+            let words: Vec<String> = plan.words.iter().map(|w| (*w).to_owned()).collect();
+            (
+                words,
+                plan.word_offsets,
+                plan.ranked,
+                plan.keys,
+                plan.flags,
+                plan.bridges,
+                plan.sentence_offsets,
+                plan.turn_offsets,
+            )
+        });
+        let (words, word_offsets, ranked, keys, flags, bridges, sentences, turns) = plan;
+        Ok((
+            PyList::new(py, words)?,
+            word_offsets.into_pyarray(py),
+            ranked.into_pyarray(py),
+            PyList::new(py, keys)?,
+            flags.into_pyarray(py),
+            bridges.into_pyarray(py),
+            sentences.into_pyarray(py),
+            turns.into_pyarray(py),
+        ))
+    }
 }
 
 /// `topic_boundaries(embeddings: float32[n, d], time_gaps: float32[n-1] | None = None, *, window=2,
@@ -224,7 +298,7 @@ mod _core {
     use super::KernelInputError;
 
     #[pymodule_export]
-    use super::{prune_tokens, score_tokens, topic_boundaries};
+    use super::{prune_tokens, score_tokens, topic_boundaries, PruneRules};
 
     #[pymodule_export]
     use super::{cluster_knn, minhash_signatures, minhash_similarity};
@@ -244,6 +318,8 @@ mod _core {
     const FLAG_FILLER: u8 = super::prune::FILLER;
     #[pymodule_export]
     const FLAG_STOPWORD: u8 = super::prune::STOPWORD;
+    #[pymodule_export]
+    const FILLER_WORDS: &str = super::prune_rules::FILLER_WORDS;
 
     use pyo3::prelude::*;
 

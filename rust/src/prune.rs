@@ -5,7 +5,8 @@
 //!
 //! [`score_tokens`] is the model-free default scorer (information content of each word);
 //! [`prune_tokens`] keeps the forced words and a fixed fraction of the other words of every turn (or
-//! sentence), from those scores or from the scores of an external token classifier.
+//! sentence), from those scores or from the scores of an external word classifier. Which words are
+//! forced, and how turns are cut into words and sentences, is `crate::prune_rules`'.
 
 use std::ops::Range;
 
@@ -330,27 +331,28 @@ fn descending_key(score: f32) -> u32 {
 }
 
 /// Keeps every forced word of each turn and `words_to_keep(ratio, n_free, n_forced, min_words)` of its
-/// other words, and returns the keep mask over tokens. A "turn" is whatever `offsets` delimits (a
-/// caller may pass sentences). So `ratio` is the share kept of the words that may be pruned; forced
-/// words come on top, and a turn of at most `min_words` words is kept whole.
+/// other words, and returns the keep mask. A "turn" is whatever `offsets` delimits (a caller may pass
+/// sentences). So `ratio` is the share kept of the words that may be pruned; forced words come on top,
+/// and a turn of at most `min_words` words is kept whole. The unforced words kept are the
+/// highest-scoring ones, ties going to the earlier word.
 ///
-/// Consecutive tokens of a turn with the same `word_ids` entry form one word (sub-word tokens of an
-/// external classifier); a word's score is the max of its tokens' scores and it is forced if any of its
-/// tokens is. The unforced words kept are the highest-scoring ones, ties going to the earlier word.
-/// All tokens of a kept word are kept, so the mask preserves the order.
+/// Then, if `bridges` is given, a word left out between two kept words of its turn is kept if its
+/// `bridges` entry is true (so that kept words read as phrases: "job with them").
 ///
 /// Errors: lengths disagree, bad offsets, non-finite scores, `ratio` outside (0, 1].
 pub fn prune_tokens(
     scores: &[f32],
-    word_ids: &[u32],
     offsets: &[i64],
     ratio: f64,
     force_keep: &[bool],
+    bridges: Option<&[bool]>,
     min_words: usize,
 ) -> KernelResult<Vec<bool>> {
     let n = scores.len();
-    check_len("word_ids", word_ids.len(), "scores", n)?;
     check_len("force_keep", force_keep.len(), "scores", n)?;
+    if let Some(bridges) = bridges {
+        check_len("bridges", bridges.len(), "scores", n)?;
+    }
     let turns = turn_ranges(offsets, n)?;
     check_finite(scores, "scores")?;
     if !(ratio > 0.0 && ratio <= 1.0) {
@@ -359,40 +361,32 @@ pub fn prune_tokens(
         )));
     }
 
-    let mut keep = vec![false; n];
-    // The turn's unforced words as (descending score key, first token, end token): sorting them ranks
-    // by score, ties going to the earlier word.
-    let mut others: Vec<(u32, usize, usize)> = Vec::new();
+    let mut keep = force_keep.to_vec();
+    // The turn's unforced words as (descending score key, position): sorting them ranks by score, ties
+    // going to the earlier word.
+    let mut others: Vec<(u32, usize)> = Vec::new();
     for turn in turns {
         others.clear();
-        let mut n_forced = 0;
-        let mut start = turn.start;
-        while start < turn.end {
-            let id = word_ids[start];
-            let run = word_ids[start..turn.end]
-                .iter()
-                .take_while(|&&w| w == id)
-                .count();
-            let word = start..start + run;
-            if force_keep[word.clone()].contains(&true) {
-                keep[word.clone()].fill(true);
-                n_forced += 1;
-            } else {
-                let score = scores[word.clone()]
-                    .iter()
-                    .copied()
-                    .fold(f32::NEG_INFINITY, f32::max);
-                others.push((descending_key(score), word.start, word.end));
-            }
-            start = word.end;
-        }
+        others.extend(
+            turn.clone()
+                .filter(|&i| !force_keep[i])
+                .map(|i| (descending_key(scores[i]), i)),
+        );
+        let n_forced = turn.len() - others.len();
         let wanted = words_to_keep(ratio, others.len(), n_forced, min_words);
         if wanted < others.len() {
             others.select_nth_unstable(wanted);
             others.truncate(wanted);
         }
-        for &(_, first, end) in &others {
-            keep[first..end].fill(true);
+        for &(_, i) in &others {
+            keep[i] = true;
+        }
+        if let Some(bridges) = bridges {
+            // In place, left to right: a word bridged here never makes its right neighbour a bridge,
+            // as that neighbour is kept already.
+            for i in turn.start + 1..turn.end.saturating_sub(1) {
+                keep[i] = keep[i] || (bridges[i] && keep[i - 1] && keep[i + 1]);
+            }
         }
     }
     Ok(keep)
@@ -543,57 +537,58 @@ mod tests {
         assert_eq!(words_to_keep(0.2, 3, 0, 4), 3);
         assert_eq!(words_to_keep(0.2, 3, 0, usize::MAX), 3);
         let scores = [1.0, 5.0, 3.0, 2.0, 0.0, 4.0];
-        let keep = prune_tokens(
-            &scores,
-            &[0, 1, 2, 3, 4, 5],
-            &[0, 4, 6],
-            0.25,
-            &[false; 6],
-            3,
-        );
+        let keep = prune_tokens(&scores, &[0, 4, 6], 0.25, &[false; 6], None, 3);
         assert_eq!(keep.unwrap(), vec![false, true, true, true, true, true]);
     }
 
     #[test]
     fn keeps_top_words_in_order_with_ties_to_the_earlier() {
         let scores = [1.0, 5.0, 3.0, 3.0, 0.0];
-        let keep = prune_tokens(&scores, &[0, 1, 2, 3, 4], &[0, 5], 0.4, &[false; 5], 1).unwrap();
+        let keep = prune_tokens(&scores, &[0, 5], 0.4, &[false; 5], None, 1).unwrap();
         assert_eq!(keep, vec![false, true, true, false, false]);
         let forced = [false, false, false, false, true];
-        let keep = prune_tokens(&scores, &[0, 1, 2, 3, 4], &[0, 5], 0.4, &forced, 1).unwrap();
+        let keep = prune_tokens(&scores, &[0, 5], 0.4, &forced, None, 1).unwrap();
         assert_eq!(keep, vec![false, true, true, false, true]);
     }
 
     #[test]
-    fn sub_word_tokens_are_kept_or_dropped_together() {
-        // Words: [0, 1] (max 4.0), [2] (2.0), [3, 4] (max 3.0); two turns split word id 5 in two.
-        let scores = [0.5, 4.0, 2.0, 3.0, 1.0, 9.0, 0.0];
-        let ids = [7, 7, 8, 9, 9, 5, 5];
-        let keep = prune_tokens(&scores, &ids, &[0, 5, 6, 7], 0.5, &[false; 7], 1).unwrap();
-        assert_eq!(keep, vec![true, true, false, true, true, true, true]);
+    fn bridges_are_kept_only_between_two_kept_words_of_their_turn() {
+        let scores = [9.0, 0.0, 9.0, 0.0, 0.0, 9.0, 0.0, 9.0];
+        let bridges = [true; 8];
+        // Turns [0, 3) and [3, 8): position 1 sits between kept 0 and 2; 3 and 4 form a gap of two;
+        // 6 sits between kept 5 and 7; nothing bridges across the turn boundary at 3.
+        let keep = prune_tokens(&scores, &[0, 3, 8], 0.4, &[false; 8], Some(&bridges), 1).unwrap();
+        assert_eq!(keep, vec![true, true, true, false, false, true, true, true]);
+        let mut no_bridge = bridges;
+        no_bridge[6] = false;
+        let keep = prune_tokens(&scores, &[0, 3, 8], 0.4, &[false; 8], Some(&no_bridge), 1);
+        assert_eq!(
+            keep.unwrap(),
+            vec![true, true, true, false, false, true, false, true]
+        );
     }
 
     #[test]
     fn forced_words_do_not_use_up_the_budget() {
         let forced = [true, false, true, false];
         let scores = [0.0, 9.0, 0.0, 8.0];
-        let keep = prune_tokens(&scores, &[0, 1, 2, 3], &[0, 4], 0.25, &forced, 1).unwrap();
+        let keep = prune_tokens(&scores, &[0, 4], 0.25, &forced, None, 1).unwrap();
         assert_eq!(keep, vec![true, true, true, false]);
-        let all = prune_tokens(&scores, &[0, 1, 2, 3], &[0, 4], 0.25, &[true; 4], 1).unwrap();
+        let all = prune_tokens(&scores, &[0, 4], 0.25, &[true; 4], None, 1).unwrap();
         assert_eq!(all, vec![true; 4]);
     }
 
     #[test]
     fn bad_pruning_inputs_are_errors() {
-        assert!(prune_tokens(&[], &[], &[0], 1.0, &[], 1)
+        assert!(prune_tokens(&[], &[0], 1.0, &[], None, 1)
             .unwrap()
             .is_empty());
         for ratio in [0.0, -0.5, 1.5, f64::NAN] {
-            assert!(prune_tokens(&[1.0], &[0], &[0, 1], ratio, &[false], 1).is_err());
+            assert!(prune_tokens(&[1.0], &[0, 1], ratio, &[false], None, 1).is_err());
         }
-        assert!(prune_tokens(&[f32::NAN], &[0], &[0, 1], 0.5, &[false], 1).is_err());
-        assert!(prune_tokens(&[1.0], &[0, 1], &[0, 1], 0.5, &[false], 1).is_err());
-        assert!(prune_tokens(&[1.0], &[0], &[0, 1], 0.5, &[], 1).is_err());
-        assert!(prune_tokens(&[1.0], &[0], &[0, 2], 0.5, &[false], 1).is_err());
+        assert!(prune_tokens(&[f32::NAN], &[0, 1], 0.5, &[false], None, 1).is_err());
+        assert!(prune_tokens(&[1.0], &[0, 1], 0.5, &[false], Some(&[]), 1).is_err());
+        assert!(prune_tokens(&[1.0], &[0, 1], 0.5, &[], None, 1).is_err());
+        assert!(prune_tokens(&[1.0], &[0, 2], 0.5, &[false], None, 1).is_err());
     }
 }

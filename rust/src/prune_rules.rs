@@ -1,0 +1,784 @@
+//! What a pruned turn must keep: the rules (no model) that split turns into words and sentences, find
+//! fillers, claim words and the words they apply to, main verbs, particles and question openings, and
+//! flag each word for [`crate::prune::score_tokens`] and [`crate::prune::prune_tokens`].
+//!
+//! The rules themselves are documented, numbered, in `python/lightmem/prune_rules.py`; the claim-word
+//! classes and their file format in `python/lightmem/data/claim_words.txt`, which [`Rules::new`]
+//! parses. Words are split on whitespace (Python's `str.isspace`, so `\x1c`..`\x1f` too). A word's
+//! key is the word lower-cased, without the non-alphanumeric characters at its edges, with every
+//! apostrophe (’ ‘ ´ ʼ) read as '.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use crate::error::{KernelError, KernelResult};
+use crate::prune::{DATE, ENTITY, FILLER, FORCE_KEEP, NUMBER, STOPWORD};
+
+/// What a claim word keeps after it: words up to its `content`-th content word, at most `most` words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Reach {
+    pub content: usize,
+    pub most: usize,
+}
+
+/// Rule 4, `head` claim words: up to the first content word, at most three words.
+pub const HEAD: Reach = Reach {
+    content: 1,
+    most: 3,
+};
+/// Rule 4, `scope` claim words (negations, conditionals): up to the second content word, at most four.
+pub const SCOPE: Reach = Reach {
+    content: 2,
+    most: 4,
+};
+/// Rule 7: a question's kept opening is at most this many words.
+pub const QUESTION_FRAME_WORDS: usize = 8;
+/// Rule 8: how many words past a subject pronoun its main verb is looked for.
+pub const VERB_REACH: usize = 4;
+
+// Word classes, as bits of one look-up per word.
+const INTERJECTION: u32 = 1;
+const DISCOURSE: u32 = 1 << 1;
+const COMMA_MARKER: u32 = 1 << 2;
+const AUXILIARY: u32 = 1 << 3;
+const FUNCTION: u32 = 1 << 4;
+const WH: u32 = 1 << 5;
+const CONJUNCTION: u32 = 1 << 6;
+const SUBJECT: u32 = 1 << 7;
+const SUBJECT_AUXILIARY: u32 = 1 << 8;
+const VERB_ADVERB: u32 = 1 << 9;
+const DETERMINER: u32 = 1 << 10;
+const OBJECT_PRONOUN: u32 = 1 << 11;
+const BE: u32 = 1 << 12;
+const PREPOSITIONAL_PARTICLE: u32 = 1 << 13;
+const PREPOSITION: u32 = 1 << 14;
+const LINK: u32 = 1 << 15;
+const PARTICLE: u32 = 1 << 16;
+const STOP: u32 = 1 << 17;
+
+macro_rules! interjections {
+    () => {
+        "um umm uh uhh er erm hmm hm mm oh ooh ah ahh aw aww wow whoa yay haha hahaha hehe lol lmao \
+         omg ugh phew oops hey hi hello gosh geez"
+    };
+}
+macro_rules! discourse_markers {
+    () => {
+        "yeah yep yup ok okay so anyway anyways basically literally actually really just totally btw \
+         honestly seriously"
+    };
+}
+macro_rules! comma_markers {
+    () => {
+        "well like"
+    };
+}
+
+/// Interjections and discourse markers: words that carry no fact wherever they stand (rule 2).
+pub const FILLER_WORDS: &str = concat!(
+    interjections!(),
+    " ",
+    discourse_markers!(),
+    " ",
+    comma_markers!()
+);
+
+/// The closed word classes the rules use (a class listed with others is the union of their bits).
+const WORD_CLASSES: &[(u32, &str)] = &[
+    (INTERJECTION, interjections!()),
+    (DISCOURSE | VERB_ADVERB, discourse_markers!()),
+    // "well" and "like" are fillers only when a comma sets them off, and never adverbs before a verb.
+    (DISCOURSE | COMMA_MARKER, comma_markers!()),
+    // Forms of be, have and do, the modals, and wh-word + is: what opens a yes/no or wh-question.
+    (
+        AUXILIARY | FUNCTION,
+        "do does did can could may might must shall should will would have has had \
+         what's who's where's how's when's why's that's it's there's",
+    ),
+    (AUXILIARY | FUNCTION | BE | LINK, "am is are was were be been being"),
+    (
+        FUNCTION,
+        "me him her us them these those there here whom whose which where when why how \
+         i'm you're we're they're i've you've we've they've as",
+    ),
+    (FUNCTION | SUBJECT, "i he she we they who"),
+    (FUNCTION | SUBJECT | OBJECT_PRONOUN, "you it"),
+    (FUNCTION | OBJECT_PRONOUN, "me him her us them this that"),
+    (FUNCTION | DETERMINER, "the a an my your his her its our their this that these those"),
+    (FUNCTION | PREPOSITION | LINK, "to of in on at for with about into onto"),
+    (PREPOSITION | LINK, "from by"),
+    (FUNCTION, "over up out"),
+    (WH, "what who whom whose which where when why how"),
+    (FUNCTION, "what who whom whose which where when why how"),
+    (CONJUNCTION | LINK, "and but or so because while whereas"),
+    (
+        SUBJECT_AUXILIARY | BE | LINK,
+        "i'm you're we're they're he's she's it's who's i've you've we've they've who've",
+    ),
+    (
+        VERB_ADVERB,
+        "not never also even always still already ever often usually sometimes finally all both each",
+    ),
+    (PREPOSITIONAL_PARTICLE, "on in"),
+];
+
+/// Characters of CJK numerals: a word holding one is a number.
+const CJK_NUMERALS: &str = "〇零一二三四五六七八九十百千万萬億亿两兩";
+/// Characters of CJK negation, and Japanese negative endings: a word holding one is a negation.
+const CJK_NEGATION_CHARACTERS: &str = "不没沒别別未无無非莫勿";
+const CJK_NEGATION_ENDINGS: [&str; 2] = ["ない", "ません"];
+/// The apostrophes read as '.
+const APOSTROPHES: [char; 4] = ['’', '‘', '´', 'ʼ'];
+
+/// A claim word or phrase of the shipped list: its flags and what it keeps after it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Claim {
+    flags: u8,
+    reach: Option<Reach>,
+}
+
+/// The claim-word list, the stopwords and the closed word classes, ready to plan turns.
+#[derive(Clone, Debug)]
+pub struct Rules {
+    classes: HashMap<String, u32>,
+    claims: HashMap<String, Claim>,
+    /// Phrases by their first word, the longest first.
+    phrases: HashMap<String, Vec<Vec<String>>>,
+}
+
+/// How the kernels see a batch of turns (`m` turns, `n` words, `k` ranked words).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BatchPlan<'a> {
+    /// Every word of every turn, in order.
+    pub words: Vec<&'a str>,
+    /// `m + 1` offsets of each turn's words in `words`.
+    pub word_offsets: Vec<i64>,
+    /// The words the kernels rank (fillers left out), as indexes into `words`.
+    pub ranked: Vec<u32>,
+    /// The key of each ranked word.
+    pub keys: Vec<String>,
+    /// The flags of each ranked word (`FORCE_KEEP`, `ENTITY`, ...).
+    pub flags: Vec<u8>,
+    /// Whether each ranked word is put back between two kept words of its clause (rule 9).
+    pub bridges: Vec<bool>,
+    /// Offsets of each sentence's ranked words (sentences without any are left out).
+    pub sentence_offsets: Vec<i64>,
+    /// `m + 1` offsets of each turn's ranked words.
+    pub turn_offsets: Vec<i64>,
+}
+
+/// What the rules read from one word.
+struct Word<'a> {
+    text: &'a str,
+    key: String,
+    classes: u32,
+    claim: Option<Claim>,
+}
+
+impl Word<'_> {
+    fn has(&self, class: u32) -> bool {
+        self.classes & class != 0
+    }
+
+    /// Neither a stopword nor a closed-class function word.
+    fn is_content(&self) -> bool {
+        !self.has(STOP | FUNCTION)
+    }
+
+    /// Ends with punctuation that closes a clause.
+    fn ends_clause(&self) -> bool {
+        matches!(
+            self.text.chars().next_back(),
+            Some(',' | '.' | '!' | '?' | ';' | ':' | '…' | ')' | ']' | '"' | '”')
+        )
+    }
+
+    /// The last character before any closing quotes and brackets.
+    fn final_mark(&self) -> Option<char> {
+        self.text
+            .trim_end_matches(['"', '\'', '”', '’', ')', ']'])
+            .chars()
+            .next_back()
+    }
+
+    fn ends_sentence(&self) -> bool {
+        matches!(self.final_mark(), Some('.' | '!' | '?' | ';' | '…'))
+    }
+
+    fn ends_question(&self) -> bool {
+        self.final_mark() == Some('?')
+    }
+}
+
+/// Whether Python's `str.split()` splits at `c`.
+fn is_space(c: char) -> bool {
+    c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)
+}
+
+/// A word as the claim-word list and the vocabulary know it (see the module docs).
+pub fn word_key(word: &str) -> String {
+    let core = word.trim_matches(|c: char| !(c.is_alphanumeric() || c == '_'));
+    let key: String = core
+        .to_lowercase()
+        .chars()
+        .map(|c| if APOSTROPHES.contains(&c) { '\'' } else { c })
+        .collect();
+    if key.is_empty() {
+        word.to_owned() // a word without letters or digits is its own key
+    } else {
+        key
+    }
+}
+
+/// Whether `key` ends in n't, with clitics after it (shouldn't've): a negation by its form.
+fn is_negated(key: &str) -> bool {
+    ends_with_clitic(key, |part, before| part == "t" && before.ends_with('n'))
+}
+
+/// Whether `key` has an apostrophe part for which `clitic(part, text before it)` holds, followed only
+/// by apostrophe parts of ASCII lower-case letters.
+fn ends_with_clitic(key: &str, clitic: impl Fn(&str, &str) -> bool) -> bool {
+    let mut end = key.len();
+    while let Some(apostrophe) = key[..end].rfind('\'') {
+        let (before, part) = (&key[..apostrophe], &key[apostrophe + 1..end]);
+        if clitic(part, before) {
+            return true;
+        }
+        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_lowercase()) {
+            return false;
+        }
+        end = apostrophe;
+    }
+    false
+}
+
+/// Claim words found by their form (rule 3): a negation in n't, a modal in 'll or 'd (either with
+/// clitics after it), a French negation n' ("n'est"), a number (a character of Unicode category N
+/// or a CJK numeral), a CJK negation.
+fn pattern_claim(key: &str) -> Option<Claim> {
+    let scope = Claim {
+        flags: FORCE_KEEP,
+        reach: Some(SCOPE),
+    };
+    if is_negated(key) {
+        return Some(scope);
+    }
+    if ends_with_clitic(key, |part, _| part == "ll" || part == "d") {
+        return Some(Claim {
+            flags: FORCE_KEEP,
+            reach: Some(HEAD),
+        });
+    }
+    let elided = key
+        .strip_prefix("n'")
+        .and_then(|rest| rest.chars().next())
+        .is_some_and(|c| c.is_alphanumeric() || c == '_');
+    if elided {
+        return Some(scope);
+    }
+    if key
+        .chars()
+        .any(|c| c.is_numeric() || CJK_NUMERALS.contains(c))
+    {
+        return Some(Claim {
+            flags: FORCE_KEEP | NUMBER,
+            reach: Some(HEAD),
+        });
+    }
+    let cjk_negation = !key.is_ascii()
+        && (key.chars().any(|c| CJK_NEGATION_CHARACTERS.contains(c))
+            || CJK_NEGATION_ENDINGS
+                .iter()
+                .any(|ending| key.contains(ending)));
+    cjk_negation.then_some(scope)
+}
+
+impl Rules {
+    /// Parses the claim-word list (the text of `claim_words.txt`) and takes the stopword keys.
+    ///
+    /// Errors: an entry before the first `@class` line, an unknown class attribute.
+    pub fn new(claim_words: &str, stopwords: &[String]) -> KernelResult<Self> {
+        let mut classes: HashMap<String, u32> = HashMap::new();
+        for &(bits, words) in WORD_CLASSES {
+            for word in words.split_whitespace() {
+                *classes.entry(word.to_owned()).or_default() |= bits;
+            }
+        }
+        for word in stopwords {
+            *classes.entry(word.clone()).or_default() |= STOP;
+        }
+        let mut claims: HashMap<String, Claim> = HashMap::new();
+        let mut phrases: HashMap<String, Vec<Vec<String>>> = HashMap::new();
+        let mut class: Option<(Claim, bool)> = None; // the current class, and whether it is particles
+        for (number, line) in claim_words.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if let Some(header) = line.strip_prefix('@') {
+                let mut claim = Claim {
+                    flags: FORCE_KEEP,
+                    reach: None,
+                };
+                let mut particle = false;
+                for attribute in header.split_whitespace().skip(1) {
+                    match attribute {
+                        "scope" => claim.reach = Some(SCOPE),
+                        "head" => claim.reach = claim.reach.or(Some(HEAD)),
+                        "date" => claim.flags |= DATE,
+                        "number" => claim.flags |= NUMBER,
+                        "particle" => particle = true,
+                        other => {
+                            return Err(KernelError::Value(format!(
+                                "claim words line {}: unknown attribute {other:?}",
+                                number + 1
+                            )))
+                        }
+                    }
+                }
+                class = Some((claim, particle));
+                continue;
+            }
+            for entry in line.split_whitespace() {
+                let Some((claim, particle)) = class else {
+                    return Err(KernelError::Value(format!(
+                        "claim words line {}: {entry:?} comes before the first @class line",
+                        number + 1
+                    )));
+                };
+                if particle {
+                    *classes.entry(entry.to_owned()).or_default() |= PARTICLE;
+                    continue;
+                }
+                let words: Vec<String> = entry.split('_').map(str::to_owned).collect();
+                if words.len() > 1 {
+                    phrases.entry(words[0].clone()).or_default().push(words);
+                }
+                let known = claims.entry(entry.to_owned()).or_insert(Claim {
+                    flags: 0,
+                    reach: claim.reach,
+                });
+                known.flags |= claim.flags;
+                known.reach = known.reach.max(claim.reach);
+            }
+        }
+        for starts in phrases.values_mut() {
+            starts.sort_by_key(|phrase| std::cmp::Reverse(phrase.len())); // stable: the longest wins
+        }
+        Ok(Rules {
+            classes,
+            claims,
+            phrases,
+        })
+    }
+
+    fn word<'a>(&self, text: &'a str) -> Word<'a> {
+        let key = word_key(text);
+        let classes = self.classes.get(&key).copied().unwrap_or(0);
+        let claim = match self.claims.get(&key) {
+            Some(claim) if claim.flags != 0 => Some(*claim),
+            _ => pattern_claim(&key),
+        };
+        Word {
+            text,
+            key,
+            classes,
+            claim,
+        }
+    }
+
+    /// The plan of every turn of `texts` (see [`BatchPlan`]).
+    pub fn plan<'a>(&self, texts: &[&'a str]) -> BatchPlan<'a> {
+        let mut batch = BatchPlan {
+            word_offsets: vec![0],
+            turn_offsets: vec![0],
+            sentence_offsets: vec![0],
+            ..BatchPlan::default()
+        };
+        for text in texts {
+            let first = batch.words.len();
+            let words: Vec<Word<'a>> = text
+                .split(is_space)
+                .filter(|w| !w.is_empty())
+                .map(|w| self.word(w))
+                .collect();
+            batch.words.extend(words.iter().map(|w| w.text));
+            batch.word_offsets.push(batch.words.len() as i64);
+            TurnPlanner::new(self, &words).plan(first, &mut batch);
+            batch.turn_offsets.push(batch.ranked.len() as i64);
+        }
+        batch
+    }
+}
+
+/// The rules applied to one turn.
+struct TurnPlanner<'r, 'w, 'a> {
+    rules: &'r Rules,
+    words: &'w [Word<'a>],
+    force: Vec<bool>,
+    flags: Vec<u8>,
+}
+
+impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
+    fn new(rules: &'r Rules, words: &'w [Word<'a>]) -> Self {
+        TurnPlanner {
+            rules,
+            words,
+            force: vec![false; words.len()],
+            flags: vec![0; words.len()],
+        }
+    }
+
+    fn sentences(&self) -> Vec<Range<usize>> {
+        let words = self.words;
+        let mut starts = vec![0];
+        starts.extend(
+            (1..words.len())
+                .filter(|&i| words[i - 1].ends_sentence() || words[i].text.starts_with('[')),
+        );
+        starts.push(words.len());
+        starts
+            .windows(2)
+            .filter(|w| w[0] < w[1])
+            .map(|w| w[0]..w[1])
+            .collect()
+    }
+
+    fn force(&mut self, range: Range<usize>) {
+        self.force[range].fill(true);
+    }
+
+    /// Rule 2: interjections anywhere; discourse markers opening a sentence or set off by commas.
+    fn is_filler(&self, i: usize, opens: bool) -> bool {
+        let word = &self.words[i];
+        if word.has(INTERJECTION) {
+            return true;
+        }
+        let set_off = word.ends_clause() && (opens || self.words[i - 1].text.ends_with(','));
+        word.has(DISCOURSE) && (set_off || (opens && !word.has(COMMA_MARKER)))
+    }
+
+    /// Applies the rules and appends the turn's ranked words to `batch` (its words start at `first`).
+    fn plan(mut self, first: usize, batch: &mut BatchPlan<'a>) {
+        let words = self.words;
+        let n = words.len();
+        let sentences = self.sentences();
+        let mut filler = vec![false; n];
+        for sentence in &sentences {
+            let mut opens = true; // only fillers so far in this sentence
+            for i in sentence.clone() {
+                let word = &words[i];
+                filler[i] = self.is_filler(i, opens);
+                opens = opens && filler[i];
+                if word.has(DISCOURSE) && !filler[i] {
+                    self.flags[i] |= FILLER;
+                }
+                if word.has(STOP) {
+                    self.flags[i] |= STOPWORD;
+                }
+                let capitalised = word.text.chars().next().is_some_and(char::is_uppercase);
+                if capitalised && i != sentence.start && !word.has(STOP) && word.key != "i" {
+                    self.flags[i] |= ENTITY | FORCE_KEEP;
+                }
+                let mut claim = self.claim_at(i, sentence.end);
+                if claim.is_none() {
+                    if let Some((from, has_head)) = self.particle_at(i, sentence) {
+                        self.force(from..i + 1);
+                        claim = has_head.then_some((i, HEAD));
+                    }
+                }
+                if let Some(claim) = claim {
+                    self.keep_after(claim, sentence.end);
+                }
+                self.keep_verb(i, sentence.end);
+            }
+            self.force[sentence.end - 1] = true;
+            if words[sentence.end - 1].ends_question() {
+                let opening = sentence
+                    .clone()
+                    .find(|&i| !filler[i])
+                    .unwrap_or(sentence.end);
+                self.keep_question_frame(opening..sentence.end);
+            }
+        }
+        if filler.iter().all(|&f| f) {
+            filler.fill(false);
+            self.force.fill(true);
+        }
+        for sentence in &sentences {
+            let last = sentence.clone().rev().find(|&i| !filler[i]);
+            let mut previous: Option<usize> = None; // the sentence's last ranked word so far
+            for i in sentence.clone().filter(|&i| !filler[i]) {
+                // Rule 9: a link word between two ranked words of its clause.
+                let bridge = previous.is_some_and(|p| !words[p].ends_clause())
+                    && Some(i) != last
+                    && words[i].has(LINK)
+                    && !words[i].ends_clause();
+                previous = Some(i);
+                batch.ranked.push((first + i) as u32);
+                batch.keys.push(words[i].key.clone());
+                batch
+                    .flags
+                    .push(self.flags[i] | if self.force[i] { FORCE_KEEP } else { 0 });
+                batch.bridges.push(bridge);
+            }
+            if previous.is_some() {
+                batch.sentence_offsets.push(batch.ranked.len() as i64);
+            }
+        }
+    }
+
+    /// Rule 3: marks the claim word or phrase starting at word `i`; returns the index of its last word
+    /// and what it keeps after it, if it keeps anything.
+    fn claim_at(&mut self, i: usize, stop: usize) -> Option<(usize, Reach)> {
+        let (rules, words) = (self.rules, self.words);
+        if let Some(phrases) = rules.phrases.get(&words[i].key) {
+            for phrase in phrases {
+                let end = i + phrase.len();
+                if end > stop || words[i..end - 1].iter().any(Word::ends_clause) {
+                    continue;
+                }
+                if words[i..end].iter().zip(phrase).all(|(w, p)| w.key == *p) {
+                    let claim = rules.claims[&phrase.join("_")];
+                    self.flags[i..end]
+                        .iter_mut()
+                        .for_each(|f| *f |= claim.flags);
+                    self.force(i..end);
+                    return claim.reach.map(|reach| (end - 1, reach));
+                }
+            }
+        }
+        let claim = words[i].claim?;
+        self.flags[i] |= claim.flags;
+        self.force[i] = true;
+        claim.reach.map(|reach| (i, reach))
+    }
+
+    /// Word `i` is the last of its clause: punctuation after it, its sentence's end, a conjunction next.
+    fn ends_clause_at(&self, i: usize, stop: usize) -> bool {
+        self.words[i].ends_clause() || i + 1 == stop || self.words[i + 1].has(CONJUNCTION)
+    }
+
+    /// Rule 6: if word `i` is a phrasal verb's particle, the first word to keep with it (its verb, or
+    /// its verb and object pronoun) and whether it keeps its head after it.
+    fn particle_at(&self, i: usize, sentence: &Range<usize>) -> Option<(usize, bool)> {
+        let words = self.words;
+        if !words[i].has(PARTICLE) || i == sentence.start || words[i - 1].ends_clause() {
+            return None;
+        }
+        let previous = i - 1;
+        let prepositional = words[i].has(PREPOSITIONAL_PARTICLE);
+        if words[previous].is_content() {
+            if !prepositional {
+                return Some((previous, true));
+            }
+            if self.ends_clause_at(i, sentence.end) || words[i + 1].has(PREPOSITION) {
+                return Some((previous, false));
+            }
+            return None;
+        }
+        if words[previous].has(BE) && !prepositional {
+            return Some((previous, true));
+        }
+        if words[previous].has(OBJECT_PRONOUN) && previous > sentence.start {
+            let verb = previous - 1;
+            if !words[verb].ends_clause() && words[verb].is_content() {
+                return Some((verb, false));
+            }
+        }
+        self.ends_clause_at(i, sentence.end).then_some((i, false))
+    }
+
+    /// Rule 4: after the claim's last word, the words up to its `reach.content`-th content word, at
+    /// most `reach.most` words, within its clause; never ending on a function word.
+    fn keep_after(&mut self, (last, reach): (usize, Reach), stop: usize) {
+        let words = self.words;
+        let mut reached = last;
+        let mut content_words = reach.content;
+        for j in last + 1..(last + 1 + reach.most).min(stop) {
+            if words[j - 1].ends_clause() || words[j].has(CONJUNCTION) {
+                break;
+            }
+            if words[j].is_content() {
+                reached = j;
+                content_words -= 1;
+                if content_words == 0 {
+                    break;
+                }
+            }
+        }
+        self.force(last + 1..reached + 1);
+    }
+
+    /// Rule 8: after a subject pronoun at word `i`, the words through its main verb, past auxiliaries,
+    /// negations and adverbs (and after an auxiliary, determiners), at most `VERB_REACH` words; else
+    /// through its last auxiliary. A subject contracted with its auxiliary is kept too.
+    fn keep_verb(&mut self, i: usize, stop: usize) {
+        let words = self.words;
+        if !words[i].has(SUBJECT | SUBJECT_AUXILIARY) {
+            return;
+        }
+        let contracted = words[i].has(SUBJECT_AUXILIARY);
+        let first = if contracted { i } else { i + 1 };
+        let mut last_auxiliary = contracted.then_some(i);
+        for j in i + 1..(i + 1 + VERB_REACH).min(stop) {
+            let word = &words[j];
+            if words[j - 1].ends_clause() || word.has(CONJUNCTION) {
+                break;
+            }
+            let adverb = word.has(VERB_ADVERB) || word.key.ends_with("ly");
+            if word.has(AUXILIARY) || is_negated(&word.key) {
+                last_auxiliary = Some(j);
+            } else if !word.has(FUNCTION) && !adverb {
+                self.force(first..j + 1);
+                return;
+            } else if !(adverb || (last_auxiliary.is_some() && word.has(DETERMINER))) {
+                break;
+            }
+        }
+        if let Some(last) = last_auxiliary {
+            self.force(first..last + 1);
+        }
+    }
+
+    /// Rule 7: a question's opening through the first content word after its first auxiliary, if that
+    /// is within its first `QUESTION_FRAME_WORDS` words; else its wh-word through the next content word.
+    fn keep_question_frame(&mut self, sentence: Range<usize>) {
+        let words = self.words;
+        let window = sentence.start..(sentence.start + QUESTION_FRAME_WORDS).min(sentence.end);
+        if window.is_empty() {
+            return;
+        }
+        let mut after_auxiliary = false;
+        for j in window.clone() {
+            if after_auxiliary && (words[j].has(AUXILIARY) || words[j].is_content()) {
+                self.force(sentence.start..j + 1);
+                return;
+            }
+            after_auxiliary =
+                after_auxiliary || words[j].has(AUXILIARY) || is_negated(&words[j].key);
+        }
+        if words[sentence.start].has(WH) {
+            if let Some(j) = window.skip(1).find(|&j| words[j].is_content()) {
+                self.force(sentence.start..j + 1);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLAIMS: &str =
+        "# comment\n@negation scope\nnot never no_longer\n@modal head\nmight used_to\n\
+                          @date date\ntoday\n@particle particle\nup on in\n";
+
+    fn rules() -> Rules {
+        Rules::new(CLAIMS, &["the".into(), "a".into(), "to".into(), "i".into()]).unwrap()
+    }
+
+    /// The kept (forced) words of each turn, by text.
+    fn forced(texts: &[&str]) -> Vec<Vec<String>> {
+        let plan = rules().plan(texts);
+        plan.turn_offsets
+            .windows(2)
+            .map(|t| {
+                (t[0] as usize..t[1] as usize)
+                    .filter(|&k| plan.flags[k] & FORCE_KEEP != 0)
+                    .map(|k| plan.words[plan.ranked[k] as usize].to_owned())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn keys_strip_edges_lower_case_and_read_apostrophes_alike() {
+        assert_eq!(word_key("“Don’t!”"), "don't");
+        assert_eq!(word_key("(CAN´T)"), "can't");
+        assert_eq!(word_key("..."), "...");
+        assert_eq!(word_key("Über,"), "über");
+    }
+
+    #[test]
+    fn claims_by_form() {
+        for negation in ["don't", "shouldn't've", "n't", "n'est"] {
+            assert_eq!(
+                pattern_claim(negation).unwrap().reach,
+                Some(SCOPE),
+                "{negation}"
+            );
+        }
+        assert_eq!(pattern_claim("i'd've").unwrap().reach, Some(HEAD));
+        for number in ["3", "9am", "٣٤", "३", "３", "ⅻ", "九十"] {
+            assert_eq!(
+                pattern_claim(number).unwrap().flags,
+                FORCE_KEEP | NUMBER,
+                "{number}"
+            );
+        }
+        assert!(pattern_claim("不").is_some() && pattern_claim("食べない").is_some());
+        for plain in ["dont'", "'t", "donut", "n'", "hello", "tn't'"] {
+            assert_eq!(pattern_claim(plain), None, "{plain}");
+        }
+    }
+
+    #[test]
+    fn the_list_is_parsed_with_phrases_and_attributes() {
+        let rules = rules();
+        assert_eq!(rules.claims["not"].reach, Some(SCOPE));
+        assert_eq!(rules.claims["today"].flags, FORCE_KEEP | DATE);
+        assert_eq!(rules.phrases["no"], vec![vec!["no", "longer"]]);
+        assert!(rules.classes["up"] & PARTICLE != 0 && !rules.claims.contains_key("up"));
+        assert!(Rules::new("word\n", &[]).is_err());
+        assert!(Rules::new("@x headx\nword\n", &[]).is_err());
+    }
+
+    #[test]
+    fn negations_keep_their_scope_and_verbs_their_auxiliaries() {
+        let kept = forced(&[
+            "We might not eat the spicy cake tonight at home.",
+            "I've been looking.",
+        ]);
+        // "might" reaches "not" (its first content word: "not" is no stopword in this list).
+        assert_eq!(kept[0], ["might", "not", "eat", "the", "spicy", "home."]);
+        assert_eq!(kept[1], ["I've", "been", "looking."]);
+    }
+
+    #[test]
+    fn particles_after_objects_and_at_clause_ends() {
+        let kept = forced(&[
+            "Yesterday she gave it up for good.",
+            "We put the coat on, then left.",
+        ]);
+        assert_eq!(kept[0], ["gave", "it", "up", "good."]);
+        assert_eq!(kept[1], ["put", "coat", "on,", "left."]);
+    }
+
+    #[test]
+    fn fillers_are_left_out_unless_they_are_all_there_is() {
+        let plan = rules().plan(&["Oh, well, it works.", "um, oh!"]);
+        let ranked: Vec<&str> = plan
+            .ranked
+            .iter()
+            .map(|&i| plan.words[i as usize])
+            .collect();
+        assert_eq!(ranked, ["it", "works.", "um,", "oh!"]);
+        assert_eq!(plan.sentence_offsets, [0, 2, 4]);
+        assert_eq!(plan.turn_offsets, [0, 2, 4]);
+        assert_eq!(plan.word_offsets, [0, 4, 6]);
+    }
+
+    #[test]
+    fn bridges_are_link_words_inside_a_clause() {
+        let plan = rules().plan(&["A job with them, and to the end."]);
+        let bridged: Vec<&str> = (0..plan.ranked.len())
+            .filter(|&k| plan.bridges[k])
+            .map(|k| plan.words[plan.ranked[k] as usize])
+            .collect();
+        assert_eq!(bridged, ["with", "to"]); // not "and" (after a comma) nor the first or last word
+    }
+
+    #[test]
+    fn python_whitespace_splits_words() {
+        let plan = rules().plan(&["a\x1cb\u{3000}c\n\td  "]);
+        assert_eq!(plan.words, ["a", "b", "c", "d"]);
+    }
+}

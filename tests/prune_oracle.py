@@ -1,0 +1,426 @@
+"""A plain Python version of the pruner's rules (`lightmem.prune_rules`, rust/src/prune_rules.rs),
+written word by word as the rules read, with its own word lists: the oracle that tests/test_prune_rules.py
+checks `lightmem._core.PruneRules` against. Same results on text whose characters Python and Rust
+class alike (Python's `\\w` and Rust's `is_alphanumeric` differ on some combining marks)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from lightmem import _core
+from lightmem.prune_rules import claim_words_text
+
+MIN_SENTENCE_WORDS = 4
+"""A sentence keeps at least this many of its words (not counting fillers): a shorter one stays whole."""
+HEAD = (1, 3)
+"""What a claim word of a `head` class keeps after it (rule 4): words up to its first content word
+(non-stopword), at most three words."""
+SCOPE = (2, 4)
+"""What a negation or conditional (a `scope` class) keeps after it (rule 4): up to its second content
+word (the predicate and its complement: "not allergic to peanuts"), at most four words."""
+QUESTION_FRAME_WORDS = 8
+"""A question's opening kept by rule 7 is at most this many words."""
+VERB_REACH = 4
+"""Rule 8 looks this many words past a subject pronoun for its main verb."""
+
+_EDGE_PUNCTUATION = re.compile(r"^\W+|\W+$")
+_SENTENCE_END = re.compile(r"[.!?;…][\"'”’)\]]*$")
+_CLAUSE_END = re.compile(r"[,.!?;:…)\]\"”]$")
+_CAPTION_START = "["
+_QUESTION_END = re.compile(r"\?[\"'”’)\]]*$")
+_MODAL = re.compile(r"(?:'ll|'d)(?:'[a-z]+)*$")
+_ELIDED = re.compile(r"^n'\w")
+_NEGATED = re.compile(r"n't(?:'[a-z]+)*$")
+"""A negation by its form: n't, also with clitics after it (shouldn't've, wouldn't've)."""
+_CJK_NEGATION = re.compile("[不没沒别別未无無非莫勿]|ない|ません")
+"""Negation in scripts written without spaces: Chinese characters, Japanese endings."""
+_CJK_NUMERALS = frozenset("〇零一二三四五六七八九十百千万萬億亿两兩")
+_APOSTROPHES = str.maketrans(dict.fromkeys("’‘´ʼ", "'"))
+
+_INTERJECTIONS = frozenset(
+    "um umm uh uhh er erm hmm hm mm oh ooh ah ahh aw aww wow whoa yay haha hahaha hehe lol lmao omg "
+    "ugh phew oops hey hi hello gosh geez".split()
+)
+_DISCOURSE_MARKERS = frozenset(
+    "yeah yep yup ok okay so anyway anyways basically literally actually really just totally btw "
+    "honestly seriously well like".split()
+)
+FILLER_WORDS = _INTERJECTIONS | _DISCOURSE_MARKERS
+"""Words that carry no fact wherever they stand (the pruner drops them first where they are fillers)."""
+_COMMA_MARKERS = frozenset("well like".split())
+"""Discourse markers that are fillers only when a comma sets them off ("Well, ..." but "Well done")."""
+_AUXILIARIES = frozenset(
+    "am is are was were be been being have has had do does did can could may might must shall should "
+    "will would what's who's where's how's when's why's that's it's there's".split()
+)
+"""Forms of be, have and do, the modals, and wh-word + is: what opens a yes/no or wh-question."""
+_FUNCTION_WORDS = _AUXILIARIES | frozenset(
+    "i me you he him she her it we us they them this that these those there here the a an my your his "
+    "its our their what who whom whose which where when why how i'm you're we're they're i've you've "
+    "we've they've to of in on at for with about into onto over up out as".split()
+)
+"""Closed-class words (pronouns, determiners, auxiliaries, prepositions) that a head reaches past,
+besides the stopwords."""
+_WH_WORDS = frozenset("what who whom whose which where when why how".split())
+_CONJUNCTIONS = frozenset("and but or so because while whereas".split())
+"""Words that start a new clause: a head or scope stops before them."""
+_SUBJECTS = frozenset("i you he she we they it who".split())
+_SUBJECT_AUXILIARIES = frozenset(
+    "i'm you're we're they're he's she's it's who's i've you've we've they've who've".split()
+)
+"""A subject pronoun contracted with its auxiliary (with 'll and 'd they are modals, rule 3)."""
+_VERB_ADVERBS = (_DISCOURSE_MARKERS - _COMMA_MARKERS) | frozenset(
+    "not never also even always still already ever often usually sometimes finally all both each".split()
+)
+"""Adverbs that stand between a subject and its verb (besides the words in -ly)."""
+_DETERMINERS = frozenset("a an the my your his her its our their this that these those".split())
+_OBJECT_PRONOUNS = frozenset("it them him her me us you this that".split())
+_BE_FORMS = frozenset("am is are was were be been being".split()) | _SUBJECT_AUXILIARIES
+_PREPOSITIONAL_PARTICLES = frozenset("on in".split())
+"""Particles that are far more often prepositions: particles only after an object pronoun, before
+another preposition or at the end of their clause (rule 6)."""
+_PREPOSITIONS = frozenset("at to with for from on in by of about into onto".split())
+_LINK_WORDS = _PREPOSITIONS | _CONJUNCTIONS | _BE_FORMS
+"""What rule 9 puts back between two kept words: prepositions, conjunctions and forms of "be"."""
+
+
+@dataclass(frozen=True)
+class ClaimWords:
+    """The shipped claim-word classes: flags per key (a phrase's key joins its words with "_"),
+    phrases by first word, and what each key keeps after it (`HEAD` or `SCOPE`), if anything."""
+
+    flags: dict[str, int]
+    phrases: dict[str, list[tuple[str, ...]]]
+    reach: dict[str, tuple[int, int]]
+    particles: frozenset[str]
+    """Phrasal-verb particles: claim words only directly after a content word (rule 6)."""
+
+
+@lru_cache(maxsize=1)
+def claim_words() -> ClaimWords:
+    """Reads `data/claim_words.txt` (its header documents the format and every class)."""
+    flags: dict[str, int] = {}
+    phrases: dict[str, list[tuple[str, ...]]] = {}
+    reach: dict[str, tuple[int, int]] = {}
+    particles: set[str] = set()
+    class_flags, class_reach, class_particle = 0, None, False
+    text = claim_words_text()
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("@"):
+            attributes = line.split()[1:]
+            class_reach = SCOPE if "scope" in attributes else HEAD if "head" in attributes else None
+            class_particle = "particle" in attributes
+            class_flags = _core.FLAG_FORCE_KEEP
+            class_flags |= _core.FLAG_DATE if "date" in attributes else 0
+            class_flags |= _core.FLAG_NUMBER if "number" in attributes else 0
+            continue
+        for entry in line.split():
+            if class_particle:
+                particles.add(entry)
+                continue
+            words = tuple(entry.split("_"))
+            if len(words) > 1:
+                phrases.setdefault(words[0], []).append(words)
+                key = entry
+            else:
+                key = words[0]
+            flags[key] = flags.get(key, 0) | class_flags
+            if class_reach is not None:
+                reach[key] = max(reach.get(key, class_reach), class_reach)
+    for starts in phrases.values():
+        starts.sort(key=len, reverse=True)  # the longest phrase wins
+    return ClaimWords(flags, phrases, reach, frozenset(particles))
+
+
+def word_key(word: str) -> str:
+    """A word as the vocabulary and the claim-word list know it: lower case, without the punctuation
+    at its edges, with every apostrophe (’ ‘ ´ ʼ) read as '."""
+    return _EDGE_PUNCTUATION.sub("", word).lower().translate(_APOSTROPHES) or word
+
+
+@dataclass(frozen=True)
+class PrunePlan:
+    """How the kernels see one turn: the words they rank (indexes into the turn, in order; fillers
+    left out), the flags of each, how many of them each sentence holds, and which may bridge."""
+
+    words: list[int]
+    flags: list[int]
+    sentence_lengths: list[int]
+    bridges: list[bool]
+    """Whether each word may bridge two kept words (rule 9): a small word inside its clause."""
+
+
+def _pattern_claim(key: str) -> tuple[int, tuple[int, int] | None] | None:
+    """Claim words found by their form rather than listed: a negation in n't (with its scope), a modal
+    in 'll or 'd (with its head), either also with clitics after it (shouldn't've, I'd've), a French
+    negation n' ("n'est"), a number written with a digit or number character of any script (with its
+    head: "3 kids", "2019", "٣٤", "九十"), a CJK negation ("不", "ない")."""
+    if _NEGATED.search(key):
+        return _core.FLAG_FORCE_KEEP, SCOPE
+    if _MODAL.search(key):
+        return _core.FLAG_FORCE_KEEP, HEAD
+    if _ELIDED.search(key):
+        return _core.FLAG_FORCE_KEEP, SCOPE
+    if _has_number_character(key):
+        return _core.FLAG_FORCE_KEEP | _core.FLAG_NUMBER, HEAD
+    if not key.isascii() and _CJK_NEGATION.search(key):
+        return _core.FLAG_FORCE_KEEP, SCOPE
+    return None
+
+
+def _has_number_character(key: str) -> bool:
+    """A character of Unicode category N (digits of every script, Ⅻ, ½) or a CJK numeral."""
+    return any(unicodedata.category(c)[0] == "N" or c in _CJK_NUMERALS for c in key)
+
+
+def _sentences(words: Sequence[str]) -> list[range]:
+    if not words:
+        return []
+    starts = [0]
+    for i in range(1, len(words)):
+        if _SENTENCE_END.search(words[i - 1]) or words[i].startswith(_CAPTION_START):
+            starts.append(i)
+    return [range(a, b) for a, b in zip(starts, [*starts[1:], len(words)])]
+
+
+def _is_filler(words: Sequence[str], keys: Sequence[str], i: int, opens: bool) -> bool:
+    """Interjections anywhere; discourse markers opening a sentence or set off by commas."""
+    if keys[i] in _INTERJECTIONS:
+        return True
+    comma_after = _CLAUSE_END.search(words[i]) is not None
+    set_off = comma_after and (opens or words[i - 1].endswith(","))
+    return keys[i] in _DISCOURSE_MARKERS and (set_off or (opens and keys[i] not in _COMMA_MARKERS))
+
+
+def prune_turn(words: Sequence[str], keys: Sequence[str], stopword: Sequence[bool]) -> PrunePlan:
+    """The plan for one turn: `words` as split on whitespace, `keys` their `word_key`s, `stopword`
+    whether each is a stopword (see the module docstring for the rules)."""
+    claims = claim_words()
+    n = len(words)
+    force = [False] * n
+    flags = [0] * n
+    filler = [False] * n
+    sentences = _sentences(words)
+    for sentence in sentences:
+        opens = True  # only fillers so far in this sentence
+        for i in sentence:
+            key = keys[i]
+            filler[i] = _is_filler(words, keys, i, opens)
+            opens = opens and filler[i]
+            if key in _DISCOURSE_MARKERS and not filler[i]:
+                flags[i] |= _core.FLAG_FILLER
+            if stopword[i]:
+                flags[i] |= _core.FLAG_STOPWORD
+            if words[i][:1].isupper() and i != sentence.start and not stopword[i] and key != "i":
+                flags[i] |= _core.FLAG_ENTITY | _core.FLAG_FORCE_KEEP
+            claim = _claim_at(words, keys, i, sentence.stop, claims, flags, force)
+            if claim is None:
+                particle = _particle_at(words, keys, stopword, i, sentence, claims)
+                if particle is not None:
+                    first, has_head = particle
+                    force[first : i + 1] = [True] * (i + 1 - first)
+                    claim = (i, HEAD) if has_head else None
+            if claim is not None:
+                _keep_after(words, keys, stopword, claim, sentence.stop, force)
+            _keep_verb(words, keys, stopword, i, sentence.stop, force)
+        force[sentence.stop - 1] = True
+        if _QUESTION_END.search(words[sentence.stop - 1]):
+            opening = next((i for i in sentence if not filler[i]), sentence.stop)
+            _keep_question_frame(keys, stopword, range(opening, sentence.stop), force)
+    if all(filler):
+        filler, force = [False] * n, [True] * n
+    kept = [i for i in range(n) if not filler[i]]
+    for i in kept:
+        if force[i]:
+            flags[i] |= _core.FLAG_FORCE_KEEP
+    lengths = [sum(not filler[i] for i in sentence) for sentence in sentences]
+    bridges = [False] * len(kept)
+    for sentence in sentences:
+        inside = [p for p, i in enumerate(kept) if i in sentence]
+        for p in inside[1:-1]:
+            i = kept[p]
+            clause_end = _CLAUSE_END.search(words[kept[p - 1]]) or _CLAUSE_END.search(words[i])
+            bridges[p] = keys[i] in _LINK_WORDS and not clause_end
+    return PrunePlan(kept, [flags[i] for i in kept], [length for length in lengths if length], bridges)
+
+
+def _claim_at(
+    words: Sequence[str],
+    keys: Sequence[str],
+    i: int,
+    stop: int,
+    claims: ClaimWords,
+    flags: list[int],
+    force: list[bool],
+) -> tuple[int, tuple[int, int]] | None:
+    """Marks the claim word or phrase starting at word `i` (rule 3); returns the index of its last word
+    and what it keeps after it, if it keeps anything."""
+    key = keys[i]
+    for phrase in claims.phrases.get(key, ()):
+        end = i + len(phrase)
+        inside = end <= stop and not any(_CLAUSE_END.search(words[j]) for j in range(i, end - 1))
+        if inside and tuple(keys[i:end]) == phrase:
+            entry = "_".join(phrase)
+            for j in range(i, end):
+                flags[j] |= claims.flags[entry]
+                force[j] = True
+            reach = claims.reach.get(entry)
+            return None if reach is None else (end - 1, reach)
+    word_flags, reach = claims.flags.get(key, 0), claims.reach.get(key)
+    if not word_flags:
+        pattern = _pattern_claim(key)
+        if pattern is None:
+            return None
+        word_flags, reach = pattern
+    flags[i] |= word_flags
+    force[i] = True
+    return None if reach is None else (i, reach)
+
+
+def _ends_clause(words: Sequence[str], keys: Sequence[str], i: int, stop: int) -> bool:
+    """Word `i` is the last of its clause: punctuation after it, its sentence's end, a conjunction next."""
+    return bool(_CLAUSE_END.search(words[i])) or i + 1 == stop or keys[i + 1] in _CONJUNCTIONS
+
+
+def _particle_at(
+    words: Sequence[str],
+    keys: Sequence[str],
+    stopword: Sequence[bool],
+    i: int,
+    sentence: range,
+    claims: ClaimWords,
+) -> tuple[int, bool] | None:
+    """Rule 6: if word `i` is a phrasal verb's particle, the first word to keep with it (its verb, or
+    its verb and object pronoun) and whether it keeps its head after it."""
+    key = keys[i]
+    if key not in claims.particles or i == sentence.start or _CLAUSE_END.search(words[i - 1]):
+        return None
+    previous = i - 1
+    prepositional = key in _PREPOSITIONAL_PARTICLES
+    if _is_content(keys[previous], stopword[previous]):
+        if not prepositional:
+            return previous, True
+        if _ends_clause(words, keys, i, sentence.stop) or keys[i + 1] in _PREPOSITIONS:
+            return previous, False
+        return None
+    if keys[previous] in _BE_FORMS and not prepositional:
+        return previous, True
+    verb = previous - 1
+    if (
+        keys[previous] in _OBJECT_PRONOUNS
+        and verb >= sentence.start
+        and not _CLAUSE_END.search(words[verb])
+        and _is_content(keys[verb], stopword[verb])
+    ):
+        return verb, False
+    if _ends_clause(words, keys, i, sentence.stop):
+        return i, False
+    return None
+
+
+def _keep_verb(
+    words: Sequence[str], keys: Sequence[str], stopword: Sequence[bool], i: int, stop: int, force: list[bool]
+) -> None:
+    """Rule 8: after a subject pronoun at word `i`, the words through its main verb (the first word
+    that is not a function word: "like" and "know" are verbs though they are stopwords), past
+    auxiliaries, negations and adverbs, and after an auxiliary past determiners, at most VERB_REACH
+    words; or through its last auxiliary if no such word follows. A subject contracted with its
+    auxiliary (I'm, you've) is kept too; a bare subject pronoun is not."""
+    if keys[i] not in _SUBJECTS and keys[i] not in _SUBJECT_AUXILIARIES:
+        return
+    contracted = keys[i] in _SUBJECT_AUXILIARIES
+    first, last_auxiliary = (i, i) if contracted else (i + 1, None)
+    for j in range(i + 1, min(i + 1 + VERB_REACH, stop)):
+        key = keys[j]
+        if _CLAUSE_END.search(words[j - 1]) or key in _CONJUNCTIONS:
+            break
+        adverb = key in _VERB_ADVERBS or key.endswith("ly")
+        if key in _AUXILIARIES or _NEGATED.search(key):
+            last_auxiliary = j
+        elif key not in _FUNCTION_WORDS and not adverb:
+            force[first : j + 1] = [True] * (j + 1 - first)
+            return
+        elif not (adverb or (last_auxiliary is not None and key in _DETERMINERS)):
+            break
+    if last_auxiliary is not None:
+        force[first : last_auxiliary + 1] = [True] * (last_auxiliary + 1 - first)
+
+
+def _keep_after(
+    words: Sequence[str],
+    keys: Sequence[str],
+    stopword: Sequence[bool],
+    claim: tuple[int, tuple[int, int]],
+    stop: int,
+    force: list[bool],
+) -> None:
+    """Rule 4: after the claim's last word, the words up to its `reach[0]`-th content word, at most
+    `reach[1]` words, within its clause; never ending on a function word."""
+    last, (content_words, most) = claim
+    reached = last
+    for j in range(last + 1, min(last + 1 + most, stop)):
+        if _CLAUSE_END.search(words[j - 1]) or keys[j] in _CONJUNCTIONS:
+            break
+        if _is_content(keys[j], stopword[j]):
+            reached, content_words = j, content_words - 1
+            if content_words == 0:
+                break
+    for j in range(last + 1, reached + 1):
+        force[j] = True
+
+
+def _keep_question_frame(
+    keys: Sequence[str], stopword: Sequence[bool], sentence: range, force: list[bool]
+) -> None:
+    """Rule 7: a question's opening through the first content word after its first auxiliary ("How
+    long have you had", "Do you like"), if that is within its first QUESTION_FRAME_WORDS words; else
+    its wh-word through the next content word ("What gave")."""
+    window = range(sentence.start, min(sentence.start + QUESTION_FRAME_WORDS, sentence.stop))
+    if not window:
+        return
+    after_auxiliary = False
+    for j in window:
+        key = keys[j]
+        if after_auxiliary and (key in _AUXILIARIES or _is_content(key, stopword[j])):
+            force[sentence.start : j + 1] = [True] * (j + 1 - sentence.start)
+            return
+        after_auxiliary = after_auxiliary or key in _AUXILIARIES or _NEGATED.search(key) is not None
+    if keys[sentence.start] in _WH_WORDS:
+        for j in window[1:]:
+            if _is_content(keys[j], stopword[j]):
+                force[sentence.start : j + 1] = [True] * (j + 1 - sentence.start)
+                return
+
+
+def _is_content(key: str, stopword: bool) -> bool:
+    """Neither a stopword nor a closed-class function word: what a head or a question frame reaches for."""
+    return not (stopword or key in _FUNCTION_WORDS)
+
+
+def plan_batch(
+    texts: Sequence[str], stopwords: set[str]
+) -> tuple[list[str], list[int], list[int], list[str], list[int], list[bool], list[int], list[int]]:
+    """What `PruneRules(claim_words_text(), stopwords).plan(texts)` returns, as lists."""
+    words_all: list[str] = []
+    word_offsets, ranked, keys, flags, bridges = [0], [], [], [], []
+    sentence_offsets, turn_offsets = [0], [0]
+    for text in texts:
+        words = text.split()
+        turn_keys = [word_key(word) for word in words]
+        plan = prune_turn(words, turn_keys, [key in stopwords for key in turn_keys])
+        first = len(words_all)
+        words_all += words
+        word_offsets.append(len(words_all))
+        ranked += [first + i for i in plan.words]
+        keys += [turn_keys[i] for i in plan.words]
+        flags += plan.flags
+        bridges += plan.bridges
+        for length in plan.sentence_lengths:
+            sentence_offsets.append(sentence_offsets[-1] + length)
+        turn_offsets.append(len(ranked))
+    return words_all, word_offsets, ranked, keys, flags, bridges, sentence_offsets, turn_offsets

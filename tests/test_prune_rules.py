@@ -1,0 +1,122 @@
+"""`_core.PruneRules` (rust/src/prune_rules.rs) against `prune_oracle`, a plain Python version of the
+same rules, on generated turns; and its input checks. (What the rules keep is tested in
+test_fidelity.py.)"""
+
+from __future__ import annotations
+
+import numpy as np
+import prune_oracle
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lightmem import _core
+from lightmem.prune_rules import FILLER_WORDS, claim_words_text
+
+STOPWORDS = sorted("the a an to of and is was i you it that in for on with have be".split())
+
+VOCABULARY = (
+    # claim words and phrases (no, no longer, used to, a few, at least, whether or not), particles
+    "not no never longer used to a few at least whether or only if unless before after since by from "
+    "all some every more than might can will must want forgot almost always still yet three twelve "
+    "first last next today Monday up down off out away back over on in "
+    # clitics and numbers by their form, other languages and scripts
+    "don't can’t won´t isnʼt shouldn't've I'd you'll I'd've n'est ne pas nicht keine не 3 9am 2019 "
+    "٣٤ ४५० ３０ Ⅻ 九十 不 食べない "
+    # subjects, auxiliaries, determiners, object pronouns, conjunctions, wh-words
+    "I you he she we they it who I'm you're it's we've who've am is are was were been being do did "
+    "have had the a my your this that them him her me us and but so because what why how where "
+    # adverbs, fillers, content words, names
+    "really just actually usually finally totally well like um oh wow yeah okay haha "
+    "love job gave turned put coat checked game museum painting coffee friends Boston Maria "
+    "eat call help found calms imagination soars apply family"
+).split()
+DECORATIONS = ["", "", "", "", ",", ".", "!", "?", "...", ";", ":", ")", '"', "”", "’", "?”", ".)"]
+OPENERS = ["", "", "", "", "", "", "[", '"', "(", "“"]
+SPACES = [" ", " ", " ", "  ", "\t", "\n", "\u3000", "\x1c"]
+
+
+@st.composite
+def turns(draw: st.DrawFn) -> str:
+    n = draw(st.integers(0, 30))
+    parts = []
+    for _ in range(n):
+        word = draw(st.sampled_from(VOCABULARY))
+        if draw(st.booleans()) and draw(st.booleans()):
+            word = word.capitalize() if draw(st.booleans()) else word.upper()
+        parts.append(draw(st.sampled_from(OPENERS)) + word + draw(st.sampled_from(DECORATIONS)))
+        parts.append(draw(st.sampled_from(SPACES)))
+    return "".join(parts)
+
+
+def rust_plan(rules: _core.PruneRules, texts: list[str]) -> tuple[object, ...]:
+    words, word_offsets, ranked, keys, flags, bridges, sentences, turn_offsets = rules.plan(texts)
+    return (
+        words,
+        word_offsets.tolist(),
+        ranked.tolist(),
+        keys,
+        flags.tolist(),
+        bridges.tolist(),
+        sentences.tolist(),
+        turn_offsets.tolist(),
+    )
+
+
+RULES = _core.PruneRules(claim_words_text(), STOPWORDS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(turns(), max_size=4))
+def test_plan_matches_the_python_oracle(texts: list[str]) -> None:
+    expected = prune_oracle.plan_batch(texts, set(STOPWORDS))
+    assert rust_plan(RULES, texts) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "um, oh, wow!",
+        "Well, like, I gave it up. It is over; we checked in at noon.",
+        "I don't think I'll ever go back, unless Maria calls before 9am?",
+        "What did it look like? [shares an image: a photo of a dog]",
+        "no_longer used_to a_few",  # a literal underscore key is its phrase's entry
+        "“Hello,” she said. I’ve never seen 三 cats… “Not yet.”",
+    ],
+)
+def test_plan_matches_the_python_oracle_on_written_turns(text: str) -> None:
+    assert rust_plan(RULES, [text, text]) == prune_oracle.plan_batch([text, text], set(STOPWORDS))
+
+
+def test_plan_shapes_and_dtypes() -> None:
+    words, word_offsets, ranked, keys, flags, bridges, sentences, turn_offsets = RULES.plan(
+        ["Um, I love it. Really!", "", "ok"]
+    )
+    assert words == ["Um,", "I", "love", "it.", "Really!", "ok"]
+    assert word_offsets.dtype == np.int64 and word_offsets.tolist() == [0, 5, 5, 6]
+    assert ranked.dtype == np.uint32 and len(keys) == len(ranked) == len(flags) == len(bridges)
+    assert flags.dtype == np.uint8 and bridges.dtype == np.bool_
+    assert sentences.dtype == np.int64 and sentences[0] == 0 and sentences[-1] == len(ranked)
+    assert turn_offsets.dtype == np.int64 and turn_offsets.tolist()[-1] == len(ranked)
+
+
+def test_filler_words_are_the_oracles() -> None:
+    assert FILLER_WORDS == prune_oracle.FILLER_WORDS
+
+
+@pytest.mark.parametrize(
+    ("claim_words", "message"),
+    [
+        ("orphan\n@class head\nword", "before the first @class line"),
+        ("@class heady\nword", "unknown attribute"),
+    ],
+)
+def test_bad_claim_word_lists_are_errors(claim_words: str, message: str) -> None:
+    with pytest.raises(_core.KernelInputError, match=message):
+        _core.PruneRules(claim_words, [])
+
+
+def test_plan_rejects_non_strings() -> None:
+    with pytest.raises(TypeError):
+        RULES.plan([1, 2])  # type: ignore[list-item]
