@@ -535,6 +535,8 @@ OTHER_LANGUAGES = [
     ("The price was ３０００ yen for the ticket at the old station.", ["３０００"]),
     ("My grandmother turned 九十 last spring at her house by the sea.", ["九十"]),
     ("I booked room Ⅻ on the top floor of the small old hotel.", ["Ⅻ"]),
+    ("मैं आज स्कूल नहीं जाऊँगा क्योंकि बाहर बहुत बारिश है और सड़कें गीली हैं ।", ["नहीं", "जाऊँगा"]),
+    ("لا أشرب القهوة بعد الظهر في المكتب مع زملائي كل يوم", ["لا", "أشرب"]),
     ("我 今天 不 想 去 学校 因为 外面 下 大雨 了 。", ["不"]),
     ("私 は 肉 を 食べ ない と 決め た 去年 の 夏 から 。", ["ない"]),
 ]

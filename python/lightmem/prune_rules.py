@@ -57,20 +57,21 @@ n)` of its `n` other words. The rules:
    `VERB_REACH` words: "[I] love", "[you] put", "[we] really enjoy", "[it] was a great". A subject
    contracted with its auxiliary (I'm, you've, she's) is kept with it ("I've been looking"); a bare
    subject pronoun is not (the speaker's name before each unit says who "I" is, and keeping every
-   pronoun cost 3% of the words). If no such word follows an auxiliary, the auxiliaries are kept
+   pronoun cost 2% of the words). If no such word follows an auxiliary, the auxiliaries are kept
    ("I'm on", "[it] is"). A clause whose subject is a noun phrase ("my imagination soars") is not
    caught: no list of English verbs is shipped, and without one (or a model) a noun and a verb
    cannot be told apart.
 9. **Small words between kept words stay** (applied after the ratio): a single preposition,
    conjunction or form of "be" left out between two kept words of its clause is kept ("job with
    them", "set is awesome and full of potential"), so kept words read as phrases, not as a list.
-   Articles and pronouns are not put back (they cost 3% of the words for little meaning).
+   Articles and pronouns are not put back (they cost 2.5% of the words for little meaning).
 
-Words of other languages: the `negation_other` and `number_other` classes of `data/claim_words.txt`
-list the negators and small number words of the commonest languages written with spaces (Spanish,
-Portuguese, Italian, French, German, Dutch, Scandinavian, Russian, Ukrainian, Polish, Czech, Turkish,
-Indonesian, Vietnamese, Korean, Hindi, Arabic, Hebrew), and a French "n'" elision ("n'est") is a
-negation. Every word with a digit or a number character of any script (Unicode category N: ٣, ४,
+Words of other languages: the `negation_other` class of `data/claim_words.txt` lists the negators of
+the commonest languages written with spaces (Spanish, Portuguese, Italian, French, German, Dutch,
+Swedish, Danish, Norwegian, Russian, Ukrainian, Polish, Czech, Turkish, Indonesian and Malay,
+Vietnamese, Korean, Hindi, Arabic, Hebrew), `number_other` the number words 1-10, 100 and 1000 of
+Spanish, Portuguese, French, Italian, German, Dutch and Russian, and a French "n'" elision ("n'est")
+is a negation. Every word with a digit or a number character of any script (Unicode category N: ٣, ४,
 ３, Ⅻ) or a CJK numeral (一 二 十 百 千 万 ...) is a number; a word holding a CJK negation character
 (不 没 沒 别 別 未 无 無 非 莫 勿) or Japanese ない / ません is a negation. Scripts written without spaces
 (Chinese, Japanese, Thai) are pruned by their whitespace-separated runs, so most of their sentences
