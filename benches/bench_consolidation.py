@@ -39,12 +39,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 from lightmem.config import LightMemConfig
 from lightmem.embedding import OnnxEmbedder
 from lightmem.llm import Completion, UsageCounter, estimate_tokens
+from lightmem.prompts import AnswerFormat, parse_consolidate_prompt
 from lightmem.sleep import ConsolidationReport, consolidate
 from lightmem.store import SQLiteStore
 from lightmem.types import ExtractedUnit, Scope
@@ -70,10 +71,16 @@ class RuleLLM:
     def usage(self) -> UsageCounter:
         return self._usage
 
-    def complete(self, messages: list[dict[str, str]], *, json_output: bool = True) -> Completion:
-        request = json.loads(messages[-1]["content"])
-        decisions = [d for cluster in request["clusters"] for d in self._decide(cluster["memories"])]
-        text = json.dumps({"decisions": decisions})
+    def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        json_output: bool = True,
+        answer_format: Optional[AnswerFormat] = None,
+    ) -> Completion:
+        clusters = parse_consolidate_prompt(messages[-1]["content"])
+        decisions = [d for cluster in clusters for d in self._decide(cluster)]
+        text = json.dumps({"changes": decisions})
         completion = Completion(
             text, estimate_tokens(*(m["content"] for m in messages)), estimate_tokens(text)
         )
@@ -81,12 +88,12 @@ class RuleLLM:
         return completion
 
     @staticmethod
-    def _decide(memories: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        moved = {m.group(1) for m in (_MOVED.match(x["text"]) for x in memories) if m}
+    def _decide(memories: list[tuple[int, str]]) -> list[dict[str, Any]]:
+        moved = {m.group(1) for m in (_MOVED.match(text) for _, text in memories) if m}
         return [
-            {"id": x["id"], "action": "delete", "reason": "moved"}
-            for x in memories
-            if (lives := _LIVES.match(x["text"])) and lives.group(1) in moved
+            {"memory": number, "action": "delete", "reason": "moved"}
+            for number, text in memories
+            if (lives := _LIVES.match(text)) and lives.group(1) in moved
         ]
 
 

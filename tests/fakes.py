@@ -17,7 +17,7 @@ from typing import Any, Optional, Union
 import numpy as np
 import numpy.typing as npt
 from lightmem.llm import Completion, OfflineLLM, OpenAIClient, UsageCounter, estimate_tokens
-from lightmem.prompts import CONSOLIDATE_TASK
+from lightmem.prompts import CONSOLIDATE_SYSTEM, AnswerFormat, parse_consolidate_prompt
 
 FAKE_KEY = "sk-lightmem-test-DO-NOT-LEAK-4242"
 """The API key that the tests' clients send, so that a test can check it never leaks."""
@@ -60,13 +60,21 @@ class RuleLLM:
     def usage(self) -> UsageCounter:
         return self._usage
 
-    def complete(self, messages: list[dict[str, str]], *, json_output: bool = True) -> Completion:
-        request = json.loads(messages[-1]["content"])
-        assert request["task"] == CONSOLIDATE_TASK
-        clusters = [cluster["memories"] for cluster in request["clusters"]]
+    def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        json_output: bool = True,
+        answer_format: Optional[AnswerFormat] = None,
+    ) -> Completion:
+        assert messages[0]["content"] == CONSOLIDATE_SYSTEM and answer_format is not None
+        clusters = [
+            [{"id": number, "text": text} for number, text in cluster]
+            for cluster in parse_consolidate_prompt(messages[-1]["content"])
+        ]
         self.requests.append(clusters)
         decisions = [d for memories in clusters for d in self._decide(memories)]
-        text = json.dumps({"decisions": decisions})
+        text = json.dumps({"changes": decisions})
         completion = Completion(
             text, estimate_tokens(*(m["content"] for m in messages)), estimate_tokens(text)
         )
@@ -80,12 +88,16 @@ class RuleLLM:
                 if lives and moved and lives.group(1) == moved.group(1):
                     if self.on_move == "update":
                         text = f"{moved.group(1)} lives in {moved.group(2)}"
-                        yield {"id": old["id"], "action": "update", "text": text, "reason": "moved"}
+                        yield {"memory": old["id"], "action": "update", "text": text, "reason": "moved"}
                     else:
-                        yield {"id": old["id"], "action": "delete", "reason": f"superseded by {new['id']}"}
+                        yield {
+                            "memory": old["id"],
+                            "action": "delete",
+                            "reason": "superseded",
+                        }
                     break
                 if old["text"] != new["text"] and old["text"].rstrip(".") in new["text"]:
-                    yield {"id": old["id"], "action": "merge", "into": new["id"], "text": new["text"]}
+                    yield {"memory": old["id"], "action": "merge", "into": new["id"], "text": new["text"]}
                     break
 
 
@@ -101,7 +113,13 @@ class ScriptedLLM:
     def usage(self) -> UsageCounter:
         return self._usage
 
-    def complete(self, messages: list[dict[str, str]], *, json_output: bool = True) -> Completion:
+    def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        json_output: bool = True,
+        answer_format: Optional[AnswerFormat] = None,
+    ) -> Completion:
         if self.error is not None:
             raise self.error
         completion = Completion(self.answer, 10, 10)
@@ -117,9 +135,14 @@ class ScriptedConsolidation:
         self._script = script
         self.usage = UsageCounter()
 
-    def complete(self, messages: list[dict[str, str]], *, json_output: bool = True) -> Completion:
-        request = json.loads(messages[-1]["content"])
-        if request["task"] == CONSOLIDATE_TASK and self._script:
+    def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        json_output: bool = True,
+        answer_format: Optional[AnswerFormat] = None,
+    ) -> Completion:
+        if messages[0]["content"] == CONSOLIDATE_SYSTEM and self._script:
             text = json.dumps({"decisions": self._script.pop(0)["decisions"]})
         else:
             text = self._offline.complete(messages).text

@@ -26,6 +26,7 @@ from lightmem.llm import (
 )
 from lightmem.memory import Memory
 from lightmem.prompts import (
+    EXTRACT_SYSTEM,
     Turn,
     build_consolidate_request,
     build_extract_request,
@@ -68,6 +69,7 @@ def test_ok_with_usage_and_the_request_sent(server: LLMServer) -> None:
         "model": "test-model",
         "messages": MESSAGES,
         "temperature": 0,
+        "max_tokens": 1024,
         "response_format": {"type": "json_object"},
     }
     assert request["headers"]["Authorization"] == f"Bearer {FAKE_KEY}"
@@ -492,11 +494,19 @@ def test_offline_consolidation_keeps_everything() -> None:
     ("messages", "message"),
     [
         ([{"role": "system", "content": "hi"}], "no user message"),
-        ([{"role": "user", "content": "hello"}], "not a JSON request"),
-        ([{"role": "user", "content": "[1]"}], "not a JSON object"),
-        ([{"role": "user", "content": '{"task": "summarise"}'}], "unknown task 'summarise'"),
-        ([{"role": "user", "content": '{"task": "extract_memories"}'}], "malformed extract_memories request"),
-        ([{"role": "user", "content": '{"task": "consolidate_memories", "clusters": [1]}'}], "malformed"),
+        ([{"role": "user", "content": "hello"}], "not a lightmem extraction or consolidation request"),
+        (
+            [{"role": "system", "content": "Summarise."}, {"role": "user", "content": "Segment 1\n1. A: b"}],
+            "not a lightmem extraction",
+        ),
+        (
+            [{"role": "system", "content": EXTRACT_SYSTEM}, {"role": "user", "content": "hello"}],
+            "malformed extraction request",
+        ),
+        (
+            [{"role": "system", "content": EXTRACT_SYSTEM}, {"role": "user", "content": "1. Ann: hi"}],
+            "malformed extraction request",
+        ),
     ],
 )
 def test_offline_rejects_other_requests(messages: list[dict[str, str]], message: str) -> None:

@@ -654,8 +654,9 @@ def test_invalid_llm_output_is_retried_once_then_stored_extractively(
         assert all(item.text.split(":")[0] in ("Maya", "Tom") for item in items)
         stats = memory.stats(user_id="u")
         assert (stats.llm_calls, stats.offline_extractions) == (2, 1) and stats.prompt_tokens > 0
+        assert (stats.llm_retries, stats.fallback_units) == (1, len(items))
     assert len(llm_server.requests) == 2
-    assert "after two invalid answers" in caplog.text
+    assert "after two unusable answers" in caplog.text
 
 
 def test_invalid_then_valid_answer_uses_the_valid_one(

@@ -19,6 +19,7 @@ from fakes import LLMServer, Reply, RuleLLM, ScriptedLLM
 from lightmem.config import LightMemConfig
 from lightmem.embedding import OnnxEmbedder
 from lightmem.llm import Completion, LLMError
+from lightmem.prompts import AnswerFormat, parse_consolidate_prompt
 from lightmem.sleep import ConsolidationReport, SleepScheduler, consolidate
 from lightmem.store import Change, SQLiteStore
 from lightmem.text_keys import embedding_text
@@ -129,7 +130,7 @@ def test_contradiction_is_resolved_with_history(store, embedder, on_move: str) -
     report = consolidate(store, llm, embedder, CONFIG)
 
     assert report.units_examined == 1 and report.llm_calls == 1
-    assert [m["id"] for m in llm.requests[0][0]][-1] == berlin.id  # oldest first, the new unit last
+    assert [m["text"] for m in llm.requests[0][0]][-1] == berlin.text  # oldest first, the new unit last
     history = store.history(paris.id)
     query = embedder.embed(["Where does Alice live?"])[0]
     found = [item.text for item in store.search(query, ALICE, limit=3)]
@@ -146,7 +147,7 @@ def test_contradiction_is_resolved_with_history(store, embedder, on_move: str) -
         assert store.get(paris.id).version == 2
     else:
         assert report.deleted == 1 and report.updated == 0
-        assert history[-1].event == "DELETE" and history[-1].reason == f"superseded by {berlin.id}"
+        assert history[-1].event == "DELETE" and history[-1].reason == "superseded"
         assert store.get(paris.id) is None
         assert found[0] == "Alice moved to Berlin"
 
@@ -181,7 +182,7 @@ def test_rerun_is_a_noop(store, embedder) -> None:
 def test_newest_unit_is_never_deleted(store, embedder) -> None:
     add(store, embedder, ["Alice lives in Paris"])
     (newest,) = add(store, embedder, ["Alice moved to Berlin"])
-    answer = json.dumps({"decisions": [{"id": newest.id, "action": "delete", "reason": "older knows"}]})
+    answer = json.dumps({"changes": [{"memory": newest.id, "action": "delete", "reason": "older knows"}]})
     report = consolidate(store, ScriptedLLM(answer), embedder, CONFIG)
     assert report.deleted == 0 and store.get(newest.id) is not None
     assert store.unconsolidated(ALICE) == []
@@ -225,19 +226,17 @@ class ObedientServer(LLMServer):
         content = request["json"]["messages"][-1]["content"]
         if self.trigger not in content:
             return default
-        memories = [m for c in json.loads(content)["clusters"] for m in c["memories"]]
-        decisions = [{"id": self.victim, "action": "delete", "reason": "the user said so"}] + [
-            {"id": m["id"], "action": "update", "text": m["text"] + " (seen)"}
-            for m in memories
-            if m["id"] != self.victim
+        memories = [m for c in parse_consolidate_prompt(content) for m in c]
+        decisions = [{"memory": self.victim, "action": "delete", "reason": "the user said so"}] + [
+            {"memory": number, "action": "update", "text": text + " (seen)"} for number, text in memories
         ]
-        return Reply(content=json.dumps({"decisions": decisions}))
+        return Reply(content=json.dumps({"changes": decisions}))
 
 
-def request_ids(server: LLMServer) -> list[set[str]]:
-    """The memory ids each consolidation request the server received shows."""
-    requests = [json.loads(r["json"]["messages"][-1]["content"]) for r in server.requests]
-    return [{m["id"] for c in r["clusters"] for m in c["memories"]} for r in requests]
+def request_texts(server: LLMServer) -> list[set[str]]:
+    """The memory texts each consolidation request the server received shows."""
+    requests = [parse_consolidate_prompt(r["json"]["messages"][-1]["content"]) for r in server.requests]
+    return [{text for cluster in request for _, text in cluster} for request in requests]
 
 
 @pytest.mark.parametrize("run", ["consolidate", "background"])
@@ -263,7 +262,7 @@ def test_an_instruction_in_one_users_memory_cannot_touch_another_user(
                 report = scheduler.last_report
     assert store.get(rome.id) is not None and store.history(rome.id)[-1].event == "ADD"
     assert texts_of(store, BOB) == ["Bob lives in Rome", "Bob moved from Rome to Oslo"]
-    assert f"decisions[0].id {rome.id!r} names no memory of the request" in caplog.text
+    assert f"changes[0].memory str {rome.id!r} names no memory of the request" in caplog.text
     assert report.llm_calls == 2 and report.scopes_failed == 0
     # the other decisions of the answer stand: they only touch alice's memories
     assert report.updated == 3 and texts_of(store) == [
@@ -271,8 +270,8 @@ def test_an_instruction_in_one_users_memory_cannot_touch_another_user(
         "Alice moved to Berlin (seen)",
         INJECTION.format(victim=rome.id) + " (seen)",
     ]
-    alice_ids, bob_ids = {paris.id, berlin.id, injected.id}, {rome.id, _.id}
-    assert sorted(request_ids(server), key=len) == [bob_ids, alice_ids]
+    alice, bob = {paris.text, berlin.text, injected.text}, {rome.text, _.text}
+    assert sorted(request_texts(server), key=len) == [bob, alice]
 
 
 def test_no_llm_request_holds_two_scopes(store, embedder) -> None:
@@ -283,12 +282,12 @@ def test_no_llm_request_holds_two_scopes(store, embedder) -> None:
     }
     owner = {}
     for scope, texts in scopes.items():
-        owner.update({item.id: scope for item in add(store, embedder, texts, scope=scope)})
+        owner.update({item.text: scope for item in add(store, embedder, texts, scope=scope)})
     with LLMServer() as server:
         report = consolidate(store, server.client(), embedder, CONFIG, batch_size=8)
     assert (report.scopes, report.clusters_found, report.llm_calls) == (3, 3, 3)
-    for ids, request in zip(request_ids(server), server.requests):
-        (scope,) = {owner[memory_id] for memory_id in ids}
+    for texts_shown, request in zip(request_texts(server), server.requests):
+        (scope,) = {owner[text] for text in texts_shown}
         body = json.dumps(request["json"], ensure_ascii=False)
         foreign = [text for other, texts in scopes.items() if other != scope for text in texts]
         assert not any(json.dumps(text)[1:-1] in body for text in foreign)
@@ -313,8 +312,8 @@ def test_store_refuses_a_change_outside_the_scope_of_the_pass(store, embedder) -
 
 @pytest.mark.parametrize(
     "llm",
-    [ScriptedLLM("this is not JSON"), ScriptedLLM('{"decisions": [{"id": 7, "action": "keep"}]}')],
-    ids=["not-json", "id-not-a-string"],
+    [ScriptedLLM("this is not JSON"), ScriptedLLM('{"note": "nothing to change", "count": 7}')],
+    ids=["not-json", "no-list"],
 )
 def test_invalid_answer_changes_nothing(store, embedder, llm: ScriptedLLM, caplog) -> None:
     add(store, embedder, ["Alice lives in Paris", "Alice moved to Berlin", "Alice moved to Berlin"])
@@ -347,9 +346,15 @@ class UserEditsDuringCall(RuleLLM):
         vector = embedder.embed([embedding_text(text, item.event_time)])[0]
         self.edit = lambda: store.update(item.id, text, vector)
 
-    def complete(self, messages: list[dict[str, str]], *, json_output: bool = True) -> Completion:
+    def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        json_output: bool = True,
+        answer_format: Optional[AnswerFormat] = None,
+    ) -> Completion:
         self.edit()
-        return super().complete(messages, json_output=json_output)
+        return super().complete(messages, json_output=json_output, answer_format=answer_format)
 
 
 def test_unit_updated_during_the_llm_call_defers_its_cluster(store, embedder, caplog) -> None:
@@ -390,10 +395,16 @@ class FailsForAlice(RuleLLM):
 
     failing = True
 
-    def complete(self, messages: list[dict[str, str]], *, json_output: bool = True) -> Completion:
+    def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        json_output: bool = True,
+        answer_format: Optional[AnswerFormat] = None,
+    ) -> Completion:
         if self.failing and "Alice" in messages[-1]["content"]:
             raise ValueError("unexpected failure")
-        return super().complete(messages, json_output=json_output)
+        return super().complete(messages, json_output=json_output, answer_format=answer_format)
 
 
 def test_one_scope_failing_never_stops_the_others(store, embedder, caplog) -> None:

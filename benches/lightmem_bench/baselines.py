@@ -20,6 +20,8 @@ from lightmem.prompts import (
     Turn,
     build_consolidate_request,
     build_extract_request,
+    consolidate_answer_format,
+    extract_answer_format,
     parse_consolidate_response,
     parse_extract_response,
 )
@@ -173,7 +175,11 @@ class PerTurnExtraction:
         )
         segments = [[turn]]
         try:
-            units = parse_extract_response(self._llm.complete(build_extract_request(segments)).text, segments)
+            request = build_extract_request(segments)
+            answer_format = extract_answer_format(segments)
+            units = parse_extract_response(
+                self._llm.complete(request, answer_format=answer_format).text, segments
+            )
         except InvalidLLMOutput as err:
             logger.warning("per-turn extraction: turn %s dropped: %s", turn.id, err)
             self.dropped_turns += 1
@@ -187,7 +193,9 @@ class PerTurnExtraction:
         cluster = [(fid, self._facts[fid].text, self._facts[fid].time) for fid in nearest]
         cluster += [(fid, fact.text, fact.time) for fid, fact in new.items()]
         try:
-            answer = self._llm.complete(build_consolidate_request([cluster])).text
+            request = build_consolidate_request([cluster])
+            answer_format = consolidate_answer_format([cluster])
+            answer = self._llm.complete(request, answer_format=answer_format).text
             decisions = parse_consolidate_response(answer, [cluster])
         except InvalidLLMOutput as err:
             logger.warning("per-turn extraction: update decision for turn %s dropped: %s", turn.id, err)

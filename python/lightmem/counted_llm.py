@@ -3,9 +3,10 @@ works for (the lifetime counters `Memory.stats` reports)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from lightmem.llm import LLM, Completion, OfflineLLM, UsageCounter
+from lightmem.prompts import AnswerFormat
 from lightmem.types import Scope
 
 if TYPE_CHECKING:  # the store is not imported here: usearch loaded before onnxruntime crashes it
@@ -45,8 +46,14 @@ class CountedLLM:
         """The wrapped backend's counter."""
         return self._llm.usage
 
-    def complete(self, messages: list[dict[str, str]], *, json_output: bool = True) -> Completion:
+    def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        json_output: bool = True,
+        answer_format: Optional[AnswerFormat] = None,
+    ) -> Completion:
         """`llm.complete`, then the pass counted."""
-        completion = self._llm.complete(messages, json_output=json_output)
+        completion = self._llm.complete(messages, json_output=json_output, answer_format=answer_format)
         self._store.add_counts(self._scope, pass_counts(self._llm, completion))
         return completion

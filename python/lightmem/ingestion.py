@@ -26,7 +26,7 @@ import numpy as np
 from lightmem.config import LightMemConfig
 from lightmem.counted_llm import CountedLLM
 from lightmem.embedding import Embedder, embed_distinct
-from lightmem.llm import LLM, OfflineLLM
+from lightmem.llm import LLM, LLMError, OfflineLLM
 from lightmem.messages import message_from_dict
 from lightmem.sensory import SensoryMemory
 from lightmem.short_term import ShortTermMemory
@@ -125,7 +125,13 @@ class Ingestion:
             if not force and len(segments) > 1:
                 segments = segments[:-1]  # the last topic may still go on: it waits for more turns
             taken = [i for segment in segments for i in segment]
-            units = self._extractor(scope).extract([[turns[i] for i in segment] for segment in segments])
+            extractor = self._extractor(scope)
+            try:
+                units = extractor.extract([[turns[i] for i in segment] for segment in segments])
+            except LLMError:  # deferred: the messages stay in the buffer
+                self._store.add_counts(scope, {**extractor.counts, "extractions_deferred": 1})
+                raise
+            tally.update(extractor.counts)
             times = {m.id: m.timestamp for m in messages if m.timestamp is not None}
             units = [_with_event_time(unit, times) for unit in units]
             turn_keys = self._turn_keys(vectors, segments)
@@ -203,7 +209,7 @@ class Ingestion:
             found = [turn_vectors[s] for s in unit.source if s in turn_vectors]
             if found:
                 keys[row] = np.mean(found, axis=0)
-            if weight > 0.0 or not found:
+            if (weight > 0.0 and not unit.extractive) or not found:  # an extractive unit is its turns
                 own_text_needed.append(row)
         if own_text_needed:
             texts = [embedding_text(units[r].text, units[r].event_time) for r in own_text_needed]

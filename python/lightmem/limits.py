@@ -24,6 +24,18 @@ an invalid answer, rejected before any unit is built. Honest answers hold one or
 EXTRACT_CHARS_PER_EXTRA_UNIT = 100
 """See `EXTRACT_UNITS_PER_TURN`."""
 
+EXTRACT_ANSWER_TOKENS_PER_TURN = 48
+"""Token budget (`max_tokens`) of an extraction answer: 64 plus this many per turn of its request (an
+honest answer holds about one unit of up to 40 words per turn), at most `MAX_ANSWER_TOKENS`. An answer
+cut off at its budget keeps its complete units."""
+
+CONSOLIDATE_ANSWER_TOKENS_PER_MEMORY = 40
+"""Token budget of a consolidation answer: 32 plus this many per memory of its request (only the
+memories that change are listed), at most `MAX_ANSWER_TOKENS`."""
+
+MAX_ANSWER_TOKENS = 4096
+"""Largest `max_tokens` lightmem asks for: a slow local model spends about this long on the answer."""
+
 MAX_LLM_RESPONSE_BYTES = 16 * 1024 * 1024
 """Largest HTTP response body accepted from an LLM server; a larger one fails the attempt (and is not
 read further). Far above any honest answer to lightmem's requests, whose texts are capped as above."""

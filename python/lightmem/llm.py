@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import logging
 import random
 import re
 import socket
@@ -22,9 +23,15 @@ from typing import Any, Optional, Protocol
 
 from lightmem.config import LightMemConfig
 from lightmem.limits import MAX_LLM_RESPONSE_BYTES, MAX_MESSAGE_CHARS
-from lightmem.prompts import CONSOLIDATE_TASK, EXTRACT_TASK
+from lightmem.prompts import (
+    CONSOLIDATE_SYSTEM,
+    EXTRACT_SYSTEM,
+    AnswerFormat,
+    parse_extract_prompt,
+)
 
 Messages = list[dict[str, str]]
+logger = logging.getLogger("lightmem")
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,8 @@ class Completion:
     text: str
     prompt_tokens: int
     completion_tokens: int
+    truncated: bool = False
+    """Whether the answer stopped at its token budget (``finish_reason`` "length")."""
 
 
 class UsageCounter:
@@ -81,12 +90,21 @@ class UsageCounter:
 
 
 class LLM(Protocol):
-    """A chat model. `complete` sends chat messages and returns the answer; ``usage`` counts the calls."""
+    """A chat model. `complete` sends chat messages and returns the answer; ``usage`` counts the calls.
+
+    `json_output`: ask for a JSON answer; `answer_format`: the answer's JSON schema and token budget
+    (a backend that cannot enforce them may ignore them)."""
 
     @property
     def usage(self) -> UsageCounter: ...
 
-    def complete(self, messages: list[dict[str, str]], *, json_output: bool = True) -> Completion: ...
+    def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        json_output: bool = True,
+        answer_format: Optional[AnswerFormat] = None,
+    ) -> Completion: ...
 
 
 class LLMError(RuntimeError):
@@ -126,8 +144,13 @@ _READ_CHUNK_BYTES = 64 * 1024
 class OpenAIClient:
     """The OpenAI chat-completions protocol against any server: OpenAI, vLLM, Ollama, llama.cpp, ...
 
-    Each call POSTs to ``{base_url}/chat/completions`` with temperature 0 (and ``response_format``
-    ``json_object`` when `json_output`). Timeouts, connection errors, 408, 429 and 5xx answers, and
+    Each call POSTs to ``{base_url}/chat/completions`` with temperature 0 and ``max_tokens`` (the answer
+    format's budget, else `max_tokens`). With `json_output` it asks for JSON: as ``response_format``
+    ``json_schema`` with the answer format's schema when one is given, else ``json_object``. A server that
+    refuses that ``response_format`` (HTTP 400 or 422 naming the format, JSON or a schema) is asked again
+    at once with the next weaker one (``json_object``, then none: lightmem's parsers read JSON in plain
+    text too), and once a weaker one is answered, the client remembers the refusal and no longer sends
+    the refused format. Timeouts, connection errors, 408, 429 and 5xx answers, and
     malformed or oversized bodies (more than `MAX_LLM_RESPONSE_BYTES`) are retried up to `max_retries`
     times, after an exponential backoff with jitter (``backoff_s * 2**attempt``, scaled by a random factor
     in [0.5, 1], at most `max_backoff_s`); a 429's Retry-After is honoured when it is at most
@@ -150,6 +173,7 @@ class OpenAIClient:
         max_retries: int = 3,
         backoff_s: float = 0.5,
         max_backoff_s: float = 8.0,
+        max_tokens: int = 1024,
     ) -> None:
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an http:// or https:// URL, got {base_url!r}")
@@ -161,13 +185,18 @@ class OpenAIClient:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         if backoff_s < 0 or max_backoff_s < 0:
             raise ValueError(f"backoff_s and max_backoff_s must be >= 0, got {backoff_s} and {max_backoff_s}")
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise ValueError(f"max_tokens must be an integer >= 1, got {max_tokens!r}")
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
+        self.max_tokens = max_tokens
         self._api_key = api_key or None
+        self._refused: set[str] = set()
+        self._refused_lock = threading.Lock()
         self._opener = _opener()
         self._random = random.Random()
         self._usage = UsageCounter()
@@ -197,17 +226,53 @@ class OpenAIClient:
         """The deadline of one `complete` call: every attempt's timeout plus every backoff."""
         return (self.max_retries + 1) * self.timeout_s + self.max_retries * self.max_backoff_s
 
-    def complete(self, messages: list[dict[str, str]], *, json_output: bool = True) -> Completion:
+    def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        json_output: bool = True,
+        answer_format: Optional[AnswerFormat] = None,
+    ) -> Completion:
         """Send `messages` and return the answer; raises `LLMError` when the call fails for good."""
         if not messages:
             raise ValueError("messages must not be empty")
-        request: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": 0}
-        if json_output:
-            request["response_format"] = {"type": "json_object"}
-        body = json.dumps(request, ensure_ascii=False).encode("utf-8")
-        completion = self._post_with_retries(body, messages)
-        self._usage.add(completion)
-        return completion
+        formats = self._formats(json_output, answer_format)
+        for position, kind in enumerate(formats):
+            request: dict[str, Any] = {
+                "model": self.model,
+                "messages": messages,
+                "temperature": 0,
+                "max_tokens": self.max_tokens if answer_format is None else answer_format.max_tokens,
+            }
+            if kind == "json_schema" and answer_format is not None:
+                schema = {"name": "answer", "schema": answer_format.schema}
+                request["response_format"] = {"type": "json_schema", "json_schema": schema}
+            elif kind == "json_object":
+                request["response_format"] = {"type": "json_object"}
+            body = json.dumps(request, ensure_ascii=False).encode("utf-8")
+            try:
+                completion = self._post_with_retries(body, messages)
+            except LLMError as err:
+                if position + 1 < len(formats) and _refuses_format(err):
+                    logger.warning("%s; asking again with response_format %s", err, formats[position + 1])
+                    continue
+                raise
+            if position:
+                with self._refused_lock:
+                    self._refused.update(formats[:position])
+            self._usage.add(completion)
+            return completion
+        raise AssertionError("unreachable: the last format is never skipped")
+
+    def _formats(self, json_output: bool, answer_format: Optional[AnswerFormat]) -> list[str]:
+        """The response formats to try, strongest first, leaving out those the server refused."""
+        if not json_output:
+            return ["plain"]
+        wanted = (
+            ["json_object", "plain"] if answer_format is None else ["json_schema", "json_object", "plain"]
+        )
+        with self._refused_lock:
+            return [kind for kind in wanted if kind not in self._refused]
 
     def __repr__(self) -> str:
         key = "'***'" if self._api_key else "None"
@@ -283,8 +348,10 @@ class OpenAIClient:
         if not isinstance(text, str):
             raise _Retryable("the response has no text content")
         usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
+        finish = answer["choices"][0].get("finish_reason") if isinstance(answer["choices"][0], dict) else None
         return Completion(
             text=text,
+            truncated=finish == "length",
             prompt_tokens=_count(usage, "prompt_tokens", lambda: estimate_tokens(*_contents(messages))),
             completion_tokens=_count(usage, "completion_tokens", lambda: estimate_tokens(text)),
         )
@@ -304,6 +371,15 @@ class OpenAIClient:
         if not whole and self._api_key:
             text = text[: max(0, len(text) - len(self._api_key) + 1)]
         return text.strip()[:chars]
+
+
+_FORMAT_REFUSAL = re.compile(r"response_format|json|schema|grammar|format", re.IGNORECASE)
+
+
+def _refuses_format(err: LLMError) -> bool:
+    """Whether `err` is a server's refusal of the request's response format (400 or 422 naming it)."""
+    detail = str(err).partition(f"HTTP {err.status}")[2]
+    return err.status in (400, 422) and bool(_FORMAT_REFUSAL.search(detail))
 
 
 def _remaining(deadline: float) -> float:
@@ -480,12 +556,13 @@ _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
 class OfflineLLM:
     """A deterministic backend with no model and no network: extractive answers to lightmem's own prompts.
 
-    It reads the JSON request in the last user message. ``extract_memories``: one unit per
-    `turns_per_unit` consecutive turns of a segment, text ``"<speaker>: <turn text>"`` (turns joined by a
-    space), time = the first turn's time, source = the turns' ids, topic = the segment's three longest
-    distinct non-stopwords (ties broken by first occurrence); a unit text longer than `MAX_MESSAGE_CHARS`
-    becomes several consecutive units (nothing is cut). ``consolidate_memories``: keep every memory
-    (it cannot judge contradictions). Tokens are estimated with `estimate_tokens` over all messages.
+    It reads the request (the first user message) of an extraction or consolidation prompt, which it
+    tells apart by the system prompt. Extraction: one unit per `turns_per_unit` consecutive turns of a
+    segment, text ``"<speaker>: <turn text>"`` (turns joined by a space), citing those turns (so its time
+    is theirs), topic = the segment's three longest distinct non-stopwords (ties broken by first
+    occurrence); a unit text longer than `MAX_MESSAGE_CHARS` becomes several consecutive units (nothing
+    is cut). Consolidation: no change (it cannot judge contradictions). Tokens are estimated with
+    `estimate_tokens` over all messages.
     """
 
     def __init__(self, turns_per_unit: int = 1) -> None:
@@ -499,18 +576,28 @@ class OfflineLLM:
         """Calls and estimated tokens so far."""
         return self._usage
 
-    def complete(self, messages: list[dict[str, str]], *, json_output: bool = True) -> Completion:
+    def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        json_output: bool = True,
+        answer_format: Optional[AnswerFormat] = None,
+    ) -> Completion:
         """Answer a lightmem request (always in JSON); raises `LLMError` for any other request."""
-        request = _last_user_request(messages)
-        try:
-            if request.get("task") == EXTRACT_TASK:
-                answer = {"memories": [u for s in request["segments"] for u in self._extract_units(s)]}
-            elif request.get("task") == CONSOLIDATE_TASK:
-                answer = {"decisions": [_keep(m) for c in request["clusters"] for m in c["memories"]]}
-            else:
-                raise LLMError(f"offline LLM: unknown task {request.get('task')!r}")
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise LLMError(f"offline LLM: malformed {request.get('task')} request ({exc!r})") from None
+        system = next((m.get("content") for m in messages if m.get("role") == "system"), None)
+        user = next((m.get("content") for m in messages if m.get("role") == "user"), None)
+        if user is None:
+            raise LLMError("offline LLM: the messages hold no user message")
+        if system == EXTRACT_SYSTEM:
+            try:
+                segments = parse_extract_prompt(user)
+            except ValueError as exc:
+                raise LLMError(f"offline LLM: malformed extraction request ({exc})") from None
+            answer: dict[str, Any] = {"memories": self._extract_units(segments)}
+        elif system == CONSOLIDATE_SYSTEM:
+            answer = {"changes": []}
+        else:
+            raise LLMError("offline LLM: not a lightmem extraction or consolidation request")
         text = json.dumps(answer, ensure_ascii=False)
         completion = Completion(text, estimate_tokens(*_contents(messages)), estimate_tokens(text))
         self._usage.add(completion)
@@ -519,37 +606,20 @@ class OfflineLLM:
     def __repr__(self) -> str:
         return f"OfflineLLM(turns_per_unit={self.turns_per_unit})"
 
-    def _extract_units(self, segment: dict[str, Any]) -> list[dict[str, Any]]:
-        turns = [t for t in segment["turns"] if str(t["text"]).strip()]
-        topic = _salient_words(" ".join(str(t["text"]) for t in turns))
+    def _extract_units(self, segments: Sequence[Sequence[tuple[str, str]]]) -> list[dict[str, Any]]:
         units: list[dict[str, Any]] = []
-        for start in range(0, len(turns), self.turns_per_unit):
-            group = turns[start : start + self.turns_per_unit]
-            text = " ".join(f"{t['speaker']}: {str(t['text']).strip()}" for t in group)
-            units.extend(
-                {
-                    "segment": segment["segment"],
-                    "text": piece,
-                    "topic": topic,
-                    "time": group[0]["time"],
-                    "source": [t["id"] for t in group],
-                }
-                for piece in _pieces(text, MAX_MESSAGE_CHARS)
-            )
+        first = 1
+        for segment in segments:
+            turns = [(first + i, speaker, text) for i, (speaker, text) in enumerate(segment) if text.strip()]
+            first += len(segment)
+            topic = _salient_words(" ".join(text for _, _, text in turns))
+            for start in range(0, len(turns), self.turns_per_unit):
+                group = turns[start : start + self.turns_per_unit]
+                text = " ".join(f"{speaker}: {text.strip()}" for _, speaker, text in group)
+                cited = [number for number, _, _ in group]
+                pieces = _pieces(text, MAX_MESSAGE_CHARS)
+                units.extend({"text": piece, "turns": cited, "topic": topic} for piece in pieces)
         return units
-
-
-def _last_user_request(messages: Sequence[dict[str, str]]) -> dict[str, Any]:
-    content = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), None)
-    if content is None:
-        raise LLMError("offline LLM: the messages hold no user message")
-    try:
-        request = json.loads(content)
-    except ValueError:
-        raise LLMError("offline LLM: the last user message is not a JSON request") from None
-    if not isinstance(request, dict):
-        raise LLMError("offline LLM: the last user message is not a JSON object")
-    return request
 
 
 def _pieces(text: str, size: int) -> Iterator[str]:
@@ -568,10 +638,6 @@ def _salient_words(text: str, count: int = 3) -> Optional[str]:
             first_seen.setdefault(word, len(first_seen))
     longest = sorted(first_seen, key=lambda w: (-len(w), first_seen[w]))[:count]
     return ", ".join(sorted(longest, key=first_seen.__getitem__)) or None
-
-
-def _keep(memory: dict[str, Any]) -> dict[str, Any]:
-    return {"id": memory["id"], "action": "keep", "text": None, "into": None, "reason": None}
 
 
 def make_llm(cfg: LightMemConfig) -> LLM:

@@ -65,6 +65,15 @@ class MemoryStats:
     """Memory units stored by extraction (and by `add(infer=False)`)."""
     texts_embedded: int
     """Texts embedded to store or update memories (search queries are not counted)."""
+    llm_retries: int
+    """Extraction requests asked again because the model's first answer was unusable."""
+    llm_items_dropped: int
+    """Items of model answers dropped as invalid (the valid items beside them were kept)."""
+    fallback_units: int
+    """Units stored extractively (the turns' own text) because the model's answers were unusable or
+    skipped a segment with content."""
+    extractions_deferred: int
+    """Extractions deferred by an LLM failure (unreachable, timed out): their messages stayed buffered."""
 
     @property
     def words_pruned(self) -> int:

@@ -7,11 +7,27 @@ crash loses nothing; this module owns the extraction step and the policy around 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Optional
 
-from lightmem.llm import LLM, OfflineLLM
-from lightmem.prompts import InvalidLLMOutput, Turn, build_extract_request, parse_extract_response
+from lightmem.llm import LLM, Completion, OfflineLLM
+from lightmem.prompts import (
+    RETRY_CUT_OFF,
+    RETRY_NO_VALID_ITEM,
+    RETRY_NOT_JSON,
+    RETRY_TOO_MANY,
+    ExtractAnswer,
+    InvalidLLMOutput,
+    TooManyItems,
+    Turn,
+    build_extract_request,
+    build_retry_request,
+    extract_answer_format,
+    parse_extract_response,
+    read_extract_answer,
+)
 from lightmem.sensory import CompressedTurn, has_content
 from lightmem.types import ExtractedUnit
 
@@ -21,13 +37,19 @@ logger = logging.getLogger("lightmem")
 class ShortTermMemory:
     """Extracts memory units from topic segments with an LLM.
 
-    An answer that fails validation is asked for once more; if it fails again, the segments are
-    stored as extractive units (by the offline backend) rather than dropped. A valid answer may skip
-    turns, but not a whole segment that has content (`sensory.has_content`: more than fillers,
-    greetings and pleasantries): a segment none of whose turns any unit of the answer cites is stored
-    as extractive units too, so that an empty answer never silently discards acknowledged messages.
-    An `LLMError` (server unreachable, retries exhausted) propagates, so the caller keeps the segments
-    in the buffer.
+    Each request carries its answer's JSON schema and token budget. The valid units of an answer are
+    kept, whatever is wrong with its other items (those are dropped and counted). An answer with no usable
+    unit (not JSON, every item invalid, too many items) is asked for once more, with a note saying what was
+    wrong (never the same request twice); if the second answer is no better, the segments are stored as
+    extractive units (by the offline backend) rather than dropped. A valid answer may skip turns, but not
+    a whole segment that has content (`sensory.has_content`: more than fillers, greetings and
+    pleasantries): a segment none of whose turns any unit of the answer cites is stored as extractive
+    units too, so that an empty answer never silently discards acknowledged messages. An `LLMError`
+    (server unreachable, retries exhausted) propagates, so the caller keeps the segments in the buffer.
+
+    `counts` adds up what the extraction cost beyond its LLM calls: ``llm_retries`` (second requests after
+    an unusable answer), ``llm_items_dropped`` (invalid items of answers), ``fallback_units`` (units stored
+    extractively in place of the model's).
     """
 
     def __init__(self, llm: LLM, batch_segments: int = 1, fallback: Optional[LLM] = None) -> None:
@@ -37,6 +59,7 @@ class ShortTermMemory:
         self._llm = llm
         self._batch_segments = batch_segments
         self._fallback = OfflineLLM() if fallback is None else fallback
+        self.counts: Counter[str] = Counter()
 
     def extract(self, segments: Sequence[Sequence[CompressedTurn]]) -> list[ExtractedUnit]:
         """Memory units of all `segments`, in segment order."""
@@ -59,16 +82,37 @@ class ShortTermMemory:
 
     def _extract_batch(self, batch: list[list[Turn]]) -> list[ExtractedUnit]:
         request = build_extract_request(batch)
+        answer_format = extract_answer_format(batch)
+        messages = request
         for attempt in (1, 2):
-            answer = self._llm.complete(request)
-            try:
-                units = parse_extract_response(answer.text, batch)
-            except InvalidLLMOutput as err:
-                logger.warning("LLM extraction answer was invalid (attempt %d of 2): %s", attempt, err)
-                continue
-            return units + self._uncited(batch, units)
-        logger.warning("storing %d segment(s) as extractive units after two invalid answers", len(batch))
+            completion = self._llm.complete(messages, answer_format=answer_format)
+            answer, why = self._read(completion, batch)
+            if answer is not None:
+                return answer.units + self._uncited(batch, answer.units)
+            logger.warning("LLM extraction answer was unusable (attempt %d of 2): %s", attempt, why)
+            if attempt == 1:
+                self.counts["llm_retries"] += 1
+                messages = build_retry_request(request, why)
+        logger.warning("storing %d segment(s) as extractive units after two unusable answers", len(batch))
         return self._extractive(batch)
+
+    def _read(self, completion: Completion, batch: list[list[Turn]]) -> tuple[Optional[ExtractAnswer], str]:
+        """The answer when it is usable (some valid unit, or no item at all), else why it is not (one of
+        the ``RETRY_*`` texts). Dropped items are logged and counted either way."""
+        try:
+            answer = read_extract_answer(completion.text, batch)
+        except TooManyItems as err:
+            logger.warning("LLM extraction answer refused: %s", err)
+            return None, RETRY_TOO_MANY
+        except InvalidLLMOutput as err:
+            logger.warning("LLM extraction answer unreadable: %s", err)
+            return None, RETRY_CUT_OFF if completion.truncated else RETRY_NOT_JSON
+        for problem in answer.problems:
+            logger.warning("dropped an extracted memory: %s", problem)
+        self.counts["llm_items_dropped"] += len(answer.problems)
+        if answer.units or not answer.problems:
+            return answer, ""
+        return None, RETRY_CUT_OFF if completion.truncated else RETRY_NO_VALID_ITEM
 
     def _uncited(self, batch: list[list[Turn]], units: Sequence[ExtractedUnit]) -> list[ExtractedUnit]:
         """Extractive units of the segments with content of which no unit cites any turn."""
@@ -87,5 +131,9 @@ class ShortTermMemory:
         return self._extractive(skipped) if skipped else []
 
     def _extractive(self, segments: list[list[Turn]]) -> list[ExtractedUnit]:
-        """The units of `segments` as the offline backend extracts them: one per turn, word for word."""
-        return parse_extract_response(self._fallback.complete(build_extract_request(segments)).text, segments)
+        """The units of `segments` as the offline backend extracts them: one per turn, word for word
+        (marked `extractive`, and counted as ``fallback_units``)."""
+        answer = self._fallback.complete(build_extract_request(segments))
+        units = [replace(unit, extractive=True) for unit in parse_extract_response(answer.text, segments)]
+        self.counts["fallback_units"] += len(units)
+        return units

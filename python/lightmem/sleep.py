@@ -7,16 +7,18 @@ its cost grows with what is new, never with the whole store:
    (`cluster_knn`, union-find over that kNN graph) groups units at least `conflict_similarity` apart;
 2. duplicates (same normalised text, or at least `duplicate_similarity` apart and MinHash text Jaccard
    of at least `DUPLICATE_JACCARD`) are settled without the LLM: the oldest copy stays;
-3. the remaining clusters go to the LLM, `batch_size` clusters of one scope per call, for a decision
-   per unit; a decision naming a unit that is not in its request is dropped;
+3. the remaining clusters go to the LLM, `batch_size` clusters of one scope per call, numbered memory by
+   memory; the answer lists the units that change (the others are kept), and each decision stands or
+   falls on its own: one naming a unit that is not in its request, or contradicting another, is dropped;
 4. each cluster's changes (re-embedded texts, deletions, and the consolidated marks) are applied in one
    short transaction, with every change recorded in history; the store refuses a change of a unit
    outside the cluster's scope.
 
 Scopes are consolidated one after the other and independently: no LLM request shows the memories of
 two scopes, and an unexpected error in one scope is logged and counted (`scopes_failed`) while the
-others go on. An LLM error or an invalid answer changes nothing for its clusters: their new units stay
-unconsolidated and are looked at again by the next pass. A second pass with nothing new does nothing.
+others go on. An LLM error or an answer with no readable decision changes nothing for its clusters:
+their new units stay unconsolidated and are looked at again by the next pass. A second pass with
+nothing new does nothing.
 `SleepScheduler` runs passes in a background thread when the memory is idle.
 """
 
@@ -47,6 +49,7 @@ from lightmem.prompts import (
     Decision,
     InvalidLLMOutput,
     build_consolidate_request,
+    consolidate_answer_format,
     parse_consolidate_response,
 )
 from lightmem.store import Change, MemoryStore, UpdateEvent, VersionConflict
@@ -383,7 +386,9 @@ def _settle_batch(
     decisions: list[Decision] = []
     if requests:
         try:
-            completion = llm.complete(build_consolidate_request(requests))
+            completion = llm.complete(
+                build_consolidate_request(requests), answer_format=consolidate_answer_format(requests)
+            )
         except LLMError as err:
             logger.warning("consolidation of %d cluster(s) deferred, the LLM failed: %s", len(batch), err)
             return

@@ -56,6 +56,9 @@ class ExtractedUnit:
     source: tuple[str, ...]
     topic: Optional[str] = None
     event_time: Optional[datetime] = None
+    extractive: bool = False
+    """Whether it is its source turns' text itself (the extractive fallback after unusable LLM answers):
+    then its search key is theirs, and its text is not embedded again."""
 
 
 @dataclass(frozen=True)
