@@ -164,6 +164,7 @@ class Reply:
     body: Union[bytes, dict[str, Any]] = b""
     content: Optional[str] = None
     usage: Optional[dict[str, int]] = None
+    finish_reason: str = "stop"  # "length": the answer stopped at its max_tokens
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     cut_body: bool = False  # announce the full Content-Length but send half the body
@@ -174,17 +175,19 @@ class Reply:
     def payload(self) -> bytes:
         """The bytes of the response body."""
         if self.content is not None:
-            return json.dumps(chat_completion(self.content, self.usage)).encode("utf-8")
+            return json.dumps(chat_completion(self.content, self.usage, self.finish_reason)).encode("utf-8")
         return self.body if isinstance(self.body, bytes) else json.dumps(self.body).encode("utf-8")
 
 
-def chat_completion(content: str, usage: Optional[dict[str, int]] = None) -> dict[str, Any]:
+def chat_completion(
+    content: str, usage: Optional[dict[str, int]] = None, finish_reason: str = "stop"
+) -> dict[str, Any]:
     """An OpenAI chat-completion response object answering `content`."""
     answer: dict[str, Any] = {
         "id": "chatcmpl-test",
         "object": "chat.completion",
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}
         ],
     }
     if usage is not None:

@@ -27,6 +27,7 @@ from lightmem.llm import (
 from lightmem.memory import Memory
 from lightmem.prompts import (
     EXTRACT_SYSTEM,
+    AnswerFormat,
     Turn,
     build_consolidate_request,
     build_extract_request,
@@ -528,3 +529,64 @@ def test_offline_splits_a_unit_longer_than_a_memory_may_be() -> None:
 def test_offline_turns_per_unit_validation(turns: Any) -> None:
     with pytest.raises(ValueError, match="turns_per_unit"):
         OfflineLLM(turns_per_unit=turns)
+
+
+# --- answer formats ---------------------------------------------------------------------------------------
+
+FORMAT = AnswerFormat({"type": "object"}, max_tokens=77)
+
+
+def test_the_answer_schema_and_budget_are_sent(server: LLMServer) -> None:
+    server.client().complete(MESSAGES, answer_format=FORMAT)
+    (request,) = server.requests
+    assert request["json"]["max_tokens"] == 77
+    assert request["json"]["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "answer", "schema": {"type": "object"}},
+    }
+
+
+def test_a_refused_format_falls_back_to_json_object_then_plain_and_is_remembered(server: LLMServer) -> None:
+    server.script(
+        Reply(status=400, body=b'{"error": "response_format type json_schema is not supported"}'),
+        Reply(status=422, body=b'{"error": "unknown field: response_format"}'),
+    )
+    client = server.client()
+    assert client.complete(MESSAGES, answer_format=FORMAT).text == '{"ok": true}'
+    client.complete(MESSAGES, answer_format=FORMAT)
+    client.complete(MESSAGES)
+    kinds = [r["json"].get("response_format", {}).get("type") for r in server.requests]
+    assert kinds == ["json_schema", "json_object", None, None, None]  # the refusals are remembered
+    assert client.usage.calls == 3
+
+
+def test_a_format_is_remembered_as_refused_only_once_a_weaker_one_is_answered(server: LLMServer) -> None:
+    server.script(
+        Reply(status=400, body=b'{"error": "json_schema not supported"}'),
+        *[Reply(status=503, body=b"busy")] * 3,
+    )
+    client = server.client()
+    with pytest.raises(LLMError, match="503"):
+        client.complete(MESSAGES, answer_format=FORMAT)
+    client.complete(MESSAGES, answer_format=FORMAT)
+    assert server.requests[-1]["json"]["response_format"]["type"] == "json_schema"
+
+
+def test_a_400_for_another_reason_is_no_format_refusal(server: LLMServer) -> None:
+    server.script(Reply(status=400, body=b'{"error": "context length exceeded"}'))
+    with pytest.raises(LLMError, match="HTTP 400"):
+        server.client().complete(MESSAGES, answer_format=FORMAT)
+    assert len(server.requests) == 1
+
+
+def test_a_plain_request_gets_the_clients_token_budget(server: LLMServer) -> None:
+    server.client(max_tokens=5).complete(MESSAGES, json_output=False)
+    assert server.requests[0]["json"]["max_tokens"] == 5
+    with pytest.raises(ValueError, match="max_tokens"):
+        server.client(max_tokens=0)
+
+
+def test_an_answer_stopped_at_its_budget_is_marked_truncated(server: LLMServer) -> None:
+    server.script(Reply(content='{"memories": [', finish_reason="length"), OK)
+    client = server.client()
+    assert client.complete(MESSAGES).truncated and not client.complete(MESSAGES).truncated

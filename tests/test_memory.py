@@ -20,6 +20,7 @@ from fakes import FAKE_KEY, HashEmbedder, LLMServer, Reply
 from lightmem.embedding import OnnxEmbedder
 from lightmem.llm import LLMError, OpenAIClient
 from lightmem.memory import AsyncMemory, Memory
+from lightmem.prompts import RETRY_CUT_OFF, RETRY_NOT_JSON
 from lightmem.sensory import has_content
 from lightmem.store import StoreError
 from lightmem.types import MemoryItem, MemoryNotFoundError
@@ -684,11 +685,80 @@ def test_an_empty_answer_never_discards_messages_with_content(
     assert "cites no turn of 2 segment(s) with content" in caplog.text
 
 
+def test_extractive_fallback_units_are_embedded_once(
+    tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer
+) -> None:
+    """Fallback units are their turns' text: keyed by the turns' embeddings from `add`, never embedded a
+    second time (50 units cost 100 embeddings before)."""
+    llm_server.script(Reply(content="no JSON here"), Reply(content="still none"))
+    with openai_memory(tmp_path / "mem", embedder, llm_server) as memory:
+        memory.add(CONVERSATION, user_id="u")
+        assert memory.stats().texts_embedded == len(IDS)
+        items = memory.flush()
+        stats = memory.stats()
+    assert len(items) == stats.fallback_units == len(IDS)
+    assert stats.texts_embedded == len(IDS)
+
+
+def test_the_retry_tells_the_model_what_was_wrong(
+    tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer
+) -> None:
+    fact = {"text": "Maya adopted a grey cat called Miso.", "turns": [1]}
+    later = {"text": "Maya moved to Grenoble.", "turns": [4]}
+    llm_server.script(
+        Reply(content="Maya has a cat."), Reply(content=json.dumps({"memories": [fact, later]}))
+    )
+    with openai_memory(tmp_path / "mem", embedder, llm_server) as memory:
+        memory.add(CONVERSATION, user_id="u")
+        items = memory.flush()
+        stats = memory.stats()
+    first, second = (request["json"]["messages"] for request in llm_server.requests)
+    assert second[: len(first)] == first and RETRY_NOT_JSON in second[-1]["content"]
+    assert [(item.text, item.source) for item in items] == [(fact["text"], ("t1",)), (later["text"], ("t4",))]
+    assert (stats.llm_calls, stats.llm_retries, stats.fallback_units, stats.offline_extractions) == (
+        2,
+        1,
+        0,
+        0,
+    )
+
+
+def test_one_bad_unit_never_throws_away_the_good_ones(
+    tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer
+) -> None:
+    answer = '{"memories": [{"text": "Maya works as a pharmacist in Lyon.", "turns": [3]}, {"turns": [4]},'
+    llm_server.script(Reply(content=answer, finish_reason="length"))  # cut off, one item without text
+    with openai_memory(tmp_path / "mem", embedder, llm_server) as memory:
+        memory.add(CONVERSATION, user_id="u")
+        items = memory.flush()
+        stats = memory.stats()
+    assert [item.source for item in items] == [("t3",), ("t4",)]  # t4's segment: stored extractively
+    assert items[0].text == "Maya works as a pharmacist in Lyon." and items[1].text.startswith("Maya: ")
+    assert (stats.llm_calls, stats.llm_items_dropped, stats.llm_retries, stats.fallback_units) == (1, 1, 0, 1)
+
+
+def test_an_answer_cut_off_before_any_unit_is_asked_again_for_less(
+    tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer
+) -> None:
+    whole = {"text": "Maya adopted a grey cat called Miso.", "turns": [1, 2, 3, 4]}
+    cut = Reply(content='{"memories": [{"text": "Maya adopted', finish_reason="length")
+    llm_server.script(cut, Reply(content=json.dumps({"memories": [whole]})))
+    with openai_memory(tmp_path / "mem", embedder, llm_server) as memory:
+        memory.add(CONVERSATION, user_id="u")
+        (item,) = memory.flush()
+    assert item.source == tuple(IDS)
+    assert RETRY_CUT_OFF in llm_server.requests[1]["json"]["messages"][-1]["content"]
+    budget = llm_server.requests[0]["json"]["max_tokens"]
+    assert budget == 64 + 48 * len(IDS)
+    schema = llm_server.requests[0]["json"]["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["memories"]["items"]["required"] == ["text", "turns"]
+
+
 def test_an_answer_may_skip_turns_but_not_a_whole_segment_with_content(
     tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer
 ) -> None:
     # the conversation is two segments: t1-t3, and t4 two months later; the answer cites t1 only
-    fact = {"segment": 0, "text": "Maya adopted a cat named Miso.", "source": ["t1"]}
+    fact = {"text": "Maya adopted a cat named Miso.", "turns": [1]}
     llm_server.script(Reply(content=json.dumps({"memories": [fact]})))
     with openai_memory(tmp_path / "mem", embedder, llm_server) as memory:
         memory.add(CONVERSATION, user_id="u")
@@ -737,6 +807,7 @@ def test_llm_error_during_add_keeps_the_messages_in_the_buffer(
             memory.flush()  # an explicit flush reports the failure
         assert memory.stats().pending_messages == len(IDS)
         assert memory.get_all(user_id="u") == []
+        assert memory.stats(user_id="u").extractions_deferred == 2  # the add's and the flush's
         assert sources(memory.flush()) == sorted(IDS)  # the server is back
         assert memory.stats().pending_messages == 0
     assert len(llm_server.requests) == 5
