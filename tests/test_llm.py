@@ -7,6 +7,7 @@ import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -590,3 +591,18 @@ def test_an_answer_stopped_at_its_budget_is_marked_truncated(server: LLMServer) 
     server.script(Reply(content='{"memories": [', finish_reason="length"), OK)
     client = server.client()
     assert client.complete(MESSAGES).truncated and not client.complete(MESSAGES).truncated
+
+
+def test_a_timed_out_request_is_not_sent_again_by_default(server: LLMServer) -> None:
+    """A local server goes on computing an abandoned answer: the retries only queued behind it (4
+    attempts, 243 s and nothing stored with SmolLM2 at the old 60 s timeout)."""
+    server.script(Reply(content='{"ok": true}', delay_s=1.0))
+    config = LightMemConfig(llm="openai", llm_base_url=server.base_url, llm_model="m", llm_timeout_s=0.2)
+    client = OpenAIClient.from_config(config)
+    assert config.llm_timeout_s == 0.2 and LightMemConfig().llm_timeout_s == 600.0
+    with pytest.raises(LLMError, match=r"no answer within timeout_s=0\.2 s, not retried"):
+        client.complete(MESSAGES)
+    assert len(server.requests) == 1
+    retrying = OpenAIClient.from_config(replace(config, llm_retry_timeouts=True, llm_timeout_s=0.5))
+    server.script(Reply(content='{"ok": true}', delay_s=1.0))
+    assert retrying.complete(MESSAGES).text == '{"ok": true}' and len(server.requests) == 3

@@ -55,10 +55,17 @@ class LightMemConfig:
     """Model name sent to the server (env LIGHTMEM_LLM_MODEL)."""
     llm_api_key: Optional[str] = None
     """API key (env OPENAI_API_KEY). Never logged nor shown in `stats()` or errors."""
-    llm_timeout_s: float = 60.0
-    """Timeout of one HTTP request to the LLM."""
+    llm_timeout_s: float = 600.0
+    """Timeout of one HTTP request to the LLM, in seconds. The default suits a small model served on a
+    CPU (llama.cpp, Ollama): an extraction request of 50 turns takes it minutes (1-2 for a 135M model on
+    2 cores; a 0.5B model took over 60 s). Lower it for a hosted API to fail faster."""
     llm_max_retries: int = 3
-    """Retries (with exponential backoff) on timeouts, 429 and 5xx answers."""
+    """Retries (with exponential backoff) on connection errors, 429 and 5xx answers (and on timeouts when
+    `llm_retry_timeouts`)."""
+    llm_retry_timeouts: bool = False
+    """Whether a request that timed out is sent again. Off: a local server goes on computing the abandoned
+    answer, and the retry would only queue behind it (4 attempts, 243 s, nothing stored at a 60 s
+    timeout); the extraction is deferred instead (its messages stay in the buffer)."""
 
     # --- embedding --------------------------------------------------------------------------------
     embedding_model_path: Optional[str] = None

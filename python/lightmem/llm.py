@@ -129,11 +129,17 @@ class _Retryable(Exception):
     """One attempt failed in a way worth retrying."""
 
     def __init__(
-        self, reason: str, status: Optional[int] = None, retry_after: Optional[float] = None
+        self,
+        reason: str,
+        status: Optional[int] = None,
+        retry_after: Optional[float] = None,
+        *,
+        timed_out: bool = False,
     ) -> None:
         super().__init__(reason)
         self.status = status
         self.retry_after = retry_after
+        self.timed_out = timed_out
 
 
 _RETRYABLE_STATUS = frozenset({408, 429})
@@ -156,8 +162,10 @@ class OpenAIClient:
     in [0.5, 1], at most `max_backoff_s`); a 429's Retry-After is honoured when it is at most
     `max_backoff_s`, and the call gives up at once when it is longer. Other 4xx answers are not retried.
 
-    `timeout_s` is the deadline of a whole attempt (connecting, sending, and receiving the status, headers
-    and body), however slowly the server sends; a call ends by `max_total_time_s`. Redirects (3xx) are
+    A timed-out attempt is retried only when `retry_timeouts` (a local server usually goes on computing
+    the abandoned answer, so that a retry waits behind it). `timeout_s` is the deadline of a whole
+    attempt (connecting, sending, and receiving the status, headers and body), however slowly the server
+    sends; a call ends by `max_total_time_s`. Redirects (3xx) are
     never followed, so the API key only ever goes to `base_url`'s origin: a redirect fails the call at once,
     naming the status and the origin it points to. Failures raise `LLMError`. Thread-safe; standard
     library only (proxies from the environment are honoured, as by `urllib`).
@@ -174,6 +182,7 @@ class OpenAIClient:
         backoff_s: float = 0.5,
         max_backoff_s: float = 8.0,
         max_tokens: int = 1024,
+        retry_timeouts: bool = True,
     ) -> None:
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an http:// or https:// URL, got {base_url!r}")
@@ -194,6 +203,7 @@ class OpenAIClient:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.max_tokens = max_tokens
+        self.retry_timeouts = retry_timeouts
         self._api_key = api_key or None
         self._refused: set[str] = set()
         self._refused_lock = threading.Lock()
@@ -214,6 +224,7 @@ class OpenAIClient:
             api_key=cfg.llm_api_key,
             timeout_s=cfg.llm_timeout_s,
             max_retries=cfg.llm_max_retries,
+            retry_timeouts=cfg.llm_retry_timeouts,
         )
 
     @property
@@ -288,6 +299,12 @@ class OpenAIClient:
                 return self._post_once(body, messages, deadline)
             except _Retryable as exc:
                 failure = exc
+            if failure.timed_out and not self.retry_timeouts:
+                raise self._error(
+                    f"no answer within timeout_s={self.timeout_s:g} s, not retried (the server may still be "
+                    "computing it, and a retry would wait behind it): raise the timeout for a slow model",
+                    None,
+                )
             if failure.retry_after is not None and failure.retry_after > self.max_backoff_s:
                 raise self._error(
                     f"{failure}; the server asks to retry after {failure.retry_after:g} s, "
@@ -318,7 +335,10 @@ class OpenAIClient:
             with err:
                 raise self._http_failure(err) from None
         except (OSError, http.client.HTTPException) as err:  # timeouts, lost connections, cut bodies
-            raise _Retryable(f"{type(err).__name__}: {err}") from None
+            timed_out = isinstance(err, TimeoutError) or isinstance(
+                getattr(err, "reason", None), TimeoutError
+            )
+            raise _Retryable(f"{type(err).__name__}: {err}", timed_out=timed_out) from None
         if raw is None:
             raise _Retryable(f"the response body is larger than {MAX_LLM_RESPONSE_BYTES:,} bytes")
         return self._parse_body(raw, messages)
