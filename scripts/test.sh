@@ -35,6 +35,9 @@ echo "== pytest against the installed wheel"
 # Run from tests/ so that `import lightmem` resolves to site-packages, never to the source tree.
 (cd tests && python -m pytest -q -p no:cacheprovider .)
 
+echo "== real LLM, opt-in: runs only where a compiled llama.cpp server is cached (scripts/real_llm.sh)"
+bash scripts/real_llm.sh --turns 50 --systems lightmem --check
+
 echo "== demo"
 lightmem demo --path "$(mktemp -d)/demo-memory" >/dev/null
 echo "demo: ok"
