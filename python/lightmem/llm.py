@@ -153,10 +153,10 @@ class OpenAIClient:
     Each call POSTs to ``{base_url}/chat/completions`` with temperature 0 and ``max_tokens`` (the answer
     format's budget, else `max_tokens`). With `json_output` it asks for JSON: as ``response_format``
     ``json_schema`` with the answer format's schema when one is given, else ``json_object``. A server that
-    refuses that ``response_format`` (HTTP 400 or 422 naming the format, JSON or a schema) is asked again
-    at once with the next weaker one (``json_object``, then none: lightmem's parsers read JSON in plain
-    text too), and once a weaker one is answered, the client remembers the refusal and no longer sends
-    the refused format. Timeouts, connection errors, 408, 429 and 5xx answers, and
+    refuses that ``response_format`` (see `_refuses_format`) is asked again at once, without retries,
+    with the next weaker one (``json_object`` with a ``schema``, ``json_object``, then none: lightmem's
+    parsers read JSON in plain text too); once a weaker one is answered, the client remembers the refusal
+    and no longer sends the refused formats. Timeouts, connection errors, 408, 429 and 5xx answers, and
     malformed or oversized bodies (more than `MAX_LLM_RESPONSE_BYTES`) are retried up to `max_retries`
     times, after an exponential backoff with jitter (``backoff_s * 2**attempt``, scaled by a random factor
     in [0.5, 1], at most `max_backoff_s`); a 429's Retry-After is honoured when it is at most
@@ -255,19 +255,16 @@ class OpenAIClient:
                 "temperature": 0,
                 "max_tokens": self.max_tokens if answer_format is None else answer_format.max_tokens,
             }
-            if kind == "json_schema" and answer_format is not None:
-                schema = {"name": "answer", "schema": answer_format.schema}
-                request["response_format"] = {"type": "json_schema", "json_schema": schema}
-            elif kind == "json_object":
-                request["response_format"] = {"type": "json_object"}
+            if kind != "plain":
+                request["response_format"] = _response_format(kind, answer_format)
             body = json.dumps(request, ensure_ascii=False).encode("utf-8")
             try:
-                completion = self._post_with_retries(body, messages)
-            except LLMError as err:
-                if position + 1 < len(formats) and _refuses_format(err):
-                    logger.warning("%s; asking again with response_format %s", err, formats[position + 1])
-                    continue
-                raise
+                completion = self._post_with_retries(body, messages, format_sent=kind != "plain")
+            except _FormatRefused as err:
+                if position + 1 == len(formats):
+                    raise
+                logger.warning("%s; asking again with response_format %s", err, formats[position + 1])
+                continue
             if position:
                 with self._refused_lock:
                     self._refused.update(formats[:position])
@@ -279,9 +276,9 @@ class OpenAIClient:
         """The response formats to try, strongest first, leaving out those the server refused."""
         if not json_output:
             return ["plain"]
-        wanted = (
-            ["json_object", "plain"] if answer_format is None else ["json_schema", "json_object", "plain"]
-        )
+        wanted = ["json_object", "plain"]
+        if answer_format is not None:
+            wanted[:0] = ["json_schema", "json_object_schema"]
         with self._refused_lock:
             return [kind for kind in wanted if kind not in self._refused]
 
@@ -289,14 +286,14 @@ class OpenAIClient:
         key = "'***'" if self._api_key else "None"
         return f"OpenAIClient(url={self.url!r}, model={self.model!r}, api_key={key})"
 
-    def _post_with_retries(self, body: bytes, messages: Messages) -> Completion:
+    def _post_with_retries(self, body: bytes, messages: Messages, *, format_sent: bool = False) -> Completion:
         call_deadline = time.monotonic() + self.max_total_time_s
         attempts = 0
         while True:
             attempts += 1
             deadline = min(time.monotonic() + self.timeout_s, call_deadline)
             try:
-                return self._post_once(body, messages, deadline)
+                return self._post_once(body, messages, deadline, format_sent)
             except _Retryable as exc:
                 failure = exc
             if failure.timed_out and not self.retry_timeouts:
@@ -323,7 +320,7 @@ class OpenAIClient:
         backoff: float = min(self.max_backoff_s, self.backoff_s * 2.0**attempt)
         return backoff * self._random.uniform(0.5, 1.0)
 
-    def _post_once(self, body: bytes, messages: Messages, deadline: float) -> Completion:
+    def _post_once(self, body: bytes, messages: Messages, deadline: float, format_sent: bool) -> Completion:
         headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": "lightmem"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
@@ -333,7 +330,7 @@ class OpenAIClient:
                 raw = _read_at_most(response, MAX_LLM_RESPONSE_BYTES)
         except urllib.error.HTTPError as err:
             with err:
-                raise self._http_failure(err) from None
+                raise self._http_failure(err, format_sent) from None
         except (OSError, http.client.HTTPException) as err:  # timeouts, lost connections, cut bodies
             timed_out = isinstance(err, TimeoutError) or isinstance(
                 getattr(err, "reason", None), TimeoutError
@@ -343,7 +340,7 @@ class OpenAIClient:
             raise _Retryable(f"the response body is larger than {MAX_LLM_RESPONSE_BYTES:,} bytes")
         return self._parse_body(raw, messages)
 
-    def _http_failure(self, err: urllib.error.HTTPError) -> Exception:
+    def _http_failure(self, err: urllib.error.HTTPError, format_sent: bool) -> Exception:
         if 300 <= err.code < 400:
             where = _redirect_target(self.url, err.headers)
             return self._error(f"HTTP {err.code} redirect{where}, not followed", err.code)
@@ -355,6 +352,9 @@ class OpenAIClient:
             detail = b""
         if detail.strip():
             reason += ": " + self._excerpt(detail, _ERROR_DETAIL_CHARS, whole=len(detail) < detail_bytes)
+        if format_sent and _refuses_format(err.code, reason):
+            refused = self._error(reason, err.code)
+            return _FormatRefused(str(refused), url=refused.url, status=refused.status)
         if err.code in _RETRYABLE_STATUS or err.code >= 500:
             return _Retryable(reason, err.code, _retry_after(err.headers.get("Retry-After")))
         return self._error(reason, err.code)
@@ -393,13 +393,32 @@ class OpenAIClient:
         return text.strip()[:chars]
 
 
+class _FormatRefused(LLMError):
+    """The server refused the request's ``response_format`` (not retried: a weaker one is tried)."""
+
+
 _FORMAT_REFUSAL = re.compile(r"response_format|json|schema|grammar|format", re.IGNORECASE)
+_FORMAT_NAMED = re.compile(r"response_format|json_schema", re.IGNORECASE)
 
 
-def _refuses_format(err: LLMError) -> bool:
-    """Whether `err` is a server's refusal of the request's response format (400 or 422 naming it)."""
-    detail = str(err).partition(f"HTTP {err.status}")[2]
-    return err.status in (400, 422) and bool(_FORMAT_REFUSAL.search(detail))
+def _refuses_format(status: int, reason: str) -> bool:
+    """Whether an HTTP error answering a request with a ``response_format`` refuses that format: a 400 or
+    422 naming a format, JSON or a schema, or a 5xx naming ``response_format`` (llama-cpp-python's server
+    answers an unknown format with a 500 validation error)."""
+    if status in (400, 422):
+        return bool(_FORMAT_REFUSAL.search(reason))
+    return status >= 500 and bool(_FORMAT_NAMED.search(reason))
+
+
+def _response_format(kind: str, answer_format: Optional[AnswerFormat]) -> dict[str, Any]:
+    """The ``response_format`` of a request: ``json_schema`` (OpenAI, vLLM, Ollama, llama.cpp's own
+    server), ``json_object`` with a ``schema`` (llama-cpp-python's server), or plain ``json_object``."""
+    schema = {} if answer_format is None else answer_format.schema
+    if kind == "json_schema":
+        return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
+    if kind == "json_object_schema":
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_object"}
 
 
 def _remaining(deadline: float) -> float:
