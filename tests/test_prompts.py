@@ -176,6 +176,14 @@ def test_units_cite_turns_by_number_and_take_their_time() -> None:
     ]
 
 
+def test_a_copied_line_number_is_left_out_of_the_text() -> None:
+    """SmolLM2-135M answered "1. Caroline: Mel! Good to see you!", copying the request's line format."""
+    assert _parse_one(text="1. Caroline: Mel! Good to see you!").text == "Caroline: Mel! Good to see you!"
+    assert _parse_one(text="2023. A good year.").text == "2023. A good year."
+    assert _parse_one(text="2023. Note: a good year.").text == "2023. Note: a good year."
+    assert _parse_one(text="7.5 km is Caroline's daily run").text == "7.5 km is Caroline's daily run"
+
+
 def test_turn_ids_and_old_source_lists_are_understood() -> None:
     assert _parse_one(turns=None, source=["D1:2", "D9:9", 2, "D1:3"]).source == ("D1:2", "D1:3")
     assert _parse_one(turns=[0, 4, 99, True, "x"]).source == ("D1:1", "D1:2")  # none known: by words

@@ -273,6 +273,9 @@ def _unit(
     if not isinstance(value, dict):
         raise InvalidLLMOutput(f"must be an object with a 'text', got {_kind(value)}")
     text = _required_text(_first(value, "text", "memory", "fact"), "text")
+    copied = _COPIED_LINE.match(text)  # "1. Caroline: ...": a small model copies the request's lines
+    if copied and any(turn.speaker == copied.group(2) for turn in turns):
+        text = text[len(copied.group(1)) + 2 :]
     cited = _cited(_first(value, "turns", "source", "turn"), turns)
     if cited:
         source = [turns[i] for i in cited]
@@ -308,6 +311,8 @@ def _cited(value: Any, turns: Sequence[Turn]) -> list[int]:
 
 
 _WORD = re.compile(r"[^\W_]+")
+_COPIED_LINE = re.compile(r"(\d{1,6})\. ([^\n]{1,80}?): ")
+"""A turn line's number and speaker at the start of a unit text ("1. Caroline: ..."), copied by the model."""
 
 
 def _closest_segment(text: str, segments: Sequence[Sequence[Turn]]) -> Optional[int]:
