@@ -1,0 +1,104 @@
+"""Answers of a real small model, replayed: SmolLM2-135M-Instruct (Q4 GGUF) served by llama.cpp on the
+first 50 turns of a LoCoMo conversation, recorded by ``benches/real_llm.py --record tests/fixtures/smollm2``
+(see scripts/real_llm.sh). They hold what small models write: missing fields, prose around the JSON,
+answers cut off at their token budget. The default suite replays them through the scripted server, so no
+test needs the model or its compiled server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import LLMServer, Reply
+from lightmem.embedding import OnnxEmbedder
+from lightmem.limits import MAX_MESSAGE_CHARS
+from lightmem.memory import Memory
+from lightmem.prompts import (
+    InvalidLLMOutput,
+    Turn,
+    parse_consolidate_prompt,
+    parse_extract_prompt,
+    read_consolidate_answer,
+    read_extract_answer,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "smollm2"
+
+
+def fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def calls(name: str, kind: str) -> list[dict[str, Any]]:
+    return [call for call in fixture(name)["calls"] if call["kind"].startswith(kind)]
+
+
+def turns_of(prompt: str) -> list[list[Turn]]:
+    """The turns of a recorded extraction request (its first user message), numbered as ids."""
+    segments = parse_extract_prompt(prompt.split("\n\n")[0])
+    number = iter(range(1, 10_000))
+    return [
+        [Turn(str(next(number)), speaker, None, text) for speaker, text in segment] for segment in segments
+    ]
+
+
+@pytest.mark.parametrize("name", ["lightmem_50", "per-turn_20"])
+def test_every_recorded_extraction_answer_is_read_without_surprise(name: str) -> None:
+    used = 0
+    answers = calls(name, "extract")
+    for call in answers:
+        segments = turns_of(call["prompt"])
+        ids = {turn.id for segment in segments for turn in segment}
+        try:
+            answer = read_extract_answer(call["answer"], segments)
+        except InvalidLLMOutput:
+            continue
+        used += bool(answer.units)
+        for unit in answer.units:
+            assert unit.source and set(unit.source) <= ids
+            assert 0 < len(unit.text) <= MAX_MESSAGE_CHARS and unit.text == unit.text.strip()
+    assert answers and used > 0
+
+
+def test_every_recorded_consolidation_answer_touches_only_its_request() -> None:
+    for call in calls("per-turn_20", "consolidate"):
+        clusters = parse_consolidate_prompt(call["prompt"])
+        members = [[(f"m{number}", text, None) for number, text in cluster] for cluster in clusters]
+        try:
+            answer = read_consolidate_answer(call["answer"], members)
+        except InvalidLLMOutput:
+            continue
+        assert [d.memory_id for d in answer.decisions] == [m[0] for c in members for m in c]
+        assert all(d.into is None or d.into in {m[0] for c in members for m in c} for d in answer.decisions)
+
+
+def test_lightmem_stores_the_recorded_answers_and_loses_no_turn(
+    tmp_path: Path, embedder: OnnxEmbedder
+) -> None:
+    recorded = fixture("lightmem_50")
+    replies = [
+        Reply(
+            content=call["answer"],
+            finish_reason=call["finish_reason"],
+            usage={"prompt_tokens": call["prompt_tokens"], "completion_tokens": call["completion_tokens"]},
+        )
+        for call in recorded["calls"]
+    ]
+    with LLMServer() as server:
+        server.script(*replies)
+        with Memory(tmp_path / "memory", embedder=embedder, llm=server.client(timeout_s=10.0)) as memory:
+            for session in recorded["sessions"]:
+                memory.add(session, user_id="u")
+            memory.flush(user_id="u")
+            stats = memory.stats(user_id="u")
+            items = memory.get_all(user_id="u")
+    assert stats.pending_messages == 0 and stats.llm_calls == len(recorded["calls"])
+    assert stats.prompt_tokens == sum(call["prompt_tokens"] for call in recorded["calls"])
+    speakers = {m["id"]: m["name"] for session in recorded["sessions"] for m in session}
+    model_units = [
+        i for i in items if not (len(i.source) == 1 and i.text.startswith(speakers[i.source[0]] + ": "))
+    ]
+    assert model_units, "no unit of the model's was stored"
+    assert len(items) - len(model_units) >= stats.fallback_units  # a model may copy a turn too
