@@ -31,13 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from lightmem.bench.baselines import PerTurnExtraction
 from lightmem.config import LightMemConfig
 from lightmem.conversations import load_conversations
 from lightmem.embedding import OnnxEmbedder
 from lightmem.llm import Completion, OpenAIClient, UsageCounter
 from lightmem.memory import Memory
 from lightmem.prompts import CONSOLIDATE_SYSTEM, EXTRACT_SYSTEM, AnswerFormat
+from lightmem_bench.baselines import PerTurnExtraction
 
 DEFAULT_CONVERSATION = Path("/work/shared/data/locomo/26.json")
 USER = "bench"

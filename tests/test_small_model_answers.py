@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LLMServer, Reply
+from fakes import LLMServer, Reply
 from lightmem.embedding import OnnxEmbedder
 from lightmem.limits import MAX_MESSAGE_CHARS
 from lightmem.memory import Memory
