@@ -1,0 +1,179 @@
+"""Search latency as one scope grows: `Memory.search` (limit 10) of 300 LoCoMo questions, hybrid
+(keyword_weight 1) and by meaning only (0), beside one query embedding timed in the same process, in a
+store with 1k, 10k, 100k units in one scope (and 36 scopes of ~3k units); then `add` latency of one
+message into the largest store.
+
+    python benches/bench_search_scale.py [FILES...] [--sizes 1000,10000,100000,36x3000] [--questions 300]
+        [--adds 200] [--cache DIR]
+
+The units are the LoCoMo turn texts ("Name: what was said"), repeated as often as the size needs; each
+distinct text is embedded once with the real model and every unit gets that vector plus small seeded
+noise (renormalised), so vectors cluster by topic as real memories do. Stores are filled through
+`store.add` in batches and kept in `--cache` (default: a directory under the system's temp dir) for
+the next run. Each question is timed three ways in turn (embedding, hybrid, vector only) so that load
+changes touch all columns alike; the load average is printed with the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from lightmem import Memory
+from lightmem.bench.locomo import default_paths
+from lightmem.bench.metrics import percentiles_ms
+from lightmem.conversations import Conversation, load_conversations
+from lightmem.embedding import OnnxEmbedder
+from lightmem.store import open_store
+from lightmem.types import ExtractedUnit, Scope
+
+ADD_BATCH = 1000
+NOISE = 0.02
+"""Standard deviation of the noise added to each coordinate of a unit's vector (384-d: cosine about
+0.93 to its text's vector)."""
+SCOPES = 36
+USER = "u0"
+
+
+def turn_texts(conversations: Sequence[Conversation]) -> list[str]:
+    """The distinct turn texts, "Name: content", in conversation order."""
+    texts = (
+        f"{m.get('name') or m['role']}: {m['content']}" for c in conversations for s in c.sessions for m in s
+    )
+    return list(dict.fromkeys(texts))
+
+
+def text_vectors(embedder: OnnxEmbedder, texts: list[str], cache: Path) -> np.ndarray:
+    """The vectors of `texts`, embedded once and kept in `cache`."""
+    path = cache / f"turns-{len(texts)}.npy"
+    if path.exists():
+        return np.load(path)
+    vectors = np.asarray(embedder.embed(texts), dtype=np.float32)
+    np.save(path, vectors)
+    return vectors
+
+
+def fill(location: Path, texts: list[str], vectors: np.ndarray, sizes: Sequence[int], seed: int) -> None:
+    """A store at `location` with `sizes[k]` units in scope user `u<k>`, unless one is there already."""
+    done = location / "filled"
+    if done.exists():
+        return
+    if location.exists():
+        shutil.rmtree(location)
+    location.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    start = time.perf_counter()
+    with open_store(location, dim=vectors.shape[1]) as store:
+        for k, size in enumerate(sizes):
+            scope = Scope(user_id=f"u{k}")
+            for first in range(0, size, ADD_BATCH):
+                picks = np.arange(first, min(size, first + ADD_BATCH)) % len(texts)
+                noisy = vectors[picks] + rng.normal(0.0, NOISE, (len(picks), vectors.shape[1]))
+                noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+                units = [ExtractedUnit(texts[i], source=(f"t{first + j}",)) for j, i in enumerate(picks)]
+                store.add(scope, units, noisy.astype(np.float32))
+    done.touch()
+    print(f"  filled {location.name}: {sum(sizes)} units in {time.perf_counter() - start:.0f} s")
+
+
+def time_searches(
+    location: Path, embedder: OnnxEmbedder, questions: Sequence[str], user: str
+) -> dict[str, dict[str, float]]:
+    """p50/p99 (ms) of one query embedding, a hybrid search and a vector-only search per question."""
+    seconds: dict[str, list[float]] = {"embed": [], "hybrid": [], "vector": []}
+    with Memory(location, keyword_weight=1.0) as hybrid, Memory(location, keyword_weight=0.0) as vector:
+        for memory in (hybrid, vector):
+            memory.search("warm up", user_id=user, limit=10)
+        for question in questions:
+            start = time.perf_counter()
+            embedder.embed([question])
+            seconds["embed"].append(time.perf_counter() - start)
+            for name, memory in (("hybrid", hybrid), ("vector", vector)):
+                start = time.perf_counter()
+                memory.search(question, user_id=user, limit=10)
+                seconds[name].append(time.perf_counter() - start)
+    return {name: percentiles_ms(values) for name, values in seconds.items()}
+
+
+def time_adds(location: Path, texts: Sequence[str], adds: int, user: str) -> dict[str, float]:
+    """p50/p99 (ms) of `Memory.add` of one message, on a copy of the store at `location`."""
+    seconds = []
+    with tempfile.TemporaryDirectory() as directory:
+        copy = Path(directory) / "store"
+        shutil.copytree(location, copy)
+        with Memory(copy) as memory:
+            memory.search("warm up", user_id=user, limit=10)
+            for k in range(adds):
+                message = {"role": "user", "content": texts[k % len(texts)], "id": f"add-{k}"}
+                start = time.perf_counter()
+                memory.add(message, user_id=user)
+                seconds.append(time.perf_counter() - start)
+    return percentiles_ms(seconds)
+
+
+def parse_sizes(text: str) -> list[tuple[str, list[int]]]:
+    """`1000,36x3000` -> [("1000", [1000]), ("36x3000", [3000] * 36)]."""
+    sizes = []
+    for part in text.split(","):
+        count, _, size = part.strip().rpartition("x")
+        sizes.append((part.strip(), [int(size)] * (int(count) if count else 1)))
+    return sizes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("files", nargs="*", type=Path, help="LoCoMo files (default: ../shared/data/locomo)")
+    parser.add_argument(
+        "--sizes", default="1000,10000,100000,36x3000", help="units a store (NxUNITS: N scopes)"
+    )
+    parser.add_argument("--questions", type=int, default=300, help="LoCoMo questions asked (default 300)")
+    parser.add_argument("--adds", type=int, default=200, help="messages added to the largest store")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "lightmem-search-scale")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    conversations = [c for path in args.files or default_paths() for c in load_conversations(path)]
+    if not conversations:
+        raise SystemExit("no LoCoMo files found in ../shared/data/locomo")
+    texts = turn_texts(conversations)
+    questions = [q.question for c in conversations for q in c.questions][::2][: args.questions]
+    args.cache.mkdir(parents=True, exist_ok=True)
+    embedder = OnnxEmbedder()
+    vectors = text_vectors(embedder, texts, args.cache)
+    print(f"{len(texts)} distinct turn texts, {len(questions)} questions; cache {args.cache}")
+    print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(
+        "| units in the scope | keyword_weight | search p50 | search p99 | one query embedding p50 "
+        "| p50 ratio | p99 ratio |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    largest: tuple[int, Path] = (0, args.cache)
+    for name, sizes in parse_sizes(args.sizes):
+        location = args.cache / f"store-{name}"
+        fill(location, texts, vectors, sizes, args.seed)
+        timed = time_searches(location, embedder, questions, USER)
+        embed = timed["embed"]
+        label = f"{sizes[0]:,}" + (f" (of {len(sizes)} scopes)" if len(sizes) > 1 else "")
+        for weight, kind in (("1 (hybrid)", "hybrid"), ("0 (vector only)", "vector")):
+            p = timed[kind]
+            print(
+                f"| {label} | {weight} | {p['p50']:.1f} ms | {p['p99']:.1f} ms | {embed['p50']:.1f} ms | "
+                f"{p['p50'] / embed['p50']:.2f}x | {p['p99'] / embed['p50']:.2f}x |"
+            )
+        largest = max(largest, (sizes[0], location))
+    if args.adds and largest[0]:
+        added = time_adds(largest[1], texts, args.adds, USER)
+        print(
+            f"add of one message to the scope of {largest[0]:,} units: p50 {added['p50']:.1f} ms, "
+            f"p99 {added['p99']:.1f} ms"
+        )
+    print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
