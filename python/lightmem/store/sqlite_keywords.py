@@ -4,13 +4,32 @@ stemming; the `units_text` index, kept by triggers, see `schema`); the contract 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
-from typing import Optional
+from typing import Any, Optional
 
 from lightmem.store.filters import SearchFilters
-from lightmem.store.rows import ITEM_COLUMNS, check_search, rows_needed, take, to_item, where_sql
+from lightmem.store.rows import (
+    ITEM_COLUMNS,
+    check_search,
+    rows_by_rowid,
+    rows_needed,
+    take,
+    to_item,
+    where_sql,
+)
 from lightmem.store.sqlite_db import Database
 from lightmem.types import MemoryItem, Scope
+
+SCOPE_PROBE = 4
+"""A keyword search without filters first reads the store's best `SCOPE_PROBE * limit` hits (see
+`_best_in_scope`)."""
+POSTINGS_BUDGET = 2000
+"""A keyword search scores at most about this many (unit, word) matches: the query's words are taken
+rarest first (by the units of the whole store holding each) while their matches fit in it. BM25 costs
+a few microseconds a match, so a word held by tens of thousands of units would cost more than the rest
+of a search; such words weigh little in BM25 anyway (a word in more than half the units adds almost
+nothing), and the semantic ranking still finds what they are about."""
 
 
 class KeywordPart:
@@ -35,23 +54,73 @@ class KeywordPart:
         """See `SearchStore.keyword_search`; the relevance is FTS5's BM25 (a word in more than half of
         the store's units adds almost nothing)."""
         check_search(scope, limit, filters)
-        match = keyword_match(keywords, scope, self._has_keyword_index)
-        if match is None:
+        if keyword_match(keywords, scope, self._has_keyword_index) is None:
+            return []
+        conn = self._db.conn()
+        words = within_budget(conn, keywords, POSTINGS_BUDGET)
+        if not words:
             return []
         where, params = where_sql(scope, filters)
+        if filters is None:
+            # The store's best hits first, without the scope terms in the MATCH (BM25 would read every
+            # posting of the scope's token, which every unit of a big scope has): exact when enough of
+            # them are in the scope or there are no more, else the scope's own search below.
+            ranked = _best_in_scope(conn, _text_terms(words), min_score, where, params, limit)
+            if ranked is not None:
+                return [to_item(row, score) for row, score in ranked]
+        match = keyword_match(words, scope, True)
         needed = rows_needed(filters, limit)
+        # Without filters every hit of the MATCH (its scope terms) is a live unit of the scope, so only
+        # the best `needed` hits are looked up in `units` (one page read each, the costly part).
+        best = -1 if needed is None or filters is not None else needed
         sql = (
             f"SELECT {ITEM_COLUMNS}, hits.score FROM (SELECT rowid AS hit, -bm25(units_text, 1.0, 0.0) "
-            "AS score FROM units_text WHERE units_text MATCH ? AND rowid > 0) AS hits "
-            f"CROSS JOIN units ON units.rowid = hits.hit WHERE hits.score >= ? AND {where} "
+            "AS score FROM units_text WHERE units_text MATCH ? AND rowid > 0 ORDER BY score DESC LIMIT ?) "
+            f"AS hits CROSS JOIN units ON units.rowid = hits.hit WHERE hits.score >= ? AND {where} "
             "ORDER BY hits.score DESC LIMIT ?"
         )
-        rows = (
-            self._db.conn()
-            .execute(sql, [match, min_score, *params, -1 if needed is None else needed])
-            .fetchall()
-        )
+        rows = conn.execute(
+            sql, [match, best, min_score, *params, -1 if needed is None else needed]
+        ).fetchall()
         return [to_item(row, score) for row, score in take(((r, r[-1]) for r in rows), filters, limit)]
+
+
+def _best_in_scope(
+    conn: sqlite3.Connection, match: str, min_score: float, where: str, params: list[Any], limit: int
+) -> Optional[list[tuple[Sequence[Any], float]]]:
+    """The best `limit` (row, score) of the units satisfying `where` among the store's best
+    `SCOPE_PROBE * limit` hits of `match`; None when fewer are in it and the store has more hits."""
+    probe = SCOPE_PROBE * limit
+    hits = conn.execute(
+        "SELECT rowid, -bm25(units_text, 1.0, 0.0) AS score FROM units_text "
+        "WHERE units_text MATCH ? AND rowid > 0 ORDER BY score DESC LIMIT ?",
+        [match, probe],
+    ).fetchall()
+    rows = rows_by_rowid(conn, [rowid for rowid, score in hits if score >= min_score], where, params)
+    ranked = [(rows[rowid], score) for rowid, score in hits if rowid in rows]
+    if len(ranked) < limit and len(hits) == probe and hits[-1][1] >= min_score:
+        return None
+    return ranked[:limit]
+
+
+def within_budget(conn: sqlite3.Connection, keywords: Sequence[str], budget: int) -> list[str]:
+    """The rarest of `keywords` (quoted FTS5 terms, as `keyword_match` makes them) whose matches in
+    `units_text` add up to at most `budget`; words no unit holds are left out. Each word's matches are
+    counted up to `budget` + 1 only, so the count costs a fraction of scoring them."""
+    count = "SELECT count(*) FROM (SELECT 1 FROM units_text WHERE units_text MATCH ? AND rowid > 0 LIMIT ?)"
+    matches = {}
+    for word in dict.fromkeys(k.strip() for k in keywords if k.strip()):
+        matches[word] = conn.execute(count, [_text_terms([word]), budget + 1]).fetchone()[0]
+    chosen: list[str] = []
+    total = 0
+    for word in sorted(matches, key=matches.__getitem__):
+        if matches[word] == 0:
+            continue
+        if total + matches[word] > budget:
+            break
+        chosen.append(word)
+        total += matches[word]
+    return chosen
 
 
 def keyword_match(keywords: Sequence[str], scope: Scope, has_keyword_index: bool) -> Optional[str]:
@@ -63,8 +132,13 @@ def keyword_match(keywords: Sequence[str], scope: Scope, has_keyword_index: bool
     terms = list(dict.fromkeys(k.strip() for k in keywords if k.strip()))
     if not terms or not has_keyword_index:
         return None
+    return " AND ".join([*_scope_tokens(scope), _text_terms(terms)])
+
+
+def _text_terms(terms: Sequence[str]) -> str:
+    """The FTS5 condition: any of `terms` (each one quoted term) in the `text` column."""
     words = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
-    return " AND ".join([*_scope_tokens(scope), f"text : ({words})"])
+    return f"text : ({words})"
 
 
 def _scope_tokens(scope: Scope) -> list[str]:
