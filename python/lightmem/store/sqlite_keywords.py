@@ -52,12 +52,12 @@ class KeywordPart:
         min_score: float = 0.0,
     ) -> list[MemoryItem]:
         """See `SearchStore.keyword_search`; the relevance is FTS5's BM25 (a word in more than half of
-        the store's units adds almost nothing)."""
+        the store's units adds almost nothing) over the rarest words within `POSTINGS_BUDGET`."""
         check_search(scope, limit, filters)
         if keyword_match(keywords, scope, self._has_keyword_index) is None:
             return []
         conn = self._db.conn()
-        words = within_budget(conn, keywords, POSTINGS_BUDGET)
+        words = _within_budget(conn, keywords, POSTINGS_BUDGET)
         if not words:
             return []
         where, params = where_sql(scope, filters)
@@ -71,8 +71,8 @@ class KeywordPart:
         match = keyword_match(words, scope, True)
         needed = rows_needed(filters, limit)
         # Without filters every hit of the MATCH (its scope terms) is a live unit of the scope, so only
-        # the best `needed` hits are looked up in `units` (one page read each, the costly part).
-        best = -1 if needed is None or filters is not None else needed
+        # the best `limit` hits are looked up in `units` (one page read each, the costly part).
+        best = limit if filters is None else -1
         sql = (
             f"SELECT {ITEM_COLUMNS}, hits.score FROM (SELECT rowid AS hit, -bm25(units_text, 1.0, 0.0) "
             "AS score FROM units_text WHERE units_text MATCH ? AND rowid > 0 ORDER BY score DESC LIMIT ?) "
@@ -103,12 +103,12 @@ def _best_in_scope(
     return ranked[:limit]
 
 
-def within_budget(conn: sqlite3.Connection, keywords: Sequence[str], budget: int) -> list[str]:
+def _within_budget(conn: sqlite3.Connection, keywords: Sequence[str], budget: int) -> list[str]:
     """The rarest of `keywords` (quoted FTS5 terms, as `keyword_match` makes them) whose matches in
     `units_text` add up to at most `budget`; words no unit holds are left out. Each word's matches are
     counted up to `budget` + 1 only, so the count costs a fraction of scoring them."""
     count = "SELECT count(*) FROM (SELECT 1 FROM units_text WHERE units_text MATCH ? AND rowid > 0 LIMIT ?)"
-    matches = {}
+    matches: dict[str, int] = {}
     for word in dict.fromkeys(k.strip() for k in keywords if k.strip()):
         matches[word] = conn.execute(count, [_text_terms([word]), budget + 1]).fetchone()[0]
     chosen: list[str] = []
