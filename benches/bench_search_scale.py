@@ -26,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 from lightmem import Memory
-from lightmem.bench.locomo import default_paths
-from lightmem.bench.metrics import percentiles_ms
 from lightmem.conversations import Conversation, load_conversations
 from lightmem.embedding import OnnxEmbedder
 from lightmem.store import open_store
 from lightmem.types import ExtractedUnit, Scope
+from lightmem_bench.locomo import default_paths
+from lightmem_bench.metrics import percentiles_ms
 
 ADD_BATCH = 1000
 NOISE = 0.02
