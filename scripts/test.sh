@@ -25,6 +25,7 @@ ruff format --check python tests benches
 echo "== build the manylinux2014 wheel (zig links against glibc 2.17) and install it into $venv"
 maturin build --release --quiet --zig --compatibility manylinux2014 --out dist
 wheel=$(ls dist/lightmem_rs-*.whl)
+# [test] brings the postgres extra and pgserver (PostgreSQL 16 + pgvector) for the PostgreSQL store tests
 python -m pip install -q "${wheel}[test]"
 echo "== install the benchmarks' own package (benches/: lightmem_bench, the lightmem-bench command)"
 python -m pip install -q ./benches

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from fakes import HashEmbedder, LLMServer
 from lightmem.embedding import OnnxEmbedder
+from pg_server import PostgresServer, running_server
 from stores import STORE_KINDS, StoreKind
 
 
@@ -49,3 +50,19 @@ def store_location(store_kind: StoreKind, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty location of a store of `store_kind`, for `open_store` and `Memory`."""
     with store_kind.location(tmp_path) as location:
         yield location
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL with pgvector for the session (see `pg_server`); skips, saying why, where
+    none can start."""
+    with running_server() as (server, reason):
+        if server is None:
+            pytest.skip(reason)
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The URL of a fresh, empty store location on `postgres_server` (a schema of its own)."""
+    return postgres_server.fresh_url()

@@ -164,7 +164,8 @@ def _global_options() -> argparse.ArgumentParser:
     options.add_argument(
         "--path",
         metavar="DIR",
-        help="memory directory (default: $LIGHTMEM_PATH or ./lightmem-data; `demo`: a temporary one)",
+        help="memory directory or postgresql:// URL (default: $LIGHTMEM_PATH or ./lightmem-data; `demo`: "
+        "a temporary one)",
     )
     options.add_argument("--user", metavar="USER", help=f"user id (default {DEFAULT_USER!r})")
     options.add_argument("--json", action="store_true", help="machine-readable output")
@@ -206,9 +207,10 @@ def _describe(err: BaseException) -> str:
 def _open(path: Optional[str], create: bool = False) -> Iterator[Memory]:
     """The memory at `path` (or $LIGHTMEM_PATH, or the default); only `create` makes a new one."""
     from lightmem.memory import DEFAULT_PATH, Memory
+    from lightmem.store.postgres import is_postgres_url
 
     path = path or os.environ.get("LIGHTMEM_PATH") or DEFAULT_PATH
-    if not create and not os.path.isdir(path):
+    if not create and not is_postgres_url(path) and not os.path.isdir(path):
         raise CliError(
             f"no memory directory at {path!r}: add conversations with `lightmem ingest FILE`, or pass --path"
         )

@@ -29,6 +29,7 @@ from lightmem.short_term_buffer import ShortTermBuffer
 from lightmem.sleep import ConsolidationReport, SleepScheduler
 from lightmem.store import MemoryStore, SearchFilters, open_store
 from lightmem.store.codec import metadata_copy
+from lightmem.store.postgres import is_postgres_url, masked_url
 from lightmem.text_keys import embedding_text
 from lightmem.types import HistoryEntry, MemoryItem, MemoryNotFoundError, Scope, check_unicode
 
@@ -149,13 +150,14 @@ class Memory:
         if isinstance(llm, str):
             overrides["llm"], llm = llm, None
         self.config = LightMemConfig.from_env(**overrides) if config is None else replace(config, **overrides)
-        self.path = os.fspath(path)
+        location = os.fspath(path)
+        self.path = masked_url(location) if is_postgres_url(location) else location
         self._embedder = embedder or OnnxEmbedder(
             model_path=self.config.embedding_model_path, batch_size=self.config.embedding_batch_size
         )
         self._llm = llm or make_llm(self.config)
         self._store: MemoryStore = open_store(
-            self.path, dim=self._embedder.dim, oversample=self.config.search_oversample
+            location, dim=self._embedder.dim, oversample=self.config.search_oversample
         )
         self._buffer = ShortTermBuffer(self._store, self.config.buffer_token_threshold)
         self._ingestion = Ingestion(

@@ -59,8 +59,8 @@ def by_meaning(
         for j in chunk:
             if rowids[j] not in rows:  # flushed since its vector was read: the units will show it
                 continue
-            item = _scored(_item(rows[rowids[j]]), float(scores[j]))
-            if _admitted(item, filters):
+            item = scored(pending_item(rows[rowids[j]]), float(scores[j]))
+            if admitted(item, filters):
                 found.append(item)
                 if len(found) == limit:
                     return found
@@ -98,11 +98,11 @@ def by_keywords(
         "ORDER BY hits.score DESC",
         [match, min_score, *params],
     ).fetchall()
-    found = (_scored(_item(row), float(row[-1])) for row in rows)
-    return [item for item in found if _admitted(item, filters)][:limit]
+    found = (scored(pending_item(row), float(row[-1])) for row in rows)
+    return [item for item in found if admitted(item, filters)][:limit]
 
 
-def _item(row: Sequence[Any]) -> MemoryItem:
+def pending_item(row: Sequence[Any]) -> MemoryItem:
     rowid, user_id, agent_id, run_id, text, created_at = row[:6]
     record = json.loads(text)
     message = message_from_dict(record)
@@ -122,9 +122,9 @@ def _item(row: Sequence[Any]) -> MemoryItem:
     )
 
 
-def _scored(item: MemoryItem, score: float) -> MemoryItem:
+def scored(item: MemoryItem, score: float) -> MemoryItem:
     return replace(item, score=score)
 
 
-def _admitted(item: MemoryItem, filters: Optional[SearchFilters]) -> bool:
+def admitted(item: MemoryItem, filters: Optional[SearchFilters]) -> bool:
     return filters is None or filters.admits(item.event_time, item.created_at, item.metadata)

@@ -1,0 +1,158 @@
+"""Search in PostgreSQL: by meaning over the HNSW index (or exactly, for a small scope), and by keywords
+with BM25 computed over the full-text index.
+
+Vector search: pgvector 0.6 filters the index's candidates after the scan (no iterative scan), so a scope
+that is a small part of the store is searched exactly (its units read through the scope index and
+sorted by distance) and a large one through the index, asking it for more candidates (`hnsw.ef_search`)
+until `limit` of them are in scope.
+
+Keyword search: SQLite's FTS5 BM25 (k1 = 1.2, b = 0.75, idf = ln((N - n + 0.5) / (n + 0.5)), at least
+1e-6), computed in SQL from the tsvectors of the matching units and buffered messages of the scope
+(English stemming and stop words of PostgreSQL's `english` configuration). It differs from FTS5's in
+three ways: N (documents) and n (documents with the term) count the scope's units and messages, not the
+whole store's; a document's length is its number of distinct lexemes (stop words left out), and the
+average length is that of the matching documents, not of all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Optional
+
+import numpy as np
+
+from lightmem.store.filters import SearchFilters
+from lightmem.store.postgres.connection import Connection
+from lightmem.store.postgres.schema import TEXT_CONFIG
+from lightmem.store.postgres.sql import ITEM_COLUMNS, scope_where, vector_param
+from lightmem.store.rows import take
+
+_MAX_EF_SEARCH = 1000
+"""pgvector's largest `hnsw.ef_search`; a scope still short of hits after it is searched exactly."""
+_K1 = 1.2
+_B = 0.75
+
+Hits = list[tuple[Sequence[Any], float]]
+
+
+def ranked(
+    conn: Connection,
+    query: np.ndarray,
+    condition: tuple[str, list[Any]],
+    filters: Optional[SearchFilters],
+    limit: int,
+    *,
+    oversample: int,
+    exact_scan_max: int,
+) -> Hits:
+    """The `limit` best (row of `ITEM_COLUMNS`, cosine) of the units meeting the SQL `condition` and the
+    metadata part of `filters`."""
+    where, params = condition
+    checked = filters is not None and bool(filters.metadata)  # rows are checked in Python: read them all
+    bounded = f"SELECT COUNT(*) FROM (SELECT 1 FROM lightmem_units WHERE {where} LIMIT %s) AS s"
+    count_row = conn.execute(bounded, [*params, exact_scan_max + 1]).fetchone()
+    in_scope = int(count_row[0]) if count_row else 0
+    if in_scope == 0:
+        return []
+    vector = vector_param(query)
+    if in_scope > exact_scan_max and not checked:
+        hits = _index_search(conn, vector, where, params, limit, oversample)
+        if hits is not None:
+            return hits
+    # `+ 0`: an order the HNSW index cannot give, so that every row of the condition is ranked
+    rows = conn.execute(
+        f"SELECT {ITEM_COLUMNS}, 1 - (vector <=> %s::vector) AS score FROM lightmem_units WHERE {where} "
+        f"ORDER BY (vector <=> %s::vector) + 0, rowid {'' if checked else 'LIMIT %s'}",
+        [vector, *params, vector, *([] if checked else [limit])],
+    ).fetchall()
+    return take(((row, float(row[-1])) for row in rows), filters, limit)
+
+
+def _index_search(
+    conn: Connection, vector: str, where: str, params: list[Any], limit: int, oversample: int
+) -> Optional[Hits]:
+    """The `limit` best units through the HNSW index, widening its search until `limit` are in scope;
+    None if even the widest search finds fewer (the caller then searches exactly)."""
+    ef = max(40, limit * oversample)
+    while True:
+        ef = min(ef, _MAX_EF_SEARCH)
+        conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
+        rows = conn.execute(
+            f"SELECT {ITEM_COLUMNS}, 1 - (vector <=> %s::vector) AS score FROM lightmem_units "
+            f"WHERE {where} ORDER BY vector <=> %s::vector LIMIT %s",
+            [vector, *params, vector, limit],
+        ).fetchall()
+        if len(rows) >= limit:
+            return [(row, float(row[-1])) for row in rows]
+        if ef >= _MAX_EF_SEARCH:
+            return None
+        ef *= 4
+
+
+def tsquery(keywords: Sequence[str]) -> tuple[str, list[Any]]:
+    """The full-text query matching any of `keywords` (each a phrase), and its parameters."""
+    phrases = " || ".join([f"phraseto_tsquery('{TEXT_CONFIG}', %s)"] * len(keywords))
+    return f"({phrases})", list(keywords)
+
+
+def bm25(
+    conn: Connection, keywords: Sequence[str], scope_condition: tuple[str, list[Any]]
+) -> dict[int, float]:
+    """BM25 of every unit (positive rowid) and buffered message (negative rowid) of the scope that
+    matches any of `keywords` (see the module's docstring); keyed by signed rowid."""
+    where, params = scope_condition
+    query, query_params = tsquery(keywords)
+    sql = f"""
+        WITH terms AS (
+            SELECT tsvector_to_array(to_tsvector('{TEXT_CONFIG}', %s)) AS lexemes
+        ), hits AS (
+            SELECT rowid AS hit, words AS doc FROM lightmem_units
+            WHERE NOT deleted AND {where} AND words @@ {query}
+            UNION ALL
+            SELECT -rowid, line_words FROM lightmem_pending WHERE {where} AND line_words @@ {query}
+        ), docs AS (
+            SELECT (SELECT COUNT(*) FROM lightmem_units WHERE NOT deleted AND {where})
+                 + (SELECT COUNT(*) FROM lightmem_pending WHERE {where}) AS n,
+                   (SELECT GREATEST(AVG(length(doc)), 1) FROM hits) AS avgdl
+        ), tf AS (
+            SELECT hit, length(doc) AS dl, entry.lexeme, COALESCE(array_length(entry.positions, 1), 1) AS tf
+            FROM hits, unnest(doc) AS entry, terms WHERE entry.lexeme = ANY(terms.lexemes)
+        ), df AS (
+            SELECT lexeme, COUNT(DISTINCT hit) AS n FROM tf GROUP BY lexeme
+        )
+        SELECT hit, SUM(GREATEST(ln((docs.n - df.n + 0.5) / (df.n + 0.5)), 1e-6)
+                        * tf.tf * {_K1 + 1} / (tf.tf + {_K1} * (1 - {_B} + {_B} * tf.dl / docs.avgdl)))
+        FROM tf JOIN df USING (lexeme) CROSS JOIN docs GROUP BY hit
+    """
+    args = [" ".join(keywords), *params, *query_params, *params, *query_params, *params, *params]
+    return {int(hit): float(score) for hit, score in conn.execute(sql, args)}
+
+
+def keyword_units(
+    conn: Connection,
+    keywords: Sequence[str],
+    scope_condition: tuple[str, list[Any]],
+    live_condition: tuple[str, list[Any]],
+    filters: Optional[SearchFilters],
+    limit: int,
+    min_score: float,
+) -> Hits:
+    """The `limit` best units by `bm25` scoring at least `min_score` that meet `live_condition` (scope
+    and time bounds) and the metadata part of `filters`, best first."""
+    scores = {
+        hit: s for hit, s in bm25(conn, keywords, scope_condition).items() if hit > 0 and s >= min_score
+    }
+    if not scores:
+        return []
+    where, params = live_condition
+    rows = conn.execute(
+        f"SELECT {ITEM_COLUMNS} FROM lightmem_units WHERE rowid = ANY(%s) AND {where}",
+        [list(scores), *params],
+    ).fetchall()
+    ordered = sorted(rows, key=lambda row: (-scores[int(row[0])], int(row[0])))
+    return take(((row, scores[int(row[0])]) for row in ordered), filters, limit)
+
+
+def scope_condition(scope: Any) -> tuple[str, list[Any]]:
+    """The scope condition keyword statistics are computed over (None ids match any value)."""
+    return scope_where(scope)

@@ -1,0 +1,40 @@
+"""The PostgreSQL store against a real PostgreSQL with pgvector (see `pg_server`): the long-term store's
+behavioural tests run on it (until one fixture runs the suite against every store kind), and what only
+a database shared between processes has to prove."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+
+import pytest
+import test_long_term
+from lightmem.store.postgres.store import PostgresStore
+
+SQLITE_ONLY = {
+    # they read the usearch index (check_index, rebuild_index) or patch the SQLite buffer search
+    "test_delete_is_a_tombstone",
+    "test_delete_all_deletes_scope_units_and_pending",
+    "test_rebuild_index_keeps_everything",
+    "test_threads_share_one_store",
+    "test_update_of_the_source_alone_keeps_text_vector_and_mark",
+    "test_buffer_search_skips_a_message_flushed_while_it_ranked_the_vectors",
+}
+"""Tests of test_long_term that look at the SQLite implementation, not at the store's contract."""
+
+globals().update(
+    {
+        name: test
+        for name, test in vars(test_long_term).items()
+        if name.startswith("test_")
+        and name not in SQLITE_ONLY
+        and "store" in inspect.signature(test).parameters  # the others open SQLite directories
+    }
+)
+
+
+@pytest.fixture
+def store(postgres_url: str) -> Iterator[PostgresStore]:
+    """A PostgresStore on a fresh database (the fixture test_long_term's tests take)."""
+    with PostgresStore(postgres_url, test_long_term.DIM) as s:
+        yield s
