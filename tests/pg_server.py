@@ -70,7 +70,9 @@ def running_server() -> Iterator[tuple[Optional[PostgresServer], str]]:
         yield PostgresServer(external), ""
         return
     try:
-        import pgserver
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            warnings.simplefilter("ignore")
+            import pgserver
     except ImportError:
         yield (
             None,
