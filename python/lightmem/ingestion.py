@@ -113,7 +113,11 @@ class Ingestion:
         return self._store.add(scope, units, vectors, metadata=metadata, messages=records, counts=tally)
 
     def _flush_scope(self, scope: Scope, force: bool) -> list[MemoryItem]:
-        with self._flush_lock:
+        # the claim keeps every other process (and machine) from extracting the same messages meanwhile;
+        # `force` waits for another's flush to end, then flushes what is left
+        with self._flush_lock, self._store.claim("flush", scope, wait=force) as held:
+            if not held:
+                return []  # another process flushes this scope now
             pending = self._buffer.messages(scope)
             if not pending:
                 return []

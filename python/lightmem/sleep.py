@@ -173,26 +173,27 @@ def consolidate(
     by_scope: dict[tuple[Optional[str], ...], list[tuple[MemoryItem, np.ndarray]]] = defaultdict(list)
     for item, vector in store.unconsolidated(scope):
         by_scope[item.scope_key].append((item, vector))
-    found: list[tuple[Scope, list[_Cluster]]] = []
-    for key, units in by_scope.items():
-        if cancel is not None and cancel.is_set():
-            break
-        unit_scope = Scope(*key)
-        tally.scopes += 1
-        tally.units_examined += len(units)
-        with _scope_failures(unit_scope, tally):
-            clusters, lonely = _find_clusters(store, config, unit_scope, units, max_cluster_size)
-            _mark(store, unit_scope, lonely)
-            found.append((unit_scope, clusters))
-    tally.clusters_found = sum(len(clusters) for _, clusters in found)
-    with tqdm(total=tally.clusters_found, desc="consolidate", unit="cluster", disable=not progress) as bar:
-        for cluster_scope, clusters in found:
-            with _scope_failures(cluster_scope, tally):
+    with tqdm(total=0, desc="consolidate", unit="cluster", disable=not progress) as bar:
+        for key, units in by_scope.items():
+            if cancel is not None and cancel.is_set():
+                break
+            unit_scope = Scope(*key)
+            # the claim keeps other processes (and machines) from consolidating the scope meanwhile
+            with store.claim("consolidate", unit_scope) as held, _scope_failures(unit_scope, tally):
+                if not held:
+                    continue  # another process consolidates it now
+                tally.scopes += 1
+                tally.units_examined += len(units)
+                clusters, lonely = _find_clusters(store, config, unit_scope, units, max_cluster_size)
+                _mark(store, unit_scope, lonely)
+                tally.clusters_found += len(clusters)
+                bar.total += len(clusters)
+                bar.refresh()
                 for batch in _batches(clusters, batch_size):
                     if cancel is not None and cancel.is_set():
                         break
-                    counted = CountedLLM(llm, store, cluster_scope)  # in the scope's lifetime counters
-                    _settle_batch(store, counted, embedder, cluster_scope, batch, tally)
+                    counted = CountedLLM(llm, store, unit_scope)  # in the scope's lifetime counters
+                    _settle_batch(store, counted, embedder, unit_scope, batch, tally)
                     bar.update(len(batch))
     return tally.report(time.perf_counter() - start)
 

@@ -13,6 +13,7 @@ are thread-safe, and several stores (threads, processes, machines) may share the
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Optional, Protocol, Union
 
 import numpy as np
@@ -259,5 +260,17 @@ class ConsolidationStore(Protocol):
         ...
 
 
-class MemoryStore(UnitStore, SearchStore, ShortTermStore, ConsolidationStore, Protocol):
-    """A whole long-term store: units, search, the short-term buffer and consolidation support."""
+class ClaimStore(Protocol):
+    """Claims that keep two holders (threads, processes, machines) from doing the same work at once."""
+
+    def claim(self, job: str, scope: Scope, *, wait: bool = False) -> AbstractContextManager[bool]:
+        """Hold `job` ('flush' or 'consolidate') on the exact `scope` for a `with` block: the block gets
+        True when it holds the claim, False when another holder has it (`wait`: block until it is free,
+        then True). At most one holder at a time among every store sharing the data; released at the end
+        of the block, or by the holder's death (a killed process), so that the work falls to the next
+        claimant. A claim is advisory: writes stay checked by the store (pending rows, versions)."""
+        ...
+
+
+class MemoryStore(UnitStore, SearchStore, ShortTermStore, ConsolidationStore, ClaimStore, Protocol):
+    """A whole long-term store: units, search, the short-term buffer, consolidation support and claims."""

@@ -12,9 +12,11 @@ sequence. Composed from parts with one job each:
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager
 from typing import Union
 
 from lightmem.limits import check_int
+from lightmem.store import file_claims
 from lightmem.store.schema import check_not_lost, open_database
 from lightmem.store.sqlite_consolidation import ConsolidationPart
 from lightmem.store.sqlite_db import Database, store_directory
@@ -24,6 +26,7 @@ from lightmem.store.sqlite_search import SearchPart
 from lightmem.store.sqlite_units import UnitsPart
 from lightmem.store.sqlite_vectors import IndexedVectors
 from lightmem.store.vector_index import record_path
+from lightmem.types import Scope
 
 
 class SQLiteStore(UnitsPart, SearchPart, KeywordPart, PendingPart, ConsolidationPart):
@@ -67,6 +70,10 @@ class SQLiteStore(UnitsPart, SearchPart, KeywordPart, PendingPart, Consolidation
         except BaseException:
             self._db.close()
             raise
+
+    def claim(self, job: str, scope: Scope, *, wait: bool = False) -> AbstractContextManager[bool]:
+        """`MemoryStore.claim`: a lock per (job, scope) under the directory (see `file_claims`)."""
+        return file_claims.claim(self.directory, job, scope, wait)
 
     def check_index(self) -> bool:
         """Whether the vector index holds exactly the live units (count and keys)."""

@@ -1,20 +1,35 @@
 """Claims on a scope's work (a flush, a consolidation) as PostgreSQL session advisory locks: at most one
 holder per (job, exact scope) across every process and machine, released at the end of the claim or
-when the holder's connection dies (a killed process), so that the work falls to the next claimant."""
+when the holder's connection dies (a killed process), so that the work falls to the next claimant.
+
+Every claim of a store goes through one connection of its own (not the pool's: a pass that holds many
+claims takes no pooled connection), and a claim held by one thread of the process is refused to the
+others (advisory locks are re-entrant within a session)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Optional
 
-from lightmem.store.postgres.connection import Database
+import psycopg
+from psycopg.rows import TupleRow
+
 from lightmem.store.rows import check_scope
+from lightmem.store.schema import StoreError
 from lightmem.types import Scope
 
 JOBS = ("flush", "consolidate")
 """The kinds of work a scope can be claimed for."""
+_POLL_S = (0.02, 0.05, 0.1, 0.2, 0.5)
+"""Pauses between the attempts of a waiting claim (the last one repeats)."""
+
+logger = logging.getLogger("lightmem")
 
 
 def claim_key(job: str, scope: Scope) -> int:
@@ -23,25 +38,70 @@ def claim_key(job: str, scope: Scope) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big", signed=True)
 
 
-@contextmanager
-def claim(db: Database, job: str, scope: Scope, wait: bool) -> Iterator[bool]:
-    """Hold the claim of `job` on the exact `scope` for the block: yields True when held, False when
-    another holder has it (`wait` False) ; `wait` True blocks until it is free. One pooled connection is
-    kept for the block (outside any transaction, so that it holds no snapshot meanwhile)."""
-    if job not in JOBS:
-        raise ValueError(f"job must be one of {JOBS}, got {job!r}")
-    key = claim_key(job, check_scope(scope))
-    with db.connection() as conn:
-        if wait:
-            conn.execute("SELECT pg_advisory_lock(%s)", [key])
-            held = True
-        else:
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
-            held = bool(row and row[0])
-        conn.commit()
+class Claims:
+    """The claims of one store, on a connection of their own to `url` (`where`: the URL, masked)."""
+
+    def __init__(self, url: str, where: str) -> None:
+        self._url = url
+        self._where = where
+        self._lock = threading.Lock()
+        self._conn: Optional[psycopg.Connection[TupleRow]] = None
+        self._held: set[int] = set()
+
+    @contextmanager
+    def claim(self, job: str, scope: Scope, wait: bool) -> Iterator[bool]:
+        """Hold `job` on the exact `scope` for the block: True when held, False when another holder has
+        it (`wait`: try again until it is free)."""
+        if job not in JOBS:
+            raise ValueError(f"job must be one of {JOBS}, got {job!r}")
+        key = claim_key(job, check_scope(scope))
+        held = self._try(key)
+        pauses = iter(_POLL_S)
+        while wait and not held:
+            time.sleep(next(pauses, _POLL_S[-1]))
+            held = self._try(key)
         try:
             yield held
         finally:
             if held:
-                conn.execute("SELECT pg_advisory_unlock(%s)", [key])
-                conn.commit()
+                self._release(key)
+
+    def close(self) -> None:
+        """Close the connection (releasing every claim it holds); idempotent."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            self._held.clear()
+
+    def _try(self, key: int) -> bool:
+        with self._lock:
+            if key in self._held:
+                return False
+            row = self._connection().execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
+            if row is None or not row[0]:
+                return False
+            self._held.add(key)
+            return True
+
+    def _release(self, key: int) -> None:
+        with self._lock:
+            self._held.discard(key)
+            if self._conn is None:
+                return
+            try:
+                self._conn.execute("SELECT pg_advisory_unlock(%s)", [key])
+            except psycopg.OperationalError:  # the connection died: its locks went with it
+                self._conn.close()
+                self._conn = None
+
+    def _connection(self) -> psycopg.Connection[TupleRow]:
+        if self._conn is None or self._conn.closed:
+            if self._held:
+                logger.warning("the claims connection to %s was lost; claims held are released", self._where)
+                self._held.clear()
+            try:
+                self._conn = psycopg.connect(self._url, autocommit=True)
+            except psycopg.OperationalError as exc:
+                raise StoreError(f"cannot claim work in {self._where}: {str(exc).strip()[:200]}") from exc
+        return self._conn

@@ -92,6 +92,7 @@ class PostgresStore:
         self._exact_scan_max = exact_scan_max
         self._db = Database(url, max_connections=max_connections, timeout=connect_timeout)
         self.location = self._db.where
+        self._claims = claims.Claims(url, self._db.where)
         try:
             self.store_id = open_schema(self._db, dim)
         except BaseException:
@@ -308,7 +309,9 @@ class PostgresStore:
         }
 
     def close(self) -> None:
-        """Close the connection pool; idempotent. Everything stored is in the database already."""
+        """Close the connection pool and release every claim; idempotent. Everything stored is in the
+        database already."""
+        self._claims.close()
         self._db.close()
 
     def __enter__(self) -> PostgresStore:
@@ -571,7 +574,7 @@ class PostgresStore:
         """Hold `job` ('flush' or 'consolidate') of the exact `scope` for a `with` block, across every
         process and machine: the block gets True when it holds the claim, False when another holder has
         it (`wait` True: waits for it). A killed holder's claim is released with its connection."""
-        return claims.claim(self._db, job, scope, wait)
+        return self._claims.claim(job, scope, wait)
 
     def _read(self, body: Callable[[Connection], T]) -> T:
         """`body(conn)` in a transaction; StoreError once the store is closed."""
