@@ -114,6 +114,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     consolidate.set_defaults(command=_consolidate)
 
+    worker = commands.add_parser(
+        "worker",
+        parents=common,
+        help="flush buffers and consolidate new memories as they come, sharing the work with other workers "
+        "(stops after the current job on SIGTERM)",
+    )
+    worker.add_argument("--idle", type=float, default=30.0, metavar="S", help="flush a buffer idle for S s")
+    worker.add_argument(
+        "--threshold",
+        type=_positive_int,
+        default=None,
+        metavar="WORDS",
+        help="flush a buffer past WORDS words",
+    )
+    worker.add_argument("--poll", type=float, default=1.0, metavar="S", help="look for work every S s")
+    worker.add_argument("--once", action="store_true", help="do what is due now, then exit")
+    worker.set_defaults(command=_worker)
+
     history = commands.add_parser("history", parents=common, help="the recorded changes of one memory")
     history.add_argument("memory_id", metavar="ID", help="a memory id, as `get-all` and `search` show them")
     history.set_defaults(command=_history)
@@ -127,6 +145,18 @@ def _parser() -> argparse.ArgumentParser:
     add_mcp_arguments(mcp)
     mcp.set_defaults(command=_mcp)
     return parser
+
+
+def _worker(args: argparse.Namespace) -> None:
+    from lightmem.memory import DEFAULT_PATH
+    from lightmem.worker import run_worker
+
+    location = args.path or os.environ.get("LIGHTMEM_PATH") or DEFAULT_PATH
+    stats = run_worker(location, threshold=args.threshold, idle_s=args.idle, poll_s=args.poll, once=args.once)
+    if args.json:
+        _print_json(stats.as_dict())
+    else:
+        _print_mapping(stats.as_dict())
 
 
 def _serve(args: argparse.Namespace) -> None:

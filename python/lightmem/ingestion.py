@@ -112,10 +112,17 @@ class Ingestion:
         tally["units_extracted"] += len(units)
         return self._store.add(scope, units, vectors, metadata=metadata, messages=records, counts=tally)
 
-    def _flush_scope(self, scope: Scope, force: bool) -> list[MemoryItem]:
+    def flush_scope(self, scope: Scope, *, force: bool, wait: bool) -> list[MemoryItem]:
+        """Flush the exact `scope` (`force`: its whole buffer; else its last topic segment waits for more
+        turns) under the store's claim on it (`wait`: for another holder to finish; else nothing is done
+        while another holds it): the units stored."""
+        return self._flush_scope(scope, force, wait)
+
+    def _flush_scope(self, scope: Scope, force: bool, wait: Optional[bool] = None) -> list[MemoryItem]:
         # the claim keeps every other process (and machine) from extracting the same messages meanwhile;
-        # `force` waits for another's flush to end, then flushes what is left
-        with self._flush_lock, self._store.claim("flush", scope, wait=force) as held:
+        # `wait` (default: `force`) waits for another's flush to end, then flushes what is left
+        claim = self._store.claim("flush", scope, wait=force if wait is None else wait)
+        with self._flush_lock, claim as held:
             if not held:
                 return []  # another process flushes this scope now
             pending = self._buffer.messages(scope)

@@ -1,0 +1,98 @@
+"""`lightmem worker` as real processes on a PostgreSQL store: several workers share the flushes and
+consolidations of many scopes with no double extraction, one killed with SIGKILL loses nothing, and
+SIGTERM ends a worker after its current job."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+from crash_worker import sentence
+from lightmem.embedding import OnnxEmbedder
+from lightmem.memory import Memory
+from lightmem.store.postgres.store import PostgresStore
+from lightmem.types import Scope
+from lightmem.worker import Worker
+
+SCOPES = [Scope(user_id=f"user{i}") for i in range(8)]
+PER_SCOPE = 5
+
+pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")
+
+
+def start_worker(url: str) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "lightmem.cli", "--path", url, "--json", "-v", "worker"]
+    options = ["--idle", "0.5", "--poll", "0.1"]
+    return subprocess.Popen([*command, *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def add_messages(url: str, embedder: OnnxEmbedder) -> list[str]:
+    """PER_SCOPE messages in each scope, buffered only (the agents leave every flush to the workers)."""
+    rng = random.Random(3)
+    ids = []
+    with Memory(url, embedder=embedder, buffer_token_threshold=10**6) as agent:
+        for scope in SCOPES:
+            for n in range(PER_SCOPE):
+                message = {"id": f"{scope.user_id}-{n}", "role": "user", "content": sentence(rng)}
+                assert agent.add(message, user_id=scope.user_id) == []
+                ids.append(f"{scope.user_id}:{message['id']}")
+    return ids
+
+
+def wait_until_done(url: str, dim: int, timeout_s: float) -> None:
+    """Until nothing is buffered and every unit is consolidated."""
+    deadline = time.monotonic() + timeout_s
+    with PostgresStore(url, dim) as store:
+        while store.pending_count() or store.unconsolidated(limit=1):
+            assert time.monotonic() < deadline, "the workers did not finish the work"
+            time.sleep(0.2)
+
+
+def cited(url: str, dim: int) -> Counter[str]:
+    """How many live units cite each (scope, message id)."""
+    with PostgresStore(url, dim) as store:
+        return Counter(f"{s.user_id}:{m}" for s in SCOPES for item in store.get_all(s) for m in item.source)
+
+
+def test_workers_share_the_work_and_a_killed_one_loses_nothing(
+    postgres_url: str, embedder: OnnxEmbedder
+) -> None:
+    ids = add_messages(postgres_url, embedder)
+    workers = [start_worker(postgres_url) for _ in range(3)]
+    try:
+        time.sleep(4.0)  # the workers load the model, and start on the scopes idle for 0.5 s
+        workers[0].kill()
+        wait_until_done(postgres_url, embedder.dim, timeout_s=90)
+        for worker in workers[1:]:
+            worker.send_signal(signal.SIGTERM)
+        outputs = [worker.communicate(timeout=30) for worker in workers[1:]]
+    finally:
+        for worker in workers:
+            worker.kill()
+    for worker, (stdout, stderr) in zip(workers[1:], outputs):
+        assert worker.returncode == 0, stderr
+        assert "extracted these messages first" not in stderr  # no extraction was done twice
+        assert set(json.loads(stdout)) == {"flushes", "units", "consolidations", "errors"}
+        assert json.loads(stdout)["errors"] == 0
+    print("worker stats:", [json.loads(stdout) for stdout, _ in outputs])  # shown with pytest -s
+    counts = cited(postgres_url, embedder.dim)
+    assert sorted(counts) == sorted(ids) and set(counts.values()) == {1}
+
+
+def test_stop_ends_the_loop_after_the_current_job(postgres_url: str, embedder: OnnxEmbedder) -> None:
+    add_messages(postgres_url, embedder)
+    with Memory(postgres_url, embedder=embedder) as memory:
+        worker = Worker(memory, idle_s=0.0, poll_s=0.05)
+        assert worker.run_once()  # flushes every scope
+        assert memory.stats().pending_messages == 0
+        worker.stop()
+        assert worker.run() == worker.stats  # returns at once
+        assert worker.stats.flushes == len(SCOPES) and worker.stats.errors == 0
+    with pytest.raises(ValueError, match="idle_s"):
+        Worker(memory, idle_s=-1)
