@@ -14,8 +14,10 @@ from collections.abc import Iterator
 
 import pytest
 import test_isolation
+import test_reliability
 from crash_worker import USER, HashEmbedder, spawn
 from hypothesis import HealthCheck, settings
+from lightmem.embedding import OnnxEmbedder
 from lightmem.long_term import StoreError
 from lightmem.memory import Memory
 from lightmem.store.postgres.store import PostgresStore
@@ -129,3 +131,18 @@ def test_writers_killed_at_random_points_lose_no_acknowledged_message(postgres_u
     assert final.returncode == 0, stderr
     pending, units = _message_id_counts(postgres_url)
     assert not pending and all(m in units for m in acknowledged + stdout.split()[:-1])
+
+
+@pytest.fixture(scope="module")
+def shared_memory(postgres_server: PostgresServer, embedder: OnnxEmbedder) -> Iterator[Memory]:
+    """test_reliability's memory for every generated bad input, on PostgreSQL."""
+    with Memory(postgres_server.fresh_url(), embedder=embedder, buffer_token_threshold=1) as memory:
+        yield memory
+
+
+test_add_takes_any_input_or_raises_value_error = (
+    test_reliability.test_add_takes_any_input_or_raises_value_error
+)
+test_reads_and_edits_take_any_input_or_raise_value_error = (
+    test_reliability.test_reads_and_edits_take_any_input_or_raise_value_error
+)

@@ -38,3 +38,17 @@ def store(postgres_url: str) -> Iterator[PostgresStore]:
     """A PostgresStore on a fresh database (the fixture test_long_term's tests take)."""
     with PostgresStore(postgres_url, test_long_term.DIM) as s:
         yield s
+
+
+def test_a_nul_character_is_a_value_error_naming_the_argument(store: PostgresStore) -> None:
+    """PostgreSQL's text and jsonb cannot hold NUL: a clear ValueError, nothing stored (the driver's
+    own error named no argument)."""
+    scope, vectors = test_long_term.ALICE, test_long_term.unit_vectors(1)
+    with pytest.raises(ValueError, match=r"metadata holds a NUL character"):
+        store.add(scope, test_long_term.units("Alice likes tea"), vectors, metadata={"k": "a\x00b"})
+    with pytest.raises(ValueError, match=r"messages\[0\] holds a NUL character"):
+        store.pending_add(scope, [{"role": "user", "content": "x", "name": "a\x00"}], [1])
+    with pytest.raises(ValueError, match="NUL"):
+        store.add(scope, test_long_term.units("Alice likes \x00 tea"), vectors)
+    (kept,) = store.add(scope, test_long_term.units("Alice likes tea"), vectors, metadata={"k": "\\u0000"})
+    assert kept.metadata == {"k": "\\u0000"} and store.count() == 1 and store.pending_count() == 0

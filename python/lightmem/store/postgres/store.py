@@ -19,7 +19,6 @@ from lightmem.store.codec import (
     check_vector,
     check_vectors,
     decode_time,
-    encode_json,
     encode_time,
 )
 from lightmem.store.errors import StoreError
@@ -32,6 +31,7 @@ from lightmem.store.postgres.sql import (
     ITEM_COLUMNS,
     exact_scope_where,
     iso,
+    jsonb_text,
     live_where,
     scope_where,
     to_matrix,
@@ -124,11 +124,11 @@ class PostgresStore:
             check_text(unit.text, f"units[{i}].text")
         matrix = check_vectors(vectors, self.dim, len(given), "vectors")
         if metadata is None or isinstance(metadata, Mapping):
-            metadata_json = [encode_json(check_metadata(metadata), "metadata")] * len(given)
+            metadata_json = [jsonb_text(check_metadata(metadata), "metadata")] * len(given)
         elif len(metadata) != len(given):
             raise ValueError(f"metadata has {len(metadata)} entries for {len(given)} units")
         else:
-            metadata_json = [encode_json(check_metadata(m), f"metadata[{i}]") for i, m in enumerate(metadata)]
+            metadata_json = [jsonb_text(check_metadata(m), f"metadata[{i}]") for i, m in enumerate(metadata)]
         pending = sorted({int(i) for i in pending_ids})
         if messages and len(messages) != len(given):
             raise ValueError(f"messages has {len(messages)} entries for {len(given)} units")
@@ -141,7 +141,7 @@ class PostgresStore:
             (
                 ids[i], scope.user_id, scope.agent_id, scope.run_id, unit.text, unit.topic,
                 None if unit.event_time is None else encode_time(unit.event_time),
-                encode_json(list(unit.source), "source"), metadata_json[i], text_hash(unit.text),
+                jsonb_text(list(unit.source), "source"), metadata_json[i], text_hash(unit.text),
                 vector_param(matrix[i]),
             )
             for i, unit in enumerate(given)
@@ -438,7 +438,7 @@ class PostgresStore:
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                 raise ValueError(f"words[{i}] must be an integer >= 0, got {count!r}")
             key = message_key(message, f"messages[{i}]")
-            rows.append((encode_json(message, f"messages[{i}]"), count, key, turn_vectors[i]))
+            rows.append((jsonb_text(message, f"messages[{i}]"), count, key, turn_vectors[i]))
 
         def body(conn: Connection) -> list[int]:
             stored = []

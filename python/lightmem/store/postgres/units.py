@@ -9,10 +9,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 from lightmem.store.changes import Change
-from lightmem.store.codec import encode_json
 from lightmem.store.errors import VersionConflict
 from lightmem.store.postgres.connection import Connection
-from lightmem.store.postgres.sql import ITEM_COLUMNS, exact_scope_where, scope_key, scope_where
+from lightmem.store.postgres.sql import ITEM_COLUMNS, exact_scope_where, jsonb_text, scope_key, scope_where
 from lightmem.store.rows import to_item
 from lightmem.text_keys import text_hash
 from lightmem.types import MemoryItem, Scope
@@ -53,8 +52,8 @@ def update_row(
 ) -> MemoryItem:
     """`rows.update_row` for PostgreSQL (`vector`: pgvector text of the new text's vector)."""
     rowid, old_text, old_metadata = live_row(conn, memory_id, scope)
-    new_source = None if source is None else encode_json(list(source), "source")
-    new_metadata = None if metadata is None else encode_json({**old_metadata, **metadata}, "metadata")
+    new_source = None if source is None else jsonb_text(list(source), "source")
+    new_metadata = None if metadata is None else jsonb_text({**old_metadata, **metadata}, "metadata")
     if text is None:
         conn.execute(
             "UPDATE lightmem_units SET source = COALESCE(%s::jsonb, source), "
