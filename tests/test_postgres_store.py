@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import test_long_term
+from lightmem.long_term import LongTermStore
 from lightmem.store.postgres.store import PostgresStore
 
 SQLITE_ONLY = {
@@ -52,3 +54,34 @@ def test_a_nul_character_is_a_value_error_naming_the_argument(store: PostgresSto
         store.add(scope, test_long_term.units("Alice likes \x00 tea"), vectors)
     (kept,) = store.add(scope, test_long_term.units("Alice likes tea"), vectors, metadata={"k": "\\u0000"})
     assert kept.metadata == {"k": "\\u0000"} and store.count() == 1 and store.pending_count() == 0
+
+
+KEYWORD_TEXTS = [
+    "Maya runs a marathon in Paris every spring",
+    "Tom is running late for the train",
+    "Maya's dog Miso loves the beach",
+    "The garden has tomatoes and garlic",
+    "Tom plays the violin at concerts",
+    "The bakery sells great coffee",
+    "Maya ran the Lyon marathon",
+]
+
+
+def test_keyword_scores_follow_the_sqlite_store_bm25(store: PostgresStore, tmp_path: Path) -> None:
+    """The same units and buffered message in both stores: the same hits in the same order (stemming:
+    'running' finds 'runs'), scores within 15% of FTS5's BM25 (they differ by the document length
+    measure and statistics, see `lightmem.store.postgres.search`), a stop word alone finds nothing."""
+    scope, message = test_long_term.ALICE, {"id": "p1", "role": "user", "content": "another marathon soon"}
+    vectors = test_long_term.unit_vectors(len(KEYWORD_TEXTS))
+    with LongTermStore(tmp_path / "mem", test_long_term.DIM) as sqlite:
+        for each in (store, sqlite):
+            each.add(scope, test_long_term.units(*KEYWORD_TEXTS), vectors)
+            each.pending_add(scope, [message], [3])
+        for keywords in (["marathon"], ["running"], ["tom", "violin"], ["coffee", "bakery", "paris"]):
+            ours = store.keyword_search(keywords, scope, 5) + store.pending_keyword_search(keywords, scope, 5)
+            fts5 = sqlite.keyword_search(keywords, scope, 5) + sqlite.pending_keyword_search(
+                keywords, scope, 5
+            )
+            assert [hit.text for hit in ours] == [hit.text for hit in fts5]
+            assert [hit.score for hit in ours] == pytest.approx([hit.score for hit in fts5], rel=0.15)
+    assert store.keyword_search(["the"], scope, 5) == []
