@@ -16,6 +16,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from lightmem.store.errors import StoreError
+from lightmem.store.postgres.sql import VectorDumper, VectorParam
 from lightmem.store.postgres.url import masked_url
 
 T = TypeVar("T")
@@ -28,7 +29,9 @@ Connection = psycopg.Connection[TupleRow]
 
 
 def _configure(conn: Connection) -> None:
-    """Every pooled connection works in UTC (timestamps are read and written as UTC ISO text)."""
+    """Every pooled connection works in UTC (timestamps are read and written as UTC ISO text) and sends
+    vectors in binary."""
+    conn.adapters.register_dumper(VectorParam, VectorDumper)
     conn.execute("SET TIME ZONE 'UTC'")
     conn.commit()
 

@@ -24,7 +24,7 @@ import numpy as np
 from lightmem.store.filters import SearchFilters
 from lightmem.store.postgres.connection import Connection
 from lightmem.store.postgres.schema import TEXT_CONFIG
-from lightmem.store.postgres.sql import ITEM_COLUMNS, scope_where, vector_param
+from lightmem.store.postgres.sql import ITEM_COLUMNS, VectorParam, scope_where, vector_param
 from lightmem.store.rows import take
 
 _MAX_EF_SEARCH = 1000
@@ -60,16 +60,26 @@ def ranked(
         if hits is not None:
             return hits
     # `+ 0`: an order the HNSW index cannot give, so that every row of the condition is ranked
-    rows = conn.execute(
-        f"SELECT {ITEM_COLUMNS}, 1 - (vector <=> %s::vector) AS score FROM lightmem_units WHERE {where} "
-        f"ORDER BY (vector <=> %s::vector) + 0, rowid {'' if checked else 'LIMIT %s'}",
-        [vector, *params, vector, *([] if checked else [limit])],
-    ).fetchall()
+    ranking = (
+        f"SELECT rowid AS hit, vector <=> %s::vector AS distance FROM lightmem_units WHERE {where} "
+        f"ORDER BY (vector <=> %s::vector) + 0, rowid {'' if checked else 'LIMIT %s'}"
+    )
+    args = [vector, *params, vector, *([] if checked else [limit])]
+    rows = conn.execute(_best_rows(ranking), args).fetchall()
     return take(((row, float(row[-1])) for row in rows), filters, limit)
 
 
+def _best_rows(ranking: str) -> str:
+    """The item columns and cosine of the rows a `ranking` query (hit, distance) gives, in its order:
+    the columns are computed for those rows only, not for every row ranked."""
+    return (
+        f"SELECT {ITEM_COLUMNS}, 1 - ranked.distance FROM ({ranking}) AS ranked "
+        "JOIN lightmem_units ON lightmem_units.rowid = ranked.hit ORDER BY ranked.distance, ranked.hit"
+    )
+
+
 def _index_search(
-    conn: Connection, vector: str, where: str, params: list[Any], limit: int, oversample: int
+    conn: Connection, vector: VectorParam, where: str, params: list[Any], limit: int, oversample: int
 ) -> Optional[Hits]:
     """The `limit` best units through the HNSW index, widening its search until `limit` are in scope;
     None if even the widest search finds fewer (the caller then searches exactly)."""
@@ -77,11 +87,11 @@ def _index_search(
     while True:
         ef = min(ef, _MAX_EF_SEARCH)
         conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
-        rows = conn.execute(
-            f"SELECT {ITEM_COLUMNS}, 1 - (vector <=> %s::vector) AS score FROM lightmem_units "
-            f"WHERE {where} ORDER BY vector <=> %s::vector LIMIT %s",
-            [vector, *params, vector, limit],
-        ).fetchall()
+        ranking = (
+            f"SELECT rowid AS hit, vector <=> %s::vector AS distance FROM lightmem_units WHERE {where} "
+            "ORDER BY vector <=> %s::vector LIMIT %s"
+        )
+        rows = conn.execute(_best_rows(ranking), [vector, *params, vector, limit]).fetchall()
         if len(rows) >= limit:
             return [(row, float(row[-1])) for row in rows]
         if ef >= _MAX_EF_SEARCH:

@@ -5,10 +5,13 @@ vectors as parameters and results."""
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Sequence
 from typing import Any, Optional
 
 import numpy as np
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 
 from lightmem.store.codec import encode_json
 from lightmem.store.filters import SearchFilters
@@ -71,9 +74,32 @@ def scope_key(scope: Scope) -> list[str]:
     return [getattr(scope, c) or "" for c in _SCOPE_COLUMNS]
 
 
-def vector_param(vector: np.ndarray) -> str:
-    """A vector as pgvector's text input ('[x,y,...]'), exact for float32 values."""
-    return "[" + ",".join(map(repr, vector.astype(np.float32).tolist())) + "]"
+class VectorParam:
+    """A vector as a query parameter: sent in pgvector's binary form (see `VectorDumper`), so that a
+    statement takes it as `%s::vector`."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, vector: np.ndarray) -> None:
+        self.array = vector
+
+
+class VectorDumper(Dumper):
+    """pgvector's binary input (dimension and a zero as big-endian int16, then big-endian float32s) of a
+    `VectorParam`; its type is left to the statement's `::vector` cast (oid 0), since the extension's oid
+    differs between databases."""
+
+    format = Format.BINARY
+    oid = 0
+
+    def dump(self, obj: Any) -> bytes:
+        array = np.asarray(obj.array, dtype=">f4")
+        return struct.pack(">HH", array.shape[0], 0) + array.tobytes()
+
+
+def vector_param(vector: np.ndarray) -> VectorParam:
+    """`vector` as a parameter of a statement that casts it `::vector`."""
+    return VectorParam(vector)
 
 
 def to_matrix(values: Sequence[Any], dim: int) -> np.ndarray:

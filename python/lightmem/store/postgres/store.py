@@ -29,6 +29,7 @@ from lightmem.store.postgres.connection import Connection, Database
 from lightmem.store.postgres.schema import open_schema
 from lightmem.store.postgres.sql import (
     ITEM_COLUMNS,
+    VectorParam,
     exact_scope_where,
     iso,
     jsonb_text,
@@ -426,7 +427,7 @@ class PostgresStore:
         counted = check_counts(counts or {})
         if len(messages) != len(words):
             raise ValueError(f"messages and words differ in length: {len(messages)} != {len(words)}")
-        turn_vectors: list[Optional[str]] = [None] * len(messages)
+        turn_vectors: list[Optional[VectorParam]] = [None] * len(messages)
         if vectors is not None:
             turn_vectors = [
                 vector_param(v) for v in check_vectors(vectors, self.dim, len(messages), "vectors")
@@ -549,7 +550,7 @@ class PostgresStore:
         if scope is not None:
             check_scope(scope)
         changes = list(changes)
-        new_vectors: list[Optional[str]] = []
+        new_vectors: list[Optional[VectorParam]] = []
         for i, change in enumerate(changes):
             if not isinstance(change, Change):
                 raise ValueError(f"changes[{i}] must be a Change, got {type(change).__name__}")

@@ -11,7 +11,14 @@ from typing import Any, Optional
 from lightmem.store.changes import Change
 from lightmem.store.errors import VersionConflict
 from lightmem.store.postgres.connection import Connection
-from lightmem.store.postgres.sql import ITEM_COLUMNS, exact_scope_where, jsonb_text, scope_key, scope_where
+from lightmem.store.postgres.sql import (
+    ITEM_COLUMNS,
+    VectorParam,
+    exact_scope_where,
+    jsonb_text,
+    scope_key,
+    scope_where,
+)
 from lightmem.store.rows import to_item
 from lightmem.text_keys import text_hash
 from lightmem.types import MemoryItem, Scope
@@ -44,7 +51,7 @@ def update_row(
     memory_id: str,
     scope: Optional[Scope],
     text: Optional[str],
-    vector: Optional[str],
+    vector: Optional[VectorParam],
     reason: Optional[str],
     event: str,
     source: Optional[Sequence[str]] = None,
@@ -121,7 +128,7 @@ def check_changes(conn: Connection, changes: Sequence[Change], scope: Optional[S
         raise VersionConflict(f"memory units changed meanwhile: {', '.join(stale)}; no change was applied")
 
 
-def apply_change(conn: Connection, change: Change, vector: Optional[str]) -> None:
+def apply_change(conn: Connection, change: Change, vector: Optional[VectorParam]) -> None:
     """Apply one consolidation `Change` (`vector`: pgvector text of its validated vector, for updates)."""
     if change.kind == "update":
         update_row(
