@@ -5,12 +5,15 @@ a database shared between processes has to prove."""
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 import test_long_term
-from lightmem.long_term import LongTermStore
+from lightmem.long_term import LongTermStore, StoreError
 from lightmem.store.postgres.store import PostgresStore
 
 SQLITE_ONLY = {
@@ -85,3 +88,33 @@ def test_keyword_scores_follow_the_sqlite_store_bm25(store: PostgresStore, tmp_p
             assert [hit.text for hit in ours] == [hit.text for hit in fts5]
             assert [hit.score for hit in ours] == pytest.approx([hit.score for hit in fts5], rel=0.15)
     assert store.keyword_search(["the"], scope, 5) == []
+
+
+def test_the_schema_is_created_once_by_concurrent_opens_and_checked_on_open(postgres_url: str) -> None:
+    code = (
+        "import sys; from lightmem.store.postgres.store import PostgresStore; "
+        f"PostgresStore(sys.argv[1], {test_long_term.DIM}).close()"
+    )
+    openers = [
+        subprocess.Popen([sys.executable, "-c", code, postgres_url], stderr=subprocess.PIPE) for _ in range(4)
+    ]
+    assert all(p.wait(timeout=60) == 0 for p in openers), [p.stderr.read() for p in openers if p.stderr]
+    with PostgresStore(postgres_url, test_long_term.DIM) as store:
+        store.add(test_long_term.ALICE, test_long_term.units("kept"), test_long_term.unit_vectors(1))
+    with pytest.raises(StoreError, match="dimension 16 but dimension 8 was requested"):
+        PostgresStore(postgres_url, 8)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("UPDATE lightmem_meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="schema version 99 but this lightmem supports up to 1"):
+        PostgresStore(postgres_url, test_long_term.DIM)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("UPDATE lightmem_meta SET value = '1' WHERE key = 'schema_version'")
+        assert conn.execute("SELECT COUNT(*) FROM lightmem_units").fetchone() == (
+            1,
+        )  # refusals touch nothing
+
+
+def test_the_password_never_shows_in_reprs(postgres_url: str) -> None:
+    url = postgres_url.replace("postgres:@", "postgres:pw-4242@")  # the test server trusts local users
+    with PostgresStore(url, test_long_term.DIM) as store:
+        assert "pw-4242" not in repr(store) and "pw-4242" not in store.location

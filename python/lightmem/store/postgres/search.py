@@ -24,7 +24,7 @@ import numpy as np
 from lightmem.store.filters import SearchFilters
 from lightmem.store.postgres.connection import Connection
 from lightmem.store.postgres.schema import TEXT_CONFIG
-from lightmem.store.postgres.sql import ITEM_COLUMNS, VectorParam, scope_where, vector_param
+from lightmem.store.postgres.sql import ITEM_COLUMNS, VectorParam, vector_param
 from lightmem.store.rows import take
 
 _MAX_EF_SEARCH = 1000
@@ -161,8 +161,3 @@ def keyword_units(
     ).fetchall()
     ordered = sorted(rows, key=lambda row: (-scores[int(row[0])], int(row[0])))
     return take(((row, scores[int(row[0])]) for row in ordered), filters, limit)
-
-
-def scope_condition(scope: Any) -> tuple[str, list[Any]]:
-    """The scope condition keyword statistics are computed over (None ids match any value)."""
-    return scope_where(scope)

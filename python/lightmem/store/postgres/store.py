@@ -166,13 +166,13 @@ class PostgresStore:
                 unit_rows.record(conn, row[0], "ADD", None, row[4], None)
             return unit_rows.items_by_ids(conn, [row[0] for row in kept])
 
-        return self._read(body)
+        return self._run(body)
 
     def get(self, memory_id: str, scope: Optional[Scope] = None) -> Optional[MemoryItem]:
         """The live unit `memory_id`, or None (also when it is not in `scope`, if one is given)."""
         where, params = ("TRUE", []) if scope is None else scope_where(scope)
         sql = f"SELECT {ITEM_COLUMNS} FROM lightmem_units WHERE id = %s AND NOT deleted AND {where}"
-        row = self._read(lambda conn: conn.execute(sql, [memory_id, *params]).fetchone())
+        row = self._run(lambda conn: conn.execute(sql, [memory_id, *params]).fetchone())
         return None if row is None else to_item(row)
 
     def get_all(
@@ -186,7 +186,7 @@ class PostgresStore:
         checked = filters is not None and bool(filters.metadata)
         bound = "" if checked or most < 0 else f" LIMIT {most}"
         sql = f"SELECT {ITEM_COLUMNS} FROM lightmem_units WHERE {where} ORDER BY rowid{bound}"
-        rows = self._read(lambda conn: conn.execute(sql, params).fetchall())
+        rows = self._run(lambda conn: conn.execute(sql, params).fetchall())
         items = [to_item(row) for row in rows]
         if filters is not None and checked:
             items = [item for item in items if filters.matches_metadata(item.metadata)]
@@ -221,13 +221,13 @@ class PostgresStore:
             unit_rows.add_counts(conn, Scope(item.user_id, item.agent_id, item.run_id), counted)
             return item
 
-        return self._read(body)
+        return self._run(body)
 
     def delete(self, memory_id: str, scope: Optional[Scope] = None, reason: Optional[str] = None) -> None:
         """Delete a live unit (tombstone: its text stays for history). KeyError if absent or not in scope."""
         if scope is not None:
             check_scope(scope)
-        self._read(lambda conn: unit_rows.delete_row(conn, memory_id, scope, reason))
+        self._run(lambda conn: unit_rows.delete_row(conn, memory_id, scope, reason))
 
     def delete_all(self, scope: Scope) -> int:
         """`MemoryStore.delete_all`: every live unit, buffered message and message id of `scope`."""
@@ -255,7 +255,7 @@ class PostgresStore:
             )
             return int(cursor.rowcount)
 
-        return self._read(body)
+        return self._run(body)
 
     def reset(self) -> None:
         """Delete every unit (rows and all), all history, the whole buffer, every message id and counter,
@@ -265,7 +265,7 @@ class PostgresStore:
             for table in ("units", "history", "pending", "message_ids", "counters"):
                 conn.execute(f"DELETE FROM lightmem_{table}")
 
-        self._read(body)
+        self._run(body)
 
     def history(self, memory_id: str, scope: Optional[Scope] = None) -> list[HistoryEntry]:
         """Every recorded change of a unit (deleted ones too), oldest first; [] if unknown or not in scope."""
@@ -278,7 +278,7 @@ class PostgresStore:
             where, scope_params = scope_where(scope)
             sql += f" AND EXISTS (SELECT 1 FROM lightmem_units WHERE id = %s AND {where})"
             params += [memory_id, *scope_params]
-        rows = self._read(lambda conn: conn.execute(sql + " ORDER BY id", params).fetchall())
+        rows = self._run(lambda conn: conn.execute(sql + " ORDER BY id", params).fetchall())
         return [HistoryEntry(m, e, old, new, r, decode_time(t)) for m, e, old, new, r, t in rows]
 
     def count(self, scope: Optional[Scope] = None) -> int:
@@ -292,21 +292,21 @@ class PostgresStore:
         sql = (
             "SELECT DISTINCT user_id, agent_id, run_id FROM lightmem_units WHERE NOT deleted ORDER BY 1, 2, 3"
         )
-        return [Scope(*row) for row in self._read(lambda conn: conn.execute(sql).fetchall())]
+        return [Scope(*row) for row in self._run(lambda conn: conn.execute(sql).fetchall())]
 
     def add_counts(self, scope: Scope, counts: Mapping[str, int]) -> None:
         """Add `counts` to the lifetime counters of the exact `scope`, in one small transaction."""
         check_scope(scope)
         counted = check_counts(counts)
         if counted:
-            self._read(lambda conn: unit_rows.add_counts(conn, scope, counted))
+            self._run(lambda conn: unit_rows.add_counts(conn, scope, counted))
 
     def counters(self, scope: Optional[Scope] = None) -> dict[str, int]:
         """The lifetime counters (name -> total) of every exact scope `scope` covers, or of the store."""
         where, params = ("TRUE", []) if scope is None else scope_where(scope)
         sql = f"SELECT name, SUM(value) FROM lightmem_counters WHERE {where} GROUP BY name"
         return {
-            name: int(total) for name, total in self._read(lambda conn: conn.execute(sql, params).fetchall())
+            name: int(total) for name, total in self._run(lambda conn: conn.execute(sql, params).fetchall())
         }
 
     def close(self) -> None:
@@ -354,7 +354,7 @@ class PostgresStore:
         terms = _terms(keywords)
         if not terms:
             return []
-        hits = self._read(
+        hits = self._run(
             lambda conn: search.keyword_units(
                 conn, terms, scope_where(scope), live_where(scope, filters), filters, limit, min_score
             )
@@ -374,7 +374,7 @@ class PostgresStore:
             )
             return {**{str(i): float(s) for i, s in rows}, **buffer.cosines(conn, query, ids)}
 
-        return self._read(body)
+        return self._run(body)
 
     def neighbors_batch(
         self, vectors: np.ndarray, scope: Scope, k: int, exact_scope: bool = True
@@ -392,7 +392,7 @@ class PostgresStore:
                 for query in queries
             ]
 
-        return self._read(body)
+        return self._run(body)
 
     def _ranked(
         self,
@@ -455,7 +455,7 @@ class PostgresStore:
             unit_rows.add_counts(conn, scope, counted)
             return stored
 
-        stored = self._read(body)
+        stored = self._run(body)
         if len(stored) < len(rows):
             logger.info(
                 "%d of %d messages of %s were added before: skipped",
@@ -468,11 +468,11 @@ class PostgresStore:
     def pending_list(self, scope: Scope) -> list[tuple[int, dict[str, Any]]]:
         """(pending id, message) of the exact `scope`, in insertion order."""
         where, params = exact_scope_where(scope)
-        return self._read(lambda conn: buffer.pending_rows(conn, where, params))
+        return self._run(lambda conn: buffer.pending_rows(conn, where, params))
 
     def pending_vectors(self, pending_ids: Sequence[int]) -> dict[int, np.ndarray]:
         """The turn embeddings stored with these pending rows (rows buffered without one are left out)."""
-        return self._read(lambda conn: buffer.vectors_by_id(conn, pending_ids, self.dim))
+        return self._run(lambda conn: buffer.vectors_by_id(conn, pending_ids, self.dim))
 
     def pending_search(
         self, vector: np.ndarray, scope: Scope, limit: int, filters: Optional[SearchFilters] = None
@@ -480,7 +480,7 @@ class PostgresStore:
         """The `limit` buffered messages of `scope` passing `filters` most similar to `vector`."""
         check_search(scope, limit, filters)
         query = check_vector(vector, self.dim)
-        return self._read(lambda conn: buffer.by_meaning(conn, query, scope, limit, filters))
+        return self._run(lambda conn: buffer.by_meaning(conn, query, scope, limit, filters))
 
     def pending_keyword_search(
         self,
@@ -495,7 +495,7 @@ class PostgresStore:
         terms = _terms(keywords)
         if not terms:
             return []
-        return self._read(lambda conn: buffer.by_keywords(conn, terms, scope, limit, filters, min_score))
+        return self._run(lambda conn: buffer.by_keywords(conn, terms, scope, limit, filters, min_score))
 
     def pending_words(self, scope: Scope) -> int:
         """Total words buffered for the exact `scope`."""
@@ -512,7 +512,7 @@ class PostgresStore:
     def pending_scopes(self) -> list[Scope]:
         """The exact scopes that have buffered messages."""
         sql = "SELECT DISTINCT user_id, agent_id, run_id FROM lightmem_pending ORDER BY 1, 2, 3"
-        return [Scope(*row) for row in self._read(lambda conn: conn.execute(sql).fetchall())]
+        return [Scope(*row) for row in self._run(lambda conn: conn.execute(sql).fetchall())]
 
     # --- sleep-time support -----------------------------------------------------------------------
 
@@ -527,7 +527,7 @@ class PostgresStore:
             f"WHERE NOT consolidated AND NOT deleted AND {where} ORDER BY rowid"
             + ("" if most < 0 else f" LIMIT {most}")
         )
-        rows = self._read(lambda conn: conn.execute(sql, params).fetchall())
+        rows = self._run(lambda conn: conn.execute(sql, params).fetchall())
         matrix = to_matrix([row[-1] for row in rows], self.dim)
         return [(to_item(row), vector) for row, vector in zip(rows, matrix)]
 
@@ -536,9 +536,7 @@ class PostgresStore:
         ids that are unknown or deleted."""
         ids = list(memory_ids)
         sql = "SELECT id, vector::real[] FROM lightmem_units WHERE id = ANY(%s) AND NOT deleted"
-        found: dict[str, Any] = dict(
-            self._read(lambda conn: conn.execute(sql, [sorted(set(ids))]).fetchall())
-        )
+        found: dict[str, Any] = dict(self._run(lambda conn: conn.execute(sql, [sorted(set(ids))]).fetchall()))
         missing = [i for i in ids if i not in found]
         if missing:
             raise KeyError(f"no live memory units with ids {missing}")
@@ -567,7 +565,7 @@ class PostgresStore:
             for change, vector in zip(changes, new_vectors):
                 unit_rows.apply_change(conn, change, vector)
 
-        self._read(body)
+        self._run(body)
 
     # --- claims -----------------------------------------------------------------------------------
 
@@ -577,7 +575,7 @@ class PostgresStore:
         it (`wait` True: waits for it). A killed holder's claim is released with its connection."""
         return self._claims.claim(job, scope, wait)
 
-    def _read(self, body: Callable[[Connection], T]) -> T:
+    def _run(self, body: Callable[[Connection], T]) -> T:
         """`body(conn)` in a transaction; StoreError once the store is closed."""
         if self._db.closed:
             raise StoreError(f"the store at {self.location} is closed; open a new store")
@@ -585,7 +583,7 @@ class PostgresStore:
 
     def _scalar(self, sql: str, params: Sequence[Any]) -> int:
         """The integer that the one-row, one-column query `sql` gives."""
-        row = self._read(lambda conn: conn.execute(sql, params).fetchone())
+        row = self._run(lambda conn: conn.execute(sql, params).fetchone())
         return 0 if row is None else int(row[0])
 
 

@@ -4,7 +4,6 @@ message ids each scope was given, the counters, and consolidation's checked chan
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
@@ -191,8 +190,3 @@ def add_counts(conn: Connection, scope: Scope, counts: Mapping[str, int]) -> Non
             "DO UPDATE SET value = lightmem_counters.value + excluded.value",
             rows,
         )
-
-
-def metadata_json(metadata: object) -> Any:
-    """jsonb text from stored metadata (`json.loads` of what `ITEM_COLUMNS` reads)."""
-    return json.loads(str(metadata))
