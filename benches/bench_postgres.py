@@ -184,7 +184,7 @@ def _flusher(location: str) -> None:
     from lightmem.worker import Worker
 
     with Memory(location, embedder=HashEmbedder()) as memory:
-        worker = Worker(memory, idle_s=0.0)
+        worker = Worker(memory, idle_s=0.0, consolidate=False)
         while memory._store.pending_count():
             worker.run_once()
 

@@ -129,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
         help="flush a buffer past WORDS words",
     )
     worker.add_argument("--poll", type=float, default=1.0, metavar="S", help="look for work every S s")
+    worker.add_argument("--flush-only", action="store_true", help="flush, leave consolidation to others")
     worker.add_argument("--once", action="store_true", help="do what is due now, then exit")
     worker.set_defaults(command=_worker)
 
@@ -152,7 +153,14 @@ def _worker(args: argparse.Namespace) -> None:
     from lightmem.worker import run_worker
 
     location = args.path or os.environ.get("LIGHTMEM_PATH") or DEFAULT_PATH
-    stats = run_worker(location, threshold=args.threshold, idle_s=args.idle, poll_s=args.poll, once=args.once)
+    stats = run_worker(
+        location,
+        threshold=args.threshold,
+        idle_s=args.idle,
+        poll_s=args.poll,
+        consolidate=not args.flush_only,
+        once=args.once,
+    )
     if args.json:
         _print_json(stats.as_dict())
     else:

@@ -47,7 +47,7 @@ class Worker:
     `threshold`: words buffered in a scope that make it due for a flush (default: the memory's
     `buffer_token_threshold`; the last topic segment then waits for more turns, as in `add`). `idle_s`: a
     scope whose buffer has not changed for this long is flushed whole. `poll_s`: pause between looks at
-    the store when there is nothing to do.
+    the store when there is nothing to do. `consolidate`: False for a worker that only flushes.
     """
 
     def __init__(
@@ -57,6 +57,7 @@ class Worker:
         threshold: Optional[int] = None,
         idle_s: float = 30.0,
         poll_s: float = 1.0,
+        consolidate: bool = True,
     ) -> None:
         for name, value in (("idle_s", idle_s), ("poll_s", poll_s)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
@@ -70,6 +71,7 @@ class Worker:
         self._threshold = memory.config.buffer_token_threshold if threshold is None else threshold
         self._idle_s = float(idle_s)
         self._poll_s = float(poll_s)
+        self._consolidates = bool(consolidate)
         self._stopping = threading.Event()
         self._seen: dict[Scope, tuple[int, float]] = {}
         """Per exact scope: the words buffered when last looked at, and since when they have not changed."""
@@ -97,7 +99,7 @@ class Worker:
             if self.stopping:
                 return True
             flushed = self._flush(scope, force) or flushed
-        if flushed or self.stopping:
+        if flushed or self.stopping or not self._consolidates:
             return flushed
         return self._consolidate()
 
@@ -158,6 +160,7 @@ def run_worker(
     threshold: Optional[int] = None,
     idle_s: float = 30.0,
     poll_s: float = 1.0,
+    consolidate: bool = True,
     once: bool = False,
 ) -> WorkerStats:
     """The Python entry point of `lightmem worker`: open the memory at `location` (a directory or a
@@ -166,7 +169,7 @@ def run_worker(
     import signal
 
     with Memory(location) as memory:
-        worker = Worker(memory, threshold=threshold, idle_s=idle_s, poll_s=poll_s)
+        worker = Worker(memory, threshold=threshold, idle_s=idle_s, poll_s=poll_s, consolidate=consolidate)
         previous = {
             sig: signal.signal(sig, lambda *_: worker.stop()) for sig in (signal.SIGTERM, signal.SIGINT)
         }

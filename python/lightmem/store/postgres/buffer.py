@@ -51,10 +51,8 @@ def by_keywords(
     min_score: float,
 ) -> list[MemoryItem]:
     """The `limit` buffered messages of `scope` passing `filters` that best match `keywords` (the BM25
-    of `search.bm25`, shared with the units), scoring at least `min_score`, best first."""
-    scores = {
-        -hit: s for hit, s in bm25(conn, keywords, scope_where(scope)).items() if hit < 0 and s >= min_score
-    }
+    of `search.bm25_sql`, shared with the units), scoring at least `min_score`, best first."""
+    scores = bm25(conn, keywords, scope_where(scope), min_score)
     if not scores:
         return []
     rows = conn.execute(f"SELECT {_COLUMNS} FROM lightmem_pending WHERE rowid = ANY(%s)", [list(scores)])

@@ -105,11 +105,10 @@ def tsquery(keywords: Sequence[str]) -> tuple[str, list[Any]]:
     return f"({phrases})", list(keywords)
 
 
-def bm25(
-    conn: Connection, keywords: Sequence[str], scope_condition: tuple[str, list[Any]]
-) -> dict[int, float]:
-    """BM25 of every unit (positive rowid) and buffered message (negative rowid) of the scope that
-    matches any of `keywords` (see the module's docstring); keyed by signed rowid."""
+def bm25_sql(keywords: Sequence[str], scope_condition: tuple[str, list[Any]]) -> tuple[str, list[Any]]:
+    """The query (hit, score) of the BM25 of every unit (hit: its rowid) and buffered message (hit: minus
+    its rowid) of the scope that matches any of `keywords` (see the module's docstring), and its
+    parameters."""
     where, params = scope_condition
     query, query_params = tsquery(keywords)
     sql = f"""
@@ -130,12 +129,24 @@ def bm25(
         ), df AS (
             SELECT lexeme, COUNT(DISTINCT hit) AS n FROM tf GROUP BY lexeme
         )
-        SELECT hit, SUM(GREATEST(ln((docs.n - df.n + 0.5) / (df.n + 0.5)), 1e-6)
-                        * tf.tf * {_K1 + 1} / (tf.tf + {_K1} * (1 - {_B} + {_B} * tf.dl / docs.avgdl)))
+        SELECT hit, SUM(
+            GREATEST(ln((docs.n - df.n + 0.5) / (df.n + 0.5)), 1e-6)
+            * tf.tf * {_K1 + 1} / (tf.tf + {_K1} * (1 - {_B} + {_B} * tf.dl / docs.avgdl))
+        ) AS score
         FROM tf JOIN df USING (lexeme) CROSS JOIN docs GROUP BY hit
     """
-    args = [" ".join(keywords), *params, *query_params, *params, *query_params, *params, *params]
-    return {int(hit): float(score) for hit, score in conn.execute(sql, args)}
+    return sql, [" ".join(keywords), *params, *query_params, *params, *query_params, *params, *params]
+
+
+def bm25(
+    conn: Connection, keywords: Sequence[str], scope_condition: tuple[str, list[Any]], min_score: float
+) -> dict[int, float]:
+    """The `bm25_sql` scores of the buffered messages scoring at least `min_score`, by pending rowid."""
+    sql, args = bm25_sql(keywords, scope_condition)
+    rows = conn.execute(
+        f"SELECT -hit, score FROM ({sql}) AS scored WHERE hit < 0 AND score >= %s", [*args, min_score]
+    )
+    return {int(hit): float(score) for hit, score in rows}
 
 
 def keyword_units(
@@ -147,17 +158,17 @@ def keyword_units(
     limit: int,
     min_score: float,
 ) -> Hits:
-    """The `limit` best units by `bm25` scoring at least `min_score` that meet `live_condition` (scope
-    and time bounds) and the metadata part of `filters`, best first."""
-    scores = {
-        hit: s for hit, s in bm25(conn, keywords, scope_condition).items() if hit > 0 and s >= min_score
-    }
-    if not scores:
-        return []
+    """The `limit` best units by `bm25_sql` scoring at least `min_score` that meet `live_condition`
+    (scope and time bounds) and the metadata part of `filters`, best first; the item columns are built
+    for those units only."""
+    scored, args = bm25_sql(keywords, scope_condition)
     where, params = live_condition
-    rows = conn.execute(
-        f"SELECT {ITEM_COLUMNS} FROM lightmem_units WHERE rowid = ANY(%s) AND {where}",
-        [list(scores), *params],
-    ).fetchall()
-    ordered = sorted(rows, key=lambda row: (-scores[int(row[0])], int(row[0])))
-    return take(((row, scores[int(row[0])]) for row in ordered), filters, limit)
+    checked = filters is not None and bool(filters.metadata)  # rows are checked in Python: read them all
+    sql = (
+        f"SELECT {ITEM_COLUMNS}, best.score FROM (SELECT hit, score FROM ({scored}) AS scored "
+        f"JOIN lightmem_units ON lightmem_units.rowid = scored.hit WHERE hit > 0 AND score >= %s AND {where} "
+        f"ORDER BY score DESC, hit {'' if checked else 'LIMIT %s'}) AS best "
+        "JOIN lightmem_units ON lightmem_units.rowid = best.hit ORDER BY best.score DESC, best.hit"
+    )
+    rows = conn.execute(sql, [*args, min_score, *params, *([] if checked else [limit])]).fetchall()
+    return take(((row, float(row[-1])) for row in rows), filters, limit)
