@@ -313,7 +313,14 @@ def test_files_are_created_only_inside_the_memory_directory(
                 )
             memory.search("path", user_id="../../outside/evil")
         names = {p.name for p in files_under(chosen.resolve())}
-        assert names <= {"memory.db", "memory.db-wal", "memory.db-shm", "index.usearch", "index.usearch.json"}
+        assert names <= {
+            "memory.db",
+            "memory.db-wal",
+            "memory.db-shm",
+            "index.usearch",
+            "index.usearch.json",
+            "claims.lock",
+        }
         assert "memory.db" in names and "index.usearch" in names
     assert files_under(outside) == set() and files_under(tmp_path / "work") == set()
     assert {p.parent.name for p in files_under(tmp_path)} == {"mem", "other"}

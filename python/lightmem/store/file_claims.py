@@ -1,6 +1,8 @@
-"""Claims on a scope's work (a flush, a consolidation) for the store of a directory: an exclusive
-`flock` on a small file per (job, exact scope) under `claims/`, so that at most one thread or process of
-the machine holds it; the kernel releases it when the holder exits or is killed."""
+"""Claims on a scope's work (a flush, a consolidation) for the store of a directory: a write lock on one
+byte of `claims.lock` per (job, exact scope), the byte's offset a hash of the two, so that at most one
+thread or process of the machine holds it; the kernel releases it when the holder closes the file or
+dies. Linux's open-file-description locks keep two threads of one process apart too; elsewhere the whole
+file is locked instead (one claim at a time per directory)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import fcntl
 import hashlib
 import json
 import os
+import struct
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,14 +21,17 @@ from lightmem.types import Scope
 
 JOBS = ("flush", "consolidate")
 """The kinds of work a scope can be claimed for."""
+CLAIMS_FILE = "claims.lock"
+"""The file of a directory's claims (empty: only its locks matter)."""
 _POLL_S = 0.05
 """Pause between the attempts of a waiting claim."""
+_BYTE_LOCKS = hasattr(fcntl, "F_OFD_SETLK")
 
 
-def claim_path(directory: Path, job: str, scope: Scope) -> Path:
-    """The file whose lock is the claim of `job` on the exact `scope`."""
+def claim_offset(job: str, scope: Scope) -> int:
+    """The byte of `claims.lock` whose lock is the claim of `job` on the exact `scope`."""
     text = json.dumps([job, scope.user_id, scope.agent_id, scope.run_id])
-    return directory / "claims" / f"{job}-{hashlib.blake2b(text.encode('utf-8'), digest_size=12).hexdigest()}"
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big") >> 2
 
 
 @contextmanager
@@ -34,22 +40,24 @@ def claim(directory: Path, job: str, scope: Scope, wait: bool) -> Iterator[bool]
     (`wait`: try again until it is free)."""
     if job not in JOBS:
         raise ValueError(f"job must be one of {JOBS}, got {job!r}")
-    path = claim_path(directory, job, check_scope(scope))
-    path.parent.mkdir(exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    offset = claim_offset(job, check_scope(scope))
+    fd = os.open(directory / CLAIMS_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        held = _try_lock(fd)
+        held = _try_lock(fd, offset)
         while wait and not held:
             time.sleep(_POLL_S)
-            held = _try_lock(fd)
+            held = _try_lock(fd, offset)
         yield held
     finally:
         os.close(fd)  # releases the lock
 
 
-def _try_lock(fd: int) -> bool:
+def _try_lock(fd: int, offset: int) -> bool:
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        if _BYTE_LOCKS:  # struct flock: type, whence, start, length, pid (0 for these locks)
+            fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, offset, 1, 0))
+        else:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (BlockingIOError, PermissionError):
         return False
     return True

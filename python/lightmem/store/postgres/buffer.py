@@ -16,7 +16,7 @@ from lightmem.store.postgres.search import bm25
 from lightmem.store.postgres.sql import iso, scope_where, to_matrix, vector_param
 from lightmem.types import MemoryItem, Scope
 
-_COLUMNS = f"rowid, user_id, agent_id, run_id, message::text, {iso('created_at')}"
+_PENDING_COLUMNS = f"rowid, user_id, agent_id, run_id, message::text, {iso('created_at')}"
 """The columns `buffer_search._item` reads, in its order."""
 
 
@@ -28,7 +28,7 @@ def by_meaning(
     where, params = scope_where(scope)
     query = vector_param(vector)
     cursor = conn.execute(
-        f"SELECT {_COLUMNS}, 1 - (vector <=> %s::vector) FROM lightmem_pending "
+        f"SELECT {_PENDING_COLUMNS}, 1 - (vector <=> %s::vector) FROM lightmem_pending "
         f"WHERE vector IS NOT NULL AND {where} ORDER BY vector <=> %s::vector, rowid",
         [query, *params, query],
     )
@@ -55,7 +55,9 @@ def by_keywords(
     scores = bm25(conn, keywords, scope_where(scope), min_score)
     if not scores:
         return []
-    rows = conn.execute(f"SELECT {_COLUMNS} FROM lightmem_pending WHERE rowid = ANY(%s)", [list(scores)])
+    rows = conn.execute(
+        f"SELECT {_PENDING_COLUMNS} FROM lightmem_pending WHERE rowid = ANY(%s)", [list(scores)]
+    )
     items = [scored(pending_item(row), scores[int(row[0])]) for row in rows]
     items.sort(key=lambda item: (-(item.score or 0.0), int(item.id[len(PENDING_ID_PREFIX) :])))
     return [item for item in items if admitted(item, filters)][:limit]

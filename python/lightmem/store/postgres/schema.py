@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Callable
 
-from psycopg import errors
+from psycopg import errors, sql
 
 from lightmem.store.errors import StoreError
 from lightmem.store.postgres.connection import Connection, Database
@@ -30,10 +30,12 @@ _PENDING_LINE = (
 """A buffered message as `text_keys.message_line` writes it (speaker or role, then the content)."""
 
 
-def _tables(dim: int) -> list[str]:
-    return [
+def _tables(dim: int) -> list[sql.Composed]:
+    """The statements creating the schema for vectors of dimension `dim`."""
+    values = {"dim": sql.Literal(dim), "config": sql.Literal(TEXT_CONFIG), "line": sql.SQL(_PENDING_LINE)}
+    statements = [
         "CREATE TABLE IF NOT EXISTS lightmem_meta (key text PRIMARY KEY, value text NOT NULL)",
-        f"""CREATE TABLE IF NOT EXISTS lightmem_units (
+        """CREATE TABLE IF NOT EXISTS lightmem_units (
             rowid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
             id text NOT NULL UNIQUE,
             user_id text, agent_id text, run_id text,
@@ -49,7 +51,7 @@ def _tables(dim: int) -> list[str]:
             deleted boolean NOT NULL DEFAULT false,
             consolidated boolean NOT NULL DEFAULT false,
             vector vector({dim}) NOT NULL,
-            words tsvector GENERATED ALWAYS AS (to_tsvector('{TEXT_CONFIG}', text)) STORED)""",
+            words tsvector GENERATED ALWAYS AS (to_tsvector({config}, text)) STORED)""",
         "CREATE INDEX IF NOT EXISTS lightmem_units_scope ON lightmem_units (user_id, agent_id, run_id) "
         "WHERE NOT deleted",
         "CREATE INDEX IF NOT EXISTS lightmem_units_agent ON lightmem_units (agent_id, run_id) "
@@ -71,7 +73,7 @@ def _tables(dim: int) -> list[str]:
             created_at timestamptz NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS lightmem_history_memory ON lightmem_history (memory_id)",
         # identity: a pending id is never reused (see the SQLite schema)
-        f"""CREATE TABLE IF NOT EXISTS lightmem_pending (
+        """CREATE TABLE IF NOT EXISTS lightmem_pending (
             rowid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
             user_id text, agent_id text, run_id text,
             message jsonb NOT NULL,
@@ -79,7 +81,7 @@ def _tables(dim: int) -> list[str]:
             created_at timestamptz NOT NULL,
             vector vector({dim}),
             line_words tsvector
-                GENERATED ALWAYS AS (to_tsvector('{TEXT_CONFIG}', {_PENDING_LINE})) STORED)""",
+                GENERATED ALWAYS AS (to_tsvector({config}, {line})) STORED)""",
         "CREATE INDEX IF NOT EXISTS lightmem_pending_scope ON lightmem_pending (user_id, agent_id, run_id)",
         "CREATE INDEX IF NOT EXISTS lightmem_pending_words ON lightmem_pending USING gin (line_words)",
         # None scope ids as '' (never a valid id), so that the primary keys hold across processes
@@ -94,6 +96,7 @@ def _tables(dim: int) -> list[str]:
             value bigint NOT NULL,
             PRIMARY KEY (user_id, agent_id, run_id, name))""",
     ]
+    return [sql.SQL(statement).format(**values) for statement in statements]
 
 
 _MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
@@ -110,7 +113,7 @@ def open_schema(db: Database, dim: int) -> str:
         exists = conn.execute("SELECT to_regclass('lightmem_meta') IS NOT NULL").fetchone()
         if not (exists and exists[0]):
             for statement in _tables(dim):
-                conn.execute(statement)  # built from constants and an int
+                conn.execute(statement)
             meta = {"format": FORMAT, "schema_version": str(SCHEMA_VERSION), "dim": str(dim)}
             meta["store_id"] = uuid.uuid4().hex
             conn.cursor().executemany("INSERT INTO lightmem_meta VALUES (%s, %s)", list(meta.items()))
@@ -135,9 +138,10 @@ def _create_extension(conn: Connection, where: str) -> None:
         with conn.transaction():
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     except (errors.FeatureNotSupported, errors.UndefinedFile, errors.InsufficientPrivilege) as exc:
+        reason = str(exc).strip().splitlines()[0]
         raise StoreError(
-            f"{where} lacks the pgvector extension ({str(exc).strip().splitlines()[0]}): install pgvector "
-            "(>= 0.6) on the server, or have a superuser run CREATE EXTENSION vector in this database"
+            f"{where} lacks the pgvector extension ({reason}): install pgvector (>= 0.6) on the server, or "
+            "have a superuser add the extension 'vector' to this database"
         ) from exc
 
 

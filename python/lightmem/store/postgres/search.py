@@ -60,20 +60,20 @@ def ranked(
         if hits is not None:
             return hits
     # `+ 0`: an order the HNSW index cannot give, so that every row of the condition is ranked
-    ranking = (
+    select = (
         f"SELECT rowid AS hit, vector <=> %s::vector AS distance FROM lightmem_units WHERE {where} "
-        f"ORDER BY (vector <=> %s::vector) + 0, rowid {'' if checked else 'LIMIT %s'}"
+        "ORDER BY (vector <=> %s::vector) + 0, rowid LIMIT %s"
     )
-    args = [vector, *params, vector, *([] if checked else [limit])]
-    rows = conn.execute(_best_rows(ranking), args).fetchall()
+    args = [vector, *params, vector, None if checked else limit]  # LIMIT NULL: no limit
+    rows = conn.execute(_best_rows(select), args).fetchall()
     return take(((row, float(row[-1])) for row in rows), filters, limit)
 
 
-def _best_rows(ranking: str) -> str:
-    """The item columns and cosine of the rows a `ranking` query (hit, distance) gives, in its order:
-    the columns are computed for those rows only, not for every row ranked."""
+def _best_rows(select: str) -> str:
+    """The item columns and cosine of the rows a ranking query `select` (hit, distance) gives, in its
+    order: the columns are computed for those rows only, not for every row ranked."""
     return (
-        f"SELECT {ITEM_COLUMNS}, 1 - ranked.distance FROM ({ranking}) AS ranked "
+        f"SELECT {ITEM_COLUMNS}, 1 - ranked.distance FROM ({select}) AS ranked "
         "JOIN lightmem_units ON lightmem_units.rowid = ranked.hit ORDER BY ranked.distance, ranked.hit"
     )
 
@@ -86,12 +86,12 @@ def _index_search(
     ef = max(40, limit * oversample)
     while True:
         ef = min(ef, _MAX_EF_SEARCH)
-        conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
-        ranking = (
+        conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(int(ef))])
+        select = (
             f"SELECT rowid AS hit, vector <=> %s::vector AS distance FROM lightmem_units WHERE {where} "
             "ORDER BY vector <=> %s::vector LIMIT %s"
         )
-        rows = conn.execute(_best_rows(ranking), [vector, *params, vector, limit]).fetchall()
+        rows = conn.execute(_best_rows(select), [vector, *params, vector, limit]).fetchall()
         if len(rows) >= limit:
             return [(row, float(row[-1])) for row in rows]
         if ef >= _MAX_EF_SEARCH:
@@ -99,43 +99,51 @@ def _index_search(
         ef *= 4
 
 
-def tsquery(keywords: Sequence[str]) -> tuple[str, list[Any]]:
-    """The full-text query matching any of `keywords` (each a phrase), and its parameters."""
-    phrases = " || ".join([f"phraseto_tsquery('{TEXT_CONFIG}', %s)"] * len(keywords))
-    return f"({phrases})", list(keywords)
+def tsquery_text(keywords: Sequence[str]) -> str:
+    """`to_tsquery` input matching any of `keywords`: each one quoted (its words then form a phrase,
+    as FTS5's quoted terms), joined by OR. A parameter, never SQL text."""
+    quoted = ("'" + keyword.replace("\\", "\\\\").replace("'", "''") + "'" for keyword in keywords)
+    return " | ".join(quoted)
 
 
-def bm25_sql(keywords: Sequence[str], scope_condition: tuple[str, list[Any]]) -> tuple[str, list[Any]]:
-    """The query (hit, score) of the BM25 of every unit (hit: its rowid) and buffered message (hit: minus
-    its rowid) of the scope that matches any of `keywords` (see the module's docstring), and its
-    parameters."""
+_BM25 = """
+    WITH query AS (
+        SELECT to_tsquery(%(config)s::regconfig, %(query)s) AS q,
+               tsvector_to_array(to_tsvector(%(config)s::regconfig, %(words)s)) AS lexemes
+    ), hits AS (
+        SELECT rowid AS hit, words AS doc FROM lightmem_units, query
+        WHERE NOT deleted AND {where} AND words @@ query.q
+        UNION ALL
+        SELECT -rowid, line_words FROM lightmem_pending, query WHERE {where} AND line_words @@ query.q
+    ), docs AS (
+        SELECT (SELECT COUNT(*) FROM lightmem_units WHERE NOT deleted AND {where})
+             + (SELECT COUNT(*) FROM lightmem_pending WHERE {where}) AS n,
+               (SELECT GREATEST(AVG(length(doc)), 1) FROM hits) AS avgdl
+    ), tf AS (
+        SELECT hit, length(doc) AS dl, entry.lexeme, COALESCE(array_length(entry.positions, 1), 1) AS tf
+        FROM hits, unnest(doc) AS entry, query WHERE entry.lexeme = ANY(query.lexemes)
+    ), df AS (
+        SELECT lexeme, COUNT(DISTINCT hit) AS n FROM tf GROUP BY lexeme
+    )
+    SELECT hit, SUM(
+        GREATEST(ln((docs.n - df.n + 0.5) / (df.n + 0.5)), 1e-6)
+        * tf.tf * (%(k1)s + 1) / (tf.tf + %(k1)s * (1 - %(b)s + %(b)s * tf.dl / docs.avgdl))
+    ) AS score
+    FROM tf JOIN df USING (lexeme) CROSS JOIN docs GROUP BY hit
+"""
+"""BM25 (hit, score) of the units (hit: rowid) and buffered messages (hit: minus the rowid) of a scope
+(its condition in place of `{where}`) matching the query; see the module's docstring."""
+
+
+def bm25_sql(keywords: Sequence[str], scope_condition: tuple[str, list[Any]]) -> tuple[str, dict[str, Any]]:
+    """`_BM25` for any of `keywords` within the scope of `scope_condition` (a condition with positional
+    placeholders, rewritten to named ones), and its named parameters."""
     where, params = scope_condition
-    query, query_params = tsquery(keywords)
-    sql = f"""
-        WITH terms AS (
-            SELECT tsvector_to_array(to_tsvector('{TEXT_CONFIG}', %s)) AS lexemes
-        ), hits AS (
-            SELECT rowid AS hit, words AS doc FROM lightmem_units
-            WHERE NOT deleted AND {where} AND words @@ {query}
-            UNION ALL
-            SELECT -rowid, line_words FROM lightmem_pending WHERE {where} AND line_words @@ {query}
-        ), docs AS (
-            SELECT (SELECT COUNT(*) FROM lightmem_units WHERE NOT deleted AND {where})
-                 + (SELECT COUNT(*) FROM lightmem_pending WHERE {where}) AS n,
-                   (SELECT GREATEST(AVG(length(doc)), 1) FROM hits) AS avgdl
-        ), tf AS (
-            SELECT hit, length(doc) AS dl, entry.lexeme, COALESCE(array_length(entry.positions, 1), 1) AS tf
-            FROM hits, unnest(doc) AS entry, terms WHERE entry.lexeme = ANY(terms.lexemes)
-        ), df AS (
-            SELECT lexeme, COUNT(DISTINCT hit) AS n FROM tf GROUP BY lexeme
-        )
-        SELECT hit, SUM(
-            GREATEST(ln((docs.n - df.n + 0.5) / (df.n + 0.5)), 1e-6)
-            * tf.tf * {_K1 + 1} / (tf.tf + {_K1} * (1 - {_B} + {_B} * tf.dl / docs.avgdl))
-        ) AS score
-        FROM tf JOIN df USING (lexeme) CROSS JOIN docs GROUP BY hit
-    """
-    return sql, [" ".join(keywords), *params, *query_params, *params, *query_params, *params, *params]
+    names = [f"scope{i}" for i in range(len(params))]
+    for name in names:
+        where = where.replace("%s", f"%({name})s", 1)
+    values = {"config": TEXT_CONFIG, "query": tsquery_text(keywords), "words": " ".join(keywords)}
+    return _BM25.replace("{where}", where), {**values, "k1": _K1, "b": _B, **dict(zip(names, params))}
 
 
 def bm25(
@@ -144,7 +152,8 @@ def bm25(
     """The `bm25_sql` scores of the buffered messages scoring at least `min_score`, by pending rowid."""
     sql, args = bm25_sql(keywords, scope_condition)
     rows = conn.execute(
-        f"SELECT -hit, score FROM ({sql}) AS scored WHERE hit < 0 AND score >= %s", [*args, min_score]
+        f"SELECT -hit, score FROM ({sql}) AS scored WHERE hit < 0 AND score >= %(min_score)s",
+        {**args, "min_score": min_score},
     )
     return {int(hit): float(score) for hit, score in rows}
 
@@ -161,14 +170,19 @@ def keyword_units(
     """The `limit` best units by `bm25_sql` scoring at least `min_score` that meet `live_condition`
     (scope and time bounds) and the metadata part of `filters`, best first; the item columns are built
     for those units only."""
-    scored, args = bm25_sql(keywords, scope_condition)
+    select, args = bm25_sql(keywords, scope_condition)
     where, params = live_condition
+    names = [f"live{i}" for i in range(len(params))]
+    for name in names:
+        where = where.replace("%s", f"%({name})s", 1)
     checked = filters is not None and bool(filters.metadata)  # rows are checked in Python: read them all
     sql = (
-        f"SELECT {ITEM_COLUMNS}, best.score FROM (SELECT hit, score FROM ({scored}) AS scored "
-        f"JOIN lightmem_units ON lightmem_units.rowid = scored.hit WHERE hit > 0 AND score >= %s AND {where} "
-        f"ORDER BY score DESC, hit {'' if checked else 'LIMIT %s'}) AS best "
+        f"SELECT {ITEM_COLUMNS}, best.score FROM (SELECT hit, score FROM ({select}) AS scored "
+        "JOIN lightmem_units ON lightmem_units.rowid = scored.hit "
+        f"WHERE hit > 0 AND score >= %(min_score)s AND {where} "
+        "ORDER BY score DESC, hit LIMIT %(limit)s) AS best "
         "JOIN lightmem_units ON lightmem_units.rowid = best.hit ORDER BY best.score DESC, best.hit"
     )
-    rows = conn.execute(sql, [*args, min_score, *params, *([] if checked else [limit])]).fetchall()
+    values = {**args, **dict(zip(names, params)), "min_score": min_score, "limit": None if checked else limit}
+    rows = conn.execute(sql, values).fetchall()
     return take(((row, float(row[-1])) for row in rows), filters, limit)

@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
+from datetime import timezone
 from typing import Any, Callable, Optional, TypeVar, Union
 
 import numpy as np
@@ -18,7 +19,6 @@ from lightmem.store.codec import (
     check_metadata,
     check_vector,
     check_vectors,
-    decode_time,
     encode_time,
 )
 from lightmem.store.errors import StoreError
@@ -31,7 +31,6 @@ from lightmem.store.postgres.sql import (
     ITEM_COLUMNS,
     VectorParam,
     exact_scope_where,
-    iso,
     jsonb_text,
     live_where,
     scope_where,
@@ -184,9 +183,9 @@ class PostgresStore:
         most = sql_limit(limit)
         where, params = live_where(scope, filters)
         checked = filters is not None and bool(filters.metadata)
-        bound = "" if checked or most < 0 else f" LIMIT {most}"
-        sql = f"SELECT {ITEM_COLUMNS} FROM lightmem_units WHERE {where} ORDER BY rowid{bound}"
-        rows = self._run(lambda conn: conn.execute(sql, params).fetchall())
+        sql = f"SELECT {ITEM_COLUMNS} FROM lightmem_units WHERE {where} ORDER BY rowid LIMIT %s"
+        bound = None if checked or most < 0 else most  # LIMIT NULL: no limit
+        rows = self._run(lambda conn: conn.execute(sql, [*params, bound]).fetchall())
         items = [to_item(row) for row in rows]
         if filters is not None and checked:
             items = [item for item in items if filters.matches_metadata(item.metadata)]
@@ -241,14 +240,8 @@ class PostgresStore:
                 params,
             )
             conn.execute(f"DELETE FROM lightmem_pending WHERE {where}", params)
-            ids_where = " AND ".join(
-                f"{column} = %s"
-                for column, value in zip(
-                    ("user_id", "agent_id", "run_id"), (scope.user_id, scope.agent_id, scope.run_id)
-                )
-                if value is not None
-            )
-            conn.execute(f"DELETE FROM lightmem_message_ids WHERE {ids_where}", params)
+            # message ids keep '' for a None id: the scope's condition (on its non-None ids) fits them
+            conn.execute(f"DELETE FROM lightmem_message_ids WHERE {where}", params)
             cursor = conn.execute(
                 f"UPDATE lightmem_units SET deleted = true, updated_at = now() WHERE NOT deleted AND {where}",
                 params,
@@ -262,15 +255,18 @@ class PostgresStore:
         in one transaction."""
 
         def body(conn: Connection) -> None:
-            for table in ("units", "history", "pending", "message_ids", "counters"):
-                conn.execute(f"DELETE FROM lightmem_{table}")
+            conn.execute("DELETE FROM lightmem_units")
+            conn.execute("DELETE FROM lightmem_history")
+            conn.execute("DELETE FROM lightmem_pending")
+            conn.execute("DELETE FROM lightmem_message_ids")
+            conn.execute("DELETE FROM lightmem_counters")
 
         self._run(body)
 
     def history(self, memory_id: str, scope: Optional[Scope] = None) -> list[HistoryEntry]:
         """Every recorded change of a unit (deleted ones too), oldest first; [] if unknown or not in scope."""
         sql = (
-            f"SELECT memory_id, event, old_text, new_text, reason, {iso('created_at')} FROM lightmem_history "
+            "SELECT memory_id, event, old_text, new_text, reason, created_at FROM lightmem_history "
             "WHERE memory_id = %s"
         )
         params: list[Any] = [memory_id]
@@ -279,7 +275,7 @@ class PostgresStore:
             sql += f" AND EXISTS (SELECT 1 FROM lightmem_units WHERE id = %s AND {where})"
             params += [memory_id, *scope_params]
         rows = self._run(lambda conn: conn.execute(sql + " ORDER BY id", params).fetchall())
-        return [HistoryEntry(m, e, old, new, r, decode_time(t)) for m, e, old, new, r, t in rows]
+        return [HistoryEntry(m, e, old, new, r, t.astimezone(timezone.utc)) for m, e, old, new, r, t in rows]
 
     def count(self, scope: Optional[Scope] = None) -> int:
         """Number of live units, in `scope` or in the whole store."""
@@ -524,10 +520,10 @@ class PostgresStore:
         most = sql_limit(limit)
         sql = (
             f"SELECT {ITEM_COLUMNS}, vector::real[] FROM lightmem_units "
-            f"WHERE NOT consolidated AND NOT deleted AND {where} ORDER BY rowid"
-            + ("" if most < 0 else f" LIMIT {most}")
+            f"WHERE NOT consolidated AND NOT deleted AND {where} ORDER BY rowid LIMIT %s"
         )
-        rows = self._run(lambda conn: conn.execute(sql, params).fetchall())
+        bound = None if most < 0 else most
+        rows = self._run(lambda conn: conn.execute(sql, [*params, bound]).fetchall())
         matrix = to_matrix([row[-1] for row in rows], self.dim)
         return [(to_item(row), vector) for row, vector in zip(rows, matrix)]
 
