@@ -35,12 +35,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from lightmem.store.protocol import MemoryStore
-from lightmem.store.sqlite_store import LongTermStore
+from lightmem.store import MemoryStore
+from lightmem.store import open_store as open_location
 from lightmem.types import ExtractedUnit, Scope
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from crash_worker import HashEmbedder, sentence
+from crash_worker import sentence
+from fakes import HashEmbedder
 from pg_server import PostgresServer, running_server
 
 DIM = 384
@@ -49,11 +50,7 @@ WORDS = "marathon garden violin bakery pharmacist museum concert shelter keyboar
 
 
 def open_store(location: str, dim: int = DIM) -> MemoryStore:
-    if location.startswith("postgresql://"):
-        from lightmem.store.postgres.store import PostgresStore
-
-        return PostgresStore(location, dim)
-    return LongTermStore(location, dim)
+    return open_location(location, dim)
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fakes import HashEmbedder, LLMServer
 from lightmem.embedding import OnnxEmbedder
-from pg_server import PostgresServer, running_server
+from pg_server import PostgresServer, shared_server
 from stores import STORE_KINDS, StoreKind
 
 
@@ -53,16 +53,18 @@ def store_location(store_kind: StoreKind, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """One real PostgreSQL with pgvector for the session (see `pg_server`); skips, saying why, where
-    none can start."""
-    with running_server() as (server, reason):
-        if server is None:
-            pytest.skip(reason)
-        yield server
+def postgres_server() -> PostgresServer:
+    """The session's real PostgreSQL with pgvector (`pg_server.shared_server`, also behind the postgres
+    store kind); skips, saying why, where none can start."""
+    server, reason = shared_server()
+    if server is None:
+        pytest.skip(reason)
+    return server
 
 
 @pytest.fixture
-def postgres_url(postgres_server: PostgresServer) -> str:
-    """The URL of a fresh, empty store location on `postgres_server` (a schema of its own)."""
-    return postgres_server.fresh_url()
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The URL of a fresh, empty store location on `postgres_server` (a schema of its own, dropped after)."""
+    url = postgres_server.fresh_url()
+    yield url
+    postgres_server.drop(url)

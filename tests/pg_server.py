@@ -2,10 +2,13 @@
 pgvector), started once per test session in a temporary directory, with a fresh schema per test.
 
 LIGHTMEM_TEST_POSTGRES_URL (a URL to a database whose user may create schemas) uses that server
-instead. Where neither can start, the tests that need PostgreSQL skip, saying why."""
+instead. Where neither can start, the tests that need PostgreSQL skip, saying why. `shared_server` starts
+it on first use and stops it when the test process exits."""
 
 from __future__ import annotations
 
+import atexit
+import functools
 import itertools
 import os
 import shutil
@@ -25,6 +28,7 @@ class PostgresServer:
     def __init__(self, admin_url: str, handle: Any = None) -> None:
         self.admin_url = admin_url
         self._handle = handle  # pgserver's server object, stopped by `stop`
+        self._schemas: dict[str, str] = {}  # fresh URL -> its schema
 
     def fresh_url(self) -> str:
         """The URL of a new, empty schema of the server's database (first on the search path; pgvector's
@@ -39,7 +43,18 @@ class PostgresServer:
         parts = urlsplit(self.admin_url)
         option = "options=" + quote(f"-c search_path={name},public")
         query = f"{parts.query}&{option}" if parts.query else option
-        return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+        url = urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+        self._schemas[url] = name
+        return url
+
+    def drop(self, url: str) -> None:
+        """Remove the schema `fresh_url` made for `url` (and everything in it)."""
+        import psycopg
+
+        name = self._schemas.pop(url, None)
+        if name is not None:
+            with psycopg.connect(self.admin_url, autocommit=True) as conn:
+                conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
     def make_fast(self) -> None:
         """Trade durability for speed (a test server's data is thrown away)."""
@@ -95,3 +110,14 @@ def running_server() -> Iterator[tuple[Optional[PostgresServer], str]]:
     finally:
         server.stop()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@functools.cache
+def shared_server() -> tuple[Optional[PostgresServer], str]:
+    """The test process's one server, started on first use and stopped at exit: (server, '') or (None,
+    the reason it could not start)."""
+    context = running_server()
+    server, reason = context.__enter__()
+    if server is not None:
+        atexit.register(context.__exit__, None, None, None)
+    return server, reason

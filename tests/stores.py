@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
+import pg_server
 from lightmem.store import MemoryStore, SQLiteStore, open_store
 from lightmem.types import ExtractedUnit, Scope
 
@@ -55,7 +56,27 @@ def _index_agrees(store: MemoryStore) -> bool:
 SQLITE = StoreKind("sqlite", _directory, check=_index_agrees)
 """SQLite + usearch in a directory; its check: the vector index holds exactly the live units."""
 
-STORE_KINDS: tuple[StoreKind, ...] = (SQLITE,)
+
+@contextmanager
+def _postgres_schema(scratch: Path) -> Iterator[str]:
+    server, reason = pg_server.shared_server()
+    assert server is not None, reason
+    url = server.fresh_url()
+    try:
+        yield url
+    finally:
+        server.drop(url)
+
+
+def _postgres_unavailable() -> Optional[str]:
+    return pg_server.shared_server()[1] or None
+
+
+POSTGRES = StoreKind("postgres", _postgres_schema, unavailable=_postgres_unavailable)
+"""PostgreSQL + pgvector: a fresh schema on the test process's server (`pg_server.shared_server`),
+dropped after the test."""
+
+STORE_KINDS: tuple[StoreKind, ...] = (SQLITE, POSTGRES)
 
 
 # --- what the store tests share -------------------------------------------------------------------------

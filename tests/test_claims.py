@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import Any, Union
 
 import pytest
-from crash_worker import HashEmbedder
+from fakes import HashEmbedder
 from lightmem.llm import Completion, OfflineLLM, UsageCounter
-from lightmem.long_term import LongTermStore
 from lightmem.memory import Memory
-from lightmem.store.postgres.store import PostgresStore
-from lightmem.store.protocol import MemoryStore
+from lightmem.store import MemoryStore
+from lightmem.store import open_store as open_location
 from lightmem.types import Scope
-from pg_server import PostgresServer
 
 DIM = HashEmbedder().dim
 ALICE = Scope(user_id="alice")
@@ -38,18 +36,13 @@ with store.claim("flush", Scope(user_id="alice")) as held:
 
 def open_store(location: str) -> MemoryStore:
     """The store at `location`: a directory or a PostgreSQL URL."""
-    return (
-        PostgresStore(location, DIM) if location.startswith("postgresql://") else LongTermStore(location, DIM)
-    )
+    return open_location(location, DIM)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A store location of each kind (the PostgreSQL one on the session's server)."""
-    if request.param == "sqlite":
-        return str(tmp_path / "mem")
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    return server.fresh_url()
+@pytest.fixture
+def location(store_location: str) -> str:
+    """A fresh store location of each kind (the PostgreSQL one on the session's server)."""
+    return store_location
 
 
 def test_one_holder_per_job_and_scope(location: str) -> None:

@@ -1,10 +1,11 @@
-"""The PostgreSQL store against a real PostgreSQL with pgvector (see `pg_server`): the long-term store's
-behavioural tests run on it (until one fixture runs the suite against every store kind), and what only
-a database shared between processes has to prove."""
+"""What only the PostgreSQL store has to prove, against a real PostgreSQL with pgvector (see `pg_server`):
+NUL characters and over-long ids, BM25 against FTS5's, its schema, its URL's password. The store
+contract itself runs on it through the `store_kind` fixture (test_store.py and the behavioural suite)."""
 
 from __future__ import annotations
 
-import inspect
+import random
+import string
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,50 +13,30 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import test_long_term
-from lightmem.long_term import LongTermStore, StoreError
+from lightmem.store import SQLiteStore, StoreError
 from lightmem.store.postgres.store import PostgresStore
-
-SQLITE_ONLY = {
-    # they read the usearch index (check_index, rebuild_index) or patch the SQLite buffer search
-    "test_delete_is_a_tombstone",
-    "test_delete_all_deletes_scope_units_and_pending",
-    "test_rebuild_index_keeps_everything",
-    "test_threads_share_one_store",
-    "test_update_of_the_source_alone_keeps_text_vector_and_mark",
-    "test_buffer_search_skips_a_message_flushed_while_it_ranked_the_vectors",
-}
-"""Tests of test_long_term that look at the SQLite implementation, not at the store's contract."""
-
-globals().update(
-    {
-        name: test
-        for name, test in vars(test_long_term).items()
-        if name.startswith("test_")
-        and name not in SQLITE_ONLY
-        and "store" in inspect.signature(test).parameters  # the others open SQLite directories
-    }
-)
+from lightmem.types import Scope
+from stores import ALICE, DIM, unit_vectors, units
 
 
 @pytest.fixture
 def store(postgres_url: str) -> Iterator[PostgresStore]:
-    """A PostgresStore on a fresh database (the fixture test_long_term's tests take)."""
-    with PostgresStore(postgres_url, test_long_term.DIM) as s:
+    """A PostgresStore on a fresh schema."""
+    with PostgresStore(postgres_url, DIM) as s:
         yield s
 
 
 def test_a_nul_character_is_a_value_error_naming_the_argument(store: PostgresStore) -> None:
     """PostgreSQL's text and jsonb cannot hold NUL: a clear ValueError, nothing stored (the driver's
     own error named no argument)."""
-    scope, vectors = test_long_term.ALICE, test_long_term.unit_vectors(1)
+    scope, vectors = ALICE, unit_vectors(1)
     with pytest.raises(ValueError, match=r"metadata holds a NUL character"):
-        store.add(scope, test_long_term.units("Alice likes tea"), vectors, metadata={"k": "a\x00b"})
+        store.add(scope, units("Alice likes tea"), vectors, metadata={"k": "a\x00b"})
     with pytest.raises(ValueError, match=r"messages\[0\] holds a NUL character"):
         store.pending_add(scope, [{"role": "user", "content": "x", "name": "a\x00"}], [1])
     with pytest.raises(ValueError, match="NUL"):
-        store.add(scope, test_long_term.units("Alice likes \x00 tea"), vectors)
-    (kept,) = store.add(scope, test_long_term.units("Alice likes tea"), vectors, metadata={"k": "\\u0000"})
+        store.add(scope, units("Alice likes \x00 tea"), vectors)
+    (kept,) = store.add(scope, units("Alice likes tea"), vectors, metadata={"k": "\\u0000"})
     assert kept.metadata == {"k": "\\u0000"} and store.count() == 1 and store.pending_count() == 0
 
 
@@ -74,11 +55,11 @@ def test_keyword_scores_follow_the_sqlite_store_bm25(store: PostgresStore, tmp_p
     """The same units and buffered message in both stores: the same hits in the same order (stemming:
     'running' finds 'runs'), scores within 15% of FTS5's BM25 (they differ by the document length
     measure and statistics, see `lightmem.store.postgres.search`), a stop word alone finds nothing."""
-    scope, message = test_long_term.ALICE, {"id": "p1", "role": "user", "content": "another marathon soon"}
-    vectors = test_long_term.unit_vectors(len(KEYWORD_TEXTS))
-    with LongTermStore(tmp_path / "mem", test_long_term.DIM) as sqlite:
+    scope, message = ALICE, {"id": "p1", "role": "user", "content": "another marathon soon"}
+    vectors = unit_vectors(len(KEYWORD_TEXTS))
+    with SQLiteStore(tmp_path / "mem", DIM) as sqlite:
         for each in (store, sqlite):
-            each.add(scope, test_long_term.units(*KEYWORD_TEXTS), vectors)
+            each.add(scope, units(*KEYWORD_TEXTS), vectors)
             each.pending_add(scope, [message], [3])
         for keywords in (["marathon"], ["running"], ["tom", "violin"], ["coffee", "bakery", "paris"]):
             ours = store.keyword_search(keywords, scope, 5) + store.pending_keyword_search(keywords, scope, 5)
@@ -93,20 +74,20 @@ def test_keyword_scores_follow_the_sqlite_store_bm25(store: PostgresStore, tmp_p
 def test_the_schema_is_created_once_by_concurrent_opens_and_checked_on_open(postgres_url: str) -> None:
     code = (
         "import sys; from lightmem.store.postgres.store import PostgresStore; "
-        f"PostgresStore(sys.argv[1], {test_long_term.DIM}).close()"
+        f"PostgresStore(sys.argv[1], {DIM}).close()"
     )
     openers = [
         subprocess.Popen([sys.executable, "-c", code, postgres_url], stderr=subprocess.PIPE) for _ in range(4)
     ]
     assert all(p.wait(timeout=60) == 0 for p in openers), [p.stderr.read() for p in openers if p.stderr]
-    with PostgresStore(postgres_url, test_long_term.DIM) as store:
-        store.add(test_long_term.ALICE, test_long_term.units("kept"), test_long_term.unit_vectors(1))
+    with PostgresStore(postgres_url, DIM) as store:
+        store.add(ALICE, units("kept"), unit_vectors(1))
     with pytest.raises(StoreError, match="dimension 16 but dimension 8 was requested"):
         PostgresStore(postgres_url, 8)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute("UPDATE lightmem_meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(StoreError, match="schema version 99 but this lightmem supports up to 1"):
-        PostgresStore(postgres_url, test_long_term.DIM)
+        PostgresStore(postgres_url, DIM)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute("UPDATE lightmem_meta SET value = '1' WHERE key = 'schema_version'")
         assert conn.execute("SELECT COUNT(*) FROM lightmem_units").fetchone() == (
@@ -116,5 +97,19 @@ def test_the_schema_is_created_once_by_concurrent_opens_and_checked_on_open(post
 
 def test_the_password_never_shows_in_reprs(postgres_url: str) -> None:
     url = postgres_url.replace("postgres:@", "postgres:pw-4242@")  # the test server trusts local users
-    with PostgresStore(url, test_long_term.DIM) as store:
+    with PostgresStore(url, DIM) as store:
         assert "pw-4242" not in repr(store) and "pw-4242" not in store.location
+
+
+def test_ids_too_long_for_an_index_are_a_value_error(store: PostgresStore) -> None:
+    """A scope id longer than a btree key may be (about 2.7 kB) is bad input: a ValueError, nothing
+    stored (it was a StoreError, 'cannot use the PostgreSQL database')."""
+    rng = random.Random(0)
+    long_scope = Scope(user_id="".join(rng.choice(string.ascii_letters) for _ in range(3000)))
+    with pytest.raises(ValueError, match="too large"):
+        store.pending_add(long_scope, [{"id": "m1", "role": "user", "content": "hi"}], [1])
+    with pytest.raises(ValueError, match="too large"):
+        store.add(long_scope, units("Alice likes tea"), unit_vectors(1))
+    assert store.count() == 0 and store.pending_count() == 0
+    store.add(ALICE, units("Alice likes tea"), unit_vectors(1))
+    assert store.count() == 1

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
 import numpy as np
 
@@ -31,11 +31,15 @@ from lightmem.messages import message_from_dict
 from lightmem.sensory import SensoryMemory
 from lightmem.short_term import ShortTermMemory
 from lightmem.short_term_buffer import ShortTermBuffer, buffer_record
-from lightmem.store.protocol import UnitStore
+from lightmem.store.protocol import ClaimStore, UnitStore
 from lightmem.text_keys import embedding_text, turn_key_text
 from lightmem.types import ExtractedUnit, MemoryItem, Message, Scope
 
 logger = logging.getLogger("lightmem")
+
+
+class IngestionStore(UnitStore, ClaimStore, Protocol):
+    """What ingestion needs of a store: units and counters, and the claim of a scope's flush."""
 
 
 class Ingestion:
@@ -48,7 +52,7 @@ class Ingestion:
 
     def __init__(
         self,
-        store: UnitStore,
+        store: IngestionStore,
         buffer: ShortTermBuffer,
         embedder: Embedder,
         llm: LLM,

@@ -20,8 +20,8 @@ from typing import Optional
 import psycopg
 from psycopg.rows import TupleRow
 
+from lightmem.store.errors import StoreError
 from lightmem.store.rows import check_scope
-from lightmem.store.schema import StoreError
 from lightmem.types import Scope
 
 JOBS = ("flush", "consolidate")

@@ -85,6 +85,11 @@ class Database:
                 yield conn
         except psycopg.DataError as exc:  # e.g. a NUL character, which PostgreSQL text cannot hold
             raise ValueError(f"PostgreSQL refused a value: {_first_line(exc)}; nothing was changed") from exc
+        except errors.ProgramLimitExceeded as exc:  # e.g. scope ids too long for a btree index key
+            raise ValueError(
+                f"PostgreSQL refused a value as too large ({_first_line(exc)}): shorten the ids; "
+                "nothing was changed"
+            ) from exc
         except (psycopg.OperationalError, PoolTimeout) as exc:
             if isinstance(exc, (errors.DeadlockDetected, errors.SerializationFailure)):
                 raise
