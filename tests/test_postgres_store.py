@@ -102,13 +102,18 @@ def test_the_password_never_shows_in_reprs(postgres_url: str) -> None:
 
 
 def test_ids_too_long_for_an_index_are_a_value_error(store: PostgresStore) -> None:
-    """A scope id longer than a btree key may be (about 2.7 kB) is bad input: a ValueError, nothing
-    stored (it was a StoreError, 'cannot use the PostgreSQL database')."""
+    """Ids longer than a btree key may be (about 2.7 kB) are bad input: a ValueError before anything is
+    written (it was a StoreError, 'cannot use the PostgreSQL database'; or, for repetitive ids the index
+    compresses, a buffered message its flush could never store)."""
     rng = random.Random(0)
     long_scope = Scope(user_id="".join(rng.choice(string.ascii_letters) for _ in range(3000)))
-    with pytest.raises(ValueError, match="too large"):
+    with pytest.raises(ValueError, match="more than the PostgreSQL store can index"):
+        store.pending_add(Scope(user_id="cat " * 700), [{"id": "m1", "role": "user", "content": "hi"}], [1])
+    with pytest.raises(ValueError, match="ids of scope and message take 3003 bytes"):
+        store.pending_add(ALICE, [{"id": "x" * 2998, "role": "user", "content": "hi"}], [1])
+    with pytest.raises(ValueError, match="more than the PostgreSQL store can index"):
         store.pending_add(long_scope, [{"id": "m1", "role": "user", "content": "hi"}], [1])
-    with pytest.raises(ValueError, match="too large"):
+    with pytest.raises(ValueError, match="more than the PostgreSQL store can index"):
         store.add(long_scope, units("Alice likes tea"), unit_vectors(1))
     assert store.count() == 0 and store.pending_count() == 0
     store.add(ALICE, units("Alice likes tea"), unit_vectors(1))

@@ -30,6 +30,7 @@ from lightmem.store.postgres.schema import open_schema
 from lightmem.store.postgres.sql import (
     ITEM_COLUMNS,
     VectorParam,
+    check_scope,
     exact_scope_where,
     jsonb_text,
     live_where,
@@ -40,7 +41,6 @@ from lightmem.store.postgres.sql import (
 from lightmem.store.rows import (
     check_counts,
     check_filters,
-    check_scope,
     check_search,
     message_key,
     sql_limit,
@@ -133,6 +133,8 @@ class PostgresStore:
         if messages and len(messages) != len(given):
             raise ValueError(f"messages has {len(messages)} entries for {len(given)} units")
         keys = [message_key(message, f"messages[{i}]") for i, message in enumerate(messages)]
+        for message_id, _ in keys:
+            check_scope(scope, message_id)
         counted = check_counts(counts or {})
         if not given and not pending and not counted:
             return []
@@ -435,6 +437,7 @@ class PostgresStore:
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                 raise ValueError(f"words[{i}] must be an integer >= 0, got {count!r}")
             key = message_key(message, f"messages[{i}]")
+            check_scope(scope, key[0])
             rows.append((jsonb_text(message, f"messages[{i}]"), count, key, turn_vectors[i]))
 
         def body(conn: Connection) -> list[int]:
