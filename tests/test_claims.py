@@ -9,12 +9,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import pytest
 from fakes import HashEmbedder
 from lightmem.llm import Completion, OfflineLLM, UsageCounter
 from lightmem.memory import Memory
+from lightmem.prompts import AnswerFormat
 from lightmem.store import MemoryStore
 from lightmem.store import open_store as open_location
 from lightmem.types import Scope
@@ -121,10 +122,16 @@ class SlowLLM:
     def usage(self) -> UsageCounter:
         return self._inner.usage
 
-    def complete(self, messages: list[dict[str, str]], *, json_output: bool = True) -> Completion:
+    def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        json_output: bool = True,
+        answer_format: Optional[AnswerFormat] = None,
+    ) -> Completion:
         self.calls += 1
         time.sleep(self._delay_s)
-        return self._inner.complete(messages, json_output=json_output)
+        return self._inner.complete(messages, json_output=json_output, answer_format=answer_format)
 
 
 def test_two_memories_never_extract_the_same_messages(location: str) -> None:
