@@ -4,8 +4,6 @@ contract itself runs on it through the `store_kind` fixture (test_store.py and t
 
 from __future__ import annotations
 
-import random
-import string
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +13,6 @@ import psycopg
 import pytest
 from lightmem.store import SQLiteStore, StoreError
 from lightmem.store.postgres.store import PostgresStore
-from lightmem.types import Scope
 from stores import ALICE, DIM, unit_vectors, units
 
 
@@ -99,22 +96,3 @@ def test_the_password_never_shows_in_reprs(postgres_url: str) -> None:
     url = postgres_url.replace("postgres:@", "postgres:pw-4242@")  # the test server trusts local users
     with PostgresStore(url, DIM) as store:
         assert "pw-4242" not in repr(store) and "pw-4242" not in store.location
-
-
-def test_ids_too_long_for_an_index_are_a_value_error(store: PostgresStore) -> None:
-    """Ids longer than a btree key may be (about 2.7 kB) are bad input: a ValueError before anything is
-    written (it was a StoreError, 'cannot use the PostgreSQL database'; or, for repetitive ids the index
-    compresses, a buffered message its flush could never store)."""
-    rng = random.Random(0)
-    long_scope = Scope(user_id="".join(rng.choice(string.ascii_letters) for _ in range(3000)))
-    with pytest.raises(ValueError, match="more than the PostgreSQL store can index"):
-        store.pending_add(Scope(user_id="cat " * 700), [{"id": "m1", "role": "user", "content": "hi"}], [1])
-    with pytest.raises(ValueError, match="ids of scope and message take 3003 bytes"):
-        store.pending_add(ALICE, [{"id": "x" * 2998, "role": "user", "content": "hi"}], [1])
-    with pytest.raises(ValueError, match="more than the PostgreSQL store can index"):
-        store.pending_add(long_scope, [{"id": "m1", "role": "user", "content": "hi"}], [1])
-    with pytest.raises(ValueError, match="more than the PostgreSQL store can index"):
-        store.add(long_scope, units("Alice likes tea"), unit_vectors(1))
-    assert store.count() == 0 and store.pending_count() == 0
-    store.add(ALICE, units("Alice likes tea"), unit_vectors(1))
-    assert store.count() == 1

@@ -8,6 +8,8 @@ it: test_sqlite_store.py."""
 from __future__ import annotations
 
 import logging
+import random
+import string
 import subprocess
 import sys
 import threading
@@ -670,3 +672,22 @@ def test_open_store_takes_a_url_it_has_no_store_for_as_an_error_not_a_directory(
     assert list(tmp_path.iterdir()) == []
     with opened("C://store") as store:  # a drive letter, not a scheme
         assert store.count() == 0
+
+
+def test_ids_too_long_for_an_index_are_a_value_error(store: MemoryStore) -> None:
+    """Ids longer than `MAX_ID_BYTES` (a PostgreSQL btree key stops at about 2.7 kB) are bad input in every
+    store: a ValueError before anything is written (PostgreSQL gave a StoreError, or, for repetitive ids
+    its index compresses, buffered a message its flush could never store; SQLite took them)."""
+    rng = random.Random(0)
+    long_scope = Scope(user_id="".join(rng.choice(string.ascii_letters) for _ in range(3000)))
+    with pytest.raises(ValueError, match="more than a memory store indexes"):
+        store.pending_add(Scope(user_id="cat " * 700), [{"id": "m1", "role": "user", "content": "hi"}], [1])
+    with pytest.raises(ValueError, match="ids of scope and message take 3003 bytes"):
+        store.pending_add(ALICE, [{"id": "x" * 2998, "role": "user", "content": "hi"}], [1])
+    with pytest.raises(ValueError, match="more than a memory store indexes"):
+        store.pending_add(long_scope, [{"id": "m1", "role": "user", "content": "hi"}], [1])
+    with pytest.raises(ValueError, match="more than a memory store indexes"):
+        store.add(long_scope, units("Alice likes tea"), unit_vectors(1))
+    assert store.count() == 0 and store.pending_count() == 0
+    store.add(ALICE, units("Alice likes tea"), unit_vectors(1))
+    assert store.count() == 1

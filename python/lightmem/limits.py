@@ -55,6 +55,10 @@ MAX_METADATA_DEPTH = 32
 a flat dict has depth 1. Deeper structures made JSON encoding fail with RecursionError; within this
 depth, stored metadata can always be read back."""
 
+MAX_ID_BYTES = 2000
+"""Most UTF-8 bytes of a scope's ids together with a message id, in every store: PostgreSQL's btree keys
+that hold them stop at 2,704 bytes, and a longer key would fail only at the insert."""
+
 MAX_RESULTS = 1_000_000
 """Largest `limit` of `search` and `get_all` (and `k` of the store's neighbour searches): more than any
 one call should return. `get_all(limit=None)` returns every memory of the scope."""

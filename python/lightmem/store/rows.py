@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Optional
 
-from lightmem.limits import check_int, check_limit
+from lightmem.limits import MAX_ID_BYTES, check_int, check_limit
 from lightmem.store.changes import Change
 from lightmem.store.codec import decode_optional_time, decode_time, encode_json, encode_time, message_digest
 from lightmem.store.errors import VersionConflict
@@ -29,10 +29,18 @@ _CHUNK = 500
 """Values bound per `IN (...)` list, well under SQLite's limit on parameters."""
 
 
-def check_scope(scope: object) -> Scope:
-    """`scope` itself; ValueError unless it is a `Scope`."""
+def check_scope(scope: object, message_id: Optional[str] = None) -> Scope:
+    """`scope` itself; ValueError unless it is a `Scope` whose ids (with `message_id`) take at most
+    `MAX_ID_BYTES` of UTF-8, checked before anything is written."""
     if not isinstance(scope, Scope):
         raise ValueError(f"scope must be a lightmem Scope, got {type(scope).__name__}")
+    ids = (scope.user_id, scope.agent_id, scope.run_id, message_id)
+    size = sum(len(i.encode("utf-8", "surrogatepass")) for i in ids if i is not None)
+    if size > MAX_ID_BYTES:
+        raise ValueError(
+            f"the ids of {'scope and message' if message_id else 'the scope'} take {size} bytes of UTF-8, "
+            f"more than a memory store indexes ({MAX_ID_BYTES}): shorten them"
+        )
     return scope
 
 

@@ -72,6 +72,7 @@ class PendingPart:
                 raise ValueError(f"messages[{i}] must be a dict, got {type(message).__name__}")
             check_int(count, f"words[{i}]")
             key = message_key(message, f"messages[{i}]")
+            check_scope(scope, key[0])
             rows.append((encode_json(message, f"messages[{i}]"), count, key, blobs[i]))
 
         def body(conn: sqlite3.Connection, _seq: int) -> list[int]:

@@ -80,6 +80,8 @@ class UnitsPart:
         if messages and len(messages) != len(units):
             raise ValueError(f"messages has {len(messages)} entries for {len(units)} units")
         keys = [message_key(message, f"messages[{i}]") for i, message in enumerate(messages)]
+        for message_id, _ in keys:
+            check_scope(scope, message_id)
         counted = check_counts(counts or {})
         if not units and not pending and not counted:
             return []

@@ -21,7 +21,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from lightmem.store.errors import StoreError
-from lightmem.store.postgres.sql import check_scope
+from lightmem.store.rows import check_scope
 from lightmem.types import Scope
 
 JOBS = ("flush", "consolidate")

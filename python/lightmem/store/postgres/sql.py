@@ -13,10 +13,9 @@ import numpy as np
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
-from lightmem.store import rows
 from lightmem.store.codec import encode_json
 from lightmem.store.filters import SearchFilters
-from lightmem.store.rows import scope_sql
+from lightmem.store.rows import check_scope, scope_sql
 from lightmem.types import Scope
 
 _SCOPE_COLUMNS = ("user_id", "agent_id", "run_id")
@@ -39,25 +38,6 @@ ITEM_COLUMNS = (
 def placeholders(sql: str) -> str:
     """SQL written for sqlite3 (`?`) with psycopg's placeholders (`%s`)."""
     return sql.replace("?", "%s")
-
-
-MAX_KEY_BYTES = 2000
-"""Most UTF-8 bytes of a scope's ids together with a message id: the btree keys that hold them may not
-pass 2704 bytes (a row of PostgreSQL's page), and a longer key would fail only at the insert."""
-
-
-def check_scope(scope: object, message_id: Optional[str] = None) -> Scope:
-    """`rows.check_scope`, and a ValueError when the scope's ids (with `message_id`) are too long for
-    the store's indexes: checked before anything is written."""
-    checked = rows.check_scope(scope)
-    ids = (checked.user_id, checked.agent_id, checked.run_id, message_id)
-    size = sum(len(i.encode("utf-8", "surrogatepass")) for i in ids if i is not None)
-    if size > MAX_KEY_BYTES:
-        raise ValueError(
-            f"the ids of {'scope and message' if message_id else 'the scope'} take {size} bytes of UTF-8, "
-            f"more than the PostgreSQL store can index ({MAX_KEY_BYTES}): shorten them"
-        )
-    return checked
 
 
 def scope_where(scope: Scope) -> tuple[str, list[Any]]:

@@ -30,7 +30,6 @@ from lightmem.store.postgres.schema import open_schema
 from lightmem.store.postgres.sql import (
     ITEM_COLUMNS,
     VectorParam,
-    check_scope,
     exact_scope_where,
     jsonb_text,
     live_where,
@@ -41,6 +40,7 @@ from lightmem.store.postgres.sql import (
 from lightmem.store.rows import (
     check_counts,
     check_filters,
+    check_scope,
     check_search,
     message_key,
     sql_limit,
