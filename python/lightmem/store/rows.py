@@ -6,16 +6,27 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Union
+
+import numpy as np
 
 from lightmem.limits import MAX_ID_BYTES, check_int, check_limit
-from lightmem.store.changes import Change
-from lightmem.store.codec import decode_optional_time, decode_time, encode_json, encode_time, message_digest
+from lightmem.store.changes import Change, check_text
+from lightmem.store.codec import (
+    check_metadata,
+    check_vectors,
+    decode_optional_time,
+    decode_time,
+    encode_json,
+    encode_time,
+    message_digest,
+)
 from lightmem.store.errors import VersionConflict
 from lightmem.store.filters import SearchFilters
 from lightmem.text_keys import text_hash
 from lightmem.times import now_utc
-from lightmem.types import MemoryItem, Scope
+from lightmem.types import ExtractedUnit, MemoryItem, Scope
 
 ITEM_COLUMNS = (
     "rowid, id, text, user_id, agent_id, run_id, created_at, updated_at, event_time, topic, source, "
@@ -387,3 +398,55 @@ def _record(
         "INSERT INTO history (memory_id, event, old_text, new_text, reason, created_at) VALUES (?,?,?,?,?,?)",
         (memory_id, event, old_text, new_text, reason, now),
     )
+
+
+@dataclass(frozen=True)
+class CheckedAdd:
+    """The arguments of `UnitStore.add`, checked and encoded, before any write."""
+
+    units: list[ExtractedUnit]
+    vectors: np.ndarray
+    metadata_json: list[str]
+    pending_ids: list[int]
+    message_keys: list[MessageKey]
+    counts: dict[str, int]
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to store, drop or count."""
+        return not self.units and not self.pending_ids and not self.counts
+
+
+def check_add(
+    scope: Scope,
+    units: Sequence[ExtractedUnit],
+    vectors: np.ndarray,
+    dim: int,
+    metadata: Union[Mapping[str, Any], Sequence[Mapping[str, Any]], None],
+    pending_ids: Sequence[int],
+    messages: Sequence[Mapping[str, Any]],
+    counts: Optional[Mapping[str, int]],
+    encode_metadata: Callable[[Any, str], str] = encode_json,
+) -> CheckedAdd:
+    """The arguments of `UnitStore.add` checked (ValueError naming the one at fault) and the metadata
+    encoded by `encode_metadata`, one JSON text per unit; shared by every store."""
+    check_scope(scope)
+    given = list(units)
+    for i, unit in enumerate(given):
+        if not isinstance(unit, ExtractedUnit):
+            raise ValueError(f"units[{i}] must be an ExtractedUnit, got {type(unit).__name__}")
+        check_text(unit.text, f"units[{i}].text")
+    matrix = check_vectors(vectors, dim, len(given), "vectors")
+    if metadata is None or isinstance(metadata, Mapping):
+        metadata_json = [encode_metadata(check_metadata(metadata), "metadata")] * len(given)
+    elif len(metadata) != len(given):
+        raise ValueError(f"metadata has {len(metadata)} entries for {len(given)} units")
+    else:
+        metadata_json = [encode_metadata(check_metadata(m), f"metadata[{i}]") for i, m in enumerate(metadata)]
+    pending = sorted({int(i) for i in pending_ids})
+    if messages and len(messages) != len(given):
+        raise ValueError(f"messages has {len(messages)} entries for {len(given)} units")
+    keys = [message_key(message, f"messages[{i}]") for i, message in enumerate(messages)]
+    for message_id, _ in keys:
+        check_scope(scope, message_id)
+    return CheckedAdd(given, matrix, metadata_json, pending, keys, check_counts(counts or {}))

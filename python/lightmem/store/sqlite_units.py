@@ -15,7 +15,6 @@ from lightmem.store.changes import check_event, check_text
 from lightmem.store.codec import (
     check_metadata,
     check_vector,
-    check_vectors,
     decode_time,
     encode_json,
     encode_time,
@@ -25,6 +24,7 @@ from lightmem.store.filters import SearchFilters
 from lightmem.store.rows import (
     ITEM_COLUMNS,
     add_counts,
+    check_add,
     check_counts,
     check_filters,
     check_scope,
@@ -33,7 +33,6 @@ from lightmem.store.rows import (
     first_time,
     items_by_ids,
     live_where,
-    message_key,
     scope_sql,
     sql_limit,
     to_item,
@@ -63,37 +62,20 @@ class UnitsPart:
         counts: Optional[Mapping[str, int]] = None,
     ) -> list[MemoryItem]:
         """See `UnitStore.add`."""
-        check_scope(scope)
-        units = list(units)
-        for i, unit in enumerate(units):
-            if not isinstance(unit, ExtractedUnit):
-                raise ValueError(f"units[{i}] must be an ExtractedUnit, got {type(unit).__name__}")
-            check_text(unit.text, f"units[{i}].text")
-        matrix = check_vectors(vectors, self.dim, len(units), "vectors")
-        if metadata is None or isinstance(metadata, Mapping):
-            metadata_json = [encode_json(check_metadata(metadata), "metadata")] * len(units)
-        elif len(metadata) != len(units):
-            raise ValueError(f"metadata has {len(metadata)} entries for {len(units)} units")
-        else:
-            metadata_json = [encode_json(check_metadata(m), f"metadata[{i}]") for i, m in enumerate(metadata)]
-        pending = sorted({int(i) for i in pending_ids})
-        if messages and len(messages) != len(units):
-            raise ValueError(f"messages has {len(messages)} entries for {len(units)} units")
-        keys = [message_key(message, f"messages[{i}]") for i, message in enumerate(messages)]
-        for message_id, _ in keys:
-            check_scope(scope, message_id)
-        counted = check_counts(counts or {})
-        if not units and not pending and not counted:
+        checked = check_add(scope, units, vectors, self.dim, metadata, pending_ids, messages, counts)
+        if checked.empty:
             return []
-        ids = [uuid.uuid4().hex for _ in units]
+        ids = [uuid.uuid4().hex for _ in checked.units]
 
         def body(conn: sqlite3.Connection, seq: int) -> list[MemoryItem]:
-            delete_pending(conn, scope, pending)
-            add_counts(conn, scope, counted)
+            delete_pending(conn, scope, checked.pending_ids)
+            add_counts(conn, scope, checked.counts)
             kept = (
-                [i for i, key in enumerate(keys) if first_time(conn, scope, key)] if keys else range(len(ids))
+                [i for i, key in enumerate(checked.message_keys) if first_time(conn, scope, key)]
+                if checked.message_keys
+                else range(len(ids))
             )
-            rows = [(ids[i], units[i], matrix[i], metadata_json[i]) for i in kept]
+            rows = [(ids[i], checked.units[i], checked.vectors[i], checked.metadata_json[i]) for i in kept]
             now = encode_time(now_utc())
             conn.executemany(
                 "INSERT INTO units (id, user_id, agent_id, run_id, text, topic, created_at, updated_at, "

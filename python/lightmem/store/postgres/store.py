@@ -38,6 +38,7 @@ from lightmem.store.postgres.sql import (
     vector_param,
 )
 from lightmem.store.rows import (
+    check_add,
     check_counts,
     check_filters,
     check_scope,
@@ -116,45 +117,36 @@ class PostgresStore:
     ) -> list[MemoryItem]:
         """`MemoryStore.add`: the units, their history, the removal of `pending_ids` and `counts` in one
         transaction; KeyError (nothing stored) if a pending row is gone."""
-        check_scope(scope)
-        given = list(units)
-        for i, unit in enumerate(given):
-            if not isinstance(unit, ExtractedUnit):
-                raise ValueError(f"units[{i}] must be an ExtractedUnit, got {type(unit).__name__}")
-            check_text(unit.text, f"units[{i}].text")
-        matrix = check_vectors(vectors, self.dim, len(given), "vectors")
-        if metadata is None or isinstance(metadata, Mapping):
-            metadata_json = [jsonb_text(check_metadata(metadata), "metadata")] * len(given)
-        elif len(metadata) != len(given):
-            raise ValueError(f"metadata has {len(metadata)} entries for {len(given)} units")
-        else:
-            metadata_json = [jsonb_text(check_metadata(m), f"metadata[{i}]") for i, m in enumerate(metadata)]
-        pending = sorted({int(i) for i in pending_ids})
-        if messages and len(messages) != len(given):
-            raise ValueError(f"messages has {len(messages)} entries for {len(given)} units")
-        keys = [message_key(message, f"messages[{i}]") for i, message in enumerate(messages)]
-        for message_id, _ in keys:
-            check_scope(scope, message_id)
-        counted = check_counts(counts or {})
-        if not given and not pending and not counted:
+        checked = check_add(
+            scope,
+            units,
+            vectors,
+            self.dim,
+            metadata,
+            pending_ids,
+            messages,
+            counts,
+            encode_metadata=jsonb_text,
+        )
+        if checked.empty:
             return []
-        ids = [uuid.uuid4().hex for _ in given]
+        ids = [uuid.uuid4().hex for _ in checked.units]
         rows = [
             (
                 ids[i], scope.user_id, scope.agent_id, scope.run_id, unit.text, unit.topic,
                 None if unit.event_time is None else encode_time(unit.event_time),
-                jsonb_text(list(unit.source), "source"), metadata_json[i], text_hash(unit.text),
-                vector_param(matrix[i]),
+                jsonb_text(list(unit.source), "source"), checked.metadata_json[i], text_hash(unit.text),
+                vector_param(checked.vectors[i]),
             )
-            for i, unit in enumerate(given)
+            for i, unit in enumerate(checked.units)
         ]  # fmt: skip
 
         def body(conn: Connection) -> list[MemoryItem]:
-            unit_rows.delete_pending(conn, scope, pending)
-            unit_rows.add_counts(conn, scope, counted)
+            unit_rows.delete_pending(conn, scope, checked.pending_ids)
+            unit_rows.add_counts(conn, scope, checked.counts)
             kept = [
                 row
-                for row, key in zip(rows, keys or [(None, b"")] * len(rows))
+                for row, key in zip(rows, checked.message_keys or [(None, b"")] * len(rows))
                 if key[0] is None or unit_rows.record_message(conn, scope, key[0], key[1])
             ]
             conn.cursor().executemany(
