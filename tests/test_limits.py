@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import pytest
-from lightmem.limits import MAX_RESULTS, check_int, check_limit
+from lightmem.limits import MAX_RESULTS, check_int, check_limit, check_number
 
 
 @pytest.mark.parametrize(
@@ -31,3 +32,10 @@ def test_check_int_returns_the_integers_within_bounds() -> None:
     assert check_limit(MAX_RESULTS) == MAX_RESULTS
     with pytest.raises(ValueError, match="limit must be an integer from 1 to 1,000,000, got 0"):
         check_limit(0)
+
+
+def test_check_number_names_the_interval_and_refuses_nan_and_bools() -> None:
+    assert check_number(3, "n", 0.0) == 3.0 and check_number(math.inf, "n", 0.0, infinite=True) == math.inf
+    for value in (True, None, "1", math.nan, -1, 2):
+        with pytest.raises(ValueError, match=r"n must be in \[0, 1\], got "):
+            check_number(value, "n", 0.0, 1.0)

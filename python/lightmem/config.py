@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, fields, replace
 from typing import Optional
+
+from lightmem.limits import check_int, check_number
 
 
 @dataclass(frozen=True)
@@ -95,27 +98,38 @@ class LightMemConfig:
     """Cosine similarity at or above which two units are sent to the LLM as a possible conflict."""
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.compression_ratio <= 1.0:
-            raise ValueError(f"compression_ratio must be in (0, 1], got {self.compression_ratio}")
-        if self.segment_min_turns < 1 or self.segment_max_turns < self.segment_min_turns:
-            raise ValueError(
-                "need 1 <= segment_min_turns <= segment_max_turns, got "
-                f"{self.segment_min_turns} and {self.segment_max_turns}"
-            )
-        if self.buffer_token_threshold < 1:
-            raise ValueError(f"buffer_token_threshold must be >= 1, got {self.buffer_token_threshold}")
-        if self.segment_context_weight < 0.0:
-            raise ValueError(f"segment_context_weight must be >= 0, got {self.segment_context_weight}")
-        if self.unit_text_weight is not None and not 0.0 <= self.unit_text_weight <= 1.0:
-            raise ValueError(f"unit_text_weight must be in [0, 1] or None, got {self.unit_text_weight}")
-        if self.keyword_weight < 0.0:
-            raise ValueError(f"keyword_weight must be >= 0, got {self.keyword_weight}")
+        """ValueError naming the first field whose value is not of its type and range (an integer field
+        takes no bool or float, a number field no NaN, string or bool), so that a bad setting fails
+        here and not at the first flush, search or consolidation that uses it."""
+        check_number(self.compression_ratio, "compression_ratio", 0.0, 1.0, low_open=True)
+        check_int(self.segment_min_turns, "segment_min_turns", 1)
+        check_int(self.segment_max_turns, "segment_max_turns", self.segment_min_turns)
+        check_number(self.segment_threshold, "segment_threshold", -math.inf, low_open=True)
+        check_number(self.segment_time_gap_hours, "segment_time_gap_hours", 0.0, infinite=True)
+        check_int(self.buffer_token_threshold, "buffer_token_threshold", 1)
+        check_int(self.extraction_batch_segments, "extraction_batch_segments", 1)
+        check_number(self.segment_context_weight, "segment_context_weight", 0.0)
+        if self.unit_text_weight is not None:
+            check_number(self.unit_text_weight, "unit_text_weight (or None)", 0.0, 1.0)
         if self.llm not in ("offline", "openai"):
             raise ValueError(f"llm must be 'offline' or 'openai', got {self.llm!r}")
+        for name in ("llm_base_url", "llm_model", "llm_api_key", "embedding_model_path"):
+            if not isinstance(getattr(self, name), (str, type(None))):
+                raise ValueError(f"{name} must be a string or None, got {type(getattr(self, name)).__name__}")
+        check_number(self.llm_timeout_s, "llm_timeout_s", 0.0, low_open=True)
+        check_int(self.llm_max_retries, "llm_max_retries", 0)
+        if not isinstance(self.llm_retry_timeouts, bool):
+            raise ValueError(f"llm_retry_timeouts must be True or False, got {self.llm_retry_timeouts!r}")
+        check_int(self.embedding_batch_size, "embedding_batch_size", 1)
+        check_int(self.search_oversample, "search_oversample", 1)
+        check_number(self.keyword_weight, "keyword_weight", 0.0)
         if self.consolidate not in ("off", "background"):
             raise ValueError(f"consolidate must be 'off' or 'background', got {self.consolidate!r}")
-        if not 0.0 < self.conflict_similarity <= self.duplicate_similarity <= 1.0:
-            raise ValueError("need 0 < conflict_similarity <= duplicate_similarity <= 1")
+        check_number(self.consolidate_idle_s, "consolidate_idle_s", 0.0)
+        check_int(self.consolidate_neighbors, "consolidate_neighbors", 1)
+        check_number(self.duplicate_similarity, "duplicate_similarity", 0.0, 1.0, low_open=True)
+        highest = self.duplicate_similarity
+        check_number(self.conflict_similarity, "conflict_similarity", 0.0, highest, low_open=True)
 
     def unit_text_weight_for(self, offline: bool) -> float:
         """`unit_text_weight`, or when it is None its default for the extraction backend: 0 for the offline

@@ -7,6 +7,7 @@ silently truncated, and nothing is stored from a refused call.
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 MAX_MESSAGE_CHARS = 200_000
@@ -81,3 +82,25 @@ def check_int(value: object, name: str, low: int = 0, high: Optional[int] = None
 def check_limit(value: object, name: str = "limit", low: int = 1) -> int:
     """`value` itself; ValueError naming `name` unless it is an integer from `low` to MAX_RESULTS."""
     return check_int(value, name, low, MAX_RESULTS)
+
+
+def check_number(
+    value: object,
+    name: str,
+    low: float,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+    infinite: bool = False,
+) -> float:
+    """`value` as a float; ValueError naming `name` and its interval unless it is a real number (a bool
+    is not one, NaN never is) from `low` (excluded when `low_open`) to `high`, infinity only when
+    `infinite`."""
+    top = "inf]" if infinite else "inf)" if high == math.inf else f"{high:g}]"
+    interval = f"{'(' if low_open else '['}{low:g}, {top}"
+    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+    if not (low < number if low_open else low <= number) or not (
+        number <= high and (infinite or math.isfinite(number))
+    ):
+        raise ValueError(f"{name} must be in {interval}, got {value!r:.40}")
+    return float(number)

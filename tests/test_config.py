@@ -1,0 +1,61 @@
+"""`LightMemConfig` refuses a bad setting when it is made, naming it: before, a float, bool, zero or NaN
+setting was taken and failed (or silently misbehaved) only at the first flush, search or consolidation
+that used it, every time."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from fakes import HashEmbedder
+from lightmem import LightMemConfig, Memory
+
+BAD_SETTINGS = [
+    ("compression_ratio", "0.5", r"compression_ratio must be in \(0, 1\], got '0.5'"),
+    ("buffer_token_threshold", True, "buffer_token_threshold must be an integer >= 1, got True"),
+    ("buffer_token_threshold", 2.5, "buffer_token_threshold must be an integer >= 1, got 2.5"),
+    ("segment_max_turns", 2.5, "segment_max_turns must be an integer >= 2, got 2.5"),
+    ("extraction_batch_segments", 0, "extraction_batch_segments must be an integer >= 1, got 0"),
+    ("embedding_batch_size", 0, "embedding_batch_size must be an integer >= 1, got 0"),
+    ("consolidate_neighbors", 0, "consolidate_neighbors must be an integer >= 1, got 0"),
+    ("llm_max_retries", -1, "llm_max_retries must be an integer >= 0, got -1"),
+    ("llm_timeout_s", 0, r"llm_timeout_s must be in \(0, inf\), got 0"),
+    ("llm_timeout_s", math.nan, r"llm_timeout_s must be in \(0, inf\), got nan"),
+    ("llm_retry_timeouts", "no", "llm_retry_timeouts must be True or False, got 'no'"),
+    ("consolidate_idle_s", -5, r"consolidate_idle_s must be in \[0, inf\), got -5"),
+    ("segment_time_gap_hours", -1, r"segment_time_gap_hours must be in \[0, inf\], got -1"),
+    ("segment_threshold", math.nan, r"segment_threshold must be in \(-inf, inf\), got nan"),
+    ("segment_context_weight", math.nan, r"segment_context_weight must be in \[0, inf\), got nan"),
+    ("keyword_weight", math.inf, r"keyword_weight must be in \[0, inf\), got inf"),
+    ("conflict_similarity", 0.99, r"conflict_similarity must be in \(0, 0.95\], got 0.99"),
+    ("llm_model", 7, "llm_model must be a string or None, got int"),
+]
+
+
+@pytest.mark.parametrize("field, value, said", BAD_SETTINGS)
+def test_a_bad_setting_is_refused_when_the_config_is_made(field: str, value: object, said: str) -> None:
+    with pytest.raises(ValueError, match=said):
+        LightMemConfig(**{field: value})  # type: ignore[arg-type]
+
+
+def test_a_bad_setting_stores_nothing(tmp_path) -> None:
+    with pytest.raises(ValueError, match="extraction_batch_segments"):
+        Memory(tmp_path / "m", embedder=HashEmbedder(), extraction_batch_segments=0)
+    assert not (tmp_path / "m").exists()
+
+
+def test_the_defaults_and_the_edges_of_each_range_are_accepted() -> None:
+    LightMemConfig()
+    LightMemConfig(
+        compression_ratio=1,
+        segment_min_turns=3,
+        segment_max_turns=3,
+        segment_threshold=-2.0,
+        segment_time_gap_hours=math.inf,
+        consolidate_idle_s=0,
+        keyword_weight=0,
+        unit_text_weight=1,
+        conflict_similarity=0.95,
+        duplicate_similarity=0.95,
+        llm_max_retries=0,
+    )
