@@ -49,6 +49,24 @@ def test_the_readme_chat_loop_runs_and_returns_mem0_shapes(m: Memory) -> None:
     assert m.add(messages, user_id="alex") == {"results": []}  # in lightmem's buffer, see below
 
 
+def test_the_chat_loop_does_not_store_its_system_prompt(m: Memory) -> None:
+    # mem0's README loop puts the memories it found in the system prompt; lightmem stored that prompt as
+    # a memory, so every turn stored the memories again (pruned: "I'm vegetarian peanuts") in a new one
+    turns = [("I'm vegetarian and allergic to peanuts.", "Noted."), ("I moved to Oslo.", "Nice!")]
+    for query, answer in turns:
+        found = m.search(query=query, filters={"user_id": "alex"}, top_k=3)["results"]
+        memories_str = "\n".join(f"- {entry['memory']}" for entry in found)
+        messages = [
+            {"role": "system", "content": f"You are a helpful AI.\nUser Memories:\n{memories_str}"},
+            {"role": "user", "content": query},
+            {"role": "assistant", "content": answer},
+        ]
+        m.add(messages, user_id="alex")
+        m.native.flush(user_id="alex")
+    stored = texts(m.get_all(filters={"user_id": "alex"}))
+    assert len(stored) == 4 and not [text for text in stored if "helpful AI" in text]
+
+
 def test_a_fact_just_added_with_inference_is_found_at_once(m: Memory) -> None:
     m.add("I'm vegetarian and allergic to peanuts.", user_id="alex")
     assert texts(m.search("What is alex allergic to?", filters={"user_id": "alex"}))

@@ -90,18 +90,18 @@ class Memory:
         prompt: Optional[str] = None,
     ) -> dict[str, Any]:
         """Remembers `messages` in one scope: `{"results": [{"id", "memory", "event": "ADD"}, ...]}` for
-        the memories made now (with `infer=False`, one per non-system message, also with its
-        `actor_id` (the message's name) and `role`)."""
+        the memories made now (with `infer=False`, one per message, also with its `actor_id` (the
+        message's name) and `role`). System messages are skipped, as mem0 does: they instruct the agent's
+        model (mem0's chat loop puts the memories it found there), they are not the conversation."""
         _refuse("add", timestamp=timestamp, expiration_date=expiration_date, memory_type=memory_type)
         if prompt is not None and infer:
             raise ValueError("add(prompt=...) is not supported: lightmem's extraction prompt is fixed")
         ids = scope_ids(user_id, agent_id, run_id)
         extra = _without_identity(metadata, "add")
-        if infer is not False:
-            made = self._memory.add(messages, **ids, metadata=extra, infer=infer)
-            return {"results": [{"id": item.id, "memory": item.text, "event": "ADD"} for item in made]}
         kept = [m for m in normalize_messages(messages) if m.role != "system"]
-        made = self._memory.add([message_to_dict(m) for m in kept], **ids, metadata=extra, infer=False)
+        made = self._memory.add([message_to_dict(m) for m in kept], **ids, metadata=extra, infer=infer)
+        if infer is not False:
+            return {"results": [{"id": item.id, "memory": item.text, "event": "ADD"} for item in made]}
         return {
             "results": [
                 {"id": item.id, "memory": item.text, "event": "ADD", "actor_id": m.speaker, "role": m.role}
