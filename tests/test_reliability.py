@@ -309,6 +309,13 @@ AFTER_YEAR_9999 = datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5)
         (lambda m, _: m.get("id \ud800", user_id="u"), "memory_id .*surrogate"),
         (lambda m, _: m.search("tea " * 50_001, user_id="u"), "query has 200,004 characters"),
         (lambda m, item: m.update(item.id, "tea " * 50_001, user_id="u"), "text has 200,004 characters"),
+        (lambda m, _: m.add("hi", user_id="u\x00"), "user_id holds a NUL character"),
+        (lambda m, _: m.add("hi", user_id="u", metadata={"k": "a\x00b"}), "metadata holds a NUL character"),
+        (
+            lambda m, _: m.add("hi", user_id="u", metadata={"k\x00": 1}, infer=False),
+            "metadata holds a NUL character",
+        ),
+        (lambda m, item: m.update(item.id, metadata={"k": ["\x00"]}), "metadata holds a NUL character"),
     ],
     ids=[
         "timestamp-before-year-1",
@@ -327,13 +334,18 @@ AFTER_YEAR_9999 = datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5)
         "memory_id-surrogate",
         "query-too-long",
         "update-too-long",
+        "scope-id-nul",
+        "metadata-nul",
+        "metadata-key-nul-verbatim",
+        "update-metadata-nul",
     ],
 )
 def test_every_limit_is_a_value_error_naming_the_argument(
     store_location: str, embedder: OnnxEmbedder, call: Callable[[Memory, Any], object], said: str
 ) -> None:
     """These escaped as OverflowError, RecursionError or the tokenizer's TypeError, or were accepted
-    (10 MB queries and update texts, metadata of any size)."""
+    (10 MB queries and update texts, metadata of any size; NUL characters in scope ids and metadata by
+    the SQLite store only, which PostgreSQL refused, for buffered metadata naming "messages[0]")."""
     with Memory(store_location, embedder=embedder, buffer_token_threshold=1) as memory:
         (item,) = memory.add("I drink green tea every morning.", user_id="u")
         with pytest.raises(ValueError, match=said):

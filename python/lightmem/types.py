@@ -24,6 +24,8 @@ class Scope:
                 raise ValueError(f"{name} must be a non-empty string or None, got {value!r}")
             if value is not None:
                 check_unicode(value, name)
+                if "\x00" in value:
+                    raise ValueError(f"{name} holds a NUL character (\\u0000), which no memory store keeps")
 
 
 def check_unicode(text: str, what: str) -> None:

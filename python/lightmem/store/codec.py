@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Optional
@@ -14,6 +15,10 @@ import numpy as np
 from lightmem.limits import MAX_METADATA_BYTES, MAX_METADATA_DEPTH
 from lightmem.times import to_utc
 from lightmem.types import check_unicode
+
+NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+"""JSON's escape of the NUL character (not itself escaped): PostgreSQL's jsonb and text refuse it, so no
+store keeps it (metadata with one is refused by `metadata_copy`)."""
 
 
 def encode_time(value: datetime) -> str:
@@ -58,11 +63,13 @@ def check_metadata(metadata: Optional[Mapping[str, Any]], name: str = "metadata"
 
 
 def metadata_copy(metadata: Optional[Mapping[str, Any]], name: str = "metadata") -> dict[str, Any]:
-    """What `check_metadata` accepts, taking at most `MAX_METADATA_BYTES` as JSON, deep-copied through
-    JSON (tuples become lists); ValueError naming `name` otherwise."""
+    """What `check_metadata` accepts, taking at most `MAX_METADATA_BYTES` as JSON and holding no NUL
+    character, deep-copied through JSON (tuples become lists); ValueError naming `name` otherwise."""
     checked = _check_mapping(metadata, name)
     text = encode_json(checked, name)  # first: cheaper than the depth walk on a large value
     check_unicode(text, f"{name} (as JSON)")
+    if NUL_ESCAPE.search(text):
+        raise ValueError(f"{name} holds a NUL character (\\u0000), which no memory store keeps: remove it")
     size = len(text.encode("utf-8"))
     if size > MAX_METADATA_BYTES:
         raise ValueError(

@@ -4,7 +4,6 @@ vectors as parameters and results."""
 
 from __future__ import annotations
 
-import re
 import struct
 from collections.abc import Sequence
 from typing import Any, Optional
@@ -13,14 +12,12 @@ import numpy as np
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
-from lightmem.store.codec import encode_json
+from lightmem.store.codec import NUL_ESCAPE, encode_json
 from lightmem.store.filters import SearchFilters
 from lightmem.store.rows import check_scope, scope_sql
 from lightmem.types import Scope
 
 _SCOPE_COLUMNS = ("user_id", "agent_id", "run_id")
-_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
-"""JSON's escape of the NUL character (not itself escaped), which jsonb refuses."""
 
 
 def iso(column: str) -> str:
@@ -113,6 +110,6 @@ def jsonb_text(value: Any, name: str) -> str:
     """`codec.encode_json` of `value`; ValueError naming `name` if it holds a NUL character, which
     PostgreSQL's jsonb (and text) cannot store."""
     text = encode_json(value, name)
-    if _NUL_ESCAPE.search(text):
+    if NUL_ESCAPE.search(text):
         raise ValueError(f"{name} holds a NUL character (\\u0000), which PostgreSQL cannot store: remove it")
     return text
