@@ -18,7 +18,7 @@ import pytest
 from fakes import LLMServer, Reply, RuleLLM, ScriptedLLM
 from lightmem.config import LightMemConfig
 from lightmem.embedding import OnnxEmbedder
-from lightmem.llm import Completion, LLMError
+from lightmem.llm import Completion, LLMError, OfflineLLM
 from lightmem.prompts import AnswerFormat, parse_consolidate_prompt
 from lightmem.sleep import ConsolidationReport, SleepScheduler, consolidate
 from lightmem.store import Change, SQLiteStore
@@ -88,6 +88,16 @@ def test_exact_and_near_duplicates_are_merged_without_llm(store, embedder) -> No
     for copy in copies:
         last = store.history(copy.id)[-1]
         assert (last.event, last.old_text, last.reason) == ("DELETE", copy.text, f"duplicate of {kept.id}")
+
+
+def test_the_offline_backend_is_no_llm_call_in_the_report(store, embedder) -> None:
+    """A pass of the offline backend sends nothing: `lightmem consolidate` reported it as 1 LLM call and
+    about 300 prompt tokens, while `stats()` counted it as an offline extraction."""
+    add(store, embedder, ["Alice lives in Paris", "Alice moved to Berlin"])
+    report = consolidate(store, OfflineLLM(), embedder, CONFIG)
+    assert report.clusters_found == 1
+    assert (report.llm_calls, report.prompt_tokens, report.completion_tokens) == (0, 0, 0)
+    assert store.counters(ALICE) == {"offline_extractions": 1}
 
 
 def test_duplicates_hand_their_sources_to_the_kept_unit(store, embedder) -> None:

@@ -14,8 +14,9 @@ if TYPE_CHECKING:  # the store is not imported here: usearch loaded before onnxr
 
 
 def is_offline(llm: LLM) -> bool:
-    """Whether `llm` is the offline extractive backend: no model runs, its units are the turns themselves."""
-    return isinstance(llm, OfflineLLM)
+    """Whether `llm` is the offline extractive backend (or a `CountedLLM` of it): no model runs, its units
+    are the turns themselves."""
+    return isinstance(llm.backend if isinstance(llm, CountedLLM) else llm, OfflineLLM)
 
 
 def pass_counts(llm: LLM, completion: Completion) -> dict[str, int]:
@@ -40,6 +41,11 @@ class CountedLLM:
         self._llm = llm
         self._store = store
         self._scope = scope
+
+    @property
+    def backend(self) -> LLM:
+        """The wrapped backend."""
+        return self._llm
 
     @property
     def usage(self) -> UsageCounter:

@@ -40,7 +40,7 @@ from tqdm import tqdm  # type: ignore[import-untyped]
 
 from lightmem._core import cluster_knn, minhash_signatures, minhash_similarity
 from lightmem.config import LightMemConfig
-from lightmem.counted_llm import CountedLLM
+from lightmem.counted_llm import CountedLLM, pass_counts
 from lightmem.embedding import Embedder
 from lightmem.limits import check_int
 from lightmem.llm import LLM, LLMError
@@ -393,9 +393,10 @@ def _settle_batch(
         except LLMError as err:
             logger.warning("consolidation of %d cluster(s) deferred, the LLM failed: %s", len(batch), err)
             return
-        tally.llm_calls += 1
-        tally.prompt_tokens += completion.prompt_tokens
-        tally.completion_tokens += completion.completion_tokens
+        counts = pass_counts(llm, completion)  # the offline backend's pass is no LLM call
+        tally.llm_calls += counts.get("llm_calls", 0)
+        tally.prompt_tokens += counts.get("prompt_tokens", 0)
+        tally.completion_tokens += counts.get("completion_tokens", 0)
         try:
             decisions = parse_consolidate_response(completion.text, requests)
         except InvalidLLMOutput as err:
