@@ -557,6 +557,30 @@ def test_the_counters_of_two_processes_add_up(tmp_path: Path, hash_embedder: Has
 # --- persistence, context manager, asyncio -------------------------------------------------------------
 
 
+_LEFT_OPEN = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from fakes import HashEmbedder
+from lightmem.memory import Memory
+memory = Memory(sys.argv[1], embedder=HashEmbedder())  # never closed, as mem0 code has no close
+memory.add("I adopted a cat named Miso.", user_id="u", infer=False)
+"""
+
+
+def test_a_memory_left_open_saves_its_index_at_exit_and_when_collected(
+    tmp_path: Path, hash_embedder: HashEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The index was saved only by close(): every later open rebuilt it (14 s for 20k units)."""
+    path, tests = str(tmp_path / "mem"), str(Path(__file__).parent)
+    subprocess.run([sys.executable, "-c", _LEFT_OPEN, path, tests], check=True, timeout=120)
+    memory = Memory(path, embedder=hash_embedder)
+    memory.add("I sold my bike.", user_id="u", infer=False)
+    del memory  # collected at once (CPython), never closed
+    with caplog.at_level(logging.WARNING, logger="lightmem"), Memory(path, embedder=hash_embedder) as memory:
+        assert len(memory.get_all(user_id="u")) == 2
+    assert "rebuilding" not in caplog.text
+
+
 def test_units_and_the_pending_buffer_survive_close_and_reopen(
     tmp_path: Path, embedder: OnnxEmbedder
 ) -> None:

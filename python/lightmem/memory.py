@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import weakref
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
@@ -120,6 +121,12 @@ def _not_found(memory_id: str, scope: Optional[Scope]) -> MemoryNotFoundError:
     return MemoryNotFoundError(f"no memory with id {memory_id!r}{within}")
 
 
+def _close(sleep: SleepScheduler, store: MemoryStore) -> None:
+    """What `Memory.close` does, also run for a memory left open (it refers to no `Memory`)."""
+    sleep.stop(timeout=30.0)
+    store.close()
+
+
 def _threshold(threshold: object) -> Optional[float]:
     """`threshold` itself; ValueError unless it is None or a number in [0, 1]."""
     if threshold is None:
@@ -170,6 +177,7 @@ class Memory:
         )
         self._retriever = Retriever(self._store, self._embedder, self.config.keyword_weight, self.path)
         self._sleep = SleepScheduler(self._store, self._llm, self._embedder, self.config)
+        self._closer = weakref.finalize(self, _close, self._sleep, self._store)
 
     # --- context manager -----------------------------------------------------------------------
     def __enter__(self) -> Memory:
@@ -180,9 +188,9 @@ class Memory:
 
     def close(self) -> None:
         """Stops a background consolidation (at its next cluster batch), saves the vector index and
-        closes the store. Pending messages stay in the buffer."""
-        self._sleep.stop(timeout=30.0)
-        self._store.close()
+        closes the store. Pending messages stay in the buffer. A memory never closed (mem0 code has no
+        `close`) is closed so when it is garbage-collected or the interpreter exits."""
+        self._closer()
 
     # --- writing -------------------------------------------------------------------------------
     def add(

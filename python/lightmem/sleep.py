@@ -597,6 +597,8 @@ class SleepScheduler:
             self._wake.notify_all()
         if self._thread is None:
             return True
+        if self._thread is threading.current_thread():  # a memory collected by its own thread's GC
+            return False
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
