@@ -270,6 +270,8 @@ def test_the_keys_file_holds_hashes_and_bad_files_are_refused_by_name(tmp_path: 
         ({"keys": [{"name": "a", "sha256": "0" * 64, "admin": True, "key": "lmk_x"}]}, "unknown field"),
         ({"keys": [{"name": n, "sha256": "0" * 64, "admin": True} for n in "ab"]}, "same sha256"),
         ([], "must be a JSON object"),
+        ({"keys": [{"name": "a", "sha256": "0" * 64, "scopes": [{"user_id": ""}]}]}, r"scopes\[0\]: user_id"),
+        ({"keys": []}, "lists no keys"),  # an emptied keys file served every scope without authentication
     ):
         file.write_text(json.dumps(document))
         with pytest.raises(ValueError, match=fragment):

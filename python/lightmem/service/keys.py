@@ -68,7 +68,8 @@ class KeyRing:
 
     @classmethod
     def load(cls, path: str | Path) -> KeyRing:
-        """The keys of the JSON file at `path`; ValueError naming the file and the entry at fault."""
+        """The keys of the JSON file at `path` (at least one); ValueError naming the file and the entry at
+        fault."""
         try:
             document = json.loads(Path(path).read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
@@ -85,6 +86,11 @@ class KeyRing:
             if digest in entries:
                 raise ValueError(f"{path}: keys[{index}] has the same sha256 as {entries[digest].name!r}")
             entries[digest] = caller
+        if not entries:
+            raise ValueError(
+                f"{path}: lists no keys, so no one could use the server (without --keys it serves this "
+                "machine only, unauthenticated): add a key (`lightmem serve --new-key`)"
+            )
         return cls(entries)
 
     def __len__(self) -> int:
@@ -131,7 +137,10 @@ def _scope(scope: object, where: str) -> Mapping[str, str]:
     values: dict[str, Any] = {key: value for key, value in scope.items() if isinstance(value, str)}
     if len(values) != len(scope):
         raise ValueError(f"{where}: scope ids must be strings")
-    return scope_ids(**values)
+    try:
+        return scope_ids(**values)
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
 
 
 def _is_hex(text: str) -> bool:
