@@ -258,6 +258,16 @@ def test_top_k_limit_and_threshold(m: Memory) -> None:
         (lambda: m.search(question, filters={"user_id": "alice"}, top_k=-1), "top_k"),
         (lambda: m.search(question, filters={"user_id": "alice"}, top_k=2, limit=3), "give one"),
         (lambda: m.get_all(filters={"user_id": "alice"}, top_k=True), "top_k"),
+        # these named top_k when limit was given, or limit when top_k was over its bound
+        (
+            lambda: m.search(question, filters={"user_id": "alice"}, limit=-1),
+            "limit must be an integer from 0",
+        ),
+        (lambda: m.get_all(filters={"user_id": "alice"}, limit=2.0), "limit must be an integer from 0"),
+        (
+            lambda: m.search(question, filters={"user_id": "alice"}, top_k=2**63),
+            "top_k must be an integer from 0",
+        ),
         (lambda: m.search("   ", filters={"user_id": "alice"}), "query"),
     ):
         with pytest.raises(ValueError, match=fragment):

@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, Optional
 
-from lightmem.limits import check_int
+from lightmem.limits import MAX_RESULTS, check_int
 from lightmem.mem0.config import settings_from_config
 from lightmem.mem0.filters import scope_ids, translate
 from lightmem.mem0.results import history_results, memory_result
@@ -397,11 +397,13 @@ def _refuse(verb: str, **arguments: Any) -> None:
 
 
 def _count(top_k: object, limit: object) -> int:
-    """How many results `top_k` or `limit` (mem0 1.x's name) ask for: an integer >= 0, default 20."""
+    """How many results `top_k` or `limit` (mem0 1.x's name) ask for: an integer from 0 to MAX_RESULTS,
+    default 20; ValueError naming the one given."""
     if top_k is not None and limit is not None and top_k != limit:
         raise ValueError(f"top_k={top_k!r} and limit={limit!r} name the same setting: give one")
-    count = top_k if top_k is not None else limit if limit is not None else DEFAULT_TOP_K
-    return check_int(count, "top_k")
+    if top_k is None and limit is not None:
+        return check_int(limit, "limit", 0, MAX_RESULTS)
+    return check_int(DEFAULT_TOP_K if top_k is None else top_k, "top_k", 0, MAX_RESULTS)
 
 
 def _without_identity(metadata: Optional[Mapping[str, Any]], verb: str) -> Optional[dict[str, Any]]:
