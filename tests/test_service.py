@@ -281,6 +281,41 @@ def test_the_keys_file_holds_hashes_and_bad_files_are_refused_by_name(tmp_path: 
 # --- hostile requests ------------------------------------------------------------------------------------
 
 
+def test_without_keys_only_requests_addressed_to_this_machine_are_served(tmp_path: Path) -> None:
+    """DNS rebinding: a web page whose name now resolves to 127.0.0.1 reaches a keyless server with its
+    own name as Host; it was served (read, added, deleted every memory), it is refused now."""
+    running = start(tmp_path / "m", KeyRing({}))
+    try:
+        with httpx.Client(base_url=running.url, timeout=30) as http:
+            port = running.url.rsplit(":", 1)[1]
+            for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"):
+                added = http.post(
+                    "/memories",
+                    json={"messages": "mine", "user_id": "me", "infer": False},
+                    headers={"Host": host},
+                )
+                assert added.status_code == 200, (host, added.text)
+            for host in (
+                f"attacker.example:{port}",
+                "attacker.example",
+                f"127.0.0.1.attacker.example:{port}",
+            ):
+                rebound = {"Host": host, "Origin": "http://attacker.example"}
+                answers = [
+                    http.get("/memories", params={"user_id": "me"}, headers=rebound),
+                    http.post("/memories", json={"messages": "theirs", "user_id": "me"}, headers=rebound),
+                    http.delete("/memories", params={"user_id": "me"}, headers=rebound),
+                ]
+                assert [a.status_code for a in answers] == [403, 403, 403], host
+                assert "only requests addressed to this machine" in answers[0].json()["detail"]
+            assert http.get("/health", headers={"Host": "attacker.example"}).status_code == 200
+            assert [
+                r["memory"] for r in http.get("/memories", params={"user_id": "me"}).json()["results"]
+            ] == ["mine"] * 3
+    finally:
+        running.stop()
+
+
 def test_hostile_requests_get_clear_4xx_and_store_nothing(served: Running) -> None:
     with client(served, "admin") as http:
         scope = {"user_id": "mallory"}

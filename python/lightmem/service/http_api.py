@@ -27,7 +27,7 @@ from lightmem.llm import LLMError
 from lightmem.mem0 import Memory as Mem0Memory
 from lightmem.mem0.filters import SCOPE_KEYS, scope_ids, translate
 from lightmem.mem0.results import memory_result
-from lightmem.service.keys import LOCAL_CALLER, Caller, KeyRing
+from lightmem.service.keys import LOCAL_CALLER, Caller, KeyRing, is_loopback
 from lightmem.service.openapi import openapi_document
 from lightmem.service.requests import RequestError, integer, json_body, query_params
 from lightmem.store import StoreError
@@ -95,8 +95,17 @@ class Service:
             logger.info("memory closed")
 
     def caller(self, request: Request) -> Caller:
-        """Who sent `request`, by its X-API-Key (or Authorization: Bearer) header; 401 if nobody."""
+        """Who sent `request`, by its X-API-Key (or Authorization: Bearer) header; 401 if nobody. Without
+        keys, anyone on this machine, for a request addressed to it: a web page whose name was rebound
+        to 127.0.0.1 (DNS rebinding) sends its own name as Host, and gets 403."""
         if not len(self.keys):
+            host = request.url.hostname or ""
+            if not is_loopback(host):
+                raise RequestError(
+                    403,
+                    f"this server has no API keys, so it answers only requests addressed to this machine "
+                    f"(Host 127.0.0.1, localhost or [::1]), not to {host!r}",
+                )
             return LOCAL_CALLER
         key = request.headers.get("x-api-key")
         if key is None:

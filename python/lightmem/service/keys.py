@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
 from collections.abc import Mapping
@@ -48,6 +49,16 @@ class Caller:
 
 LOCAL_CALLER = Caller("local (no API keys configured)", admin=True)
 """The caller of every request when the server has no keys: only ever served on 127.0.0.1."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def new_key() -> str:

@@ -4,7 +4,6 @@ elsewhere without API keys."""
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import os
 import socket
@@ -14,7 +13,7 @@ import uvicorn
 
 from lightmem.mem0 import Memory as Mem0Memory
 from lightmem.service.http_api import Service, create_app
-from lightmem.service.keys import KeyRing, key_digest, new_key
+from lightmem.service.keys import KeyRing, is_loopback, key_digest, new_key
 
 logger = logging.getLogger("lightmem.serve")
 
@@ -79,16 +78,6 @@ def check_bind(host: str, keys: KeyRing) -> None:
         f"refusing to serve on {host} without API keys: anyone who reaches it could read and change "
         "every memory. Pass --keys FILE (see `lightmem serve --new-key`), or bind 127.0.0.1"
     )
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` names this machine only (127.0.0.0/8, ::1, localhost)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def bind(host: str, port: int) -> socket.socket:
