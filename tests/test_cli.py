@@ -248,6 +248,11 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
             main(argv)
         assert info.value.code == 2
     assert "usage: lightmem" in capsys.readouterr().err
+    for argv in (["serve", "--port", "99999"], ["mcp", "--http", "--port", "-1"], ["serve", "--port", "x"]):
+        with pytest.raises(SystemExit) as info:  # 99999 and -1 were an OverflowError traceback
+            main(argv)
+        assert info.value.code == 2
+        assert "must be a port number from 0 to 65535" in capsys.readouterr().err
 
 
 def test_ctrl_c_exits_130(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

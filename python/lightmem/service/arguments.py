@@ -9,6 +9,18 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
 
+def port_number(text: str) -> int:
+    """A TCP port (0: any free one), for argparse: its error names the value (`--port 99999` was an
+    OverflowError traceback from the socket)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535, got {text!r}")
+    return port
+
+
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """`lightmem serve`'s options."""
     parser.description = (
@@ -17,7 +29,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any)"
+        "--port", type=port_number, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any)"
     )
     parser.add_argument(
         "--keys",
@@ -44,5 +56,5 @@ def add_mcp_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"with --http: address (default {DEFAULT_HOST})")
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"with --http: port (default {DEFAULT_PORT})"
+        "--port", type=port_number, default=DEFAULT_PORT, help=f"with --http: port (default {DEFAULT_PORT})"
     )
