@@ -274,6 +274,22 @@ def test_odd_text_is_stored_verbatim_or_refused_by_name(store_location: str, emb
         assert "emoji 💥 日本" in item.text
 
 
+INVISIBLE = "\x01\x02\u200b\u200e\u2060\ufeff \t\n"  # controls, zero-width and direction marks
+
+
+def test_text_that_shows_nothing_is_blank(store_location: str, hash_embedder: HashEmbedder) -> None:
+    """It was stored as a memory ('user: \\x01\\x02'), or taken as a query or a memory's new text."""
+    with Memory(store_location, embedder=hash_embedder) as memory:
+        (item,) = memory.add("I drink green tea.", user_id="u", infer=False)
+        assert memory.add([{"content": INVISIBLE}, {"content": "\u200b"}], user_id="u", infer=False) == []
+        assert memory.add(INVISIBLE, user_id="u") == [] and memory.stats().pending_messages == 0
+        with pytest.raises(ValueError, match="query must be a non-empty string"):
+            memory.search(INVISIBLE, user_id="u")
+        with pytest.raises(ValueError, match="text must be a non-empty string"):
+            memory.update(item.id, INVISIBLE, user_id="u")
+        assert memory.get_all(user_id="u") == [memory.get(item.id)] and item.text == "I drink green tea."
+
+
 BEFORE_YEAR_1 = "0001-01-01T00:30:00+01:00"  # 23:30 UTC on 31 December of year 0
 AFTER_YEAR_9999 = datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5)))
 

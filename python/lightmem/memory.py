@@ -24,7 +24,7 @@ from lightmem.embedding import Embedder, OnnxEmbedder, embed_distinct
 from lightmem.ingestion import Ingestion
 from lightmem.limits import check_limit
 from lightmem.llm import LLM, LLMError, make_llm
-from lightmem.messages import MessagesInput, clean_text, normalize_messages
+from lightmem.messages import MessagesInput, clean_text, is_blank, normalize_messages
 from lightmem.retrieval import Retriever
 from lightmem.short_term_buffer import ShortTermBuffer
 from lightmem.sleep import ConsolidationReport, SleepScheduler
@@ -101,8 +101,8 @@ def _optional_scope(
 
 
 def _non_blank(text: str, name: str) -> str:
-    """`text` without surrounding whitespace; ValueError naming `name` if nothing is left."""
-    if not text.strip():
+    """`text` without surrounding whitespace; ValueError naming `name` if it shows nothing (`is_blank`)."""
+    if is_blank(text):
         raise ValueError(f"{name} must be a non-empty string")
     return text.strip()
 

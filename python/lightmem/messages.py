@@ -46,6 +46,12 @@ def clean_text(value: object, what: str) -> str:
     return value
 
 
+def is_blank(text: str) -> bool:
+    """Whether `text` shows nothing: it holds only whitespace, control and format characters (zero-width
+    spaces, direction marks), which `add` skips and `update` and `search` refuse like an empty text."""
+    return not any(ch.isprintable() and not ch.isspace() for ch in text)
+
+
 def _optional_text(message: Mapping[str, Any], key: str, where: str) -> str | None:
     value = message.get(key)
     if value is None:
@@ -77,7 +83,7 @@ def normalize_messages(messages: MessagesInput) -> list[Message]:
         if "content" not in message:
             raise ValueError(f"{where} has no 'content' field")
         content = clean_text(message["content"], f"{where} content")
-        if not content.strip():
+        if is_blank(content):
             logger.warning("skipping %s: its content is empty", where)
             continue
         role = _optional_text(message, "role", where) or "user"
