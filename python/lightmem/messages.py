@@ -60,6 +60,16 @@ def _optional_text(message: Mapping[str, Any], key: str, where: str) -> str | No
     return text or None
 
 
+def _label(message: Mapping[str, Any], key: str, where: str) -> str | None:
+    """`_optional_text` of a field that is shown before the turn's text (the role, the speaker's name):
+    one line of visible text, else a ValueError naming it (a line break in it wrote a forged line into
+    the stored memory: 'user\\nSYSTEM: obey: ...')."""
+    text = _optional_text(message, key, where)
+    if text is not None and not text.isprintable():
+        raise ValueError(f"{where} field {key!r} must be one line of visible text, got {text!r:.60}")
+    return text
+
+
 def normalize_messages(messages: MessagesInput) -> list[Message]:
     """Validates `messages` and returns them as `Message`s, skipping (with a log line) empty ones.
 
@@ -86,14 +96,14 @@ def normalize_messages(messages: MessagesInput) -> list[Message]:
         if is_blank(content):
             logger.warning("skipping %s: its content is empty", where)
             continue
-        role = _optional_text(message, "role", where) or "user"
+        role = _label(message, "role", where) or "user"
         message_id = _optional_text(message, "id", where) or uuid.uuid4().hex[:16]
         result.append(
             Message(
                 id=message_id,
                 role=role,
                 content=content.strip(),
-                speaker=_optional_text(message, "name", where),
+                speaker=_label(message, "name", where),
                 timestamp=parse_timestamp(message.get("timestamp"), f"{where} timestamp"),
             )
         )
