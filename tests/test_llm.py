@@ -523,7 +523,23 @@ def test_offline_splits_a_unit_longer_than_a_memory_may_be() -> None:
     assert len(units) == 2
     assert all(len(u.text) <= MAX_MESSAGE_CHARS and u.source == ("t1",) for u in units)
     whole = f"{segments[0][0].speaker}: {segments[0][0].text}"
-    assert "".join(json.loads(answer.text)["memories"][i]["text"] for i in (0, 1)) == whole
+    assert " ".join(json.loads(answer.text)["memories"][i]["text"] for i in (0, 1)) == whole
+
+
+def test_offline_splits_a_long_unit_between_words() -> None:
+    text = "tea " * (MAX_MESSAGE_CHARS // 4) + "done"
+    segments = [[Turn("t1", "Sam", None, text)]]
+    answer = OfflineLLM().complete(build_extract_request(segments))
+    pieces = [memory["text"] for memory in json.loads(answer.text)["memories"]]
+    assert len(pieces) == 2 and all(len(piece) <= MAX_MESSAGE_CHARS for piece in pieces)
+    assert set(" ".join(pieces).split()) == {"Sam:", "tea", "done"}
+
+
+def test_offline_splits_a_single_word_longer_than_a_memory() -> None:
+    segments = [[Turn("t1", "Sam", None, "x" * MAX_MESSAGE_CHARS)]]
+    answer = OfflineLLM().complete(build_extract_request(segments))
+    pieces = [memory["text"] for memory in json.loads(answer.text)["memories"]]
+    assert pieces == ["Sam:", "x" * MAX_MESSAGE_CHARS]
 
 
 @pytest.mark.parametrize("turns", [0, -1, 1.5, True])

@@ -590,6 +590,7 @@ _STOPWORDS = frozenset(
     today tomorrow tonight""".split()
 )
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
+_SPACE = re.compile(r"\s")
 
 
 class OfflineLLM:
@@ -662,11 +663,18 @@ class OfflineLLM:
 
 
 def _pieces(text: str, size: int) -> Iterator[str]:
-    """`text` in consecutive pieces of at most `size` characters, leaving out blank ones."""
-    for start in range(0, len(text), size):
-        piece = text[start : start + size]
+    """`text` in consecutive pieces of at most `size` characters, each cut at the last whitespace that
+    fits (inside a word only when none does), stripped, leaving out blank ones."""
+    rest = text
+    while rest:
+        if len(rest) <= size:
+            piece, rest = rest, ""
+        else:
+            head = rest[: size + 1]
+            cut = max((match.start() for match in _SPACE.finditer(head)), default=0) or size
+            piece, rest = rest[:cut], rest[cut:].lstrip()
         if piece.strip():
-            yield piece
+            yield piece.strip()
 
 
 def _salient_words(text: str, count: int = 3) -> Optional[str]:
