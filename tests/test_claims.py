@@ -151,3 +151,53 @@ def test_two_memories_never_extract_the_same_messages(location: str) -> None:
         thread.join(timeout=30)
         assert other.calls == 0 and slow.calls >= 1 and flushed and flushed[0] > 0
         assert second.stats(user_id="a").pending_messages == 0
+
+
+_FLUSHER = """
+import sys
+sys.path.insert(0, {tests!r})
+from fakes import HashEmbedder
+from test_claims import SlowLLM
+from lightmem.memory import Memory
+
+class Announcing(SlowLLM):
+    def complete(self, *args, **kwargs):
+        if self.calls == 0:  # the first extraction call waits for the test's go
+            print("extracting", flush=True)
+            sys.stdin.readline()
+        return super().complete(*args, **kwargs)
+
+with Memory({location!r}, llm=Announcing(0.0), embedder=HashEmbedder(), buffer_token_threshold=100_000) as m:
+    m.add([{{"role": "user", "content": f"I adopted a cat named Miso {{i}}"}} for i in range(3)], user_id="a")
+    print(len(m.flush(user_id="a")), flush=True)
+"""
+
+
+@pytest.mark.parametrize("verb", ["delete_all", "reset"])
+def test_a_delete_all_or_reset_during_another_process_flush_leaves_nothing(location: str, verb: str) -> None:
+    """`delete_all` and `reset` take no claim, and need not: a flush stores its units in the transaction that
+    removes their messages from the buffer, which fails (nothing stored) once they are gone, so a flush
+    extracting meanwhile in another process cannot bring the deleted messages back as memories."""
+    tests = str(Path(__file__).parent)
+    flusher = subprocess.Popen(
+        [sys.executable, "-c", _FLUSHER.format(tests=tests, location=location)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert flusher.stdin is not None and flusher.stdout is not None
+        assert flusher.stdout.readline().strip() == "extracting"
+        with Memory(location, embedder=HashEmbedder()) as memory:
+            assert memory.stats(user_id="a").pending_messages == 3
+            if verb == "reset":
+                memory.reset()
+            else:
+                assert memory.delete_all(user_id="a") == 0  # nothing extracted yet: the buffer goes
+            flusher.stdin.write("go\n")
+            flusher.stdin.flush()
+            assert flusher.stdout.readline().strip() == "0"  # its extraction was dropped
+            assert flusher.wait(timeout=30) == 0
+            assert memory.get_all(user_id="a") == [] and memory.stats(user_id="a").pending_messages == 0
+    finally:
+        flusher.kill()

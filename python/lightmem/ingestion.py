@@ -171,8 +171,8 @@ class Ingestion:
                     pending_ids=[pending[i][0] for i in taken],
                     counts=tally,
                 )
-            except KeyError:
-                logger.info("another process extracted these messages first; dropping this extraction")
+            except KeyError:  # their pending rows are gone: extracted by another, or deleted (delete_all)
+                logger.info("these messages left the buffer meanwhile; dropping this extraction")
                 return []
             return items
 

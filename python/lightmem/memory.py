@@ -302,6 +302,8 @@ class Memory:
         self, user_id: Optional[str] = None, agent_id: Optional[str] = None, run_id: Optional[str] = None
     ) -> int:
         """Deletes every memory of a scope, and its short-term buffer; returns how many memories."""
+        # no claim needed: a flush extracting meanwhile (any process) stores its units in the transaction
+        # that removes their messages from the buffer, which fails with nothing stored once they are gone
         return self._store.delete_all(Scope(user_id, agent_id, run_id))
 
     def reset(self) -> None:
