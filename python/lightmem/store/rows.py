@@ -12,9 +12,10 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 
 from lightmem.limits import MAX_ID_BYTES, check_int, check_limit
-from lightmem.store.changes import Change, check_text
+from lightmem.store.changes import Change, check_event, check_text
 from lightmem.store.codec import (
     check_metadata,
+    check_vector,
     check_vectors,
     decode_optional_time,
     decode_time,
@@ -450,3 +451,76 @@ def check_add(
     for message_id, _ in keys:
         check_scope(scope, message_id)
     return CheckedAdd(given, matrix, metadata_json, pending, keys, check_counts(counts or {}))
+
+
+@dataclass(frozen=True)
+class CheckedUpdate:
+    """The arguments of `UnitStore.update`, checked, before any write."""
+
+    vector: Optional[np.ndarray]
+    """The new vector (validated, normalised), or None when only the metadata changes."""
+    metadata: Optional[dict[str, Any]]
+    counts: dict[str, int]
+
+
+def check_update(
+    text: object,
+    vector: object,
+    dim: int,
+    scope: object,
+    event: object,
+    metadata: Optional[Mapping[str, Any]],
+    counts: Optional[Mapping[str, int]],
+) -> CheckedUpdate:
+    """The arguments of `UnitStore.update` checked (ValueError naming the one at fault); shared by every
+    store. A text or a vector needs the other, and one of them or `metadata` is needed."""
+    check_event(event)
+    checked_vector = None
+    if text is not None or vector is not None or metadata is None:
+        check_text(text, "text")
+        checked_vector = check_vector(vector, dim)
+    merged = None if metadata is None else check_metadata(metadata)
+    counted = check_counts(counts or {})
+    if scope is not None:
+        check_scope(scope)
+    return CheckedUpdate(checked_vector, merged, counted)
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    """One message of `ShortTermStore.pending_add`, checked."""
+
+    message_json: str
+    words: int
+    key: MessageKey
+    vector: Optional[np.ndarray]
+    """The turn's embedding (validated, normalised), or None when none was given."""
+
+
+def check_pending_add(
+    scope: Scope,
+    messages: Sequence[dict[str, Any]],
+    words: Sequence[int],
+    vectors: Optional[np.ndarray],
+    dim: int,
+    counts: Optional[Mapping[str, int]],
+    encode_message: Callable[[Any, str], str] = encode_json,
+) -> tuple[list[PendingRow], dict[str, int]]:
+    """The arguments of `ShortTermStore.pending_add` checked (ValueError naming the one at fault), each
+    message encoded by `encode_message`: its rows and counts; shared by every store."""
+    check_scope(scope)
+    counted = check_counts(counts or {})
+    if len(messages) != len(words):
+        raise ValueError(f"messages and words differ in length: {len(messages)} != {len(words)}")
+    turn_vectors: Sequence[Optional[np.ndarray]] = [None] * len(messages)
+    if vectors is not None:
+        turn_vectors = list(check_vectors(vectors, dim, len(messages), "vectors"))
+    rows = []
+    for i, (message, count) in enumerate(zip(messages, words)):
+        if not isinstance(message, dict):
+            raise ValueError(f"messages[{i}] must be a dict, got {type(message).__name__}")
+        check_int(count, f"words[{i}]")
+        key = message_key(message, f"messages[{i}]")
+        check_scope(scope, key[0])
+        rows.append(PendingRow(encode_message(message, f"messages[{i}]"), count, key, turn_vectors[i]))
+    return rows, counted

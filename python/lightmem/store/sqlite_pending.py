@@ -12,25 +12,21 @@ from typing import Any, Optional
 
 import numpy as np
 
-from lightmem.limits import check_int
 from lightmem.store import buffer_search
 from lightmem.store.codec import (
     check_vector,
-    check_vectors,
     decode_vectors,
-    encode_json,
     encode_time,
     encode_vector,
 )
 from lightmem.store.filters import SearchFilters
 from lightmem.store.rows import (
     add_counts,
-    check_counts,
+    check_pending_add,
     check_scope,
     check_search,
     exact_scope_sql,
     first_time,
-    message_key,
     scope_sql,
     select_in,
 )
@@ -59,31 +55,19 @@ class PendingPart:
     ) -> list[int]:
         """See `ShortTermStore.pending_add`; one row per message, its turn's embedding what
         `pending_search` ranks and a flush reuses."""
-        check_scope(scope)
-        counted = check_counts(counts or {})
-        if len(messages) != len(words):
-            raise ValueError(f"messages and words differ in length: {len(messages)} != {len(words)}")
-        blobs: list[Optional[bytes]] = [None] * len(messages)
-        if vectors is not None:
-            blobs = [encode_vector(v) for v in check_vectors(vectors, self.dim, len(messages), "vectors")]
-        rows = []
-        for i, (message, count) in enumerate(zip(messages, words)):
-            if not isinstance(message, dict):
-                raise ValueError(f"messages[{i}] must be a dict, got {type(message).__name__}")
-            check_int(count, f"words[{i}]")
-            key = message_key(message, f"messages[{i}]")
-            check_scope(scope, key[0])
-            rows.append((encode_json(message, f"messages[{i}]"), count, key, blobs[i]))
+        rows, counted = check_pending_add(scope, messages, words, vectors, self.dim, counts)
 
         def body(conn: sqlite3.Connection, _seq: int) -> list[int]:
             now = encode_time(now_utc())
             sql = "INSERT INTO pending (user_id, agent_id, run_id, message, words, created_at, vector) "
             sql += " VALUES (?,?,?,?,?,?,?)"
             stored = []
-            for text, count, key, vector in rows:
-                if first_time(conn, scope, key):
-                    row = (scope.user_id, scope.agent_id, scope.run_id, text, count, now, vector)
-                    stored.append(int(conn.execute(sql, row).lastrowid or 0))
+            for row in rows:
+                if first_time(conn, scope, row.key):
+                    blob = None if row.vector is None else encode_vector(row.vector)
+                    ids = (scope.user_id, scope.agent_id, scope.run_id)
+                    values = (*ids, row.message_json, row.words, now, blob)
+                    stored.append(int(conn.execute(sql, values).lastrowid or 0))
             add_counts(conn, scope, counted)
             return stored
 

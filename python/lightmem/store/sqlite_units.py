@@ -11,10 +11,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from lightmem.store.changes import check_event, check_text
 from lightmem.store.codec import (
-    check_metadata,
-    check_vector,
     decode_time,
     encode_json,
     encode_time,
@@ -28,6 +25,7 @@ from lightmem.store.rows import (
     check_counts,
     check_filters,
     check_scope,
+    check_update,
     delete_pending,
     delete_row,
     first_time,
@@ -132,17 +130,13 @@ class UnitsPart:
         counts: Optional[Mapping[str, int]] = None,
     ) -> MemoryItem:
         """See `UnitStore.update`."""
-        check_event(event)
-        blob = None
-        if text is not None or vector is not None or metadata is None:
-            check_text(text, "text")
-            blob = encode_vector(check_vector(vector, self.dim))
-        merged = None if metadata is None else check_metadata(metadata)
-        counted = check_counts(counts or {})
+        checked = check_update(text, vector, self.dim, scope, event, metadata, counts)
+        blob = None if checked.vector is None else encode_vector(checked.vector)
 
         def body(conn: sqlite3.Connection, seq: int) -> MemoryItem:
+            merged = checked.metadata
             item = update_row(conn, seq, memory_id, scope, text, blob, reason, event, metadata=merged)
-            add_counts(conn, Scope(item.user_id, item.agent_id, item.run_id), counted)
+            add_counts(conn, Scope(item.user_id, item.agent_id, item.run_id), checked.counts)
             return item
 
         return self._db.write(body)

@@ -14,9 +14,8 @@ from typing import Any, Callable, Optional, TypeVar, Union
 import numpy as np
 
 from lightmem.limits import check_limit
-from lightmem.store.changes import Change, check_event, check_text
+from lightmem.store.changes import Change
 from lightmem.store.codec import (
-    check_metadata,
     check_vector,
     check_vectors,
     encode_time,
@@ -41,9 +40,10 @@ from lightmem.store.rows import (
     check_add,
     check_counts,
     check_filters,
+    check_pending_add,
     check_scope,
     check_search,
-    message_key,
+    check_update,
     sql_limit,
     to_item,
 )
@@ -197,21 +197,14 @@ class PostgresStore:
         counts: Optional[Mapping[str, int]] = None,
     ) -> MemoryItem:
         """`MemoryStore.update`: new text and vector and/or merged metadata, version + 1, history."""
-        check_event(event)
-        new_vector = None
-        if text is not None or vector is not None or metadata is None:
-            check_text(text, "text")
-            new_vector = vector_param(check_vector(vector, self.dim))
-        merged = None if metadata is None else check_metadata(metadata)
-        counted = check_counts(counts or {})
-        if scope is not None:
-            check_scope(scope)
+        checked = check_update(text, vector, self.dim, scope, event, metadata, counts)
+        new_vector = None if checked.vector is None else vector_param(checked.vector)
 
         def body(conn: Connection) -> MemoryItem:
             item = unit_rows.update_row(
-                conn, memory_id, scope, text, new_vector, reason, event, metadata=merged
+                conn, memory_id, scope, text, new_vector, reason, event, metadata=checked.metadata
             )
-            unit_rows.add_counts(conn, Scope(item.user_id, item.agent_id, item.run_id), counted)
+            unit_rows.add_counts(conn, Scope(item.user_id, item.agent_id, item.run_id), checked.counts)
             return item
 
         return self._run(body)
@@ -413,34 +406,22 @@ class PostgresStore:
         counts: Optional[Mapping[str, int]] = None,
     ) -> list[int]:
         """`MemoryStore.pending_add`: each message id once per exact scope, across every machine."""
-        check_scope(scope)
-        counted = check_counts(counts or {})
-        if len(messages) != len(words):
-            raise ValueError(f"messages and words differ in length: {len(messages)} != {len(words)}")
-        turn_vectors: list[Optional[VectorParam]] = [None] * len(messages)
-        if vectors is not None:
-            turn_vectors = [
-                vector_param(v) for v in check_vectors(vectors, self.dim, len(messages), "vectors")
-            ]
-        rows = []
-        for i, (message, count) in enumerate(zip(messages, words)):
-            if not isinstance(message, dict):
-                raise ValueError(f"messages[{i}] must be a dict, got {type(message).__name__}")
-            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-                raise ValueError(f"words[{i}] must be an integer >= 0, got {count!r}")
-            key = message_key(message, f"messages[{i}]")
-            check_scope(scope, key[0])
-            rows.append((jsonb_text(message, f"messages[{i}]"), count, key, turn_vectors[i]))
+        rows, counted = check_pending_add(
+            scope, messages, words, vectors, self.dim, counts, encode_message=jsonb_text
+        )
 
         def body(conn: Connection) -> list[int]:
             stored = []
-            for text, count, (message_id, digest), vector in rows:
+            for pending in rows:
+                message_id, digest = pending.key
                 if message_id is None or unit_rows.record_message(conn, scope, message_id, digest):
+                    vector = None if pending.vector is None else vector_param(pending.vector)
+                    values = [scope.user_id, scope.agent_id, scope.run_id, pending.message_json]
                     row = conn.execute(
                         "INSERT INTO lightmem_pending (user_id, agent_id, run_id, message, words, "
                         "created_at, vector) VALUES (%s, %s, %s, %s::jsonb, %s, now(), %s::vector) "
                         "RETURNING rowid",
-                        [scope.user_id, scope.agent_id, scope.run_id, text, count, vector],
+                        [*values, pending.words, vector],
                     ).fetchone()
                     stored.append(int(row[0]) if row else 0)
             unit_rows.add_counts(conn, scope, counted)
