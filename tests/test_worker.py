@@ -11,9 +11,11 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from crash_worker import sentence
+from fakes import HashEmbedder
 from lightmem.embedding import OnnxEmbedder
 from lightmem.memory import Memory
 from lightmem.store.postgres.store import PostgresStore
@@ -96,3 +98,16 @@ def test_stop_ends_the_loop_after_the_current_job(postgres_url: str, embedder: O
         assert worker.stats.flushes == len(SCOPES) and worker.stats.errors == 0
     with pytest.raises(ValueError, match="idle_s"):
         Worker(memory, idle_s=-1)
+
+
+def test_a_worker_on_a_directory_flushes_then_consolidates_then_rests(tmp_path: Path) -> None:
+    """Through `Memory.jobs`: an idle buffer is flushed, its new units consolidated, then nothing is due."""
+    with Memory(tmp_path / "mem", embedder=HashEmbedder(), buffer_token_threshold=10**6) as memory:
+        turns = [{"role": "user", "content": f"I adopted a cat named Miso {i}"} for i in range(3)]
+        memory.add(turns, user_id="a")
+        worker = Worker(memory, idle_s=0.0, poll_s=0.0)
+        assert worker.run_once() and memory.stats(user_id="a").pending_messages == 0
+        assert worker.stats.flushes == 1 and worker.stats.units > 0 and worker.stats.consolidations == 0
+        assert worker.run_once() and worker.stats.consolidations == 1  # the new units
+        assert not worker.run_once() and worker.stats.consolidations == 1  # nothing left: no pass
+        assert worker.stats.errors == 0

@@ -22,6 +22,7 @@ from lightmem.config import LightMemConfig
 from lightmem.counted_llm import is_offline
 from lightmem.embedding import Embedder, OnnxEmbedder, embed_distinct
 from lightmem.ingestion import Ingestion
+from lightmem.jobs import MemoryJobs
 from lightmem.limits import check_limit
 from lightmem.llm import LLM, LLMError, make_llm
 from lightmem.messages import MessagesInput, clean_text, is_blank, normalize_messages
@@ -178,6 +179,8 @@ class Memory:
         self._retriever = Retriever(self._store, self._embedder, self.config.keyword_weight, self.path)
         self._sleep = SleepScheduler(self._store, self._llm, self._embedder, self.config)
         self._closer = weakref.finalize(self, _close, self._sleep, self._store)
+        self.jobs = MemoryJobs(self._buffer, self._ingestion, self._sleep, self._store)
+        """The slow work of this memory, for `lightmem.worker.Worker` (agents use the verbs below)."""
 
     # --- context manager -----------------------------------------------------------------------
     def __enter__(self) -> Memory:

@@ -45,7 +45,11 @@ class ShortTermBuffer:
         records = [buffer_record(m, metadata) for m in messages]
         words = [len(m.content.split()) for m in messages]
         self._store.pending_add(scope, records, words, vectors, counts=counts)
-        return self._store.pending_words(scope) >= self._threshold
+        return self.words(scope) >= self._threshold
+
+    def words(self, scope: Scope) -> int:
+        """Words buffered in the exact `scope`."""
+        return self._store.pending_words(scope)
 
     def messages(self, scope: Scope) -> list[tuple[int, dict[str, Any]]]:
         """(pending id, message record) of the exact `scope`, oldest first."""

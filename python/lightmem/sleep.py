@@ -574,8 +574,15 @@ class SleepScheduler:
                 self._dirty = True
                 self._wake.notify_all()
 
-    def run_now(self, scope: Optional[Scope] = None, *, progress: bool = False) -> ConsolidationReport:
-        """Run a pass in the calling thread (once a background pass in progress ends); return its report."""
+    def run_now(
+        self,
+        scope: Optional[Scope] = None,
+        *,
+        progress: bool = False,
+        cancel: Optional[threading.Event] = None,
+    ) -> ConsolidationReport:
+        """Run a pass in the calling thread (once a background pass in progress ends); return its report.
+        `cancel`: the event that stops it early (default: `stop`'s)."""
         with self._run_lock:
             report = consolidate(
                 self._store,
@@ -584,7 +591,7 @@ class SleepScheduler:
                 self._config,
                 scope,
                 progress=progress,
-                cancel=self._stopping,
+                cancel=self._stopping if cancel is None else cancel,
             )
         self.last_report = report
         return report

@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass
 from typing import Optional
 
 from lightmem.memory import Memory
-from lightmem.sleep import consolidate
 from lightmem.types import Scope
 
 logger = logging.getLogger("lightmem")
@@ -106,12 +105,10 @@ class Worker:
     def _due_scopes(self) -> list[tuple[Scope, bool]]:
         """The exact scopes to flush now, each with whether to flush it whole (idle) or keep its last
         topic segment waiting (past the threshold)."""
-        store = self.memory._store
         now = time.monotonic()
         due: list[tuple[Scope, bool]] = []
         seen: dict[Scope, tuple[int, float]] = {}
-        for scope in store.pending_scopes():
-            words = store.pending_words(scope)
+        for scope, words in self.memory.jobs.buffered_words().items():
             before, since = self._seen.get(scope, (-1, now))
             since = since if words == before else now
             seen[scope] = (words, since)
@@ -125,7 +122,7 @@ class Worker:
     def _flush(self, scope: Scope, force: bool) -> bool:
         """Flush `scope` unless another process holds its claim; whether units were stored."""
         try:
-            items = self.memory._ingestion.flush_scope(scope, force=force, wait=False)
+            items = self.memory.jobs.flush(scope, force=force)
         except Exception:
             logger.exception("worker: the flush of %s failed; its messages stay in the buffer", scope)
             self.stats.errors += 1
@@ -139,16 +136,13 @@ class Worker:
     def _consolidate(self) -> bool:
         """One consolidation pass over the scopes with unconsolidated units (each claimed in turn, those
         claimed by another worker skipped); whether there were any."""
-        memory = self.memory
-        if not memory._store.unconsolidated(limit=1):
-            return False
         try:
-            report = consolidate(
-                memory._store, memory._llm, memory._embedder, memory.config, cancel=self._stopping
-            )
+            report = self.memory.jobs.consolidate(cancel=self._stopping)
         except Exception:
             logger.exception("worker: consolidation failed; the units stay unconsolidated for the next pass")
             self.stats.errors += 1
+            return False
+        if report is None:
             return False
         self.stats.consolidations += 1
         return report.scopes > report.scopes_failed  # a scope that keeps failing waits for the next poll
