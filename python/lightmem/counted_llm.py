@@ -15,7 +15,11 @@ if TYPE_CHECKING:  # the store is not imported here: usearch loaded before onnxr
 
 def is_offline(llm: LLM) -> bool:
     """Whether `llm` is the offline extractive backend (or a `CountedLLM` of it): no model runs, its units
-    are the turns themselves."""
+    are the turns themselves.
+
+    A type check, not a member of the `LLM` protocol: a protocol member cannot have a default, so it would
+    break every backend written against the protocol (an `OfflineLLM` wrapped by another object counts as
+    a model)."""
     return isinstance(llm.backend if isinstance(llm, CountedLLM) else llm, OfflineLLM)
 
 
