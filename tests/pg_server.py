@@ -17,7 +17,8 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Optional
-from urllib.parse import quote, urlsplit, urlunsplit
+
+from lightmem.store.postgres.url import schema_url
 
 _names = itertools.count(1)
 
@@ -40,10 +41,7 @@ class PostgresServer:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector SCHEMA public")
             conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
             conn.execute(f"CREATE SCHEMA {name}")
-        parts = urlsplit(self.admin_url)
-        option = "options=" + quote(f"-c search_path={name},public")
-        query = f"{parts.query}&{option}" if parts.query else option
-        url = urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+        url = schema_url(self.admin_url, name)
         self._schemas[url] = name
         return url
 

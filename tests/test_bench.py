@@ -42,6 +42,7 @@ from lightmem_bench.metrics import (
 from lightmem_bench.mock_server import MockLLM, MockLLMServer, answer_question, judge_answer
 from lightmem_bench.qa import build_answer_request, build_judge_request, parse_verdict
 from lightmem_bench.report import markdown
+from pg_server import PostgresServer
 
 # --- a tiny LoCoMo conversation --------------------------------------------------------------------------
 
@@ -416,6 +417,7 @@ def test_system_specs_sweeps_and_errors(capsys: pytest.CaptureFixture[str]) -> N
         (["--limit-questions", "0"], "--limit-questions must be >= 1"),
         (["--sample-units", "-1"], "--sample-units must be >= 0"),
         (["--systems", "rag-1", "--sample-units", "2"], "add lightmem to --systems"),
+        (["--store", "/tmp/somewhere"], "--store takes a postgresql:// URL"),
     ]:
         with pytest.raises(SystemExit) as exit_info:
             main(["x.json", *argv])
@@ -453,6 +455,26 @@ def test_harness_offline_on_a_tiny_conversation(
     assert lightmem["scores"]["all"]["recall@20"] == 1.0
     assert "qa" not in lightmem
     assert "unit_sample" not in systems[""]
+
+
+def test_harness_on_a_postgres_store_scores_lightmem_as_on_sqlite(
+    conversation_file: Path, tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    """`--store URL`: lightmem's runs keep their memories in PostgreSQL, each in a schema of its own
+    dropped after it; on a tiny conversation the scores are SQLite's."""
+    import psycopg
+
+    sqlite = run_harness(conversation_file, tmp_path / "sqlite", "lightmem")
+    url = postgres_server.admin_url
+    postgres = run_harness(conversation_file, tmp_path / "postgres", "lightmem", "--store", url)
+    assert postgres[""]["meta"]["store"].startswith("PostgreSQL postgresql://")
+    assert sqlite[""]["meta"]["store"].startswith("SQLite")
+    assert postgres["lightmem"]["scores"] == sqlite["lightmem"]["scores"]
+    assert postgres["lightmem"]["stored_memories"] == sqlite["lightmem"]["stored_memories"]
+    with psycopg.connect(url) as conn:
+        schemas = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'lightmem_bench%'")
+        left = schemas.fetchall()
+    assert left == []
 
 
 def test_harness_measures_meaning(conversation_file: Path, tmp_path: Path) -> None:

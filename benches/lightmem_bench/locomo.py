@@ -20,7 +20,9 @@ import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +33,7 @@ from lightmem.config import LightMemConfig
 from lightmem.conversations import Conversation, Question, load_conversations
 from lightmem.embedding import Embedder, OnnxEmbedder
 from lightmem.llm import LLM, OfflineLLM, OpenAIClient, estimate_tokens
+from lightmem.store.postgres.url import is_postgres_url, masked_url, schema_url
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from lightmem_bench.baselines import (
@@ -91,6 +94,9 @@ class RunOptions:
     """How many units of the first lightmem system to sample, with their source turns (0: none)."""
     seed: int = 0
     """The seed of that sample."""
+    store: Optional[str] = None
+    """A PostgreSQL URL where lightmem's runs keep their memories (each run in a fresh schema of that
+    database, dropped after it); None: a directory of their own (SQLite)."""
 
 
 # --- building systems ---------------------------------------------------------------------------------
@@ -108,17 +114,37 @@ def make_llm(options: RunOptions, settings: dict[str, Any]) -> LLM:
     return OfflineLLM(settings.get(TURNS_PER_UNIT, 1))
 
 
-def build_system(spec: SystemSpec, workdir: str, embedder: Embedder, options: RunOptions) -> System:
-    """The system `spec` describes, storing (if it stores files) under `workdir`."""
+@contextmanager
+def store_location(store: Optional[str], workdir: str) -> Iterator[str]:
+    """Where one lightmem run keeps its memory: `workdir`, or with a PostgreSQL `store` URL a fresh schema
+    of that database (dropped at the end)."""
+    if store is None:
+        yield workdir
+        return
+    import psycopg
+
+    schema = f"lightmem_bench_{os.getpid()}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(store, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield schema_url(store, schema)
+    finally:
+        with psycopg.connect(store, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def build_system(spec: SystemSpec, location: str, embedder: Embedder, options: RunOptions) -> System:
+    """The system `spec` describes, storing (if it stores anything) in `location`: a directory, or for
+    lightmem what `store_location` gives."""
     if spec.kind == "lightmem":
         llm = make_llm(options, spec.settings)
-        return LightMemSystem(workdir, lightmem_config(spec.settings), embedder, llm)
+        return LightMemSystem(location, lightmem_config(spec.settings), embedder, llm)
     if spec.kind == "rag":
         return WindowRAG(embedder, spec.window)
     if spec.kind == "per-turn":
         return PerTurnExtraction(embedder, make_llm(options, {}))
     if spec.kind == "mem0":
-        return Mem0System(workdir, embedder, options.real_llm)
+        return Mem0System(location, embedder, options.real_llm)
     raise BenchArgumentError(f"unknown system kind {spec.kind!r}")
 
 
@@ -184,8 +210,12 @@ def measure(
 ) -> tuple[dict[str, Any], list[Hit]]:
     """Ingest the conversation into a fresh system, then score every question against it; the scores and
     the units it stored."""
-    with tempfile.TemporaryDirectory(prefix="lightmem-bench-") as workdir:
-        system = build_system(spec, workdir, embedder, options)
+    store = options.store if spec.kind == "lightmem" else None
+    with (
+        tempfile.TemporaryDirectory(prefix="lightmem-bench-") as workdir,
+        store_location(store, workdir) as location,
+    ):
+        system = build_system(spec, location, embedder, options)
         try:
             start = time.perf_counter()
             system.ingest(conversation)
@@ -500,6 +530,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="add to the report N random units of the first lightmem system beside their source turns",
     )
     add("--seed", type=int, default=0, help="seed of the --sample-units draw (default 0)")
+    add(
+        "--store",
+        metavar="URL",
+        help="a PostgreSQL database (postgresql://...) for lightmem's runs, each in a fresh schema dropped "
+        "after it (default: a directory per run, SQLite)",
+    )
     return parser
 
 
@@ -529,6 +565,7 @@ def run_metadata(argv: Sequence[str], options: RunOptions, embedder: Embedder) -
         "machine": f"{platform.machine()}, {_cpus()} CPUs",
         "embedder": repr(embedder),
         "llm": f"{llm.llm_base_url} model {llm.llm_model}" if llm else "offline (OfflineLLM, no model)",
+        "store": f"PostgreSQL {masked_url(options.store)}" if options.store else "SQLite, a directory a run",
         "tokens": "estimated: 4/3 per whitespace-separated word of the text an agent reads",
         "search_latency": f"one search call for {SEARCH_LIMIT} hits, embedding the query included",
         "budget_rule": "hits read whole in rank order; the first hit that would pass the budget ends reading",
@@ -553,6 +590,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.limit_questions is not None and args.limit_questions < 1:
             raise BenchArgumentError(f"--limit-questions must be >= 1, got {args.limit_questions}")
+        if args.store is not None and not is_postgres_url(args.store):
+            raise BenchArgumentError(f"--store takes a postgresql:// URL, got {masked_url(args.store)!r}")
         if args.sample_units < 0:
             raise BenchArgumentError(f"--sample-units must be >= 0, got {args.sample_units}")
         specs = system_specs(args)
@@ -567,6 +606,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             real_llm=real_llm_config(),
             sample_units=args.sample_units,
             seed=args.seed,
+            store=args.store,
         )
     except ValueError as err:
         parser.error(str(err))

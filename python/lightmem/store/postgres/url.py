@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from typing import Union
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 SCHEMES = ("postgresql://", "postgres://")
 """The URL prefixes that open a PostgreSQL store instead of a directory."""
@@ -33,3 +33,12 @@ def masked_url(url: str) -> str:
         return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     except ValueError:  # not parseable: show the scheme only
         return url.split("://", 1)[0] + "://***"
+
+
+def schema_url(url: str, schema: str) -> str:
+    """`url` with the schema `schema` first on its search path (then `public`, where pgvector's extension
+    usually is): a store opened on it keeps its tables there, apart from the database's other stores."""
+    parts = urlsplit(url)
+    option = "options=" + quote(f"-c search_path={schema},public")
+    query = f"{parts.query}&{option}" if parts.query else option
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
