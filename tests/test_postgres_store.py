@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import psycopg
 import pytest
 from lightmem.store import SQLiteStore, StoreError
 from lightmem.store.postgres.store import PostgresStore
+from lightmem.types import MemoryItem
 from stores import ALICE, DIM, unit_vectors, units
 
 
@@ -96,3 +99,49 @@ def test_the_password_never_shows_in_reprs(postgres_url: str) -> None:
     url = postgres_url.replace("postgres:@", "postgres:pw-4242@")  # the test server trusts local users
     with PostgresStore(url, DIM) as store:
         assert "pw-4242" not in repr(store) and "pw-4242" not in store.location
+
+
+def _wait_for_lock_waits(url: str, count: int) -> None:
+    """Until `count` statements of the server wait for a lock."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(500):
+            row = conn.execute("SELECT COUNT(*) FROM pg_locks WHERE NOT granted").fetchone()
+            if row is not None and row[0] >= count:
+                return
+            time.sleep(0.01)
+    raise AssertionError(f"fewer than {count} statements wait for a lock")
+
+
+def test_a_delete_all_waiting_for_a_flush_deletes_its_units_with_their_history(
+    store: PostgresStore, postgres_url: str
+) -> None:
+    """A flush (an `add` taking pending rows) holds the scope's buffered row when `delete_all` comes: the
+    delete waits for it, then deletes the flush's units too, each with its DELETE in history (the history
+    rows were written from a read made before the wait, which missed them)."""
+    (pending_id,) = store.pending_add(ALICE, [{"id": "m1", "role": "user", "content": "I like tea"}], [3])
+    added: list[MemoryItem] = []
+    deleted: list[int] = []
+    with psycopg.connect(postgres_url) as blocker:
+        blocker.execute("LOCK TABLE lightmem_counters IN EXCLUSIVE MODE")  # the flush stops at its counts
+        flush = threading.Thread(
+            target=lambda: added.extend(
+                store.add(
+                    ALICE,
+                    units("Alice likes tea"),
+                    unit_vectors(1),
+                    pending_ids=[pending_id],
+                    counts={"x": 1},
+                )
+            )
+        )
+        flush.start()
+        _wait_for_lock_waits(postgres_url, 1)  # the flush took the pending row, then waits
+        deleting = threading.Thread(target=lambda: deleted.append(store.delete_all(ALICE)))
+        deleting.start()
+        _wait_for_lock_waits(postgres_url, 2)  # delete_all waits for the flush's pending row
+        blocker.rollback()
+    flush.join(timeout=10)
+    deleting.join(timeout=10)
+    (unit,) = added
+    assert deleted == [1] and store.count(ALICE) == 0 and store.pending_count() == 0
+    assert [entry.event for entry in store.history(unit.id)] == ["ADD", "DELETE"]

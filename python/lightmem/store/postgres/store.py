@@ -220,17 +220,16 @@ class PostgresStore:
         where, params = scope_where(scope)
 
         def body(conn: Connection) -> int:
-            conn.execute(
-                "INSERT INTO lightmem_history (memory_id, event, old_text, reason, created_at) "
-                "SELECT id, 'DELETE', text, 'delete_all', now() FROM lightmem_units "
-                f"WHERE NOT deleted AND {where} ORDER BY rowid",
-                params,
-            )
+            # the buffer first: a flush holding some of its rows commits before this goes on, and the
+            # statement below (a new snapshot) sees its units; their tombstones and history in one statement
             conn.execute(f"DELETE FROM lightmem_pending WHERE {where}", params)
             # message ids keep '' for a None id: the scope's condition (on its non-None ids) fits them
             conn.execute(f"DELETE FROM lightmem_message_ids WHERE {where}", params)
             cursor = conn.execute(
-                f"UPDATE lightmem_units SET deleted = true, updated_at = now() WHERE NOT deleted AND {where}",
+                "WITH gone AS (UPDATE lightmem_units SET deleted = true, updated_at = now() "
+                f"WHERE NOT deleted AND {where} RETURNING rowid, id, text) "
+                "INSERT INTO lightmem_history (memory_id, event, old_text, reason, created_at) "
+                "SELECT id, 'DELETE', text, 'delete_all', now() FROM gone ORDER BY rowid",
                 params,
             )
             return int(cursor.rowcount)
