@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Callable
 
 import psycopg
 import pytest
@@ -112,36 +113,46 @@ def _wait_for_lock_waits(url: str, count: int) -> None:
     raise AssertionError(f"fewer than {count} statements wait for a lock")
 
 
+def _during_a_flush(store: PostgresStore, url: str, delete: Callable[[], object]) -> MemoryItem:
+    """Run `delete` in a thread while a flush (an `add` taking ALICE's one pending row) holds that row,
+    paused by a table lock before it commits, until `delete` waits for the row; the flush's unit."""
+    (pending_id,) = store.pending_add(ALICE, [{"id": "m1", "role": "user", "content": "I like tea"}], [3])
+    added: list[MemoryItem] = []
+
+    def flush() -> None:
+        vectors = unit_vectors(1)
+        added.extend(
+            store.add(ALICE, units("Alice likes tea"), vectors, pending_ids=[pending_id], counts={"x": 1})
+        )
+
+    with psycopg.connect(url) as blocker:
+        blocker.execute("LOCK TABLE lightmem_counters IN EXCLUSIVE MODE")  # the flush stops at its counts
+        threads = [threading.Thread(target=flush), threading.Thread(target=delete)]
+        threads[0].start()
+        _wait_for_lock_waits(url, 1)  # the flush took the pending row, then waits
+        threads[1].start()
+        _wait_for_lock_waits(url, 2)  # the delete waits for the flush's pending row
+        blocker.rollback()
+    for thread in threads:
+        thread.join(timeout=10)
+    (unit,) = added
+    return unit
+
+
 def test_a_delete_all_waiting_for_a_flush_deletes_its_units_with_their_history(
     store: PostgresStore, postgres_url: str
 ) -> None:
-    """A flush (an `add` taking pending rows) holds the scope's buffered row when `delete_all` comes: the
-    delete waits for it, then deletes the flush's units too, each with its DELETE in history (the history
-    rows were written from a read made before the wait, which missed them)."""
-    (pending_id,) = store.pending_add(ALICE, [{"id": "m1", "role": "user", "content": "I like tea"}], [3])
-    added: list[MemoryItem] = []
+    """A flush holds the scope's buffered row when `delete_all` comes: the delete waits for it, then
+    deletes the flush's units too, each with its DELETE in history (the history rows were written from a
+    read made before the wait, which missed them)."""
     deleted: list[int] = []
-    with psycopg.connect(postgres_url) as blocker:
-        blocker.execute("LOCK TABLE lightmem_counters IN EXCLUSIVE MODE")  # the flush stops at its counts
-        flush = threading.Thread(
-            target=lambda: added.extend(
-                store.add(
-                    ALICE,
-                    units("Alice likes tea"),
-                    unit_vectors(1),
-                    pending_ids=[pending_id],
-                    counts={"x": 1},
-                )
-            )
-        )
-        flush.start()
-        _wait_for_lock_waits(postgres_url, 1)  # the flush took the pending row, then waits
-        deleting = threading.Thread(target=lambda: deleted.append(store.delete_all(ALICE)))
-        deleting.start()
-        _wait_for_lock_waits(postgres_url, 2)  # delete_all waits for the flush's pending row
-        blocker.rollback()
-    flush.join(timeout=10)
-    deleting.join(timeout=10)
-    (unit,) = added
+    unit = _during_a_flush(store, postgres_url, lambda: deleted.append(store.delete_all(ALICE)))
     assert deleted == [1] and store.count(ALICE) == 0 and store.pending_count() == 0
     assert [entry.event for entry in store.history(unit.id)] == ["ADD", "DELETE"]
+
+
+def test_a_reset_waiting_for_a_flush_deletes_its_units(store: PostgresStore, postgres_url: str) -> None:
+    """As for `delete_all`: a reset that waited for a flush's pending row leaves none of its units (its
+    units were deleted from a read made before the wait, which missed them, so they survived)."""
+    unit = _during_a_flush(store, postgres_url, store.reset)
+    assert store.count() == 0 and store.get(unit.id) is None and store.history(unit.id) == []

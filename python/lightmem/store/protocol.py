@@ -89,12 +89,15 @@ class UnitStore(Protocol):
 
     def delete_all(self, scope: Scope) -> int:
         """Delete every live unit of `scope`, its pending messages and the message ids it was given (see
-        `ShortTermStore.pending_add`); return the number of units deleted."""
+        `ShortTermStore.pending_add`); return the number of units deleted. Concurrent with an `add` that
+        takes pending rows of the scope (a flush, in any process), the result is as if one ran before the
+        other: never units of messages deleted, nor a deleted unit without its DELETE history row."""
         ...
 
     def reset(self) -> None:
         """Delete every unit of every scope, all history, the whole short-term buffer, the message ids the
-        scopes were given and every counter, in one transaction; no content of a unit remains."""
+        scopes were given and every counter, in one transaction; no content of a unit remains. A flush
+        concurrent with it leaves no unit behind (see `delete_all`)."""
         ...
 
     def history(self, memory_id: str, scope: Optional[Scope] = None) -> list[HistoryEntry]:

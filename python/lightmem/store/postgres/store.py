@@ -238,12 +238,13 @@ class PostgresStore:
 
     def reset(self) -> None:
         """Delete every unit (rows and all), all history, the whole buffer, every message id and counter,
-        in one transaction."""
+        in one transaction (the buffer first, so that a flush holding some of its rows commits before
+        the units are read)."""
 
         def body(conn: Connection) -> None:
+            conn.execute("DELETE FROM lightmem_pending")  # first: see `delete_all`
             conn.execute("DELETE FROM lightmem_units")
             conn.execute("DELETE FROM lightmem_history")
-            conn.execute("DELETE FROM lightmem_pending")
             conn.execute("DELETE FROM lightmem_message_ids")
             conn.execute("DELETE FROM lightmem_counters")
 
