@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pytest
@@ -461,13 +462,20 @@ def test_harness_on_a_postgres_store_scores_lightmem_as_on_sqlite(
     conversation_file: Path, tmp_path: Path, postgres_server: PostgresServer
 ) -> None:
     """`--store URL`: lightmem's runs keep their memories in PostgreSQL, each in a schema of its own
-    dropped after it; on a tiny conversation the scores are SQLite's."""
+    dropped after it; on a tiny conversation the scores are SQLite's. The URL's password (which the
+    test server ignores) shows nowhere in the report."""
     import psycopg
 
     sqlite = run_harness(conversation_file, tmp_path / "sqlite", "lightmem")
-    url = postgres_server.admin_url
-    postgres = run_harness(conversation_file, tmp_path / "postgres", "lightmem", "--store", url)
+    parts = urlsplit(postgres_server.admin_url)
+    netloc = f"{parts.username or 'postgres'}:hunter2@{parts.netloc.rpartition('@')[2]}"
+    url = urlunsplit(parts._replace(netloc=netloc))
+    postgres = run_harness(conversation_file, tmp_path / "postgres", "lightmem", f"--store={url}")
     assert postgres[""]["meta"]["store"].startswith("PostgreSQL postgresql://")
+    report = [
+        (tmp_path / "postgres" / name).read_text(encoding="utf-8") for name in ("results.json", "results.md")
+    ]
+    assert all("hunter2" not in text and ":***@" in text for text in report)
     assert sqlite[""]["meta"]["store"].startswith("SQLite")
     assert postgres["lightmem"]["scores"] == sqlite["lightmem"]["scores"]
     assert postgres["lightmem"]["stored_memories"] == sqlite["lightmem"]["stored_memories"]

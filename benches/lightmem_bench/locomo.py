@@ -554,11 +554,18 @@ def _cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def _without_password(arg: str) -> str:
+    """A command-line argument as a report may show it: a PostgreSQL URL (alone or after `--store=`)
+    with its password masked."""
+    option, sep, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+    return f"{option}{sep}{masked_url(value)}" if is_postgres_url(value) else arg
+
+
 def run_metadata(argv: Sequence[str], options: RunOptions, embedder: Embedder) -> dict[str, Any]:
     """Command, date, machine and backends of a run."""
     llm = options.real_llm
     return {
-        "command": shlex.join(["lightmem-bench", "locomo", *argv]),
+        "command": shlex.join(["lightmem-bench", "locomo", *(_without_password(arg) for arg in argv)]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "lightmem": __version__,
         "python": platform.python_version(),
