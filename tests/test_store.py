@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -275,6 +276,34 @@ def test_search_rejects_bad_input(store: MemoryStore) -> None:
         store.add(ALICE, units(" "), unit_vectors(1))
     with pytest.raises(ValueError, match="metadata"):
         store.add(ALICE, units("a"), unit_vectors(1), metadata={"when": object()})
+
+
+def test_update_and_pending_add_refuse_bad_arguments_alike(store: MemoryStore) -> None:
+    """One set of checks for every store (`rows.check_update`, `rows.check_pending_add`): the same
+    messages, nothing changed."""
+    (item,) = store.add(ALICE, units("a"), unit_vectors(1))
+    vector = unit_vectors(1)[0]
+    bad_updates: list[tuple[dict[str, Any], str]] = [
+        ({"text": None, "vector": None}, r"^text must be a non-empty string, got None$"),
+        ({"text": "b", "vector": vector, "event": "ADD"}, r"^event must be one of"),
+        ({"text": None, "vector": None, "metadata": {1: 2}}, r"^metadata must be a mapping with string keys"),
+        (
+            {"text": "b", "vector": vector, "counts": {"x": 0.5}},
+            r"^counter 'x' must be an integer >= 0, got 0.5$",
+        ),
+        ({"text": "b", "vector": vector, "scope": "alice"}, r"^scope must be a lightmem Scope, got str$"),
+    ]
+    for arguments, message in bad_updates:
+        with pytest.raises(ValueError, match=message):
+            store.update(item.id, **arguments)
+    message = {"role": "user", "content": "hi"}
+    for words, problem in [
+        ([1.5], r"^words\[0\] must be an integer >= 0, got 1.5$"),
+        ([1, 2], r"^messages and words differ in length: 1 != 2$"),
+    ]:
+        with pytest.raises(ValueError, match=problem):
+            store.pending_add(ALICE, [message], words)
+    assert store.get(item.id) == item and store.pending_count() == 0
 
 
 def test_limits_and_time_ranges_are_value_errors_naming_the_argument(store: MemoryStore) -> None:
