@@ -26,6 +26,8 @@ QUESTION_FRAME_WORDS = 8
 """A question's opening kept by rule 7 is at most this many words."""
 VERB_REACH = 4
 """Rule 8 looks this many words past a subject pronoun for its main verb."""
+NOUN_PHRASE_WORDS = 6
+"""Rule 10: a noun phrase is at most this many words, its opening word included."""
 
 _EDGE_PUNCTUATION = re.compile(r"^\W+|\W+$")
 _SENTENCE_END = re.compile(r"[.!?;…][\"'”’)\]]*$")
@@ -86,6 +88,25 @@ another preposition or at the end of their clause (rule 6)."""
 _PREPOSITIONS = frozenset("at to with for from on in by of about into onto".split())
 _LINK_WORDS = _PREPOSITIONS | _CONJUNCTIONS | _BE_FORMS
 """What rule 9 puts back between two kept words: prepositions, conjunctions and forms of "be"."""
+_PAST_TENSES = frozenset(
+    "went gone took taken made got gotten gave given came saw seen knew known thought told found felt "
+    "left kept brought bought began begun ran ate eaten drank drunk wrote written spoke spoken broke "
+    "broken chose chosen drove driven flew flown forgot forgotten grew grown held heard lost met paid "
+    "sent sold spent stood taught understood won wore worn sang sung swam swum threw thrown caught fell "
+    "fallen fought hung hid hidden led lent meant rode ridden rose said sat slept stole shook shot built "
+    "burnt dealt dug drew drawn fed fled forgave froze frozen laid mistook overcame rang shone shown "
+    "shrank sank sought spun stuck struck swore swept swung tore torn woke woken".split()
+)
+"""Irregular past tenses and participles of common English verbs (the regular ones end in -ed)."""
+_OBJECT_OPENERS = frozenset("a an the my your his her its our their these those me him us them".split())
+"""What opens a noun phrase that is an object: a word directly before one is a verb (rule 10)."""
+_OTHER_PREPOSITIONS = frozenset(
+    "near under behind across along through around between during towards toward inside outside above "
+    "below beside beyond among despite throughout upon via before after until till since within without "
+    "against versus except unlike".split()
+)
+"""The prepositions not in `_PREPOSITIONS`: neither nouns nor verbs (rule 10)."""
+_BRACKETS = re.compile(r"[\[\]]")
 
 
 @dataclass(frozen=True)
@@ -228,10 +249,13 @@ def prune_turn(words: Sequence[str], keys: Sequence[str], stopword: Sequence[boo
             if claim is not None:
                 _keep_after(words, keys, stopword, claim, sentence.stop, force)
             _keep_verb(words, keys, stopword, i, sentence.stop, force)
+            if _BRACKETS.search(words[i]):
+                force[i] = True  # rule 11
         force[sentence.stop - 1] = True
+        opening = next((i for i in sentence if not filler[i]), sentence.stop)
         if _QUESTION_END.search(words[sentence.stop - 1]):
-            opening = next((i for i in sentence if not filler[i]), sentence.stop)
             _keep_question_frame(keys, stopword, range(opening, sentence.stop), force)
+        _Clause(words, keys, stopword, claims, force).keep_heads(range(opening, sentence.stop))
     if all(filler):
         filler, force = [False] * n, [True] * n
     kept = [i for i in range(n) if not filler[i]]
@@ -334,7 +358,18 @@ def _keep_verb(
     if keys[i] not in _SUBJECTS and keys[i] not in _SUBJECT_AUXILIARIES:
         return
     contracted = keys[i] in _SUBJECT_AUXILIARIES
-    first, last_auxiliary = (i, i) if contracted else (i + 1, None)
+    group = _verb_group(words, keys, i, stop, contracted)
+    if group is not None:
+        first = i if contracted else i + 1
+        force[first : group[0] + 1] = [True] * (group[0] + 1 - first)
+
+
+def _verb_group(
+    words: Sequence[str], keys: Sequence[str], i: int, stop: int, auxiliary: bool
+) -> tuple[int, bool] | None:
+    """The verb group after the subject at word `i` (itself an auxiliary if `auxiliary`): the index of
+    its main verb and True, or of its last auxiliary and False; None if neither follows."""
+    last_auxiliary = i if auxiliary else None
     for j in range(i + 1, min(i + 1 + VERB_REACH, stop)):
         key = keys[j]
         if _CLAUSE_END.search(words[j - 1]) or key in _CONJUNCTIONS:
@@ -343,12 +378,154 @@ def _keep_verb(
         if key in _AUXILIARIES or _NEGATED.search(key):
             last_auxiliary = j
         elif key not in _FUNCTION_WORDS and not adverb:
-            force[first : j + 1] = [True] * (j + 1 - first)
-            return
+            return j, True
         elif not (adverb or (last_auxiliary is not None and key in _DETERMINERS)):
             break
-    if last_auxiliary is not None:
-        force[first : last_auxiliary + 1] = [True] * (last_auxiliary + 1 - first)
+    return None if last_auxiliary is None else (last_auxiliary, False)
+
+
+@dataclass
+class _Clause:
+    """Rule 10 over one sentence's words: subject heads with their verbs, object heads."""
+
+    words: Sequence[str]
+    keys: Sequence[str]
+    stopword: Sequence[bool]
+    claims: ClaimWords
+    force: list[bool]
+
+    def keep_heads(self, sentence: range) -> None:
+        """In each clause of `sentence` (opening past its fillers): the head of a noun-phrase subject
+        with its verb group (as rule 8 reads it after a pronoun), and the head of the noun phrase
+        after a main verb (its object; past particles and prepositions), and an imperative verb."""
+        words, keys, force = self.words, self.keys, self.force
+        stop = sentence.stop
+        after_verb = False  # a main verb was just kept: a noun phrase next is its object
+        j = sentence.start
+        while j < stop:
+            key = keys[j]
+            if key in _SUBJECTS or key in _SUBJECT_AUXILIARIES:
+                group = _verb_group(words, keys, j, stop, key in _SUBJECT_AUXILIARIES)
+                last = j if group is None else group[0]
+                after_verb = group is not None and group[1] and not _CLAUSE_END.search(words[last])
+                j = last + 1
+                continue
+            if j == sentence.start and self._is_imperative(j, stop):
+                force[j] = after_verb = True
+                j += 1
+                continue
+            head = self._noun_phrase(j, stop, after_verb)
+            if head is not None:
+                verb = self._verb_starts(head + 1, stop, not after_verb)
+                group = _verb_group(words, keys, head, stop, False) if verb else None
+                if group is not None:
+                    last, main = group
+                    force[head : last + 1] = [True] * (last + 1 - head)
+                    after_verb = main and not _CLAUSE_END.search(words[last])
+                    j = last + 1
+                    continue
+                last = None if after_verb else self._verb_after_modifier(head, stop)
+                if last is not None:
+                    force[head] = True
+                    after_verb = not _CLAUSE_END.search(words[last])
+                    j = last + 1
+                    continue
+                force[head] = force[head] or after_verb
+                after_verb = False
+                j = head + 1
+                continue
+            preposition = key in _PREPOSITIONS or key in _OTHER_PREPOSITIONS or key in self.claims.particles
+            after_verb = after_verb and preposition and not _CLAUSE_END.search(words[j])
+            j += 1
+
+    def _verb_after_modifier(self, head: int, stop: int) -> int | None:
+        """If the noun at `head` is followed by a preposition and a noun phrase that a main verb
+        follows ("a friend of mine bought"), keeps that verb group (not the noun phrase) and returns the
+        main verb's index."""
+        words, keys = self.words, self.keys
+        if head + 2 >= stop or _CLAUSE_END.search(words[head]) or keys[head + 1] not in _PREPOSITIONS:
+            return None
+        if _CLAUSE_END.search(words[head + 1]):
+            return None
+        inner = self._noun_phrase(head + 2, stop, True)
+        if inner is None or not self._verb_starts(inner + 1, stop, True):
+            return None
+        group = _verb_group(words, keys, inner, stop, False)
+        if group is None or not group[1]:
+            return None
+        self.force[inner + 1 : group[0] + 1] = [True] * (group[0] - inner)
+        return group[0]
+
+    def _is_claim(self, k: int) -> bool:
+        return bool(self.claims.flags.get(self.keys[k])) or _pattern_claim(self.keys[k]) is not None
+
+    def _is_noun(self, k: int) -> bool:
+        """A content word that is no adverb, negation or subject contracted with its auxiliary."""
+        key = self.keys[k]
+        return (
+            _is_content(key, self.stopword[k])
+            and key not in _SUBJECT_AUXILIARIES
+            and key not in _VERB_ADVERBS
+            and key not in _OTHER_PREPOSITIONS
+            and not _NEGATED.search(key)
+        )
+
+    def _is_imperative(self, j: int, stop: int) -> bool:
+        """A sentence opening with a content word directly before an object or a preposition."""
+        return (
+            j + 1 < stop
+            and self._is_noun(j)
+            and not self._is_claim(j)
+            and not _CLAUSE_END.search(self.words[j])
+            and (self.keys[j + 1] in _OBJECT_OPENERS or self.keys[j + 1] in _PREPOSITIONS)
+        )
+
+    def _noun_phrase(self, j: int, stop: int, after_verb: bool) -> int | None:
+        """The head (last word) of a noun phrase opening at word `j`, if one does: a determiner, a
+        name, a possessive noun, or after a main verb any noun; then nouns, up to a verb, a function
+        word, the end of its clause or, past its first noun, a claim word; NOUN_PHRASE_WORDS at most."""
+        words, keys = self.words, self.keys
+        determiner = keys[j] in _DETERMINERS
+        if not determiner:
+            opens = after_verb or words[j][:1].isupper() or keys[j].endswith("'s")
+            if not (opens and self._is_noun(j) and not self._is_claim(j)):
+                return None
+        head = None if determiner else j
+        if _CLAUSE_END.search(words[j]):
+            return head
+        for k in range(j + 1, min(j + NOUN_PHRASE_WORDS, stop)):
+            ends = head is not None and (self._is_claim(k) or self._verb_starts(k, stop, not after_verb))
+            if not self._is_noun(k) or ends:
+                break
+            head = k
+            if _CLAUSE_END.search(words[k]):
+                break
+        return head
+
+    def _verb_starts(self, k: int, stop: int, before_object: bool) -> bool:
+        """Whether word `k` can open the verb group after a noun (not past its clause): an auxiliary, a
+        negation, an adverb, a past tense (irregular, or in -ed with five letters or more), a word in
+        -s before a preposition or a word in -ing, or if `before_object` (the noun is no object, which
+        a second object may follow) a word directly before an object."""
+        words, keys = self.words, self.keys
+        if k >= stop or _CLAUSE_END.search(words[k - 1]) or keys[k] in _OTHER_PREPOSITIONS:
+            return False
+        key = keys[k]
+        if key in _AUXILIARIES or key in _VERB_ADVERBS or key in _PAST_TENSES:
+            return True
+        if _NEGATED.search(key) or key.endswith("ly"):
+            return True
+        if not _is_content(key, self.stopword[k]):
+            return False
+        letters = re.fullmatch("[a-z]+", key) is not None
+        if letters and len(key) >= 5 and key.endswith("ed"):
+            return True
+        if k + 1 >= stop or _CLAUSE_END.search(words[k]):
+            return False
+        following = keys[k + 1]
+        third_person = letters and len(key) >= 4 and key.endswith("s") and not key.endswith("ss")
+        before_object = before_object and following in _OBJECT_OPENERS
+        return before_object or (third_person and (following in _PREPOSITIONS or following.endswith("ing")))
 
 
 def _keep_after(

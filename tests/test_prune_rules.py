@@ -28,7 +28,10 @@ VOCABULARY = (
     # adverbs, fillers, content words, names
     "really just actually usually finally totally well like um oh wow yeah okay haha "
     "love job gave turned put coat checked game museum painting coffee friends Boston Maria "
-    "eat call help found calms imagination soars apply family"
+    "eat call help found calms imagination soars apply family "
+    # rule 10: noun-phrase subjects, past tenses, verbs in -s, objects, prepositions; rule 11: brackets
+    "sister neighbour's Anna's doctor kids fence garden car keys bought took said painted enjoyed "
+    "barked loves walks works driving near through around Look [shares photo lake]"
 ).split()
 DECORATIONS = ["", "", "", "", ",", ".", "!", "?", "...", ";", ":", ")", '"', "”", "’", "?”", ".)"]
 OPENERS = ["", "", "", "", "", "", "[", '"', "(", "“"]
@@ -46,6 +49,36 @@ def turns(draw: st.DrawFn) -> str:
         parts.append(draw(st.sampled_from(OPENERS)) + word + draw(st.sampled_from(DECORATIONS)))
         parts.append(draw(st.sampled_from(SPACES)))
     return "".join(parts)
+
+
+NOUN_PHRASE_OPENERS = "the a my our her Anna's Maria Look the".split()
+NOUNS = "sister doctor kids fence garden car keys photo lake family coffee job imagination".split()
+VERB_GROUPS = [
+    *"bought took said painted enjoyed barked loves walks works is was".split(),
+    "really enjoyed",
+    "usually walks",
+    "has been",
+    "didn't like",
+    "might not eat",
+    "gave up",
+]
+LINKS = ["", "", "to", "at", "near", "through", "up", "and", "but", "so"]
+
+
+@st.composite
+def clauses(draw: st.DrawFn) -> str:
+    """Turns of clause-shaped word sequences (noun phrases of every length, verbs of every form), where
+    rule 10's subjects, verbs and objects occur far more often than among random words."""
+    parts = []
+    for _ in range(draw(st.integers(1, 4))):
+        for _ in range(2):
+            if draw(st.booleans()):
+                parts.append(draw(st.sampled_from(NOUN_PHRASE_OPENERS)))
+            parts += draw(st.lists(st.sampled_from(NOUNS), max_size=6))
+            parts.append(draw(st.sampled_from(VERB_GROUPS)) if draw(st.booleans()) else "")
+            parts.append(draw(st.sampled_from(LINKS)))
+        parts.append(draw(st.sampled_from(["", ",", ".", "!", "?", "]"])))
+    return " ".join(part for part in parts if part).replace(" ,", ",").replace(" .", ".")
 
 
 def rust_plan(rules: _core.PruneRules, texts: list[str]) -> tuple[object, ...]:
@@ -72,6 +105,13 @@ def test_plan_matches_the_python_oracle(texts: list[str]) -> None:
     assert rust_plan(RULES, texts) == expected
 
 
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(clauses(), max_size=3))
+def test_plan_matches_the_python_oracle_on_clauses(texts: list[str]) -> None:
+    expected = prune_oracle.plan_batch(texts, set(STOPWORDS))
+    assert rust_plan(RULES, texts) == expected
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -83,6 +123,10 @@ def test_plan_matches_the_python_oracle(texts: list[str]) -> None:
         "What did it look like? [shares an image: a photo of a dog]",
         "no_longer used_to a_few",  # a literal underscore key is its phrase's entry
         "“Hello,” she said. I’ve never seen 三 cats… “Not yet.”",
+        "My sister bought a new car and she loves driving it to work.",
+        "The doctor said my blood pressure is fine, so Anna's kids really enjoyed the trip.",
+        "[shares a photo of a red barn near the river] Look at this view!",
+        "We painted the garden fence a dark green. Our neighbour finally walks to work.",
     ],
 )
 def test_plan_matches_the_python_oracle_on_written_turns(text: str) -> None:

@@ -1,6 +1,7 @@
 //! What a pruned turn must keep: the rules (no model) that split turns into words and sentences, find
-//! fillers, claim words and the words they apply to, main verbs, particles and question openings, and
-//! flag each word for [`crate::prune::score_tokens`] and [`crate::prune::prune_tokens`].
+//! fillers, claim words and the words they apply to, main verbs, particles, question openings, each
+//! clause's subject, verb and object heads and brackets, and flag each word for
+//! [`crate::prune::score_tokens`] and [`crate::prune::prune_tokens`].
 //!
 //! The rules themselves are documented, numbered, in `python/lightmem/prune_rules.py`; the claim-word
 //! classes and their file format in `python/lightmem/data/claim_words.txt`, which [`Rules::new`]
@@ -35,6 +36,8 @@ pub const SCOPE: Reach = Reach {
 pub const QUESTION_FRAME_WORDS: usize = 8;
 /// Rule 8: how many words past a subject pronoun its main verb is looked for.
 pub const VERB_REACH: usize = 4;
+/// Rule 10: a noun phrase is at most this many words, its opening word included.
+pub const NOUN_PHRASE_WORDS: usize = 6;
 
 // Word classes, as bits of one look-up per word.
 const INTERJECTION: u32 = 1;
@@ -55,6 +58,9 @@ const PREPOSITION: u32 = 1 << 14;
 const LINK: u32 = 1 << 15;
 const PARTICLE: u32 = 1 << 16;
 const STOP: u32 = 1 << 17;
+const PAST: u32 = 1 << 18;
+const OBJECT_OPENER: u32 = 1 << 19;
+const OTHER_PREPOSITION: u32 = 1 << 20;
 
 macro_rules! interjections {
     () => {
@@ -120,6 +126,30 @@ const WORD_CLASSES: &[(u32, &str)] = &[
         "not never also even always still already ever often usually sometimes finally all both each",
     ),
     (PREPOSITIONAL_PARTICLE, "on in"),
+    // Irregular past tenses and participles of common English verbs (the regular ones end in -ed).
+    (
+        PAST,
+        "went gone took taken made got gotten gave given came saw seen knew known thought told found \
+         felt left kept brought bought began begun ran ate eaten drank drunk wrote written spoke \
+         spoken broke broken chose chosen drove driven flew flown forgot forgotten grew grown held \
+         heard lost met paid sent sold spent stood taught understood won wore worn sang sung swam \
+         swum threw thrown caught fell fallen fought hung hid hidden led lent meant rode ridden rose \
+         said sat slept stole shook shot built burnt dealt dug drew drawn fed fled forgave froze \
+         frozen laid mistook overcame rang shone shown shrank sank sought spun stuck struck swore \
+         swept swung tore torn woke woken",
+    ),
+    // What opens a noun phrase that is an object: a word directly before one is a verb (rule 10).
+    (
+        OBJECT_OPENER,
+        "a an the my your his her its our their these those me him us them",
+    ),
+    // The prepositions not listed above: neither nouns nor verbs (rule 10).
+    (
+        OTHER_PREPOSITION,
+        "near under behind across along through around between during towards toward inside \
+         outside above below beside beyond among despite throughout upon via before after until \
+         till since within without against versus except unlike",
+    ),
 ];
 
 /// Characters of CJK numerals: a word holding one is a number.
@@ -488,15 +518,19 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
                     self.keep_after(claim, sentence.end);
                 }
                 self.keep_verb(i, sentence.end);
+                if word.text.contains(['[', ']']) {
+                    self.force[i] = true; // rule 11
+                }
             }
             self.force[sentence.end - 1] = true;
+            let opening = sentence
+                .clone()
+                .find(|&i| !filler[i])
+                .unwrap_or(sentence.end);
             if words[sentence.end - 1].ends_question() {
-                let opening = sentence
-                    .clone()
-                    .find(|&i| !filler[i])
-                    .unwrap_or(sentence.end);
                 self.keep_question_frame(opening..sentence.end);
             }
+            self.keep_clause_heads(opening..sentence.end);
         }
         if filler.iter().all(|&f| f) {
             filler.fill(false);
@@ -617,7 +651,16 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
         }
         let contracted = words[i].has(SUBJECT_AUXILIARY);
         let first = if contracted { i } else { i + 1 };
-        let mut last_auxiliary = contracted.then_some(i);
+        if let Some((last, _)) = self.verb_group(i, stop, contracted) {
+            self.force(first..last + 1);
+        }
+    }
+
+    /// Rule 8's verb group after the subject at word `i` (itself an auxiliary if `auxiliary`): the
+    /// index of its main verb and true, or of its last auxiliary and false; None if neither follows.
+    fn verb_group(&self, i: usize, stop: usize, auxiliary: bool) -> Option<(usize, bool)> {
+        let words = self.words;
+        let mut last_auxiliary = auxiliary.then_some(i);
         for j in i + 1..(i + 1 + VERB_REACH).min(stop) {
             let word = &words[j];
             if words[j - 1].ends_clause() || word.has(CONJUNCTION) {
@@ -627,15 +670,171 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
             if word.has(AUXILIARY) || is_negated(&word.key) {
                 last_auxiliary = Some(j);
             } else if !word.has(FUNCTION) && !adverb {
-                self.force(first..j + 1);
-                return;
+                return Some((j, true));
             } else if !(adverb || (last_auxiliary.is_some() && word.has(DETERMINER))) {
                 break;
             }
         }
-        if let Some(last) = last_auxiliary {
-            self.force(first..last + 1);
+        last_auxiliary.map(|j| (j, false))
+    }
+
+    /// Rule 10: in each clause of the sentence `words[sentence]` (opening past its fillers), the head
+    /// of a noun-phrase subject with its verb group, and the head of the object after a main verb.
+    fn keep_clause_heads(&mut self, sentence: Range<usize>) {
+        let words = self.words;
+        let stop = sentence.end;
+        let mut after_verb = false; // a main verb was just kept: a noun phrase next is its object
+        let mut j = sentence.start;
+        while j < stop {
+            let word = &words[j];
+            if word.has(SUBJECT | SUBJECT_AUXILIARY) {
+                let group = self.verb_group(j, stop, word.has(SUBJECT_AUXILIARY));
+                let last = group.map_or(j, |(last, _)| last);
+                after_verb = group.is_some_and(|(_, main)| main) && !words[last].ends_clause();
+                j = last + 1;
+                continue;
+            }
+            if j == sentence.start && self.is_imperative(j, stop) {
+                self.force[j] = true;
+                after_verb = true;
+                j += 1;
+                continue;
+            }
+            if let Some(head) = self.noun_phrase(j, stop, after_verb) {
+                if self.verb_starts(head + 1, stop, !after_verb) {
+                    if let Some((last, main)) = self.verb_group(head, stop, false) {
+                        self.force(head..last + 1);
+                        after_verb = main && !words[last].ends_clause();
+                        j = last + 1;
+                        continue;
+                    }
+                }
+                if !after_verb {
+                    if let Some(last) = self.verb_after_modifier(head, stop) {
+                        self.force[head] = true;
+                        after_verb = !words[last].ends_clause();
+                        j = last + 1;
+                        continue;
+                    }
+                }
+                self.force[head] = self.force[head] || after_verb;
+                after_verb = false;
+                j = head + 1;
+                continue;
+            }
+            let preposition = word.has(PREPOSITION | OTHER_PREPOSITION | PARTICLE);
+            after_verb = after_verb && preposition && !word.ends_clause();
+            j += 1;
         }
+    }
+
+    /// Rule 10: if the noun at `head` is followed by a preposition and a noun phrase that a main verb
+    /// follows ("a friend of mine bought"), keeps that verb group (not the noun phrase) and returns
+    /// the main verb's index.
+    fn verb_after_modifier(&mut self, head: usize, stop: usize) -> Option<usize> {
+        let words = self.words;
+        let modifier =
+            head + 2 < stop && !words[head].ends_clause() && words[head + 1].has(PREPOSITION);
+        if !modifier || words[head + 1].ends_clause() {
+            return None;
+        }
+        let inner = self.noun_phrase(head + 2, stop, true)?;
+        if !self.verb_starts(inner + 1, stop, true) {
+            return None;
+        }
+        match self.verb_group(inner, stop, false) {
+            Some((last, true)) => {
+                self.force(inner + 1..last + 1);
+                Some(last)
+            }
+            _ => None,
+        }
+    }
+
+    /// A sentence opening with a content word directly before an object or a preposition ("Look at
+    /// this", "Take the bus"): an imperative verb.
+    fn is_imperative(&self, j: usize, stop: usize) -> bool {
+        let words = self.words;
+        j + 1 < stop
+            && self.is_noun(j)
+            && words[j].claim.is_none()
+            && !words[j].ends_clause()
+            && words[j + 1].has(OBJECT_OPENER | PREPOSITION)
+    }
+
+    /// A word that can be part of a noun phrase: a content word that is no adverb, negation or
+    /// subject contracted with its auxiliary.
+    fn is_noun(&self, k: usize) -> bool {
+        let word = &self.words[k];
+        word.is_content()
+            && !word.has(SUBJECT_AUXILIARY | VERB_ADVERB | OTHER_PREPOSITION)
+            && !is_negated(&word.key)
+    }
+
+    /// Rule 10: the head (last word) of a noun phrase opening at word `j`, if one does: a determiner
+    /// or possessive, a name (a capitalised word), a possessive noun ("Anna's"), or after a main verb
+    /// any noun; then nouns, up to a verb, a function word, the end of its clause or, past its first
+    /// noun, a claim word, at most `NOUN_PHRASE_WORDS` words in all.
+    fn noun_phrase(&self, j: usize, stop: usize, after_verb: bool) -> Option<usize> {
+        let words = self.words;
+        let opener = &words[j];
+        let determiner = opener.has(DETERMINER);
+        if !determiner {
+            let named = opener.text.chars().next().is_some_and(char::is_uppercase);
+            let possessive = opener.key.ends_with("'s");
+            let opens = after_verb || named || possessive;
+            if !(opens && self.is_noun(j) && opener.claim.is_none()) {
+                return None;
+            }
+        }
+        let mut head = (!determiner).then_some(j);
+        if opener.ends_clause() {
+            return head;
+        }
+        let end = (j + NOUN_PHRASE_WORDS).min(stop);
+        for (k, word) in words.iter().enumerate().take(end).skip(j + 1) {
+            let verb = self.verb_starts(k, stop, !after_verb);
+            let ends = head.is_some() && (word.claim.is_some() || verb);
+            if !self.is_noun(k) || ends {
+                break;
+            }
+            head = Some(k);
+            if word.ends_clause() {
+                break;
+            }
+        }
+        head
+    }
+
+    /// Rule 10: whether word `k` can open the verb group after a noun (not past its clause): an
+    /// auxiliary, a negation, an adverb, a past tense (irregular, or a word in -ed of at least five
+    /// letters), a word in -s before a preposition or an -ing, or, if `before_object` (the noun is
+    /// not itself an object, which a second object may follow: "painted the room a bright colour"),
+    /// a word directly before an object.
+    fn verb_starts(&self, k: usize, stop: usize, before_object: bool) -> bool {
+        let words = self.words;
+        if k >= stop || words[k - 1].ends_clause() || words[k].has(OTHER_PREPOSITION) {
+            return false;
+        }
+        let word = &words[k];
+        let key = word.key.as_str();
+        if word.has(AUXILIARY | VERB_ADVERB | PAST) || is_negated(key) || key.ends_with("ly") {
+            return true;
+        }
+        if !word.is_content() {
+            return false;
+        }
+        let letters = key.bytes().all(|b| b.is_ascii_lowercase());
+        if letters && key.len() >= 5 && key.ends_with("ed") {
+            return true;
+        }
+        if k + 1 >= stop || word.ends_clause() {
+            return false;
+        }
+        let next = &words[k + 1];
+        let third_person = letters && key.len() >= 4 && key.ends_with('s') && !key.ends_with("ss");
+        (before_object && next.has(OBJECT_OPENER))
+            || (third_person && (next.has(PREPOSITION) || next.key.ends_with("ing")))
     }
 
     /// Rule 7: a question's opening through the first content word after its first auxiliary, if that
@@ -737,8 +936,12 @@ mod tests {
             "We might not eat the spicy cake tonight at home.",
             "I've been looking.",
         ]);
-        // "might" reaches "not" (its first content word: "not" is no stopword in this list).
-        assert_eq!(kept[0], ["might", "not", "eat", "the", "spicy", "home."]);
+        // "might" reaches "not" (its first content word: "not" is no stopword in this list); the
+        // object's head is "tonight", this list not knowing it as a date (rule 10).
+        assert_eq!(
+            kept[0],
+            ["might", "not", "eat", "the", "spicy", "tonight", "home."]
+        );
         assert_eq!(kept[1], ["I've", "been", "looking."]);
     }
 
@@ -774,6 +977,30 @@ mod tests {
             .map(|k| plan.words[plan.ranked[k] as usize])
             .collect();
         assert_eq!(bridged, ["with", "to"]); // not "and" (after a comma) nor the first or last word
+    }
+
+    #[test]
+    fn clauses_keep_their_subject_verb_and_object_heads() {
+        let kept = forced(&[
+            "My old neighbour finally painted the garden fence a dark green.",
+            "The new teacher's husband left his keys in the car, so Anna drove him home.",
+            "Our kids usually walk to the park.",
+        ]);
+        assert_eq!(
+            kept[0],
+            ["neighbour", "finally", "painted", "fence", "green."]
+        );
+        assert_eq!(
+            kept[1],
+            ["husband", "left", "keys", "Anna", "drove", "home."]
+        );
+        assert_eq!(kept[2], ["kids", "usually", "walk", "park."]);
+    }
+
+    #[test]
+    fn a_phrase_in_brackets_keeps_both_brackets() {
+        let kept = forced(&["[shares a photo of a red barn near the river] Nice barn!"]);
+        assert_eq!(kept[0], ["[shares", "photo", "river]", "Nice", "barn!"]);
     }
 
     #[test]
