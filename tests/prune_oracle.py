@@ -76,7 +76,8 @@ _SUBJECT_AUXILIARIES = frozenset(
 )
 """A subject pronoun contracted with its auxiliary (with 'll and 'd they are modals, rule 3)."""
 _VERB_ADVERBS = (_DISCOURSE_MARKERS - _COMMA_MARKERS) | frozenset(
-    "not never also even always still already ever often usually sometimes finally all both each".split()
+    "not never also even always still already ever often usually sometimes finally then again all both "
+    "each".split()
 )
 """Adverbs that stand between a subject and its verb (besides the words in -ly)."""
 _DETERMINERS = frozenset("a an the my your his her its our their this that these those".split())
@@ -414,7 +415,10 @@ class _Clause:
                 force[j] = after_verb = True
                 j += 1
                 continue
-            head = self._noun_phrase(j, stop, after_verb)
+            opens_clause = (
+                j == sentence.start or _CLAUSE_END.search(words[j - 1]) or keys[j - 1] in _CONJUNCTIONS
+            )
+            head = self._noun_phrase(j, stop, after_verb or bool(opens_clause), after_verb)
             if head is not None:
                 verb = self._verb_starts(head + 1, stop, not after_verb)
                 group = _verb_group(words, keys, head, stop, False) if verb else None
@@ -447,7 +451,7 @@ class _Clause:
             return None
         if _CLAUSE_END.search(words[head + 1]):
             return None
-        inner = self._noun_phrase(head + 2, stop, True)
+        inner = self._noun_phrase(head + 2, stop, True, True)
         if inner is None or not self._verb_starts(inner + 1, stop, True):
             return None
         group = _verb_group(words, keys, inner, stop, False)
@@ -480,21 +484,22 @@ class _Clause:
             and (self.keys[j + 1] in _OBJECT_OPENERS or self.keys[j + 1] in _PREPOSITIONS)
         )
 
-    def _noun_phrase(self, j: int, stop: int, after_verb: bool) -> int | None:
+    def _noun_phrase(self, j: int, stop: int, any_noun: bool, is_object: bool) -> int | None:
         """The head (last word) of a noun phrase opening at word `j`, if one does: a determiner, a
-        name, a possessive noun, or after a main verb any noun; then nouns, up to a verb, a function
-        word, the end of its clause or, past its first noun, a claim word; NOUN_PHRASE_WORDS at most."""
+        name, a possessive noun, or if `any_noun` (at a clause's start, after a main verb) any noun;
+        then nouns, up to a verb, a function word, the end of its clause or, past its first noun, a
+        claim word; NOUN_PHRASE_WORDS at most. An object (`is_object`) may be followed by another."""
         words, keys = self.words, self.keys
         determiner = keys[j] in _DETERMINERS
         if not determiner:
-            opens = after_verb or words[j][:1].isupper() or keys[j].endswith("'s")
+            opens = any_noun or words[j][:1].isupper() or keys[j].endswith("'s")
             if not (opens and self._is_noun(j) and not self._is_claim(j)):
                 return None
         head = None if determiner else j
         if _CLAUSE_END.search(words[j]):
             return head
         for k in range(j + 1, min(j + NOUN_PHRASE_WORDS, stop)):
-            ends = head is not None and (self._is_claim(k) or self._verb_starts(k, stop, not after_verb))
+            ends = head is not None and (self._is_claim(k) or self._verb_starts(k, stop, not is_object))
             if not self._is_noun(k) or ends:
                 break
             head = k

@@ -50,37 +50,38 @@ n)` of its `n` other words. The rules:
    that is within its first `QUESTION_FRAME_WORDS` words; else its wh-word through the next content
    word ("What gave").
 
-8. **Every clause keeps its main verb**: after a subject pronoun (I, you, he, she, we, they, it,
-   who), the words through the first word that is not a function word (the verb: "like" and "know"
-   count, though they are stopwords), passing only auxiliaries, negations and adverbs (words in -ly,
-   frequency and phase adverbs, discourse markers), and after an auxiliary also determiners, at most
+8. **Every clause keeps its main verb**: after a subject pronoun (I, you, he, she, we, they, it, who),
+   the words through the first word that is not a function word (the verb: "like" and "know" count,
+   though they are stopwords), passing only auxiliaries, negations and adverbs (words in -ly, frequency
+   and phase adverbs, then, again, discourse markers), and after an auxiliary also determiners, at most
    `VERB_REACH` words: "[I] love", "[you] put", "[we] really enjoy", "[it] was a great". A subject
    contracted with its auxiliary (I'm, you've, she's) is kept with it ("I've been looking"); a bare
    subject pronoun is not (the speaker's name before each unit says who "I" is, and keeping every
-   pronoun cost 2% of the words). If no such word follows an auxiliary, the auxiliaries are kept
-   ("I'm on", "[it] is"). A noun-phrase subject is rule 10's.
+   pronoun cost 2% of the words). If no such word follows an auxiliary, the auxiliaries are kept ("I'm
+   on", "[it] is"). A noun-phrase subject is rule 10's.
 9. **Small words between kept words stay** (applied after the ratio): a single preposition,
    conjunction or form of "be" left out between two kept words of its clause is kept ("job with
    them", "set is awesome and full of potential"), so kept words read as phrases, not as a list.
    Articles and pronouns are not put back (they cost 2.5% of the words for little meaning).
-10. **Every clause keeps its subject, verb and object heads**, found by closed word classes and
-   simple morphology (no verb list, no model). A noun phrase opens at a determiner or possessive
-   (the, a, my, our, ...), a capitalised word or a possessive noun ("Anna's"), and runs over the
-   content words after it (not adverbs, negations or prepositions; a claim word ends it once it has
-   a noun), at most `NOUN_PHRASE_WORDS` words; its head is its last word. A verb starts after it if
-   the next word is an auxiliary or modal, a negation, an adverb (in -ly, frequency, phase), a past
-   tense (a word in -ed of five letters or more, or one of 114 irregular past forms: bought, took,
-   said, ...), a word in -s before a preposition or a word in -ing ("works at", "loves driving"), or
-   a word directly before a determiner or object pronoun ("bought a", "told me"). Then the subject's
-   head is kept with its verb group as rule 8 reads it after a pronoun ("sister bought", "kids really
-   enjoyed", "pressure is fine"); a subject with a prepositional modifier keeps its head and the verb
-   after the modifier ("friend [of mine] bought"). After a main verb (of a pronoun or a noun phrase),
-   past particles and prepositions, the next noun phrase's head is kept: its object ("bought [a new]
-   car", "took [to the] mountains"); an object followed by a verb is the subject of a clause of its
-   own ("said [my blood] pressure is fine"). A sentence opening with a content word before a
-   determiner, object pronoun or preposition is an imperative verb ("Look [at this] view"). The
-   object test "before a determiner" is not used inside an object, which a second object may follow
-   ("painted the room a bright colour").
+10. **Every clause keeps its subject, verb and object heads**, found by closed word classes and simple
+   morphology (no verb list, no model). A noun phrase opens at a determiner or possessive (the, a, my,
+   our, ...), a capitalised word, a possessive noun ("Anna's") or, at the start of a clause (after
+   punctuation or a conjunction), any content word ("and support groups improved"), and runs over the
+   content words after it (not adverbs, negations or prepositions; a claim word ends it once it has a
+   noun), at most `NOUN_PHRASE_WORDS` words; its head is its last word. A verb starts after it if the
+   next word is an auxiliary or modal, a negation, an adverb (in -ly, frequency, phase), a past tense
+   (a word in -ed of five letters or more, or one of 114 irregular past forms: bought, took, said,
+   ...), a word in -s before a preposition or a word in -ing ("works at", "loves driving"), or a word
+   directly before a determiner or object pronoun ("bought a", "told me"). Then the subject's head is
+   kept with its verb group as rule 8 reads it after a pronoun ("sister bought", "kids really enjoyed",
+   "pressure is fine"); a subject with a prepositional modifier keeps its head and the verb after the
+   modifier ("friend [of mine] bought"). After a main verb (of a pronoun or a noun phrase), past
+   particles and prepositions, the next noun phrase's head is kept: its object ("bought [a new] car",
+   "took [to the] mountains"); an object followed by a verb is the subject of a clause of its own
+   ("said [my blood] pressure is fine"). A sentence opening with a content word before a determiner,
+   object pronoun or preposition is an imperative verb ("Look [at this] view"). The object test "before
+   a determiner" is not used inside an object, which a second object may follow ("painted the room a
+   bright colour").
 11. **Brackets stay paired**: a word holding "[" or "]" is kept, so an image caption ("[shares a photo
    of a sunset over the lake]") never loses one of its brackets.
 

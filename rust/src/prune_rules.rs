@@ -123,7 +123,7 @@ const WORD_CLASSES: &[(u32, &str)] = &[
     ),
     (
         VERB_ADVERB,
-        "not never also even always still already ever often usually sometimes finally all both each",
+        "not never also even always still already ever often usually sometimes finally then again all both each",
     ),
     (PREPOSITIONAL_PARTICLE, "on in"),
     // Irregular past tenses and participles of common English verbs (the regular ones end in -ed).
@@ -700,7 +700,9 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
                 j += 1;
                 continue;
             }
-            if let Some(head) = self.noun_phrase(j, stop, after_verb) {
+            let opens_clause =
+                j == sentence.start || words[j - 1].ends_clause() || words[j - 1].has(CONJUNCTION);
+            if let Some(head) = self.noun_phrase(j, stop, after_verb || opens_clause, after_verb) {
                 if self.verb_starts(head + 1, stop, !after_verb) {
                     if let Some((last, main)) = self.verb_group(head, stop, false) {
                         self.force(head..last + 1);
@@ -738,7 +740,7 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
         if !modifier || words[head + 1].ends_clause() {
             return None;
         }
-        let inner = self.noun_phrase(head + 2, stop, true)?;
+        let inner = self.noun_phrase(head + 2, stop, true, true)?;
         if !self.verb_starts(inner + 1, stop, true) {
             return None;
         }
@@ -772,17 +774,18 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
     }
 
     /// Rule 10: the head (last word) of a noun phrase opening at word `j`, if one does: a determiner
-    /// or possessive, a name (a capitalised word), a possessive noun ("Anna's"), or after a main verb
-    /// any noun; then nouns, up to a verb, a function word, the end of its clause or, past its first
-    /// noun, a claim word, at most `NOUN_PHRASE_WORDS` words in all.
-    fn noun_phrase(&self, j: usize, stop: usize, after_verb: bool) -> Option<usize> {
+    /// or possessive, a name (a capitalised word), a possessive noun ("Anna's"), or if `any_noun` (at
+    /// a clause's start, after a main verb) any noun; then nouns, up to a verb, a function word, the
+    /// end of its clause or, past its first noun, a claim word, at most `NOUN_PHRASE_WORDS` words in
+    /// all. An object (`object`) may be followed by a second one.
+    fn noun_phrase(&self, j: usize, stop: usize, any_noun: bool, object: bool) -> Option<usize> {
         let words = self.words;
         let opener = &words[j];
         let determiner = opener.has(DETERMINER);
         if !determiner {
             let named = opener.text.chars().next().is_some_and(char::is_uppercase);
             let possessive = opener.key.ends_with("'s");
-            let opens = after_verb || named || possessive;
+            let opens = any_noun || named || possessive;
             if !(opens && self.is_noun(j) && opener.claim.is_none()) {
                 return None;
             }
@@ -793,7 +796,7 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
         }
         let end = (j + NOUN_PHRASE_WORDS).min(stop);
         for (k, word) in words.iter().enumerate().take(end).skip(j + 1) {
-            let verb = self.verb_starts(k, stop, !after_verb);
+            let verb = self.verb_starts(k, stop, !object);
             let ends = head.is_some() && (word.claim.is_some() || verb);
             if !self.is_noun(k) || ends {
                 break;
