@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "paths", nargs="*", type=Path, help="LoCoMo files (default: ../shared/data/locomo/*.json)"
     )
-    parser.add_argument("--ratios", default="0.3,0.4,0.5,0.6,0.7,0.8")
+    parser.add_argument("--ratios", default="0.05,0.1,0.2,0.3,0.4,0.5,0.6,0.8")
     parser.add_argument("--sample", type=int, default=20, help="turns in the before/after sample")
     parser.add_argument("--sample-ratio", type=float, default=LightMemConfig().compression_ratio)
     parser.add_argument("--seed", type=int, default=11)

@@ -123,7 +123,8 @@ const WORD_CLASSES: &[(u32, &str)] = &[
     ),
     (
         VERB_ADVERB,
-        "not never also even always still already ever often usually sometimes finally then again all both each",
+        "not never also even always still already ever often usually sometimes finally then again \
+         all both each",
     ),
     (PREPOSITIONAL_PARTICLE, "on in"),
     // Irregular past tenses and participles of common English verbs (the regular ones end in -ed).
