@@ -14,7 +14,7 @@ from lightmem.limits import check_limit
 from lightmem.store import buffer_search
 from lightmem.store.codec import check_vector, check_vectors, decode_vectors
 from lightmem.store.filters import SearchFilters
-from lightmem.store.rows import check_scope, check_search, live_vectors, to_item, where_sql
+from lightmem.store.rows import check_scope, check_search, live_vectors, to_item
 from lightmem.store.sqlite_db import Database
 from lightmem.store.sqlite_vectors import IndexedVectors
 from lightmem.types import MemoryItem, Scope
@@ -33,7 +33,7 @@ class SearchPart:
         """See `SearchStore.search`."""
         check_search(scope, limit, filters)
         query = check_vector(vector, self.dim)
-        (hits,) = self._vectors.ranked(query[None], where_sql(scope, filters), filters, limit)
+        (hits,) = self._vectors.ranked(query[None], scope, False, filters, limit)
         return [to_item(row, score) for row, score in hits]
 
     def neighbors_batch(
@@ -43,7 +43,7 @@ class SearchPart:
         check_scope(scope)
         check_limit(k, "k")
         queries = check_vectors(vectors, self.dim, None, "vectors")
-        ranked = self._vectors.ranked(queries, where_sql(scope, None, exact=exact_scope), None, k)
+        ranked = self._vectors.ranked(queries, scope, exact_scope, None, k)
         items: dict[int, MemoryItem] = {}
         for hits in ranked:
             for row, _ in hits:

@@ -16,9 +16,11 @@ import numpy as np
 from lightmem.store.codec import decode_vectors
 from lightmem.store.errors import StoreError
 from lightmem.store.filters import SearchFilters
-from lightmem.store.rows import ITEM_COLUMNS, rows_by_rowid, rows_needed, take, vectors_by_rowid
+from lightmem.store.rows import ITEM_COLUMNS, rows_by_rowid, rows_needed, take, vectors_by_rowid, where_sql
+from lightmem.store.scope_vectors import ScopeMatrix, ScopeVectors, scope_key, scope_matrix
 from lightmem.store.sqlite_db import Database
 from lightmem.store.vector_index import IndexFileError, VectorIndex
+from lightmem.types import Scope
 
 logger = logging.getLogger("lightmem")
 
@@ -29,15 +31,20 @@ _QUERY_CHUNK = 256
 
 Ranked = list[list[tuple[Sequence[Any], float]]]
 """For each query, its best (row of `ITEM_COLUMNS`, cosine similarity) pairs, best first."""
+Candidates = list[list[tuple[int, float]]]
+"""For each query, (rowid, cosine similarity) pairs, best first."""
 
 
 class IndexedVectors:
     """The vectors of the live units of `db`, searchable through the index saved at `path`."""
 
-    def __init__(self, db: Database, dim: int, path: Path, oversample: int, exact_scan_max: int) -> None:
+    def __init__(
+        self, db: Database, dim: int, path: Path, oversample: int, exact_scan_max: int, scope_cache_bytes: int
+    ) -> None:
         """`oversample`: the index is asked for limit * oversample candidates before scope and filter
         checks. `exact_scan_max`: a scope with at most this many units, few relative to the index, is
-        searched exactly over its stored vectors instead."""
+        searched exactly over its vectors instead, kept decoded in memory (`ScopeVectors`) for the
+        scopes last searched, at most `scope_cache_bytes` in all."""
         self._db = db
         self.dim = dim
         self.path = path
@@ -45,6 +52,7 @@ class IndexedVectors:
         self._exact_scan_max = exact_scan_max
         self._lock = threading.RLock()
         self._index = VectorIndex(dim)
+        self._scopes = ScopeVectors(scope_cache_bytes)
         self._saved_seq: Optional[int] = None
         self._store_id = ""
 
@@ -62,21 +70,21 @@ class IndexedVectors:
         self.rebuild()
 
     def sync(self) -> None:
-        """Apply to the index the store changes it has not seen yet (by any writer, in any process)."""
+        """Apply to the index and the cached scopes the store changes they have not seen yet (by any
+        writer, in any process)."""
         with self._lock:
             cursor = self._db.conn().execute(
-                "SELECT rowid, seq, CASE WHEN deleted = 0 THEN vector END FROM units "
-                "WHERE seq > ? ORDER BY seq",
+                "SELECT rowid, seq, CASE WHEN deleted = 0 THEN vector END, user_id, agent_id, run_id "
+                "FROM units WHERE seq > ? ORDER BY seq",
                 (self._index.seq,),
             )
             last_seq = self._index.seq
             for batch in iter(lambda: cursor.fetchmany(_FEED_BATCH), []):
-                live = [(rowid, blob) for rowid, _, blob in batch if blob is not None]
-                self._index.apply(
-                    np.array([rowid for rowid, _ in live], dtype=np.int64),
-                    decode_vectors([blob for _, blob in live], self.dim),
-                    np.array([rowid for rowid, _, blob in batch if blob is None], dtype=np.int64),
-                )
+                rowids = np.array([row[0] for row in batch], dtype=np.int64)
+                live = np.array([row[2] is not None for row in batch], dtype=bool)
+                vectors = decode_vectors([row[2] for row in batch if row[2] is not None], self.dim)
+                self._index.apply(rowids[live], vectors, rowids[~live])
+                self._scopes.apply(rowids, [row[3:] for row in batch], live, vectors)
                 last_seq = batch[-1][1]
             self._index.seq = last_seq
 
@@ -94,6 +102,7 @@ class IndexedVectors:
         """Rebuild the index from the stored vectors (no re-embedding)."""
         with self._lock:
             self._index = VectorIndex(self.dim)
+            self._scopes.clear()
             self._saved_seq = None
             self.sync()
 
@@ -132,6 +141,7 @@ class IndexedVectors:
                 return f"it holds change {index.seq} but the database only reaches change {db_seq}"
             saved_seq = index.seq
             self._index = index
+            self._scopes.clear()
             self.sync()
             live = _live_count(conn)
         if len(index) != live:
@@ -144,25 +154,27 @@ class IndexedVectors:
     def ranked(
         self,
         queries: np.ndarray,
-        condition: tuple[str, list[Any]],
+        scope: Scope,
+        exact_scope: bool,
         filters: Optional[SearchFilters],
         limit: int,
     ) -> Ranked:
-        """For each query, the `limit` best (row, cosine) of the units meeting the SQL `condition` and the
-        metadata part of `filters`: one index sync, then the index searched for many queries at once, or
-        one exact scan of a small scope."""
+        """For each query, the `limit` best (row, cosine) of the live units of `scope` (`exact_scope`: as
+        `rows.where_sql`) passing `filters`: one index sync, then one exact scan of a small scope (over its
+        cached vectors), or the index searched for many queries at once."""
         self.sync()
-        where, params = condition
+        where, params = where_sql(scope, filters, exact=exact_scope)
         conn = self._db.conn()
         # exact scan when the scope is small and a small part of the index: then few of the index's
         # limit * oversample nearest candidates would be in scope (counting stops past that size)
         exact_max = min(self._exact_scan_max, (len(self._index) - 1) // self._oversample)
-        bounded = f"SELECT COUNT(*) FROM (SELECT 1 FROM units WHERE {where} LIMIT ?)"
-        in_scope = conn.execute(bounded, [*params, exact_max + 1]).fetchone()[0]
-        if in_scope == 0:
-            return [[] for _ in queries]
-        if in_scope <= exact_max:
-            return self._exact_search(conn, queries, where, params, filters, limit)
+        small = self._small_scope(conn, scope, exact_scope, exact_max)
+        if small is not None:
+            return self._scan(conn, queries, small, where, params, filters, limit)
+        if filters is not None and filters.sql()[0]:  # the time bounds may leave few units of a big scope
+            bounded = f"SELECT COUNT(*) FROM (SELECT 1 FROM units WHERE {where} LIMIT ?)"
+            if conn.execute(bounded, [*params, exact_max + 1]).fetchone()[0] <= exact_max:
+                return self._exact_search(conn, queries, where, params, filters, limit)
         return [
             hits
             for start in range(0, len(queries), _QUERY_CHUNK)
@@ -170,6 +182,66 @@ class IndexedVectors:
                 conn, queries[start : start + _QUERY_CHUNK], where, params, filters, limit
             )
         ]
+
+    def _small_scope(
+        self, conn: sqlite3.Connection, scope: Scope, exact_scope: bool, exact_max: int
+    ) -> Optional[ScopeMatrix]:
+        """The live units of `scope` with their vectors if they are at most `exact_max` (cached, else read
+        and cached), or None. Read under the lock, so that no sync runs between the read and the caching:
+        every change after the last synced one reaches the cached copy by the next sync (applying a change
+        the read already saw again changes nothing)."""
+        key = scope_key(scope, exact_scope)
+        with self._lock:
+            small = self._scopes.get(key)
+            if small is not None and len(small.rowids) <= exact_max:
+                return small
+            self._scopes.discard(key)
+            where, params = where_sql(scope, None, exact=exact_scope)
+            bounded = f"SELECT COUNT(*) FROM (SELECT 1 FROM units WHERE {where} LIMIT ?)"
+            if conn.execute(bounded, [*params, exact_max + 1]).fetchone()[0] > exact_max:
+                return None
+            rows = conn.execute(f"SELECT rowid, vector FROM units WHERE {where}", params).fetchall()
+            small = scope_matrix(
+                np.array([rowid for rowid, _ in rows], dtype=np.int64),
+                decode_vectors([blob for _, blob in rows], self.dim),
+            )
+            self._scopes.put(key, small)
+            return small
+
+    def _scan(
+        self,
+        conn: sqlite3.Connection,
+        queries: np.ndarray,
+        small: ScopeMatrix,
+        where: str,
+        params: list[Any],
+        filters: Optional[SearchFilters],
+        limit: int,
+    ) -> Ranked:
+        """Exact search of the units of `small`: every one scored, then the rows of the best read (with
+        the `where` of the search: filters, and units deleted since the last sync) until `limit` pass or
+        none is left; with filters, limit * oversample at first, then 4 times more each round."""
+        count = len(small.rowids)
+        if count == 0:
+            return [[] for _ in queries]
+        results: Ranked = []
+        for start in range(0, len(queries), _QUERY_CHUNK):
+            scores = _cosines(queries[start : start + _QUERY_CHUNK], small.vectors)
+            found: Ranked = [[] for _ in scores]
+            todo = list(range(len(scores)))
+            wanted = limit if filters is None else limit * self._oversample
+            while todo:
+                orders = _best_first(scores[todo], min(wanted, count))
+                candidates = [
+                    [(int(small.rowids[j]), float(scores[i, j])) for j in order.tolist()]
+                    for i, order in zip(todo, orders)
+                ]
+                for i, hits in zip(todo, _rows_of(conn, candidates, where, params, filters, limit)):
+                    found[i] = hits
+                todo = [] if wanted >= count else [i for i in todo if len(found[i]) < limit]
+                wanted *= 4
+            results.extend(found)
+        return results
 
     def _exact_search(
         self,
@@ -180,12 +252,13 @@ class IndexedVectors:
         filters: Optional[SearchFilters],
         limit: int,
     ) -> Ranked:
+        """Exact search of the units satisfying `where`, their rows and vectors read from the database."""
         rows = conn.execute(f"SELECT {ITEM_COLUMNS}, vector FROM units WHERE {where}", params).fetchall()
         vectors = decode_vectors([row[-1] for row in rows], self.dim)
         needed = rows_needed(filters, limit)
         results = []
         for start in range(0, len(queries), _QUERY_CHUNK):
-            scores = queries[start : start + _QUERY_CHUNK] @ vectors.T
+            scores = _cosines(queries[start : start + _QUERY_CHUNK], vectors)
             for row_scores, order in zip(
                 scores, _best_first(scores, len(rows) if needed is None else needed)
             ):
@@ -216,22 +289,46 @@ class IndexedVectors:
             rowids = list(blobs)
             position = {rowid: j for j, rowid in enumerate(rowids)}
             vectors = decode_vectors(list(blobs.values()), self.dim)
-            ranked = []
+            candidates: Candidates = []
             for i, row_keys in zip(todo, keys.tolist()):
                 found = [position[k] for k in row_keys if k in position]
                 similarities = vectors[found] @ queries[i]
                 order = np.argsort(-similarities, kind="stable")[:keep]
-                ranked.append([(rowids[found[j]], float(similarities[j])) for j in order])
-            rows = rows_by_rowid(conn, sorted({r for hits in ranked for r, _ in hits}), where, params)
-            for i, hits in zip(todo, ranked):
-                results[i] = take(((rows[r], s) for r, s in hits if r in rows), filters, limit)
+                candidates.append([(rowids[found[j]], float(similarities[j])) for j in order])
+            for i, hits in zip(todo, _rows_of(conn, candidates, where, params, filters, limit)):
+                results[i] = hits
             todo = [] if exhaustive else [i for i in todo if len(results[i]) < limit]
             wanted *= 4
         return results
 
 
+def _rows_of(
+    conn: sqlite3.Connection,
+    candidates: Candidates,
+    where: str,
+    params: list[Any],
+    filters: Optional[SearchFilters],
+    limit: int,
+) -> Ranked:
+    """For each query's candidates, the first `limit` whose rows satisfy `where` and `filters`, with their
+    rows (those of every query read in one go)."""
+    rows = rows_by_rowid(conn, sorted({r for hits in candidates for r, _ in hits}), where, params)
+    return [take(((rows[r], s) for r, s in hits if r in rows), filters, limit) for hits in candidates]
+
+
 def _live_count(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT COUNT(*) FROM units WHERE deleted = 0").fetchone()[0])
+
+
+def _cosines(queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """`queries @ vectors.T`; for one query by numpy's own loop, not BLAS: OpenBLAS spreads a product
+    of a few thousand vectors over every core, and on a busy machine waiting for its threads took 20 ms
+    (p50; 3,000 x 384, load average 8) where one core takes 0.4 ms."""
+    if len(queries) == 1:
+        one: np.ndarray = np.einsum("qd,nd->qn", queries, vectors)
+        return one
+    many: np.ndarray = queries @ vectors.T
+    return many
 
 
 def _best_first(scores: np.ndarray, count: int) -> np.ndarray:
