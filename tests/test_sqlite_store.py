@@ -683,3 +683,8 @@ def test_cached_small_scope_sees_the_writes_of_every_writer(tmp_path: Path) -> N
         assert own.id in {h.id for h in later} and ids[0] not in {h.id for h in later}
         assert "own update" in {h.text for h in store.search(query, SMALL, 3)}
         assert [h.id for h in store.search(query, SMALL, 40)] == _brute_force_ids(store, query, 40)
+        other.reset()  # tombstones without a scope
+        other.add(Scope(user_id="big"), units(*(f"new b{i}" for i in range(400))), unit_vectors(400, seed=11))
+        again = other.add(SMALL, units("new s0", "new s1"), unit_vectors(2, seed=12))
+        assert [h.id for h in store.search(query, SMALL, 5)] == _brute_force_ids(store, query, 5)
+        assert {h.id for h in store.search(query, SMALL, 5)} == {i.id for i in again}
