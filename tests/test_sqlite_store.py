@@ -688,3 +688,23 @@ def test_cached_small_scope_sees_the_writes_of_every_writer(tmp_path: Path) -> N
         again = other.add(SMALL, units("new s0", "new s1"), unit_vectors(2, seed=12))
         assert [h.id for h in store.search(query, SMALL, 5)] == _brute_force_ids(store, query, 5)
         assert {h.id for h in store.search(query, SMALL, 5)} == {i.id for i in again}
+
+
+def test_a_big_scope_is_counted_once_until_the_store_changes(tmp_path: Path) -> None:
+    """Whether a scope is small enough for an exact scan is counted (4,097 units: 0.5 ms) once, not on
+    every search, until a change: then a scope shrunk by another store's deletes is scanned exactly."""
+    store, _, _ = _small_scope_store(tmp_path, exact_scan_max=100)
+    big = Scope(user_id="big")
+    query = unit_vectors(1, seed=9)[0]
+    with store, SQLiteStore(tmp_path, DIM) as other:
+        store.search(query, big, 5)
+        statements: list[str] = []
+        store._db.conn().set_trace_callback(statements.append)
+        store.search(query, big, 5)
+        assert not [s for s in statements if "COUNT(*)" in s]
+        other.delete_all(big)
+        (kept,) = other.add(big, units("the one left"), query[None])
+        statements.clear()
+        assert [h.id for h in store.search(query, big, 5)] == [kept.id]
+        store._db.conn().set_trace_callback(None)
+        assert [s for s in statements if "COUNT(*)" in s] and [s for s in statements if "rowid, vector" in s]

@@ -17,7 +17,7 @@ from lightmem.store.codec import decode_vectors
 from lightmem.store.errors import StoreError
 from lightmem.store.filters import SearchFilters
 from lightmem.store.rows import ITEM_COLUMNS, rows_by_rowid, rows_needed, take, vectors_by_rowid, where_sql
-from lightmem.store.scope_vectors import ScopeMatrix, ScopeVectors, scope_key, scope_matrix
+from lightmem.store.scope_vectors import ScopeKey, ScopeMatrix, ScopeVectors, scope_key, scope_matrix
 from lightmem.store.sqlite_db import Database
 from lightmem.store.vector_index import IndexFileError, VectorIndex
 from lightmem.types import Scope
@@ -28,6 +28,8 @@ _FEED_BATCH = 10_000
 """Rows of the change feed applied to the index at a time."""
 _QUERY_CHUNK = 256
 """Queries searched at a time by a batch search (the index lock is released between chunks)."""
+_MAX_BIG_SCOPES = 4096
+"""Scopes remembered as too big for an exact scan (until the next change of the store)."""
 
 Ranked = list[list[tuple[Sequence[Any], float]]]
 """For each query, its best (row of `ITEM_COLUMNS`, cosine similarity) pairs, best first."""
@@ -53,6 +55,9 @@ class IndexedVectors:
         self._lock = threading.RLock()
         self._index = VectorIndex(dim)
         self._scopes = ScopeVectors(scope_cache_bytes)
+        self._big_scopes: set[ScopeKey] = set()
+        """Scopes counted bigger than the exact scan's bound since the index reached `_big_scopes_seq`."""
+        self._big_scopes_seq = -1
         self._saved_seq: Optional[int] = None
         self._store_id = ""
 
@@ -102,9 +107,14 @@ class IndexedVectors:
         """Rebuild the index from the stored vectors (no re-embedding)."""
         with self._lock:
             self._index = VectorIndex(self.dim)
-            self._scopes.clear()
+            self._forget_scopes()
             self._saved_seq = None
             self.sync()
+
+    def _forget_scopes(self) -> None:
+        """Forget what is known of scopes (a new index)."""
+        self._scopes.clear()
+        self._big_scopes.clear()
 
     def save(self) -> None:
         """Bring the index up to date and save it atomically (with its record); StoreError if it cannot
@@ -141,7 +151,7 @@ class IndexedVectors:
                 return f"it holds change {index.seq} but the database only reaches change {db_seq}"
             saved_seq = index.seq
             self._index = index
-            self._scopes.clear()
+            self._forget_scopes()
             self.sync()
             live = _live_count(conn)
         if len(index) != live:
@@ -189,16 +199,23 @@ class IndexedVectors:
         """The live units of `scope` with their vectors if they are at most `exact_max` (cached, else read
         and cached), or None. Read under the lock, so that no sync runs between the read and the caching:
         every change after the last synced one reaches the cached copy by the next sync (applying a change
-        the read already saw again changes nothing)."""
+        the read already saw again changes nothing). A scope counted bigger is not counted again until
+        the store changes (counting 4,097 units took 0.5 ms)."""
         key = scope_key(scope, exact_scope)
         with self._lock:
             small = self._scopes.get(key)
             if small is not None and len(small.rowids) <= exact_max:
                 return small
             self._scopes.discard(key)
+            if self._big_scopes_seq != self._index.seq or len(self._big_scopes) >= _MAX_BIG_SCOPES:
+                self._big_scopes.clear()
+                self._big_scopes_seq = self._index.seq
+            if key in self._big_scopes:
+                return None
             where, params = where_sql(scope, None, exact=exact_scope)
             bounded = f"SELECT COUNT(*) FROM (SELECT 1 FROM units WHERE {where} LIMIT ?)"
             if conn.execute(bounded, [*params, exact_max + 1]).fetchone()[0] > exact_max:
+                self._big_scopes.add(key)
                 return None
             rows = conn.execute(f"SELECT rowid, vector FROM units WHERE {where}", params).fetchall()
             small = scope_matrix(
