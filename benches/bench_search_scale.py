@@ -4,7 +4,7 @@ store with 1k, 10k, 100k units in one scope (and 36 scopes of ~3k units); then `
 message into the largest store.
 
     python benches/bench_search_scale.py [FILES...] [--sizes 1000,10000,100000,36x3000] [--questions 300]
-        [--adds 200] [--cache DIR]
+        [--adds 200] [--cache DIR] [--store sqlite|postgres]
 
 The units are the LoCoMo turn texts ("Name: what was said"), repeated as often as the size needs; each
 distinct text is embedded once with the real model and every unit gets that vector plus small seeded
@@ -12,6 +12,10 @@ noise (renormalised), so vectors cluster by topic as real memories do. Stores ar
 `store.add` in batches and kept in `--cache` (default: a directory under the system's temp dir) for
 the next run. Each question is timed three ways in turn (embedding, hybrid, vector only) so that load
 changes touch all columns alike; the load average is printed with the results.
+
+`--store postgres`: the same stores in PostgreSQL + pgvector, one schema a size, on a `pgserver`
+(PostgreSQL 16 with pgvector, as the tests start it) whose data directory is kept in the cache (with
+fsync off: it is a cache); `add` is timed on SQLite only (it runs on a copy of the store directory).
 """
 
 from __future__ import annotations
@@ -19,10 +23,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 from lightmem import Memory
@@ -32,6 +39,9 @@ from lightmem.store import open_store
 from lightmem.types import ExtractedUnit, Scope
 from lightmem_bench.locomo import default_paths
 from lightmem_bench.metrics import percentiles_ms
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from pg_server import PostgresServer
 
 ADD_BATCH = 1000
 NOISE = 0.02
@@ -59,14 +69,38 @@ def text_vectors(embedder: OnnxEmbedder, texts: list[str], cache: Path) -> np.nd
     return vectors
 
 
-def fill(location: Path, texts: list[str], vectors: np.ndarray, sizes: Sequence[int], seed: int) -> None:
-    """A store at `location` with `sizes[k]` units in scope user `u<k>`, unless one is there already."""
-    done = location / "filled"
+@contextmanager
+def postgres_server(directory: Path) -> Iterator[PostgresServer]:
+    """A PostgreSQL server (pgserver) on the data directory `directory`, kept for the next run."""
+    import pgserver
+
+    handle = pgserver.get_server(directory, cleanup_mode="stop")
+    server = PostgresServer(handle.get_uri(), handle)
+    server.make_fast()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def store_location(cache: Path, name: str, server: Optional[PostgresServer]) -> tuple[str, Path]:
+    """Where the store `name` is (a directory, or a schema of `server`) and the file saying it is filled
+    (its absence empties the store first)."""
+    if server is not None:
+        done = cache / f"postgres-{name}.filled"
+        return server.schema_url(f"scale_{name}", fresh=not done.exists()), done
+    directory = cache / f"store-{name}"
+    if not (directory / "filled").exists() and directory.exists():
+        shutil.rmtree(directory)
+    return str(directory), directory / "filled"
+
+
+def fill(
+    location: str, done: Path, texts: list[str], vectors: np.ndarray, sizes: Sequence[int], seed: int
+) -> None:
+    """The store at `location` with `sizes[k]` units in scope user `u<k>`, unless `done` says it is."""
     if done.exists():
         return
-    if location.exists():
-        shutil.rmtree(location)
-    location.mkdir(parents=True)
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
     with open_store(location, dim=vectors.shape[1]) as store:
@@ -79,11 +113,11 @@ def fill(location: Path, texts: list[str], vectors: np.ndarray, sizes: Sequence[
                 units = [ExtractedUnit(texts[i], source=(f"t{first + j}",)) for j, i in enumerate(picks)]
                 store.add(scope, units, noisy.astype(np.float32))
     done.touch()
-    print(f"  filled {location.name}: {sum(sizes)} units in {time.perf_counter() - start:.0f} s")
+    print(f"  filled {done.name}: {sum(sizes)} units in {time.perf_counter() - start:.0f} s")
 
 
 def time_searches(
-    location: Path, embedder: OnnxEmbedder, questions: Sequence[str], user: str
+    location: str, embedder: OnnxEmbedder, questions: Sequence[str], user: str
 ) -> dict[str, dict[str, float]]:
     """p50/p99 (ms) of one query embedding, a hybrid search and a vector-only search per question."""
     seconds: dict[str, list[float]] = {"embed": [], "hybrid": [], "vector": []}
@@ -101,7 +135,7 @@ def time_searches(
     return {name: percentiles_ms(values) for name, values in seconds.items()}
 
 
-def time_adds(location: Path, texts: Sequence[str], adds: int, user: str) -> dict[str, float]:
+def time_adds(location: str, texts: Sequence[str], adds: int, user: str) -> dict[str, float]:
     """p50/p99 (ms) of `Memory.add` of one message, on a copy of the store at `location`."""
     seconds = []
     with tempfile.TemporaryDirectory() as directory:
@@ -136,6 +170,7 @@ def main() -> None:
     parser.add_argument("--adds", type=int, default=200, help="messages added to the largest store")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "lightmem-search-scale")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     args = parser.parse_args()
     conversations = [c for path in args.files or default_paths() for c in load_conversations(path)]
     if not conversations:
@@ -146,16 +181,29 @@ def main() -> None:
     embedder = OnnxEmbedder()
     vectors = text_vectors(embedder, texts, args.cache)
     print(f"{len(texts)} distinct turn texts, {len(questions)} questions; cache {args.cache}")
-    print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    with postgres_server(args.cache / "pgdata") if args.store == "postgres" else nullcontext() as server:
+        run(args, embedder, texts, vectors, questions, server)
+
+
+def run(
+    args: argparse.Namespace,
+    embedder: OnnxEmbedder,
+    texts: list[str],
+    vectors: np.ndarray,
+    questions: Sequence[str],
+    server: Optional[PostgresServer],
+) -> None:
+    """The table of search latencies (and add latency on SQLite), between the load averages."""
+    print(f"store: {args.store}; load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(
         "| units in the scope | keyword_weight | search p50 | search p99 | one query embedding p50 "
         "| p50 ratio | p99 ratio |"
     )
     print("|---|---|---|---|---|---|---|")
-    largest: tuple[int, Path] = (0, args.cache)
+    largest: tuple[int, str] = (0, "")
     for name, sizes in parse_sizes(args.sizes):
-        location = args.cache / f"store-{name}"
-        fill(location, texts, vectors, sizes, args.seed)
+        location, done = store_location(args.cache, name, server)
+        fill(location, done, texts, vectors, sizes, args.seed)
         timed = time_searches(location, embedder, questions, USER)
         embed = timed["embed"]
         label = f"{sizes[0]:,}" + (f" (of {len(sizes)} scopes)" if len(sizes) > 1 else "")
@@ -166,7 +214,7 @@ def main() -> None:
                 f"{p['p50'] / embed['p50']:.2f}x | {p['p99'] / embed['p50']:.2f}x |"
             )
         largest = max(largest, (sizes[0], location))
-    if args.adds and largest[0]:
+    if args.adds and largest[0] and server is None:
         added = time_adds(largest[1], texts, args.adds, USER)
         print(
             f"add of one message to the scope of {largest[0]:,} units: p50 {added['p50']:.1f} ms, "

@@ -34,13 +34,18 @@ class PostgresServer:
     def fresh_url(self) -> str:
         """The URL of a new, empty schema of the server's database (first on the search path; pgvector's
         extension in `public`): as separate as a new database for lightmem's tables, and much faster."""
+        return self.schema_url(f"lightmem_test_{os.getpid()}_{next(_names)}", fresh=True)
+
+    def schema_url(self, name: str, fresh: bool = False) -> str:
+        """The URL of the schema `name` of the server's database, created if missing (`fresh`: emptied
+        first); `drop` removes it."""
         import psycopg
 
-        name = f"lightmem_test_{os.getpid()}_{next(_names)}"
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector SCHEMA public")
-            conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
-            conn.execute(f"CREATE SCHEMA {name}")
+            if fresh:
+                conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {name}")
         url = schema_url(self.admin_url, name)
         self._schemas[url] = name
         return url
