@@ -27,7 +27,6 @@ from lightmem.store import (
     StoreError,
     buffer_search,
     schema,
-    sqlite_keywords,
 )
 from lightmem.store.vector_index import VectorIndex
 from lightmem.types import Scope
@@ -562,21 +561,6 @@ def test_schema_4_file_gains_counters_starting_at_0(tmp_path: Path) -> None:
 def test_bad_options_are_value_errors_naming_them(tmp_path: Path, options: dict[str, Any], said: str) -> None:
     with pytest.raises(ValueError, match=re.escape(said)):
         SQLiteStore(tmp_path, **{"dim": DIM, **options})
-
-
-def test_keyword_search_skips_words_too_many_units_hold(
-    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Only the rarest words, up to the postings budget, are scored: the rare-word match comes first and
-    a word held by more units than the budget adds no hits (it would cost more than it ranks)."""
-    monkeypatch.setattr(sqlite_keywords, "POSTINGS_BUDGET", 50)
-    texts = [f"apple pie number {i}" for i in range(120)] + ["apple zebra crossing"]
-    store.add(ALICE, units(*texts), unit_vectors(len(texts)))
-    hits = store.keyword_search(["apple", "zebra"], ALICE, 10)
-    assert [h.text for h in hits] == ["apple zebra crossing"]
-    assert store.keyword_search(["apple"], ALICE, 10) == []
-    monkeypatch.setattr(sqlite_keywords, "POSTINGS_BUDGET", 1000)
-    assert len(store.keyword_search(["apple"], ALICE, 10)) == 10
 
 
 def test_keyword_search_finds_a_scope_whose_hits_rank_below_other_scopes(store: SQLiteStore) -> None:

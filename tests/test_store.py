@@ -20,7 +20,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from lightmem.store import Change, MemoryStore, SearchFilters, StoreError, VersionConflict, open_store
+from lightmem.store import (
+    Change,
+    MemoryStore,
+    SearchFilters,
+    StoreError,
+    VersionConflict,
+    keyword_budget,
+    open_store,
+)
 from lightmem.types import ExtractedUnit, Scope
 from stores import ALICE, BOB, DIM, T0, StoreKind, brute_force, opened, unit_vectors, units
 
@@ -720,3 +728,19 @@ def test_ids_too_long_for_an_index_are_a_value_error(store: MemoryStore) -> None
     assert store.count() == 0 and store.pending_count() == 0
     store.add(ALICE, units("Alice likes tea"), unit_vectors(1))
     assert store.count() == 1
+
+
+def test_keyword_search_skips_words_too_many_units_hold(
+    store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the rarest words, up to the postings budget, are scored: the rare-word match comes first and
+    a word held by more units than the budget adds no hits (it would cost more than it ranks; PostgreSQL
+    scored every match: 1.4 s p50 a hybrid search at 100k units)."""
+    monkeypatch.setattr(keyword_budget, "POSTINGS_BUDGET", 50)
+    texts = [f"apple pie number {i}" for i in range(120)] + ["apple zebra crossing"]
+    store.add(ALICE, units(*texts), unit_vectors(len(texts)))
+    hits = store.keyword_search(["apple", "zebra"], ALICE, 10)
+    assert [h.text for h in hits] == ["apple zebra crossing"]
+    assert store.keyword_search(["apple"], ALICE, 10) == []
+    monkeypatch.setattr(keyword_budget, "POSTINGS_BUDGET", 1000)
+    assert len(store.keyword_search(["apple"], ALICE, 10)) == 10

@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any, Optional
 
+from lightmem.store import keyword_budget
 from lightmem.store.filters import SearchFilters
 from lightmem.store.rows import (
     ITEM_COLUMNS,
@@ -24,12 +25,6 @@ from lightmem.types import MemoryItem, Scope
 SCOPE_PROBE = 4
 """A keyword search without filters first reads the store's best `SCOPE_PROBE * limit` hits (see
 `_best_in_scope`)."""
-POSTINGS_BUDGET = 2000
-"""A keyword search scores at most about this many (unit, word) matches: the query's words are taken
-rarest first (by the units of the whole store holding each) while their matches fit in it. BM25 costs
-a few microseconds a match, so a word held by tens of thousands of units would cost more than the rest
-of a search; such words weigh little in BM25 anyway (a word in more than half the units adds almost
-nothing), and the semantic ranking still finds what they are about."""
 
 
 class KeywordPart:
@@ -52,12 +47,13 @@ class KeywordPart:
         min_score: float = 0.0,
     ) -> list[MemoryItem]:
         """See `SearchStore.keyword_search`; the relevance is FTS5's BM25 (a word in more than half of
-        the store's units adds almost nothing) over the rarest words within `POSTINGS_BUDGET`."""
+        the store's units adds almost nothing) over the rarest words within
+        `keyword_budget.POSTINGS_BUDGET` (matches counted in the whole store)."""
         check_search(scope, limit, filters)
         if keyword_match(keywords, scope, self._has_keyword_index) is None:
             return []
         conn = self._db.conn()
-        words = _within_budget(conn, keywords, POSTINGS_BUDGET)
+        words = _within_budget(conn, keywords, keyword_budget.POSTINGS_BUDGET)
         if not words:
             return []
         where, params = where_sql(scope, filters)
@@ -111,16 +107,7 @@ def _within_budget(conn: sqlite3.Connection, keywords: Sequence[str], budget: in
     matches: dict[str, int] = {}
     for word in dict.fromkeys(k.strip() for k in keywords if k.strip()):
         matches[word] = conn.execute(count, [_text_terms([word]), budget + 1]).fetchone()[0]
-    chosen: list[str] = []
-    total = 0
-    for word in sorted(matches, key=matches.__getitem__):
-        if matches[word] == 0:
-            continue
-        if total + matches[word] > budget:
-            break
-        chosen.append(word)
-        total += matches[word]
-    return chosen
+    return keyword_budget.rarest_within(matches, budget)
 
 
 def keyword_match(keywords: Sequence[str], scope: Scope, has_keyword_index: bool) -> Optional[str]:
