@@ -19,7 +19,14 @@ from fakes import LLMServer, Reply, RuleLLM, ScriptedLLM
 from lightmem.config import LightMemConfig
 from lightmem.embedding import OnnxEmbedder
 from lightmem.llm import Completion, LLMError, OfflineLLM
-from lightmem.prompts import AnswerFormat, parse_consolidate_prompt
+from lightmem.prompts import (
+    RETRY_CHANGES_CUT_OFF,
+    RETRY_NO_CHANGES,
+    RETRY_NO_VALID_CHANGE,
+    RETRY_TOO_MANY_CHANGES,
+    AnswerFormat,
+    parse_consolidate_prompt,
+)
 from lightmem.sleep import ConsolidationReport, SleepScheduler, consolidate
 from lightmem.store import Change, SQLiteStore
 from lightmem.text_keys import embedding_text
@@ -330,11 +337,49 @@ def test_invalid_answer_changes_nothing(store, embedder, llm: ScriptedLLM, caplo
     before = [(item.id, item.text, item.version) for item in store.get_all(ALICE)]
     with caplog.at_level(logging.WARNING, logger="lightmem"):
         report = consolidate(store, llm, embedder, CONFIG)
-    assert report.llm_calls == 1
+    assert (report.llm_calls, report.llm_retries) == (2, 1)  # asked once more, with a note
     assert_no_change(report)
     assert [(item.id, item.text, item.version) for item in store.get_all(ALICE)] == before
     assert len(store.unconsolidated(ALICE)) == 3  # retried by the next pass
     assert "invalid LLM answer" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("first", "note"),
+    [
+        (Reply(content="Sure! Alice moved, so her old home is outdated."), RETRY_NO_CHANGES),
+        (Reply(content='{"changes": [{"memory": 1, "action": "replace"}]}'), RETRY_NO_VALID_CHANGE),
+        (Reply(content='{"changes": [{"memory": 1, "act', finish_reason="length"), RETRY_CHANGES_CUT_OFF),
+        (
+            Reply(content=json.dumps({"changes": [{"memory": 1, "action": "delete"}] * 9})),
+            RETRY_TOO_MANY_CHANGES,
+        ),
+    ],
+    ids=["prose", "no-valid-change", "cut-off", "too-many"],
+)
+def test_an_unusable_answer_is_asked_again_with_a_note(store, embedder, first: Reply, note: str) -> None:
+    """A consolidation answer with nothing usable was deferred at once: the same clusters went to the
+    model again at the next pass, unchanged, and a small model gave the same answer again."""
+    add(store, embedder, ["Alice lives in Paris", "Alice moved to Berlin"])
+    with LLMServer() as server:
+        server.script(first, Reply(content='{"changes": [{"memory": 1, "action": "delete"}]}'))
+        report = consolidate(store, server.client(), embedder, CONFIG)
+    request, retry = (r["json"]["messages"] for r in server.requests)
+    assert retry[: len(request)] == request and len(retry) == len(request) + 1
+    assert note in retry[-1]["content"] and '"changes"' in retry[-1]["content"]
+    assert "Sure" not in retry[-1]["content"]  # what was wrong, never the answer itself
+    assert (report.llm_calls, report.llm_retries, report.deleted) == (2, 1, 1)
+    assert texts_of(store) == ["Alice moved to Berlin"]
+
+
+def test_a_usable_answer_is_not_asked_again(store, embedder, caplog) -> None:
+    add(store, embedder, ["Alice lives in Paris", "Alice moved to Berlin"])
+    answer = {"changes": [{"memory": 1, "action": "delete"}, {"memory": 2, "action": "replace"}]}
+    with LLMServer() as server, caplog.at_level(logging.WARNING, logger="lightmem"):
+        server.script(Reply(content=json.dumps(answer)))
+        report = consolidate(store, server.client(), embedder, CONFIG)
+    assert (len(server.requests), report.llm_retries, report.deleted) == (1, 0, 1)
+    assert "dropped a consolidation decision" in caplog.text
 
 
 def test_llm_error_changes_nothing_and_is_retried(store, embedder, caplog) -> None:

@@ -248,12 +248,22 @@ RETRY_NOT_JSON = "it held no JSON list of memories"
 RETRY_NO_VALID_ITEM = 'no memory in it had a non-empty "text"'
 RETRY_CUT_OFF = "it was cut off before its end: write fewer and shorter memories"
 RETRY_TOO_MANY = "it held more memories than the turns allow: write one or two per turn at most"
+RETRY_NO_CHANGES = "it held no JSON list of changes"
+RETRY_NO_VALID_CHANGE = (
+    'no change in it could be used: each needs the "memory" number of a listed memory, an "action" '
+    'of update, merge or delete, and a "text" for update and merge'
+)
+RETRY_CHANGES_CUT_OFF = "it was cut off before its end: list only the memories that must change"
+RETRY_TOO_MANY_CHANGES = "it held more changes than there are memories: list each memory at most once"
 
 
-def build_retry_request(request: Sequence[Mapping[str, str]], why: str) -> list[dict[str, str]]:
-    """`request` (from `build_extract_request`) followed by a note telling the model why its answer could
-    not be used (`why`: one of the ``RETRY_*`` texts, never a text of the answer or of the turns)."""
-    note = f"Your answer could not be used: {why}. Answer again with JSON only: {EXTRACT_ANSWER_FORM}"
+def build_retry_request(
+    request: Sequence[Mapping[str, str]], why: str, *, answer_form: str = EXTRACT_ANSWER_FORM
+) -> list[dict[str, str]]:
+    """`request` (from `build_extract_request`, or `build_consolidate_request` with `answer_form`
+    `CONSOLIDATE_ANSWER_FORM`) followed by a note telling the model why its answer could not be used
+    (`why`: one of the ``RETRY_*`` texts, never a text of the answer, the turns or the memories)."""
+    note = f"Your answer could not be used: {why}. Answer again with JSON only: {answer_form}"
     return [dict(message) for message in request] + [{"role": "user", "content": note}]
 
 

@@ -16,9 +16,10 @@ its cost grows with what is new, never with the whole store:
 
 Scopes are consolidated one after the other and independently: no LLM request shows the memories of
 two scopes, and an unexpected error in one scope is logged and counted (`scopes_failed`) while the
-others go on. An LLM error or an answer with no readable decision changes nothing for its clusters:
-their new units stay unconsolidated and are looked at again by the next pass. A second pass with
-nothing new does nothing.
+others go on. An answer with nothing usable (not JSON, too many items, every item invalid) is asked for
+once more with a note saying what was wrong; an LLM error, or a second answer no better, changes nothing
+for its clusters: their new units stay unconsolidated and are looked at again by the next pass. A
+second pass with nothing new does nothing.
 `SleepScheduler` runs passes in a background thread when the memory is idle.
 """
 
@@ -43,14 +44,21 @@ from lightmem.config import LightMemConfig
 from lightmem.counted_llm import CountedLLM, pass_counts
 from lightmem.embedding import Embedder
 from lightmem.limits import check_int
-from lightmem.llm import LLM, LLMError
+from lightmem.llm import LLM, Completion, LLMError
 from lightmem.prompts import (
+    CONSOLIDATE_ANSWER_FORM,
+    RETRY_CHANGES_CUT_OFF,
+    RETRY_NO_CHANGES,
+    RETRY_NO_VALID_CHANGE,
+    RETRY_TOO_MANY_CHANGES,
     ClusterMember,
     Decision,
     InvalidLLMOutput,
+    TooManyItems,
     build_consolidate_request,
+    build_retry_request,
     consolidate_answer_format,
-    parse_consolidate_response,
+    read_consolidate_answer,
 )
 from lightmem.store import Change, MemoryStore, UpdateEvent, VersionConflict
 from lightmem.text_keys import embedding_text, text_hash
@@ -91,6 +99,8 @@ class ConsolidationReport:
     deleted: int
     """Units the LLM deleted as superseded or redundant."""
     llm_calls: int
+    llm_retries: int
+    """Second requests, with a note, after an answer with nothing usable (counted in `llm_calls` too)."""
     prompt_tokens: int
     completion_tokens: int
     seconds: float
@@ -114,6 +124,7 @@ class _Tally:
     merged: int = 0
     deleted: int = 0
     llm_calls: int = 0
+    llm_retries: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -386,22 +397,11 @@ def _settle_batch(
     requests = [cluster.request() for cluster in batch if cluster.needs_llm]
     decisions: list[Decision] = []
     if requests:
-        try:
-            completion = llm.complete(
-                build_consolidate_request(requests), answer_format=consolidate_answer_format(requests)
-            )
-        except LLMError as err:
-            logger.warning("consolidation of %d cluster(s) deferred, the LLM failed: %s", len(batch), err)
+        answered = _ask(llm, requests, tally)
+        if answered is None:
+            logger.warning("consolidation of %d cluster(s) deferred", len(batch))
             return
-        counts = pass_counts(llm, completion)  # the offline backend's pass is no LLM call
-        tally.llm_calls += counts.get("llm_calls", 0)
-        tally.prompt_tokens += counts.get("prompt_tokens", 0)
-        tally.completion_tokens += counts.get("completion_tokens", 0)
-        try:
-            decisions = parse_consolidate_response(completion.text, requests)
-        except InvalidLLMOutput as err:
-            logger.warning("consolidation of %d cluster(s) deferred, invalid LLM answer: %s", len(batch), err)
-            return
+        decisions = answered
     new_texts = _new_texts(decisions)
     items = {m.id: m for cluster in batch for m in cluster.members}
     to_embed = [embedding_text(text, items[mid].event_time) for mid, text in new_texts]
@@ -411,6 +411,54 @@ def _settle_batch(
         _apply_cluster(
             store, scope, cluster, [d for d in decisions if d.memory_id in ids], new_vectors, tally
         )
+
+
+def _ask(llm: LLM, requests: Sequence[list[ClusterMember]], tally: _Tally) -> Optional[list[Decision]]:
+    """The LLM's decisions on the clusters of `requests`, or None (logged) when the LLM fails or gives
+    nothing usable twice. An unusable answer (not JSON, too many items, every item invalid) is asked for
+    once more with a note saying what was wrong, never the same request twice; the decisions of a usable
+    answer are kept item by item (see `read_consolidate_answer`)."""
+    request = build_consolidate_request(requests)
+    answer_format = consolidate_answer_format(requests)
+    messages = request
+    for attempt in (1, 2):
+        try:
+            completion = llm.complete(messages, answer_format=answer_format)
+        except LLMError as err:
+            logger.warning("consolidation: the LLM failed: %s", err)
+            return None
+        counts = pass_counts(llm, completion)  # the offline backend's pass is no LLM call
+        tally.llm_calls += counts.get("llm_calls", 0)
+        tally.prompt_tokens += counts.get("prompt_tokens", 0)
+        tally.completion_tokens += counts.get("completion_tokens", 0)
+        decisions, why = _read_decisions(completion, requests)
+        if decisions is not None:
+            return decisions
+        logger.warning("consolidation: invalid LLM answer (attempt %d of 2): %s", attempt, why)
+        if attempt == 1:
+            tally.llm_retries += 1
+            messages = build_retry_request(request, why, answer_form=CONSOLIDATE_ANSWER_FORM)
+    return None
+
+
+def _read_decisions(
+    completion: Completion, requests: Sequence[list[ClusterMember]]
+) -> tuple[Optional[list[Decision]], str]:
+    """The decisions of a usable answer (some valid change, or no item in error), else why it is not
+    usable (one of the ``RETRY_*`` texts of consolidation). Dropped items are logged either way."""
+    try:
+        answer = read_consolidate_answer(completion.text, requests)
+    except TooManyItems as err:
+        logger.warning("consolidation answer refused: %s", err)
+        return None, RETRY_TOO_MANY_CHANGES
+    except InvalidLLMOutput as err:
+        logger.warning("consolidation answer unreadable: %s", err)
+        return None, RETRY_CHANGES_CUT_OFF if completion.truncated else RETRY_NO_CHANGES
+    for problem in answer.problems:
+        logger.warning("dropped a consolidation decision: %s", problem)
+    if not answer.problems or any(decision.action != "keep" for decision in answer.decisions):
+        return answer.decisions, ""
+    return None, RETRY_CHANGES_CUT_OFF if completion.truncated else RETRY_NO_VALID_CHANGE
 
 
 def _new_texts(decisions: Sequence[Decision]) -> list[tuple[str, str]]:
