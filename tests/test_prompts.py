@@ -184,6 +184,23 @@ def test_a_copied_line_number_is_left_out_of_the_text() -> None:
     assert _parse_one(text="7.5 km is Caroline's daily run").text == "7.5 km is Caroline's daily run"
 
 
+def test_a_placeholder_copied_from_the_answer_form_is_no_memory() -> None:
+    """SmolLM2-135M answered {"memories": [{"text": "<one fact>", ...}, {"text": "<another facts>", ...}]}
+    on the first 50 LoCoMo turns: both were stored as memories (and counted as abstractive)."""
+    answer = read_extract_answer(
+        _answer(memories=[{"text": "<one fact>", "turns": [1]}, {"text": " <another facts> ", "turns": [2]}]),
+        SEGMENTS,
+    )
+    assert answer.units == [] and len(answer.problems) == 2
+    assert "placeholder" in answer.problems[0]
+    assert _parse_one(text="Caroline <3 Mel").text == "Caroline <3 Mel"  # not only a placeholder
+    assert _parse_one(text="<b>Caroline</b> paints").text == "<b>Caroline</b> paints"
+    changes = read_consolidate_answer(
+        _changes({"memory": 1, "action": "update", "text": "<new text>"}), CLUSTERS
+    )
+    assert changes.decisions[0] == Decision("m1", "keep") and "placeholder" in changes.problems[0]
+
+
 def test_turn_ids_and_old_source_lists_are_understood() -> None:
     assert _parse_one(turns=None, source=["D1:2", "D9:9", 2, "D1:3"]).source == ("D1:2", "D1:3")
     assert _parse_one(turns=[0, 4, 99, True, "x"]).source == ("D1:1", "D1:2")  # none known: by words

@@ -706,9 +706,15 @@ def _number(value: Any) -> Optional[int]:
     return None
 
 
+_PLACEHOLDER = re.compile(r"<[^<>\n]{1,60}>")
+"""A text that is only an angle-bracketed placeholder, like the answer forms' "<one fact>", "<new text>"."""
+
+
 def _required_text(value: Any, key: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidLLMOutput(f"{key} must be a non-empty string, got {_kind(value)}")
+    if _PLACEHOLDER.fullmatch(value.strip()):  # a small model copies the answer form: "<one fact>"
+        raise InvalidLLMOutput(f"{key} is a placeholder of the answer form, got {_kind(value.strip())}")
     return _bounded(value.strip(), key)
 
 
