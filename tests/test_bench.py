@@ -13,16 +13,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pytest
-from fakes import ScriptedConsolidation
+from fakes import LLMServer, Reply, ScriptedConsolidation
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lightmem.cli import main as lightmem_main
 from lightmem.conversations import Conversation, load_conversations
 from lightmem.embedding import OnnxEmbedder
 from lightmem.llm import OfflineLLM, OpenAIClient
-from lightmem.prompts import Turn, build_extract_request
+from lightmem.prompts import Turn, build_extract_request, extract_answer_format
 from lightmem_bench.baselines import PerTurnExtraction, VectorTable, WindowRAG, chunk_text, windows
 from lightmem_bench.cli import main as bench_main
+from lightmem_bench.counting_proxy import CountingProxy
 from lightmem_bench.locomo import build_parser, main, scored_questions, system_specs, unit_sample
 from lightmem_bench.meaning import (
     NegationCount,
@@ -381,6 +382,20 @@ def test_mock_server_speaks_the_openai_protocol() -> None:
         with pytest.raises(Exception, match="400"):
             client.complete([{"role": "user", "content": "hello"}])
     assert server.requests == 2
+
+
+def test_counting_proxy_counts_what_the_server_reports_and_passes_refusals_through() -> None:
+    turns = [[Turn("D1:1", "Ana", None, "I adopted a cat named Pixel")]]
+    request, answer_format = build_extract_request(turns), extract_answer_format(turns)
+    refusal = Reply(status=400, body={"error": {"message": "response_format json_schema not supported"}})
+    answer = '{"memories": [{"text": "Ana adopted a cat named Pixel", "turns": [1]}]}'
+    with LLMServer() as server, CountingProxy(server.base_url) as proxy:
+        server.script(refusal, Reply(content=answer, usage={"prompt_tokens": 70, "completion_tokens": 9}))
+        client = OpenAIClient(proxy.base_url, "local", max_retries=0)
+        assert client.complete(request, answer_format=answer_format).text == answer
+    sent = [r["json"].get("response_format", {}).get("type") for r in server.requests]
+    assert sent == ["json_schema", "json_object"]  # the client saw the server's own refusal
+    assert proxy.usage.snapshot() == {"calls": 1, "prompt_tokens": 70, "completion_tokens": 9}
 
 
 # --- the harness --------------------------------------------------------------------------------------------

@@ -4,11 +4,13 @@ mem0 is pointed at lightmem's embedder through the mock server's `/v1/embeddings
 searches with the same model), at the mock server's chat endpoint offline or at the real LLM server,
 and at a local Qdrant collection (qdrant-client's embedded mode) in the run's directory. Each turn is one
 `add` (rendered `date: speaker: text`, like a one-turn chunk), tagged with its id for provenance. LLM calls
-are counted around mem0's LLM object; tokens are estimated with `estimate_tokens`, as offline.
+are counted around mem0's LLM object; tokens are estimated with `estimate_tokens`, as offline; the answers
+mem0 can read (see `mem0_reads`) are counted too.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from typing import Any, Optional
@@ -40,6 +42,24 @@ def _import_mem0() -> Any:
     from mem0 import Memory  # type: ignore[import-not-found]
 
     return Memory
+
+
+def mem0_reads(answer: object) -> bool:
+    """Whether mem0 reads a list of memories from an extraction answer, parsing it as its `Memory.add`
+    does: code fences removed, an empty answer is no memory, else a JSON object (or the object found
+    inside prose) whose "memory" is a list."""
+    from mem0.memory.utils import extract_json, remove_code_blocks  # type: ignore[import-not-found]
+
+    text = remove_code_blocks(answer)
+    if not isinstance(text, str) or not text.strip():
+        return isinstance(text, str)
+    for candidate in (text, extract_json(text)):
+        try:
+            found = json.loads(candidate, strict=False)
+        except ValueError:
+            continue
+        return isinstance(found, dict) and isinstance(found.get("memory", []), list)
+    return False
 
 
 class Mem0System:
@@ -75,6 +95,8 @@ class Mem0System:
             }
         )
         self.usage = UsageCounter()
+        self.answers_read = 0
+        """LLM answers from which mem0 read a list of memories (possibly empty)."""
         self._count_llm_calls()
 
     def _count_llm_calls(self) -> None:
@@ -85,6 +107,7 @@ class Mem0System:
             answer = generate(messages, *args, **kwargs)
             prompt = estimate_tokens(*(str(m.get("content", "")) for m in messages))
             self.usage.add(Completion(str(answer), prompt, estimate_tokens(str(answer))))
+            self.answers_read += mem0_reads(answer)
             return answer
 
         llm.generate_response = counted

@@ -1,0 +1,88 @@
+"""An OpenAI-compatible endpoint on 127.0.0.1 that forwards every request to another server and counts
+the LLM calls and tokens of its chat completions, as that server reports them in `usage`.
+
+Systems whose clients count differently (lightmem counts the server's figures, mem0 counts nothing) are
+measured alike when they all go through one proxy: each system's cost is the difference of two
+`usage` snapshots taken around its run. Requests are forwarded byte for byte, and the answers and error
+statuses come back unchanged (lightmem's response-format fallbacks see what the server said).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from lightmem.llm import Completion, UsageCounter
+
+
+class CountingProxy:
+    """The proxy in a background thread; a context manager. `base_url` ends in `/v1` like `upstream`'s."""
+
+    def __init__(self, upstream: str, timeout_s: float = 3600.0) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.timeout_s = timeout_s
+        self.usage = UsageCounter()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
+        self._thread = threading.Thread(target=self._server.serve_forever, name="counting-proxy", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-style base URL of the proxy, e.g. http://127.0.0.1:41234/v1."""
+        return f"http://127.0.0.1:{self._server.server_port}/v1"
+
+    def __enter__(self) -> CountingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def forward(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
+        """Send the request upstream; its status and body. Chat completion answers are counted."""
+        suffix = path.removeprefix("/v1")
+        request = urllib.request.Request(f"{self.upstream}{suffix}", data=body, method=method)
+        if body is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                status, data = response.status, response.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+        if method == "POST" and suffix.rstrip("/").endswith("/chat/completions"):
+            self.usage.add(_completion(data))
+        return status, data
+
+
+def _completion(data: bytes) -> Completion:
+    """A chat completion body as counted: its server-reported usage (0 when absent)."""
+    answer: Any = json.loads(data)
+    usage = answer.get("usage") or {}
+    text = (answer.get("choices") or [{}])[0].get("message", {}).get("content") or ""
+    return Completion(str(text), int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
+
+
+def _handler_class(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            self._send(*proxy.forward("POST", self.path, self.rfile.read(length)))
+
+        def do_GET(self) -> None:
+            self._send(*proxy.forward("GET", self.path, None))
+
+        def _send(self, status: int, data: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: no line per request."""
+
+    return Handler
