@@ -706,7 +706,7 @@ def test_an_empty_answer_never_discards_messages_with_content(
         assert pharmacist.startswith("Maya: ") and "pharmacist" in pharmacist
         assert memory.stats().pending_messages == 0
     assert len(llm_server.requests) == 1
-    assert "cites no turn of 2 segment(s) with content" in caplog.text
+    assert "cites no memory for 4 turn(s) with content" in caplog.text
 
 
 def test_extractive_fallback_units_are_embedded_once(
@@ -728,9 +728,10 @@ def test_the_retry_tells_the_model_what_was_wrong(
     tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer
 ) -> None:
     fact = {"text": "Maya adopted a grey cat called Miso.", "turns": [1]}
+    rest = {"text": "Tom trains for the Berlin marathon; Maya is a pharmacist in Lyon.", "turns": [2, 3]}
     later = {"text": "Maya moved to Grenoble.", "turns": [4]}
     llm_server.script(
-        Reply(content="Maya has a cat."), Reply(content=json.dumps({"memories": [fact, later]}))
+        Reply(content="Maya has a cat."), Reply(content=json.dumps({"memories": [fact, rest, later]}))
     )
     with openai_memory(tmp_path / "mem", embedder, llm_server) as memory:
         memory.add(CONVERSATION, user_id="u")
@@ -738,7 +739,11 @@ def test_the_retry_tells_the_model_what_was_wrong(
         stats = memory.stats()
     first, second = (request["json"]["messages"] for request in llm_server.requests)
     assert second[: len(first)] == first and RETRY_NOT_JSON in second[-1]["content"]
-    assert [(item.text, item.source) for item in items] == [(fact["text"], ("t1",)), (later["text"], ("t4",))]
+    assert [(item.text, item.source) for item in items] == [
+        (fact["text"], ("t1",)),
+        (rest["text"], ("t2", "t3")),
+        (later["text"], ("t4",)),
+    ]
     assert (stats.llm_calls, stats.llm_retries, stats.fallback_units, stats.offline_extractions) == (
         2,
         1,
@@ -756,9 +761,9 @@ def test_one_bad_unit_never_throws_away_the_good_ones(
         memory.add(CONVERSATION, user_id="u")
         items = memory.flush()
         stats = memory.stats()
-    assert [item.source for item in items] == [("t3",), ("t4",)]  # t4's segment: stored extractively
-    assert items[0].text == "Maya works as a pharmacist in Lyon." and items[1].text.startswith("Maya: ")
-    assert (stats.llm_calls, stats.llm_items_dropped, stats.llm_retries, stats.fallback_units) == (1, 1, 0, 1)
+    assert [item.source for item in items] == [("t3",), ("t1",), ("t2",), ("t4",)]  # uncited: word for word
+    assert items[0].text == "Maya works as a pharmacist in Lyon." and items[3].text.startswith("Maya: ")
+    assert (stats.llm_calls, stats.llm_items_dropped, stats.llm_retries, stats.fallback_units) == (1, 1, 0, 3)
 
 
 def test_an_answer_cut_off_before_any_unit_is_asked_again_for_less(
@@ -778,17 +783,18 @@ def test_an_answer_cut_off_before_any_unit_is_asked_again_for_less(
     assert schema["properties"]["memories"]["items"]["required"] == ["text", "turns"]
 
 
-def test_an_answer_may_skip_turns_but_not_a_whole_segment_with_content(
+def test_a_turn_with_content_that_no_memory_cites_is_stored_word_for_word(
     tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer
 ) -> None:
-    # the conversation is two segments: t1-t3, and t4 two months later; the answer cites t1 only
+    # two segments: t1-t3, and t4 two months later; the answer cites t1 only (its segment's t2 and t3 were
+    # stored nowhere when only a segment of which no turn was cited was stored word for word)
     fact = {"text": "Maya adopted a cat named Miso.", "turns": [1]}
     llm_server.script(Reply(content=json.dumps({"memories": [fact]})))
     with openai_memory(tmp_path / "mem", embedder, llm_server) as memory:
         memory.add(CONVERSATION, user_id="u")
         items = memory.flush()
-    assert [item.source for item in items] == [("t1",), ("t4",)]
-    assert items[0].text == "Maya adopted a cat named Miso." and items[1].text.startswith("Maya: ")
+    assert [item.source for item in items] == [("t1",), ("t2",), ("t3",), ("t4",)]
+    assert items[0].text == "Maya adopted a cat named Miso." and items[3].text.startswith("Maya: ")
 
 
 def test_an_empty_answer_may_drop_small_talk(

@@ -74,7 +74,7 @@ class MemoryStats:
     """Items of model answers dropped as invalid (the valid items beside them were kept)."""
     fallback_units: int
     """Units stored extractively (the turns' own text) because the model's answers were unusable or
-    skipped a segment with content."""
+    skipped a turn with content."""
     extractions_deferred: int
     """Extractions deferred by an LLM failure (unreachable, timed out): their messages stayed buffered."""
 

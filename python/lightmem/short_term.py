@@ -42,9 +42,9 @@ class ShortTermMemory:
     unit (not JSON, every item invalid, too many items) is asked for once more, with a note saying what was
     wrong (never the same request twice); if the second answer is no better, the segments are stored as
     extractive units (by the offline backend) rather than dropped. A valid answer may skip turns, but not
-    a whole segment that has content (`sensory.has_content`: more than fillers, greetings and
-    pleasantries): a segment none of whose turns any unit of the answer cites is stored as extractive
-    units too, so that an empty answer never silently discards acknowledged messages. An `LLMError`
+    a turn that has content (`sensory.has_content`: more than fillers, greetings and pleasantries): a turn
+    with content that no unit of the answer cites is stored as an extractive unit too, so that an answer
+    never silently discards acknowledged messages. An `LLMError`
     (server unreachable, retries exhausted) propagates, so the caller keeps the segments in the buffer.
 
     `counts` adds up what the extraction cost beyond its LLM calls: ``llm_retries`` (second requests after
@@ -115,18 +115,17 @@ class ShortTermMemory:
         return None, RETRY_CUT_OFF if completion.truncated else RETRY_NO_VALID_ITEM
 
     def _uncited(self, batch: list[list[Turn]], units: Sequence[ExtractedUnit]) -> list[ExtractedUnit]:
-        """Extractive units of the segments with content of which no unit cites any turn."""
+        """Extractive units of the turns with content that no unit cites."""
         cited = {turn_id for unit in units for turn_id in unit.source}
         skipped = [
-            segment
+            turns
             for segment in batch
-            if not any(turn.id in cited for turn in segment)
-            and has_content(" ".join(turn.text for turn in segment))
+            if (turns := [turn for turn in segment if turn.id not in cited and has_content(turn.text)])
         ]
         if skipped:
             logger.warning(
-                "the LLM answer cites no turn of %d segment(s) with content: stored as extractive units",
-                len(skipped),
+                "the LLM answer cites no memory for %d turn(s) with content: stored as extractive units",
+                sum(map(len, skipped)),
             )
         return self._extractive(skipped) if skipped else []
 
