@@ -107,6 +107,19 @@ _OTHER_PREPOSITIONS = frozenset(
     "against versus except unlike".split()
 )
 """The prepositions not in `_PREPOSITIONS`: neither nouns nor verbs (rule 10)."""
+_OBJECT_CASE = frozenset(
+    "me him her it us them you myself yourself himself herself itself ourselves yourselves themselves".split()
+)
+"""Pronouns in the object case and reflexives: a kept word's object (rule 12)."""
+_PERSONAL_SUBJECTS = frozenset("i you he she we they it".split())
+"""Subject pronouns kept with their verb, but for a sentence's first subject "I" (rule 12)."""
+_SUBORDINATORS = frozenset(
+    "that if whether and but or so because while whereas when though although unless until since before "
+    "after once as".split()
+)
+"""Conjunctions and subordinators: a subject pronoun after one opens a clause of its own (rule 12)."""
+_REPORTED = _PERSONAL_SUBJECTS | frozenset("that if whether".split())
+"""What opens a reported or embedded clause: a word directly before one is a verb (rule 12)."""
 _BRACKETS = re.compile(r"[\[\]]")
 
 
@@ -257,6 +270,7 @@ def prune_turn(words: Sequence[str], keys: Sequence[str], stopword: Sequence[boo
         if _QUESTION_END.search(words[sentence.stop - 1]):
             _keep_question_frame(keys, stopword, range(opening, sentence.stop), force)
         _Clause(words, keys, stopword, claims, force).keep_heads(range(opening, sentence.stop))
+        _keep_object_pronouns(words, keys, range(opening, sentence.stop), force)
     if all(filler):
         filler, force = [False] * n, [True] * n
     kept = [i for i in range(n) if not filler[i]]
@@ -402,17 +416,24 @@ class _Clause:
         words, keys, force = self.words, self.keys, self.force
         stop = sentence.stop
         after_verb = False  # a main verb was just kept: a noun phrase next is its object
+        seen_verb = False  # a verb group was kept before word j (rule 12)
         j = sentence.start
         while j < stop:
             key = keys[j]
             if key in _SUBJECTS or key in _SUBJECT_AUXILIARIES:
                 group = _verb_group(words, keys, j, stop, key in _SUBJECT_AUXILIARIES)
+                if group is not None and key in _PERSONAL_SUBJECTS:
+                    # Rule 12: the speaker "I" may go only as the sentence's first subject.
+                    after_subordinator = j > sentence.start and keys[j - 1] in _SUBORDINATORS
+                    if key != "i" or seen_verb or after_subordinator:
+                        force[j] = True
+                seen_verb = seen_verb or group is not None
                 last = j if group is None else group[0]
                 after_verb = group is not None and group[1] and not _CLAUSE_END.search(words[last])
                 j = last + 1
                 continue
             if j == sentence.start and self._is_imperative(j, stop):
-                force[j] = after_verb = True
+                force[j] = after_verb = seen_verb = True
                 j += 1
                 continue
             opens_clause = (
@@ -426,11 +447,12 @@ class _Clause:
                     last, main = group
                     force[head : last + 1] = [True] * (last + 1 - head)
                     after_verb = main and not _CLAUSE_END.search(words[last])
+                    seen_verb = True
                     j = last + 1
                     continue
                 last = None if after_verb else self._verb_after_modifier(head, stop)
                 if last is not None:
-                    force[head] = True
+                    force[head] = seen_verb = True
                     after_verb = not _CLAUSE_END.search(words[last])
                     j = last + 1
                     continue
@@ -529,8 +551,22 @@ class _Clause:
             return False
         following = keys[k + 1]
         third_person = letters and len(key) >= 4 and key.endswith("s") and not key.endswith("ss")
-        before_object = before_object and following in _OBJECT_OPENERS
+        before_object = before_object and (following in _OBJECT_OPENERS or following in _REPORTED)
         return before_object or (third_person and (following in _PREPOSITIONS or following.endswith("ing")))
+
+
+def _keep_object_pronouns(
+    words: Sequence[str], keys: Sequence[str], sentence: range, force: list[bool]
+) -> None:
+    """Rule 12: an object pronoun or reflexive directly after a kept word of its clause that can take an
+    object (no pronoun, determiner, plain preposition or conjunction; an auxiliary can: "did it")."""
+    for j in sentence[1:]:
+        before = keys[j - 1]
+        takes_object = (
+            before not in _FUNCTION_WORDS and before not in _CONJUNCTIONS
+        ) or before in _AUXILIARIES
+        if keys[j] in _OBJECT_CASE and force[j - 1] and takes_object and not _CLAUSE_END.search(words[j - 1]):
+            force[j] = True
 
 
 def _keep_after(

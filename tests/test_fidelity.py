@@ -591,3 +591,44 @@ def test_a_caption_keeps_both_brackets(words: list[str], caption: list[str], rat
     pruned = compress([said], ratio)[0]
     assert pruned.count("[") == pruned.count("]") == 1, (said, pruned)
     assert pruned.startswith("[shares"), pruned
+
+
+# --- who and what a clause is about: subject and object pronouns, reporting verbs (rule 12) --------
+# A "*" marks a word that must survive. A sentence's first subject "I" may go (the stored line names
+# the speaker); every other subject pronoun with a verb, and an object pronoun after its verb, stays.
+
+PRONOUN_SENTENCES = [
+    "My *dad *thinks *I *should *sell the *house.",
+    "My boss *Carl *said *I *should *not *take *more *than *12 *days *off this year.",
+    "My sister *Anna *says that her *husband *never *cooks.",
+    "*Mark *owes *me *20 dollars and *I *owe *him *50.",
+    "I *won the *race last year, *but *I *lost *it *this *year.",
+    "My *sister *bought a new *car and *she *loves *driving *it to *work.",
+    "*Please *remind *me to *email *Priya, *not *Raj.",
+    "My *aunt *believes *she *can *win the *lottery.",
+    "Our *coach *said *they *would *lose the *final.",
+    "*Ben *lent *us his *van and *we *returned *it on *Sunday.",
+    "The *teacher *gave *me a *warning because *I *forgot my *homework.",
+    "I *hurt *myself while *I *was *skiing.",
+    "Her *parents *think *we *should *move *closer.",
+    "*Jenna *hopes *they *invite *her to the *wedding.",
+]
+
+
+@pytest.mark.parametrize("ratio", [0.01, 0.05, 0.3])
+@pytest.mark.parametrize("template", PRONOUN_SENTENCES)
+def test_pronouns_keep_who_and_what_a_claim_is_about(template: str, ratio: float) -> None:
+    marked = template.split()
+    words = [w.lstrip("*") for w in marked]
+    must_keep = [w for w, m in zip(words, marked) if m.startswith("*")]
+    pruned = compress([" ".join(words)], ratio)[0]
+    assert is_subsequence(must_keep, pruned.split()), pruned
+
+
+def test_a_sentence_s_first_subject_i_may_go_but_no_other_pronoun() -> None:
+    said = (
+        "I think that my sister said they left it behind the old shed. Yesterday, I sold it for a good price."
+    )
+    pruned = compress([said], 0.05)[0]
+    assert pruned.startswith("think sister said they left it"), pruned
+    assert "Yesterday, sold it" in pruned, pruned  # the speaker's own claims: "I" goes

@@ -31,7 +31,9 @@ VOCABULARY = (
     "eat call help found calms imagination soars apply family "
     # rule 10: noun-phrase subjects, past tenses, verbs in -s, objects, prepositions; rule 11: brackets
     "sister neighbour's Anna's doctor kids fence garden car keys bought took said painted enjoyed "
-    "barked loves walks works driving near through around Look [shares photo lake]"
+    "barked loves walks works driving near through around Look [shares photo lake] "
+    # rule 12: object pronouns, reflexives, reporting verbs, subordinators
+    "myself themselves thinks says remind owes if whether when although once"
 ).split()
 DECORATIONS = ["", "", "", "", ",", ".", "!", "?", "...", ";", ":", ")", '"', "”", "’", "?”", ".)"]
 OPENERS = ["", "", "", "", "", "", "[", '"', "(", "“"]
@@ -61,8 +63,28 @@ VERB_GROUPS = [
     "didn't like",
     "might not eat",
     "gave up",
+    "thinks",
+    "remind me",
+    "owes him",
 ]
-LINKS = ["", "", "to", "at", "near", "through", "up", "and", "but", "so"]
+LINKS = [
+    "",
+    "",
+    "to",
+    "at",
+    "near",
+    "through",
+    "up",
+    "and",
+    "but",
+    "so",
+    "I",
+    "she",
+    "it",
+    "me",
+    "that",
+    "if",
+]
 
 
 @st.composite
@@ -127,6 +149,7 @@ def test_plan_matches_the_python_oracle_on_clauses(texts: list[str]) -> None:
         "The doctor said my blood pressure is fine, so Anna's kids really enjoyed the trip.",
         "[shares a photo of a red barn near the river] Look at this view!",
         "We painted the garden fence a dark green. Our neighbour finally walks to work.",
+        "My dad thinks I should sell the house, but I lost it and he owes me. Remind me if she says that.",
     ],
 )
 def test_plan_matches_the_python_oracle_on_written_turns(text: str) -> None:

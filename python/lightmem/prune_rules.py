@@ -56,8 +56,7 @@ n)` of its `n` other words. The rules:
    and phase adverbs, then, again, discourse markers), and after an auxiliary also determiners, at most
    `VERB_REACH` words: "[I] love", "[you] put", "[we] really enjoy", "[it] was a great". A subject
    contracted with its auxiliary (I'm, you've, she's) is kept with it ("I've been looking"); a bare
-   subject pronoun is not (the speaker's name before each unit says who "I" is, and keeping every
-   pronoun cost 2% of the words). If no such word follows an auxiliary, the auxiliaries are kept ("I'm
+   subject pronoun is rule 12's. If no such word follows an auxiliary, the auxiliaries are kept ("I'm
    on", "[it] is"). A noun-phrase subject is rule 10's.
 9. **Small words between kept words stay** (applied after the ratio): a single preposition,
    conjunction or form of "be" left out between two kept words of its clause is kept ("job with
@@ -72,18 +71,29 @@ n)` of its `n` other words. The rules:
    next word is an auxiliary or modal, a negation, an adverb (in -ly, frequency, phase), a past tense
    (a word in -ed of five letters or more, or one of 114 irregular past forms: bought, took, said,
    ...), a word in -s before a preposition or a word in -ing ("works at", "loves driving"), or a word
-   directly before a determiner or object pronoun ("bought a", "told me"). Then the subject's head is
-   kept with its verb group as rule 8 reads it after a pronoun ("sister bought", "kids really enjoyed",
-   "pressure is fine"); a subject with a prepositional modifier keeps its head and the verb after the
-   modifier ("friend [of mine] bought"). After a main verb (of a pronoun or a noun phrase), past
-   particles and prepositions, the next noun phrase's head is kept: its object ("bought [a new] car",
-   "took [to the] mountains"); an object followed by a verb is the subject of a clause of its own
-   ("said [my blood] pressure is fine"). A sentence opening with a content word before a determiner,
-   object pronoun or preposition is an imperative verb ("Look [at this] view"). The object test "before
-   a determiner" is not used inside an object, which a second object may follow ("painted the room a
-   bright colour").
+   directly before a determiner or object pronoun ("bought a", "told me") or before what opens a
+   reported clause, a subject pronoun, "that", "if" or "whether" ("thinks I", "says that"). Then the
+   subject's head is kept with its verb group as rule 8 reads it after a pronoun ("sister bought",
+   "kids really enjoyed", "pressure is fine", "dad thinks"); a subject with a prepositional modifier
+   keeps its head and the verb after the modifier ("friend [of mine] bought"). After a main verb (of a
+   pronoun or a noun phrase), past particles and prepositions, the next noun phrase's head is kept: its
+   object ("bought [a new] car", "took [to the] mountains"); an object followed by a verb is the
+   subject of a clause of its own ("said [my blood] pressure is fine"). A sentence opening with a
+   content word before a determiner, object pronoun or preposition is an imperative verb ("Look [at
+   this] view"). The object test "before a determiner" is not used inside an object, which a second
+   object may follow ("painted the room a bright colour").
 11. **Brackets stay paired**: a word holding "[" or "]" is kept, so an image caption ("[shares a photo
    of a sunset over the lake]") never loses one of its brackets.
+12. **Pronouns keep who and what a claim is about.** A personal subject pronoun (I, you, he, she, we,
+   they, it) with a verb group (rule 8) is kept with it, so "My dad thinks I should sell" does not
+   read as the dad selling, nor "and I owe him" as the last subject owing; only the sentence's first
+   subject "I", before any verb and not after a conjunction or subordinator (and, but, or, so,
+   because, that, if, whether, when, while, though, although, unless, until, since, before, after,
+   once, as), may go: the stored line names the speaker ("Sam: ..."), so "Sam: think she said" still
+   says who thinks. An object pronoun or reflexive (me, him, her, it, us, them, you, myself, ...)
+   directly after a kept word of its clause that can take an object (neither a pronoun, a
+   determiner, a plain preposition nor a conjunction; an auxiliary can: "did it") is kept: "lost it",
+   "owes me", "remind me", "driving it", "hurt myself", "before him".
 
 Words of other languages: the `negation_other` class of `data/claim_words.txt` lists the negators of
 the commonest languages written with spaces (Spanish, Portuguese, Italian, French, German, Dutch,

@@ -1,7 +1,7 @@
 //! What a pruned turn must keep: the rules (no model) that split turns into words and sentences, find
 //! fillers, claim words and the words they apply to, main verbs, particles, question openings, each
-//! clause's subject, verb and object heads and brackets, and flag each word for
-//! [`crate::prune::score_tokens`] and [`crate::prune::prune_tokens`].
+//! clause's subject, verb and object heads, subject and object pronouns and brackets, and flag each
+//! word for [`crate::prune::score_tokens`] and [`crate::prune::prune_tokens`].
 //!
 //! The rules themselves are documented, numbered, in `python/lightmem/prune_rules.py`; the claim-word
 //! classes and their file format in `python/lightmem/data/claim_words.txt`, which [`Rules::new`]
@@ -61,6 +61,10 @@ const STOP: u32 = 1 << 17;
 const PAST: u32 = 1 << 18;
 const OBJECT_OPENER: u32 = 1 << 19;
 const OTHER_PREPOSITION: u32 = 1 << 20;
+const OBJECT_CASE: u32 = 1 << 21;
+const PERSONAL_SUBJECT: u32 = 1 << 22;
+const SUBORDINATOR: u32 = 1 << 23;
+const REPORTED: u32 = 1 << 24;
 
 macro_rules! interjections {
     () => {
@@ -150,6 +154,22 @@ const WORD_CLASSES: &[(u32, &str)] = &[
         "near under behind across along through around between during towards toward inside \
          outside above below beside beyond among despite throughout upon via before after until \
          till since within without against versus except unlike",
+    ),
+    // Pronouns in the object case and reflexives: a kept word's object (rule 12).
+    (
+        OBJECT_CASE,
+        "me him her it us them you myself yourself himself herself itself ourselves yourselves \
+         themselves",
+    ),
+    // Personal subject pronouns: kept with their verb, but for a sentence's first subject "I" (rule 12).
+    (PERSONAL_SUBJECT | REPORTED, "i you he she we they it"),
+    // What opens a reported or embedded clause: a word directly before one is a verb (rule 12).
+    (REPORTED | SUBORDINATOR, "that if whether"),
+    // Conjunctions and subordinators: a subject pronoun after one opens a clause of its own (rule 12).
+    (
+        SUBORDINATOR,
+        "and but or so because while whereas when though although unless until since before \
+         after once as",
     ),
 ];
 
@@ -532,6 +552,7 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
                 self.keep_question_frame(opening..sentence.end);
             }
             self.keep_clause_heads(opening..sentence.end);
+            self.keep_object_pronouns(opening..sentence.end);
         }
         if filler.iter().all(|&f| f) {
             filler.fill(false);
@@ -685,11 +706,19 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
         let words = self.words;
         let stop = sentence.end;
         let mut after_verb = false; // a main verb was just kept: a noun phrase next is its object
+        let mut seen_verb = false; // a verb group was kept before word j (rule 12)
         let mut j = sentence.start;
         while j < stop {
             let word = &words[j];
             if word.has(SUBJECT | SUBJECT_AUXILIARY) {
                 let group = self.verb_group(j, stop, word.has(SUBJECT_AUXILIARY));
+                if group.is_some() && word.has(PERSONAL_SUBJECT) {
+                    let opens_with_speaker = word.key == "i"
+                        && !seen_verb
+                        && (j == sentence.start || !words[j - 1].has(SUBORDINATOR));
+                    self.force[j] = self.force[j] || !opens_with_speaker;
+                }
+                seen_verb = seen_verb || group.is_some();
                 let last = group.map_or(j, |(last, _)| last);
                 after_verb = group.is_some_and(|(_, main)| main) && !words[last].ends_clause();
                 j = last + 1;
@@ -698,6 +727,7 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
             if j == sentence.start && self.is_imperative(j, stop) {
                 self.force[j] = true;
                 after_verb = true;
+                seen_verb = true;
                 j += 1;
                 continue;
             }
@@ -708,6 +738,7 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
                     if let Some((last, main)) = self.verb_group(head, stop, false) {
                         self.force(head..last + 1);
                         after_verb = main && !words[last].ends_clause();
+                        seen_verb = true;
                         j = last + 1;
                         continue;
                     }
@@ -716,6 +747,7 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
                     if let Some(last) = self.verb_after_modifier(head, stop) {
                         self.force[head] = true;
                         after_verb = !words[last].ends_clause();
+                        seen_verb = true;
                         j = last + 1;
                         continue;
                     }
@@ -728,6 +760,24 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
             let preposition = word.has(PREPOSITION | OTHER_PREPOSITION | PARTICLE);
             after_verb = after_verb && preposition && !word.ends_clause();
             j += 1;
+        }
+    }
+
+    /// Rule 12: an object pronoun or reflexive directly after a kept word of its clause that can take
+    /// an object (neither a pronoun, determiner, plain preposition nor conjunction; an auxiliary can:
+    /// "did it") is kept: "lost it", "owes me", "remind me", "driving it".
+    fn keep_object_pronouns(&mut self, sentence: Range<usize>) {
+        let words = self.words;
+        for j in sentence.start + 1..sentence.end {
+            let before = &words[j - 1];
+            let takes_object = !before.has(FUNCTION | CONJUNCTION) || before.has(AUXILIARY);
+            if words[j].has(OBJECT_CASE)
+                && self.force[j - 1]
+                && takes_object
+                && !before.ends_clause()
+            {
+                self.force[j] = true;
+            }
         }
     }
 
@@ -837,7 +887,7 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
         }
         let next = &words[k + 1];
         let third_person = letters && key.len() >= 4 && key.ends_with('s') && !key.ends_with("ss");
-        (before_object && next.has(OBJECT_OPENER))
+        (before_object && next.has(OBJECT_OPENER | REPORTED))
             || (third_person && (next.has(PREPOSITION) || next.key.ends_with("ing")))
     }
 
@@ -940,11 +990,12 @@ mod tests {
             "We might not eat the spicy cake tonight at home.",
             "I've been looking.",
         ]);
-        // "might" reaches "not" (its first content word: "not" is no stopword in this list); the
-        // object's head is "tonight", this list not knowing it as a date (rule 10).
+        // "We" is kept with its verb (rule 12); "might" reaches "not" (its first content word: "not" is
+        // no stopword in this list); the object's head is "tonight", this list not knowing it as a
+        // date (rule 10).
         assert_eq!(
             kept[0],
-            ["might", "not", "eat", "the", "spicy", "tonight", "home."]
+            ["We", "might", "not", "eat", "the", "spicy", "tonight", "home."]
         );
         assert_eq!(kept[1], ["I've", "been", "looking."]);
     }
@@ -955,8 +1006,8 @@ mod tests {
             "Yesterday she gave it up for good.",
             "We put the coat on, then left.",
         ]);
-        assert_eq!(kept[0], ["gave", "it", "up", "good."]);
-        assert_eq!(kept[1], ["put", "coat", "on,", "left."]);
+        assert_eq!(kept[0], ["she", "gave", "it", "up", "good."]);
+        assert_eq!(kept[1], ["We", "put", "coat", "on,", "left."]);
     }
 
     #[test]
@@ -996,9 +1047,24 @@ mod tests {
         );
         assert_eq!(
             kept[1],
-            ["husband", "left", "keys", "Anna", "drove", "home."]
+            ["husband", "left", "keys", "Anna", "drove", "him", "home."]
         );
         assert_eq!(kept[2], ["kids", "usually", "walk", "park."]);
+    }
+
+    #[test]
+    fn pronouns_keep_who_and_what_a_clause_is_about() {
+        let kept = forced(&[
+            "My dad thinks I should sell it.",
+            "I won the race, but I lost it and she owes me.",
+            "Yesterday I hurt myself.",
+        ]);
+        assert_eq!(kept[0], ["dad", "thinks", "I", "should", "sell", "it."]);
+        assert_eq!(
+            kept[1],
+            ["won", "race,", "I", "lost", "it", "she", "owes", "me."]
+        );
+        assert_eq!(kept[2], ["hurt", "myself."]); // the first subject "I" goes
     }
 
     #[test]
