@@ -111,3 +111,13 @@ def test_streamable_http_with_the_scope_in_each_call(mcp_over_http: str) -> None
 def test_mcp_over_http_binds_this_machine_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["mcp", "--http", "--host", "0.0.0.0", "--path", str(tmp_path / "m")]) == 2
     assert "refusing to serve on 0.0.0.0" in capsys.readouterr().err
+
+
+def test_mcp_over_http_binds_only_hosts_the_sdk_guards(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """127.0.0.2 is this machine too, but the SDK's DNS-rebinding check is off there: a web page could
+    rebind its name to it and call the tools."""
+    assert cli.main(["mcp", "--http", "--host", "127.0.0.2", "--path", str(tmp_path / "m")]) == 2
+    assert "refusing to serve MCP on 127.0.0.2" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()

@@ -155,11 +155,21 @@ def build_server(memory: Mem0Memory, fixed: Optional[Mapping[str, str]] = None) 
     return MCPServer("lightmem", instructions=INSTRUCTIONS, tools=built)
 
 
+GUARDED_HOSTS = ("127.0.0.1", "localhost", "::1")
+"""The hosts `lightmem mcp --http` may bind: the SDK checks the Host header of requests (DNS-rebinding
+protection) only when it serves one of them, other loopback addresses (127.0.0.2) included."""
+
+
 def run(args: argparse.Namespace) -> None:
     """Runs `lightmem mcp` with its parsed options until its client leaves (stdio) or SIGTERM (HTTP)."""
     fixed = scope_ids(args.user, args.agent, args.run) or None
     if args.http:
         check_bind(args.host, KeyRing({}))  # no API keys for MCP: this machine only
+        if args.host not in GUARDED_HOSTS:
+            raise ValueError(
+                f"refusing to serve MCP on {args.host}: the MCP SDK guards against DNS rebinding only on "
+                f"{', '.join(GUARDED_HOSTS)}; bind one of them"
+            )
     memory = open_memory(args.path)
     try:
         server = build_server(memory, fixed)
