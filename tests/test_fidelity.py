@@ -37,6 +37,15 @@ def is_subsequence(part: Sequence[str], whole: Sequence[str]) -> bool:
     return all(any(word == other for other in remaining) for word in part)
 
 
+def assert_marked_words_survive(template: str, ratio: float) -> None:
+    """The words of `template` marked with a leading "*" survive pruning at `ratio`, in order."""
+    marked = template.split()
+    words = [w.lstrip("*") for w in marked]
+    must_keep = [w for w, m in zip(words, marked) if m.startswith("*")]
+    pruned = compress([" ".join(words)], ratio)[0]
+    assert is_subsequence(must_keep, pruned.split()), pruned
+
+
 # --- generated sentences --------------------------------------------------------------------------
 # In a template a "*" marks a word that must survive: the claim word and the word it applies to.
 
@@ -508,11 +517,7 @@ PARTICLE_SENTENCES = [
 @pytest.mark.parametrize("ratio", [0.1, 0.3])
 @pytest.mark.parametrize("template", PARTICLE_SENTENCES)
 def test_particles_after_objects_and_at_clause_ends_are_kept(template: str, ratio: float) -> None:
-    marked = template.split()
-    words = [w.lstrip("*") for w in marked]
-    must_keep = [w for w, m in zip(words, marked) if m.startswith("*")]
-    pruned = compress([" ".join(words)], ratio)[0]
-    assert is_subsequence(must_keep, pruned.split()), pruned
+    assert_marked_words_survive(template, ratio)
 
 
 OTHER_LANGUAGES = [
@@ -570,11 +575,7 @@ CLAUSE_SENTENCES = [
 @pytest.mark.parametrize("ratio", [0.01, 0.1, 0.3])
 @pytest.mark.parametrize("template", CLAUSE_SENTENCES)
 def test_every_clause_keeps_its_subject_verb_and_object(template: str, ratio: float) -> None:
-    marked = template.split()
-    words = [w.lstrip("*") for w in marked]
-    must_keep = [w for w, m in zip(words, marked) if m.startswith("*")]
-    pruned = compress([" ".join(words)], ratio)[0]
-    assert is_subsequence(must_keep, pruned.split()), pruned
+    assert_marked_words_survive(template, ratio)
 
 
 def test_a_long_turn_keeps_every_clause_s_nouns() -> None:
@@ -618,11 +619,7 @@ PRONOUN_SENTENCES = [
 @pytest.mark.parametrize("ratio", [0.01, 0.05, 0.3])
 @pytest.mark.parametrize("template", PRONOUN_SENTENCES)
 def test_pronouns_keep_who_and_what_a_claim_is_about(template: str, ratio: float) -> None:
-    marked = template.split()
-    words = [w.lstrip("*") for w in marked]
-    must_keep = [w for w, m in zip(words, marked) if m.startswith("*")]
-    pruned = compress([" ".join(words)], ratio)[0]
-    assert is_subsequence(must_keep, pruned.split()), pruned
+    assert_marked_words_survive(template, ratio)
 
 
 def test_a_sentence_s_first_subject_i_may_go_but_no_other_pronoun() -> None:
