@@ -10,37 +10,24 @@ statuses come back unchanged (lightmem's response-format fallbacks see what the 
 from __future__ import annotations
 
 import json
-import threading
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from lightmem.llm import Completion, UsageCounter
 
+from lightmem_bench.local_server import LocalServer
 
-class CountingProxy:
+
+class CountingProxy(LocalServer):
     """The proxy in a background thread; a context manager. `base_url` ends in `/v1` like `upstream`'s."""
 
     def __init__(self, upstream: str, timeout_s: float = 3600.0) -> None:
         self.upstream = upstream.rstrip("/")
         self.timeout_s = timeout_s
         self.usage = UsageCounter()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, name="counting-proxy", daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        """The OpenAI-style base URL of the proxy, e.g. http://127.0.0.1:41234/v1."""
-        return f"http://127.0.0.1:{self._server.server_port}/v1"
-
-    def __enter__(self) -> CountingProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_handler_class(self), "counting-proxy")
 
     def forward(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
         """Send the request upstream; its status and body. Chat completion answers are counted."""

@@ -16,12 +16,13 @@ import json
 import re
 import threading
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Optional
 
 from lightmem.embedding import Embedder
 from lightmem.llm import LLMError, OfflineLLM, estimate_tokens
 
+from lightmem_bench.local_server import LocalServer
 from lightmem_bench.qa import ANSWER_SYSTEM, JUDGE_SYSTEM
 
 MODEL = "lightmem-mock"
@@ -96,7 +97,7 @@ class MockLLM:
             raise MockRequestError(str(err)) from None
 
 
-class MockLLMServer:
+class MockLLMServer(LocalServer):
     """The mock server in a background thread; a context manager. `base_url` ends in `/v1`."""
 
     def __init__(self, port: int = 0, embedder: Optional[Embedder] = None) -> None:
@@ -104,30 +105,7 @@ class MockLLMServer:
         self.embedder = embedder
         self.requests = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_class(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, name="mock-llm", daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        """The OpenAI-style base URL, e.g. http://127.0.0.1:41234/v1."""
-        return f"http://127.0.0.1:{self._server.server_port}/v1"
-
-    def start(self) -> MockLLMServer:
-        """Start serving in a daemon thread."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        if self._thread.is_alive():
-            self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> MockLLMServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        super().__init__(_handler_class(self), "mock-llm", port)
 
     def handle(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """The JSON answer to a POST of `body` to `path`; raises `MockRequestError` for a bad request."""
