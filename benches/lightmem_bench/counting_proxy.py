@@ -17,7 +17,7 @@ from typing import Any
 
 from lightmem.llm import Completion, UsageCounter
 
-from lightmem_bench.local_server import LocalServer
+from lightmem_bench.local_server import JSONHandler, LocalServer
 
 
 class CountingProxy(LocalServer):
@@ -54,22 +54,12 @@ def _completion(data: bytes) -> Completion:
 
 
 def _handler_class(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JSONHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
-            self._send(*proxy.forward("POST", self.path, self.rfile.read(length)))
+            self.send_json(*proxy.forward("POST", self.path, self.rfile.read(length)))
 
         def do_GET(self) -> None:
-            self._send(*proxy.forward("GET", self.path, None))
-
-        def _send(self, status: int, data: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: no line per request."""
+            self.send_json(*proxy.forward("GET", self.path, None))
 
     return Handler

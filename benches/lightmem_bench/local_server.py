@@ -1,13 +1,28 @@
-"""An HTTP server on 127.0.0.1 served from a daemon thread: what the harness's mock LLM server and its
-counting proxy share."""
+"""An HTTP server on 127.0.0.1 served from a daemon thread, and its JSON answers: what the harness's mock
+LLM server and its counting proxy share."""
 
 from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TypeVar
+from typing import Any, TypeVar
 
 _Server = TypeVar("_Server", bound="LocalServer")
+
+
+class JSONHandler(BaseHTTPRequestHandler):
+    """A request handler that answers JSON bodies and logs no line per request."""
+
+    def send_json(self, status: int, data: bytes) -> None:
+        """Answer `status` with the JSON body `data`."""
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: no line per request."""
 
 
 class LocalServer:

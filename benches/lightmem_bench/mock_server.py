@@ -22,7 +22,7 @@ from typing import Any, Optional
 from lightmem.embedding import Embedder
 from lightmem.llm import LLMError, OfflineLLM, estimate_tokens
 
-from lightmem_bench.local_server import LocalServer
+from lightmem_bench.local_server import JSONHandler, LocalServer
 from lightmem_bench.qa import ANSWER_SYSTEM, JUDGE_SYSTEM
 
 MODEL = "lightmem-mock"
@@ -156,7 +156,7 @@ def _embeddings(embedder: Embedder, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _handler_class(server: MockLLMServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JSONHandler):
         def do_POST(self) -> None:
             try:
                 length = int(self.headers.get("Content-Length", "0"))
@@ -174,15 +174,7 @@ def _handler_class(server: MockLLMServer) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {"error": {"message": f"no such endpoint: GET {self.path}"}})
 
         def _send(self, status: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: no line per request."""
+            self.send_json(status, json.dumps(payload).encode("utf-8"))
 
     return Handler
 
