@@ -211,6 +211,26 @@ def test_search_filters_event_time_and_metadata(memory: Memory) -> None:
         memory.search("Maya", user_id="u", filters={"user_id": "v"})
 
 
+def test_a_buffered_message_s_id_says_nothing_of_other_scopes(
+    tmp_path: Path, hash_embedder: HashEmbedder
+) -> None:
+    """Buffered hits were `pending:<row>`, rows counted over every scope: a caller confined to its own
+    scope (an API key) could read how many messages others added between two of its own."""
+    ids = []
+    for others in (0, 5):
+        with Memory(
+            tmp_path / f"mem{others}", embedder=hash_embedder, buffer_token_threshold=100_000
+        ) as memory:
+            memory.add({"id": "m1", "content": "I keep bees on the roof."}, user_id="b")
+            for n in range(others):
+                memory.add({"id": f"a{n}", "content": f"note number {n}"}, user_id="a")
+            memory.add({"id": "m2", "content": "The bees made honey."}, user_id="b")
+            hits = memory.search("bees honey roof", user_id="b", limit=5)
+            ids.append(sorted((hit.source, hit.id) for hit in hits))
+    assert ids[0] == ids[1] and len(ids[0]) == 2
+    assert all(hit_id.startswith("pending:") for _, hit_id in ids[0])
+
+
 def test_what_was_just_added_is_found_at_once_then_as_units_never_twice(memory: Memory) -> None:
     """Search saw nothing until a flush: an agent asking two turns later about what it was told got []."""
     memory.add(CONVERSATION[:2], user_id="u", metadata={"topic": "pets"})

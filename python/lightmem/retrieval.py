@@ -4,6 +4,8 @@ similarity to the query (`Retriever`, `hybrid_search`), and the keywords of a qu
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
@@ -14,7 +16,7 @@ import numpy as np
 from lightmem.embedding import Embedder, embed_distinct
 from lightmem.limits import MAX_RESULTS
 from lightmem.sensory import uncommon_words
-from lightmem.store import SearchFilters, SearchStore, ShortTermStore
+from lightmem.store import PENDING_ID_PREFIX, SearchFilters, SearchStore, ShortTermStore
 from lightmem.types import MemoryItem, Scope
 
 logger = logging.getLogger("lightmem")
@@ -86,11 +88,20 @@ class Retriever:
         filters: Optional[SearchFilters] = None,
         threshold: Optional[float] = None,
     ) -> list[MemoryItem]:
-        """`hybrid_search` for `query` (checked by the caller)."""
+        """`hybrid_search` for `query` (checked by the caller), buffered messages under their public ids."""
         vector = embed_distinct(self._embedder, [query])[0]
-        return hybrid_search(
+        hits = hybrid_search(
             self._store, query, vector, scope, limit, filters, self._keyword_weight, threshold
         )
+        return [replace(hit, id=public_pending_id(hit)) if hit.pending else hit for hit in hits]
+
+
+def public_pending_id(item: MemoryItem) -> str:
+    """The id a buffered message is shown under: `pending:` and a digest of its exact scope and message
+    id, stable across searches and flushes of other messages. (The store's `pending:<row>` ids count
+    every scope's messages: a caller confined to its own scope could read how many others add.)"""
+    key = json.dumps([*item.scope_key, *item.source], ensure_ascii=False)
+    return PENDING_ID_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
 def hybrid_search(

@@ -82,7 +82,8 @@ class MemoryItem:
     version: int = 1
     pending: bool = False
     """True for a message still in the short-term buffer, found by `search` before any flush: its `id`
-    is `pending:<n>` (no memory id yet), its `text` the whole message line, its `source` the message id."""
+    is `pending:` and a digest of its scope and message id (no memory id yet), its `text` the whole
+    message line, its `source` the message id."""
 
     @property
     def scope_key(self) -> tuple[Optional[str], Optional[str], Optional[str]]:

@@ -2,6 +2,7 @@
 depend on), `open_store` (the store a location names), `SQLiteStore` (SQLite + usearch in a directory),
 and the values and errors of the contract."""
 
+from lightmem.store.buffer_search import PENDING_ID_PREFIX
 from lightmem.store.changes import Change, ChangeKind, UpdateEvent
 from lightmem.store.errors import StoreError, VersionConflict
 from lightmem.store.filters import SearchFilters
@@ -10,6 +11,7 @@ from lightmem.store.protocol import ConsolidationStore, MemoryStore, SearchStore
 from lightmem.store.sqlite_store import SQLiteStore
 
 __all__ = [
+    "PENDING_ID_PREFIX",
     "Change",
     "ChangeKind",
     "ConsolidationStore",
