@@ -674,6 +674,27 @@ def test_cached_small_scope_sees_the_writes_of_every_writer(tmp_path: Path) -> N
         assert {h.id for h in store.search(query, SMALL, 5)} == {i.id for i in again}
 
 
+def test_a_small_scope_search_scores_the_vectors_of_the_rows_it_returns(tmp_path: Path) -> None:
+    """An update by another store landing between a search's sync and its exact scan of a cached small
+    scope never gives the new text with the old vector's score (nor ranks the unit by it): the search
+    reads one state of the database. (The write is slipped in by wrapping sync: a race otherwise.)"""
+    store, ids, vectors = _small_scope_store(tmp_path)
+    query = vectors[4]
+    with store, SQLiteStore(tmp_path, DIM) as other:
+        assert store.search(query, SMALL, 1)[0].id == ids[4]  # the scope is cached
+        sync = store._vectors.sync
+
+        def sync_then_update() -> None:
+            sync()
+            store._vectors.sync = sync  # type: ignore[method-assign]
+            other.update(ids[4], "moved far away", -query)
+
+        store._vectors.sync = sync_then_update  # type: ignore[method-assign]
+        hits = store.search(query, SMALL, 3)
+        assert [(h.text, round(h.score, 4)) for h in hits if h.id == ids[4]] in ([], [("s4", 1.0)])
+        assert [h.id for h in store.search(query, SMALL, 3)] == _brute_force_ids(store, query, 3)
+
+
 def test_a_big_scope_is_counted_once_until_the_store_changes(tmp_path: Path) -> None:
     """Whether a scope is small enough for an exact scan is counted (4,097 units: 0.5 ms) once, not on
     every search, until a change: then a scope shrunk by another store's deletes is scanned exactly."""

@@ -171,14 +171,27 @@ class IndexedVectors:
     ) -> Ranked:
         """For each query, the `limit` best (row, cosine) of the live units of `scope` (`exact_scope`: as
         `rows.where_sql`) passing `filters`: one index sync, then one exact scan of a small scope (over its
-        cached vectors), or the index searched for many queries at once."""
+        cached vectors), or the index searched for many queries at once. One read transaction: the rows
+        returned are those whose vectors were scored (another writer's update landing mid-search gave
+        its new text with the old vector's score, from the cached scope)."""
+        with self._db.snapshot() as conn:
+            return self._ranked(conn, queries, scope, exact_scope, filters, limit)
+
+    def _ranked(
+        self,
+        conn: sqlite3.Connection,
+        queries: np.ndarray,
+        scope: Scope,
+        exact_scope: bool,
+        filters: Optional[SearchFilters],
+        limit: int,
+    ) -> Ranked:
         self.sync()
         where, params = where_sql(scope, filters, exact=exact_scope)
-        conn = self._db.conn()
         # exact scan when the scope is small and a small part of the index: then few of the index's
         # limit * oversample nearest candidates would be in scope (counting stops past that size)
         exact_max = min(self._exact_scan_max, (len(self._index) - 1) // self._oversample)
-        small = self._small_scope(conn, scope, exact_scope, exact_max)
+        small = self._small_scope(conn, scope, exact_scope, exact_max) if self._synced_to(conn) else None
         if small is not None:
             return self._scan(conn, queries, small, where, params, filters, limit)
         if filters is not None and filters.sql()[0]:  # the time bounds may leave few units of a big scope
@@ -192,6 +205,14 @@ class IndexedVectors:
                 conn, queries[start : start + _QUERY_CHUNK], where, params, filters, limit
             )
         ]
+
+    def _synced_to(self, conn: sqlite3.Connection) -> bool:
+        """Whether the cached scopes hold the state `conn`'s read transaction sees (not a later one,
+        synced by a search of another thread: then the index, whose candidates' vectors are read in
+        the transaction, is searched instead)."""
+        with self._lock:
+            (last,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM units").fetchone()
+            return bool(last == self._index.seq)
 
     def _small_scope(
         self, conn: sqlite3.Connection, scope: Scope, exact_scope: bool, exact_max: int
