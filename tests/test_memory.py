@@ -772,6 +772,28 @@ def test_the_retry_tells_the_model_what_was_wrong(
     )
 
 
+@pytest.mark.parametrize(
+    "memories",
+    [
+        [{"text": "ok", "turns": [1, 2, 3, 4]}],  # one word citing every turn
+        [{"text": "Bob's password is hunter2; he lives in Oslo.", "turns": [1, 2, 3, 4]}],  # other words
+    ],
+    ids=["one-word", "unrelated"],
+)
+def test_a_unit_sharing_no_word_with_the_turns_it_cites_never_stands_for_them(
+    tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer, memories: list[dict[str, Any]]
+) -> None:
+    """A turn counts as cited only by a unit sharing a word with it: else it is stored word for word
+    (an answer "ok" citing every turn was the only memory of four turns with content)."""
+    llm_server.script(Reply(content=json.dumps({"memories": memories})))
+    with openai_memory(tmp_path / "mem", embedder, llm_server) as memory:
+        memory.add(CONVERSATION, user_id="u")
+        items = memory.flush()
+    verbatim = [item for item in items if item.text != memories[0]["text"]]
+    assert [item.source for item in verbatim] == [("t1",), ("t2",), ("t3",), ("t4",)]
+    assert "Miso" in verbatim[0].text and "pharmacist" in verbatim[2].text
+
+
 def test_one_bad_unit_never_throws_away_the_good_ones(
     tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer
 ) -> None:
@@ -794,8 +816,9 @@ def test_an_answer_cut_off_before_any_unit_is_asked_again_for_less(
     llm_server.script(cut, Reply(content=json.dumps({"memories": [whole]})))
     with openai_memory(tmp_path / "mem", embedder, llm_server) as memory:
         memory.add(CONVERSATION, user_id="u")
-        (item,) = memory.flush()
+        item, *verbatim = memory.flush()
     assert item.source == tuple(IDS)
+    assert [v.source for v in verbatim] == [("t2",), ("t3",)]  # the marathon, the pharmacist: not in it
     assert RETRY_CUT_OFF in llm_server.requests[1]["json"]["messages"][-1]["content"]
     budget = llm_server.requests[0]["json"]["max_tokens"]
     assert budget == 64 + 48 * len(IDS)

@@ -330,13 +330,14 @@ def _closest_segment(text: str, segments: Sequence[Sequence[Turn]]) -> Optional[
     one; None when several share none."""
     if len(segments) == 1:
         return 0
-    words = _words(text)
-    overlaps = [len(words & _words(" ".join(f"{t.speaker} {t.text}" for t in s))) for s in segments]
+    words = long_words(text)
+    overlaps = [len(words & long_words(" ".join(f"{t.speaker} {t.text}" for t in s))) for s in segments]
     best = max(overlaps)
     return overlaps.index(best) if best > 0 else None
 
 
-def _words(text: str) -> set[str]:
+def long_words(text: str) -> set[str]:
+    """The words of `text` of three letters or more, lowercased."""
     return {word for word in _WORD.findall(text.lower()) if len(word) > 2}
 
 

@@ -25,6 +25,7 @@ from lightmem.prompts import (
     build_extract_request,
     build_retry_request,
     extract_answer_format,
+    long_words,
     parse_extract_response,
     read_extract_answer,
 )
@@ -115,8 +116,15 @@ class ShortTermMemory:
         return None, RETRY_CUT_OFF if completion.truncated else RETRY_NO_VALID_ITEM
 
     def _uncited(self, batch: list[list[Turn]], units: Sequence[ExtractedUnit]) -> list[ExtractedUnit]:
-        """Extractive units of the turns with content that no unit cites."""
-        cited = {turn_id for unit in units for turn_id in unit.source}
+        """Extractive units of the turns with content that no unit cites sharing a word with it (a unit
+        "ok" citing every turn, or another conversation's words citing a turn, stood for turns it lost)."""
+        words = {turn.id: long_words(turn.text) for segment in batch for turn in segment}
+        cited = {
+            turn_id
+            for unit in units
+            for turn_id in unit.source
+            if words.get(turn_id, set()) & long_words(unit.text)
+        }
         skipped = [
             turns
             for segment in batch
