@@ -794,6 +794,20 @@ def test_a_unit_sharing_no_word_with_the_turns_it_cites_never_stands_for_them(
     assert "Miso" in verbatim[0].text and "pharmacist" in verbatim[2].text
 
 
+def test_a_unit_repeated_in_one_answer_is_stored_once(
+    tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer
+) -> None:
+    """Two items of one answer with the same text are one memory citing the turns of both (it was
+    stored twice)."""
+    cat = "Maya adopted a grey cat called Miso."
+    answer = [{"text": cat, "turns": [1, 1]}, {"text": cat, "turns": [4]}]
+    llm_server.script(Reply(content=json.dumps({"memories": answer})))
+    with openai_memory(tmp_path / "mem", embedder, llm_server) as memory:
+        memory.add(CONVERSATION, user_id="u")
+        items = memory.flush()
+    assert [(item.text, item.source) for item in items if item.text == cat] == [(cat, ("t1", "t4"))]
+
+
 def test_one_bad_unit_never_throws_away_the_good_ones(
     tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer
 ) -> None:

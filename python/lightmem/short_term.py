@@ -89,7 +89,8 @@ class ShortTermMemory:
             completion = self._llm.complete(messages, answer_format=answer_format)
             answer, why = self._read(completion, batch)
             if answer is not None:
-                return answer.units + self._uncited(batch, answer.units)
+                units = _distinct(answer.units)
+                return units + self._uncited(batch, units)
             logger.warning("LLM extraction answer was unusable (attempt %d of 2): %s", attempt, why)
             if attempt == 1:
                 self.counts["llm_retries"] += 1
@@ -144,3 +145,14 @@ class ShortTermMemory:
         units = [replace(unit, extractive=True) for unit in parse_extract_response(answer.text, segments)]
         self.counts["fallback_units"] += len(units)
         return units
+
+
+def _distinct(units: Sequence[ExtractedUnit]) -> list[ExtractedUnit]:
+    """`units` with each text once (a unit repeating an earlier one's text adds its turns to it)."""
+    by_text: dict[str, ExtractedUnit] = {}
+    for unit in units:
+        first = by_text.get(unit.text)
+        by_text[unit.text] = (
+            unit if first is None else replace(first, source=tuple(dict.fromkeys(first.source + unit.source)))
+        )
+    return list(by_text.values())
