@@ -299,6 +299,10 @@ def test_without_keys_only_requests_addressed_to_this_machine_are_served(tmp_pat
                 f"attacker.example:{port}",
                 "attacker.example",
                 f"127.0.0.1.attacker.example:{port}",
+                "attacker.example@127.0.0.1",  # not a host name: the URL parser read 127.0.0.1 in them
+                "localhost:80\\@attacker.example",
+                "127.0.0.1/.attacker.example",
+                "127.0.0.1#.attacker.example",
             ):
                 rebound = {"Host": host, "Origin": "http://attacker.example"}
                 answers = [

@@ -27,7 +27,7 @@ from lightmem.llm import LLMError
 from lightmem.mem0 import Memory as Mem0Memory
 from lightmem.mem0.filters import SCOPE_KEYS, scope_ids, translate
 from lightmem.mem0.results import memory_result
-from lightmem.service.keys import LOCAL_CALLER, Caller, KeyRing, is_loopback
+from lightmem.service.keys import LOCAL_CALLER, Caller, KeyRing, is_loopback_host_header
 from lightmem.service.openapi import openapi_document
 from lightmem.service.requests import RequestError, integer, json_body, query_params
 from lightmem.store import StoreError
@@ -99,8 +99,8 @@ class Service:
         keys, anyone on this machine, for a request addressed to it: a web page whose name was rebound
         to 127.0.0.1 (DNS rebinding) sends its own name as Host, and gets 403."""
         if not len(self.keys):
-            host = request.url.hostname or ""
-            if not is_loopback(host):
+            host = request.headers.get("host")  # none (HTTP/1.0): a local client, not a browser
+            if host is not None and not is_loopback_host_header(host):
                 raise RequestError(
                     403,
                     f"this server has no API keys, so it answers only requests addressed to this machine "

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,6 +60,17 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+_HOST_HEADER = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[0-9A-Za-z.-]+)(?::[0-9]{1,5})?")
+"""A Host header: a name, an IPv4 address or a bracketed IPv6 address, then an optional port."""
+
+
+def is_loopback_host_header(value: str) -> bool:
+    """Whether the Host header `value` names this machine only (see `is_loopback`); False for anything
+    that is not a host with an optional port ('evil.example@127.0.0.1', '127.0.0.1/.evil.example')."""
+    match = _HOST_HEADER.fullmatch(value)
+    return match is not None and is_loopback(match.group(1).strip("[]").lower())
 
 
 def new_key() -> str:
