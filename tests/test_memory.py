@@ -854,6 +854,18 @@ def test_a_turn_with_content_that_no_memory_cites_is_stored_word_for_word(
     assert items[0].text == "Maya adopted a cat named Miso." and items[3].text.startswith("Maya: ")
 
 
+def test_a_turn_of_numbers_only_is_stored_once(tmp_path: Path, hash_embedder: HashEmbedder) -> None:
+    """A turn without a word of three letters shares none with the unit citing it: it was stored a second
+    time as if no unit cited it ("user: 42" twice)."""
+    with Memory(tmp_path / "mem", embedder=hash_embedder) as memory:
+        memory.add(
+            [{"role": "user", "content": "When do we meet?"}, {"role": "user", "content": "ok 42"}],
+            user_id="u",
+        )
+        items = memory.flush()
+    assert sorted(item.text for item in items) == ["user: 42", "user: When do we meet?"]
+
+
 def test_an_empty_answer_may_drop_small_talk(
     tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer
 ) -> None:

@@ -118,13 +118,14 @@ class ShortTermMemory:
 
     def _uncited(self, batch: list[list[Turn]], units: Sequence[ExtractedUnit]) -> list[ExtractedUnit]:
         """Extractive units of the turns with content that no unit cites sharing a word with it (a unit
-        "ok" citing every turn, or another conversation's words citing a turn, stood for turns it lost)."""
+        "ok" citing every turn, or another conversation's words citing a turn, stood for turns it lost);
+        a turn without a word of three letters ("42", "9am") is cited by any unit that cites it."""
         words = {turn.id: long_words(turn.text) for segment in batch for turn in segment}
         cited = {
             turn_id
             for unit in units
             for turn_id in unit.source
-            if words.get(turn_id, set()) & long_words(unit.text)
+            if not words.get(turn_id) or words[turn_id] & long_words(unit.text)
         }
         skipped = [
             turns
