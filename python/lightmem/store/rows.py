@@ -4,6 +4,7 @@ transaction. Functions here take a connection and hold no state."""
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from lightmem.store.filters import SearchFilters
 from lightmem.text_keys import text_hash
 from lightmem.times import now_utc
 from lightmem.types import ExtractedUnit, MemoryItem, Scope
+
+logger = logging.getLogger("lightmem")
 
 ITEM_COLUMNS = (
     "rowid, id, text, user_id, agent_id, run_id, created_at, updated_at, event_time, topic, source, "
@@ -208,7 +211,16 @@ def check_changes(conn: sqlite3.Connection, changes: Sequence[Change], scope: Op
     VersionConflict naming the units whose version is not the one a change expects."""
     ids = sorted({c.memory_id for c in changes})
     where, params = ("deleted = 0", []) if scope is None else where_sql(scope, None, exact=True)
-    versions = dict(select_in(conn, "SELECT id, version FROM units", "id", ids, where, params))
+    check_versions(
+        dict(select_in(conn, "SELECT id, version FROM units", "id", ids, where, params)), changes, scope
+    )
+
+
+def check_versions(versions: Mapping[str, int], changes: Sequence[Change], scope: Optional[Scope]) -> None:
+    """KeyError naming the ids of `changes` missing from `versions` (the live units' versions, of exactly
+    `scope` if given), else VersionConflict naming the units whose version is not the one a change
+    expects: the verdict of `check_changes` on whichever store read the versions."""
+    ids = sorted({c.memory_id for c in changes})
     missing = [i for i in ids if i not in versions]
     if missing:
         within = "" if scope is None else f" in {scope}"
@@ -524,3 +536,9 @@ def check_pending_add(
         check_scope(scope, key[0])
         rows.append(PendingRow(encode_message(message, f"messages[{i}]"), count, key, turn_vectors[i]))
     return rows, counted
+
+
+def log_skipped(added: int, given: int, scope: Scope) -> None:
+    """The log line of a `pending_add` that skipped messages added before (a retried add is a no-op)."""
+    if added < given:
+        logger.info("%d of %d messages of %s were added before: skipped", given - added, given, scope)

@@ -5,7 +5,6 @@ scope waiting to be extracted and searchable meanwhile (ranked by `buffer_search
 from __future__ import annotations
 
 import json
-import logging
 import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
@@ -27,6 +26,7 @@ from lightmem.store.rows import (
     check_search,
     exact_scope_sql,
     first_time,
+    log_skipped,
     scope_sql,
     select_in,
 )
@@ -34,8 +34,6 @@ from lightmem.store.sqlite_db import Database
 from lightmem.store.sqlite_keywords import keyword_match
 from lightmem.times import now_utc
 from lightmem.types import MemoryItem, Scope
-
-logger = logging.getLogger("lightmem")
 
 
 class PendingPart:
@@ -72,13 +70,7 @@ class PendingPart:
             return stored
 
         stored = self._db.write(body, units_change=False)
-        if len(stored) < len(rows):
-            logger.info(
-                "%d of %d messages of %s were added before: skipped",
-                len(rows) - len(stored),
-                len(rows),
-                scope,
-            )
+        log_skipped(len(stored), len(rows), scope)
         return stored
 
     def pending_list(self, scope: Scope) -> list[tuple[int, dict[str, Any]]]:

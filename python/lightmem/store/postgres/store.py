@@ -4,7 +4,6 @@ processes on any number of machines; every write is one transaction, and every c
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -44,6 +43,7 @@ from lightmem.store.rows import (
     check_scope,
     check_search,
     check_update,
+    log_skipped,
     sql_limit,
     to_item,
 )
@@ -51,7 +51,6 @@ from lightmem.text_keys import text_hash
 from lightmem.types import ExtractedUnit, HistoryEntry, MemoryItem, Scope
 
 T = TypeVar("T")
-logger = logging.getLogger("lightmem")
 
 
 class PostgresStore:
@@ -428,13 +427,7 @@ class PostgresStore:
             return stored
 
         stored = self._run(body)
-        if len(stored) < len(rows):
-            logger.info(
-                "%d of %d messages of %s were added before: skipped",
-                len(rows) - len(stored),
-                len(rows),
-                scope,
-            )
+        log_skipped(len(stored), len(rows), scope)
         return stored
 
     def pending_list(self, scope: Scope) -> list[tuple[int, dict[str, Any]]]:

@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 from lightmem.store.changes import Change
-from lightmem.store.errors import VersionConflict
 from lightmem.store.postgres.connection import Connection
 from lightmem.store.postgres.sql import (
     ITEM_COLUMNS,
@@ -18,7 +17,7 @@ from lightmem.store.postgres.sql import (
     scope_key,
     scope_where,
 )
-from lightmem.store.rows import to_item
+from lightmem.store.rows import check_versions, to_item
 from lightmem.text_keys import text_hash
 from lightmem.types import MemoryItem, Scope
 
@@ -111,20 +110,7 @@ def check_changes(conn: Connection, changes: Sequence[Change], scope: Optional[S
         "ORDER BY id FOR UPDATE",
         [ids, *params],
     ).fetchall()
-    versions = {str(memory_id): int(version) for memory_id, version in rows}
-    missing = [i for i in ids if i not in versions]
-    if missing:
-        within = "" if scope is None else f" in {scope}"
-        raise KeyError(f"no live memory units with ids {missing}{within}; no change was applied")
-    stale = sorted(
-        {
-            f"{c.memory_id} (version {versions[c.memory_id]}, expected {c.expected_version})"
-            for c in changes
-            if c.expected_version is not None and versions[c.memory_id] != c.expected_version
-        }
-    )
-    if stale:
-        raise VersionConflict(f"memory units changed meanwhile: {', '.join(stale)}; no change was applied")
+    check_versions({str(memory_id): int(version) for memory_id, version in rows}, changes, scope)
 
 
 def apply_change(conn: Connection, change: Change, vector: Optional[VectorParam]) -> None:
