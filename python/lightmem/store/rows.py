@@ -475,6 +475,24 @@ class CheckedUpdate:
     counts: dict[str, int]
 
 
+def check_apply_changes(
+    changes: Sequence[Change], scope: Optional[Scope], dim: int
+) -> tuple[list[Change], list[Optional[np.ndarray]]]:
+    """The arguments of `ConsolidationStore.apply_changes` checked (ValueError naming the one at fault):
+    the changes as a list and each one's new vector checked (None: no new vector); shared by every store."""
+    if scope is not None:
+        check_scope(scope)
+    changes = list(changes)
+    vectors: list[Optional[np.ndarray]] = []
+    for i, change in enumerate(changes):
+        if not isinstance(change, Change):
+            raise ValueError(f"changes[{i}] must be a Change, got {type(change).__name__}")
+        vectors.append(
+            None if change.vector is None else check_vector(change.vector, dim, f"changes[{i}].vector")
+        )
+    return changes, vectors
+
+
 def check_update(
     text: object,
     vector: object,

@@ -11,10 +11,11 @@ from typing import Optional
 import numpy as np
 
 from lightmem.store.changes import Change
-from lightmem.store.codec import check_vector, decode_vectors, encode_vector
+from lightmem.store.codec import decode_vectors, encode_vector
 from lightmem.store.rows import (
     ITEM_COLUMNS,
     apply_change,
+    check_apply_changes,
     check_changes,
     check_scope,
     live_vectors,
@@ -61,19 +62,8 @@ class ConsolidationPart:
     def apply_changes(self, changes: Sequence[Change], scope: Optional[Scope] = None) -> None:
         """See `ConsolidationStore.apply_changes`: the versions are checked inside the write transaction,
         which no other writer can interleave with."""
-        if scope is not None:
-            check_scope(scope)
-        changes = list(changes)
-        blobs: list[Optional[bytes]] = []
-        for i, change in enumerate(changes):
-            if not isinstance(change, Change):
-                raise ValueError(f"changes[{i}] must be a Change, got {type(change).__name__}")
-            vector = change.vector
-            blobs.append(
-                None
-                if vector is None
-                else encode_vector(check_vector(vector, self.dim, f"changes[{i}].vector"))
-            )
+        changes, vectors = check_apply_changes(changes, scope, self.dim)
+        blobs = [None if vector is None else encode_vector(vector) for vector in vectors]
 
         def body(conn: sqlite3.Connection, seq: int) -> None:
             check_changes(conn, changes, scope)

@@ -27,7 +27,6 @@ from lightmem.store.postgres.connection import Connection, Database
 from lightmem.store.postgres.schema import open_schema
 from lightmem.store.postgres.sql import (
     ITEM_COLUMNS,
-    VectorParam,
     exact_scope_where,
     jsonb_text,
     live_where,
@@ -37,6 +36,7 @@ from lightmem.store.postgres.sql import (
 )
 from lightmem.store.rows import (
     check_add,
+    check_apply_changes,
     check_counts,
     check_filters,
     check_pending_add,
@@ -510,18 +510,8 @@ class PostgresStore:
     def apply_changes(self, changes: Sequence[Change], scope: Optional[Scope] = None) -> None:
         """`MemoryStore.apply_changes` in ONE transaction; the versions are checked with the units locked,
         so that no concurrent writer on any machine can slip a change in between."""
-        if scope is not None:
-            check_scope(scope)
-        changes = list(changes)
-        new_vectors: list[Optional[VectorParam]] = []
-        for i, change in enumerate(changes):
-            if not isinstance(change, Change):
-                raise ValueError(f"changes[{i}] must be a Change, got {type(change).__name__}")
-            new_vectors.append(
-                None
-                if change.vector is None
-                else vector_param(check_vector(change.vector, self.dim, f"changes[{i}].vector"))
-            )
+        changes, vectors = check_apply_changes(changes, scope, self.dim)
+        new_vectors = [None if vector is None else vector_param(vector) for vector in vectors]
         if not changes:
             return
 
