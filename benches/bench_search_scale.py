@@ -1,7 +1,8 @@
 """Search latency as one scope grows: `Memory.search` (limit 10) of 300 LoCoMo questions, hybrid
 (keyword_weight 1) and by meaning only (0), beside one query embedding timed in the same process, in a
 store with 1k, 10k, 100k units in one scope (and 36 scopes of ~3k units); then `add` latency of one
-message into the largest store.
+message into the largest store, with the buffer searchable (as shipped) and not (its keyword triggers dropped
+on a copy).
 
     python benches/bench_search_scale.py [FILES...] [--sizes 1000,10000,100000,36x3000] [--questions 300]
         [--adds 200] [--cache DIR] [--store sqlite|postgres]
@@ -23,11 +24,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, closing, contextmanager, nullcontext
 from pathlib import Path
 from typing import Optional
 
@@ -135,20 +137,30 @@ def time_searches(
     return {name: percentiles_ms(values) for name, values in seconds.items()}
 
 
-def time_adds(location: str, texts: Sequence[str], adds: int, user: str) -> dict[str, float]:
-    """p50/p99 (ms) of `Memory.add` of one message, on a copy of the store at `location`."""
-    seconds = []
-    with tempfile.TemporaryDirectory() as directory:
-        copy = Path(directory) / "store"
-        shutil.copytree(location, copy)
-        with Memory(copy) as memory:
-            memory.search("warm up", user_id=user, limit=10)
-            for k in range(adds):
-                message = {"role": "user", "content": texts[k % len(texts)], "id": f"add-{k}"}
+def time_adds(location: str, texts: Sequence[str], adds: int, user: str) -> dict[str, dict[str, float]]:
+    """p50/p99 (ms) of `Memory.add` of one message on two copies of the store at `location`: as it is
+    ("searchable": the keyword index takes each buffered message, so that search finds it at once) and
+    with the buffer's keyword triggers dropped ("not searchable": what the indexing costs an add). The
+    two take turns with the same messages, so load changes touch both alike."""
+    seconds: dict[str, list[float]] = {"searchable": [], "not searchable": []}
+    with tempfile.TemporaryDirectory() as directory, ExitStack() as stack:
+        memories = {}
+        for kind in seconds:
+            copy = Path(directory) / kind.replace(" ", "-")
+            shutil.copytree(location, copy)
+            if kind == "not searchable":
+                with closing(sqlite3.connect(copy / "memory.db")) as conn, conn:
+                    conn.execute("DROP TRIGGER pending_text_insert")
+                    conn.execute("DROP TRIGGER pending_text_delete")
+            memories[kind] = stack.enter_context(Memory(copy))
+            memories[kind].search("warm up", user_id=user, limit=10)
+        for k in range(adds):
+            message = {"role": "user", "content": texts[k % len(texts)], "id": f"add-{k}"}
+            for kind, memory in memories.items():
                 start = time.perf_counter()
                 memory.add(message, user_id=user)
-                seconds.append(time.perf_counter() - start)
-    return percentiles_ms(seconds)
+                seconds[kind].append(time.perf_counter() - start)
+    return {kind: percentiles_ms(values) for kind, values in seconds.items()}
 
 
 def parse_sizes(text: str) -> list[tuple[str, list[int]]]:
@@ -216,10 +228,11 @@ def run(
         largest = max(largest, (sizes[0], location))
     if args.adds and largest[0] and server is None:
         added = time_adds(largest[1], texts, args.adds, USER)
-        print(
-            f"add of one message to the scope of {largest[0]:,} units: p50 {added['p50']:.1f} ms, "
-            f"p99 {added['p99']:.1f} ms"
-        )
+        for kind, p in added.items():
+            print(
+                f"add of one message to the scope of {largest[0]:,} units, buffer {kind}: "
+                f"p50 {p['p50']:.1f} ms, p99 {p['p99']:.1f} ms"
+            )
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
