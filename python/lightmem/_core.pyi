@@ -21,9 +21,11 @@ __all__ = [
     "FLAG_STOPWORD",
     "MINHASH_EMPTY",
     "KernelInputError",
+    "KeywordIndex",
     "PruneRules",
     "__version__",
     "cluster_knn",
+    "fts5_tokens",
     "minhash_signatures",
     "minhash_similarity",
     "prune_tokens",
@@ -170,3 +172,45 @@ def minhash_similarity(
     and b hold the same value other than MINHASH_EMPTY: an estimate of the Jaccard similarity of their
     shingle sets (float32[q]).
     """
+
+# --- keyword index (rust/src/fts_tokens.rs, rust/src/keyword_index.rs) ------------------------------
+
+def fts5_tokens(text: str) -> list[str]:
+    """The tokens SQLite FTS5's `porter unicode61` tokenizer makes of `text`, in order: runs of letters
+    and digits, lower-cased, diacritics removed from Latin letters, Porter-stemmed (3 to 64 bytes).
+    Exact on ASCII and Latin letters; beyond, Rust's Unicode tables stand in for SQLite's. A token that
+    stemming cut inside a character shows U+FFFD there."""
+
+@final
+class KeywordIndex:
+    """An in-memory inverted index of units (rowid, text, scope ids) ranking by FTS5's BM25 (k1 1.2,
+    b 0.75, FTS5's idf; a unit's length counts its text's tokens and 3 for the scope column), so that
+    it ranks as the store's FTS5 table did. Thread-safe (searches run together, changes alone)."""
+
+    def __init__(self) -> None: ...
+    def apply(
+        self, changes: list[tuple[int, Optional[str], Optional[str], Optional[str], Optional[str]]]
+    ) -> None:
+        """Apply `changes` in order: each (rowid, text, user_id, agent_id, run_id) adds or replaces
+        the unit `rowid`, or removes it when `text` is None."""
+    def matches(self, keywords: list[str]) -> Optional[list[int]]:
+        """For each keyword, the units holding its one token (0 for a keyword of no token); None when
+        a keyword is several tokens (an FTS5 phrase, which the index cannot match)."""
+    def search(
+        self,
+        keywords: list[str],
+        user_id: Optional[str],
+        agent_id: Optional[str],
+        run_id: Optional[str],
+        min_score: float,
+        limit: Optional[int] = None,
+    ) -> list[tuple[int, float]]:
+        """The units of the scope (a None id matches any value) holding any of `keywords` (each one
+        token, else `KernelInputError`) with a BM25 score of at least `min_score`, as (rowid, score),
+        best first (ties: lower rowid first), at most `limit` (None: all). A unit's score sums its
+        keywords' in their order, as FTS5 sums its phrases."""
+    def __len__(self) -> int:
+        """Units held."""
+    @property
+    def nbytes(self) -> int:
+        """Bytes held, approximately."""

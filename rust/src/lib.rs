@@ -5,6 +5,9 @@
 
 pub mod cluster;
 pub mod error;
+mod fts5_unicode;
+pub mod fts_tokens;
+pub mod keyword_index;
 mod lanes;
 mod matrix;
 pub mod minhash;
@@ -14,6 +17,7 @@ pub mod segment;
 mod union_find;
 
 use std::borrow::Cow;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use numpy::ndarray::{Dimension, Ix1, Ix2};
 use numpy::{
@@ -292,6 +296,120 @@ fn minhash_similarity<'py>(
     Ok(similarity.into_pyarray(py))
 }
 
+/// `fts5_tokens(text: str) -> list[str]`: the tokens SQLite FTS5's `porter unicode61` tokenizer makes of
+/// `text` (see `fts_tokens`; a token cut inside a character by stemming shows U+FFFD there).
+#[pyfunction]
+fn fts5_tokens(py: Python<'_>, text: &str) -> Vec<String> {
+    py.detach(|| {
+        fts_tokens::tokens(text)
+            .iter()
+            .map(|t| String::from_utf8_lossy(t).into_owned())
+            .collect()
+    })
+}
+
+/// One change of the units for `KeywordIndex.apply`: (rowid, text or None when removed, user_id,
+/// agent_id, run_id).
+type UnitChange = (
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// The keyword index of a store's units (`keyword_index::KeywordIndex`), shared between threads:
+/// searches read it together, changes are applied alone.
+#[pyclass(frozen, module = "lightmem._core")]
+struct KeywordIndex {
+    index: RwLock<keyword_index::KeywordIndex>,
+}
+
+impl KeywordIndex {
+    fn read(&self) -> RwLockReadGuard<'_, keyword_index::KeywordIndex> {
+        // a panic cannot leave the index half-changed in a way a search would misread: recover it
+        self.index
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, keyword_index::KeywordIndex> {
+        self.index
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[pymethods]
+impl KeywordIndex {
+    #[new]
+    fn new() -> Self {
+        KeywordIndex {
+            index: RwLock::new(keyword_index::KeywordIndex::new()),
+        }
+    }
+
+    /// Applies `changes` in order: each (rowid, text, user_id, agent_id, run_id) adds or replaces
+    /// the unit `rowid`, or removes it when `text` is None.
+    fn apply(&self, py: Python<'_>, changes: Vec<UnitChange>) -> PyResult<()> {
+        py.detach(|| {
+            let mut index = self.write();
+            for (rowid, text, user, agent, run) in &changes {
+                match text {
+                    Some(text) => index.put(
+                        *rowid,
+                        text,
+                        [user.as_deref(), agent.as_deref(), run.as_deref()],
+                    )?,
+                    None => index.remove(*rowid),
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// For each keyword, the units holding its one token (0 for none), or None when a keyword is
+    /// several tokens (see `keyword_index::KeywordIndex::matches`).
+    fn matches(&self, py: Python<'_>, keywords: Vec<String>) -> Option<Vec<u32>> {
+        py.detach(|| {
+            let index = self.read();
+            keywords.iter().map(|k| index.matches(k)).collect()
+        })
+    }
+
+    /// The units of the scope holding any of `keywords` scoring (BM25) at least `min_score`, as
+    /// (rowid, score), best first, at most `limit` (None: all): see
+    /// `keyword_index::KeywordIndex::search`.
+    #[pyo3(signature = (keywords, user_id, agent_id, run_id, min_score, limit=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn search(
+        &self,
+        py: Python<'_>,
+        keywords: Vec<String>,
+        user_id: Option<String>,
+        agent_id: Option<String>,
+        run_id: Option<String>,
+        min_score: f64,
+        limit: Option<usize>,
+    ) -> PyResult<Vec<(i64, f64)>> {
+        py.detach(|| {
+            let keywords: Vec<&str> = keywords.iter().map(String::as_str).collect();
+            let scope = [user_id.as_deref(), agent_id.as_deref(), run_id.as_deref()];
+            Ok(self.read().search(&keywords, scope, min_score, limit)?)
+        })
+    }
+
+    fn __len__(&self) -> usize {
+        self.read().len()
+    }
+
+    /// Bytes held, approximately.
+    #[getter]
+    fn nbytes(&self) -> usize {
+        self.read().nbytes()
+    }
+}
+
 #[pymodule]
 mod _core {
     #[pymodule_export]
@@ -302,6 +420,9 @@ mod _core {
 
     #[pymodule_export]
     use super::{cluster_knn, minhash_signatures, minhash_similarity};
+
+    #[pymodule_export]
+    use super::{fts5_tokens, KeywordIndex};
 
     #[pymodule_export]
     const MINHASH_EMPTY: u64 = super::minhash::EMPTY;

@@ -1,6 +1,7 @@
-"""`KeywordPart` of `SQLiteStore`: keyword search over the units with SQLite FTS5 (BM25, English
-stemming; the `units_text` index, kept by triggers, see `schema`); the contract is
-`SearchStore.keyword_search` (lightmem.store.protocol)."""
+"""`KeywordPart` of `SQLiteStore`: keyword search over the units, ranked by FTS5's BM25 with FTS5's
+English stemming: through the in-memory keyword index (`IndexedKeywords`), or through the FTS5 table
+`units_text` (kept by triggers, see `schema`) for keywords of several tokens, which FTS5 matches as
+phrases; the contract is `SearchStore.keyword_search` (lightmem.store.protocol)."""
 
 from __future__ import annotations
 
@@ -20,18 +21,24 @@ from lightmem.store.rows import (
     where_sql,
 )
 from lightmem.store.sqlite_db import Database
+from lightmem.store.sqlite_keyword_index import IndexedKeywords
 from lightmem.types import MemoryItem, Scope
 
 SCOPE_PROBE = 4
-"""A keyword search without filters first reads the store's best `SCOPE_PROBE * limit` hits (see
-`_best_in_scope`)."""
+"""A keyword search through FTS5 without filters first reads the store's best `SCOPE_PROBE * limit` hits
+(see `_best_in_scope`)."""
+_MORE_HITS = 4
+"""When fewer than `limit` of the index's best hits are found in the database (units deleted since the
+index's sync, or outside the filters' time bounds), this many times more are asked for."""
 
 
 class KeywordPart:
-    """FTS5 search of the units (`keyword_match` builds the queries, of the buffered messages too)."""
+    """Keyword search of the units (`keyword_match` builds the FTS5 queries, of the buffered messages
+    too)."""
 
     _db: Database
     _has_keyword_index: bool
+    _keywords: IndexedKeywords
 
     @property
     def has_keyword_index(self) -> bool:
@@ -48,37 +55,66 @@ class KeywordPart:
     ) -> list[MemoryItem]:
         """See `SearchStore.keyword_search`; the relevance is FTS5's BM25 (a word in more than half of
         the store's units adds almost nothing) over the rarest words within
-        `keyword_budget.POSTINGS_BUDGET` (matches counted in the whole store)."""
+        `keyword_budget.POSTINGS_BUDGET` (matches counted in the whole store). Hits are the index's
+        best, then their rows read in one read transaction (hits deleted since are skipped)."""
         check_search(scope, limit, filters)
         if keyword_match(keywords, scope, self._has_keyword_index) is None:
             return []
-        conn = self._db.conn()
-        words = _within_budget(conn, keywords, keyword_budget.POSTINGS_BUDGET)
-        if not words:
-            return []
-        where, params = where_sql(scope, filters)
-        if filters is None:
-            # The store's best hits first, without the scope terms in the MATCH (BM25 would read every
-            # posting of the scope's token, which every unit of a big scope has): exact when enough of
-            # them are in the scope or there are no more, else the scope's own search below.
-            ranked = _best_in_scope(conn, _text_terms(words), min_score, where, params, limit)
-            if ranked is not None:
-                return [to_item(row, score) for row, score in ranked]
-        match = keyword_match(words, scope, True)
-        needed = rows_needed(filters, limit)
-        # Without filters every hit of the MATCH (its scope terms) is a live unit of the scope, so only
-        # the best `limit` hits are looked up in `units` (one page read each, the costly part).
-        best = limit if filters is None else -1
-        sql = (
-            f"SELECT {ITEM_COLUMNS}, hits.score FROM (SELECT rowid AS hit, -bm25(units_text, 1.0, 0.0) "
-            "AS score FROM units_text WHERE units_text MATCH ? AND rowid > 0 ORDER BY score DESC LIMIT ?) "
-            f"AS hits CROSS JOIN units ON units.rowid = hits.hit WHERE hits.score >= ? AND {where} "
-            "ORDER BY hits.score DESC LIMIT ?"
-        )
-        rows = conn.execute(
-            sql, [match, best, min_score, *params, -1 if needed is None else needed]
-        ).fetchall()
-        return [to_item(row, score) for row, score in take(((r, r[-1]) for r in rows), filters, limit)]
+        words = list(dict.fromkeys(k.strip() for k in keywords if k.strip()))
+        with self._db.snapshot() as conn:
+            index = self._keywords.synced(conn)
+            matches = index.matches(words)
+            if matches is None:  # a keyword of several tokens: a phrase, matched by FTS5
+                return _fts5_search(conn, words, scope, limit, filters, min_score)
+            chosen = keyword_budget.rarest_within(dict(zip(words, matches)), keyword_budget.POSTINGS_BUDGET)
+            if not chosen:
+                return []
+            where, params = where_sql(scope, filters)
+            wanted = rows_needed(filters, limit)
+            while True:
+                hits = index.search(chosen, scope.user_id, scope.agent_id, scope.run_id, min_score, wanted)
+                rows = rows_by_rowid(conn, [rowid for rowid, _ in hits], where, params)
+                ranked = take(((rows[r], score) for r, score in hits if r in rows), filters, limit)
+                if len(ranked) == limit or wanted is None or len(hits) < wanted:
+                    return [to_item(row, score) for row, score in ranked]
+                wanted *= _MORE_HITS
+
+
+def _fts5_search(
+    conn: sqlite3.Connection,
+    words: Sequence[str],
+    scope: Scope,
+    limit: int,
+    filters: Optional[SearchFilters],
+    min_score: float,
+) -> list[MemoryItem]:
+    """`KeywordPart.keyword_search` through FTS5 (the relevance is the same BM25): the rarest of `words`
+    within the budget (matches counted in FTS5), scored by FTS5 over the store's best hits without
+    filters (`_best_in_scope`), else over the scope's."""
+    words = _within_budget(conn, words, keyword_budget.POSTINGS_BUDGET)
+    if not words:
+        return []
+    where, params = where_sql(scope, filters)
+    if filters is None:
+        # The store's best hits first, without the scope terms in the MATCH (BM25 would read every
+        # posting of the scope's token, which every unit of a big scope has): exact when enough of
+        # them are in the scope or there are no more, else the scope's own search below.
+        ranked = _best_in_scope(conn, _text_terms(words), min_score, where, params, limit)
+        if ranked is not None:
+            return [to_item(row, score) for row, score in ranked]
+    match = keyword_match(words, scope, True)
+    needed = rows_needed(filters, limit)
+    # Without filters every hit of the MATCH (its scope terms) is a live unit of the scope, so only
+    # the best `limit` hits are looked up in `units` (one page read each, the costly part).
+    best = limit if filters is None else -1
+    sql = (
+        f"SELECT {ITEM_COLUMNS}, hits.score FROM (SELECT rowid AS hit, -bm25(units_text, 1.0, 0.0) "
+        "AS score FROM units_text WHERE units_text MATCH ? AND rowid > 0 ORDER BY score DESC LIMIT ?) "
+        f"AS hits CROSS JOIN units ON units.rowid = hits.hit WHERE hits.score >= ? AND {where} "
+        "ORDER BY hits.score DESC LIMIT ?"
+    )
+    rows = conn.execute(sql, [match, best, min_score, *params, -1 if needed is None else needed]).fetchall()
+    return [to_item(row, score) for row, score in take(((r, r[-1]) for r in rows), filters, limit)]
 
 
 def _best_in_scope(

@@ -4,8 +4,10 @@ sequence. Composed from parts with one job each:
 
 - `sqlite_db.Database`: connections (one per thread) and write transactions;
 - `sqlite_vectors.IndexedVectors`: the vector index (load, sync, save, rebuild) and search planning;
+- `sqlite_keyword_index.IndexedKeywords`: the keyword index (in memory, built on the first keyword
+  search, kept in step through the same change sequence);
 - `sqlite_units.UnitsPart`: units, history and counters; `sqlite_search.SearchPart`: vector search;
-  `sqlite_keywords.KeywordPart`: FTS5 keyword search; `sqlite_pending.PendingPart`: the short-term
+  `sqlite_keywords.KeywordPart`: keyword search; `sqlite_pending.PendingPart`: the short-term
   buffer; `sqlite_consolidation.ConsolidationPart`: consolidation support.
 """
 
@@ -20,6 +22,7 @@ from lightmem.store import file_claims
 from lightmem.store.schema import check_not_lost, open_database
 from lightmem.store.sqlite_consolidation import ConsolidationPart
 from lightmem.store.sqlite_db import Database, store_directory
+from lightmem.store.sqlite_keyword_index import IndexedKeywords
 from lightmem.store.sqlite_keywords import KeywordPart
 from lightmem.store.sqlite_pending import PendingPart
 from lightmem.store.sqlite_search import SearchPart
@@ -70,6 +73,7 @@ class SQLiteStore(UnitsPart, SearchPart, KeywordPart, PendingPart, Consolidation
             self._db, dim, index_path, oversample, exact_scan_max, scope_cache_bytes
         )
         self._db.after_units_change(self._vectors.sync)
+        self._keywords = IndexedKeywords(self._db)
         try:
             check_not_lost(self._db.path, [index_path, record_path(index_path)])
             store_id, self._has_keyword_index = open_database(self._db.conn(), self._db.path, dim)
