@@ -232,8 +232,15 @@ const STEP4: Rules = &[
 /// another's comes after it in `rules`, as in FTS5); whether it applied.
 fn apply_rules(word: &mut Vec<u8>, rules: Rules) -> bool {
     let n = word.len();
+    if n < 2 {
+        return false;
+    }
+    let (second_last, last) = (word[n - 2], word[n - 1]);
     for &(suffix, replacement, condition) in rules {
-        if n > suffix.len() && word.ends_with(suffix) {
+        let s = suffix.len();
+        // the last two bytes first: most rules are ruled out by them
+        if suffix[s - 1] == last && suffix[s - 2] == second_last && n > s && word.ends_with(suffix)
+        {
             let stem = n - suffix.len();
             if condition.holds(&word[..stem]) {
                 word.truncate(stem);

@@ -81,24 +81,19 @@ impl KeywordIndex {
         self.remove(rowid);
         let slot = u32::try_from(self.documents.len())
             .map_err(|_| KernelError::Value("the keyword index holds 2^32 documents".into()))?;
-        let mut frequencies: HashMap<u32, u32> = HashMap::new();
+        let mut terms: Vec<u32> = Vec::new();
+        for_each_token(text, |token| terms.push(self.term_id(token)));
+        let length = SCOPE_TOKENS + terms.len() as u64;
+        terms.sort_unstable();
         let mut order: Vec<u32> = Vec::new();
-        let mut length = SCOPE_TOKENS;
-        for_each_token(text, |token| {
-            length += 1;
-            let term = self.term_id(token);
-            let count = frequencies.entry(term).or_insert(0);
-            if *count == 0 {
-                order.push(term);
-            }
-            *count += 1;
-        });
-        for &term in &order {
+        for run in terms.chunk_by(|a, b| a == b) {
+            let term = run[0];
             self.postings[term as usize].push(Posting {
                 slot,
-                frequency: frequencies[&term],
+                frequency: run.len() as u32,
             });
             self.documents_with[term as usize] += 1;
+            order.push(term);
         }
         self.all_postings += order.len();
         let scope = scope.map(|id| id.map_or(0, |id| self.intern(id)));
