@@ -21,8 +21,9 @@ from lightmem._core import KernelInputError, KeywordIndex, fts5_tokens
 from lightmem.conversations import load_conversations
 from lightmem.retrieval import MIN_KEYWORD_SCORE, keywords
 from lightmem.store import SQLiteStore
+from lightmem.store.buffer_search import by_fts5_keywords
 from lightmem.store.changes import Change
-from lightmem.store.sqlite_keywords import _fts5_search
+from lightmem.store.sqlite_keywords import _fts5_search, keyword_match
 from lightmem.types import MemoryItem, Scope
 from lightmem_bench.locomo import default_paths
 from stores import ALICE, BOB, DIM, unit_vectors, units
@@ -305,3 +306,28 @@ def test_filters_and_deleted_hits_still_give_limit_hits(tmp_path: Path) -> None:
         store._db.conn().commit()
         found = store.keyword_search(["tea"], ALICE, 5)
         assert len(found) == 5 and {i.id for i in found} <= {i.id for i in items[20:]}
+
+
+@pytest.mark.parametrize(
+    "words", [["tea"], ["tea", "garden", "chess"], ["Caroline"], ["absent"], ["tea-time"]]
+)
+def test_buffered_messages_rank_as_fts5(tmp_path: Path, words: list[str]) -> None:
+    """The buffer's keyword search scores with the units' index and the scope's messages as documents:
+    with every buffered message in the searched scope, FTS5's statistics are the same, so its scores."""
+    messages = [
+        {"role": "user", "name": "Caroline", "content": "tea in the garden", "id": "m1"},
+        {"role": "assistant", "content": "chess and tea, tea", "id": "m2"},
+        {"role": "user", "content": "nothing to see", "id": "m3"},
+        {"role": "user", "name": "Mel", "content": "tea-time with Caroline", "id": "m4"},
+    ]
+    with SQLiteStore(tmp_path, DIM) as store:
+        store.add(ALICE, units("tea for two", "a garden of tea"), unit_vectors(2))
+        store.add(BOB, units("tea elsewhere"), unit_vectors(1, seed=1))
+        store.pending_add(ALICE, messages, [4, 5, 3, 3], unit_vectors(4, seed=2))
+        found = store.pending_keyword_search(words, ALICE, 10)
+        match = keyword_match(words, ALICE, True)
+        assert match is not None
+        expected = by_fts5_keywords(store._db.conn(), match, ALICE, 10, None, 0.0)
+        assert ranked(found) == ranked(expected)
+        assert [item.text for item in found] == [item.text for item in expected]
+        assert store.pending_keyword_search(words, BOB, 10) == []

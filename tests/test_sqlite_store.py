@@ -526,7 +526,7 @@ def test_damaged_pages_are_a_store_error_wherever_they_are_met(tmp_path: Path, t
             store.get_all(ALICE)
             store.history(items[0].id)
             store.keyword_search(["tea"], ALICE, 3)
-            store.pending_keyword_search(["buffered"], ALICE, 3)  # the FTS5 table (units: in memory)
+            store.keyword_search(["tea-note"], ALICE, 3)  # a phrase: the FTS5 table
             store.pending_list(ALICE)
 
     with pytest.raises(StoreError, match=rf"{db} is corrupt.*restore it from a backup"):

@@ -209,6 +209,11 @@ class KeywordIndex:
         token, else `KernelInputError`) with a BM25 score of at least `min_score`, as (rowid, score),
         best first (ties: lower rowid first), at most `limit` (None: all). A unit's score sums its
         keywords' in their order, as FTS5 sums its phrases."""
+    def score_texts(self, keywords: list[str], texts: list[str]) -> list[Optional[float]]:
+        """The BM25 score of each of `texts` (None for a text holding none of `keywords`, each one
+        token, else `KernelInputError`) as if the texts were units of the index beside its own (they
+        count in the unit count, the average length and each keyword's units), summed over
+        `keywords` in their order."""
     def __len__(self) -> int:
         """Units held."""
     @property

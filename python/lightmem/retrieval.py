@@ -142,8 +142,10 @@ def hybrid_search(
     by_keywords = _by_score(units_by_keywords, pending_by_keywords)[:depth]
     candidates = limit if threshold is None else 2 * depth  # every candidate may be needed
     fused = _unflushed(fuse_rankings([by_meaning, by_keywords], [1.0, keyword_weight], 2 * depth))
-    cosines.update(store.similarities(vector, [item.id for item in fused if item.id not in cosines]))
-    return _above(fused[:candidates], cosines, threshold)[:limit]
+    # only the candidates' cosines are read (the vectors of units found by keywords alone)
+    shown = fused[:candidates]
+    cosines.update(store.similarities(vector, [item.id for item in shown if item.id not in cosines]))
+    return _above(shown, cosines, threshold)[:limit]
 
 
 def _by_score(*rankings: Sequence[MemoryItem]) -> list[MemoryItem]:

@@ -186,11 +186,12 @@ impl KeywordIndex {
                 if !in_scope(&document.scope, &wanted) {
                     continue;
                 }
-                let frequency = f64::from(posting.frequency);
-                let length = document.length as f64;
-                let score = idf
-                    * ((frequency * (K1 + 1.0))
-                        / (frequency + K1 * (1.0 - B + B * length / average_length)));
+                let score = bm25(
+                    idf,
+                    f64::from(posting.frequency),
+                    document.length as f64,
+                    average_length,
+                );
                 *scores.entry(posting.slot).or_insert(0.0) += score;
             }
         }
@@ -208,6 +209,66 @@ impl KeywordIndex {
             ranked.truncate(limit);
         }
         Ok(ranked)
+    }
+
+    /// The BM25 score of each of `texts` (None for a text holding none of `keywords`, each one token)
+    /// as if the texts were documents of the index beside its own (they count in the document count,
+    /// the average length and each keyword's documents), summed over `keywords` in their order. Texts
+    /// of no scope (the caller chose them).
+    pub fn score_texts(&self, keywords: &[&str], texts: &[&str]) -> KernelResult<Vec<Option<f64>>> {
+        let mut terms: Vec<Vec<u8>> = Vec::with_capacity(keywords.len());
+        for keyword in keywords {
+            match single_token(keyword) {
+                Token::None => {}
+                Token::One(token) => terms.push(token),
+                Token::Several => {
+                    return Err(KernelError::Value(format!(
+                        "keyword {keyword:?} is several tokens: search it with FTS5"
+                    )))
+                }
+            }
+        }
+        // per text: its length and the frequency of each term
+        let mut lengths = Vec::with_capacity(texts.len());
+        let mut frequencies = vec![0u32; texts.len() * terms.len()];
+        for (i, text) in texts.iter().enumerate() {
+            let mut length = SCOPE_TOKENS;
+            for_each_token(text, |token| {
+                length += 1;
+                for (k, term) in terms.iter().enumerate() {
+                    if term.as_slice() == token {
+                        frequencies[i * terms.len() + k] += 1;
+                    }
+                }
+            });
+            lengths.push(length);
+        }
+        let documents = (self.len() + texts.len()) as f64;
+        let average_length = (self.total_length + lengths.iter().sum::<u64>()) as f64 / documents;
+        let mut scores: Vec<Option<f64>> = vec![None; texts.len()];
+        for (k, term) in terms.iter().enumerate() {
+            let in_index = self
+                .term_ids
+                .get(term.as_slice())
+                .map_or(0, |&t| self.documents_with[t as usize]);
+            let in_texts = (0..texts.len())
+                .filter(|i| frequencies[i * terms.len() + k] > 0)
+                .count();
+            let holding = f64::from(in_index) + in_texts as f64;
+            let idf = ((documents - holding + 0.5) / (holding + 0.5)).ln();
+            let idf = if idf <= 0.0 { 1e-6 } else { idf };
+            for (i, score) in scores.iter_mut().enumerate() {
+                let frequency = frequencies[i * terms.len() + k];
+                if frequency == 0 {
+                    continue;
+                }
+                let frequency = f64::from(frequency);
+                *score = Some(
+                    score.unwrap_or(0.0) + bm25(idf, frequency, lengths[i] as f64, average_length),
+                );
+            }
+        }
+        Ok(scores)
     }
 
     /// Bytes held (postings, documents, terms and maps), approximately.
@@ -300,6 +361,11 @@ impl KeywordIndex {
         self.all_postings -= self.dead_postings;
         self.dead_postings = 0;
     }
+}
+
+/// One keyword's BM25 term as FTS5 computes it (same operations in the same order).
+fn bm25(idf: f64, frequency: f64, length: f64, average_length: f64) -> f64 {
+    idf * ((frequency * (K1 + 1.0)) / (frequency + K1 * (1.0 - B + B * length / average_length)))
 }
 
 enum Token {
@@ -405,6 +471,24 @@ mod tests {
         let expected: Vec<i64> = (2900..3000).filter(|r| r % 7 == 3 && *r != 2950).collect();
         assert_eq!(rowids(&hits), expected);
         assert!(index.dead_postings < MIN_DEAD_POSTINGS);
+    }
+
+    #[test]
+    fn texts_score_as_documents_of_the_index() {
+        let mut index = KeywordIndex::new();
+        index.put(1, "tea with milk", ALICE).unwrap();
+        index.put(2, "coffee", ALICE).unwrap();
+        let scores = index
+            .score_texts(&["tea"], &["green tea", "nothing"])
+            .unwrap();
+        let mut with_texts = KeywordIndex::new();
+        with_texts.put(1, "tea with milk", ALICE).unwrap();
+        with_texts.put(2, "coffee", ALICE).unwrap();
+        with_texts.put(3, "green tea", BOB).unwrap();
+        with_texts.put(4, "nothing", BOB).unwrap();
+        let expected = with_texts.search(&["tea"], BOB, 0.0, None).unwrap();
+        assert_eq!(scores, [Some(expected[0].1), None]);
+        assert!(index.score_texts(&["a-b"], &["a b"]).is_err());
     }
 
     #[test]

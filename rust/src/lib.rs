@@ -399,6 +399,21 @@ impl KeywordIndex {
         })
     }
 
+    /// The BM25 score of each of `texts` (None: it holds no keyword) as if they were units of the
+    /// index beside its own: see `keyword_index::KeywordIndex::score_texts`.
+    fn score_texts(
+        &self,
+        py: Python<'_>,
+        keywords: Vec<String>,
+        texts: Vec<String>,
+    ) -> PyResult<Vec<Option<f64>>> {
+        py.detach(|| {
+            let keywords: Vec<&str> = keywords.iter().map(String::as_str).collect();
+            let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+            Ok(self.read().score_texts(&keywords, &texts)?)
+        })
+    }
+
     fn __len__(&self) -> usize {
         self.read().len()
     }

@@ -1,6 +1,8 @@
 """The short-term buffer as search sees it: the pending messages of a scope as `MemoryItem`s marked
-`pending`, ranked by meaning (the turn vectors `add` stored beside them) or by keywords (the keyword
-index holds each pending message under the negative of its rowid, beside the units: one BM25 for both).
+`pending`, ranked by meaning (the turn vectors `add` stored beside them) or by keywords (BM25 with the
+statistics of the units' keyword index, the scope's messages counted in as documents: one scale for
+both; or, for keywords of several tokens, FTS5's, whose table holds each pending message under the
+negative of its rowid beside the units).
 
 A flush deletes a message's pending row in the transaction that stores the units citing it, so a message
 is found either pending or as units; the caller reads the buffer before the units, so that a flush in
@@ -17,10 +19,12 @@ from typing import Any, Optional
 
 import numpy as np
 
+from lightmem._core import KeywordIndex
 from lightmem.messages import message_from_dict
 from lightmem.store.codec import decode_time, decode_vectors
 from lightmem.store.filters import SearchFilters
 from lightmem.store.rows import scope_sql, select_in
+from lightmem.store.schema import PENDING_LINE
 from lightmem.text_keys import message_line
 from lightmem.types import MemoryItem, Scope
 
@@ -81,6 +85,41 @@ def cosines(
 
 
 def by_keywords(
+    conn: sqlite3.Connection,
+    index: KeywordIndex,
+    words: Sequence[str],
+    scope: Scope,
+    limit: int,
+    filters: Optional[SearchFilters],
+    min_score: float,
+) -> list[MemoryItem]:
+    """The `limit` pending messages of `scope` passing `filters` that hold any of `words` (each one
+    token: `index.matches` is not None), scoring (BM25, `KeywordIndex.score_texts` over the lines of the
+    scope's messages) at least `min_score`, best first (ties: the later message first, as FTS5 ordered
+    them). Every line of the scope is read and scored (a buffer holds few); the messages only for the
+    hits."""
+    where, params = scope_sql(scope)
+    lines = [
+        (rowid, line)
+        for rowid, line in conn.execute(f"SELECT rowid, {PENDING_LINE} FROM pending WHERE {where}", params)
+        if line is not None
+    ]
+    scores = index.score_texts(list(words), [line for _, line in lines])
+    hits = sorted(
+        (
+            (score, rowid)
+            for (rowid, _), score in zip(lines, scores)
+            if score is not None and score >= min_score
+        ),
+        key=lambda hit: (-hit[0], -hit[1]),
+    )
+    select = f"SELECT {_PENDING_COLUMNS} FROM pending"
+    rows = {row[0]: row for row in select_in(conn, select, "rowid", [rowid for _, rowid in hits])}
+    found = (scored(pending_item(rows[rowid]), score) for score, rowid in hits if rowid in rows)
+    return [item for item in found if admitted(item, filters)][:limit]
+
+
+def by_fts5_keywords(
     conn: sqlite3.Connection,
     match: str,
     scope: Scope,

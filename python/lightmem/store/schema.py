@@ -74,9 +74,13 @@ _INDEX_UNITS = (
     f"SELECT rowid, text, {_SCOPE_TOKENS} FROM units WHERE deleted = 0"
 )
 """Adds every live unit to the keyword index (its first build); the triggers narrow it to their row."""
+PENDING_LINE = (
+    "COALESCE(json_extract(message, '$.name'), json_extract(message, '$.role')) || ': ' || "
+    "json_extract(message, '$.content')"
+)
+"""The SQL of a buffered message's line (as `text_keys.message_line` writes it): what keyword search sees."""
 _INDEX_PENDING = (
-    "INSERT INTO units_text (rowid, text, scope) SELECT -rowid, COALESCE(json_extract(message, '$.name'), "
-    f"json_extract(message, '$.role')) || ': ' || json_extract(message, '$.content'), {_SCOPE_TOKENS} "
+    f"INSERT INTO units_text (rowid, text, scope) SELECT -rowid, {PENDING_LINE}, {_SCOPE_TOKENS} "
     "FROM pending WHERE rowid > 0"
 )
 """Adds every buffered message (as `text_keys.message_line` writes it) to the keyword index."""

@@ -60,7 +60,7 @@ class KeywordPart:
         check_search(scope, limit, filters)
         if keyword_match(keywords, scope, self._has_keyword_index) is None:
             return []
-        words = list(dict.fromkeys(k.strip() for k in keywords if k.strip()))
+        words = keyword_terms(keywords)
         with self._db.snapshot() as conn:
             index = self._keywords.synced(conn)
             matches = index.matches(words)
@@ -141,7 +141,7 @@ def _within_budget(conn: sqlite3.Connection, keywords: Sequence[str], budget: in
     counted up to `budget` + 1 only, so the count costs a fraction of scoring them."""
     count = "SELECT count(*) FROM (SELECT 1 FROM units_text WHERE units_text MATCH ? AND rowid > 0 LIMIT ?)"
     matches: dict[str, int] = {}
-    for word in dict.fromkeys(k.strip() for k in keywords if k.strip()):
+    for word in keyword_terms(keywords):
         matches[word] = conn.execute(count, [_text_terms([word]), budget + 1]).fetchone()[0]
     return keyword_budget.rarest_within(matches, budget)
 
@@ -152,10 +152,15 @@ def keyword_match(keywords: Sequence[str], scope: Scope, has_keyword_index: bool
     term: FTS5 syntax inside it is taken literally."""
     if isinstance(keywords, str) or not all(isinstance(k, str) for k in keywords):
         raise ValueError("keywords must be a sequence of strings")
-    terms = list(dict.fromkeys(k.strip() for k in keywords if k.strip()))
+    terms = keyword_terms(keywords)
     if not terms or not has_keyword_index:
         return None
     return " AND ".join([*_scope_tokens(scope), _text_terms(terms)])
+
+
+def keyword_terms(keywords: Sequence[str]) -> list[str]:
+    """The distinct `keywords`, stripped, without blank ones, in order: the terms searched."""
+    return list(dict.fromkeys(k.strip() for k in keywords if k.strip()))
 
 
 def _text_terms(terms: Sequence[str]) -> str:

@@ -31,7 +31,8 @@ from lightmem.store.rows import (
     select_in,
 )
 from lightmem.store.sqlite_db import Database
-from lightmem.store.sqlite_keywords import keyword_match
+from lightmem.store.sqlite_keyword_index import IndexedKeywords
+from lightmem.store.sqlite_keywords import keyword_match, keyword_terms
 from lightmem.times import now_utc
 from lightmem.types import MemoryItem, Scope
 
@@ -42,6 +43,7 @@ class PendingPart:
     dim: int
     _db: Database
     _has_keyword_index: bool
+    _keywords: IndexedKeywords
 
     def pending_add(
         self,
@@ -104,12 +106,18 @@ class PendingPart:
         filters: Optional[SearchFilters] = None,
         min_score: float = 0.0,
     ) -> list[MemoryItem]:
-        """See `ShortTermStore.pending_keyword_search` (the same FTS5 index and BM25 scale as the units)."""
+        """See `ShortTermStore.pending_keyword_search` (the BM25 of the units' keyword index, see
+        `buffer_search.by_keywords`; FTS5's for keywords of several tokens)."""
         check_search(scope, limit, filters)
         match = keyword_match(keywords, scope, self._has_keyword_index)
         if match is None:
             return []
-        return buffer_search.by_keywords(self._db.conn(), match, scope, limit, filters, min_score)
+        words = keyword_terms(keywords)
+        with self._db.snapshot() as conn:
+            index = self._keywords.synced(conn)
+            if index.matches(words) is None:  # a keyword of several tokens: a phrase, matched by FTS5
+                return buffer_search.by_fts5_keywords(conn, match, scope, limit, filters, min_score)
+            return buffer_search.by_keywords(conn, index, words, scope, limit, filters, min_score)
 
     def pending_words(self, scope: Scope) -> int:
         """See `ShortTermStore.pending_words`."""
