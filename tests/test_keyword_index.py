@@ -171,6 +171,27 @@ def test_index_ranks_as_plain_bm25(
     assert [score for _, score in hits] == pytest.approx([score for _, score in expected], rel=1e-12)
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    documents=st.lists(st.lists(st.sampled_from(CORPUS_WORDS), max_size=6).map(" ".join), max_size=12),
+    extra=st.lists(st.lists(st.sampled_from(CORPUS_WORDS), max_size=6).map(" ".join), min_size=1, max_size=5),
+    query=st.lists(st.sampled_from([*CORPUS_WORDS, "absent"]), min_size=1, max_size=4, unique=True),
+)
+def test_texts_score_as_documents_beside_the_index(
+    documents: list[str], extra: list[str], query: list[str]
+) -> None:
+    index = KeywordIndex()
+    index.apply([(rowid, text, "u1", None, None) for rowid, text in enumerate(documents)])
+    scores = index.score_texts(query, extra)
+    everything: dict[int, tuple[str, Ids]] = {r: (t, ("u1", None, None)) for r, t in enumerate(documents)}
+    everything.update({1000 + i: (t, ("texts", None, None)) for i, t in enumerate(extra)})
+    expected = dict(bm25_oracle(everything, query, ("texts", None, None), -math.inf))
+    assert [s is not None for s in scores] == [1000 + i in expected for i in range(len(extra))]
+    assert [s for s in scores if s is not None] == pytest.approx(
+        [expected[1000 + i] for i, s in enumerate(scores) if s is not None], rel=1e-12
+    )
+
+
 def test_index_refuses_a_phrase_and_reports_its_size() -> None:
     index = KeywordIndex()
     index.apply([(1, "tea time", "alice", None, None), (2, "x", None, None, "r")])
