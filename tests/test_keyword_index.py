@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -352,3 +353,28 @@ def test_buffered_messages_rank_as_fts5(tmp_path: Path, words: list[str]) -> Non
         assert ranked(found) == ranked(expected)
         assert [item.text for item in found] == [item.text for item in expected]
         assert store.pending_keyword_search(words, BOB, 10) == []
+
+
+def test_searches_of_many_threads_while_another_writes(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path, DIM) as store:
+        store.add(ALICE, units(*(f"tea note {i}" for i in range(50))), unit_vectors(50))
+        errors: list[BaseException] = []
+
+        def search() -> None:
+            try:
+                for _ in range(30):
+                    found = store.keyword_search(["tea", "note"], ALICE, 5)
+                    assert len(found) == 5 and all(item.user_id == "alice" for item in found)
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=search) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for i in range(10):
+            store.add(BOB, units(f"tea for bob {i}"), unit_vectors(1, seed=i))
+            store.add(ALICE, units(f"new tea {i}"), unit_vectors(1, seed=i))
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert len(store.keyword_search(["tea"], ALICE, 100)) == 60
