@@ -191,6 +191,11 @@ def test_texts_score_as_documents_beside_the_index(
     assert [s for s in scores if s is not None] == pytest.approx(
         [expected[1000 + i] for i, s in enumerate(scores) if s is not None], rel=1e-12
     )
+    # a search of the index with the texts counted in as documents scores as the oracle too
+    hits = index.search(query, "u1", None, None, -math.inf, None, extra)
+    in_index = bm25_oracle(everything, query, ("u1", None, None), -math.inf)
+    assert [r for r, _ in hits] == [r for r, _ in in_index]
+    assert [s for _, s in hits] == pytest.approx([s for _, s in in_index], rel=1e-12)
 
 
 def test_index_refuses_a_phrase_and_reports_its_size() -> None:
@@ -334,8 +339,9 @@ def test_filters_and_deleted_hits_still_give_limit_hits(tmp_path: Path) -> None:
     "words", [["tea"], ["tea", "garden", "chess"], ["Caroline"], ["absent"], ["tea-time"]]
 )
 def test_buffered_messages_rank_as_fts5(tmp_path: Path, words: list[str]) -> None:
-    """The buffer's keyword search scores with the units' index and the scope's messages as documents:
-    with every buffered message in the searched scope, FTS5's statistics are the same, so its scores."""
+    """The buffer's keyword search scores with the units' index and the scope's messages as documents,
+    and so does the units' search: with every buffered message in the searched scope, FTS5's statistics
+    are the same, so are both rankings and scores."""
     messages = [
         {"role": "user", "name": "Caroline", "content": "tea in the garden", "id": "m1"},
         {"role": "assistant", "content": "chess and tea, tea", "id": "m2"},
@@ -353,6 +359,9 @@ def test_buffered_messages_rank_as_fts5(tmp_path: Path, words: list[str]) -> Non
         assert ranked(found) == ranked(expected)
         assert [item.text for item in found] == [item.text for item in expected]
         assert store.pending_keyword_search(words, BOB, 10) == []
+        # the units' scores count the buffered messages in too, as FTS5's did
+        units_found = store.keyword_search(words, ALICE, 10)
+        assert ranked(units_found) == ranked(_fts5_search(store._db.conn(), words, ALICE, 10, None, 0.0))
 
 
 def test_searches_of_many_threads_while_another_writes(tmp_path: Path) -> None:

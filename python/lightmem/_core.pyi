@@ -204,11 +204,13 @@ class KeywordIndex:
         run_id: Optional[str],
         min_score: float,
         limit: Optional[int] = None,
+        extra_texts: list[str] = ...,
     ) -> list[tuple[int, float]]:
         """The units of the scope (a None id matches any value) holding any of `keywords` (each one
         token, else `KernelInputError`) with a BM25 score of at least `min_score`, as (rowid, score),
         best first (ties: lower rowid first), at most `limit` (None: all). A unit's score sums its
-        keywords' in their order, as FTS5 sums its phrases."""
+        keywords' in their order, as FTS5 sums its phrases. `extra_texts` (default none) count in the
+        statistics as units beside the index's (as in `score_texts`), but are not searched."""
     def score_texts(self, keywords: list[str], texts: list[str]) -> list[Optional[float]]:
         """The BM25 score of each of `texts` (None for a text holding none of `keywords`, each one
         token, else `KernelInputError`) as if the texts were units of the index beside its own (they

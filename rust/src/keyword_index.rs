@@ -143,13 +143,15 @@ impl KeywordIndex {
     /// The documents of `scope` (a None id matches any value, a given one only that value) holding
     /// any of `keywords` (each one token: `matches` is not None) with a BM25 score of at least
     /// `min_score`, as (rowid, score), best first (ties: lower rowid first), at most `limit` of them.
-    /// The scores sum the keywords' in their order (as FTS5 sums its phrases).
+    /// The scores sum the keywords' in their order (as FTS5 sums its phrases); `extra_texts` count
+    /// in the statistics as documents beside the index's (see `score_texts`), but are not searched.
     pub fn search(
         &self,
         keywords: &[&str],
         scope: ScopeIds,
         min_score: f64,
         limit: Option<usize>,
+        extra_texts: &[&str],
     ) -> KernelResult<Vec<(i64, f64)>> {
         let mut wanted = [0u32; 3];
         for (want, id) in wanted.iter_mut().zip(scope) {
@@ -160,25 +162,14 @@ impl KeywordIndex {
                 }
             }
         }
-        let documents = self.len() as f64;
-        let average_length = self.total_length as f64 / documents;
+        let terms = keyword_tokens(keywords)?;
+        let statistics = self.statistics(&terms, extra_texts);
         let mut scores: HashMap<u32, f64> = HashMap::new();
-        for keyword in keywords {
-            let token = match single_token(keyword) {
-                Token::None => continue,
-                Token::One(token) => token,
-                Token::Several => {
-                    return Err(KernelError::Value(format!(
-                        "keyword {keyword:?} is several tokens: search it with FTS5"
-                    )))
-                }
-            };
-            let Some(&term) = self.term_ids.get(token.as_slice()) else {
+        for (k, term) in terms.iter().enumerate() {
+            let Some(&term) = self.term_ids.get(term.as_slice()) else {
                 continue;
             };
-            let holding = f64::from(self.documents_with[term as usize]);
-            let idf = ((documents - holding + 0.5) / (holding + 0.5)).ln();
-            let idf = if idf <= 0.0 { 1e-6 } else { idf };
+            let idf = statistics.idf(k);
             for posting in &self.postings[term as usize] {
                 let Some(document) = &self.documents[posting.slot as usize] else {
                     continue;
@@ -190,7 +181,7 @@ impl KeywordIndex {
                     idf,
                     f64::from(posting.frequency),
                     document.length as f64,
-                    average_length,
+                    statistics.average_length,
                 );
                 *scores.entry(posting.slot).or_insert(0.0) += score;
             }
@@ -216,59 +207,63 @@ impl KeywordIndex {
     /// the average length and each keyword's documents), summed over `keywords` in their order. Texts
     /// of no scope (the caller chose them).
     pub fn score_texts(&self, keywords: &[&str], texts: &[&str]) -> KernelResult<Vec<Option<f64>>> {
-        let mut terms: Vec<Vec<u8>> = Vec::with_capacity(keywords.len());
-        for keyword in keywords {
-            match single_token(keyword) {
-                Token::None => {}
-                Token::One(token) => terms.push(token),
-                Token::Several => {
-                    return Err(KernelError::Value(format!(
-                        "keyword {keyword:?} is several tokens: search it with FTS5"
-                    )))
+        let terms = keyword_tokens(keywords)?;
+        let statistics = self.statistics(&terms, texts);
+        let mut scores: Vec<Option<f64>> = vec![None; texts.len()];
+        for k in 0..terms.len() {
+            let idf = statistics.idf(k);
+            for (i, score) in scores.iter_mut().enumerate() {
+                let frequency = statistics.extra_frequencies[i * terms.len() + k];
+                if frequency == 0 {
+                    continue;
                 }
+                let length = statistics.extra_lengths[i] as f64;
+                let term = bm25(idf, f64::from(frequency), length, statistics.average_length);
+                *score = Some(score.unwrap_or(0.0) + term);
             }
         }
-        // per text: its length and the frequency of each term
-        let mut lengths = Vec::with_capacity(texts.len());
-        let mut frequencies = vec![0u32; texts.len() * terms.len()];
-        for (i, text) in texts.iter().enumerate() {
+        Ok(scores)
+    }
+
+    /// The statistics of BM25 for `terms` over the index's documents and `extra_texts`.
+    fn statistics(&self, terms: &[Vec<u8>], extra_texts: &[&str]) -> Statistics {
+        let mut extra_lengths = Vec::with_capacity(extra_texts.len());
+        let mut extra_frequencies = vec![0u32; extra_texts.len() * terms.len()];
+        for (i, text) in extra_texts.iter().enumerate() {
             let mut length = SCOPE_TOKENS;
             for_each_token(text, |token| {
                 length += 1;
                 for (k, term) in terms.iter().enumerate() {
                     if term.as_slice() == token {
-                        frequencies[i * terms.len() + k] += 1;
+                        extra_frequencies[i * terms.len() + k] += 1;
                     }
                 }
             });
-            lengths.push(length);
+            extra_lengths.push(length);
         }
-        let documents = (self.len() + texts.len()) as f64;
-        let average_length = (self.total_length + lengths.iter().sum::<u64>()) as f64 / documents;
-        let mut scores: Vec<Option<f64>> = vec![None; texts.len()];
-        for (k, term) in terms.iter().enumerate() {
-            let in_index = self
-                .term_ids
-                .get(term.as_slice())
-                .map_or(0, |&t| self.documents_with[t as usize]);
-            let in_texts = (0..texts.len())
-                .filter(|i| frequencies[i * terms.len() + k] > 0)
-                .count();
-            let holding = f64::from(in_index) + in_texts as f64;
-            let idf = ((documents - holding + 0.5) / (holding + 0.5)).ln();
-            let idf = if idf <= 0.0 { 1e-6 } else { idf };
-            for (i, score) in scores.iter_mut().enumerate() {
-                let frequency = frequencies[i * terms.len() + k];
-                if frequency == 0 {
-                    continue;
-                }
-                let frequency = f64::from(frequency);
-                *score = Some(
-                    score.unwrap_or(0.0) + bm25(idf, frequency, lengths[i] as f64, average_length),
-                );
-            }
+        let documents = (self.len() + extra_texts.len()) as f64;
+        let total_length = self.total_length + extra_lengths.iter().sum::<u64>();
+        let holding = terms
+            .iter()
+            .enumerate()
+            .map(|(k, term)| {
+                let in_index = self
+                    .term_ids
+                    .get(term.as_slice())
+                    .map_or(0, |&t| self.documents_with[t as usize]);
+                let in_extra = (0..extra_texts.len())
+                    .filter(|i| extra_frequencies[i * terms.len() + k] > 0)
+                    .count();
+                f64::from(in_index) + in_extra as f64
+            })
+            .collect();
+        Statistics {
+            documents,
+            average_length: total_length as f64 / documents,
+            holding,
+            extra_lengths,
+            extra_frequencies,
         }
-        Ok(scores)
     }
 
     /// Bytes held (postings, documents, terms and maps), approximately.
@@ -363,6 +358,46 @@ impl KeywordIndex {
     }
 }
 
+/// BM25's statistics for some terms: FTS5's N, average row length and documents holding each term.
+struct Statistics {
+    documents: f64,
+    average_length: f64,
+    holding: Vec<f64>,
+    /// Length of each extra text, and the frequency of each term in it (texts x terms).
+    extra_lengths: Vec<u64>,
+    extra_frequencies: Vec<u32>,
+}
+
+impl Statistics {
+    /// FTS5's idf of the `k`-th term (1e-6 when not positive).
+    fn idf(&self, k: usize) -> f64 {
+        let holding = self.holding[k];
+        let idf = ((self.documents - holding + 0.5) / (holding + 0.5)).ln();
+        if idf <= 0.0 {
+            1e-6
+        } else {
+            idf
+        }
+    }
+}
+
+/// The one token of each keyword (keywords of no token left out); an error for a keyword of several.
+fn keyword_tokens(keywords: &[&str]) -> KernelResult<Vec<Vec<u8>>> {
+    let mut terms = Vec::with_capacity(keywords.len());
+    for keyword in keywords {
+        match single_token(keyword) {
+            Token::None => {}
+            Token::One(token) => terms.push(token),
+            Token::Several => {
+                return Err(KernelError::Value(format!(
+                    "keyword {keyword:?} is several tokens: search it with FTS5"
+                )))
+            }
+        }
+    }
+    Ok(terms)
+}
+
 /// One keyword's BM25 term as FTS5 computes it (same operations in the same order).
 fn bm25(idf: f64, frequency: f64, length: f64, average_length: f64) -> f64 {
     idf * ((frequency * (K1 + 1.0)) / (frequency + K1 * (1.0 - B + B * length / average_length)))
@@ -416,17 +451,17 @@ mod tests {
         index.put(2, "cats and more cats", ALICE).unwrap();
         index.put(3, "a cat of bob", BOB).unwrap();
         index.put(4, "nothing here", ALICE).unwrap();
-        let hits = index.search(&["cat"], ALICE, 0.0, None).unwrap();
+        let hits = index.search(&["cat"], ALICE, 0.0, None, &[]).unwrap();
         assert_eq!(rowids(&hits), [2, 1]);
         assert!(hits[0].1 > hits[1].1);
         assert_eq!(index.matches("cats"), Some(3));
         assert_eq!(index.matches("a-b"), None);
         assert_eq!(index.matches("!!"), Some(0));
         assert!(index
-            .search(&["cat"], [Some("carol"), None, None], 0.0, None)
+            .search(&["cat"], [Some("carol"), None, None], 0.0, None, &[])
             .unwrap()
             .is_empty());
-        assert!(index.search(&["a b"], ALICE, 0.0, None).is_err());
+        assert!(index.search(&["a b"], ALICE, 0.0, None, &[]).is_err());
     }
 
     #[test]
@@ -435,7 +470,7 @@ mod tests {
         index.put(1, "rare word", ALICE).unwrap();
         index.put(2, "other", ALICE).unwrap();
         index.put(3, "more", ALICE).unwrap();
-        let hits = index.search(&["rare"], ALICE, 0.0, None).unwrap();
+        let hits = index.search(&["rare"], ALICE, 0.0, None, &[]).unwrap();
         let (n, holding, frequency, length) = (3.0f64, 1.0f64, 1.0f64, 5.0f64);
         let average = (5.0 + 4.0 + 4.0) / 3.0;
         let idf = ((n - holding + 0.5) / (holding + 0.5)).ln();
@@ -445,7 +480,7 @@ mod tests {
         // a word in half the documents or more: idf 1e-6
         index.put(4, "other", BOB).unwrap();
         let hits = index
-            .search(&["other"], [None, None, None], 0.0, None)
+            .search(&["other"], [None, None, None], 0.0, None, &[])
             .unwrap();
         assert_eq!(rowids(&hits), [2, 4]);
         assert!(hits.iter().all(|&(_, score)| score > 0.0 && score < 1e-5));
@@ -467,7 +502,7 @@ mod tests {
         assert_eq!(index.matches("common"), Some(99));
         assert_eq!(index.matches("w5"), Some(0));
         assert_eq!(index.matches("replaced"), Some(1));
-        let hits = index.search(&["x3"], ALICE, 0.0, None).unwrap();
+        let hits = index.search(&["x3"], ALICE, 0.0, None, &[]).unwrap();
         let expected: Vec<i64> = (2900..3000).filter(|r| r % 7 == 3 && *r != 2950).collect();
         assert_eq!(rowids(&hits), expected);
         assert!(index.dead_postings < MIN_DEAD_POSTINGS);
@@ -486,9 +521,15 @@ mod tests {
         with_texts.put(2, "coffee", ALICE).unwrap();
         with_texts.put(3, "green tea", BOB).unwrap();
         with_texts.put(4, "nothing", BOB).unwrap();
-        let expected = with_texts.search(&["tea"], BOB, 0.0, None).unwrap();
+        let expected = with_texts.search(&["tea"], BOB, 0.0, None, &[]).unwrap();
         assert_eq!(scores, [Some(expected[0].1), None]);
         assert!(index.score_texts(&["a-b"], &["a b"]).is_err());
+        // the same statistics for a search with the texts as extra documents
+        let hits = index
+            .search(&["tea"], ALICE, 0.0, None, &["green tea", "nothing"])
+            .unwrap();
+        let expected = with_texts.search(&["tea"], ALICE, 0.0, None, &[]).unwrap();
+        assert_eq!(hits, expected);
     }
 
     #[test]
@@ -498,10 +539,10 @@ mod tests {
             index.put(rowid, "same text", ALICE).unwrap();
         }
         index.put(10, "other", ALICE).unwrap();
-        let hits = index.search(&["same"], ALICE, 0.0, Some(3)).unwrap();
+        let hits = index.search(&["same"], ALICE, 0.0, Some(3), &[]).unwrap();
         assert_eq!(rowids(&hits), [0, 1, 2]);
         assert!(index
-            .search(&["same"], ALICE, 1e9, None)
+            .search(&["same"], ALICE, 1e9, None, &[])
             .unwrap()
             .is_empty());
     }

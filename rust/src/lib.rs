@@ -378,9 +378,10 @@ impl KeywordIndex {
     }
 
     /// The units of the scope holding any of `keywords` scoring (BM25) at least `min_score`, as
-    /// (rowid, score), best first, at most `limit` (None: all): see
+    /// (rowid, score), best first, at most `limit` (None: all), `extra_texts` counted in the
+    /// statistics as units: see
     /// `keyword_index::KeywordIndex::search`.
-    #[pyo3(signature = (keywords, user_id, agent_id, run_id, min_score, limit=None))]
+    #[pyo3(signature = (keywords, user_id, agent_id, run_id, min_score, limit=None, extra_texts=Vec::new()))]
     #[allow(clippy::too_many_arguments)]
     fn search(
         &self,
@@ -391,11 +392,15 @@ impl KeywordIndex {
         run_id: Option<String>,
         min_score: f64,
         limit: Option<usize>,
+        extra_texts: Vec<String>,
     ) -> PyResult<Vec<(i64, f64)>> {
         py.detach(|| {
             let keywords: Vec<&str> = keywords.iter().map(String::as_str).collect();
+            let extra: Vec<&str> = extra_texts.iter().map(String::as_str).collect();
             let scope = [user_id.as_deref(), agent_id.as_deref(), run_id.as_deref()];
-            Ok(self.read().search(&keywords, scope, min_score, limit)?)
+            Ok(self
+                .read()
+                .search(&keywords, scope, min_score, limit, &extra)?)
         })
     }
 

@@ -98,17 +98,12 @@ def by_keywords(
     scope's messages) at least `min_score`, best first (ties: the later message first, as FTS5 ordered
     them). Every line of the scope is read and scored (a buffer holds few); the messages only for the
     hits."""
-    where, params = scope_sql(scope)
-    lines = [
-        (rowid, line)
-        for rowid, line in conn.execute(f"SELECT rowid, {PENDING_LINE} FROM pending WHERE {where}", params)
-        if line is not None
-    ]
-    scores = index.score_texts(list(words), [line for _, line in lines])
+    found_lines = lines(conn, scope)
+    scores = index.score_texts(list(words), [line for _, line in found_lines])
     hits = sorted(
         (
             (score, rowid)
-            for (rowid, _), score in zip(lines, scores)
+            for (rowid, _), score in zip(found_lines, scores)
             if score is not None and score >= min_score
         ),
         key=lambda hit: (-hit[0], -hit[1]),
@@ -117,6 +112,14 @@ def by_keywords(
     rows = {row[0]: row for row in select_in(conn, select, "rowid", [rowid for _, rowid in hits])}
     found = (scored(pending_item(rows[rowid]), score) for score, rowid in hits if rowid in rows)
     return [item for item in found if admitted(item, filters)][:limit]
+
+
+def lines(conn: sqlite3.Connection, scope: Scope) -> list[tuple[int, str]]:
+    """(rowid, line) of the pending messages of `scope` (None ids match any) with a text: what keyword
+    search sees of them, as the FTS5 table holds them."""
+    where, params = scope_sql(scope)
+    rows = conn.execute(f"SELECT rowid, {PENDING_LINE} FROM pending WHERE {where}", params)
+    return [(rowid, line) for rowid, line in rows if line is not None]
 
 
 def by_fts5_keywords(

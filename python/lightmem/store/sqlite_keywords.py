@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any, Optional
 
-from lightmem.store import keyword_budget
+from lightmem.store import buffer_search, keyword_budget
 from lightmem.store.filters import SearchFilters
 from lightmem.store.rows import (
     ITEM_COLUMNS,
@@ -71,8 +71,13 @@ class KeywordPart:
                 return []
             where, params = where_sql(scope, filters)
             wanted = rows_needed(filters, limit)
+            # the scope's buffered messages count in BM25's statistics, as they did in FTS5's table
+            # (there every scope's did), so that the units and the buffer share one scale
+            buffered = [line for _, line in buffer_search.lines(conn, scope)]
             while True:
-                hits = index.search(chosen, scope.user_id, scope.agent_id, scope.run_id, min_score, wanted)
+                hits = index.search(
+                    chosen, scope.user_id, scope.agent_id, scope.run_id, min_score, wanted, buffered
+                )
                 rows = rows_by_rowid(conn, [rowid for rowid, _ in hits], where, params)
                 ranked = take(((rows[r], score) for r, score in hits if r in rows), filters, limit)
                 if len(ranked) == limit or wanted is None or len(hits) < wanted:
