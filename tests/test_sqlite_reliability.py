@@ -166,6 +166,7 @@ SQL_FRAGMENTS = {
     "_INDEX_UNITS",
     "_INDEX_PENDING",
     "_SCOPE_TOKENS",
+    "PENDING_LINE",
     "_PENDING_COLUMNS",
     "where",
     "marks",
