@@ -1,7 +1,7 @@
 //! Python bindings of the lightmem kernels (`lightmem._core`): argument conversion, validation,
 //! GIL release and error mapping only. The kernels themselves live in `prune`, `prune_rules`,
-//! `segment`, `cluster` and `minhash`; 2-D arguments reach them as `ndarray::ArrayView2`, in any memory
-//! layout.
+//! `segment`, `cluster`, `minhash`, `fts_tokens` and `keyword_index`; 2-D arguments reach them as
+//! `ndarray::ArrayView2`, in any memory layout.
 
 pub mod cluster;
 pub mod error;
