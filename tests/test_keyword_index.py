@@ -26,13 +26,10 @@ from lightmem.store.buffer_search import by_fts5_keywords
 from lightmem.store.changes import Change
 from lightmem.store.sqlite_keywords import _fts5_search, keyword_match
 from lightmem.types import MemoryItem, Scope
-from lightmem_bench.locomo import default_paths
 from stores import ALICE, BOB, DIM, unit_vectors, units
 
-LOCOMO_FILES = default_paths() or sorted(
-    (Path(__file__).resolve().parents[3] / "shared/data/locomo").glob("*.json")
-)
-"""LoCoMo beside the repository, or beside the directory of worktrees holding it."""
+LOCOMO_FILES = sorted((Path(__file__).resolve().parents[2] / "shared/data/locomo").glob("*.json"))
+"""LoCoMo beside the repository (../shared), as the team keeps it."""
 
 # Porter's suffixes (every step's), so that random words reach every rule
 SUFFIXES = (
@@ -217,6 +214,12 @@ def fts5_ranking(store: SQLiteStore, words: Sequence[str], scope: Scope, limit: 
     return _fts5_search(store._db.conn(), terms, scope, limit, None, MIN_KEYWORD_SCORE)
 
 
+def built(store: SQLiteStore) -> None:
+    """Wait for the store's keyword index (built in the background, FTS5 answering meanwhile), so that
+    the searches after it go through the index."""
+    assert store._keywords.wait_built(timeout=60)
+
+
 def ranked(items: Sequence[MemoryItem]) -> list[tuple[str, float]]:
     return [(item.id, round(item.score or 0.0, 9)) for item in items]
 
@@ -229,6 +232,7 @@ def test_keyword_search_ranks_as_fts5_on_a_conversation(tmp_path: Path) -> None:
     with SQLiteStore(tmp_path, DIM) as store:
         store.add(ALICE, units(*turns), unit_vectors(len(turns)))
         store.add(BOB, units(*turns[::3]), unit_vectors(len(turns[::3]), seed=1))
+        built(store)
         for question in [q.question for q in conversation.questions][:120]:
             words = keywords(question)
             found = store.keyword_search(words, ALICE, 40, None, MIN_KEYWORD_SCORE)
@@ -260,6 +264,7 @@ def test_hostile_keywords_rank_as_fts5(tmp_path: Path, words: list[str]) -> None
     with SQLiteStore(tmp_path, DIM) as store:
         store.add(ALICE, units(*texts), unit_vectors(len(texts)))
         store.add(BOB, units(*texts), unit_vectors(len(texts), seed=1))
+        built(store)
         found = store.keyword_search(words, ALICE, 10)
         assert ranked(found) == ranked(
             _fts5_search(store._db.conn(), [w.strip() for w in words if w.strip()], ALICE, 10, None, 0.0)
@@ -274,6 +279,7 @@ def test_scopes_are_never_mixed(tmp_path: Path) -> None:
         store.add(
             Scope(user_id="alice", agent_id="a1"), units("secret of the agent"), unit_vectors(1, seed=2)
         )
+        built(store)
         assert {i.text for i in store.keyword_search(["secret"], ALICE, 10)} == {
             "alice's secret garden",
             "secret of the agent",
@@ -292,6 +298,7 @@ def test_every_change_of_any_writer_is_seen(tmp_path: Path) -> None:
         (kept, changed, dropped) = store.add(
             ALICE, units("kept tea", "changed tea", "dropped tea"), unit_vectors(3)
         )
+        built(store)
         assert len(store.keyword_search(["tea"], ALICE, 10)) == 3
         other.update(changed.id, "now coffee", unit_vectors(1, seed=3)[0])
         other.delete(dropped.id)
@@ -325,7 +332,7 @@ def test_filters_and_deleted_hits_still_give_limit_hits(tmp_path: Path) -> None:
     leave out: more of its hits are then asked for until `limit` are found or none are left."""
     with SQLiteStore(tmp_path, DIM) as store:
         items = store.add(ALICE, units(*(f"tea note {i}" for i in range(30))), unit_vectors(30))
-        store.keyword_search(["tea"], ALICE, 1)  # built
+        built(store)
         for item in items[:20]:
             store._db.conn().execute(
                 "UPDATE units SET deleted = 1 WHERE id = ?", (item.id,)
@@ -352,6 +359,7 @@ def test_buffered_messages_rank_as_fts5(tmp_path: Path, words: list[str]) -> Non
         store.add(ALICE, units("tea for two", "a garden of tea"), unit_vectors(2))
         store.add(BOB, units("tea elsewhere"), unit_vectors(1, seed=1))
         store.pending_add(ALICE, messages, [4, 5, 3, 3], unit_vectors(4, seed=2))
+        built(store)
         found = store.pending_keyword_search(words, ALICE, 10)
         match = keyword_match(words, ALICE, True)
         assert match is not None
@@ -367,6 +375,7 @@ def test_buffered_messages_rank_as_fts5(tmp_path: Path, words: list[str]) -> Non
 def test_searches_of_many_threads_while_another_writes(tmp_path: Path) -> None:
     with SQLiteStore(tmp_path, DIM) as store:
         store.add(ALICE, units(*(f"tea note {i}" for i in range(50))), unit_vectors(50))
+        built(store)
         errors: list[BaseException] = []
 
         def search() -> None:
@@ -387,3 +396,20 @@ def test_searches_of_many_threads_while_another_writes(tmp_path: Path) -> None:
             thread.join()
         assert errors == []
         assert len(store.keyword_search(["tea"], ALICE, 100)) == 60
+
+
+def test_the_first_search_does_not_wait_for_the_index(tmp_path: Path) -> None:
+    """The first keyword search starts the index's build in the background and is answered by FTS5 (the
+    same ranking); the searches after the build go through the index; closing the store during a build
+    stops it."""
+    texts = [f"note {i} about tea and chess" for i in range(300)]
+    with SQLiteStore(tmp_path, DIM) as store:
+        store.add(ALICE, units(*texts), unit_vectors(len(texts)))
+        assert store._keywords.nbytes == 0
+        first = store.keyword_search(["tea", "chess"], ALICE, 10)
+        built(store)
+        assert store._keywords.nbytes > 0
+        assert ranked(store.keyword_search(["tea", "chess"], ALICE, 10)) == ranked(first)
+    with SQLiteStore(tmp_path, DIM) as store:
+        store.keyword_search(["tea"], ALICE, 10)  # starts a build that `close` stops or waits for
+    assert not [t for t in threading.enumerate() if t.name == "lightmem-keyword-index"]

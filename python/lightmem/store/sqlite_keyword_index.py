@@ -1,20 +1,26 @@
 """`IndexedKeywords`: the keyword index of the units (`lightmem._core.KeywordIndex`: postings in memory,
-FTS5's tokens and BM25), built from the database on the first keyword search of a store and kept in step
-with every writer, in any process, through the change sequence that keeps the vector index in step (see
-`IndexedVectors.sync`). A cache, never the truth: the database holds every text; nothing is saved, so
-there is nothing to recover after a crash (the next process builds it again)."""
+FTS5's tokens and BM25), built from the database in a background thread when a store is first searched by
+keywords (until then FTS5 answers, with the same ranking), then kept in step with every writer, in any
+process, through the change sequence that keeps the vector index in step (see `IndexedVectors.sync`). A
+cache, never the truth: the database holds every text; nothing is saved, so there is nothing to recover
+after a crash (the next process builds it again)."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from typing import Optional
 
 from lightmem._core import KeywordIndex
+from lightmem.store.errors import StoreError
 from lightmem.store.sqlite_db import Database
 
+logger = logging.getLogger("lightmem")
+
 _FEED_BATCH = 10_000
-"""Rows of the change feed applied to the index at a time."""
+"""Rows of the change feed applied to the index at a time (a build stops between two when the store
+closes)."""
 
 
 class IndexedKeywords:
@@ -25,28 +31,84 @@ class IndexedKeywords:
         self._db = db
         self._lock = threading.Lock()
         self._index: Optional[KeywordIndex] = None
+        """The index, once built."""
         self._seq = -1
         """The last change applied to the index."""
+        self._builder: Optional[threading.Thread] = None
+        self._closing = threading.Event()
 
-    def synced(self, conn: sqlite3.Connection) -> KeywordIndex:
-        """The index holding at least every change `conn` sees (built on the first call: every live
-        unit read). Another thread's search may have applied later changes: their units are then in
-        the index but not in `conn`'s state, so the caller reads the hits' rows through `conn`."""
+    def synced(self, conn: sqlite3.Connection) -> Optional[KeywordIndex]:
+        """The index holding at least every change `conn` sees; None while it is being built (the first
+        call starts the build: at 100k units it takes a second or two, which a search should not wait
+        for). Another thread's search may have applied later changes: their units are then in the index
+        but not in `conn`'s state, so the caller reads the hits' rows through `conn`."""
         with self._lock:
             if self._index is None:
-                self._index = KeywordIndex()
-            cursor = conn.execute(
-                "SELECT rowid, CASE WHEN deleted = 0 THEN text END, user_id, agent_id, run_id, seq "
-                "FROM units WHERE seq > ? ORDER BY seq",
-                (self._seq,),
-            )
-            for batch in iter(lambda: cursor.fetchmany(_FEED_BATCH), []):
-                self._index.apply([row[:5] for row in batch])
-                self._seq = batch[-1][5]
+                self._start_build()
+                return None
+            self._seq = _apply_changes(conn, self._index, self._seq, self._closing)
             return self._index
+
+    def wait_built(self, timeout: Optional[float] = None) -> bool:
+        """Start the build if needed and wait for it (at most `timeout` seconds); whether it is built."""
+        with self._lock:
+            if self._index is not None:
+                return True
+            self._start_build()
+            builder = self._builder
+        assert builder is not None
+        builder.join(timeout)
+        return self._index is not None
+
+    def close(self) -> None:
+        """Stop a build under way (between two batches of the feed) and wait for it."""
+        self._closing.set()
+        builder = self._builder
+        if builder is not None and builder is not threading.current_thread():
+            builder.join()
 
     @property
     def nbytes(self) -> int:
-        """Bytes the index holds (0 before the first search)."""
+        """Bytes the index holds (0 before it is built)."""
         with self._lock:
             return 0 if self._index is None else self._index.nbytes
+
+    def _start_build(self) -> None:
+        """Start the build thread unless one runs (called with the lock held)."""
+        if (self._builder is None or not self._builder.is_alive()) and not self._closing.is_set():
+            self._builder = threading.Thread(target=self._build, name="lightmem-keyword-index", daemon=True)
+            self._builder.start()
+
+    def _build(self) -> None:
+        """Read every live unit into a new index, then publish it; a failure (the store closed, the file
+        unreadable) leaves FTS5 answering, and the next search tries again."""
+        index = KeywordIndex()
+        try:
+            with self._db.snapshot() as conn:
+                seq = _apply_changes(conn, index, -1, self._closing)
+        except (StoreError, sqlite3.Error) as exc:
+            if not self._closing.is_set():
+                logger.warning("the keyword index could not be built (FTS5 answers meanwhile): %s", exc)
+            return
+        if self._closing.is_set():
+            return
+        with self._lock:
+            self._index, self._seq = index, seq
+
+
+def _apply_changes(
+    conn: sqlite3.Connection, index: KeywordIndex, since: int, closing: threading.Event
+) -> int:
+    """Apply to `index` every change of the units after `since` that `conn` sees; the last one applied
+    (`since` if none, or if `closing` is set before a batch)."""
+    cursor = conn.execute(
+        "SELECT rowid, CASE WHEN deleted = 0 THEN text END, user_id, agent_id, run_id, seq "
+        "FROM units WHERE seq > ? ORDER BY seq",
+        (since,),
+    )
+    for batch in iter(lambda: cursor.fetchmany(_FEED_BATCH), []):
+        if closing.is_set():
+            break
+        index.apply([row[:5] for row in batch])
+        since = batch[-1][5]
+    return since

@@ -63,8 +63,9 @@ class KeywordPart:
         words = keyword_terms(keywords)
         with self._db.snapshot() as conn:
             index = self._keywords.synced(conn)
-            matches = index.matches(words)
-            if matches is None:  # a keyword of several tokens: a phrase, matched by FTS5
+            matches = None if index is None else index.matches(words)
+            # FTS5 while the index is being built, and for a keyword of several tokens (a phrase)
+            if index is None or matches is None:
                 return _fts5_search(conn, words, scope, limit, filters, min_score)
             chosen = keyword_budget.rarest_within(dict(zip(words, matches)), keyword_budget.POSTINGS_BUDGET)
             if not chosen:

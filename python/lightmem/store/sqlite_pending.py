@@ -115,7 +115,8 @@ class PendingPart:
         words = keyword_terms(keywords)
         with self._db.snapshot() as conn:
             index = self._keywords.synced(conn)
-            if index.matches(words) is None:  # a keyword of several tokens: a phrase, matched by FTS5
+            # FTS5 while the index is being built, and for a keyword of several tokens (a phrase)
+            if index is None or index.matches(words) is None:
                 return buffer_search.by_fts5_keywords(conn, match, scope, limit, filters, min_score)
             return buffer_search.by_keywords(conn, index, words, scope, limit, filters, min_score)
 

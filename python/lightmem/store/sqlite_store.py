@@ -109,6 +109,7 @@ class SQLiteStore(UnitsPart, SearchPart, KeywordPart, PendingPart, Consolidation
         if self._db.closed:
             return
         try:
+            self._keywords.close()
             self._vectors.save_if_changed()
         finally:
             self._db.close()
