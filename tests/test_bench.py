@@ -42,7 +42,7 @@ from lightmem_bench.metrics import (
     within_budget,
 )
 from lightmem_bench.mock_server import MockLLM, MockLLMServer, answer_question, judge_answer
-from lightmem_bench.qa import build_answer_request, build_judge_request, parse_verdict
+from lightmem_bench.qa import build_answer_request, build_judge_request, parse_verdict, read_request
 from lightmem_bench.report import markdown
 from pg_server import PostgresServer
 
@@ -369,6 +369,14 @@ def test_qa_parsing_and_mock_answers() -> None:
     mock = MockLLM()
     assert mock.reply(build_judge_request("q", "Pixel", "It is Pixel.")) == "CORRECT"
     assert mock.reply(build_answer_request("violin?", memories)) == memories[1]
+    request = build_answer_request("Who plays?\nWhich?", [*memories, "Ben:\n- Question: no"])
+    assert read_request(request[1]["content"]) == {
+        "question": "Who plays? Which?",
+        "memories": [*memories, "Ben: - Question: no"],
+    }
+    judged = build_judge_request("q", "Pixel", "It is\nPixel.")[1]["content"]
+    fields = {"question": "q", "gold_answer": "Pixel", "answer": "It is Pixel.", "memories": []}
+    assert read_request(judged) == fields
 
 
 def test_mock_server_speaks_the_openai_protocol() -> None:

@@ -233,8 +233,10 @@ def score_all(
     system: System, questions: Sequence[Question], options: RunOptions, label: str, stored: set[str]
 ) -> dict[str, Any]:
     """Scores by category (evidence recall; answer words, with the questions skipped for having no
-    content word in their answer), raw search latencies, and QA accuracy with a real LLM."""
+    content word in their answer), raw search latencies, and QA accuracy with a real LLM (with each
+    question's answer and verdict)."""
     rows, answer_rows, latencies, graded = [], [], [], []
+    answers: list[dict[str, Any]] = []
     qa_llm = OpenAIClient.from_config(options.real_llm) if options.real_llm is not None else None
     for question in tqdm(questions, desc=label, leave=False, disable=None):
         ranked, seconds = ranked_hits(system, question.question, max(options.ks), max(options.budgets))
@@ -247,8 +249,9 @@ def score_all(
             answer_rows.append((question.category, answer))
         if qa_llm is not None:
             memories = [hit.text for hit in within_budget(ranked, max(options.budgets))]
-            correct = answer_and_judge(qa_llm, question.question, question.answer, memories).correct
-            graded.append((question.category, {"accuracy": float(correct)}))
+            grade = answer_and_judge(qa_llm, question.question, question.answer, memories)
+            graded.append((question.category, {"accuracy": float(grade.correct)}))
+            answers.append({"question": question.question, "gold": question.answer, **grade.__dict__})
     result: dict[str, Any] = {
         "scores": by_category(rows),
         "answer_words": by_category(answer_rows) if answer_rows else {},
@@ -258,6 +261,7 @@ def score_all(
     if qa_llm is not None:
         result["qa"] = by_category(graded)
         result["qa_llm"] = qa_llm.usage.snapshot()
+        result["qa_answers"] = answers
     return result
 
 

@@ -23,7 +23,7 @@ from lightmem.embedding import Embedder
 from lightmem.llm import LLMError, OfflineLLM, estimate_tokens
 
 from lightmem_bench.local_server import JSONHandler, LocalServer
-from lightmem_bench.qa import ANSWER_SYSTEM, JUDGE_SYSTEM
+from lightmem_bench.qa import ANSWER_SYSTEM, JUDGE_SYSTEM, read_request
 
 MODEL = "lightmem-mock"
 _WORDS = re.compile(r"\w+")
@@ -40,15 +40,12 @@ def _words(text: str) -> set[str]:
     return set(_WORDS.findall(text.lower()))
 
 
-def _user_json(messages: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def _user_fields(messages: Sequence[dict[str, Any]]) -> dict[str, Any]:
     content = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), None)
     try:
-        payload = json.loads(content) if isinstance(content, str) else None
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict):
-        raise MockRequestError("the last user message must be a JSON object")
-    return payload
+        return read_request(content) if isinstance(content, str) else {}
+    except ValueError as err:
+        raise MockRequestError(str(err)) from None
 
 
 def answer_question(payload: dict[str, Any]) -> str:
@@ -85,9 +82,9 @@ class MockLLM:
             raise MockRequestError("'messages' must be a non-empty list of objects")
         system = next((m.get("content") for m in messages if m.get("role") == "system"), None)
         if system == ANSWER_SYSTEM:
-            return answer_question(_user_json(messages))
+            return answer_question(_user_fields(messages))
         if system == JUDGE_SYSTEM:
-            return judge_answer(_user_json(messages))
+            return judge_answer(_user_fields(messages))
         user = str(messages[-1].get("content", ""))
         if _MEM0_NEW in user:
             return mem0_extraction(user)
