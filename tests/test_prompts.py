@@ -179,8 +179,8 @@ def test_units_cite_turns_by_number_and_take_their_time() -> None:
 def test_a_copied_line_number_is_left_out_of_the_text() -> None:
     """SmolLM2-135M answered "1. Caroline: Mel! Good to see you!", copying the request's line format."""
     assert _parse_one(text="1. Caroline: Mel! Good to see you!").text == "Caroline: Mel! Good to see you!"
-    assert _parse_one(text="2023. A good year.").text == "2023. A good year."
-    assert _parse_one(text="2023. Note: a good year.").text == "2023. Note: a good year."
+    assert _parse_one(text="2023. A good year, Caroline.").text == "2023. A good year, Caroline."
+    assert _parse_one(text="2023. Note: Caroline's year.").text == "2023. Note: Caroline's year."
     assert _parse_one(text="7.5 km is Caroline's daily run").text == "7.5 km is Caroline's daily run"
 
 
@@ -210,16 +210,39 @@ def test_a_unit_citing_no_turn_belongs_to_the_segment_sharing_most_words() -> No
     assert _parse_one(turns=[]).source == ("D1:1", "D1:2")
     assert _parse_one(turns=None, text="Caroline researches adoption agencies").source == ("D1:3",)
     only = [SEGMENTS[1]]
-    (unit,) = parse_extract_response('{"memories": [{"text": "Something else entirely"}]}', only)
+    (unit,) = parse_extract_response('{"memories": [{"text": "Caroline is busy"}]}', only)
     assert unit.source == ("D1:3",)
 
 
 def test_a_unit_sharing_no_word_with_any_of_several_segments_is_dropped() -> None:
     answer = read_extract_answer(
-        '{"memories": [{"text": "Zebras fly"}, {"text": "x", "turns": [3]}]}', SEGMENTS
+        '{"memories": [{"text": "Zebras fly"}, {"text": "Caroline x", "turns": [3]}]}', SEGMENTS
     )
     assert [u.source for u in answer.units] == [("D1:3",)]
     assert answer.problems == ["memories[0]: cites no turn and shares no word with any segment"]
+
+
+def test_a_unit_sharing_no_word_with_its_turns_is_not_from_the_conversation() -> None:
+    """SmolLM2-135M, asked to plan a week ("1. user: Hi, can you help me plan my week?", ...), answered
+    "I am a doctor." citing turns 1 and 2, and "I'm going to the beach, I'll have a picnic." citing turn 1:
+    both were stored as memories of the user."""
+    week = [
+        [
+            Turn("w1", "user", T0, "Hi, can you help me plan my week?"),
+            Turn("w2", "assistant", T0, "Of course. What do you have coming up?"),
+            Turn("w3", "user", T0, "A dentist appointment on Thursday at 3pm."),
+        ]
+    ]
+    items = [
+        {"text": "I am a doctor.", "turns": [1, 2]},
+        {"text": "I'm going to the beach, I'll have a picnic.", "turns": [1]},
+        {"text": "I'm going to the beach.", "turns": []},  # the only segment, and no word of it
+        {"text": "The user sees a dentist on Thursday at 3pm.", "turns": [3]},
+        {"text": "The user wants a plan for the week.", "turns": [1]},
+    ]
+    answer = read_extract_answer(_answer(memories=items), week)
+    assert [unit.text for unit in answer.units] == [items[3]["text"], items[4]["text"]]
+    assert len(answer.problems) == 3 and all("not from the conversation" in p for p in answer.problems)
 
 
 @pytest.mark.parametrize(
@@ -270,9 +293,10 @@ def test_answers_are_read_leniently(text: str) -> None:
 
 def test_a_truncated_answer_keeps_its_complete_units() -> None:
     text = (
-        '{"memories": [{"text": "A met B", "turns": [1]}, {"text": "B is proud", "turns": [2]}, {"text": "C'
+        '{"memories": [{"text": "Caroline met B", "turns": [1]}, '
+        '{"text": "B is proud", "turns": [2]}, {"text": "C'
     )
-    assert [u.text for u in parse_extract_response(text, SEGMENTS)] == ["A met B", "B is proud"]
+    assert [u.text for u in parse_extract_response(text, SEGMENTS)] == ["Caroline met B", "B is proud"]
 
 
 def test_one_bad_unit_never_throws_away_the_good_ones(caplog: pytest.LogCaptureFixture) -> None:

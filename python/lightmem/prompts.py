@@ -10,7 +10,8 @@ back exactly (the offline backend answers from it).
 
 An extraction answer needs only ``{"memories": [{"text": ..., "turns": [<numbers>]}]}``: the turns a
 unit cites give its source and its time; a unit citing no turn of the request is attributed to the
-segment sharing most words with it (the only one, when there is one). A consolidation answer lists only
+segment sharing most words with it (the only one, when there is one); a unit sharing no word with
+its source turns is not from the conversation, and dropped. A consolidation answer lists only
 the memories that change, by number: ``{"changes": [{"memory": 2, "action": "delete"}]}``; the
 others are kept, and numbers map back to memory ids here.
 
@@ -214,8 +215,9 @@ def read_extract_answer(text: str, segments: Sequence[Sequence[Turn]]) -> Extrac
     dropped.
 
     A unit's source is the turns it cites (by number; a turn id is accepted too), else the turns of the
-    segment that shares most words with it (of the only segment, if there is one); a unit that cites no
-    turn and shares no word with any of several segments is dropped. Its time is the ISO date it gives,
+    segment that shares most words with it (of the only segment, if there is one). A unit that shares no
+    word of three letters or more with its source turns (their text and speakers) is dropped: a small
+    model writes memories that are not in the conversation. Its time is the ISO date it gives,
     else the earliest time of its source turns. Its topic is optional. Raises `InvalidLLMOutput` when no
     item can be read, or when there are more items than `max_extracted_units(segments)`.
     """
@@ -294,6 +296,9 @@ def _unit(
         if segment is None:
             raise InvalidLLMOutput("cites no turn and shares no word with any segment")
         source = list(segments[segment])
+    grounds = set().union(*(long_words(f"{turn.speaker} {turn.text}") for turn in source))
+    if grounds and not long_words(text) & grounds:  # "I am a doctor." citing "Hi, can you help me?"
+        raise InvalidLLMOutput("shares no word with the turns it comes from: not from the conversation")
     topic = value.get("topic")
     times = [turn.time for turn in source if turn.time is not None]
     reference = times[0] if times else None
