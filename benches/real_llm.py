@@ -234,11 +234,15 @@ def measure(
                 questions = scored_questions(conversation, None)
                 options = RunOptions(real_llm=config if qa else None)
                 before = proxy.usage.snapshot()
+                start = time.perf_counter()
                 scores = score_all(run.system, questions, options, name, stored_words(units))
                 scores.pop("latencies_s")
                 figures["questions"] = len(questions)
                 figures["scores"] = scores
-                figures["qa_spent"] = _spent(proxy.usage.snapshot(), before)
+                figures["qa_spent"] = {
+                    **_spent(proxy.usage.snapshot(), before),
+                    "seconds": round(time.perf_counter() - start, 1),
+                }
         finally:
             run.system.close()
     figures["stored"] = [{"text": unit.text, "source": list(unit.source)} for unit in units]

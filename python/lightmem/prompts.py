@@ -118,7 +118,15 @@ class ConsolidateAnswer:
     problems: list[str] = field(default_factory=list)
 
 
-EXTRACT_ANSWER_FORM = '{"memories": [{"text": "<one fact>", "turns": [<turn numbers>]}]}'
+EXTRACT_ANSWER_FORM = (
+    'an object with a list "memories"; each memory is an object with "text", the fact as a sentence, and '
+    '"turns", the list of the numbers of the turns it comes from'
+)
+"""The extraction answer in words: a form with placeholders ("<one fact>") is what a small model copies."""
+MEMORY_TEXT_PATTERN = r'^[^<>"\\\x00-\x1f]{8,}$'
+"""The schema's pattern for a memory's text: 8 characters or more, no angle bracket (a placeholder), no
+double quote, backslash or control character (servers that turn the pattern into a grammar put it inside
+the JSON string as it is; llama.cpp does)."""
 CONSOLIDATE_ANSWER_FORM = (
     '{"changes": [{"memory": <number>, "action": "update" | "merge" | "delete", '
     '"text": "<new text>", "into": <number>}]}'
@@ -137,8 +145,7 @@ Write each fact worth remembering as one memory:
 - write dates out: resolve "yesterday", "last week", "next month" against the segment's date;
 - keep names, numbers, places, titles and preferences exactly;
 - skip greetings and small talk.
-Answer with JSON only: {EXTRACT_ANSWER_FORM}
-"turns": the numbers of the turns the fact comes from.
+Answer with JSON only: {EXTRACT_ANSWER_FORM}.
 If nothing is worth remembering, answer {{"memories": []}}."""
 
 CONSOLIDATE_SYSTEM = f"""\
@@ -182,7 +189,7 @@ def extract_answer_format(segments: Sequence[Sequence[Turn]]) -> AnswerFormat:
     item = {
         "type": "object",
         "properties": {
-            "text": {"type": "string"},
+            "text": {"type": "string", "pattern": MEMORY_TEXT_PATTERN},
             "turns": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": turns}},
         },
         "required": ["text", "turns"],
