@@ -854,6 +854,25 @@ def test_a_turn_with_content_that_no_memory_cites_is_stored_word_for_word(
     assert items[0].text == "Maya adopted a cat named Miso." and items[3].text.startswith("Maya: ")
 
 
+def test_memories_of_a_chinese_conversation_are_kept_and_cite_their_turns(
+    tmp_path: Path, embedder: OnnxEmbedder, llm_server: LLMServer
+) -> None:
+    """Chinese is written without spaces: a whole sentence was one "word", so a memory that rephrased its
+    turn shared no word with it; it was dropped as not from the conversation and the turn stored word for
+    word instead (and, cited by such a memory, the turn counted as not cited)."""
+    turns = ["我昨天去了北京看我的奶奶。", "她身体好吗？"]
+    memories = [
+        {"text": "用户昨天去北京看了奶奶。", "turns": [1]},  # rephrased: shares 北京, 奶奶
+        {"text": "我是一名医生。", "turns": [2]},  # not in the conversation
+    ]
+    llm_server.script(Reply(content=json.dumps({"memories": memories}, ensure_ascii=False)))
+    with openai_memory(tmp_path / "mem", embedder, llm_server) as memory:
+        memory.add([{"role": "user", "content": text} for text in turns], user_id="u")
+        items = memory.flush()
+    assert [item.text for item in items] == ["用户昨天去北京看了奶奶。", "user: 她身体好吗？"]
+    assert items[0].source != items[1].source and len(items[0].source) == len(items[1].source) == 1
+
+
 def test_a_turn_of_numbers_only_is_stored_once(tmp_path: Path, hash_embedder: HashEmbedder) -> None:
     """A turn without a word of three letters shares none with the unit citing it: it was stored a second
     time as if no unit cited it ("user: 42" twice)."""

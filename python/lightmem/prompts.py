@@ -333,6 +333,11 @@ def _cited(value: Any, turns: Sequence[Turn]) -> list[int]:
 
 
 _WORD = re.compile(r"[^\W_]+")
+_UNSPACED = re.compile(
+    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+"
+)
+"""A run of characters of scripts written without spaces between words (Thai, Lao, Myanmar, Khmer,
+hiragana and katakana, CJK ideographs)."""
 _COPIED_LINE = re.compile(r"(\d{1,6})\. ([^\n]{1,80}?): ")
 """A turn line's number and speaker at the start of a unit text ("1. Caroline: ..."), copied by the model."""
 
@@ -349,8 +354,14 @@ def _closest_segment(text: str, segments: Sequence[Sequence[Turn]]) -> Optional[
 
 
 def long_words(text: str) -> set[str]:
-    """The words of `text` of three letters or more, lowercased."""
-    return {word for word in _WORD.findall(text.lower()) if len(word) > 2}
+    """The words of `text` of three letters or more, lowercased; in a script written without spaces
+    (Chinese, Japanese kana, Thai, Lao, Khmer, Myanmar), every two adjacent characters, as the words of
+    such a run cannot be told apart without a dictionary ("我昨天去了北京" and "她去北京" share "北京")."""
+    lowered = text.lower()
+    words = {word for word in _WORD.findall(_UNSPACED.sub(" ", lowered)) if len(word) > 2}
+    for run in _UNSPACED.findall(lowered):
+        words.update(run[i : i + 2] for i in range(len(run) - 1))
+    return words
 
 
 # --- consolidation --------------------------------------------------------------------------------------
