@@ -118,8 +118,14 @@ _SUBORDINATORS = frozenset(
     "after once as".split()
 )
 """Conjunctions and subordinators: a subject pronoun after one opens a clause of its own (rule 12)."""
-_REPORTED = _PERSONAL_SUBJECTS | frozenset("that if whether".split())
-"""What opens a reported or embedded clause: a word directly before one is a verb (rule 12)."""
+_REPORTED = _PERSONAL_SUBJECTS | frozenset("that if whether when where why how what".split())
+"""What opens a reported or embedded clause: a word directly before one is a verb (rules 12, 13)."""
+_RELATIVES = frozenset("who which that".split())
+"""Relative pronouns: after a subject's head they open a clause about it (rule 14)."""
+_TIME_UNITS = frozenset("second minute hour day week fortnight month year decade century couple few".split())
+"""Units of time: "a" / "an" before one is a quantity ("about a week", rule 13)."""
+_LIST_MARKER = re.compile(r"[-–—•·*]|\(?(?:[0-9]{1,2}|[A-Za-z])\)|[0-9]{1,2}\.")
+"""A list item's marker standing as a word (rule 14): a bullet, or "1)", "(2)", "3.", "a)"."""
 _BRACKETS = re.compile(r"[\[\]]")
 
 
@@ -133,6 +139,8 @@ class ClaimWords:
     reach: dict[str, tuple[int, int]]
     particles: frozenset[str]
     """Phrasal-verb particles: claim words only directly after a content word (rule 6)."""
+    numeral: frozenset[str]
+    """Keys that are claim words only directly before a quantity (the `numeral` attribute, rule 13)."""
 
 
 @lru_cache(maxsize=1)
@@ -142,7 +150,9 @@ def claim_words() -> ClaimWords:
     phrases: dict[str, list[tuple[str, ...]]] = {}
     reach: dict[str, tuple[int, int]] = {}
     particles: set[str] = set()
-    class_flags, class_reach, class_particle = 0, None, False
+    numeral: set[str] = set()
+    unconditional: set[str] = set()
+    class_flags, class_reach, class_particle, class_numeral = 0, None, False, False
     text = claim_words_text()
     for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
@@ -150,6 +160,7 @@ def claim_words() -> ClaimWords:
             attributes = line.split()[1:]
             class_reach = SCOPE if "scope" in attributes else HEAD if "head" in attributes else None
             class_particle = "particle" in attributes
+            class_numeral = "numeral" in attributes
             class_flags = _core.FLAG_FORCE_KEEP
             class_flags |= _core.FLAG_DATE if "date" in attributes else 0
             class_flags |= _core.FLAG_NUMBER if "number" in attributes else 0
@@ -165,11 +176,12 @@ def claim_words() -> ClaimWords:
             else:
                 key = words[0]
             flags[key] = flags.get(key, 0) | class_flags
+            (numeral if class_numeral else unconditional).add(key)
             if class_reach is not None:
                 reach[key] = max(reach.get(key, class_reach), class_reach)
     for starts in phrases.values():
         starts.sort(key=len, reverse=True)  # the longest phrase wins
-    return ClaimWords(flags, phrases, reach, frozenset(particles))
+    return ClaimWords(flags, phrases, reach, frozenset(particles), frozenset(numeral - unconditional))
 
 
 def word_key(word: str) -> str:
@@ -305,6 +317,8 @@ def _claim_at(
         inside = end <= stop and not any(_CLAUSE_END.search(words[j]) for j in range(i, end - 1))
         if inside and tuple(keys[i:end]) == phrase:
             entry = "_".join(phrase)
+            if entry in claims.numeral and not _is_quantity(words, keys, end, stop, claims):
+                continue
             for j in range(i, end):
                 flags[j] |= claims.flags[entry]
                 force[j] = True
@@ -316,9 +330,30 @@ def _claim_at(
         if pattern is None:
             return None
         word_flags, reach = pattern
+    elif key in claims.numeral and not _is_quantity(words, keys, i + 1, stop, claims):
+        return None
     flags[i] |= word_flags
     force[i] = True
     return None if reach is None else (i, reach)
+
+
+def _is_number(key: str, claims: ClaimWords) -> bool:
+    """A number (rule 3): a number word, or by its form."""
+    if claims.flags.get(key):
+        return bool(claims.flags[key] & _core.FLAG_NUMBER)
+    pattern = _pattern_claim(key)
+    return pattern is not None and bool(pattern[0] & _core.FLAG_NUMBER)
+
+
+def _is_quantity(words: Sequence[str], keys: Sequence[str], k: int, stop: int, claims: ClaimWords) -> bool:
+    """Rule 13: whether a quantity starts at word `k` (in the clause of word `k - 1`): a number, "half",
+    or "a" / "an" before a number or a unit of time."""
+    if k >= stop or _CLAUSE_END.search(words[k - 1]):
+        return False
+    if _is_number(keys[k], claims) or keys[k] == "half":
+        return True
+    article = keys[k] in ("a", "an") and not _CLAUSE_END.search(words[k])
+    return article and k + 1 < stop and (_is_number(keys[k + 1], claims) or keys[k + 1] in _TIME_UNITS)
 
 
 def _ends_clause(words: Sequence[str], keys: Sequence[str], i: int, stop: int) -> bool:
@@ -385,9 +420,19 @@ def _verb_group(
     """The verb group after the subject at word `i` (itself an auxiliary if `auxiliary`): the index of
     its main verb and True, or of its last auxiliary and False; None if neither follows."""
     last_auxiliary = i if auxiliary else None
-    for j in range(i + 1, min(i + 1 + VERB_REACH, stop)):
+    if _CLAUSE_END.search(words[i]):
+        return None if last_auxiliary is None else (last_auxiliary, False)
+    return _verb_group_from(words, keys, i + 1, stop, last_auxiliary)
+
+
+def _verb_group_from(
+    words: Sequence[str], keys: Sequence[str], first: int, stop: int, last_auxiliary: int | None
+) -> tuple[int, bool] | None:
+    """The verb group from word `first` on (within its clause), after the auxiliary `last_auxiliary`
+    if any: the index of its main verb and True, or of its last auxiliary and False."""
+    for j in range(first, min(first + VERB_REACH, stop)):
         key = keys[j]
-        if _CLAUSE_END.search(words[j - 1]) or key in _CONJUNCTIONS:
+        if (j > first and _CLAUSE_END.search(words[j - 1])) or key in _CONJUNCTIONS:
             break
         adverb = key in _VERB_ADVERBS or key.endswith("ly")
         if key in _AUXILIARIES or _NEGATED.search(key):
@@ -412,11 +457,13 @@ class _Clause:
     def keep_heads(self, sentence: range) -> None:
         """In each clause of `sentence` (opening past its fillers): the head of a noun-phrase subject
         with its verb group (as rule 8 reads it after a pronoun), and the head of the noun phrase
-        after a main verb (its object; past particles and prepositions), and an imperative verb."""
+        after a main verb (its object; past particles and prepositions) with a prepositional phrase
+        after it, an imperative verb, and rule 14's clauses."""
         words, keys, force = self.words, self.keys, self.force
         stop = sentence.stop
         after_verb = False  # a main verb was just kept: a noun phrase next is its object
         seen_verb = False  # a verb group was kept before word j (rule 12)
+        awaiting_verb = False  # a subject's head was kept before its relative clause (rule 14)
         j = sentence.start
         while j < stop:
             key = keys[j]
@@ -432,14 +479,31 @@ class _Clause:
                 after_verb = group is not None and group[1] and not _CLAUSE_END.search(words[last])
                 j = last + 1
                 continue
-            if j == sentence.start and self._is_imperative(j, stop):
+            if awaiting_verb and self._verb_starts(j, stop, True):
+                group = _verb_group_from(words, keys, j, stop, None)
+                if group is not None:
+                    last, main = group
+                    force[j : last + 1] = [True] * (last + 1 - j)
+                    after_verb = main and not _CLAUSE_END.search(words[last])
+                    awaiting_verb, seen_verb = False, True
+                    j = last + 1
+                    continue
+            item = j > sentence.start and _LIST_MARKER.fullmatch(words[j - 1]) is not None
+            if self._is_clause_verb(j, sentence.start, stop, item):
                 force[j] = after_verb = seen_verb = True
                 j += 1
                 continue
+            if self._is_infinitive(j, stop):
+                force[j] = force[j + 1] = after_verb = True
+                j += 2
+                continue
             opens_clause = (
-                j == sentence.start or _CLAUSE_END.search(words[j - 1]) or keys[j - 1] in _CONJUNCTIONS
+                j == sentence.start
+                or item
+                or bool(_CLAUSE_END.search(words[j - 1]))
+                or keys[j - 1] in _CONJUNCTIONS
             )
-            head = self._noun_phrase(j, stop, after_verb or bool(opens_clause), after_verb)
+            head = self._noun_phrase(j, stop, after_verb or opens_clause, after_verb)
             if head is not None:
                 verb = self._verb_starts(head + 1, stop, not after_verb)
                 group = _verb_group(words, keys, head, stop, False) if verb else None
@@ -456,13 +520,120 @@ class _Clause:
                     after_verb = not _CLAUSE_END.search(words[last])
                     j = last + 1
                     continue
-                force[head] = force[head] or after_verb
+                subject = None
+                if opens_clause and not after_verb:
+                    subject = self._keep_subject_clause(j, head, stop)
+                if subject is not None:
+                    j, after_verb, awaiting_verb = subject
+                    seen_verb = seen_verb or after_verb
+                    continue
+                is_object = after_verb
+                force[head] = force[head] or after_verb or item
                 after_verb = False
                 j = head + 1
+                if is_object:
+                    inner = self._keep_modifier(head, stop)
+                    if inner is not None:
+                        j = inner + 1
                 continue
             preposition = key in _PREPOSITIONS or key in _OTHER_PREPOSITIONS or key in self.claims.particles
             after_verb = after_verb and preposition and not _CLAUSE_END.search(words[j])
             j += 1
+
+    def _is_clause_verb(self, j: int, start: int, stop: int, item: bool) -> bool:
+        """Rule 14: a clause's verb without a subject of its own: at a sentence's or list item's start
+        an imperative; after a conjunction or "then", a past form or a content word before an object."""
+        if j == start or item:
+            return self._is_imperative(j, stop)
+        words, keys = self.words, self.keys
+        coordinated = keys[j - 1] in _CONJUNCTIONS or keys[j - 1] == "then"
+        if not coordinated or _CLAUSE_END.search(words[j - 1]) or not self._is_noun(j) or self._is_claim(j):
+            return False
+        before_object = (
+            j + 1 < stop
+            and not _CLAUSE_END.search(words[j])
+            and (keys[j + 1] in _OBJECT_OPENERS or keys[j + 1] in _OBJECT_CASE)
+        )
+        return keys[j] in _PAST_TENSES or _is_regular_past(keys[j]) or before_object
+
+    def _is_infinitive(self, j: int, stop: int) -> bool:
+        """Rule 14: "to" before a content word that an object follows ("hope to build a shelter")."""
+        words, keys = self.words, self.keys
+        return (
+            keys[j] == "to"
+            and j + 2 < stop
+            and not _CLAUSE_END.search(words[j])
+            and self._is_noun(j + 1)
+            and not self._is_claim(j + 1)
+            and not _CLAUSE_END.search(words[j + 1])
+            and (keys[j + 2] in _OBJECT_OPENERS or keys[j + 2] in _OBJECT_CASE)
+        )
+
+    def _keep_modifier(self, head: int, stop: int) -> int | None:
+        """Rule 14: after an object's head, a preposition and the head of its noun phrase ("took the
+        kids to the museum"); returns that head's index."""
+        words, keys = self.words, self.keys
+        preposition = (
+            head + 2 < stop
+            and not _CLAUSE_END.search(words[head])
+            and (keys[head + 1] in _PREPOSITIONS or keys[head + 1] in _OTHER_PREPOSITIONS)
+            and not _CLAUSE_END.search(words[head + 1])
+        )
+        if not preposition:
+            return None
+        inner = self._noun_phrase(head + 2, stop, True, True)
+        if inner is None:
+            return None
+        self.force[head + 1] = self.force[inner] = True
+        return inner
+
+    def _keep_subject_clause(self, opener: int, head: int, stop: int) -> tuple[int, bool, bool] | None:
+        """Rule 14: if the subject's head at `head` (of a noun phrase opening at `opener`) is followed by
+        a relative clause (without a pronoun only after a determiner, possessive or number), an
+        appositive or a coordinate subject, keeps the head with what marks it; returns (the next word
+        to read, whether a main verb was just kept, whether the subject's verb is still to come)."""
+        words, keys, force = self.words, self.keys, self.force
+        following = head + 1
+        if following + 1 >= stop:
+            return None
+        if words[head].endswith(","):
+            opens = keys[following] in _DETERMINERS or keys[following].endswith("'s")
+            inner = self._noun_phrase(following, stop, True, False) if opens else None
+            if inner is None or not words[inner].endswith(",") or inner + 1 >= stop:
+                return None
+            group = _verb_group_from(words, keys, inner + 1, stop, None)
+            if group is None:
+                return None
+            last, main = group
+            force[head] = force[inner] = True
+            force[inner + 1 : last + 1] = [True] * (last - inner)
+            return last + 1, main and not _CLAUSE_END.search(words[last]), False
+        if _CLAUSE_END.search(words[head]):
+            return None
+        if keys[following] in _RELATIVES and not _CLAUSE_END.search(words[following]):
+            force[head] = force[following] = True
+            group = _verb_group(words, keys, following, stop, False)
+            if group is None:
+                return following + 1, False, True
+            last, main = group
+            force[following + 1 : last + 1] = [True] * (last - following)
+            return last + 1, main and not _CLAUSE_END.search(words[last]), True
+        opener_key = keys[opener]
+        determined = opener_key in _DETERMINERS or opener_key.endswith("'s")
+        determined = determined or _is_number(opener_key, self.claims)
+        contact = keys[following] in _PERSONAL_SUBJECTS and _verb_group(words, keys, following, stop, False)
+        if determined and contact:
+            force[head] = force[following] = True  # a relative clause without a pronoun
+            return following, False, True
+        coordinate = (
+            keys[following] in ("and", "or")
+            and not _CLAUSE_END.search(words[following])
+            and self._noun_phrase(following + 1, stop, False, False) is not None
+        )
+        if coordinate:
+            force[head] = True
+            return following, False, False
+        return None
 
     def _verb_after_modifier(self, head: int, stop: int) -> int | None:
         """If the noun at `head` is followed by a preposition and a noun phrase that a main verb
@@ -512,7 +683,7 @@ class _Clause:
         then nouns, up to a verb, a function word, the end of its clause or, past its first noun, a
         claim word; NOUN_PHRASE_WORDS at most. An object (`is_object`) may be followed by another."""
         words, keys = self.words, self.keys
-        determiner = keys[j] in _DETERMINERS
+        determiner = keys[j] in _DETERMINERS or _is_number(keys[j], self.claims)
         if not determiner:
             opens = any_noun or words[j][:1].isupper() or keys[j].endswith("'s")
             if not (opens and self._is_noun(j) and not self._is_claim(j)):
@@ -544,9 +715,9 @@ class _Clause:
             return True
         if not _is_content(key, self.stopword[k]):
             return False
-        letters = re.fullmatch("[a-z]+", key) is not None
-        if letters and len(key) >= 5 and key.endswith("ed"):
+        if _is_regular_past(key):
             return True
+        letters = re.fullmatch("[a-z]+", key) is not None
         if k + 1 >= stop or _CLAUSE_END.search(words[k]):
             return False
         following = keys[k + 1]
@@ -567,6 +738,15 @@ def _keep_object_pronouns(
         ) or before in _AUXILIARIES
         if keys[j] in _OBJECT_CASE and force[j - 1] and takes_object and not _CLAUSE_END.search(words[j - 1]):
             force[j] = True
+        # Rule 14: a pronoun after a preposition inside its clause, with the preposition.
+        after_preposition = (
+            j >= sentence.start + 2
+            and (before in _PREPOSITIONS or before in _OTHER_PREPOSITIONS)
+            and not _CLAUSE_END.search(words[j - 1])
+            and not _CLAUSE_END.search(words[j - 2])
+        )
+        if keys[j] in _OBJECT_CASE and after_preposition:
+            force[j - 1] = force[j] = True
 
 
 def _keep_after(
@@ -613,6 +793,11 @@ def _keep_question_frame(
             if _is_content(keys[j], stopword[j]):
                 force[sentence.start : j + 1] = [True] * (j + 1 - sentence.start)
                 return
+
+
+def _is_regular_past(key: str) -> bool:
+    """A regular past tense or participle by its form: a word of ASCII letters in -ed, five or more."""
+    return len(key) >= 5 and key.endswith("ed") and re.fullmatch("[a-z]+", key) is not None
 
 
 def _is_content(key: str, stopword: bool) -> bool:

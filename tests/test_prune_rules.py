@@ -33,7 +33,11 @@ VOCABULARY = (
     "sister neighbour's Anna's doctor kids fence garden car keys bought took said painted enjoyed "
     "barked loves walks works driving near through around Look [shares photo lake] "
     # rule 12: object pronouns, reflexives, reporting verbs, subordinators
-    "myself themselves thinks says remind owes if whether when although once"
+    "myself themselves thinks says remind owes if whether when although once "
+    # rules 13 and 14: approximators before quantities, comparisons, relative pronouns, list markers,
+    # infinitives, verbs after conjunctions, pronouns after prepositions
+    "about around over under exactly close to half an hour week few like as than who which "
+    "where how 1) (2) 3. a) - • then hates fixed lives build shelter with guy roommate"
 ).split()
 DECORATIONS = ["", "", "", "", ",", ".", "!", "?", "...", ";", ":", ")", '"', "”", "’", "?”", ".)"]
 OPENERS = ["", "", "", "", "", "", "[", '"', "(", "“"]
@@ -53,10 +57,10 @@ def turns(draw: st.DrawFn) -> str:
     return "".join(parts)
 
 
-NOUN_PHRASE_OPENERS = "the a my our her Anna's Maria Look the".split()
-NOUNS = "sister doctor kids fence garden car keys photo lake family coffee job imagination".split()
+NOUN_PHRASE_OPENERS = "the a my our her Anna's Maria Look the 20 three".split()
+NOUNS = "sister doctor kids fence garden car keys photo lake family coffee job imagination 8 an hour".split()
 VERB_GROUPS = [
-    *"bought took said painted enjoyed barked loves walks works is was".split(),
+    *"bought took said painted enjoyed barked loves walks works is was gave hates build".split(),
     "really enjoyed",
     "usually walks",
     "has been",
@@ -71,6 +75,24 @@ LINKS = [
     "",
     "",
     "to",
+    "to",
+    "who",
+    "which",
+    "that",
+    "when",
+    "and",
+    "or",
+    ",",
+    "about",
+    "over",
+    "like",
+    "as",
+    "1)",
+    "-",
+    "then",
+    "with",
+    "him",
+    "them",
     "at",
     "near",
     "through",
@@ -148,6 +170,10 @@ def test_plan_matches_the_python_oracle_on_clauses(texts: list[str]) -> None:
         "My sister bought a new car and she loves driving it to work.",
         "The doctor said my blood pressure is fine, so Anna's kids really enjoyed the trip.",
         "[shares a photo of a red barn near the river] Look at this view!",
+        "Anna hates when I leave dishes in the sink, and gave it to Caroline for about 8 months.",
+        "The guy who lives next door fixed my bike. Anna, my roommate, hates it; up to 3 weeks or so.",
+        "My journey and the support I got made a difference: 1) call the dentist 2) talk to him - buy it.",
+        "It tastes like soap, as tall as over an hour, under the bridge; I hope to build a shelter.",
         "We painted the garden fence a dark green. Our neighbour finally walks to work.",
         "My dad thinks I should sell the house, but I lost it and he owes me. Remind me if she says that.",
     ],

@@ -65,6 +65,8 @@ const OBJECT_CASE: u32 = 1 << 21;
 const PERSONAL_SUBJECT: u32 = 1 << 22;
 const SUBORDINATOR: u32 = 1 << 23;
 const REPORTED: u32 = 1 << 24;
+const TIME_UNIT: u32 = 1 << 25;
+const RELATIVE: u32 = 1 << 26;
 
 macro_rules! interjections {
     () => {
@@ -163,8 +165,16 @@ const WORD_CLASSES: &[(u32, &str)] = &[
     ),
     // Personal subject pronouns: kept with their verb, but for a sentence's first subject "I" (rule 12).
     (PERSONAL_SUBJECT | REPORTED, "i you he she we they it"),
-    // What opens a reported or embedded clause: a word directly before one is a verb (rule 12).
+    // What opens a reported or embedded clause: a word directly before one is a verb (rules 12, 13).
     (REPORTED | SUBORDINATOR, "that if whether"),
+    (REPORTED, "when where why how what"),
+    // Relative pronouns: after a subject's head they open a clause about it (rule 14).
+    (RELATIVE, "who which that"),
+    // Units of time: "a" / "an" before one is a quantity ("about a week", rule 13).
+    (
+        TIME_UNIT,
+        "second minute hour day week fortnight month year decade century couple few",
+    ),
     // Conjunctions and subordinators: a subject pronoun after one opens a clause of its own (rule 12).
     (
         SUBORDINATOR,
@@ -186,6 +196,8 @@ const APOSTROPHES: [char; 4] = ['’', '‘', '´', 'ʼ'];
 struct Claim {
     flags: u8,
     reach: Option<Reach>,
+    /// A claim word only directly before a quantity (the `numeral` attribute).
+    numeral: bool,
 }
 
 /// The claim-word list, the stopwords and the closed word classes, ready to plan turns.
@@ -303,6 +315,47 @@ fn ends_with_clitic(key: &str, clitic: impl Fn(&str, &str) -> bool) -> bool {
     false
 }
 
+/// A regular past tense or participle by its form: a word of ASCII letters in -ed, five or more.
+fn is_regular_past(key: &str) -> bool {
+    key.len() >= 5 && key.ends_with("ed") && key.bytes().all(|b| b.is_ascii_lowercase())
+}
+
+/// Rule 14: a list item's marker standing as a word: a bullet (- – — • · *) or a label of one or two
+/// digits or one letter, in parentheses or followed by ")" or "." ("1)", "(2)", "3.", "a)").
+fn is_list_marker(text: &str) -> bool {
+    if matches!(text, "-" | "–" | "—" | "•" | "·" | "*") {
+        return true;
+    }
+    let Some(label) = text
+        .strip_suffix(')')
+        .map(|rest| rest.strip_prefix('(').unwrap_or(rest))
+        .or_else(|| {
+            text.strip_suffix('.')
+                .filter(|rest| rest.bytes().all(|b| b.is_ascii_digit()))
+        })
+    else {
+        return false;
+    };
+    let digits = (1..=2).contains(&label.len()) && label.bytes().all(|b| b.is_ascii_digit());
+    let letter = label.len() == 1 && label.bytes().all(|b| b.is_ascii_alphabetic());
+    digits || letter
+}
+
+/// A number (rule 3): by its form or a number word.
+fn is_number(word: &Word) -> bool {
+    word.claim.is_some_and(|c| c.flags & NUMBER != 0)
+}
+
+/// Where rule 14 goes on after a subject's relative clause, appositive or coordinate.
+struct SubjectClause {
+    /// The next word to read.
+    resume: usize,
+    /// A main verb was just kept: a noun phrase next is its object.
+    after_verb: bool,
+    /// The subject's own verb is still to come.
+    awaiting_verb: bool,
+}
+
 /// Claim words found by their form (rule 3): a negation in n't, a modal in 'll or 'd (either with
 /// clitics after it), a French negation n' ("n'est"), a number (a character of Unicode category N
 /// or a CJK numeral), a CJK negation.
@@ -310,6 +363,7 @@ fn pattern_claim(key: &str) -> Option<Claim> {
     let scope = Claim {
         flags: FORCE_KEEP,
         reach: Some(SCOPE),
+        numeral: false,
     };
     if is_negated(key) {
         return Some(scope);
@@ -318,6 +372,7 @@ fn pattern_claim(key: &str) -> Option<Claim> {
         return Some(Claim {
             flags: FORCE_KEEP,
             reach: Some(HEAD),
+            numeral: false,
         });
     }
     let elided = key
@@ -334,6 +389,7 @@ fn pattern_claim(key: &str) -> Option<Claim> {
         return Some(Claim {
             flags: FORCE_KEEP | NUMBER,
             reach: Some(HEAD),
+            numeral: false,
         });
     }
     let cjk_negation = !key.is_ascii()
@@ -367,6 +423,7 @@ impl Rules {
                 let mut claim = Claim {
                     flags: FORCE_KEEP,
                     reach: None,
+                    numeral: false,
                 };
                 let mut particle = false;
                 for attribute in header.split_whitespace().skip(1) {
@@ -375,6 +432,7 @@ impl Rules {
                         "head" => claim.reach = claim.reach.or(Some(HEAD)),
                         "date" => claim.flags |= DATE,
                         "number" => claim.flags |= NUMBER,
+                        "numeral" => claim.numeral = true,
                         "particle" => particle = true,
                         other => {
                             return Err(KernelError::Value(format!(
@@ -405,9 +463,11 @@ impl Rules {
                 let known = claims.entry(entry.to_owned()).or_insert(Claim {
                     flags: 0,
                     reach: claim.reach,
+                    numeral: claim.numeral,
                 });
                 known.flags |= claim.flags;
                 known.reach = known.reach.max(claim.reach);
+                known.numeral = known.numeral && claim.numeral; // a class without the condition wins
             }
         }
         for starts in phrases.values_mut() {
@@ -593,6 +653,9 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
                 }
                 if words[i..end].iter().zip(phrase).all(|(w, p)| w.key == *p) {
                     let claim = rules.claims[&phrase.join("_")];
+                    if claim.numeral && !self.is_quantity(end, stop) {
+                        continue;
+                    }
                     self.flags[i..end]
                         .iter_mut()
                         .for_each(|f| *f |= claim.flags);
@@ -602,9 +665,27 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
             }
         }
         let claim = words[i].claim?;
+        if claim.numeral && !self.is_quantity(i + 1, stop) {
+            return None;
+        }
         self.flags[i] |= claim.flags;
         self.force[i] = true;
         claim.reach.map(|reach| (i, reach))
+    }
+
+    /// Rule 13: whether a quantity starts at word `k` (in the clause of word `k - 1`): a number, "half",
+    /// or "a" / "an" before a number or a unit of time.
+    fn is_quantity(&self, k: usize, stop: usize) -> bool {
+        let words = self.words;
+        if k >= stop || words[k - 1].ends_clause() {
+            return false;
+        }
+        let word = &words[k];
+        if is_number(word) || word.key == "half" {
+            return true;
+        }
+        let article = (word.key == "a" || word.key == "an") && !word.ends_clause();
+        article && k + 1 < stop && (is_number(&words[k + 1]) || words[k + 1].has(TIME_UNIT))
     }
 
     /// Word `i` is the last of its clause: punctuation after it, its sentence's end, a conjunction next.
@@ -681,11 +762,25 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
     /// Rule 8's verb group after the subject at word `i` (itself an auxiliary if `auxiliary`): the
     /// index of its main verb and true, or of its last auxiliary and false; None if neither follows.
     fn verb_group(&self, i: usize, stop: usize, auxiliary: bool) -> Option<(usize, bool)> {
+        let last_auxiliary = auxiliary.then_some(i);
+        if self.words[i].ends_clause() {
+            return last_auxiliary.map(|j| (j, false));
+        }
+        self.verb_group_from(i + 1, stop, last_auxiliary)
+    }
+
+    /// Rule 8's verb group from word `first` on (within its clause), after the auxiliary
+    /// `last_auxiliary` if any: the index of its main verb and true, or of its last auxiliary and false.
+    fn verb_group_from(
+        &self,
+        first: usize,
+        stop: usize,
+        mut last_auxiliary: Option<usize>,
+    ) -> Option<(usize, bool)> {
         let words = self.words;
-        let mut last_auxiliary = auxiliary.then_some(i);
-        for j in i + 1..(i + 1 + VERB_REACH).min(stop) {
+        for j in first..(first + VERB_REACH).min(stop) {
             let word = &words[j];
-            if words[j - 1].ends_clause() || word.has(CONJUNCTION) {
+            if (j > first && words[j - 1].ends_clause()) || word.has(CONJUNCTION) {
                 break;
             }
             let adverb = word.has(VERB_ADVERB) || word.key.ends_with("ly");
@@ -700,13 +795,15 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
         last_auxiliary.map(|j| (j, false))
     }
 
-    /// Rule 10: in each clause of the sentence `words[sentence]` (opening past its fillers), the head
-    /// of a noun-phrase subject with its verb group, and the head of the object after a main verb.
+    /// Rules 10 and 14: in each clause of the sentence `words[sentence]` (opening past its fillers),
+    /// the head of a noun-phrase subject with its verb group, and the head of the object after a main
+    /// verb with a prepositional phrase after it; a clause's verb without a subject of its own.
     fn keep_clause_heads(&mut self, sentence: Range<usize>) {
         let words = self.words;
         let stop = sentence.end;
         let mut after_verb = false; // a main verb was just kept: a noun phrase next is its object
         let mut seen_verb = false; // a verb group was kept before word j (rule 12)
+        let mut awaiting_verb = false; // a subject's head was kept before its relative clause (rule 14)
         let mut j = sentence.start;
         while j < stop {
             let word = &words[j];
@@ -724,15 +821,34 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
                 j = last + 1;
                 continue;
             }
-            if j == sentence.start && self.is_imperative(j, stop) {
+            if awaiting_verb && self.verb_starts(j, stop, true) {
+                if let Some((last, main)) = self.verb_group_from(j, stop, None) {
+                    self.force(j..last + 1);
+                    after_verb = main && !words[last].ends_clause();
+                    awaiting_verb = false;
+                    seen_verb = true;
+                    j = last + 1;
+                    continue;
+                }
+            }
+            let item = j > sentence.start && is_list_marker(words[j - 1].text);
+            if self.is_clause_verb(j, sentence.start, stop, item) {
                 self.force[j] = true;
                 after_verb = true;
                 seen_verb = true;
                 j += 1;
                 continue;
             }
-            let opens_clause =
-                j == sentence.start || words[j - 1].ends_clause() || words[j - 1].has(CONJUNCTION);
+            if self.is_infinitive(j, stop) {
+                self.force(j..j + 2);
+                after_verb = true;
+                j += 2;
+                continue;
+            }
+            let opens_clause = j == sentence.start
+                || item
+                || words[j - 1].ends_clause()
+                || words[j - 1].has(CONJUNCTION);
             if let Some(head) = self.noun_phrase(j, stop, after_verb || opens_clause, after_verb) {
                 if self.verb_starts(head + 1, stop, !after_verb) {
                     if let Some((last, main)) = self.verb_group(head, stop, false) {
@@ -752,15 +868,166 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
                         continue;
                     }
                 }
-                self.force[head] = self.force[head] || after_verb;
+                if opens_clause && !after_verb {
+                    if let Some(next) = self.keep_subject_clause(j, head, stop) {
+                        // Rule 14: a subject's head before its relative clause, appositive or
+                        // coordinate, and what comes next.
+                        after_verb = next.after_verb;
+                        awaiting_verb = next.awaiting_verb;
+                        seen_verb = seen_verb || next.after_verb;
+                        j = next.resume;
+                        continue;
+                    }
+                }
+                let object = after_verb;
+                self.force[head] = self.force[head] || after_verb || item;
                 after_verb = false;
                 j = head + 1;
+                if object {
+                    if let Some(last) = self.keep_modifier(head, stop) {
+                        j = last + 1;
+                    }
+                }
                 continue;
             }
             let preposition = word.has(PREPOSITION | OTHER_PREPOSITION | PARTICLE);
             after_verb = after_verb && preposition && !word.ends_clause();
             j += 1;
         }
+    }
+
+    /// Rule 14: a clause's verb without a subject of its own: at a sentence's or a list item's start,
+    /// a content word before an object or a preposition (an imperative: "Look at this", "1) call the
+    /// dentist"); after a conjunction or "then", a past form or a content word before an object
+    /// ("and gave it to", "then called me").
+    fn is_clause_verb(&self, j: usize, start: usize, stop: usize, item: bool) -> bool {
+        let words = self.words;
+        if j == start || item {
+            return self.is_imperative(j, stop);
+        }
+        let coordinated = words[j - 1].has(CONJUNCTION) || words[j - 1].key == "then";
+        if !coordinated
+            || words[j - 1].ends_clause()
+            || !self.is_noun(j)
+            || words[j].claim.is_some()
+        {
+            return false;
+        }
+        let word = &words[j];
+        let before_object =
+            j + 1 < stop && !word.ends_clause() && words[j + 1].has(OBJECT_OPENER | OBJECT_CASE);
+        word.has(PAST) || is_regular_past(&word.key) || before_object
+    }
+
+    /// Rule 14: "to" before a content word that an object follows: an infinitive and its verb ("hope
+    /// to build a shelter", "to call them").
+    fn is_infinitive(&self, j: usize, stop: usize) -> bool {
+        let words = self.words;
+        words[j].key == "to"
+            && j + 2 < stop
+            && !words[j].ends_clause()
+            && self.is_noun(j + 1)
+            && words[j + 1].claim.is_none()
+            && !words[j + 1].ends_clause()
+            && words[j + 2].has(OBJECT_OPENER | OBJECT_CASE)
+    }
+
+    /// Rule 14: after an object's head, a preposition and the head of its noun phrase ("took the kids
+    /// to the museum", "a gift for my sister"); returns that head's index.
+    fn keep_modifier(&mut self, head: usize, stop: usize) -> Option<usize> {
+        let words = self.words;
+        let preposition = head + 2 < stop
+            && !words[head].ends_clause()
+            && words[head + 1].has(PREPOSITION | OTHER_PREPOSITION)
+            && !words[head + 1].ends_clause();
+        if !preposition {
+            return None;
+        }
+        let inner = self.noun_phrase(head + 2, stop, true, true)?;
+        self.force[head + 1] = true;
+        self.force[inner] = true;
+        Some(inner)
+    }
+
+    /// Rule 14: if the subject's head at `head` (a noun phrase opening its clause at `opener`) is
+    /// followed by a relative clause ("The guy who lives next door fixed", "the support I got made":
+    /// without a pronoun only after a determiner, possessive or number), an appositive ("Anna, my
+    /// roommate, hates") or a coordinate subject ("My journey and the support"), keeps the head with
+    /// what marks it, and says where to go on.
+    fn keep_subject_clause(
+        &mut self,
+        opener: usize,
+        head: usize,
+        stop: usize,
+    ) -> Option<SubjectClause> {
+        let words = self.words;
+        let next = head + 1;
+        if next + 1 >= stop {
+            return None;
+        }
+        if words[head].text.ends_with(',') {
+            // An appositive: a noun phrase set off by commas, then the subject's verb.
+            let opens = words[next].has(DETERMINER) || words[next].key.ends_with("'s");
+            let inner = self
+                .noun_phrase(next, stop, true, false)
+                .filter(|_| opens)?;
+            if !words[inner].text.ends_with(',') || inner + 1 >= stop {
+                return None;
+            }
+            let (last, main) = self.verb_group_from(inner + 1, stop, None)?;
+            self.force[head] = true;
+            self.force[inner] = true;
+            self.force(inner + 1..last + 1);
+            return Some(SubjectClause {
+                resume: last + 1,
+                after_verb: main && !words[last].ends_clause(),
+                awaiting_verb: false,
+            });
+        }
+        if words[head].ends_clause() {
+            return None;
+        }
+        if words[next].has(RELATIVE) && !words[next].ends_clause() {
+            self.force[head] = true;
+            self.force[next] = true;
+            let group = self.verb_group(next, stop, false);
+            if let Some((last, _)) = group {
+                self.force(next + 1..last + 1);
+            }
+            return Some(SubjectClause {
+                resume: group.map_or(next + 1, |(last, _)| last + 1),
+                after_verb: group.is_some_and(|(last, main)| main && !words[last].ends_clause()),
+                awaiting_verb: true,
+            });
+        }
+        let determined = words[opener].has(DETERMINER)
+            || is_number(&words[opener])
+            || words[opener].key.ends_with("'s");
+        if determined
+            && words[next].has(PERSONAL_SUBJECT)
+            && self.verb_group(next, stop, false).is_some()
+        {
+            // A relative clause without a pronoun: "the support I got".
+            self.force[head] = true;
+            self.force[next] = true;
+            return Some(SubjectClause {
+                resume: next,
+                after_verb: false,
+                awaiting_verb: true,
+            });
+        }
+        let coordinate = matches!(words[next].key.as_str(), "and" | "or")
+            && !words[next].ends_clause()
+            && self.noun_phrase(next + 1, stop, false, false).is_some();
+        if coordinate {
+            self.force[head] = true;
+            return Some(SubjectClause {
+                resume: next,
+                after_verb: false,
+                awaiting_verb: false,
+            });
+        }
+        None
     }
 
     /// Rule 12: an object pronoun or reflexive directly after a kept word of its clause that can take
@@ -777,6 +1044,14 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
                 && !before.ends_clause()
             {
                 self.force[j] = true;
+            }
+            // Rule 14: a pronoun after a preposition inside its clause, with the preposition.
+            let after_preposition = j >= sentence.start + 2
+                && before.has(PREPOSITION | OTHER_PREPOSITION)
+                && !before.ends_clause()
+                && !words[j - 2].ends_clause();
+            if words[j].has(OBJECT_CASE) && after_preposition {
+                self.force(j - 1..j + 1);
             }
         }
     }
@@ -824,15 +1099,15 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
             && !is_negated(&word.key)
     }
 
-    /// Rule 10: the head (last word) of a noun phrase opening at word `j`, if one does: a determiner
-    /// or possessive, a name (a capitalised word), a possessive noun ("Anna's"), or if `any_noun` (at
+    /// Rule 10: the head (last word) of a noun phrase opening at word `j`, if one does: a determiner,
+    /// possessive or number, a name (a capitalised word), a possessive noun ("Anna's"), or if `any_noun` (at
     /// a clause's start, after a main verb) any noun; then nouns, up to a verb, a function word, the
     /// end of its clause or, past its first noun, a claim word, at most `NOUN_PHRASE_WORDS` words in
     /// all. An object (`object`) may be followed by a second one.
     fn noun_phrase(&self, j: usize, stop: usize, any_noun: bool, object: bool) -> Option<usize> {
         let words = self.words;
         let opener = &words[j];
-        let determiner = opener.has(DETERMINER);
+        let determiner = opener.has(DETERMINER) || is_number(opener);
         if !determiner {
             let named = opener.text.chars().next().is_some_and(char::is_uppercase);
             let possessive = opener.key.ends_with("'s");
@@ -878,10 +1153,10 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
         if !word.is_content() {
             return false;
         }
-        let letters = key.bytes().all(|b| b.is_ascii_lowercase());
-        if letters && key.len() >= 5 && key.ends_with("ed") {
+        if is_regular_past(key) {
             return true;
         }
+        let letters = key.bytes().all(|b| b.is_ascii_lowercase());
         if k + 1 >= stop || word.ends_clause() {
             return false;
         }
@@ -930,7 +1205,12 @@ mod tests {
 
     /// The kept (forced) words of each turn, by text.
     fn forced(texts: &[&str]) -> Vec<Vec<String>> {
-        let plan = rules().plan(texts);
+        forced_by(&rules(), texts)
+    }
+
+    /// The words `rules` keep (force) in each turn, by text.
+    fn forced_by(rules: &Rules, texts: &[&str]) -> Vec<Vec<String>> {
+        let plan = rules.plan(texts);
         plan.turn_offsets
             .windows(2)
             .map(|t| {
@@ -992,10 +1272,10 @@ mod tests {
         ]);
         // "We" is kept with its verb (rule 12); "might" reaches "not" (its first content word: "not" is
         // no stopword in this list); the object's head is "tonight", this list not knowing it as a
-        // date (rule 10).
+        // date (rule 10), "at home" the phrase after it (rule 14).
         assert_eq!(
             kept[0],
-            ["We", "might", "not", "eat", "the", "spicy", "tonight", "home."]
+            ["We", "might", "not", "eat", "the", "spicy", "tonight", "at", "home."]
         );
         assert_eq!(kept[1], ["I've", "been", "looking."]);
     }
@@ -1047,7 +1327,7 @@ mod tests {
         );
         assert_eq!(
             kept[1],
-            ["husband", "left", "keys", "Anna", "drove", "him", "home."]
+            ["husband", "left", "keys", "in", "car,", "Anna", "drove", "him", "home."]
         );
         assert_eq!(kept[2], ["kids", "usually", "walk", "park."]);
     }
@@ -1070,7 +1350,56 @@ mod tests {
     #[test]
     fn a_phrase_in_brackets_keeps_both_brackets() {
         let kept = forced(&["[shares a photo of a red barn near the river] Nice barn!"]);
-        assert_eq!(kept[0], ["[shares", "photo", "river]", "Nice", "barn!"]);
+        assert_eq!(
+            kept[0],
+            ["[shares", "photo", "of", "barn", "river]", "Nice", "barn!"]
+        );
+    }
+
+    #[test]
+    fn approximators_are_claim_words_only_before_a_quantity() {
+        let claims = "@approximator head numeral\nabout over up_to\n@number number head\neight\n\
+                      @particle particle\nup over\n";
+        let rules = Rules::new(claims, &["the".into(), "to".into()]).unwrap();
+        let plan = rules.plan(&[
+            "We stayed about eight weeks, over an hour, up to 3 days.",
+            "We talked about the rent, walked over the bridge, been up to nothing.",
+        ]);
+        let forced: Vec<&str> = (0..plan.ranked.len())
+            .filter(|&k| plan.flags[k] & FORCE_KEEP != 0 && plan.keys[k].len() < 6)
+            .map(|k| plan.keys[k].as_str())
+            .filter(|key| ["about", "over", "up", "to"].contains(key))
+            .collect();
+        // The second turn: "about the rent" is no quantity; "walked over" and "been up" are particles
+        // after their verb (rule 6), with the word they apply to, not "over" or "up to" a quantity.
+        assert_eq!(forced, ["about", "over", "up", "to", "over", "up", "to"]);
+        assert!(rules.claims["up_to"].numeral && !rules.claims["eight"].numeral);
+    }
+
+    #[test]
+    fn clauses_without_a_subject_of_their_own_keep_their_verb_and_object() {
+        let stopwords = "the a an to and i it my who".split(' ').map(str::to_owned);
+        let rules = Rules::new(CLAIMS, &stopwords.collect::<Vec<_>>()).unwrap();
+        let kept = forced_by(
+            &rules,
+            &[
+                "Mia took the box and gave it to Caroline.",
+                "Plan: 1) call the dentist 2) renew my passport.",
+                "Mia hopes to build a shelter.",
+                "The guy who lives next door fixed my bike.",
+                "Anna, my roommate, hates loud music.",
+                "Jo and the kids I met loved rice.",
+            ],
+        );
+        assert_eq!(kept[0], ["Mia", "took", "box", "gave", "it", "Caroline."]);
+        assert_eq!(
+            kept[1],
+            ["1)", "call", "dentist", "2)", "renew", "passport."]
+        );
+        assert_eq!(kept[2], ["Mia", "hopes", "to", "build", "shelter."]);
+        assert_eq!(kept[3], ["guy", "who", "lives", "door", "fixed", "bike."]);
+        assert_eq!(kept[4], ["Anna,", "roommate,", "hates", "music."]);
+        assert_eq!(kept[5], ["Jo", "kids", "I", "met", "loved", "rice."]);
     }
 
     #[test]
