@@ -72,9 +72,10 @@ _CONJUNCTIONS = frozenset("and but or so because while whereas".split())
 """Words that start a new clause: a head or scope stops before them."""
 _SUBJECTS = frozenset("i you he she we they it who".split())
 _SUBJECT_AUXILIARIES = frozenset(
-    "i'm you're we're they're he's she's it's who's i've you've we've they've who've".split()
+    "i'm you're we're they're he's she's it's who's i've you've we've they've who've i'll you'll he'll "
+    "she'll we'll they'll it'll i'd you'd he'd she'd we'd they'd".split()
 )
-"""A subject pronoun contracted with its auxiliary (with 'll and 'd they are modals, rule 3)."""
+"""A subject pronoun contracted with its auxiliary or modal (with 'll and 'd also modals, rule 3)."""
 _VERB_ADVERBS = (_DISCOURSE_MARKERS - _COMMA_MARKERS) | frozenset(
     "not never also even always still already ever often usually sometimes finally then again all both "
     "each".split()
@@ -82,7 +83,10 @@ _VERB_ADVERBS = (_DISCOURSE_MARKERS - _COMMA_MARKERS) | frozenset(
 """Adverbs that stand between a subject and its verb (besides the words in -ly)."""
 _DETERMINERS = frozenset("a an the my your his her its our their this that these those".split())
 _OBJECT_PRONOUNS = frozenset("it them him her me us you this that".split())
-_BE_FORMS = frozenset("am is are was were be been being".split()) | _SUBJECT_AUXILIARIES
+_BE_FORMS = frozenset(
+    "am is are was were be been being i'm you're we're they're he's she's it's who's i've you've we've "
+    "they've who've".split()
+)
 _PREPOSITIONAL_PARTICLES = frozenset("on in".split())
 """Particles that are far more often prepositions: particles only after an object pronoun, before
 another preposition or at the end of their clause (rule 6)."""
@@ -467,6 +471,18 @@ class _Clause:
         j = sentence.start
         while j < stop:
             key = keys[j]
+            object_pronoun = (
+                after_verb
+                and key in _OBJECT_CASE
+                and key not in _DETERMINERS
+                and not (key in _SUBJECTS and _verb_group(words, keys, j, stop, False) is not None)
+            )
+            if object_pronoun:
+                # Rule 14: a prepositional phrase after an object pronoun ("make it to the reunion").
+                after_verb = False
+                inner = self._keep_modifier(j, stop)
+                j = j + 1 if inner is None else inner + 1
+                continue
             if key in _SUBJECTS or key in _SUBJECT_AUXILIARIES:
                 group = _verb_group(words, keys, j, stop, key in _SUBJECT_AUXILIARIES)
                 if group is not None and key in _PERSONAL_SUBJECTS:
@@ -493,7 +509,7 @@ class _Clause:
                 force[j] = after_verb = seen_verb = True
                 j += 1
                 continue
-            if self._is_infinitive(j, stop):
+            if self._is_infinitive(j, sentence.start, stop):
                 force[j] = force[j + 1] = after_verb = True
                 j += 2
                 continue
@@ -527,8 +543,16 @@ class _Clause:
                     j, after_verb, awaiting_verb = subject
                     seen_verb = seen_verb or after_verb
                     continue
-                is_object = after_verb
-                force[head] = force[head] or after_verb or item
+                listed = j > sentence.start and self._is_list_item(j, head, stop)
+                is_object = after_verb or item or listed
+                force[head] = force[head] or is_object
+                preposition = (
+                    j > sentence.start
+                    and (keys[j - 1] in _PREPOSITIONS or keys[j - 1] in _OTHER_PREPOSITIONS)
+                    and not _CLAUSE_END.search(words[j - 1])
+                )
+                if after_verb and preposition:
+                    force[j - 1] = True  # its preposition: "works [at the] hospital"
                 after_verb = False
                 j = head + 1
                 if is_object:
@@ -556,22 +580,36 @@ class _Clause:
         )
         return keys[j] in _PAST_TENSES or _is_regular_past(keys[j]) or before_object
 
-    def _is_infinitive(self, j: int, stop: int) -> bool:
-        """Rule 14: "to" before a content word that an object follows ("hope to build a shelter")."""
+    def _is_infinitive(self, j: int, start: int, stop: int) -> bool:
+        """Rule 14: "to" before a content word that an object follows ("hope to build a shelter", "to quit
+        your job"); after an auxiliary or a claim word also before a preposition ("had to wait for")."""
         words, keys = self.words, self.keys
-        return (
+        verb = (
             keys[j] == "to"
             and j + 2 < stop
             and not _CLAUSE_END.search(words[j])
             and self._is_noun(j + 1)
-            and not self._is_claim(j + 1)
             and not _CLAUSE_END.search(words[j + 1])
-            and (keys[j + 2] in _OBJECT_OPENERS or keys[j + 2] in _OBJECT_CASE)
+        )
+        if not verb:
+            return False
+        marked = j > start and (keys[j - 1] in _AUXILIARIES or self._is_claim(j - 1))
+        return (
+            keys[j + 2] in _OBJECT_OPENERS
+            or keys[j + 2] in _OBJECT_CASE
+            or (marked and keys[j + 2] in _PREPOSITIONS)
         )
 
-    def _keep_modifier(self, head: int, stop: int) -> int | None:
-        """Rule 14: after an object's head, a preposition and the head of its noun phrase ("took the
-        kids to the museum"); returns that head's index."""
+    def _is_list_item(self, opener: int, head: int, stop: int) -> bool:
+        """Rule 14: the noun phrase from `opener` (not its sentence's first word) to `head` (with a
+        prepositional phrase after it) is a whole clause after a comma or colon: a list's item."""
+        after_comma = self.words[opener - 1].endswith((",", ":"))
+        inner = self._modifier_head(head, stop)
+        end = head if inner is None else inner
+        return after_comma and _ends_clause(self.words, self.keys, end, stop)
+
+    def _modifier_head(self, head: int, stop: int) -> int | None:
+        """Rule 14: the head of a prepositional phrase directly after the noun at `head`, if any."""
         words, keys = self.words, self.keys
         preposition = (
             head + 2 < stop
@@ -579,9 +617,12 @@ class _Clause:
             and (keys[head + 1] in _PREPOSITIONS or keys[head + 1] in _OTHER_PREPOSITIONS)
             and not _CLAUSE_END.search(words[head + 1])
         )
-        if not preposition:
-            return None
-        inner = self._noun_phrase(head + 2, stop, True, True)
+        return self._noun_phrase(head + 2, stop, True, True) if preposition else None
+
+    def _keep_modifier(self, head: int, stop: int) -> int | None:
+        """Rule 14: after an object's head, a preposition and the head of its noun phrase ("took the
+        kids to the museum"); returns that head's index."""
+        inner = self._modifier_head(head, stop)
         if inner is None:
             return None
         self.force[head + 1] = self.force[inner] = True
@@ -596,6 +637,15 @@ class _Clause:
         following = head + 1
         if following + 1 >= stop:
             return None
+        relative = keys[following] in _RELATIVES and not _CLAUSE_END.search(words[following])
+        if relative and (words[head].endswith(",") or not _CLAUSE_END.search(words[head])):
+            force[head] = force[following] = True
+            group = _verb_group(words, keys, following, stop, False)
+            if group is None:
+                return following + 1, False, True
+            last, main = group
+            force[following + 1 : last + 1] = [True] * (last - following)
+            return last + 1, main and not _CLAUSE_END.search(words[last]), True
         if words[head].endswith(","):
             opens = keys[following] in _DETERMINERS or keys[following].endswith("'s")
             inner = self._noun_phrase(following, stop, True, False) if opens else None
@@ -610,14 +660,6 @@ class _Clause:
             return last + 1, main and not _CLAUSE_END.search(words[last]), False
         if _CLAUSE_END.search(words[head]):
             return None
-        if keys[following] in _RELATIVES and not _CLAUSE_END.search(words[following]):
-            force[head] = force[following] = True
-            group = _verb_group(words, keys, following, stop, False)
-            if group is None:
-                return following + 1, False, True
-            last, main = group
-            force[following + 1 : last + 1] = [True] * (last - following)
-            return last + 1, main and not _CLAUSE_END.search(words[last]), True
         opener_key = keys[opener]
         determined = opener_key in _DETERMINERS or opener_key.endswith("'s")
         determined = determined or _is_number(opener_key, self.claims)

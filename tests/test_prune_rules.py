@@ -37,7 +37,8 @@ VOCABULARY = (
     # rules 13 and 14: approximators before quantities, comparisons, relative pronouns, list markers,
     # infinitives, verbs after conjunctions, pronouns after prepositions
     "about around over under exactly close to half an hour week few like as than who which "
-    "where how 1) (2) 3. a) - • then hates fixed lives build shelter with guy roommate"
+    "where how 1) (2) 3. a) - • then hates fixed lives build shelter with guy roommate because while "
+    "had wait we'll milk, eggs, loaves"
 ).split()
 DECORATIONS = ["", "", "", "", ",", ".", "!", "?", "...", ";", ":", ")", '"', "”", "’", "?”", ".)"]
 OPENERS = ["", "", "", "", "", "", "[", '"', "(", "“"]

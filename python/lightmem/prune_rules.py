@@ -25,6 +25,9 @@ n)` of its `n` other words. The rules:
    if, unless, except, instead; exclusive focus: only; quantifiers: all, some, few, a few, every;
    comparatives: more, less, than, too, better; prepositions of temporal order, duration and source:
    before, after, until, since, by, within, from, against; alternatives and exceptions: or, but;
+   causal connectives: because, therefore; subordinators of time, place and manner and the wh-words
+   of embedded questions: when, while, where, what, how, why, which ("remind me what time it
+   closes"); comparison and role: like, as; approximators before a quantity (rule 13);
    dates and deictic time words; number words), every word ending in n't (negations) or in 'll or
    'd (modals), also with more clitics after them (shouldn't've, I'd've), every word with a digit,
    and names (capitalised words that do not open a sentence). Apostrophes are read alike: ' ’ ‘ ´ ʼ.
@@ -50,14 +53,14 @@ n)` of its `n` other words. The rules:
    that is within its first `QUESTION_FRAME_WORDS` words; else its wh-word through the next content
    word ("What gave").
 
-8. **Every clause keeps its main verb**: after a subject pronoun (I, you, he, she, we, they, it, who),
-   the words through the first word that is not a function word (the verb: "like" and "know" count,
-   though they are stopwords), passing only auxiliaries, negations and adverbs (words in -ly, frequency
-   and phase adverbs, then, again, discourse markers), and after an auxiliary also determiners, at most
+8. **Every clause keeps its main verb**: after a subject pronoun (I, you, he, she, we, they, it, who), the
+   words through the first word that is not a function word (the verb: "like" and "know" count, though
+   they are stopwords), passing only auxiliaries, negations and adverbs (words in -ly, frequency and
+   phase adverbs, then, again, discourse markers), and after an auxiliary also determiners, at most
    `VERB_REACH` words: "[I] love", "[you] put", "[we] really enjoy", "[it] was a great". A subject
-   contracted with its auxiliary (I'm, you've, she's) is kept with it ("I've been looking"); a bare
-   subject pronoun is rule 12's. If no such word follows an auxiliary, the auxiliaries are kept ("I'm
-   on", "[it] is"). A noun-phrase subject is rule 10's.
+   contracted with its auxiliary or modal (I'm, you've, she's, we'll, I'd) is kept with it ("I've been
+   looking"); a bare subject pronoun is rule 12's. If no such word follows an auxiliary, the
+   auxiliaries are kept ("I'm on", "[it] is"). A noun-phrase subject is rule 10's.
 9. **Small words between kept words stay** (applied after the ratio): a single preposition,
    conjunction or form of "be" left out between two kept words of its clause is kept ("job with
    them", "set is awesome and full of potential"), so kept words read as phrases, not as a list.
@@ -94,6 +97,38 @@ n)` of its `n` other words. The rules:
    directly after a kept word of its clause that can take an object (neither a pronoun, a
    determiner, a plain preposition nor a conjunction; an auxiliary can: "did it") is kept: "lost it",
    "owes me", "remind me", "driving it", "hurt myself", "before him".
+13. **Quantities keep their approximators and bounds; comparisons their marker.** The `numeral`
+   class of `data/claim_words.txt` (about, around, approximately, roughly, circa, over, under, above,
+   below, exactly, precisely, up to, close to, upwards of) holds words that make a number an estimate
+   or a bound; they are claim words only directly before a quantity (a number, "half", or "a" / "an"
+   before a number or a unit of time: "about 8 months", "over an hour", "up to 3 weeks"), being
+   ordinary prepositions elsewhere ("talk about the rent", "over the bridge"). "almost", "nearly",
+   "at least", "at most", "more / less / fewer than", "only" are claim words everywhere (rule 3), and
+   so are "like" and "as", which compare or give a role ("tastes like soap", "as tall as", "works as a
+   nurse", "as a kid"); "like" set off by commas is a filler (rule 2). A verb before a clause opened
+   by a wh-word (when, where, why, how, what) is told by its position, as before "that" (rule 10): "Anna
+   hates when I leave" keeps "Anna hates".
+14. **Clauses without a subject of their own, and subjects with a clause of their own**, by closed classes
+   and word form as rule 10. A verb with no subject before it is kept, with its object: at a sentence's
+   start or a list item's (after a bullet - • * or a label "1)", "(2)", "3.", "a)"), a content word
+   before an object or a preposition ("1) call the dentist"; an item that is a noun phrase keeps its
+   head, as does a noun phrase that is a whole clause after a comma or colon, with a prepositional
+   phrase after it: "eggs, milk, two loaves of bread, and"); after a conjunction or "then", a past form
+   or a content word before an object ("and gave it to Caroline", "then called me"); after "to", a
+   content word before an object, with "to" (an infinitive: "hope to build a shelter", "to quit your
+   job"), and after an auxiliary or a claim word also a content word before a preposition ("had to wait
+   for", "want to go to"). After an object's head, a preposition and the head of its noun phrase are
+   kept ("took the kids to the museum", "a gift for my sister"), also after an object pronoun ("make it
+   to the reunion"); an object's preposition is kept with its head ("works at the hospital", "hike to
+   the lake"); a pronoun after a preposition is kept with it ("talk to him", "went with her"). A noun
+   phrase opening with a number is a noun phrase ("20 people came"). A subject's head (a noun phrase
+   opening its clause) is kept with what marks a clause about it, and the subject's verb after that
+   clause: a relative pronoun (who, which, that) with the relative clause's verb ("The guy who lives
+   next door fixed my bike", also after a comma: "My daughter, who just turned seven, wants"), a
+   subject pronoun with a verb after a noun phrase opened by a determiner, possessive or number (a
+   relative clause without a pronoun: "the support I got made a huge difference"), an appositive set
+   off by commas with the verb after it ("Anna, my roommate, hates loud music"), or "and" / "or" before
+   another noun phrase (a coordinate subject: "My journey and the support").
 
 Words of other languages: the `negation_other` class of `data/claim_words.txt` lists the negators of
 the commonest languages written with spaces (Spanish, Portuguese, Italian, French, German, Dutch,

@@ -1,7 +1,8 @@
 //! What a pruned turn must keep: the rules (no model) that split turns into words and sentences, find
 //! fillers, claim words and the words they apply to, main verbs, particles, question openings, each
-//! clause's subject, verb and object heads, subject and object pronouns and brackets, and flag each
-//! word for [`crate::prune::score_tokens`] and [`crate::prune::prune_tokens`].
+//! clause's subject, verb and object heads (also of clauses without a subject of their own, and of
+//! subjects with a relative clause or appositive), approximators before quantities, subject and
+//! object pronouns and brackets, and flag each word for [`crate::prune::score_tokens`] and [`crate::prune::prune_tokens`].
 //!
 //! The rules themselves are documented, numbered, in `python/lightmem/prune_rules.py`; the claim-word
 //! classes and their file format in `python/lightmem/data/claim_words.txt`, which [`Rules::new`]
@@ -126,6 +127,11 @@ const WORD_CLASSES: &[(u32, &str)] = &[
     (
         SUBJECT_AUXILIARY | BE | LINK,
         "i'm you're we're they're he's she's it's who's i've you've we've they've who've",
+    ),
+    // Subjects contracted with a modal (rule 3 keeps them as modals; rule 8 their verb).
+    (
+        SUBJECT_AUXILIARY,
+        "i'll you'll he'll she'll we'll they'll it'll i'd you'd he'd she'd we'd they'd",
     ),
     (
         VERB_ADVERB,
@@ -807,6 +813,16 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
         let mut j = sentence.start;
         while j < stop {
             let word = &words[j];
+            let object_pronoun = after_verb
+                && word.has(OBJECT_CASE)
+                && !word.has(DETERMINER)
+                && !(word.has(SUBJECT) && self.verb_group(j, stop, false).is_some());
+            if object_pronoun {
+                // Rule 14: a prepositional phrase after an object pronoun ("make it to the reunion").
+                after_verb = false;
+                j = self.keep_modifier(j, stop).map_or(j + 1, |inner| inner + 1);
+                continue;
+            }
             if word.has(SUBJECT | SUBJECT_AUXILIARY) {
                 let group = self.verb_group(j, stop, word.has(SUBJECT_AUXILIARY));
                 if group.is_some() && word.has(PERSONAL_SUBJECT) {
@@ -839,7 +855,7 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
                 j += 1;
                 continue;
             }
-            if self.is_infinitive(j, stop) {
+            if self.is_infinitive(j, sentence.start, stop) {
                 self.force(j..j + 2);
                 after_verb = true;
                 j += 2;
@@ -879,8 +895,15 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
                         continue;
                     }
                 }
-                let object = after_verb;
-                self.force[head] = self.force[head] || after_verb || item;
+                let listed = j > sentence.start && self.is_list_item(j, head, stop);
+                let object = after_verb || item || listed;
+                self.force[head] = self.force[head] || object;
+                let preposition = j > sentence.start
+                    && words[j - 1].has(PREPOSITION | OTHER_PREPOSITION)
+                    && !words[j - 1].ends_clause();
+                if after_verb && preposition {
+                    self.force[j - 1] = true; // its preposition: "works [at the] hospital"
+                }
                 after_verb = false;
                 j = head + 1;
                 if object {
@@ -920,30 +943,50 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
     }
 
     /// Rule 14: "to" before a content word that an object follows: an infinitive and its verb ("hope
-    /// to build a shelter", "to call them").
-    fn is_infinitive(&self, j: usize, stop: usize) -> bool {
+    /// to build a shelter", "to quit your job"); after an auxiliary or a claim word (a modal, an
+    /// intention: "had to", "want to") also before a preposition ("had to wait for").
+    fn is_infinitive(&self, j: usize, start: usize, stop: usize) -> bool {
         let words = self.words;
-        words[j].key == "to"
+        let verb = words[j].key == "to"
             && j + 2 < stop
             && !words[j].ends_clause()
             && self.is_noun(j + 1)
-            && words[j + 1].claim.is_none()
-            && !words[j + 1].ends_clause()
-            && words[j + 2].has(OBJECT_OPENER | OBJECT_CASE)
+            && !words[j + 1].ends_clause();
+        if !verb {
+            return false;
+        }
+        let marked = j > start && (words[j - 1].has(AUXILIARY) || words[j - 1].claim.is_some());
+        words[j + 2].has(OBJECT_OPENER | OBJECT_CASE) || (marked && words[j + 2].has(PREPOSITION))
     }
 
-    /// Rule 14: after an object's head, a preposition and the head of its noun phrase ("took the kids
-    /// to the museum", "a gift for my sister"); returns that head's index.
-    fn keep_modifier(&mut self, head: usize, stop: usize) -> Option<usize> {
+    /// Rule 14: whether the noun phrase from `opener` (not its sentence's first word) to `head` (with
+    /// a prepositional phrase after it) is an item of a list: a whole clause after a comma or colon
+    /// ("eggs, milk, two loaves of bread, and cheese").
+    fn is_list_item(&self, opener: usize, head: usize, stop: usize) -> bool {
+        let words = self.words;
+        let after_comma = words[opener - 1].text.ends_with([',', ':']);
+        let end = self.modifier_head(head, stop).unwrap_or(head);
+        after_comma && self.ends_clause_at(end, stop)
+    }
+
+    /// Rule 14: the head of a prepositional phrase directly after the noun at `head`, if one follows.
+    fn modifier_head(&self, head: usize, stop: usize) -> Option<usize> {
         let words = self.words;
         let preposition = head + 2 < stop
             && !words[head].ends_clause()
             && words[head + 1].has(PREPOSITION | OTHER_PREPOSITION)
             && !words[head + 1].ends_clause();
-        if !preposition {
-            return None;
+        if preposition {
+            self.noun_phrase(head + 2, stop, true, true)
+        } else {
+            None
         }
-        let inner = self.noun_phrase(head + 2, stop, true, true)?;
+    }
+
+    /// Rule 14: after an object's head, a preposition and the head of its noun phrase ("took the kids
+    /// to the museum", "a gift for my sister"); returns that head's index.
+    fn keep_modifier(&mut self, head: usize, stop: usize) -> Option<usize> {
+        let inner = self.modifier_head(head, stop)?;
         self.force[head + 1] = true;
         self.force[inner] = true;
         Some(inner)
@@ -964,6 +1007,20 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
         let next = head + 1;
         if next + 1 >= stop {
             return None;
+        }
+        let relative = words[next].has(RELATIVE) && !words[next].ends_clause();
+        if relative && (words[head].text.ends_with(',') || !words[head].ends_clause()) {
+            self.force[head] = true;
+            self.force[next] = true;
+            let group = self.verb_group(next, stop, false);
+            if let Some((last, _)) = group {
+                self.force(next + 1..last + 1);
+            }
+            return Some(SubjectClause {
+                resume: group.map_or(next + 1, |(last, _)| last + 1),
+                after_verb: group.is_some_and(|(last, main)| main && !words[last].ends_clause()),
+                awaiting_verb: true,
+            });
         }
         if words[head].text.ends_with(',') {
             // An appositive: a noun phrase set off by commas, then the subject's verb.
@@ -986,19 +1043,6 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
         }
         if words[head].ends_clause() {
             return None;
-        }
-        if words[next].has(RELATIVE) && !words[next].ends_clause() {
-            self.force[head] = true;
-            self.force[next] = true;
-            let group = self.verb_group(next, stop, false);
-            if let Some((last, _)) = group {
-                self.force(next + 1..last + 1);
-            }
-            return Some(SubjectClause {
-                resume: group.map_or(next + 1, |(last, _)| last + 1),
-                after_verb: group.is_some_and(|(last, main)| main && !words[last].ends_clause()),
-                awaiting_verb: true,
-            });
         }
         let determined = words[opener].has(DETERMINER)
             || is_number(&words[opener])
@@ -1329,7 +1373,7 @@ mod tests {
             kept[1],
             ["husband", "left", "keys", "in", "car,", "Anna", "drove", "him", "home."]
         );
-        assert_eq!(kept[2], ["kids", "usually", "walk", "park."]);
+        assert_eq!(kept[2], ["kids", "usually", "walk", "to", "park."]);
     }
 
     #[test]
@@ -1363,14 +1407,15 @@ mod tests {
         let rules = Rules::new(claims, &["the".into(), "to".into()]).unwrap();
         let plan = rules.plan(&[
             "We stayed about eight weeks, over an hour, up to 3 days.",
-            "We talked about the rent, walked over the bridge, been up to nothing.",
+            "A book about the rent fell, we walked over the bridge, been up to nothing.",
         ]);
         let forced: Vec<&str> = (0..plan.ranked.len())
             .filter(|&k| plan.flags[k] & FORCE_KEEP != 0 && plan.keys[k].len() < 6)
             .map(|k| plan.keys[k].as_str())
             .filter(|key| ["about", "over", "up", "to"].contains(key))
             .collect();
-        // The second turn: "about the rent" is no quantity; "walked over" and "been up" are particles
+        // The second turn: "about the rent" is no quantity (nor an object's preposition: the book
+        // fell); "walked over" and "been up" are particles
         // after their verb (rule 6), with the word they apply to, not "over" or "up to" a quantity.
         assert_eq!(forced, ["about", "over", "up", "to", "over", "up", "to"]);
         assert!(rules.claims["up_to"].numeral && !rules.claims["eight"].numeral);
@@ -1391,7 +1436,10 @@ mod tests {
                 "Jo and the kids I met loved rice.",
             ],
         );
-        assert_eq!(kept[0], ["Mia", "took", "box", "gave", "it", "Caroline."]);
+        assert_eq!(
+            kept[0],
+            ["Mia", "took", "box", "gave", "it", "to", "Caroline."]
+        );
         assert_eq!(
             kept[1],
             ["1)", "call", "dentist", "2)", "renew", "passport."]
