@@ -492,7 +492,9 @@ class _Clause:
                         force[j] = True
                 seen_verb = seen_verb or group is not None
                 last = j if group is None else group[0]
-                after_verb = group is not None and group[1] and not _CLAUSE_END.search(words[last])
+                # After a main verb, or a form of "be" without one, comes an object or complement.
+                opens_object = group is not None and (group[1] or keys[last] in _BE_FORMS)
+                after_verb = opens_object and not _CLAUSE_END.search(words[last])
                 j = last + 1
                 continue
             if awaiting_verb and self._verb_starts(j, stop, True):
@@ -500,7 +502,7 @@ class _Clause:
                 if group is not None:
                     last, main = group
                     force[j : last + 1] = [True] * (last + 1 - j)
-                    after_verb = main and not _CLAUSE_END.search(words[last])
+                    after_verb = (main or keys[last] in _BE_FORMS) and not _CLAUSE_END.search(words[last])
                     awaiting_verb, seen_verb = False, True
                     j = last + 1
                     continue
@@ -526,7 +528,7 @@ class _Clause:
                 if group is not None:
                     last, main = group
                     force[head : last + 1] = [True] * (last + 1 - head)
-                    after_verb = main and not _CLAUSE_END.search(words[last])
+                    after_verb = (main or keys[last] in _BE_FORMS) and not _CLAUSE_END.search(words[last])
                     seen_verb = True
                     j = last + 1
                     continue

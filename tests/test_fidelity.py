@@ -675,6 +675,9 @@ SECOND_PROBE_SENTENCES = [
     "If the weather holds, we'll *hike *to the *lake on Saturday morning.",
     "My friend who *works *at the *hospital says the new wing opens in spring.",
     "The bus was so crowded that I had to *wait *for the next *one, about twenty minutes later.",
+    # A form of "be" without a main verb takes a complement, as a verb its object.
+    "I'm *in *awe *of your *courage as a trans person.",
+    "My grandfather was *in *charge *of the *harbour as a young man.",
 ]
 
 

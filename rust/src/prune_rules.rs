@@ -833,14 +833,16 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
                 }
                 seen_verb = seen_verb || group.is_some();
                 let last = group.map_or(j, |(last, _)| last);
-                after_verb = group.is_some_and(|(_, main)| main) && !words[last].ends_clause();
+                // After a main verb, or a form of "be" without one, comes an object or complement.
+                after_verb = group.is_some_and(|(_, main)| main || words[last].has(BE))
+                    && !words[last].ends_clause();
                 j = last + 1;
                 continue;
             }
             if awaiting_verb && self.verb_starts(j, stop, true) {
                 if let Some((last, main)) = self.verb_group_from(j, stop, None) {
                     self.force(j..last + 1);
-                    after_verb = main && !words[last].ends_clause();
+                    after_verb = (main || words[last].has(BE)) && !words[last].ends_clause();
                     awaiting_verb = false;
                     seen_verb = true;
                     j = last + 1;
@@ -869,7 +871,7 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
                 if self.verb_starts(head + 1, stop, !after_verb) {
                     if let Some((last, main)) = self.verb_group(head, stop, false) {
                         self.force(head..last + 1);
-                        after_verb = main && !words[last].ends_clause();
+                        after_verb = (main || words[last].has(BE)) && !words[last].ends_clause();
                         seen_verb = true;
                         j = last + 1;
                         continue;
