@@ -108,27 +108,29 @@ n)` of its `n` other words. The rules:
    nurse", "as a kid"); "like" set off by commas is a filler (rule 2). A verb before a clause opened
    by a wh-word (when, where, why, how, what) is told by its position, as before "that" (rule 10): "Anna
    hates when I leave" keeps "Anna hates".
-14. **Clauses without a subject of their own, and subjects with a clause of their own**, by closed classes
-   and word form as rule 10. A verb with no subject before it is kept, with its object: at a sentence's
-   start or a list item's (after a bullet - • * or a label "1)", "(2)", "3.", "a)"), a content word
-   before an object or a preposition ("1) call the dentist"; an item that is a noun phrase keeps its
-   head, as does a noun phrase that is a whole clause after a comma or colon, with a prepositional
-   phrase after it: "eggs, milk, two loaves of bread, and"); after a conjunction or "then", a past form
-   or a content word before an object ("and gave it to Caroline", "then called me"); after "to", a
-   content word before an object, with "to" (an infinitive: "hope to build a shelter", "to quit your
-   job"), and after an auxiliary or a claim word also a content word before a preposition ("had to wait
-   for", "want to go to"). After an object's head, a preposition and the head of its noun phrase are
-   kept ("took the kids to the museum", "a gift for my sister"), also after an object pronoun ("make it
-   to the reunion"); an object's preposition is kept with its head ("works at the hospital", "hike to
-   the lake"); a pronoun after a preposition is kept with it ("talk to him", "went with her"). A noun
-   phrase opening with a number is a noun phrase ("20 people came"). A subject's head (a noun phrase
-   opening its clause) is kept with what marks a clause about it, and the subject's verb after that
-   clause: a relative pronoun (who, which, that) with the relative clause's verb ("The guy who lives
-   next door fixed my bike", also after a comma: "My daughter, who just turned seven, wants"), a
-   subject pronoun with a verb after a noun phrase opened by a determiner, possessive or number (a
-   relative clause without a pronoun: "the support I got made a huge difference"), an appositive set
-   off by commas with the verb after it ("Anna, my roommate, hates loud music"), or "and" / "or" before
-   another noun phrase (a coordinate subject: "My journey and the support").
+14. **Clauses without a subject of their own, and subjects with a clause of their own**, by closed
+   classes and word form as rule 10. A verb with no subject before it is kept, with its object: at a
+   sentence's start or a list item's (after a bullet - • * or a label "1)", "(2)", "3.", "a)"), a
+   content word before an object or a preposition ("1) call the dentist"; an item that is a noun phrase
+   keeps its head, as does a noun phrase that is a whole clause after a comma or colon, with a
+   prepositional phrase after it: "eggs, milk, two loaves of bread, and"); after a conjunction or
+   "then", a past form or a content word before an object ("and gave it to Caroline", "then called
+   me"); after "to", a content word before an object, with "to" (an infinitive: "hope to build a
+   shelter", "to quit your job"), and after an auxiliary or a claim word also a content word before a
+   preposition ("had to wait for", "want to go to"). After an object's head, a preposition and the head
+   of its noun phrase are kept ("took the kids to the museum", "a gift for my sister"), also after an
+   object pronoun ("make it to the reunion"); an object's preposition is kept with its head ("works at
+   the hospital", "hike to the lake"); a pronoun after a preposition is kept with it ("talk to him",
+   "went with her"). A form of "be" without a main verb takes its complement as a verb its object ("I'm
+   in awe of your courage", "was in charge of the harbour"). A noun phrase may open with a number ("20
+   people came"). A subject's head (a noun phrase opening its clause) is kept with what marks a clause
+   about it, and the subject's verb after that clause: a relative pronoun (who, which, that) with the
+   relative clause's verb ("The guy who lives next door fixed my bike", also after a comma: "My
+   daughter, who just turned seven, wants"), a subject pronoun with a verb after a noun phrase opened
+   by a determiner, possessive or number (a relative clause without a pronoun: "the support I got made
+   a huge difference"), an appositive set off by commas with the verb after it ("Anna, my roommate,
+   hates loud music"), or "and" / "or" before another noun phrase (a coordinate subject: "My journey
+   and the support").
 
 Words of other languages: the `negation_other` class of `data/claim_words.txt` lists the negators of
 the commonest languages written with spaces (Spanish, Portuguese, Italian, French, German, Dutch,
