@@ -471,10 +471,14 @@ class _Clause:
         j = sentence.start
         while j < stop:
             key = keys[j]
+            # "her" is a pronoun only before a preposition: "went with her to the lake".
+            pronoun = key not in _DETERMINERS or (
+                j + 1 < stop and (keys[j + 1] in _PREPOSITIONS or keys[j + 1] in _OTHER_PREPOSITIONS)
+            )
             object_pronoun = (
                 after_verb
                 and key in _OBJECT_CASE
-                and key not in _DETERMINERS
+                and pronoun
                 and not (key in _SUBJECTS and _verb_group(words, keys, j, stop, False) is not None)
             )
             if object_pronoun:

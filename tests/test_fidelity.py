@@ -652,7 +652,7 @@ CLAUSE_PROBE_SENTENCES = [
     "*Anna *hates *when *I *leave dishes in the sink.",
     "She took the box from the shelf *and *gave *it *to *Caroline.",
     "I really need *to *talk *to *him about the rent before Friday.",
-    "Last summer I *went *with *her to the lake house in the north.",
+    "Last summer I *went *with *her *to the lake *house in the north.",
     "My plan for the week: 1) *call the *dentist Monday 2) *renew my *passport 3) *buy a *gift for Mom.",
     "I *hope *to *build a *shelter for stray cats next year.",
     "We *took the *kids *to the *museum on Saturday.",

@@ -813,9 +813,12 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
         let mut j = sentence.start;
         while j < stop {
             let word = &words[j];
+            // "her" is a pronoun only before a preposition: "went with her to the lake".
+            let pronoun = !word.has(DETERMINER)
+                || (j + 1 < stop && words[j + 1].has(PREPOSITION | OTHER_PREPOSITION));
             let object_pronoun = after_verb
                 && word.has(OBJECT_CASE)
-                && !word.has(DETERMINER)
+                && pronoun
                 && !(word.has(SUBJECT) && self.verb_group(j, stop, false).is_some());
             if object_pronoun {
                 // Rule 14: a prepositional phrase after an object pronoun ("make it to the reunion").
