@@ -436,7 +436,9 @@ def _verb_group_from(
     if any: the index of its main verb and True, or of its last auxiliary and False."""
     for j in range(first, min(first + VERB_REACH, stop)):
         key = keys[j]
-        if (j > first and _CLAUSE_END.search(words[j - 1])) or key in _CONJUNCTIONS:
+        # "so" right after an auxiliary is an intensifier ("was so cool"), not a conjunction.
+        intensifier = key == "so" and last_auxiliary == j - 1
+        if (j > first and _CLAUSE_END.search(words[j - 1])) or (key in _CONJUNCTIONS and not intensifier):
             break
         adverb = key in _VERB_ADVERBS or key.endswith("ly")
         if key in _AUXILIARIES or _NEGATED.search(key):

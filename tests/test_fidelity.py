@@ -678,6 +678,8 @@ SECOND_PROBE_SENTENCES = [
     # A form of "be" without a main verb takes a complement, as a verb its object.
     "I'm *in *awe *of your *courage as a trans person.",
     "My grandfather was *in *charge *of the *harbour as a young man.",
+    # "so" after an auxiliary is an intensifier: the predicate after it is kept.
+    "Yesterday we went to the zoo and it was *so *cool *spending *time *with *them there.",
 ]
 
 

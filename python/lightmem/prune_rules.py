@@ -60,7 +60,8 @@ n)` of its `n` other words. The rules:
    `VERB_REACH` words: "[I] love", "[you] put", "[we] really enjoy", "[it] was a great". A subject
    contracted with its auxiliary or modal (I'm, you've, she's, we'll, I'd) is kept with it ("I've been
    looking"); a bare subject pronoun is rule 12's. If no such word follows an auxiliary, the
-   auxiliaries are kept ("I'm on", "[it] is"). A noun-phrase subject is rule 10's.
+   auxiliaries are kept ("I'm on", "[it] is"). "so" right after an auxiliary is an adverb (an
+   intensifier: "[it] was so cool"), not a conjunction. A noun-phrase subject is rule 10's.
 9. **Small words between kept words stay** (applied after the ratio): a single preposition,
    conjunction or form of "be" left out between two kept words of its clause is kept ("job with
    them", "set is awesome and full of potential"), so kept words read as phrases, not as a list.

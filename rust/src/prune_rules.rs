@@ -786,7 +786,10 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
         let words = self.words;
         for j in first..(first + VERB_REACH).min(stop) {
             let word = &words[j];
-            if (j > first && words[j - 1].ends_clause()) || word.has(CONJUNCTION) {
+            // "so" right after an auxiliary is an intensifier ("was so cool"), not a conjunction.
+            let intensifier = word.key == "so" && last_auxiliary.is_some_and(|a| a + 1 == j);
+            let conjunction = word.has(CONJUNCTION) && !intensifier;
+            if (j > first && words[j - 1].ends_clause()) || conjunction {
                 break;
             }
             let adverb = word.has(VERB_ADVERB) || word.key.ends_with("ly");
