@@ -20,9 +20,9 @@ class LightMemConfig:
     pruning. Words that carry the claim (negations, modals, conditions, quantities, numbers, dates,
     names, and what they apply to), each clause's subject, verb and object heads, phrasal-verb
     particles, brackets and the small words between kept words are always kept, and every sentence
-    keeps at least 4 words, so the share of words actually kept is higher: 0.67 at 0.05 on LoCoMo
+    keeps at least 4 words, so the share of words actually kept is higher: 0.78 at 0.05 on LoCoMo
     (benches/README.md, "What the pruner keeps"). 0.05 stores the fewest tokens of the ratios
-    measured (1.40x fewer than 1-turn RAG; no ratio reaches 1.5x with readable units)."""
+    measured (1.24x fewer than 1-turn RAG; no ratio reaches 1.5x with readable units)."""
     segment_min_turns: int = 2
     """A topic segment never has fewer turns than this (except a conversation's last one)."""
     segment_max_turns: int = 16
