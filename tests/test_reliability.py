@@ -283,9 +283,9 @@ def test_text_that_shows_nothing_is_blank(store_location: str, hash_embedder: Ha
         (item,) = memory.add("I drink green tea.", user_id="u", infer=False)
         assert memory.add([{"content": INVISIBLE}, {"content": "\u200b"}], user_id="u", infer=False) == []
         assert memory.add(INVISIBLE, user_id="u") == [] and memory.stats().pending_messages == 0
-        with pytest.raises(ValueError, match="query must be a non-empty string"):
+        with pytest.raises(ValueError, match="query must show some text"):
             memory.search(INVISIBLE, user_id="u")
-        with pytest.raises(ValueError, match="text must be a non-empty string"):
+        with pytest.raises(ValueError, match="text must show some text"):
             memory.update(item.id, INVISIBLE, user_id="u")
         assert memory.get_all(user_id="u") == [memory.get(item.id)] and item.text == "I drink green tea."
 

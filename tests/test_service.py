@@ -345,7 +345,7 @@ def test_hostile_requests_get_clear_4xx_and_store_nothing(served: Running) -> No
             ),
             (http.post("/memories", json={"messages": "x", "infer": False}), 400, "at least one of user_id"),
             (http.post("/search", json={"query": "x", **scope, "top_k": "5"}), 400, "top_k must be"),
-            (http.post("/search", json={"query": "", **scope}), 400, "query must be a non-empty"),
+            (http.post("/search", json={"query": "", **scope}), 400, "query must show some text"),
             (http.post("/search", json={"query": "x", **scope, "threshold": 2}), 400, "threshold must be"),
             (http.get("/memories", params={**scope, "top_k": "many"}), 400, "top_k must be an integer"),
             (http.get("/memories", params={**scope, "page": "2"}), 400, "unknown query parameter(s) 'page'"),

@@ -104,7 +104,9 @@ def _optional_scope(
 def _non_blank(text: str, name: str) -> str:
     """`text` without surrounding whitespace; ValueError naming `name` if it shows nothing (`is_blank`)."""
     if is_blank(text):
-        raise ValueError(f"{name} must be a non-empty string")
+        raise ValueError(
+            f"{name} must show some text (it is empty, or only whitespace, control or invisible characters)"
+        )
     return text.strip()
 
 
