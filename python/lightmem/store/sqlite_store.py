@@ -4,8 +4,8 @@ sequence. Composed from parts with one job each:
 
 - `sqlite_db.Database`: connections (one per thread) and write transactions;
 - `sqlite_vectors.IndexedVectors`: the vector index (load, sync, save, rebuild) and search planning;
-- `sqlite_keyword_index.IndexedKeywords`: the keyword index (in memory, built on the first keyword
-  search, kept in step through the same change sequence);
+- `sqlite_keyword_index.IndexedKeywords`: the keyword index (in memory, built in the background from
+  the first keyword search on, kept in step through the same change sequence);
 - `sqlite_units.UnitsPart`: units, history and counters; `sqlite_search.SearchPart`: vector search;
   `sqlite_keywords.KeywordPart`: keyword search; `sqlite_pending.PendingPart`: the short-term
   buffer; `sqlite_consolidation.ConsolidationPart`: consolidation support.
