@@ -18,6 +18,7 @@ from lightmem.limits import (
     MAX_MESSAGE_CHARS,
 )
 from lightmem.prompts import (
+    CONSOLIDATE_ANSWER_FORM,
     CONSOLIDATE_SYSTEM,
     EXTRACT_SYSTEM,
     MEMORY_TEXT_PATTERN,
@@ -196,6 +197,14 @@ def test_the_answer_form_has_no_placeholder_to_copy() -> None:
     for text in (EXTRACT_SYSTEM, retry):
         form = text.partition("with JSON only")[2]
         assert "<" not in form and '"text"' in form and '"turns"' in form
+    # consolidation alike: its form held "<new text>" and "<number>"
+    request = build_consolidate_request(CLUSTERS)
+    retry = build_retry_request(request, RETRY_NOT_JSON, answer_form=CONSOLIDATE_ANSWER_FORM)[2]["content"]
+    for text in (CONSOLIDATE_SYSTEM, retry):
+        form = text.partition("with JSON only")[2]
+        assert "<" not in form and '"changes"' in form and '"into"' in form
+    item = consolidate_answer_format(CLUSTERS).schema["properties"]["changes"]["items"]
+    assert item["properties"]["text"] == {"type": "string", "pattern": MEMORY_TEXT_PATTERN}
     pattern = re.compile(MEMORY_TEXT_PATTERN)
     assert pattern.match(FACT) and pattern.match("Caroline's talk: 7 May 2023, Boston")
     for copied in ("<one fact>", "<another fact>", "19.2", 'Ana said "no"', "a\\b", "two\nlines"):

@@ -128,9 +128,11 @@ MEMORY_TEXT_PATTERN = r'^[^<>"\\\x00-\x1f]{8,}$'
 double quote, backslash or control character (servers that turn the pattern into a grammar put it inside
 the JSON string as it is; llama.cpp does)."""
 CONSOLIDATE_ANSWER_FORM = (
-    '{"changes": [{"memory": <number>, "action": "update" | "merge" | "delete", '
-    '"text": "<new text>", "into": <number>}]}'
+    'an object with a list "changes"; each change is an object with "memory", the number of a memory, '
+    '"action", one of "update", "merge" or "delete", "text", the new text (for "update" and "merge"), '
+    'and "into", the number of the memory it merges into (for "merge")'
 )
+"""The consolidation answer in words, like `EXTRACT_ANSWER_FORM` (no "<new text>" to copy)."""
 
 EXTRACT_SYSTEM = f"""\
 You write memories from a conversation.
@@ -161,7 +163,7 @@ List only the memories that must change; every memory you do not list is kept as
 replaces that memory's text; this memory is removed.
 - "delete": a newer memory supersedes it or repeats it wholly.
 Never lose a fact that no other memory keeps. Related memories are kept.
-Answer with JSON only: {CONSOLIDATE_ANSWER_FORM}
+Answer with JSON only: {CONSOLIDATE_ANSWER_FORM}.
 If nothing must change, answer {{"changes": []}}."""
 
 
@@ -412,7 +414,7 @@ def consolidate_answer_format(clusters: Sequence[Sequence[ClusterMember]]) -> An
         "properties": {
             "memory": number,
             "action": {"type": "string", "enum": ["update", "merge", "delete"]},
-            "text": {"type": "string"},
+            "text": {"type": "string", "pattern": MEMORY_TEXT_PATTERN},
             "into": number,
         },
         "required": ["memory", "action"],
