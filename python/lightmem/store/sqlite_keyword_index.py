@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from collections.abc import Sequence
 from typing import Optional
 
 from lightmem._core import KeywordIndex
@@ -48,6 +49,16 @@ class IndexedKeywords:
                 return None
             self._seq = _apply_changes(conn, self._index, self._seq, self._closing)
             return self._index
+
+    def matching(
+        self, conn: sqlite3.Connection, words: Sequence[str]
+    ) -> Optional[tuple[KeywordIndex, list[int]]]:
+        """The index synced to `conn` (see `synced`) and, for each of `words`, the units holding it, when
+        the index can answer a search of `words`; None when FTS5 must: the index is still being built, or
+        a word is several tokens (a phrase, for which the index holds no positions)."""
+        index = self.synced(conn)
+        matches = None if index is None else index.matches(list(words))
+        return None if index is None or matches is None else (index, matches)
 
     def wait_built(self, timeout: Optional[float] = None) -> bool:
         """Start the build if needed and wait for it (at most `timeout` seconds); whether it is built."""

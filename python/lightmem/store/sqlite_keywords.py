@@ -62,11 +62,10 @@ class KeywordPart:
             return []
         words = keyword_terms(keywords)
         with self._db.snapshot() as conn:
-            index = self._keywords.synced(conn)
-            matches = None if index is None else index.matches(words)
-            # FTS5 while the index is being built, and for a keyword of several tokens (a phrase)
-            if index is None or matches is None:
+            found = self._keywords.matching(conn, words)
+            if found is None:
                 return _fts5_search(conn, words, scope, limit, filters, min_score)
+            index, matches = found
             chosen = keyword_budget.rarest_within(dict(zip(words, matches)), keyword_budget.POSTINGS_BUDGET)
             if not chosen:
                 return []

@@ -114,11 +114,10 @@ class PendingPart:
             return []
         words = keyword_terms(keywords)
         with self._db.snapshot() as conn:
-            index = self._keywords.synced(conn)
-            # FTS5 while the index is being built, and for a keyword of several tokens (a phrase)
-            if index is None or index.matches(words) is None:
+            found = self._keywords.matching(conn, words)
+            if found is None:
                 return buffer_search.by_fts5_keywords(conn, match, scope, limit, filters, min_score)
-            return buffer_search.by_keywords(conn, index, words, scope, limit, filters, min_score)
+            return buffer_search.by_keywords(conn, found[0], words, scope, limit, filters, min_score)
 
     def pending_words(self, scope: Scope) -> int:
         """See `ShortTermStore.pending_words`."""
