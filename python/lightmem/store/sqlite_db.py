@@ -12,13 +12,28 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Optional, TypeVar, Union
+from typing import Any, Callable, Optional, TypeVar, Union
 
 from lightmem.store.errors import StoreError
 from lightmem.store.rows import next_seq
 from lightmem.store.schema import connect, with_lock_retries, write_transaction
 
 T = TypeVar("T")
+
+FEED_BATCH = 10_000
+"""Rows of the units' change feed read at a time (`unit_changes`)."""
+
+
+def unit_changes(conn: sqlite3.Connection, since: int, column: str) -> Iterator[list[tuple[Any, ...]]]:
+    """The units changed after the change number `since` that `conn` sees, oldest change first, in
+    batches of at most `FEED_BATCH` rows (rowid, seq, `column` or None for a removed unit, user_id,
+    agent_id, run_id): the feed that keeps the in-memory indexes in step with every writer."""
+    cursor = conn.execute(
+        f"SELECT rowid, seq, CASE WHEN deleted = 0 THEN {column} END, user_id, agent_id, run_id "
+        "FROM units WHERE seq > ? ORDER BY seq",
+        (since,),
+    )
+    return iter(lambda: cursor.fetchmany(FEED_BATCH), [])
 
 
 def store_directory(directory: Union[str, os.PathLike[str]]) -> Path:

@@ -15,13 +15,9 @@ from typing import Optional
 
 from lightmem._core import KeywordIndex
 from lightmem.store.errors import StoreError
-from lightmem.store.sqlite_db import Database
+from lightmem.store.sqlite_db import Database, unit_changes
 
 logger = logging.getLogger("lightmem")
-
-_FEED_BATCH = 10_000
-"""Rows of the change feed applied to the index at a time (a build stops between two when the store
-closes)."""
 
 
 class IndexedKeywords:
@@ -111,15 +107,10 @@ def _apply_changes(
     conn: sqlite3.Connection, index: KeywordIndex, since: int, closing: threading.Event
 ) -> int:
     """Apply to `index` every change of the units after `since` that `conn` sees; the last one applied
-    (`since` if none, or if `closing` is set before a batch)."""
-    cursor = conn.execute(
-        "SELECT rowid, CASE WHEN deleted = 0 THEN text END, user_id, agent_id, run_id, seq "
-        "FROM units WHERE seq > ? ORDER BY seq",
-        (since,),
-    )
-    for batch in iter(lambda: cursor.fetchmany(_FEED_BATCH), []):
+    (`since` if none; a build stops between two batches of the feed when `closing` is set)."""
+    for batch in unit_changes(conn, since, "text"):
         if closing.is_set():
             break
-        index.apply([row[:5] for row in batch])
-        since = batch[-1][5]
+        index.apply([(rowid, text, *scope) for rowid, _, text, *scope in batch])
+        since = batch[-1][1]
     return since

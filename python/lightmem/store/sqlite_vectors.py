@@ -18,14 +18,12 @@ from lightmem.store.errors import StoreError
 from lightmem.store.filters import SearchFilters
 from lightmem.store.rows import ITEM_COLUMNS, rows_by_rowid, rows_needed, take, vectors_by_rowid, where_sql
 from lightmem.store.scope_vectors import ScopeKey, ScopeMatrix, ScopeVectors, scope_key, scope_matrix
-from lightmem.store.sqlite_db import Database
+from lightmem.store.sqlite_db import Database, unit_changes
 from lightmem.store.vector_index import IndexFileError, VectorIndex
 from lightmem.types import Scope
 
 logger = logging.getLogger("lightmem")
 
-_FEED_BATCH = 10_000
-"""Rows of the change feed applied to the index at a time."""
 _QUERY_CHUNK = 256
 """Queries searched at a time by a batch search (the index lock is released between chunks)."""
 _MAX_BIG_SCOPES = 4096
@@ -78,13 +76,8 @@ class IndexedVectors:
         """Apply to the index and the cached scopes the store changes they have not seen yet (by any
         writer, in any process)."""
         with self._lock:
-            cursor = self._db.conn().execute(
-                "SELECT rowid, seq, CASE WHEN deleted = 0 THEN vector END, user_id, agent_id, run_id "
-                "FROM units WHERE seq > ? ORDER BY seq",
-                (self._index.seq,),
-            )
             last_seq = self._index.seq
-            for batch in iter(lambda: cursor.fetchmany(_FEED_BATCH), []):
+            for batch in unit_changes(self._db.conn(), last_seq, "vector"):
                 rowids = np.array([row[0] for row in batch], dtype=np.int64)
                 live = np.array([row[2] is not None for row in batch], dtype=bool)
                 vectors = decode_vectors([row[2] for row in batch if row[2] is not None], self.dim)
