@@ -29,6 +29,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -123,12 +124,18 @@ class Run:
 
 
 def run_lightmem(
-    conversation: Conversation, config: LightMemConfig, workdir: str, embedder: OnnxEmbedder
+    conversation: Conversation,
+    config: LightMemConfig,
+    workdir: str,
+    embedder: OnnxEmbedder,
+    consolidate: bool = False,
 ) -> Run:
-    """lightmem on the turns: each session one `add`, then `flush`."""
+    """lightmem on the turns: each session one `add`, then `flush`; then, if `consolidate`, one
+    sleep-time consolidation pass, whose report and changes (texts before and after) join the figures."""
     recording = RecordingLLM(OpenAIClient.from_config(config))
     system = LightMemSystem(workdir, config, embedder, recording)
     system.ingest(conversation)
+    consolidation = _consolidation(system) if consolidate else {}
     stats = system.memory.stats(user_id=USER_ID)
     items = system.memory.get_all(user_id=USER_ID)
     speakers = {m["id"]: m.get("name") or m["role"] for s in conversation.sessions for m in s}
@@ -145,8 +152,24 @@ def run_lightmem(
         "fallback_units": stats.fallback_units,
         "items_dropped": stats.llm_items_dropped,
         "truncated_answers": sum(call.finish_reason == "length" for call in recording.calls),
+        **consolidation,
     }
     return Run(system, figures, recording.calls)
+
+
+def _consolidation(system: LightMemSystem) -> dict[str, Any]:
+    """One consolidation pass of the run's scope: its report, and every text it changed or removed."""
+    before = {item.id: item.text for item in system.memory.get_all(user_id=USER_ID)}
+    report = system.memory.consolidate(user_id=USER_ID)
+    after = {item.id: item.text for item in system.memory.get_all(user_id=USER_ID)}
+    return {
+        "consolidation": report.as_dict(),
+        "consolidation_changes": [
+            {"before": text, "after": after.get(memory_id)}
+            for memory_id, text in before.items()
+            if after.get(memory_id) != text
+        ],
+    }
 
 
 def run_per_turn(
@@ -178,7 +201,10 @@ def run_mem0(conversation: Conversation, config: LightMemConfig, workdir: str, e
     return Run(system, figures, [])
 
 
-RUNNERS: dict[str, Callable[[Conversation, LightMemConfig, str, OnnxEmbedder], Run]] = {
+Runner = Callable[[Conversation, LightMemConfig, str, OnnxEmbedder], Run]
+"""A system's run on the turns."""
+
+RUNNERS: dict[str, Runner] = {
     "lightmem": run_lightmem,
     "per-turn": run_per_turn,
     "mem0": run_mem0,
@@ -199,6 +225,7 @@ def _spent(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
 
 def measure(
     name: str,
+    runner: Runner,
     conversation: Conversation,
     config: LightMemConfig,
     proxy: CountingProxy,
@@ -212,7 +239,7 @@ def measure(
         load = os.getloadavg()[0]
         before = proxy.usage.snapshot()
         start = time.perf_counter()
-        run = RUNNERS[name](conversation, config, workdir, embedder)
+        run = runner(conversation, config, workdir, embedder)
         seconds = time.perf_counter() - start
         spent = _spent(proxy.usage.snapshot(), before)
         try:
@@ -284,6 +311,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--record", type=Path, help="write the answers as fixtures into this directory")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument(
+        "--consolidate", action="store_true", help="lightmem: one consolidation pass after the flush"
+    )
+    parser.add_argument(
         "--check", action="store_true", help="fail unless lightmem stored an abstractive unit"
     )
     args = parser.parse_args(argv)
@@ -316,9 +346,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             llm_base_url=proxy.base_url,
             llm_model="local",
         )
+        runners: dict[str, Runner] = {
+            **RUNNERS,
+            "lightmem": partial(run_lightmem, consolidate=args.consolidate),
+        }
         for name in names:
             figures, calls = measure(
-                name, conversation, config, proxy, embedder, not args.no_score, not args.no_qa
+                name, runners[name], conversation, config, proxy, embedder, not args.no_score, not args.no_qa
             )
             results[name] = figures
             shown = {k: v for k, v in figures.items() if k not in ("stored", "scores")}
