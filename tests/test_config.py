@@ -59,3 +59,20 @@ def test_the_defaults_and_the_edges_of_each_range_are_accepted() -> None:
         duplicate_similarity=0.95,
         llm_max_retries=0,
     )
+
+
+def test_a_server_url_is_never_silently_ignored(tmp_path, llm_server, monkeypatch) -> None:
+    """`Memory(path, llm_base_url=..., llm_model=...)` stayed offline without a word: the memories were
+    the turns' own words, and the server was never called."""
+    options = {"llm_base_url": llm_server.base_url, "llm_model": "m", "buffer_token_threshold": 100_000}
+    with Memory(tmp_path / "m", embedder=HashEmbedder(), **options) as memory:
+        assert memory.config.llm == "openai"
+        memory.add("I adopted a cat named Miso last spring.", user_id="u")
+        memory.flush()
+    assert len(llm_server.requests) == 1
+    with pytest.raises(ValueError, match="llm_base_url is set but llm is 'offline'"):
+        LightMemConfig(llm_base_url=llm_server.base_url)
+    monkeypatch.setenv("LIGHTMEM_LLM_BASE_URL", llm_server.base_url)
+    assert LightMemConfig.from_env().llm == "openai"
+    offline = LightMemConfig.from_env(llm="offline")  # offline on purpose: the variable is not used
+    assert (offline.llm, offline.llm_base_url) == ("offline", None)

@@ -113,6 +113,11 @@ class LightMemConfig:
             check_number(self.unit_text_weight, "unit_text_weight (or None)", 0.0, 1.0)
         if self.llm not in ("offline", "openai"):
             raise ValueError(f"llm must be 'offline' or 'openai', got {self.llm!r}")
+        if self.llm == "offline" and self.llm_base_url is not None:
+            raise ValueError(
+                "llm_base_url is set but llm is 'offline', which sends nothing to it: pass llm='openai' to "
+                "extract memories with that server, or leave llm_base_url unset"
+            )
         for name in ("llm_base_url", "llm_model", "llm_api_key", "embedding_model_path"):
             if not isinstance(getattr(self, name), (str, type(None))):
                 raise ValueError(f"{name} must be a string or None, got {type(getattr(self, name)).__name__}")
@@ -142,11 +147,14 @@ class LightMemConfig:
     def from_env(cls, **overrides: object) -> LightMemConfig:
         """Defaults, then LIGHTMEM_* / OPENAI_API_KEY environment variables, then `overrides`.
 
-        Setting LIGHTMEM_LLM_BASE_URL switches the LLM to `openai` unless `llm` is given.
+        A base URL (LIGHTMEM_LLM_BASE_URL, or an `llm_base_url` override) switches the LLM to `openai`
+        unless `llm` is given; `llm="offline"` ignores LIGHTMEM_LLM_BASE_URL.
         """
         env = os.environ
         from_env: dict[str, object] = {}
-        if env.get("LIGHTMEM_LLM_BASE_URL"):
+        if overrides.get("llm_base_url") is not None and "llm" not in overrides:
+            from_env["llm"] = "openai"
+        if env.get("LIGHTMEM_LLM_BASE_URL") and overrides.get("llm") != "offline":
             from_env["llm"] = "openai"
             from_env["llm_base_url"] = env["LIGHTMEM_LLM_BASE_URL"]
         if env.get("LIGHTMEM_LLM_MODEL"):
