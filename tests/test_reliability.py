@@ -348,6 +348,10 @@ AFTER_YEAR_9999 = datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5)
             "metadata holds a NUL character",
         ),
         (lambda m, item: m.update(item.id, metadata={"k": ["\x00"]}), "metadata holds a NUL character"),
+        (
+            lambda m, item: [m.update(item.id, metadata={k: "x" * 40_000}) for k in ("a", "b")],
+            "metadata merged into the memory's own takes 80,015 bytes",
+        ),
     ],
     ids=[
         "timestamp-before-year-1",
@@ -370,6 +374,7 @@ AFTER_YEAR_9999 = datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5)
         "metadata-nul",
         "metadata-key-nul-verbatim",
         "update-metadata-nul",
+        "update-metadata-merged-over-64KiB",
     ],
 )
 def test_every_limit_is_a_value_error_naming_the_argument(

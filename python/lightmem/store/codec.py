@@ -81,6 +81,13 @@ def metadata_copy(metadata: Optional[Mapping[str, Any]], name: str = "metadata")
     return copy
 
 
+def merged_metadata(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """`old` with the keys of `new` replacing theirs, as `update` merges a memory's metadata; ValueError
+    if the result takes more than `MAX_METADATA_BYTES` as JSON (updates each within the limit made one
+    memory's metadata grow without end)."""
+    return metadata_copy({**old, **new}, "metadata merged into the memory's own")
+
+
 def _check_mapping(metadata: Optional[Mapping[str, Any]], name: str) -> dict[str, Any]:
     if metadata is None:
         return {}

@@ -22,6 +22,7 @@ from lightmem.store.codec import (
     decode_time,
     encode_json,
     encode_time,
+    merged_metadata,
     message_digest,
 )
 from lightmem.store.errors import VersionConflict
@@ -266,7 +267,7 @@ def update_row(
     new_metadata = None
     if metadata is not None:
         (old_metadata,) = conn.execute("SELECT metadata FROM units WHERE rowid = ?", (rowid,)).fetchone()
-        new_metadata = encode_json({**json.loads(old_metadata), **metadata}, "metadata")
+        new_metadata = encode_json(merged_metadata(json.loads(old_metadata), metadata), "metadata")
     if text is None:
         conn.execute(
             "UPDATE units SET source = COALESCE(?, source), metadata = COALESCE(?, metadata), "

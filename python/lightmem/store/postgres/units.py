@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 from lightmem.store.changes import Change
+from lightmem.store.codec import merged_metadata
 from lightmem.store.postgres.connection import Connection
 from lightmem.store.postgres.sql import (
     ITEM_COLUMNS,
@@ -58,7 +59,8 @@ def update_row(
     """`rows.update_row` for PostgreSQL (`vector`: pgvector text of the new text's vector)."""
     rowid, old_text, old_metadata = live_row(conn, memory_id, scope)
     new_source = None if source is None else jsonb_text(list(source), "source")
-    new_metadata = None if metadata is None else jsonb_text({**old_metadata, **metadata}, "metadata")
+    merged = None if metadata is None else merged_metadata(old_metadata, metadata)
+    new_metadata = None if merged is None else jsonb_text(merged, "metadata")
     if text is None:
         conn.execute(
             "UPDATE lightmem_units SET source = COALESCE(%s::jsonb, source), "
