@@ -195,14 +195,25 @@ def test_bad_file_is_one_line_with_exit_code_2(
 def test_reading_a_missing_memory_says_how_to_create_one(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    path = tmp_path / "nothing-here"
-    for command in (["search", "x"], ["get-all"], ["stats"], ["history", "abc"], ["consolidate"]):
-        code, out, err = run(capsys, "--path", str(path), *command)
-        assert code == 2 and out == ""
-        assert err.startswith(
-            f"lightmem: error: no memory directory at {str(path)!r}: add conversations with"
-        )
-    assert not path.exists()
+    """A directory without a memory (a typo's, the home directory) got an empty store from any read or
+    worker command, and the worker ran on it."""
+    missing, other = tmp_path / "nothing-here", tmp_path / "documents"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    commands = (
+        ["search", "x"],
+        ["get-all"],
+        ["stats"],
+        ["history", "abc"],
+        ["consolidate"],
+        ["worker", "--once"],
+    )
+    for path in (missing, other):
+        for command in commands:
+            code, out, err = run(capsys, "--path", str(path), *command)
+            assert code == 2 and out == ""
+            assert err.startswith(f"lightmem: error: no memory at {str(path)!r} (no memory.db there): add")
+    assert not missing.exists() and [p.name for p in other.iterdir()] == ["notes.txt"]
 
 
 def test_default_path_comes_from_environment(

@@ -149,12 +149,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _worker(args: argparse.Namespace) -> None:
-    from lightmem.memory import DEFAULT_PATH
     from lightmem.worker import run_worker
 
-    location = args.path or os.environ.get("LIGHTMEM_PATH") or DEFAULT_PATH
     stats = run_worker(
-        location,
+        _location(args.path, create=False),
         threshold=args.threshold,
         idle_s=args.idle,
         poll_s=args.poll,
@@ -244,16 +242,29 @@ def _describe(err: BaseException) -> str:
 @contextlib.contextmanager
 def _open(path: Optional[str], create: bool = False) -> Iterator[Memory]:
     """The memory at `path` (or $LIGHTMEM_PATH, or the default); only `create` makes a new one."""
-    from lightmem.memory import DEFAULT_PATH, Memory
+    from lightmem.memory import Memory
+
+    with Memory(_location(path, create)) as memory:
+        yield memory
+
+
+def _location(path: Optional[str], create: bool) -> str:
+    """`path`, or $LIGHTMEM_PATH, or the default; CliError unless it is a URL, holds a memory or `create`:
+    a read or a worker on a directory without one made an empty store in it (any directory, a typo's)."""
+    from lightmem.memory import DEFAULT_PATH
     from lightmem.store.postgres import is_postgres_url
 
-    path = path or os.environ.get("LIGHTMEM_PATH") or DEFAULT_PATH
-    if not create and not is_postgres_url(path) and not os.path.isdir(path):
+    location = path or os.environ.get("LIGHTMEM_PATH") or DEFAULT_PATH
+    if (
+        not create
+        and not is_postgres_url(location)
+        and not os.path.isfile(os.path.join(location, "memory.db"))
+    ):
         raise CliError(
-            f"no memory directory at {path!r}: add conversations with `lightmem ingest FILE`, or pass --path"
+            f"no memory at {location!r} (no memory.db there): add conversations with `lightmem ingest "
+            "FILE`, or pass --path"
         )
-    with Memory(path) as memory:
-        yield memory
+    return location
 
 
 def _user(args: argparse.Namespace) -> str:
