@@ -108,6 +108,23 @@ def test_streamable_http_with_the_scope_in_each_call(mcp_over_http: str) -> None
     asyncio.run(session())
 
 
+def test_a_tool_that_stores_nothing_or_is_refused_says_so_in_its_own_terms(mcp_over_http: str) -> None:
+    """add_memory of a blank text answered success with no memory (the model believed it stored), and a
+    bad `limit` was reported as `top_k`, an argument the tools do not have."""
+
+    async def session() -> None:
+        async with mcp.Client(mcp_over_http) as client:
+            for blank in ("", " \n\t", "\u200b"):
+                said = await failure(client, "add_memory", text=blank, user_id="tom")
+                assert "text must show some text" in said
+            assert (await call(client, "get_memories", user_id="tom"))["results"] == []
+            for tool, arguments in (("search_memories", {"query": "x"}), ("get_memories", {})):
+                said = await failure(client, tool, **arguments, limit=-1, user_id="tom")
+                assert "limit must be an integer from 0 to 1,000,000, got -1" in said and "top_k" not in said
+
+    asyncio.run(session())
+
+
 def test_mcp_over_http_binds_this_machine_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["mcp", "--http", "--host", "0.0.0.0", "--path", str(tmp_path / "m")]) == 2
     assert "refusing to serve on 0.0.0.0" in capsys.readouterr().err

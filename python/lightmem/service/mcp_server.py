@@ -72,6 +72,10 @@ class MemoryTools:
     ) -> dict[str, Any]:
         scope = self._scope(user_id, agent_id, run_id)
         added = _guarded(lambda: self.memory.add([{"role": "user", "content": text}], **scope, infer=False))
+        if not added["results"]:  # the library skips a blank message: the model must hear nothing was kept
+            raise ToolError(
+                "text must show some text (it is empty, or only whitespace or invisible characters)"
+            )
         return {"results": [{"id": r["id"], "memory": r["memory"]} for r in added["results"]]}
 
     def search_memories(
@@ -83,7 +87,7 @@ class MemoryTools:
         run_id: Optional[str] = None,
     ) -> dict[str, Any]:
         scope = self._scope(user_id, agent_id, run_id)
-        return _guarded(lambda: self.memory.search(query, **scope, top_k=limit))
+        return _guarded(lambda: self.memory.search(query, **scope, limit=limit))
 
     def get_memories(
         self,
@@ -93,7 +97,7 @@ class MemoryTools:
         run_id: Optional[str] = None,
     ) -> dict[str, Any]:
         scope = self._scope(user_id, agent_id, run_id)
-        return _guarded(lambda: self.memory.get_all(**scope, top_k=limit))
+        return _guarded(lambda: self.memory.get_all(**scope, limit=limit))
 
     def update_memory(
         self,
