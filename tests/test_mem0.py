@@ -211,6 +211,7 @@ def test_scope_ids_go_in_filters_or_beside_them_and_integers_become_strings(m: M
         ({"user_id": "42", "created_at": {"gte": "2024-01-01"}}, "created_after"),
         ({"user_id": "42", "actor_id": "alice"}, "actor_id"),
         ({"user_id": "42", "priority": {"between": [1, 2]}}, "unknown operator 'between'"),
+        ({"user_id": "42", "$and": [{"priority": 1}]}, "logical operators are written AND, OR and NOT"),
     ):  # fmt: skip
         with pytest.raises(ValueError, match=fragment):
             m.search("board games", filters=bad)

@@ -314,6 +314,9 @@ def test_a_mistyped_filter_key_raises_instead_of_matching_nothing(memory: Memory
         ({"metadata": {"status": {"in": "done"}}}, "must be a list"),
         ({"metadata": {"OR": []}}, "non-empty list"),
         ({"metadata": {"AND": [{"a": {}}]}}, "empty operator dict"),
+        ({"metadata": {"$or": [{"priority": 1}]}}, r"\['\$or'\]: the logical operators are written AND"),
+        ({"metadata": {"and": [{"priority": 1}]}}, r"\['and'\]: the logical operators are written AND"),
+        ({"metadata": {"OR": [{"Not": [{"a": 1}]}]}}, r"\['Not'\]: the logical operators are written"),
     ):
         with pytest.raises(ValueError, match=fragment):
             memory.search("cat", user_id="u", filters=bad)

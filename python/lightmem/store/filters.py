@@ -149,6 +149,11 @@ def _compile_entry(key: object, value: Any, where: str) -> Predicate:
         if key == "OR":
             return lambda metadata: any(branch(metadata) for branch in branches)
         return lambda metadata: not any(branch(metadata) for branch in branches)
+    if key.lstrip("$").upper() in LOGICAL_KEYS and _is_condition_list(value):
+        raise ValueError(
+            f"{where}: the logical operators are written AND, OR and NOT (this would compare the metadata "
+            f"key {key!r} with a list, and match nothing); to mean that, write {{{key!r}: {{'eq': [...]}}}}"
+        )
     if isinstance(value, str) and value == WILDCARD:
         return lambda metadata: metadata.get(key) is not None
     if isinstance(value, Mapping):
@@ -166,6 +171,11 @@ def _branches(key: str, value: Any, where: str) -> Sequence[Any]:
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence) or not value:
         raise ValueError(f"{where} must be a non-empty list of condition dicts, got {value!r:.80}")
     return value
+
+
+def _is_condition_list(value: Any) -> bool:
+    """Whether `value` is a non-empty list of dicts: the operand of a logical operator."""
+    return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(c, Mapping) for c in value)
 
 
 def _compile_operator(key: str, op: object, operand: Any, where: str) -> Predicate:
