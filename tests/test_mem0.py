@@ -327,6 +327,7 @@ def test_mem0_parameters_lightmem_lacks_are_refused_by_name(
         (lambda: m.add("x"), "at least one of user_id"),
         (lambda: m.search("x", filters={"user_id": "u"}, reference_date="2024-01-01"), "reference_date"),
         (lambda: m.update("id", text="x", expiration_date="2030-01-01"), "expiration_date"),
+        (lambda: m.update("id", text="new", data="old"), "text and data name the same thing"),
         (lambda: m.delete_all(), "reset"),
     ):
         with pytest.raises(ValueError, match=fragment):

@@ -181,6 +181,8 @@ class Memory:
         when given, confine it to a memory of that scope."""
         if expiration_date is not _UNSET:
             _refuse("update", expiration_date=expiration_date)
+        if text is not None and data is not None and text != data:
+            raise ValueError("text and data name the same thing (data: mem0 1.x's name): give one")
         new_text = text if text is not None else data
         extra = None if metadata is None else _without_identity(metadata, "update")
         self._memory.update(memory_id, new_text, **scope_ids(user_id, agent_id, run_id), metadata=extra)
