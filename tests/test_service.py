@@ -328,6 +328,13 @@ def test_hostile_requests_get_clear_4xx_and_store_nothing(served: Running) -> No
             (http.post("/memories", content=b"[1, 2]", headers=_json), 400, "must be a JSON object"),
             (http.post("/memories", content=b"[" * 100_000, headers=_json), 400, "not valid JSON"),
             (http.post("/memories", content=b'{"messages": NaN}', headers=_json), 400, "NaN"),
+            (
+                http.post(
+                    "/memories", content=b'{"user_id": "a", "user_id": "b", "messages": "x"}', headers=_json
+                ),
+                400,
+                "the key 'user_id' appears twice in one object",
+            ),
             (http.post("/memories", data={"messages": "x"}), 415, "Content-Type: application/json"),
             (
                 http.post("/memories", json={"messages": "x", **scope, "secret": 1}),

@@ -52,7 +52,7 @@ async def json_body(request: Request, fields: Collection[str], *, empty: bool = 
     if empty and not any(chunks):
         return {}
     try:
-        body = json.loads(b"".join(chunks), parse_constant=_no_constant)
+        body = json.loads(b"".join(chunks), parse_constant=_no_constant, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError) as err:
         reason = "nested too deeply" if isinstance(err, RecursionError) else str(err)
         raise RequestError(400, f"the body is not valid JSON: {reason}") from None
@@ -88,6 +88,17 @@ def _known(given: Collection[str], allowed: Collection[str], what: str) -> None:
     if unknown:
         names = ", ".join(repr(key[:40]) for key in unknown[:5])
         raise RequestError(400, f"unknown {what}(s) {names}: accepted are {', '.join(allowed) or 'none'}")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: `{"user_id": "bob", "user_id": "alice"}` means one
+    thing to this server (the last) and may mean another to a proxy or log reader in front of it."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValueError(f"the key {key[:40]!r} appears twice in one object")
+        found[key] = value
+    return found
 
 
 def _no_constant(name: str) -> Any:
