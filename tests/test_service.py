@@ -272,10 +272,17 @@ def test_the_keys_file_holds_hashes_and_bad_files_are_refused_by_name(tmp_path: 
         ([], "must be a JSON object"),
         ({"keys": [{"name": "a", "sha256": "0" * 64, "scopes": [{"user_id": ""}]}]}, r"scopes\[0\]: user_id"),
         ({"keys": []}, "lists no keys"),  # an emptied keys file served every scope without authentication
+        (  # the scopes read as a limit, and limited nothing
+            {"keys": [{"name": "a", "sha256": "0" * 64, "admin": True, "scopes": [{"user_id": "a"}]}]},
+            "give scopes or admin: true, not both",
+        ),
     ):
         file.write_text(json.dumps(document))
         with pytest.raises(ValueError, match=fragment):
             KeyRing.load(file)
+    file.write_bytes(b'\xff\xfe{"keys": []}')  # the error named neither the file nor JSON
+    with pytest.raises(ValueError, match=f"{re.escape(str(file))}: not valid JSON"):
+        KeyRing.load(file)
 
 
 # --- hostile requests ------------------------------------------------------------------------------------

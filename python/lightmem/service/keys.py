@@ -95,7 +95,7 @@ class KeyRing:
         fault."""
         try:
             document = json.loads(Path(path).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ValueError(f"{path}: not valid JSON ({err})") from None
         if (
             not isinstance(document, dict)
@@ -150,6 +150,11 @@ def _entry(entry: object, where: str) -> tuple[str, Caller]:
     scopes = entry.get("scopes", [])
     if not isinstance(scopes, list) or not (admin or scopes):
         raise ValueError(f"{where} ({name}): a key needs a non-empty list of scopes, or admin: true")
+    if admin and scopes:
+        raise ValueError(
+            f"{where} ({name}): an admin key touches every scope, so its scopes would limit nothing: "
+            "give scopes or admin: true, not both"
+        )
     allowed = tuple(_scope(scope, f"{where} ({name}): scopes[{i}]") for i, scope in enumerate(scopes))
     return digest.lower(), Caller(name.strip(), admin, allowed)
 
