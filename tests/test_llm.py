@@ -423,6 +423,30 @@ def test_constructor_validation(kwargs: dict[str, Any], message: str) -> None:
         OpenAIClient(**arguments)
 
 
+@pytest.mark.parametrize(
+    ("base_url", "message"),
+    [
+        ("http://user:pw-SECRET@127.0.0.1:8000/v1", "must not hold a user name or password"),
+        ("https://:pw-SECRET@api.example.com/v1", "must not hold a user name or password"),
+        ("https://gateway.example.com/v1?api_key=q-SECRET", "must not have a query"),
+        ("https://gateway.example.com/v1#q-SECRET", "must not have a query"),
+        ("http://127.0.0.1:99999/v1", "not a valid URL: Port out of range"),
+        ("http://[::1/v1", "not a valid URL: Invalid IPv6 URL"),
+        ("http:///v1", "names no host"),
+    ],
+)
+def test_a_base_url_that_cannot_work_is_refused_without_its_secrets(
+    tmp_path: Path, base_url: str, message: str
+) -> None:
+    """Each was taken, failed only at the first call ('Name or service not known' for a user part, a
+    request to '.../v1?api_key=.../chat/completions' for a query), and showed its password or key in
+    the LLMError, the flush's log line, `repr(config)` and the 502 answers of `lightmem serve`."""
+    with pytest.raises(ValueError, match=message) as info:
+        Memory(tmp_path / "m", embedder=HashEmbedder(), llm_base_url=base_url, llm_model="m")
+    assert "SECRET" not in str(info.value)
+    assert not (tmp_path / "m").exists()
+
+
 def test_empty_messages_rejected(server: LLMServer) -> None:
     with pytest.raises(ValueError, match="messages"):
         server.client().complete([])

@@ -184,8 +184,7 @@ class OpenAIClient:
         max_tokens: int = 1024,
         retry_timeouts: bool = True,
     ) -> None:
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must be an http:// or https:// URL, got {base_url!r}")
+        _check_base_url(base_url)
         if not isinstance(model, str) or not model.strip():
             raise ValueError(f"model must be a non-empty string, got {model!r}")
         if timeout_s <= 0:
@@ -444,6 +443,32 @@ def _read_at_most(response: http.client.HTTPResponse, limit: int) -> Optional[by
     if response.length:  # bytes announced but never sent
         raise http.client.IncompleteRead(b"".join(chunks), response.length)
     return b"".join(chunks)
+
+
+def _check_base_url(base_url: object) -> None:
+    """ValueError unless `base_url` is an http(s) URL of a host, with no user, password, query or
+    fragment: urllib took `user:password@host` for a host name, and a query ended up before the
+    /chat/completions appended to it; both failed only at the first call, and their secrets were shown
+    in every error, log line and repr of the client. The message never shows the URL's parts."""
+    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+        raise ValueError(f"base_url must be an http:// or https:// URL, got {base_url!r:.40}")
+    try:
+        parts = urllib.parse.urlsplit(base_url)
+        parts.port  # noqa: B018 (a port out of range raises here)
+    except ValueError as err:
+        raise ValueError(f"base_url is not a valid URL: {err}") from None
+    if "@" in parts.netloc:
+        raise ValueError(
+            "base_url must not hold a user name or password (user:password@host): give the key as "
+            "llm_api_key (OPENAI_API_KEY), which is sent as a Bearer token"
+        )
+    if parts.query or parts.fragment or base_url.endswith(("?", "#")):
+        raise ValueError(
+            "base_url must not have a query (?...) or fragment (#...): /chat/completions is appended to "
+            "it; give a key as llm_api_key (OPENAI_API_KEY)"
+        )
+    if not parts.hostname:
+        raise ValueError("base_url names no host")
 
 
 def _redirect_target(url: str, headers: Any) -> str:
