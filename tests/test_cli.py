@@ -216,6 +216,20 @@ def test_reading_a_missing_memory_says_how_to_create_one(
     assert not missing.exists() and [p.name for p in other.iterdir()] == ["notes.txt"]
 
 
+def test_a_reader_that_leaves_early_is_no_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, files: list[Path]
+) -> None:
+    """`lightmem get-all | head -1` printed 'lightmem: error: [Errno 32] Broken pipe' and exited 2."""
+    path = str(tmp_path / "mem")
+    run_json(capsys, "--path", path, "ingest", str(files[0]))
+    command = [sys.executable, "-m", "lightmem.cli", "--path", path, "get-all"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # before the command writes anything
+    assert process.wait(timeout=60) == 141
+    assert process.stderr.read() == b""
+
+
 def test_default_path_comes_from_environment(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, files: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

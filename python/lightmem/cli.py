@@ -40,6 +40,8 @@ DEMO_QUERIES = (
 )
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+"""128 + SIGPIPE, what shells report for a command whose reader left (`lightmem get-all | head`)."""
 
 
 class CliError(ValueError):
@@ -56,6 +58,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("lightmem: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader of the output left: it read what it wanted, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush writes nowhere
+        return EXIT_BROKEN_PIPE
     except Exception as err:
         if not isinstance(err, _user_errors()):
             raise
