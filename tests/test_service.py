@@ -468,6 +468,8 @@ def test_sigterm_keeps_every_acknowledged_message(tmp_path: Path) -> None:
         thread.start()
     while len(acknowledged) < 40:
         time.sleep(0.01)
+    with httpx.Client(base_url=url, timeout=30) as http:  # a key sent as other APIs take it: refused...
+        assert http.get("/memories", params={"user_id": "u0", "api_key": keys["u0"]}).status_code == 401
     began = time.monotonic()
     server.send_signal(signal.SIGTERM)
     assert server.wait(timeout=60) == -signal.SIGTERM  # uvicorn re-raises the signal once it is done
@@ -477,7 +479,10 @@ def test_sigterm_keeps_every_acknowledged_message(tmp_path: Path) -> None:
         thread.join(timeout=30)
     assert "Application shutdown complete" in "".join(log)  # the memory is closed before
     log += (tmp_path / "access.log").read_text().splitlines()
-    assert len(log) > 40 and not [line for line in log for key in keys.values() if key in line]
+    assert len(log) > 40 and not [
+        line for line in log for key in keys.values() if key in line
+    ]  # ...not logged
+    assert any("/memories?user_id=u0&api_key=*** HTTP/1.1" in line for line in log)  # ...nor logged
     pending, units = message_id_counts(tmp_path / "m", 384, users=("u0", "u1"))  # 384: the default model's
     stored = set(pending) | set(units)
     assert len(acknowledged) >= 40 and not [i for i in acknowledged if i not in stored]

@@ -7,12 +7,13 @@ import argparse
 import logging
 import os
 import socket
+import urllib.parse
 from typing import Any, Optional
 
 import uvicorn
 
 from lightmem.mem0 import Memory as Mem0Memory
-from lightmem.service.http_api import Service, create_app
+from lightmem.service.http_api import LIST_PARAMS, Service, create_app
 from lightmem.service.keys import KeyRing, is_loopback, key_digest, new_key
 
 logger = logging.getLogger("lightmem.serve")
@@ -58,8 +59,9 @@ def open_memory(path: Optional[str], **options: Any) -> Mem0Memory:
 
 
 def uvicorn_config(app: Any) -> uvicorn.Config:
-    """uvicorn's settings for the app: graceful shutdown, no server header, no proxy headers trusted."""
-    return uvicorn.Config(
+    """uvicorn's settings for the app: graceful shutdown, no server header, no proxy headers trusted, and
+    an access log that never shows the values of query parameters the API does not take."""
+    config = uvicorn.Config(
         app,
         log_level="info",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
@@ -68,6 +70,38 @@ def uvicorn_config(app: Any) -> uvicorn.Config:
         proxy_headers=False,
         lifespan="on",
     )
+    access_log = logging.getLogger("uvicorn.access")  # configured by uvicorn.Config, filters kept
+    if not any(isinstance(f, UnknownQueryValues) for f in access_log.filters):
+        access_log.addFilter(UnknownQueryValues())
+    return config
+
+
+class UnknownQueryValues(logging.Filter):
+    """Replaces by *** the values of query parameters the API does not take, in uvicorn's access log lines:
+    a client that sends its key as `?api_key=...` (other APIs' convention) is refused with 400, and the
+    line logged its key in clear."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (
+            isinstance(record.args, tuple) and len(record.args) == 5
+        ):  # client, method, target, version, status
+            client, method, target, version, status = record.args
+            record.args = (client, method, redacted_target(str(target)), version, status)
+        return True
+
+
+def redacted_target(target: str) -> str:
+    """A request target (path and query) with the value of every query parameter outside `LIST_PARAMS`
+    replaced by ***."""
+    path, mark, query = target.partition("?")
+    if not mark:
+        return target
+    parts = []
+    for part in query.split("&"):
+        name, equals, _ = part.partition("=")
+        known = urllib.parse.unquote_plus(name) in LIST_PARAMS
+        parts.append(part if known or not equals else f"{name}=***")
+    return f"{path}{mark}{'&'.join(parts)}"
 
 
 def check_bind(host: str, keys: KeyRing) -> None:
