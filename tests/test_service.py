@@ -344,6 +344,11 @@ def test_hostile_requests_get_clear_4xx_and_store_nothing(served: Running) -> No
             ),
             (http.post("/memories", data={"messages": "x"}), 415, "Content-Type: application/json"),
             (
+                http.post("/memories", content=b"\x1f\x8b", headers={**_json, "Content-Encoding": "gzip"}),
+                415,
+                "the body must be sent uncompressed, not with Content-Encoding 'gzip'",
+            ),
+            (
                 http.post("/memories", json={"messages": "x", **scope, "secret": 1}),
                 400,
                 "unknown field(s) 'secret'",

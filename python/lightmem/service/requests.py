@@ -39,6 +39,11 @@ async def json_body(request: Request, fields: Collection[str], *, empty: bool = 
         raise RequestError(
             415, f"the body must be JSON, sent with Content-Type: application/json, not {content_type!r}"
         )
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding != "identity":  # read as it is, a gzip body was 'not valid JSON: can't decode byte 0x8b'
+        raise RequestError(
+            415, f"the body must be sent uncompressed, not with Content-Encoding {encoding!r:.40}"
+        )
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise RequestError(413, _too_large(int(declared)))
