@@ -440,6 +440,24 @@ def test_serve_refuses_other_addresses_without_keys(
     assert key.startswith("lmk_") and digest == key_digest(key)
 
 
+def test_an_empty_keys_setting_is_refused_not_taken_for_no_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`LIGHTMEM_KEYS=$KEYS_FILE` with the variable unset served without keys: the operator asked for
+    keys and nothing said they were off (behind a local reverse proxy, every scope was open)."""
+    taken = bind("127.0.0.1", 0)  # were the setting taken for 'no keys', the port in use would end it
+    port = str(taken.getsockname()[1])
+    try:
+        command = ["serve", "--path", str(tmp_path / "m"), "--port", port]
+        assert cli.main([*command, "--keys", ""]) == 2
+        assert "--keys is empty: name the keys file" in capsys.readouterr().err
+        monkeypatch.setenv("LIGHTMEM_KEYS", " ")
+        assert cli.main(command) == 2
+        assert "LIGHTMEM_KEYS is empty: name the keys file" in capsys.readouterr().err
+    finally:
+        taken.close()
+
+
 def test_sigterm_keeps_every_acknowledged_message(tmp_path: Path) -> None:
     """`lightmem serve` in a subprocess, 4 clients adding as fast as they can; SIGTERM in the middle: the
     server finishes what it started, and every message it acknowledged is stored. No key is logged."""

@@ -32,7 +32,14 @@ def run(args: argparse.Namespace) -> None:
         key = new_key()
         print(f"key:    {key}\nsha256: {key_digest(key)}")
         return
-    keys_file = args.keys or os.environ.get("LIGHTMEM_KEYS")
+    source, keys_file = (
+        ("--keys", args.keys) if args.keys is not None else ("LIGHTMEM_KEYS", os.environ.get("LIGHTMEM_KEYS"))
+    )
+    if keys_file is not None and not keys_file.strip():  # `LIGHTMEM_KEYS=$UNSET_VARIABLE` served keyless
+        raise ValueError(
+            f"{source} is empty: name the keys file (unset LIGHTMEM_KEYS and omit --keys to serve this "
+            "machine only, without keys)"
+        )
     keys = KeyRing.load(keys_file) if keys_file else KeyRing({})
     check_bind(args.host, keys)
     if args.threads < 1:
