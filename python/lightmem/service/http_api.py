@@ -27,7 +27,13 @@ from lightmem.llm import LLMError
 from lightmem.mem0 import Memory as Mem0Memory
 from lightmem.mem0.filters import SCOPE_KEYS, scope_ids, translate
 from lightmem.mem0.results import memory_result
-from lightmem.service.keys import LOCAL_CALLER, Caller, KeyRing, is_loopback_host_header
+from lightmem.service.keys import (
+    LOCAL_CALLER,
+    Caller,
+    KeyRing,
+    is_loopback_host_header,
+    is_loopback_origin,
+)
 from lightmem.service.openapi import openapi_document
 from lightmem.service.requests import RequestError, integer, json_body, query_params
 from lightmem.store import StoreError
@@ -96,8 +102,10 @@ class Service:
 
     def caller(self, request: Request) -> Caller:
         """Who sent `request`, by its X-API-Key (or Authorization: Bearer) header; 401 if nobody. Without
-        keys, anyone on this machine, for a request addressed to it: a web page whose name was rebound
-        to 127.0.0.1 (DNS rebinding) sends its own name as Host, and gets 403."""
+        keys, a program on this machine, for a request addressed to it: a web page whose name was rebound
+        to 127.0.0.1 (DNS rebinding) sends its own name as Host, and gets 403; a page of another site
+        calling 127.0.0.1 itself sends its Origin, and gets 403 (a POST without Content-Type needs no
+        preflight: any page the user opened could add memories or POST /reset)."""
         if not len(self.keys):
             host = request.headers.get("host")  # none (HTTP/1.0): a local client, not a browser
             if host is not None and not is_loopback_host_header(host):
@@ -105,6 +113,13 @@ class Service:
                     403,
                     f"this server has no API keys, so it answers only requests addressed to this machine "
                     f"(Host 127.0.0.1, localhost or [::1]), not to {host!r}",
+                )
+            origin = request.headers.get("origin")  # browsers send it; programs do not
+            if origin is not None and not is_loopback_origin(origin):
+                raise RequestError(
+                    403,
+                    f"this server has no API keys, so it answers only programs on this machine, not a web "
+                    f"page of {origin!r:.80}: give the server keys (--keys) to serve pages through them",
                 )
             return LOCAL_CALLER
         key = request.headers.get("x-api-key")

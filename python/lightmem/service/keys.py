@@ -73,6 +73,13 @@ def is_loopback_host_header(value: str) -> bool:
     return match is not None and is_loopback(match.group(1).strip("[]").lower())
 
 
+def is_loopback_origin(value: str) -> bool:
+    """Whether the Origin header `value` is a page of this machine (http(s) on a loopback host, see
+    `is_loopback_host_header`); False for 'null' (a file or sandboxed page) and any other site."""
+    scheme, separator, host = value.partition("://")
+    return separator == "://" and scheme.lower() in ("http", "https") and is_loopback_host_header(host)
+
+
 def new_key() -> str:
     """A fresh random API key (256 bits)."""
     return KEY_PREFIX + secrets.token_urlsafe(32)
