@@ -85,13 +85,12 @@ def uvicorn_config(app: Any) -> uvicorn.Config:
 
 class UnknownQueryValues(logging.Filter):
     """Replaces by *** the values of query parameters the API does not take, in uvicorn's access log lines:
-    a client that sends its key as `?api_key=...` (other APIs' convention) is refused with 400, and the
-    line logged its key in clear."""
+    a client that sent its key as `?api_key=...` (other APIs' convention) was refused, and the line
+    logged its key in clear."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if (
-            isinstance(record.args, tuple) and len(record.args) == 5
-        ):  # client, method, target, version, status
+        # uvicorn's access line: '%s - "%s %s HTTP/%s" %d' of client, method, target, version, status
+        if isinstance(record.args, tuple) and len(record.args) == 5:
             client, method, target, version, status = record.args
             record.args = (client, method, redacted_target(str(target)), version, status)
         return True
