@@ -511,6 +511,7 @@ def test_decisions_on_memories_outside_the_request_are_dropped(caplog: pytest.Lo
 
 
 UPDATE_M3 = {"memory": 3, "action": "update", "text": "Melanie has two children."}
+MOVED = "Caroline lives in Denver: she moved there from Boston."
 
 
 @pytest.mark.parametrize(
@@ -532,13 +533,13 @@ UPDATE_M3 = {"memory": 3, "action": "update", "text": "Melanie has two children.
             "memory 'm1' has two decisions, both dropped",
         ),
         (
-            [{"memory": 1, "action": "merge", "text": "t", "into": 2}, {"memory": 2, "action": "delete"}],
+            [{"memory": 1, "action": "merge", "text": MOVED, "into": 2}, {"memory": 2, "action": "delete"}],
             "merges into 'm2', which the answer also says to delete",
         ),
         (
             [
-                {"memory": 1, "action": "merge", "text": "t", "into": 2},
-                {"memory": 2, "action": "update", "text": "u"},
+                {"memory": 1, "action": "merge", "text": MOVED, "into": 2},
+                {"memory": 2, "action": "update", "text": "Caroline moved to Denver in May."},
             ],
             "gives 'm2' a second new text",
         ),

@@ -372,6 +372,26 @@ def test_an_unusable_answer_is_asked_again_with_a_note(store, embedder, first: R
     assert texts_of(store) == ["Alice moved to Berlin"]
 
 
+def test_a_rewrite_into_words_the_memory_never_said_is_dropped(store, embedder, caplog) -> None:
+    """SmolLM2-135M rewrote memories into pleasantries they never said ("I'm so glad to have you in my
+    life. You are a great person."), and consolidation stored them: the memories' facts were gone."""
+    (paris, _) = add(store, embedder, ["Alice lives in Paris", "Alice moved to Berlin"])
+    invented = {"memory": 1, "action": "update", "text": "I'm so glad to have you in my life."}
+    merged = {"memory": 1, "action": "merge", "text": "You're such a wonderful person.", "into": 2}
+    moved = {"memory": 1, "action": "update", "text": "Alice lives in Berlin, no longer in Paris."}
+    with LLMServer() as server, caplog.at_level(logging.WARNING, logger="lightmem"):
+        server.script(
+            Reply(content=json.dumps({"changes": [invented]})),
+            Reply(content=json.dumps({"changes": [merged]})),
+        )
+        first = consolidate(store, server.client(), embedder, CONFIG)
+        assert texts_of(store) == ["Alice lives in Paris", "Alice moved to Berlin"]  # deferred, unchanged
+        assert "keeps 0 of the 3 words of memory" in caplog.text and first.llm_retries == 1
+        server.script(Reply(content=json.dumps({"changes": [moved]})))
+        second = consolidate(store, server.client(), embedder, CONFIG)
+    assert second.updated == 1 and store.get(paris.id).text == moved["text"]  # type: ignore[union-attr]
+
+
 def test_a_usable_answer_is_not_asked_again(store, embedder, caplog) -> None:
     add(store, embedder, ["Alice lives in Paris", "Alice moved to Berlin"])
     answer = {"changes": [{"memory": 1, "action": "delete"}, {"memory": 2, "action": "replace"}]}

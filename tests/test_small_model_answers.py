@@ -74,6 +74,24 @@ def test_every_recorded_consolidation_answer_touches_only_its_request() -> None:
         assert all(d.into is None or d.into in {m[0] for c in members for m in c} for d in answer.decisions)
 
 
+def test_no_recorded_rewrite_of_a_memory_into_other_words_is_applied() -> None:
+    """SmolLM2's consolidation of a whole conversation (419 turns) rewrote 7 memories and merged 2 into
+    text they never said ("went hiking last week and got into a bad spot with some people" became "I'm
+    so glad to have you in my life. You are a great person.", read by hand: benches/README.md); every
+    such decision is dropped and the memory kept."""
+    rewrites = 0
+    for call in calls("consolidate_419", "consolidate"):
+        clusters = parse_consolidate_prompt(call["prompt"].split("\n\n")[0])
+        members = [[(f"m{number}", text, None) for number, text in cluster] for cluster in clusters]
+        try:
+            answer = read_consolidate_answer(call["answer"], members)
+        except InvalidLLMOutput:
+            continue
+        assert [d.action for d in answer.decisions if d.action in ("update", "merge")] == []
+        rewrites += sum("keeps what the memory says" in problem for problem in answer.problems)
+    assert rewrites == 9
+
+
 def test_lightmem_stores_the_recorded_answers_and_loses_no_turn(
     tmp_path: Path, embedder: OnnxEmbedder
 ) -> None:

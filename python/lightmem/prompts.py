@@ -262,7 +262,7 @@ RETRY_TOO_MANY = "it held more memories than the turns allow: write one or two p
 RETRY_NO_CHANGES = "it held no JSON list of changes"
 RETRY_NO_VALID_CHANGE = (
     'no change in it could be used: each needs the "memory" number of a listed memory, an "action" '
-    'of update, merge or delete, and a "text" for update and merge'
+    'of update, merge or delete, and a "text" for update and merge that keeps what the memory says'
 )
 RETRY_CHANGES_CUT_OFF = "it was cut off before its end: list only the memories that must change"
 RETRY_TOO_MANY_CHANGES = "it held more changes than there are memories: list each memory at most once"
@@ -432,12 +432,14 @@ def read_consolidate_answer(text: str, clusters: Sequence[Sequence[ClusterMember
     (the other decisions stand): an item that names no memory of the request (logged: a request holds one
     scope's memories, and a decision may only touch those), an unknown action, an update or merge without
     text, a merge into itself, into a memory of another cluster or into one the answer also merges or
-    deletes, a second new text for one memory; two different decisions for one memory drop both (it is
-    kept). Raises `InvalidLLMOutput` when no item can be read, or for more than `DECISIONS_PER_MEMORY`
+    deletes, a second new text for one memory, a new text that keeps less than `REWRITE_KEEPS` of the
+    words of a memory it replaces (see `_check_rewrite`); two different decisions for one memory drop both
+    (it is kept). Raises `InvalidLLMOutput` when no item can be read, or for more than `DECISIONS_PER_MEMORY`
     items per memory of the request.
     """
     ids = [member[0] for cluster in clusters for member in cluster]
     cluster_of = {member[0]: index for index, cluster in enumerate(clusters) for member in cluster}
+    texts = {member[0]: member[1] for cluster in clusters for member in cluster}
     items = _answer_items(text, ("changes", "decisions"))
     if len(items) > DECISIONS_PER_MEMORY * len(ids):
         raise TooManyItems(f"answer has {len(items):,} decisions for {len(ids):,} memories")
@@ -448,6 +450,8 @@ def read_consolidate_answer(text: str, clusters: Sequence[Sequence[ClusterMember
         where = f"changes[{index}]"
         try:
             decision = _decision(value, ids, cluster_of, where)
+            if decision is not None:
+                _check_rewrite(decision, texts)
         except InvalidLLMOutput as err:
             problems.append(f"{where}: {err}")
             continue
@@ -499,6 +503,30 @@ def _decision(
     if into == memory_id or cluster_of[into] != cluster_of[memory_id]:
         raise InvalidLLMOutput(f"{memory_id!r} can only merge into another memory of its cluster")
     return Decision(memory_id, "merge", text=new_text, into=into, reason=reason)
+
+
+REWRITE_KEEPS = 0.5
+"""Least share of a memory's words (`long_words`) that a new text replacing it keeps."""
+
+
+def _check_rewrite(decision: Decision, texts: Mapping[str, str]) -> None:
+    """InvalidLLMOutput when the new text of an update, or of a merge, keeps less than `REWRITE_KEEPS` of
+    the words of a memory it replaces (the updated one; both merged ones). Newer information changes a
+    memory's words, not most of them ("Alice lives in Paris" -> "Alice moved from Paris to Berlin"
+    keeps 2 of 3); SmolLM2-135M rewrote "went hiking last week and got into a bad spot with some people"
+    as "I'm so glad to have you in my life." (keeping 1 word of 36), and 8 other memories alike."""
+    if decision.text is None:
+        return
+    new = long_words(decision.text)
+    for memory_id in (decision.memory_id, decision.into):
+        if memory_id is None:
+            continue
+        old = long_words(texts[memory_id])
+        if old and len(old & new) < REWRITE_KEEPS * len(old):
+            raise InvalidLLMOutput(
+                f"its new text keeps {len(old & new)} of the {len(old)} words of memory {memory_id!r}: a "
+                "rewrite keeps what the memory says (at least half its words)"
+            )
 
 
 def _memory_ref(value: Any, ids: Sequence[str], where: str) -> Optional[str]:
