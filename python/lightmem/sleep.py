@@ -98,6 +98,10 @@ class ConsolidationReport:
     """Units the LLM merged into another unit (and removed)."""
     deleted: int
     """Units the LLM deleted as superseded or redundant."""
+    decisions_dropped: int
+    """The LLM's decisions dropped as invalid (logged), their memories kept: two decisions for one
+    memory, a rewrite keeping less than half of the memory's words, and the other problems of
+    `read_consolidate_answer` (a decision naming a memory outside its request is logged on its own)."""
     llm_calls: int
     llm_retries: int
     """Second requests, with a note, after an answer with nothing usable (counted in `llm_calls` too)."""
@@ -123,6 +127,7 @@ class _Tally:
     updated: int = 0
     merged: int = 0
     deleted: int = 0
+    decisions_dropped: int = 0
     llm_calls: int = 0
     llm_retries: int = 0
     prompt_tokens: int = 0
@@ -431,7 +436,7 @@ def _ask(llm: LLM, requests: Sequence[list[ClusterMember]], tally: _Tally) -> Op
         tally.llm_calls += counts.get("llm_calls", 0)
         tally.prompt_tokens += counts.get("prompt_tokens", 0)
         tally.completion_tokens += counts.get("completion_tokens", 0)
-        decisions, why = _read_decisions(completion, requests)
+        decisions, why = _read_decisions(completion, requests, tally)
         if decisions is not None:
             return decisions
         logger.warning("consolidation: invalid LLM answer (attempt %d of 2): %s", attempt, why)
@@ -442,10 +447,11 @@ def _ask(llm: LLM, requests: Sequence[list[ClusterMember]], tally: _Tally) -> Op
 
 
 def _read_decisions(
-    completion: Completion, requests: Sequence[list[ClusterMember]]
+    completion: Completion, requests: Sequence[list[ClusterMember]], tally: _Tally
 ) -> tuple[Optional[list[Decision]], str]:
     """The decisions of a usable answer (some valid change, or no item in error), else why it is not
-    usable (one of the ``RETRY_*`` texts of consolidation). Dropped items are logged either way."""
+    usable (one of the ``RETRY_*`` texts of consolidation). Dropped items are logged and counted either
+    way."""
     try:
         answer = read_consolidate_answer(completion.text, requests)
     except TooManyItems as err:
@@ -456,6 +462,7 @@ def _read_decisions(
         return None, RETRY_CHANGES_CUT_OFF if completion.truncated else RETRY_NO_CHANGES
     for problem in answer.problems:
         logger.warning("dropped a consolidation decision: %s", problem)
+    tally.decisions_dropped += len(answer.problems)
     if not answer.problems or any(decision.action != "keep" for decision in answer.decisions):
         return answer.decisions, ""
     return None, RETRY_CHANGES_CUT_OFF if completion.truncated else RETRY_NO_VALID_CHANGE
