@@ -182,10 +182,10 @@ def test_units_cite_turns_by_number_and_take_their_time() -> None:
 
 def test_a_copied_line_number_is_left_out_of_the_text() -> None:
     """SmolLM2-135M answered "1. Caroline: Mel! Good to see you!", copying the request's line format."""
-    assert _parse_one(text="1. Caroline: Mel! Good to see you!").text == "Caroline: Mel! Good to see you!"
-    assert _parse_one(text="2023. A good year, Caroline.").text == "2023. A good year, Caroline."
-    assert _parse_one(text="2023. Note: Caroline's year.").text == "2023. Note: Caroline's year."
-    assert _parse_one(text="7.5 km is Caroline's daily run").text == "7.5 km is Caroline's daily run"
+    copied = "1. Caroline: went to a LGBTQ support group"
+    assert _parse_one(text=copied).text == "Caroline: went to a LGBTQ support group"
+    for kept in ("2023. Caroline's support group.", "2023. Note: Caroline's group.", "7.5 km to her group"):
+        assert _parse_one(text=kept).text == kept
 
 
 def test_the_answer_form_has_no_placeholder_to_copy() -> None:
@@ -249,27 +249,32 @@ def test_a_unit_sharing_no_word_with_any_of_several_segments_is_dropped() -> Non
     assert answer.problems == ["memories[0]: cites no turn and shares no word with any segment"]
 
 
-def test_a_unit_sharing_no_word_with_its_turns_is_not_from_the_conversation() -> None:
+def test_a_unit_mostly_in_words_its_turns_never_said_is_not_from_the_conversation() -> None:
     """SmolLM2-135M, asked to plan a week ("1. user: Hi, can you help me plan my week?", ...), answered
     "I am a doctor." citing turns 1 and 2, and "I'm going to the beach, I'll have a picnic." citing turn 1:
-    both were stored as memories of the user."""
+    both were stored as memories of the user. On a LoCoMo conversation it wrote "I love you, ..." for a
+    turn about sharing one's story (1 of its 8 words in it); a third of a unit's words must be the
+    turns' own (or their speaker's, or their date's)."""
     week = [
         [
             Turn("w1", "user", T0, "Hi, can you help me plan my week?"),
             Turn("w2", "assistant", T0, "Of course. What do you have coming up?"),
             Turn("w3", "user", T0, "A dentist appointment on Thursday at 3pm."),
+            Turn("w4", "Caroline", T0, "It was so special to me. was glad I could share story"),
         ]
     ]
     items = [
         {"text": "I am a doctor.", "turns": [1, 2]},
         {"text": "I'm going to the beach, I'll have a picnic.", "turns": [1]},
         {"text": "I'm going to the beach.", "turns": []},  # the only segment, and no word of it
+        {"text": "I love you, I am so glad to have you in my life. You are a great person.", "turns": [4]},
         {"text": "The user sees a dentist on Thursday at 3pm.", "turns": [3]},
         {"text": "The user wants a plan for the week.", "turns": [1]},
+        {"text": f"On {T0:%d %B %Y} Caroline was glad to share her story.", "turns": [4]},
     ]
     answer = read_extract_answer(_answer(memories=items), week)
-    assert [unit.text for unit in answer.units] == [items[3]["text"], items[4]["text"]]
-    assert len(answer.problems) == 3 and all("not from the conversation" in p for p in answer.problems)
+    assert [unit.text for unit in answer.units] == [item["text"] for item in items[4:]]
+    assert len(answer.problems) == 4 and all("not from the conversation" in p for p in answer.problems)
 
 
 @pytest.mark.parametrize(

@@ -305,9 +305,7 @@ def _unit(
         if segment is None:
             raise InvalidLLMOutput("cites no turn and shares no word with any segment")
         source = list(segments[segment])
-    grounds = set().union(*(long_words(f"{turn.speaker} {turn.text}") for turn in source))
-    if grounds and not long_words(text) & grounds:  # "I am a doctor." citing "Hi, can you help me?"
-        raise InvalidLLMOutput("shares no word with the turns it comes from: not from the conversation")
+    _check_grounded(text, source)
     topic = value.get("topic")
     times = [turn.time for turn in source if turn.time is not None]
     reference = times[0] if times else None
@@ -317,6 +315,29 @@ def _unit(
         topic=_bounded(topic.strip(), "topic") or None if isinstance(topic, str) else None,
         event_time=_parse_time(value.get("time"), reference) or (min(times) if times else None),
     )
+
+
+UNIT_GROUNDED = 1 / 3
+"""Least share of a unit's words (`long_words`) found in the turns it comes from, their speakers and dates."""
+
+
+def _check_grounded(text: str, source: Sequence[Turn]) -> None:
+    """InvalidLLMOutput when less than `UNIT_GROUNDED` of the words of a unit's `text` are in its
+    `source` turns (their text, speakers and dates): a memory restates what was said, while SmolLM2-135M
+    wrote "I am a doctor." for "Hi, can you help me plan my week?" and "I love you, I am so glad to have
+    you in my life. You are a great person." for a turn about a painting (2 of 17 words in it)."""
+    grounds = set().union(*(long_words(f"{turn.speaker} {turn.text} {_date_words(turn)}") for turn in source))
+    words = long_words(text)
+    if grounds and len(words & grounds) < UNIT_GROUNDED * len(words):
+        raise InvalidLLMOutput(
+            f"only {len(words & grounds)} of its {len(words)} words are in the turns it comes from: not "
+            "from the conversation"
+        )
+
+
+def _date_words(turn: Turn) -> str:
+    """The words a memory may use to date `turn` ("7 May 2023", "Monday")."""
+    return "" if turn.time is None else turn.time.strftime("%A %d %B %Y")
 
 
 def _cited(value: Any, turns: Sequence[Turn]) -> list[int]:
