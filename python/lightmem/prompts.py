@@ -35,6 +35,7 @@ from datetime import date, datetime
 from itertools import islice
 from typing import Any, Literal, Optional
 
+from lightmem import _core
 from lightmem.limits import (
     CONSOLIDATE_ANSWER_TOKENS_PER_MEMORY,
     DECISIONS_PER_MEMORY,
@@ -318,16 +319,17 @@ def _unit(
 
 
 UNIT_GROUNDED = 1 / 3
-"""Least share of a unit's words (`long_words`) found in the turns it comes from, their speakers and dates."""
+"""Least share of a unit's words (`word_stems`) found in the turns it comes from, their speakers and
+dates."""
 
 
 def _check_grounded(text: str, source: Sequence[Turn]) -> None:
     """InvalidLLMOutput when less than `UNIT_GROUNDED` of the words of a unit's `text` are in its
     `source` turns (their text, speakers and dates): a memory restates what was said, while SmolLM2-135M
     wrote "I am a doctor." for "Hi, can you help me plan my week?" and "I love you, I am so glad to have
-    you in my life. You are a great person." for a turn about a painting (2 of 17 words in it)."""
-    grounds = set().union(*(long_words(f"{turn.speaker} {turn.text} {_date_words(turn)}") for turn in source))
-    words = long_words(text)
+    you in my life. You are a great person." for a turn about sharing one's story (1 word of 9 in it)."""
+    grounds = set().union(*(word_stems(f"{turn.speaker} {turn.text} {_date_words(turn)}") for turn in source))
+    words = word_stems(text)
     if grounds and len(words & grounds) < UNIT_GROUNDED * len(words):
         raise InvalidLLMOutput(
             f"only {len(words & grounds)} of its {len(words)} words are in the turns it comes from: not "
@@ -374,6 +376,12 @@ def _closest_segment(text: str, segments: Sequence[Sequence[Turn]]) -> Optional[
     overlaps = [len(words & long_words(" ".join(f"{t.speaker} {t.text}" for t in s))) for s in segments]
     best = max(overlaps)
     return overlaps.index(best) if best > 0 else None
+
+
+def word_stems(text: str) -> set[str]:
+    """The stems (Porter's, as keyword search makes them) of the `long_words` of `text`, so that a
+    text's words are found whatever their inflections ("cats" and "cat", "lives" and "live")."""
+    return {stem for word in long_words(text) for stem in _core.fts5_tokens(word) or [word]}
 
 
 def long_words(text: str) -> set[str]:
@@ -527,7 +535,7 @@ def _decision(
 
 
 REWRITE_KEEPS = 0.5
-"""Least share of a memory's words (`long_words`) that a new text replacing it keeps."""
+"""Least share of a memory's words (`word_stems`) that a new text replacing it keeps."""
 
 
 def _check_rewrite(decision: Decision, texts: Mapping[str, str]) -> None:
@@ -538,11 +546,11 @@ def _check_rewrite(decision: Decision, texts: Mapping[str, str]) -> None:
     as "I'm so glad to have you in my life." (keeping 1 word of 36), and 8 other memories alike."""
     if decision.text is None:
         return
-    new = long_words(decision.text)
+    new = word_stems(decision.text)
     for memory_id in (decision.memory_id, decision.into):
         if memory_id is None:
             continue
-        old = long_words(texts[memory_id])
+        old = word_stems(texts[memory_id])
         if old and len(old & new) < REWRITE_KEEPS * len(old):
             raise InvalidLLMOutput(
                 f"its new text keeps {len(old & new)} of the {len(old)} words of memory {memory_id!r}: a "
