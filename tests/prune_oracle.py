@@ -57,7 +57,7 @@ _COMMA_MARKERS = frozenset("well like".split())
 """Discourse markers that are fillers only when a comma sets them off ("Well, ..." but "Well done")."""
 _AUXILIARIES = frozenset(
     "am is are was were be been being have has had do does did can could may might must shall should "
-    "will would what's who's where's how's when's why's that's it's there's".split()
+    "will would what's who's where's how's when's why's that's it's there's here's".split()
 )
 """Forms of be, have and do, the modals, and wh-word + is: what opens a yes/no or wh-question."""
 _FUNCTION_WORDS = _AUXILIARIES | frozenset(
@@ -126,6 +126,16 @@ _REPORTED = _PERSONAL_SUBJECTS | frozenset("that if whether when where why how w
 """What opens a reported or embedded clause: a word directly before one is a verb (rules 12, 13)."""
 _RELATIVES = frozenset("who which that".split())
 """Relative pronouns: after a subject's head they open a clause about it (rule 14)."""
+_PRESENTATIVES = frozenset("that's there's here's".split())
+"""A demonstrative or "there" / "here" contracted with "is": its verb group is kept, as a subject
+pronoun's with its auxiliary (rule 16: "here's a painting")."""
+_POSSESSIVES = frozenset("my your his her our their its".split())
+"""Possessive determiners: kept with the noun they determine (rule 16)."""
+_BASE_AUXILIARIES = frozenset("have be do".split())
+"""Auxiliaries that are also main verbs after "to" ("lucky to have", rule 19)."""
+_ROLES = frozenset("as like".split())
+"""Words of role and comparison before a noun phrase (rule 13): a verb in -s before one is a verb
+(rule 17), and the noun phrase keeps its head and prepositional phrase (rule 18)."""
 _TIME_UNITS = frozenset("second minute hour day week fortnight month year decade century couple few".split())
 """Units of time: "a" / "an" before one is a quantity ("about a week", rule 13)."""
 _LIST_MARKER = re.compile(r"[-–—•·*]|\(?(?:[0-9]{1,2}|[A-Za-z])\)|[0-9]{1,2}\.")
@@ -262,6 +272,7 @@ def prune_turn(words: Sequence[str], keys: Sequence[str], stopword: Sequence[boo
         for i in sentence:
             key = keys[i]
             filler[i] = _is_filler(words, keys, i, opens)
+            leading = opens  # no word but fillers before word i
             opens = opens and filler[i]
             if key in _DISCOURSE_MARKERS and not filler[i]:
                 flags[i] |= _core.FLAG_FILLER
@@ -270,6 +281,9 @@ def prune_turn(words: Sequence[str], keys: Sequence[str], stopword: Sequence[boo
             if words[i][:1].isupper() and i != sentence.start and not stopword[i] and key != "i":
                 flags[i] |= _core.FLAG_ENTITY | _core.FLAG_FORCE_KEEP
             claim = _claim_at(words, keys, i, sentence.stop, claims, flags, force)
+            if claim is None and not (leading or filler[i]) and _is_result_so(words, keys, i, sentence.stop):
+                force[i] = True
+                claim = (i, HEAD)
             if claim is None:
                 particle = _particle_at(words, keys, stopword, i, sentence, claims)
                 if particle is not None:
@@ -287,6 +301,7 @@ def prune_turn(words: Sequence[str], keys: Sequence[str], stopword: Sequence[boo
             _keep_question_frame(keys, stopword, range(opening, sentence.stop), force)
         _Clause(words, keys, stopword, claims, force).keep_heads(range(opening, sentence.stop))
         _keep_object_pronouns(words, keys, range(opening, sentence.stop), force)
+        _Clause(words, keys, stopword, claims, force).keep_noun_heads(range(opening, sentence.stop))
     if all(filler):
         filler, force = [False] * n, [True] * n
     kept = [i for i in range(n) if not filler[i]]
@@ -339,6 +354,28 @@ def _claim_at(
     flags[i] |= word_flags
     force[i] = True
     return None if reach is None else (i, reach)
+
+
+def _is_result_so(words: Sequence[str], keys: Sequence[str], i: int, stop: int) -> bool:
+    """Rule 15: "so" inside a sentence (not its first word, nor after an auxiliary: "was so cool")
+    opening a clause of result: after a comma, or before a subject pronoun, a subject contracted with
+    its auxiliary or a determiner ("so we left", "so my roommate is moving")."""
+    if keys[i] != "so" or i + 1 >= stop or _CLAUSE_END.search(words[i]) or keys[i - 1] in _AUXILIARIES:
+        return False
+    following = keys[i + 1]
+    subject = following in _PERSONAL_SUBJECTS or following in _SUBJECT_AUXILIARIES
+    return words[i - 1].endswith(",") or subject or following in _DETERMINERS
+
+
+def _is_third_person(key: str) -> bool:
+    """A verb's third person singular by its form: a word of ASCII letters in -s (not -ss), four or more."""
+    letters = re.fullmatch("[a-z]+", key) is not None
+    return letters and len(key) >= 4 and key.endswith("s") and not key.endswith("ss")
+
+
+def _is_gerund_form(key: str) -> bool:
+    """A gerund or present participle by its form: a word of ASCII letters in -ing, five or more."""
+    return len(key) >= 5 and key.endswith("ing") and re.fullmatch("[a-z]+", key) is not None
 
 
 def _is_number(key: str, claims: ClaimWords) -> bool:
@@ -485,17 +522,21 @@ class _Clause:
             )
             if object_pronoun:
                 # Rule 14: a prepositional phrase after an object pronoun ("make it to the reunion").
-                after_verb = False
                 inner = self._keep_modifier(j, stop)
+                # Rule 19: else a second object may follow ("lent us their ladder").
+                after_verb = inner is None and self._second_object_follows(j, stop)
                 j = j + 1 if inner is None else inner + 1
                 continue
-            if key in _SUBJECTS or key in _SUBJECT_AUXILIARIES:
-                group = _verb_group(words, keys, j, stop, key in _SUBJECT_AUXILIARIES)
+            if key in _SUBJECTS or key in _SUBJECT_AUXILIARIES or key in _PRESENTATIVES:
+                contracted = key in _SUBJECT_AUXILIARIES or key in _PRESENTATIVES
+                group = _verb_group(words, keys, j, stop, contracted)
                 if group is not None and key in _PERSONAL_SUBJECTS:
                     # Rule 12: the speaker "I" may go only as the sentence's first subject.
                     after_subordinator = j > sentence.start and keys[j - 1] in _SUBORDINATORS
                     if key != "i" or seen_verb or after_subordinator:
                         force[j] = True
+                if group is not None and key in _PRESENTATIVES:
+                    force[j : group[0] + 1] = [True] * (group[0] + 1 - j)  # rule 16
                 seen_verb = seen_verb or group is not None
                 last = j if group is None else group[0]
                 # After a main verb, or a form of "be" without one, comes an object or complement.
@@ -513,13 +554,28 @@ class _Clause:
                     j = last + 1
                     continue
             item = j > sentence.start and _LIST_MARKER.fullmatch(words[j - 1]) is not None
+            gerund = self._keep_gerund_subject(j, stop) if j == sentence.start or item else None
+            if gerund is not None:
+                last, main = gerund
+                after_verb = (main or keys[last] in _BE_FORMS) and not _CLAUSE_END.search(words[last])
+                seen_verb = True
+                j = last + 1
+                continue
             if self._is_clause_verb(j, sentence.start, stop, item):
                 force[j] = after_verb = seen_verb = True
+                if j > sentence.start and not item:
+                    force[j - 1] = True  # its conjunction or "then" (rule 20)
                 j += 1
                 continue
-            if self._is_infinitive(j, sentence.start, stop):
+            after_predicate = after_verb and j > sentence.start and force[j - 1]
+            if self._is_infinitive(j, sentence.start, stop, after_predicate):
                 force[j] = force[j + 1] = after_verb = True
                 j += 2
+                continue
+            role = self._keep_role(j, stop)
+            if role is not None:
+                after_verb = False
+                j = role + 1
                 continue
             opens_clause = (
                 j == sentence.start
@@ -561,12 +617,15 @@ class _Clause:
                 )
                 if after_verb and preposition:
                     force[j - 1] = True  # its preposition: "works [at the] hospital"
-                after_verb = False
+                was_object, after_verb = after_verb, False
                 j = head + 1
                 if is_object:
                     inner = self._keep_modifier(head, stop)
                     if inner is not None:
                         j = inner + 1
+                    else:
+                        # Rule 19: a second object ("gave my brother a guitar").
+                        after_verb = was_object and self._second_object_follows(head, stop)
                 continue
             preposition = key in _PREPOSITIONS or key in _OTHER_PREPOSITIONS or key in self.claims.particles
             after_verb = after_verb and preposition and not _CLAUSE_END.search(words[j])
@@ -586,20 +645,26 @@ class _Clause:
             and not _CLAUSE_END.search(words[j])
             and (keys[j + 1] in _OBJECT_OPENERS or keys[j + 1] in _OBJECT_CASE)
         )
-        return keys[j] in _PAST_TENSES or _is_regular_past(keys[j]) or before_object
-
-    def _is_infinitive(self, j: int, start: int, stop: int) -> bool:
-        """Rule 14: "to" before a content word that an object follows ("hope to build a shelter", "to quit
-        your job"); after an auxiliary or a claim word also before a preposition ("had to wait for")."""
-        words, keys = self.words, self.keys
-        verb = (
-            keys[j] == "to"
-            and j + 2 < stop
+        # Rule 20: a verb in -s coordinated with a kept verb in -s ("brings us together and brings joy").
+        agrees = (
+            _is_third_person(keys[j])
             and not _CLAUSE_END.search(words[j])
-            and self._is_noun(j + 1)
-            and not _CLAUSE_END.search(words[j + 1])
+            and any(self.force[k] and _is_third_person(keys[k]) for k in range(start, j - 1))
         )
-        if not verb:
+        return keys[j] in _PAST_TENSES or _is_regular_past(keys[j]) or before_object or agrees
+
+    def _is_infinitive(self, j: int, start: int, stop: int, after_predicate: bool) -> bool:
+        """Rule 14: "to" before a content word that an object follows ("hope to build a shelter", "to quit
+        your job"); after an auxiliary or a claim word also before a preposition ("had to wait for").
+        Rule 19: "have", "be" and "do" are verbs after "to", and "to" directly after a kept predicate
+        (`after_predicate`: "lucky to have", "happy to help.") is an infinitive whatever follows."""
+        words, keys = self.words, self.keys
+        base = j + 1 < stop and (self._is_noun(j + 1) or keys[j + 1] in _BASE_AUXILIARIES)
+        if keys[j] != "to" or _CLAUSE_END.search(words[j]) or not base:
+            return False
+        if after_predicate:
+            return True
+        if j + 2 >= stop or _CLAUSE_END.search(words[j + 1]):
             return False
         marked = j > start and (keys[j - 1] in _AUXILIARIES or self._is_claim(j - 1))
         return (
@@ -607,6 +672,85 @@ class _Clause:
             or keys[j + 2] in _OBJECT_CASE
             or (marked and keys[j + 2] in _PREPOSITIONS)
         )
+
+    def _keep_gerund_subject(self, j: int, stop: int) -> tuple[int, bool] | None:
+        """Rule 17: a clause opening with a word in -ing, then only nouns, determiners, "and", "or",
+        prepositions and adverbs up to a verb (within NOUN_PHRASE_WORDS words), is a gerund subject:
+        keeps the gerund, the last noun of each run of nouns after it and the verb group ("Painting
+        landscapes and still life is my favorite"); returns the verb group's end and whether it ends
+        on a main verb."""
+        words, keys = self.words, self.keys
+        gerund = _is_gerund_form(keys[j]) and self._is_noun(j) and not self._is_claim(j)
+        if not gerund or _CLAUSE_END.search(words[j]):
+            return None
+        for k in range(j + 1, min(j + 1 + NOUN_PHRASE_WORDS, stop)):
+            if _CLAUSE_END.search(words[k - 1]):
+                return None
+            adverb = keys[k] in _VERB_ADVERBS or keys[k].endswith("ly")
+            if not adverb and self._verb_starts(k, stop, True):
+                group = _verb_group_from(words, keys, k, stop, None)
+                if group is None:
+                    return None
+                nouns = [i for i in range(j + 1, k) if _is_content(keys[i], self.stopword[i])]
+                ends = [i for i in nouns if i + 1 not in nouns]  # the last noun of each run
+                prepositions = [i for i in range(j + 1, k) if keys[i] in _PREPOSITIONS]
+                for i in [j, *ends, *prepositions, *range(k, group[0] + 1)]:
+                    self.force[i] = True
+                return group
+            linking = keys[k] in _DETERMINERS or keys[k] in ("and", "or") or keys[k] in _PREPOSITIONS
+            if not (adverb or linking or _is_content(keys[k], self.stopword[k])):
+                return None
+        return None
+
+    def _keep_role(self, j: int, stop: int) -> int | None:
+        """Rule 18: after "as" or "like" (a claim word, rule 13), the head of the noun phrase it
+        introduces, unless a verb follows it, and the prepositional phrase after that head ("works as a
+        nurse at the children's hospital"); returns the last word kept."""
+        words, keys = self.words, self.keys
+        if keys[j] not in _ROLES or not self._is_claim(j) or j + 1 >= stop or _CLAUSE_END.search(words[j]):
+            return None
+        head = self._noun_phrase(j + 1, stop, True, True)
+        if head is None or self._verb_starts(head + 1, stop, True):
+            return None
+        self.force[head] = True
+        inner = self._keep_modifier(head, stop)
+        return head if inner is None else inner
+
+    def _second_object_follows(self, head: int, stop: int) -> bool:
+        """Rule 19: after an object's head, a determiner (not "this" or "that") opens a second object."""
+        following = head + 1
+        return (
+            following < stop
+            and not _CLAUSE_END.search(self.words[head])
+            and self.keys[following] in _DETERMINERS
+            and self.keys[following] in _OBJECT_OPENERS
+        )
+
+    def keep_noun_heads(self, sentence: range) -> None:
+        """Rule 18: the head of a noun phrase that opens at a determiner, possessive or number and
+        holds two content words or more ("a stained glass window", "the children's hospital"), and of
+        one that goes on after a comma ("a safe, inviting place"). Rule 16: a possessive (my, your, ...,
+        a noun in 's) whose noun phrase keeps a word is kept ("My sister", "Nature's amazing")."""
+        words, keys, force = self.words, self.keys, self.force
+        stop = sentence.stop
+        for j in sentence:
+            key = keys[j]
+            possessive = key in _POSSESSIVES or (key.endswith("'s") and self._is_noun(j))
+            if not (possessive or key in _DETERMINERS or _is_number(key, self.claims)):
+                continue
+            head = self._noun_phrase(j, stop, False, False)
+            if head is None:
+                continue
+            if sum(_is_content(keys[k], self.stopword[k]) for k in range(j, head + 1)) >= 2:
+                force[head] = True
+                if _is_gerund_form(keys[head]) and _is_content(keys[head - 1], self.stopword[head - 1]):
+                    force[head - 1] = True  # a noun before its participle: "a bicycle leaning"
+            if words[head].endswith(",") and head + 1 < stop:
+                after = self._noun_phrase(head + 1, stop, True, False)
+                if after is not None and after > head + 1:
+                    force[after] = True
+            if possessive and any(force[j + 1 : head + 1]):
+                force[j] = True
 
     def _is_list_item(self, opener: int, head: int, stop: int) -> bool:
         """Rule 14: the noun phrase from `opener` (not its sentence's first word) to `head` (with a
@@ -767,13 +911,12 @@ class _Clause:
             return False
         if _is_regular_past(key):
             return True
-        letters = re.fullmatch("[a-z]+", key) is not None
         if k + 1 >= stop or _CLAUSE_END.search(words[k]):
             return False
         following = keys[k + 1]
-        third_person = letters and len(key) >= 4 and key.endswith("s") and not key.endswith("ss")
         before_object = before_object and (following in _OBJECT_OPENERS or following in _REPORTED)
-        return before_object or (third_person and (following in _PREPOSITIONS or following.endswith("ing")))
+        introduces = following in _PREPOSITIONS or following in _ROLES or following.endswith("ing")
+        return before_object or (_is_third_person(key) and introduces)
 
 
 def _keep_object_pronouns(

@@ -38,7 +38,11 @@ VOCABULARY = (
     # infinitives, verbs after conjunctions, pronouns after prepositions
     "about around over under exactly close to half an hour week few like as than who which "
     "where how 1) (2) 3. a) - • then hates fixed lives build shelter with guy roommate because while "
-    "had wait we'll milk, eggs, loaves"
+    "had wait we'll milk, eggs, loaves "
+    # rules 15-20: result "so", presentatives, possessives, gerunds and participles, roles, base
+    # auxiliaries after "to", adjectives, verbs in -s
+    "so here's there's that's his our their its children's Nature's painting playing leaning be lucky "
+    "happy brings offers glass window nurse"
 ).split()
 DECORATIONS = ["", "", "", "", ",", ".", "!", "?", "...", ";", ":", ")", '"', "”", "’", "?”", ".)"]
 OPENERS = ["", "", "", "", "", "", "[", '"', "(", "“"]
@@ -58,8 +62,11 @@ def turns(draw: st.DrawFn) -> str:
     return "".join(parts)
 
 
-NOUN_PHRASE_OPENERS = "the a my our her Anna's Maria Look the 20 three".split()
-NOUNS = "sister doctor kids fence garden car keys photo lake family coffee job imagination 8 an hour".split()
+NOUN_PHRASE_OPENERS = "the a my our her Anna's Maria Look the 20 three Painting here's his".split()
+NOUNS = (
+    "sister doctor kids fence garden car keys photo lake family coffee job imagination 8 an hour "
+    "children's painting leaning lucky"
+).split()
 VERB_GROUPS = [
     *"bought took said painted enjoyed barked loves walks works is was gave hates build".split(),
     "really enjoyed",
@@ -71,6 +78,10 @@ VERB_GROUPS = [
     "thinks",
     "remind me",
     "owes him",
+    "brings",
+    "is my",
+    "to have",
+    "be",
 ]
 LINKS = [
     "",
@@ -107,6 +118,13 @@ LINKS = [
     "me",
     "that",
     "if",
+    "so",
+    ", so",
+    "so we",
+    "as a",
+    "like",
+    "and brings",
+    "there's",
 ]
 
 
@@ -177,6 +195,11 @@ def test_plan_matches_the_python_oracle_on_clauses(texts: list[str]) -> None:
         "It tastes like soap, as tall as over an hour, under the bridge; I hope to build a shelter.",
         "We painted the garden fence a dark green. Our neighbour finally walks to work.",
         "My dad thinks I should sell the house, but I lost it and he owes me. Remind me if she says that.",
+        "It was raining, so we stayed in. My sister works as a nurse at the children's hospital in Denver.",
+        "I gave my brother a guitar; she lent us their van. Music brings us together and brings joy.",
+        "Painting landscapes and still life is my favorite! Nature's amazing, here's a painting I did.",
+        "I'm lucky to have my kids and happy to help. [a photo of a stained glass window leaning on a wall]",
+        "Now I'm creating a safe, inviting place. There's a leak in the kitchen ceiling, so call him.",
     ],
 )
 def test_plan_matches_the_python_oracle_on_written_turns(text: str) -> None:

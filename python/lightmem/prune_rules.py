@@ -74,7 +74,8 @@ n)` of its `n` other words. The rules:
    noun), at most `NOUN_PHRASE_WORDS` words; its head is its last word. A verb starts after it if the
    next word is an auxiliary or modal, a negation, an adverb (in -ly, frequency, phase), a past tense
    (a word in -ed of five letters or more, or one of 114 irregular past forms: bought, took, said,
-   ...), a word in -s before a preposition or a word in -ing ("works at", "loves driving"), or a word
+   ...), a word in -s before a preposition, "as", "like" or a word in -ing ("works at", "works as",
+   "loves driving"), or a word
    directly before a determiner or object pronoun ("bought a", "told me") or before what opens a
    reported clause, a subject pronoun, "that", "if" or "whether" ("thinks I", "says that"). Then the
    subject's head is kept with its verb group as rule 8 reads it after a pronoun ("sister bought",
@@ -132,6 +133,41 @@ n)` of its `n` other words. The rules:
    a huge difference"), an appositive set off by commas with the verb after it ("Anna, my roommate,
    hates loud music"), or "and" / "or" before another noun phrase (a coordinate subject: "My journey
    and the support").
+15. **A result keeps its "so".** "so" inside a sentence (not its first word, nor right after an
+   auxiliary, where it is an intensifier: "was so cool") that opens a clause, after a comma or before a
+   subject pronoun, a subject contracted with its auxiliary or a determiner, is a causal connective
+   like "therefore" (rule 3, with its head): "It was raining, so we watched a movie" is not "It was
+   raining, we watched a movie" (two facts, no cause), nor "I was tired so I went to bed".
+16. **Possessives say whose.** A possessive determiner (my, your, his, her, our, their, its) or a noun
+   in 's is kept when a word of the noun phrase it opens is kept, as rule 12 keeps pronouns: "My sister
+   works as a nurse" does not read as the speaker being one, "[Your] creativity shines" names whose.
+   A noun in 's whose phrase is one word that ends its clause is "is" ("Nature's amazing,"): rule 18
+   keeps both. "that's", "there's" and "here's" keep their verb group, as a subject pronoun contracted
+   with its auxiliary does (rule 8): "here's a painting".
+17. **Subjects that open their sentence keep their verb.** A verb in -s before "as" or "like" starts a
+   verb group as before a preposition (rule 10: "My sister works as a nurse"). A sentence or list
+   item opening with a word in -ing, then only nouns, determiners, "and", "or", prepositions and
+   adverbs up to a verb (rule 10's test, within `NOUN_PHRASE_WORDS` words), is a gerund subject: the
+   gerund, the last noun of each run of nouns after it, its prepositions and the verb group are kept
+   ("Painting landscapes and still life is my favorite", "Learning a new language takes").
+18. **Noun phrases keep their head.** A noun phrase opened by a determiner, possessive or number that
+   holds two content words or more keeps its head (its last word), whatever keeps its modifiers: "a
+   stained glass window", "the children's hospital", "a new job" never lose the noun the adjectives
+   describe; a participle that ends one keeps the noun before it ("a bicycle leaning"); a phrase that
+   goes on after a comma keeps its head ("a safe, inviting place"). After "as" or "like" (rule 13) the
+   noun phrase's head and the prepositional phrase after it are kept, unless a verb follows the head
+   (then it is a clause's subject): "works as a nurse at the hospital".
+19. **Objects and complements.** After an object's head (or an object pronoun) without a
+   prepositional phrase, a determiner (not "this" or "that") opens a second object, kept like the
+   first: "gave my brother a guitar", "lent us their ladder". "to" directly after a kept predicate
+   (an adjective or verb after its subject) is an infinitive with the word after it whatever follows
+   ("lucky to have", "happy to help."), and "have", "be" and "do" are verbs after "to" as content
+   words are (rule 14); a preposition after a predicate adjective keeps its object already (rule 10:
+   "proud of her son").
+20. **Coordinated verbs.** After a conjunction or "then", a verb in -s (a word of letters in -s, not
+   -ss, four or more) is a clause's verb when a kept word in -s comes before it in the sentence (verbs
+   joined by "and" agree: "Music brings us together and brings joy"), as are rule 14's past forms; the
+   conjunction ("and", "or", "then") is kept with such a verb.
 
 Words of other languages: the `negation_other` class of `data/claim_words.txt` lists the negators of
 the commonest languages written with spaces (Spanish, Portuguese, Italian, French, German, Dutch,

@@ -2,7 +2,8 @@
 //! fillers, claim words and the words they apply to, main verbs, particles, question openings, each
 //! clause's subject, verb and object heads (also of clauses without a subject of their own, and of
 //! subjects with a relative clause or appositive), approximators before quantities, subject and
-//! object pronouns and brackets, and flag each word for [`crate::prune::score_tokens`] and [`crate::prune::prune_tokens`].
+//! object pronouns and brackets, a result's "so", possessives, gerund subjects, noun-phrase heads,
+//! second objects, complements and coordinated verbs (rules 15-20), and flag each word for [`crate::prune::score_tokens`] and [`crate::prune::prune_tokens`].
 //!
 //! The rules themselves are documented, numbered, in `python/lightmem/prune_rules.py`; the claim-word
 //! classes and their file format in `python/lightmem/data/claim_words.txt`, which [`Rules::new`]
@@ -68,6 +69,10 @@ const SUBORDINATOR: u32 = 1 << 23;
 const REPORTED: u32 = 1 << 24;
 const TIME_UNIT: u32 = 1 << 25;
 const RELATIVE: u32 = 1 << 26;
+const PRESENTATIVE: u32 = 1 << 27;
+const POSSESSIVE: u32 = 1 << 28;
+const BASE_AUXILIARY: u32 = 1 << 29;
+const ROLE: u32 = 1 << 30;
 
 macro_rules! interjections {
     () => {
@@ -106,7 +111,7 @@ const WORD_CLASSES: &[(u32, &str)] = &[
     (
         AUXILIARY | FUNCTION,
         "do does did can could may might must shall should will would have has had \
-         what's who's where's how's when's why's that's it's there's",
+         what's who's where's how's when's why's that's it's there's here's",
     ),
     (AUXILIARY | FUNCTION | BE | LINK, "am is are was were be been being"),
     (
@@ -176,6 +181,15 @@ const WORD_CLASSES: &[(u32, &str)] = &[
     (REPORTED, "when where why how what"),
     // Relative pronouns: after a subject's head they open a clause about it (rule 14).
     (RELATIVE, "who which that"),
+    // A demonstrative, "there" or "here" contracted with "is": its verb group is kept (rule 16).
+    (PRESENTATIVE, "that's there's here's"),
+    // Possessive determiners: kept with the noun they determine (rule 16).
+    (POSSESSIVE, "my your his her our their its"),
+    // Auxiliaries that are also main verbs after "to" ("lucky to have", rule 19).
+    (BASE_AUXILIARY, "have be do"),
+    // Role and comparison before a noun phrase (rule 13): a verb in -s before one is a verb (rule
+    // 17); the noun phrase keeps its head and prepositional phrase (rule 18).
+    (ROLE, "as like"),
     // Units of time: "a" / "an" before one is a quantity ("about a week", rule 13).
     (
         TIME_UNIT,
@@ -324,6 +338,19 @@ fn ends_with_clitic(key: &str, clitic: impl Fn(&str, &str) -> bool) -> bool {
 /// A regular past tense or participle by its form: a word of ASCII letters in -ed, five or more.
 fn is_regular_past(key: &str) -> bool {
     key.len() >= 5 && key.ends_with("ed") && key.bytes().all(|b| b.is_ascii_lowercase())
+}
+
+/// A verb's third person singular by its form: a word of ASCII letters in -s (not -ss), four or more.
+fn is_third_person(key: &str) -> bool {
+    key.len() >= 4
+        && key.ends_with('s')
+        && !key.ends_with("ss")
+        && key.bytes().all(|b| b.is_ascii_lowercase())
+}
+
+/// A gerund or present participle by its form: a word of ASCII letters in -ing, five or more.
+fn is_gerund_form(key: &str) -> bool {
+    key.len() >= 5 && key.ends_with("ing") && key.bytes().all(|b| b.is_ascii_lowercase())
 }
 
 /// Rule 14: a list item's marker standing as a word: a bullet (- – — • · *) or a label of one or two
@@ -583,6 +610,7 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
             for i in sentence.clone() {
                 let word = &words[i];
                 filler[i] = self.is_filler(i, opens);
+                let leading = opens; // no word but fillers before word i
                 opens = opens && filler[i];
                 if word.has(DISCOURSE) && !filler[i] {
                     self.flags[i] |= FILLER;
@@ -595,6 +623,11 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
                     self.flags[i] |= ENTITY | FORCE_KEEP;
                 }
                 let mut claim = self.claim_at(i, sentence.end);
+                if claim.is_none() && !(leading || filler[i]) && self.is_result_so(i, sentence.end)
+                {
+                    self.force[i] = true;
+                    claim = Some((i, HEAD));
+                }
                 if claim.is_none() {
                     if let Some((from, has_head)) = self.particle_at(i, sentence) {
                         self.force(from..i + 1);
@@ -619,6 +652,7 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
             }
             self.keep_clause_heads(opening..sentence.end);
             self.keep_object_pronouns(opening..sentence.end);
+            self.keep_noun_heads(opening..sentence.end);
         }
         if filler.iter().all(|&f| f) {
             filler.fill(false);
@@ -677,6 +711,22 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
         self.flags[i] |= claim.flags;
         self.force[i] = true;
         claim.reach.map(|reach| (i, reach))
+    }
+
+    /// Rule 15: "so" inside a sentence (not its first word, nor after an auxiliary: "was so cool")
+    /// opening a clause of result: after a comma, or before a subject pronoun, a subject contracted
+    /// with its auxiliary or a determiner ("so we left", "so my roommate is moving").
+    fn is_result_so(&self, i: usize, stop: usize) -> bool {
+        let words = self.words;
+        if words[i].key != "so"
+            || i + 1 >= stop
+            || words[i].ends_clause()
+            || words[i - 1].has(AUXILIARY)
+        {
+            return false;
+        }
+        words[i - 1].text.ends_with(',')
+            || words[i + 1].has(PERSONAL_SUBJECT | SUBJECT_AUXILIARY | DETERMINER)
     }
 
     /// Rule 13: whether a quantity starts at word `k` (in the clause of word `k - 1`): a number, "half",
@@ -825,17 +875,22 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
                 && !(word.has(SUBJECT) && self.verb_group(j, stop, false).is_some());
             if object_pronoun {
                 // Rule 14: a prepositional phrase after an object pronoun ("make it to the reunion").
-                after_verb = false;
-                j = self.keep_modifier(j, stop).map_or(j + 1, |inner| inner + 1);
+                let inner = self.keep_modifier(j, stop);
+                // Rule 19: else a second object may follow ("lent us their ladder").
+                after_verb = inner.is_none() && self.second_object_follows(j, stop);
+                j = inner.map_or(j + 1, |inner| inner + 1);
                 continue;
             }
-            if word.has(SUBJECT | SUBJECT_AUXILIARY) {
-                let group = self.verb_group(j, stop, word.has(SUBJECT_AUXILIARY));
+            if word.has(SUBJECT | SUBJECT_AUXILIARY | PRESENTATIVE) {
+                let group = self.verb_group(j, stop, word.has(SUBJECT_AUXILIARY | PRESENTATIVE));
                 if group.is_some() && word.has(PERSONAL_SUBJECT) {
                     let opens_with_speaker = word.key == "i"
                         && !seen_verb
                         && (j == sentence.start || !words[j - 1].has(SUBORDINATOR));
                     self.force[j] = self.force[j] || !opens_with_speaker;
+                }
+                if let Some((last, _)) = group.filter(|_| word.has(PRESENTATIVE)) {
+                    self.force(j..last + 1); // rule 16
                 }
                 seen_verb = seen_verb || group.is_some();
                 let last = group.map_or(j, |(last, _)| last);
@@ -856,17 +911,37 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
                 }
             }
             let item = j > sentence.start && is_list_marker(words[j - 1].text);
+            let gerund = if j == sentence.start || item {
+                self.keep_gerund_subject(j, stop)
+            } else {
+                None
+            };
+            if let Some((last, main)) = gerund {
+                after_verb = (main || words[last].has(BE)) && !words[last].ends_clause();
+                seen_verb = true;
+                j = last + 1;
+                continue;
+            }
             if self.is_clause_verb(j, sentence.start, stop, item) {
                 self.force[j] = true;
+                if j > sentence.start && !item {
+                    self.force[j - 1] = true; // its conjunction or "then" (rule 20)
+                }
                 after_verb = true;
                 seen_verb = true;
                 j += 1;
                 continue;
             }
-            if self.is_infinitive(j, sentence.start, stop) {
+            let after_predicate = after_verb && j > sentence.start && self.force[j - 1];
+            if self.is_infinitive(j, sentence.start, stop, after_predicate) {
                 self.force(j..j + 2);
                 after_verb = true;
                 j += 2;
+                continue;
+            }
+            if let Some(last) = self.keep_role(j, stop) {
+                after_verb = false;
+                j = last + 1;
                 continue;
             }
             let opens_clause = j == sentence.start
@@ -912,11 +987,15 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
                 if after_verb && preposition {
                     self.force[j - 1] = true; // its preposition: "works [at the] hospital"
                 }
+                let was_object = after_verb;
                 after_verb = false;
                 j = head + 1;
                 if object {
                     if let Some(last) = self.keep_modifier(head, stop) {
                         j = last + 1;
+                    } else {
+                        // Rule 19: a second object ("gave my brother a guitar").
+                        after_verb = was_object && self.second_object_follows(head, stop);
                     }
                 }
                 continue;
@@ -947,24 +1026,135 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
         let word = &words[j];
         let before_object =
             j + 1 < stop && !word.ends_clause() && words[j + 1].has(OBJECT_OPENER | OBJECT_CASE);
-        word.has(PAST) || is_regular_past(&word.key) || before_object
+        // Rule 20: a verb in -s coordinated with a kept verb in -s ("brings us together and brings joy").
+        let agrees = is_third_person(&word.key)
+            && !word.ends_clause()
+            && (start..j - 1).any(|k| self.force[k] && is_third_person(&words[k].key));
+        word.has(PAST) || is_regular_past(&word.key) || before_object || agrees
     }
 
     /// Rule 14: "to" before a content word that an object follows: an infinitive and its verb ("hope
     /// to build a shelter", "to quit your job"); after an auxiliary or a claim word (a modal, an
-    /// intention: "had to", "want to") also before a preposition ("had to wait for").
-    fn is_infinitive(&self, j: usize, start: usize, stop: usize) -> bool {
+    /// intention: "had to", "want to") also before a preposition ("had to wait for"). Rule 19:
+    /// "have", "be" and "do" are verbs after "to", and "to" directly after a kept predicate
+    /// (`after_predicate`: "lucky to have", "happy to help.") is an infinitive whatever follows.
+    fn is_infinitive(&self, j: usize, start: usize, stop: usize, after_predicate: bool) -> bool {
         let words = self.words;
-        let verb = words[j].key == "to"
-            && j + 2 < stop
-            && !words[j].ends_clause()
-            && self.is_noun(j + 1)
-            && !words[j + 1].ends_clause();
-        if !verb {
+        let base = j + 1 < stop && (self.is_noun(j + 1) || words[j + 1].has(BASE_AUXILIARY));
+        if words[j].key != "to" || words[j].ends_clause() || !base {
+            return false;
+        }
+        if after_predicate {
+            return true;
+        }
+        if j + 2 >= stop || words[j + 1].ends_clause() {
             return false;
         }
         let marked = j > start && (words[j - 1].has(AUXILIARY) || words[j - 1].claim.is_some());
         words[j + 2].has(OBJECT_OPENER | OBJECT_CASE) || (marked && words[j + 2].has(PREPOSITION))
+    }
+
+    /// Rule 17: a clause opening with a word in -ing, then only nouns, determiners, "and", "or",
+    /// prepositions and adverbs up to a verb (within `NOUN_PHRASE_WORDS` words), is a gerund subject:
+    /// keeps the gerund, the last noun of each run of nouns after it, its prepositions and the verb
+    /// group ("Painting landscapes and still life is my favorite"); returns the verb group's end and
+    /// whether it ends on a main verb.
+    fn keep_gerund_subject(&mut self, j: usize, stop: usize) -> Option<(usize, bool)> {
+        let words = self.words;
+        let gerund = is_gerund_form(&words[j].key) && self.is_noun(j) && words[j].claim.is_none();
+        if !gerund || words[j].ends_clause() {
+            return None;
+        }
+        for k in j + 1..(j + 1 + NOUN_PHRASE_WORDS).min(stop) {
+            if words[k - 1].ends_clause() {
+                return None;
+            }
+            let word = &words[k];
+            let adverb = word.has(VERB_ADVERB) || word.key.ends_with("ly");
+            if !adverb && self.verb_starts(k, stop, true) {
+                let (last, main) = self.verb_group_from(k, stop, None)?;
+                self.force[j] = true;
+                for i in j + 1..k {
+                    let noun_ends =
+                        words[i].is_content() && !(i + 1 < k && words[i + 1].is_content());
+                    if noun_ends || words[i].has(PREPOSITION) {
+                        self.force[i] = true;
+                    }
+                }
+                self.force(k..last + 1);
+                return Some((last, main));
+            }
+            let linking =
+                word.has(DETERMINER | PREPOSITION) || matches!(word.key.as_str(), "and" | "or");
+            if !(adverb || linking || word.is_content()) {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Rule 18: after "as" or "like" (a claim word, rule 13), the head of the noun phrase it
+    /// introduces, unless a verb follows it, and the prepositional phrase after that head ("works as
+    /// a nurse at the children's hospital"); returns the last word kept.
+    fn keep_role(&mut self, j: usize, stop: usize) -> Option<usize> {
+        let words = self.words;
+        if !words[j].has(ROLE)
+            || words[j].claim.is_none()
+            || j + 1 >= stop
+            || words[j].ends_clause()
+        {
+            return None;
+        }
+        let head = self.noun_phrase(j + 1, stop, true, true)?;
+        if self.verb_starts(head + 1, stop, true) {
+            return None;
+        }
+        self.force[head] = true;
+        Some(self.keep_modifier(head, stop).unwrap_or(head))
+    }
+
+    /// Rule 19: after an object's head, a determiner (not "this" or "that") opens a second object.
+    fn second_object_follows(&self, head: usize, stop: usize) -> bool {
+        let words = self.words;
+        head + 1 < stop
+            && !words[head].ends_clause()
+            && words[head + 1].has(DETERMINER)
+            && words[head + 1].has(OBJECT_OPENER)
+    }
+
+    /// Rule 18: the head of a noun phrase that opens at a determiner, possessive or number and holds
+    /// two content words or more ("a stained glass window", "the children's hospital"), and of one
+    /// that goes on after a comma ("a safe, inviting place"). Rule 16: a possessive (my, your, ..., a
+    /// noun in 's) whose noun phrase keeps a word is kept ("My sister", "Nature's amazing").
+    fn keep_noun_heads(&mut self, sentence: Range<usize>) {
+        let words = self.words;
+        let stop = sentence.end;
+        for j in sentence {
+            let word = &words[j];
+            let possessive = word.has(POSSESSIVE) || (word.key.ends_with("'s") && self.is_noun(j));
+            if !(possessive || word.has(DETERMINER) || is_number(word)) {
+                continue;
+            }
+            let Some(head) = self.noun_phrase(j, stop, false, false) else {
+                continue;
+            };
+            if words[j..head + 1].iter().filter(|w| w.is_content()).count() >= 2 {
+                self.force[head] = true;
+                if is_gerund_form(&words[head].key) && words[head - 1].is_content() {
+                    self.force[head - 1] = true; // a noun before its participle: "a bicycle leaning"
+                }
+            }
+            if words[head].text.ends_with(',') && head + 1 < stop {
+                if let Some(after) = self.noun_phrase(head + 1, stop, true, false) {
+                    if after > head + 1 {
+                        self.force[after] = true;
+                    }
+                }
+            }
+            if possessive && self.force[j + 1..head + 1].iter().any(|&f| f) {
+                self.force[j] = true;
+            }
+        }
     }
 
     /// Rule 14: whether the noun phrase from `opener` (not its sentence's first word) to `head` (with
@@ -1208,14 +1398,13 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
         if is_regular_past(key) {
             return true;
         }
-        let letters = key.bytes().all(|b| b.is_ascii_lowercase());
         if k + 1 >= stop || word.ends_clause() {
             return false;
         }
         let next = &words[k + 1];
-        let third_person = letters && key.len() >= 4 && key.ends_with('s') && !key.ends_with("ss");
+        let introduces = next.has(PREPOSITION | ROLE) || next.key.ends_with("ing");
         (before_object && next.has(OBJECT_OPENER | REPORTED))
-            || (third_person && (next.has(PREPOSITION) || next.key.ends_with("ing")))
+            || (is_third_person(key) && introduces)
     }
 
     /// Rule 7: a question's opening through the first content word after its first auxiliary, if that
@@ -1339,7 +1528,7 @@ mod tests {
             "We put the coat on, then left.",
         ]);
         assert_eq!(kept[0], ["she", "gave", "it", "up", "good."]);
-        assert_eq!(kept[1], ["We", "put", "coat", "on,", "left."]);
+        assert_eq!(kept[1], ["We", "put", "coat", "on,", "then", "left."]);
     }
 
     #[test]
@@ -1375,13 +1564,26 @@ mod tests {
         ]);
         assert_eq!(
             kept[0],
-            ["neighbour", "finally", "painted", "fence", "green."]
+            ["My", "neighbour", "finally", "painted", "fence", "green."]
         );
         assert_eq!(
             kept[1],
-            ["husband", "left", "keys", "in", "car,", "Anna", "drove", "him", "home."]
+            [
+                "teacher's",
+                "husband",
+                "left",
+                "his",
+                "keys",
+                "in",
+                "car,",
+                "so",
+                "Anna",
+                "drove",
+                "him",
+                "home."
+            ]
         );
-        assert_eq!(kept[2], ["kids", "usually", "walk", "to", "park."]);
+        assert_eq!(kept[2], ["Our", "kids", "usually", "walk", "to", "park."]);
     }
 
     #[test]
@@ -1391,7 +1593,10 @@ mod tests {
             "I won the race, but I lost it and she owes me.",
             "Yesterday I hurt myself.",
         ]);
-        assert_eq!(kept[0], ["dad", "thinks", "I", "should", "sell", "it."]);
+        assert_eq!(
+            kept[0],
+            ["My", "dad", "thinks", "I", "should", "sell", "it."]
+        );
         assert_eq!(
             kept[1],
             ["won", "race,", "I", "lost", "it", "she", "owes", "me."]
@@ -1446,16 +1651,71 @@ mod tests {
         );
         assert_eq!(
             kept[0],
-            ["Mia", "took", "box", "gave", "it", "to", "Caroline."]
+            ["Mia", "took", "box", "and", "gave", "it", "to", "Caroline."]
         );
         assert_eq!(
             kept[1],
-            ["1)", "call", "dentist", "2)", "renew", "passport."]
+            ["1)", "call", "dentist", "2)", "renew", "my", "passport."]
         );
         assert_eq!(kept[2], ["Mia", "hopes", "to", "build", "shelter."]);
-        assert_eq!(kept[3], ["guy", "who", "lives", "door", "fixed", "bike."]);
-        assert_eq!(kept[4], ["Anna,", "roommate,", "hates", "music."]);
+        assert_eq!(
+            kept[3],
+            ["guy", "who", "lives", "door", "fixed", "my", "bike."]
+        );
+        assert_eq!(kept[4], ["Anna,", "my", "roommate,", "hates", "music."]);
         assert_eq!(kept[5], ["Jo", "kids", "I", "met", "loved", "rice."]);
+    }
+
+    #[test]
+    fn fragments_keep_their_subject_verb_object_and_whose() {
+        let claims = format!("{CLAIMS}@comparison head\nlike as\n");
+        let stopwords = "the a an to and i it my so".split(' ').map(str::to_owned);
+        let rules = Rules::new(&claims, &stopwords.collect::<Vec<_>>()).unwrap();
+        let kept = forced_by(
+            &rules,
+            &[
+                "It was raining, so we watched a movie.",
+                "My sister works as a nurse at the children's hospital.",
+                "I gave my brother a guitar.",
+                "Painting landscapes and still life is my favorite!",
+                "I'm lucky to have kids. Music brings us together and brings joy.",
+                "Now here's a safe, inviting place in a stained glass window.",
+            ],
+        );
+        assert_eq!(
+            kept[0],
+            ["It", "was", "raining,", "so", "we", "watched", "movie."]
+        );
+        assert_eq!(
+            kept[1],
+            [
+                "My",
+                "sister",
+                "works",
+                "as",
+                "a",
+                "nurse",
+                "at",
+                "children's",
+                "hospital."
+            ]
+        );
+        assert_eq!(kept[2], ["gave", "my", "brother", "guitar."]);
+        assert_eq!(
+            kept[3],
+            ["Painting", "landscapes", "life", "is", "my", "favorite!"]
+        );
+        assert_eq!(
+            kept[4],
+            [
+                "I'm", "lucky", "to", "have", "kids.", "Music", "brings", "us", "and", "brings",
+                "joy."
+            ]
+        );
+        assert_eq!(
+            kept[5],
+            ["Now", "here's", "a", "safe,", "place", "in", "window."]
+        );
     }
 
     #[test]
