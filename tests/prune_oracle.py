@@ -651,7 +651,15 @@ class _Clause:
             and not _CLAUSE_END.search(words[j])
             and any(self.force[k] and _is_third_person(keys[k]) for k in range(start, j - 1))
         )
-        return keys[j] in _PAST_TENSES or _is_regular_past(keys[j]) or before_object or agrees
+        # Rule 20: a content word before an infinitive ("and ask to go there").
+        before_infinitive = (
+            j + 1 < stop
+            and not _CLAUSE_END.search(words[j])
+            and keys[j + 1] == "to"
+            and self._is_infinitive(j + 1, start, stop, True)
+        )
+        past = keys[j] in _PAST_TENSES or _is_regular_past(keys[j])
+        return past or before_object or agrees or before_infinitive
 
     def _is_infinitive(self, j: int, start: int, stop: int, after_predicate: bool) -> bool:
         """Rule 14: "to" before a content word that an object follows ("hope to build a shelter", "to quit
@@ -768,6 +776,8 @@ class _Clause:
             and not _CLAUSE_END.search(words[head])
             and (keys[head + 1] in _PREPOSITIONS or keys[head + 1] in _OTHER_PREPOSITIONS)
             and not _CLAUSE_END.search(words[head + 1])
+            # Rule 19: "to" before a verb and its object is an infinitive ("too shy to ask his boss").
+            and not self._is_infinitive(head + 1, head, stop, False)
         )
         return self._noun_phrase(head + 2, stop, True, True) if preposition else None
 
@@ -838,7 +848,7 @@ class _Clause:
             return None
         if _CLAUSE_END.search(words[head + 1]):
             return None
-        inner = self._noun_phrase(head + 2, stop, True, True)
+        inner = self._noun_phrase(head + 2, stop, True, False)
         if inner is None or not self._verb_starts(inner + 1, stop, True):
             return None
         group = _verb_group(words, keys, inner, stop, False)
@@ -916,7 +926,10 @@ class _Clause:
         following = keys[k + 1]
         before_object = before_object and (following in _OBJECT_OPENERS or following in _REPORTED)
         introduces = following in _PREPOSITIONS or following in _ROLES or following.endswith("ing")
-        return before_object or (_is_third_person(key) and introduces)
+        # Rule 17: a verb in -s after a singular noun, before a bare object ("My wife teaches chemistry").
+        singular = self._is_noun(k - 1) and not keys[k - 1].endswith("s")
+        singular = singular and _is_content(following, self.stopword[k + 1])
+        return before_object or (_is_third_person(key) and (introduces or singular))
 
 
 def _keep_object_pronouns(

@@ -64,6 +64,13 @@ COPULAS = [
     "*There's a *leak *in the kitchen *ceiling again.",
     "*Swimming in the *lake *was the *highlight of our trip.",
 ]
+# From the second probe of 20 fresh sentences through `Memory` (each lost a marked word at 0.05).
+SECOND_PROBE = [
+    "My *wife *teaches *chemistry *at the high *school, *so *she *grades papers every weekend.",
+    "The kids *love the new *playground *and *ask *to *go there every day.",
+    "My grandmother's *recipe for apple pie *uses a *pinch of cardamom.",
+    "He's too *shy *to *ask *his *boss *for a *raise.",
+]
 SENTENCES = (
     RESULT_SO
     + POSSESSIVES
@@ -74,6 +81,7 @@ SENTENCES = (
     + ADJECTIVE_COMPLEMENTS
     + COORDINATED_VERBS
     + COPULAS
+    + SECOND_PROBE
 )
 
 

@@ -145,7 +145,10 @@ n)` of its `n` other words. The rules:
    keeps both. "that's", "there's" and "here's" keep their verb group, as a subject pronoun contracted
    with its auxiliary does (rule 8): "here's a painting".
 17. **Subjects that open their sentence keep their verb.** A verb in -s before "as" or "like" starts a
-   verb group as before a preposition (rule 10: "My sister works as a nurse"). A sentence or list
+   verb group as before a preposition (rule 10: "My sister works as a nurse"), and so does one right
+   after a singular noun (a content word not in -s) before a content word, its bare object (a singular
+   subject takes a verb in -s: "My wife teaches chemistry", not the noun phrase "wife teaches
+   chemistry"). A sentence or list
    item opening with a word in -ing, then only nouns, determiners, "and", "or", prepositions and
    adverbs up to a verb (rule 10's test, within `NOUN_PHRASE_WORDS` words), is a gerund subject: the
    gerund, the last noun of each run of nouns after it, its prepositions and the verb group are kept
@@ -162,12 +165,14 @@ n)` of its `n` other words. The rules:
    first: "gave my brother a guitar", "lent us their ladder". "to" directly after a kept predicate
    (an adjective or verb after its subject) is an infinitive with the word after it whatever follows
    ("lucky to have", "happy to help."), and "have", "be" and "do" are verbs after "to" as content
-   words are (rule 14); a preposition after a predicate adjective keeps its object already (rule 10:
+   words are (rule 14); "to" before such an infinitive after an object's head is no preposition ("too
+   shy to ask his boss"); a preposition after a predicate adjective keeps its object already (rule 10:
    "proud of her son").
 20. **Coordinated verbs.** After a conjunction or "then", a verb in -s (a word of letters in -s, not
    -ss, four or more) is a clause's verb when a kept word in -s comes before it in the sentence (verbs
-   joined by "and" agree: "Music brings us together and brings joy"), as are rule 14's past forms; the
-   conjunction ("and", "or", "then") is kept with such a verb.
+   joined by "and" agree: "Music brings us together and brings joy"), as are rule 14's past forms and a
+   content word before an infinitive ("and ask to go"); the conjunction ("and", "or", "then") is kept
+   with such a verb.
 
 Words of other languages: the `negation_other` class of `data/claim_words.txt` lists the negators of
 the commonest languages written with spaces (Spanish, Portuguese, Italian, French, German, Dutch,

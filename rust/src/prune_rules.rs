@@ -1030,7 +1030,12 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
         let agrees = is_third_person(&word.key)
             && !word.ends_clause()
             && (start..j - 1).any(|k| self.force[k] && is_third_person(&words[k].key));
-        word.has(PAST) || is_regular_past(&word.key) || before_object || agrees
+        // Rule 20: a content word before an infinitive ("and ask to go there").
+        let before_infinitive = j + 1 < stop
+            && !word.ends_clause()
+            && words[j + 1].key == "to"
+            && self.is_infinitive(j + 1, start, stop, true);
+        word.has(PAST) || is_regular_past(&word.key) || before_object || agrees || before_infinitive
     }
 
     /// Rule 14: "to" before a content word that an object follows: an infinitive and its verb ("hope
@@ -1173,7 +1178,9 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
         let preposition = head + 2 < stop
             && !words[head].ends_clause()
             && words[head + 1].has(PREPOSITION | OTHER_PREPOSITION)
-            && !words[head + 1].ends_clause();
+            && !words[head + 1].ends_clause()
+            // Rule 19: "to" before a verb and its object is an infinitive ("too shy to ask his boss").
+            && !self.is_infinitive(head + 1, head, stop, false);
         if preposition {
             self.noun_phrase(head + 2, stop, true, true)
         } else {
@@ -1308,7 +1315,7 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
         if !modifier || words[head + 1].ends_clause() {
             return None;
         }
-        let inner = self.noun_phrase(head + 2, stop, true, true)?;
+        let inner = self.noun_phrase(head + 2, stop, true, false)?;
         if !self.verb_starts(inner + 1, stop, true) {
             return None;
         }
@@ -1403,8 +1410,10 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
         }
         let next = &words[k + 1];
         let introduces = next.has(PREPOSITION | ROLE) || next.key.ends_with("ing");
+        // Rule 17: a verb in -s after a singular noun, before a bare object ("My wife teaches chemistry").
+        let singular = self.is_noun(k - 1) && !words[k - 1].key.ends_with('s') && next.is_content();
         (before_object && next.has(OBJECT_OPENER | REPORTED))
-            || (is_third_person(key) && introduces)
+            || (is_third_person(key) && (introduces || singular))
     }
 
     /// Rule 7: a question's opening through the first content word after its first auxiliary, if that
