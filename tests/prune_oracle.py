@@ -373,6 +373,11 @@ def _is_third_person(key: str) -> bool:
     return letters and len(key) >= 4 and key.endswith("s") and not key.endswith("ss")
 
 
+def _is_past(key: str) -> bool:
+    """A past tense or participle: an irregular one, or a regular one by its form."""
+    return key in _PAST_TENSES or _is_regular_past(key)
+
+
 def _is_gerund_form(key: str) -> bool:
     """A gerund or present participle by its form: a word of ASCII letters in -ing, five or more."""
     return len(key) >= 5 and key.endswith("ing") and re.fullmatch("[a-z]+", key) is not None
@@ -737,18 +742,46 @@ class _Clause:
     def keep_noun_heads(self, sentence: range) -> None:
         """Rule 18: the head of a noun phrase that opens at a determiner, possessive or number and
         holds two content words or more ("a stained glass window", "the children's hospital"), and of
-        one that goes on after a comma ("a safe, inviting place"). Rule 16: a possessive (my, your, ...,
-        a noun in 's) whose noun phrase keeps a word is kept ("My sister", "Nature's amazing")."""
+        one that goes on after a comma ("a safe, inviting place"); a gerund with its object ("spending
+        time"); a noun phrase's head with the participle after it ("a horse painted on"), and before one
+        in -ing the preposition before the phrase ("with a person holding a key"). Rule 16: a possessive
+        (my, your, ..., a noun in 's) whose noun phrase keeps a word is kept ("My sister", "Nature's
+        amazing")."""
         words, keys, force = self.words, self.keys, self.force
         stop = sentence.stop
         for j in sentence:
             key = keys[j]
             possessive = key in _POSSESSIVES or (key.endswith("'s") and self._is_noun(j))
+            determined = j > sentence.start and (
+                keys[j - 1] in _DETERMINERS
+                or keys[j - 1].endswith("'s")
+                or _is_number(keys[j - 1], self.claims)
+            )
+            if _is_gerund_form(key) and not determined and self._is_noun(j) and not self._is_claim(j):
+                head = self._noun_phrase(j, stop, True, False)
+                if head is not None and head > j:
+                    force[j] = force[head] = True
+                continue
             if not (possessive or key in _DETERMINERS or _is_number(key, self.claims)):
                 continue
             head = self._noun_phrase(j, stop, False, False)
             if head is None:
                 continue
+            following = head + 1
+            participle = (
+                following < stop
+                and not _CLAUSE_END.search(words[head])
+                and (_is_gerund_form(keys[following]) or _is_past(keys[following]))
+                and self._verb_starts(following, stop, True)
+            )
+            if participle:
+                force[head] = force[following] = True
+                # The preposition only before a participle in -ing: one in -ed may be a main verb.
+                before = j - 1
+                preposition = keys[before] in _PREPOSITIONS or keys[before] in _OTHER_PREPOSITIONS
+                preposition = preposition and _is_gerund_form(keys[following])
+                if j > sentence.start and preposition and not _CLAUSE_END.search(words[before]):
+                    force[before] = True
             if sum(_is_content(keys[k], self.stopword[k]) for k in range(j, head + 1)) >= 2:
                 force[head] = True
                 if _is_gerund_form(keys[head]) and _is_content(keys[head - 1], self.stopword[head - 1]):
@@ -835,7 +868,7 @@ class _Clause:
             and self._noun_phrase(following + 1, stop, False, False) is not None
         )
         if coordinate:
-            force[head] = True
+            force[head] = force[following] = True  # with its "and" / "or" (rule 20)
             return following, False, False
         return None
 

@@ -71,6 +71,14 @@ SECOND_PROBE = [
     "My grandmother's *recipe for apple pie *uses a *pinch of cardamom.",
     "He's too *shy *to *ask *his *boss *for a *raise.",
 ]
+# From the 20-turn LoCoMo sample: a participle keeps its noun ("a man playing a guitar" is not "a photo
+# playing a guitar"), a gerund its object, a coordinate subject its "and".
+PARTICIPLES = [
+    "[shares an image: a drawing of a *girl *riding a *horse]",
+    "[shares an image: a photo of a *cake *decorated with fresh *strawberries]",
+    "Yesterday it was so fun *baking *cookies with my niece in the kitchen.",
+    "My *brother *and his *wife *moved to Portland last year.",
+]
 SENTENCES = (
     RESULT_SO
     + POSSESSIVES
@@ -82,6 +90,7 @@ SENTENCES = (
     + COORDINATED_VERBS
     + COPULAS
     + SECOND_PROBE
+    + PARTICIPLES
 )
 
 

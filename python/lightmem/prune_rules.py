@@ -157,7 +157,13 @@ n)` of its `n` other words. The rules:
    holds two content words or more keeps its head (its last word), whatever keeps its modifiers: "a
    stained glass window", "the children's hospital", "a new job" never lose the noun the adjectives
    describe; a participle that ends one keeps the noun before it ("a bicycle leaning"); a phrase that
-   goes on after a comma keeps its head ("a safe, inviting place"). After "as" or "like" (rule 13) the
+   goes on after a comma keeps its head ("a safe, inviting place"). A noun phrase's head directly
+   before a participle that starts a verb group (rule 10's test: in -ing before an object, or a past
+   form) is kept with it, and before one in -ing so is the preposition before the phrase: "a photo of
+   a man playing a guitar" is not "a photo playing a guitar", nor "[a window with] a person holding a
+   key" "a window holding a key". A word in -ing that opens a noun phrase (no determiner, possessive
+   or number before it) of two words or more is a gerund with its object: both are kept ("so cool
+   spending time", "creating a safe place"). After "as" or "like" (rule 13) the
    noun phrase's head and the prepositional phrase after it are kept, unless a verb follows the head
    (then it is a clause's subject): "works as a nurse at the hospital".
 19. **Objects and complements.** After an object's head (or an object pronoun) without a
@@ -172,7 +178,7 @@ n)` of its `n` other words. The rules:
    -ss, four or more) is a clause's verb when a kept word in -s comes before it in the sentence (verbs
    joined by "and" agree: "Music brings us together and brings joy"), as are rule 14's past forms and a
    content word before an infinitive ("and ask to go"); the conjunction ("and", "or", "then") is kept
-   with such a verb.
+   with such a verb, and with a coordinate subject (rule 14: "My journey and the support").
 
 Words of other languages: the `negation_other` class of `data/claim_words.txt` lists the negators of
 the commonest languages written with spaces (Spanish, Portuguese, Italian, French, German, Dutch,

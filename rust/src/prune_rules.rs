@@ -348,6 +348,11 @@ fn is_third_person(key: &str) -> bool {
         && key.bytes().all(|b| b.is_ascii_lowercase())
 }
 
+/// A past tense or participle: an irregular one, or a regular one by its form.
+fn is_past(word: &Word) -> bool {
+    word.has(PAST) || is_regular_past(&word.key)
+}
+
 /// A gerund or present participle by its form: a word of ASCII letters in -ing, five or more.
 fn is_gerund_form(key: &str) -> bool {
     key.len() >= 5 && key.ends_with("ing") && key.bytes().all(|b| b.is_ascii_lowercase())
@@ -1129,20 +1134,50 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
 
     /// Rule 18: the head of a noun phrase that opens at a determiner, possessive or number and holds
     /// two content words or more ("a stained glass window", "the children's hospital"), and of one
-    /// that goes on after a comma ("a safe, inviting place"). Rule 16: a possessive (my, your, ..., a
-    /// noun in 's) whose noun phrase keeps a word is kept ("My sister", "Nature's amazing").
+    /// that goes on after a comma ("a safe, inviting place"); a gerund with its object ("spending
+    /// time"); a noun phrase's head with the participle after it ("a horse painted on"), and before one
+    /// in -ing the preposition before the phrase ("with a person holding a key"). Rule 16: a possessive (my, your, ..., a noun in 's) whose noun phrase
+    /// keeps a word is kept ("My sister", "Nature's amazing").
     fn keep_noun_heads(&mut self, sentence: Range<usize>) {
         let words = self.words;
         let stop = sentence.end;
-        for j in sentence {
+        for j in sentence.clone() {
             let word = &words[j];
             let possessive = word.has(POSSESSIVE) || (word.key.ends_with("'s") && self.is_noun(j));
+            let determined = j > sentence.start && {
+                let before = &words[j - 1];
+                before.has(DETERMINER) || before.key.ends_with("'s") || is_number(before)
+            };
+            if is_gerund_form(&word.key) && !determined && self.is_noun(j) && word.claim.is_none() {
+                if let Some(head) = self.noun_phrase(j, stop, true, false).filter(|&h| h > j) {
+                    self.force[j] = true;
+                    self.force[head] = true;
+                }
+                continue;
+            }
             if !(possessive || word.has(DETERMINER) || is_number(word)) {
                 continue;
             }
             let Some(head) = self.noun_phrase(j, stop, false, false) else {
                 continue;
             };
+            let next = head + 1;
+            let participle = next < stop
+                && !words[head].ends_clause()
+                && (is_gerund_form(&words[next].key) || is_past(&words[next]))
+                && self.verb_starts(next, stop, true);
+            if participle {
+                self.force[head] = true;
+                self.force[next] = true;
+                // The preposition only before a participle in -ing: one in -ed may be a main verb.
+                let preposition = j > sentence.start
+                    && is_gerund_form(&words[next].key)
+                    && words[j - 1].has(PREPOSITION | OTHER_PREPOSITION)
+                    && !words[j - 1].ends_clause();
+                if preposition {
+                    self.force[j - 1] = true;
+                }
+            }
             if words[j..head + 1].iter().filter(|w| w.is_content()).count() >= 2 {
                 self.force[head] = true;
                 if is_gerund_form(&words[head].key) && words[head - 1].is_content() {
@@ -1270,6 +1305,7 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
             && self.noun_phrase(next + 1, stop, false, false).is_some();
         if coordinate {
             self.force[head] = true;
+            self.force[next] = true; // with its "and" / "or" (rule 20)
             return Some(SubjectClause {
                 resume: next,
                 after_verb: false,
@@ -1672,7 +1708,7 @@ mod tests {
             ["guy", "who", "lives", "door", "fixed", "my", "bike."]
         );
         assert_eq!(kept[4], ["Anna,", "my", "roommate,", "hates", "music."]);
-        assert_eq!(kept[5], ["Jo", "kids", "I", "met", "loved", "rice."]);
+        assert_eq!(kept[5], ["Jo", "and", "kids", "I", "met", "loved", "rice."]);
     }
 
     #[test]
@@ -1723,7 +1759,7 @@ mod tests {
         );
         assert_eq!(
             kept[5],
-            ["Now", "here's", "a", "safe,", "place", "in", "window."]
+            ["Now", "here's", "a", "safe,", "inviting", "place", "in", "window."]
         );
     }
 
