@@ -7,7 +7,7 @@ must survive, in order (the sentence's first subject "I" may go: the stored line
 from __future__ import annotations
 
 import pytest
-from test_fidelity import assert_marked_words_survive
+from test_fidelity import assert_marked_words_survive, compress, is_subsequence
 
 RESULT_SO = [
     "The clinic was closed, *so *we *drove to the pharmacy on the other side of town.",
@@ -98,3 +98,17 @@ SENTENCES = (
 @pytest.mark.parametrize("template", SENTENCES)
 def test_no_fragment_changes_or_loses_a_claim(template: str, ratio: float) -> None:
     assert_marked_words_survive(template, ratio)
+
+
+@pytest.mark.parametrize("ratio", [0.05, 0.3])
+def test_no_fragment_in_a_batch_of_turns(ratio: float) -> None:
+    """The same sentences as one batch of turns (as `Memory` compresses a session's buffer): words
+    repeated across turns score lower, and still no marked word goes."""
+    marked = [template.split() for template in SENTENCES]
+    said = [" ".join(word.lstrip("*") for word in words) for words in marked]
+    lost = []
+    for words, pruned in zip(marked, compress(said, ratio)):
+        must_keep = [word.lstrip("*") for word in words if word.startswith("*")]
+        if not is_subsequence(must_keep, pruned.split()):
+            lost.append(pruned)
+    assert not lost, lost
