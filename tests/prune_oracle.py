@@ -131,6 +131,8 @@ _PRESENTATIVES = frozenset("that's there's here's".split())
 pronoun's with its auxiliary (rule 16: "here's a painting")."""
 _POSSESSIVES = frozenset("my your his her our their its".split())
 """Possessive determiners: kept with the noun they determine (rule 16)."""
+_QUANTIFIERS = frozenset("any some every each many several most both few".split())
+"""Quantifiers before a noun phrase: its head is kept with them (rule 18: "any positive vibes")."""
 _BASE_AUXILIARIES = frozenset("have be do".split())
 """Auxiliaries that are also main verbs after "to" ("lucky to have", rule 19)."""
 _ROLES = frozenset("as like".split())
@@ -626,8 +628,13 @@ class _Clause:
                 j = head + 1
                 if is_object:
                     inner = self._keep_modifier(head, stop)
+                    relative = None if inner is not None else self._keep_object_relative(head, stop)
                     if inner is not None:
                         j = inner + 1
+                    elif relative is not None:
+                        last, main = relative
+                        after_verb = main and not _CLAUSE_END.search(words[last])
+                        j = last + 1
                     else:
                         # Rule 19: a second object ("gave my brother a guitar").
                         after_verb = was_object and self._second_object_follows(head, stop)
@@ -711,6 +718,7 @@ class _Clause:
                     self.force[i] = True
                 return group
             linking = keys[k] in _DETERMINERS or keys[k] in ("and", "or") or keys[k] in _PREPOSITIONS
+            linking = linking or keys[k] in _OBJECT_CASE
             if not (adverb or linking or _is_content(keys[k], self.stopword[k])):
                 return None
         return None
@@ -728,6 +736,19 @@ class _Clause:
         self.force[head] = True
         inner = self._keep_modifier(head, stop)
         return head if inner is None else inner
+
+    def _keep_object_relative(self, head: int, stop: int) -> tuple[int, bool] | None:
+        """Rule 19: a relative pronoun (who, which, that) after an object's head, with the relative
+        clause's verb group up to its main verb ("remember those moments that bring us happiness")."""
+        words, keys = self.words, self.keys
+        following = head + 1
+        if following >= stop or _CLAUSE_END.search(words[head]) or keys[following] not in _RELATIVES:
+            return None
+        group = _verb_group(words, keys, following, stop, False)
+        if group is None or not group[1]:
+            return None
+        self.force[following : group[0] + 1] = [True] * (group[0] + 1 - following)
+        return group
 
     def _second_object_follows(self, head: int, stop: int) -> bool:
         """Rule 19: after an object's head, a determiner (not "this" or "that") opens a second object."""
@@ -761,6 +782,12 @@ class _Clause:
                 head = self._noun_phrase(j, stop, True, False)
                 if head is not None and head > j:
                     force[j] = force[head] = True
+                continue
+            if key in _QUANTIFIERS:
+                # A quantifier keeps its first content word (rule 4); the noun it counts is kept too.
+                head = self._noun_phrase(j + 1, stop, True, False) if j + 1 < stop else None
+                if head is not None and head > j + 1 and not _CLAUSE_END.search(words[j]):
+                    force[head] = True
                 continue
             if not (possessive or key in _DETERMINERS or _is_number(key, self.claims)):
                 continue
@@ -916,11 +943,12 @@ class _Clause:
 
     def _noun_phrase(self, j: int, stop: int, any_noun: bool, is_object: bool) -> int | None:
         """The head (last word) of a noun phrase opening at word `j`, if one does: a determiner, a
-        name, a possessive noun, or if `any_noun` (at a clause's start, after a main verb) any noun;
-        then nouns, up to a verb, a function word, the end of its clause or, past its first noun, a
-        claim word; NOUN_PHRASE_WORDS at most. An object (`is_object`) may be followed by another."""
+        quantifier, a name, a possessive noun, or if `any_noun` (at a clause's start, after a main
+        verb) any noun; then nouns, up to a verb, a function word, the end of its clause or, past its
+        first noun, a claim word; NOUN_PHRASE_WORDS at most. An object (`is_object`) may be followed
+        by another."""
         words, keys = self.words, self.keys
-        determiner = keys[j] in _DETERMINERS or _is_number(keys[j], self.claims)
+        determiner = keys[j] in _DETERMINERS or keys[j] in _QUANTIFIERS or _is_number(keys[j], self.claims)
         if not determiner:
             opens = any_noun or words[j][:1].isupper() or keys[j].endswith("'s")
             if not (opens and self._is_noun(j) and not self._is_claim(j)):
@@ -954,13 +982,14 @@ class _Clause:
             return False
         if _is_regular_past(key):
             return True
+        singular = self._is_noun(k - 1) and not keys[k - 1].endswith("s")
         if k + 1 >= stop or _CLAUSE_END.search(words[k]):
-            return False
+            # Rule 17: a singular subject's verb in -s that ends its clause ("Rejection stinks,").
+            return before_object and singular and _is_third_person(key)
         following = keys[k + 1]
         before_object = before_object and (following in _OBJECT_OPENERS or following in _REPORTED)
         introduces = following in _PREPOSITIONS or following in _ROLES or following.endswith("ing")
         # Rule 17: a verb in -s after a singular noun, before a bare object ("My wife teaches chemistry").
-        singular = self._is_noun(k - 1) and not keys[k - 1].endswith("s")
         singular = singular and _is_content(following, self.stopword[k + 1])
         return before_object or (_is_third_person(key) and (introduces or singular))
 

@@ -79,6 +79,14 @@ PARTICIPLES = [
     "Yesterday it was so fun *baking *cookies with my niece in the kitchen.",
     "My *brother *and his *wife *moved to Portland last year.",
 ]
+# From a 20-turn sample of another LoCoMo conversation: a relative clause after an object, a gerund
+# subject with an object pronoun, a singular subject's verb that ends its clause, a quantifier's noun.
+THIRD_PROBE = [
+    "We finally found a *bakery *that *sells gluten-free bread in our neighbourhood.",
+    "*Walking *with *her *is the best part of my morning.",
+    "My *knee *hurts, *so *I *skipped the gym this week.",
+    "*Several old *friends *came to the party on Saturday.",
+]
 SENTENCES = (
     RESULT_SO
     + POSSESSIVES
@@ -91,6 +99,7 @@ SENTENCES = (
     + COPULAS
     + SECOND_PROBE
     + PARTICIPLES
+    + THIRD_PROBE
 )
 
 

@@ -67,26 +67,25 @@ n)` of its `n` other words. The rules:
    them", "set is awesome and full of potential"), so kept words read as phrases, not as a list.
    Articles and pronouns are not put back (they cost 2.5% of the words for little meaning).
 10. **Every clause keeps its subject, verb and object heads**, found by closed word classes and simple
-   morphology (no verb list, no model). A noun phrase opens at a determiner or possessive (the, a, my,
-   our, ...), a capitalised word, a possessive noun ("Anna's") or, at the start of a clause (after
-   punctuation or a conjunction), any content word ("and support groups improved"), and runs over the
-   content words after it (not adverbs, negations or prepositions; a claim word ends it once it has a
-   noun), at most `NOUN_PHRASE_WORDS` words; its head is its last word. A verb starts after it if the
-   next word is an auxiliary or modal, a negation, an adverb (in -ly, frequency, phase), a past tense
-   (a word in -ed of five letters or more, or one of 114 irregular past forms: bought, took, said,
-   ...), a word in -s before a preposition, "as", "like" or a word in -ing ("works at", "works as",
-   "loves driving"), or a word
-   directly before a determiner or object pronoun ("bought a", "told me") or before what opens a
-   reported clause, a subject pronoun, "that", "if" or "whether" ("thinks I", "says that"). Then the
-   subject's head is kept with its verb group as rule 8 reads it after a pronoun ("sister bought",
-   "kids really enjoyed", "pressure is fine", "dad thinks"); a subject with a prepositional modifier
-   keeps its head and the verb after the modifier ("friend [of mine] bought"). After a main verb (of a
-   pronoun or a noun phrase), past particles and prepositions, the next noun phrase's head is kept: its
-   object ("bought [a new] car", "took [to the] mountains"); an object followed by a verb is the
-   subject of a clause of its own ("said [my blood] pressure is fine"). A sentence opening with a
-   content word before a determiner, object pronoun or preposition is an imperative verb ("Look [at
-   this] view"). The object test "before a determiner" is not used inside an object, which a second
-   object may follow ("painted the room a bright colour").
+   morphology (no verb list, no model). A noun phrase opens at a determiner, possessive or quantifier
+   (the, a, my, our, some, ...), a capitalised word, a possessive noun ("Anna's") or, at the start of
+   a clause (after punctuation or a conjunction), any content word ("and support groups improved"),
+   and runs over the content words after it (not adverbs, negations or prepositions; a claim word ends
+   it once it has a noun), at most `NOUN_PHRASE_WORDS` words; its head is its last word. A verb starts
+   after it if the next word is an auxiliary or modal, a negation, an adverb (in -ly, frequency,
+   phase), a past tense (a word in -ed of five letters or more, or one of 114 irregular past forms:
+   bought, took, said, ...), a word in -s before a preposition, "as", "like" or a word in -ing ("works
+   at", "works as", "loves driving"), or a word directly before a determiner or object pronoun
+   ("bought a", "told me") or before what opens a reported clause, a subject pronoun, "that", "if" or
+   "whether" ("thinks I", "says that"). Then the subject's head is kept with its verb group as rule 8
+   reads it after a pronoun ("sister bought", "kids really enjoyed", "pressure is fine", "dad
+   thinks"); a subject with a prepositional modifier keeps its head and the verb after the modifier
+   ("friend [of mine] bought"). After a main verb (of a pronoun or a noun phrase), past particles and
+   prepositions, the next noun phrase's head is kept: its object ("bought [a new] car", "took [to the]
+   mountains"); an object followed by a verb is the subject of a clause of its own ("said [my blood]
+   pressure is fine"). A sentence opening with a content word before a determiner, object pronoun or
+   preposition is an imperative verb ("Look [at this] view"). The object test "before a determiner" is
+   not used inside an object, which a second object may follow ("painted the room a bright colour").
 11. **Brackets stay paired**: a word holding "[" or "]" is kept, so an image caption ("[shares a photo
    of a sunset over the lake]") never loses one of its brackets.
 12. **Pronouns keep who and what a claim is about.** A personal subject pronoun (I, you, he, she, we,
@@ -148,32 +147,36 @@ n)` of its `n` other words. The rules:
    verb group as before a preposition (rule 10: "My sister works as a nurse"), and so does one right
    after a singular noun (a content word not in -s) before a content word, its bare object (a singular
    subject takes a verb in -s: "My wife teaches chemistry", not the noun phrase "wife teaches
-   chemistry"). A sentence or list
-   item opening with a word in -ing, then only nouns, determiners, "and", "or", prepositions and
-   adverbs up to a verb (rule 10's test, within `NOUN_PHRASE_WORDS` words), is a gerund subject: the
-   gerund, the last noun of each run of nouns after it, its prepositions and the verb group are kept
-   ("Painting landscapes and still life is my favorite", "Learning a new language takes").
+   chemistry"), or, in a subject, ends its clause ("Rejection stinks,"). A sentence or list item
+   opening with a word in -ing, then only nouns, determiners, object pronouns, "and", "or",
+   prepositions and adverbs up to a verb (rule 10's test, within `NOUN_PHRASE_WORDS` words), is a
+   gerund subject: the gerund, the last noun of each run of nouns after it, its prepositions and the
+   verb group are kept ("Painting landscapes and still life is my favorite", "Relaxing with them is").
 18. **Noun phrases keep their head.** A noun phrase opened by a determiner, possessive or number that
-   holds two content words or more keeps its head (its last word), whatever keeps its modifiers: "a
-   stained glass window", "the children's hospital", "a new job" never lose the noun the adjectives
-   describe; a participle that ends one keeps the noun before it ("a bicycle leaning"); a phrase that
-   goes on after a comma keeps its head ("a safe, inviting place"). A noun phrase's head directly
-   before a participle that starts a verb group (rule 10's test: in -ing before an object, or a past
-   form) is kept with it, and before one in -ing so is the preposition before the phrase: "a photo of
-   a man playing a guitar" is not "a photo playing a guitar", nor "[a window with] a person holding a
-   key" "a window holding a key". A word in -ing that opens a noun phrase (no determiner, possessive
-   or number before it) of two words or more is a gerund with its object: both are kept ("so cool
-   spending time", "creating a safe place"). After "as" or "like" (rule 13) the
-   noun phrase's head and the prepositional phrase after it are kept, unless a verb follows the head
-   (then it is a clause's subject): "works as a nurse at the hospital".
-19. **Objects and complements.** After an object's head (or an object pronoun) without a
-   prepositional phrase, a determiner (not "this" or "that") opens a second object, kept like the
-   first: "gave my brother a guitar", "lent us their ladder". "to" directly after a kept predicate
-   (an adjective or verb after its subject) is an infinitive with the word after it whatever follows
-   ("lucky to have", "happy to help."), and "have", "be" and "do" are verbs after "to" as content
-   words are (rule 14); "to" before such an infinitive after an object's head is no preposition ("too
-   shy to ask his boss"); a preposition after a predicate adjective keeps its object already (rule 10:
-   "proud of her son").
+   holds two content words or more, or by a quantifier (any, some, every, each, many, several, most,
+   both, few: they open noun phrases as determiners do, rule 10) before two or more, keeps its head
+   (its last word), whatever keeps its modifiers: "a stained glass window", "the children's hospital",
+   "a new job", "any positive vibes" never lose the noun the adjectives describe; a participle that
+   ends one keeps the noun before it ("a bicycle leaning"); a phrase that goes on after a comma keeps
+   its head ("a safe, inviting place"). A noun phrase's head directly before a participle that starts
+   a verb group (rule 10's test: in -ing before an object, or a past form) is kept with it, and before
+   one in -ing so is the preposition before the phrase: "a photo of a man playing a guitar" is not "a
+   photo playing a guitar", nor "[a window with] a person holding a key" "a window holding a key". A
+   word in -ing that opens a noun phrase (no determiner, possessive or number before it) of two words
+   or more is a gerund with its object: both are kept ("so cool spending time", "creating a safe
+   place"). After "as" or "like" (rule 13) the noun phrase's head and the prepositional phrase after
+   it are kept, unless a verb follows the head (then it is a clause's subject): "works as a nurse at
+   the hospital".
+19. **Objects and complements.** After an object's head (or an object pronoun) without a prepositional
+   phrase, a determiner (not "this" or "that") opens a second object, kept like the first: "gave my
+   brother a guitar", "lent us their ladder"; a relative pronoun (who, which, that) after an object's
+   head is kept with the relative clause's verb group ("remember those moments that bring us
+   happiness", "a bakery that sells"). "to" directly after a kept predicate (an adjective or verb
+   after its subject) is an infinitive with the word after it whatever follows ("lucky to have",
+   "happy to help."), and "have", "be" and "do" are verbs after "to" as content words are (rule 14);
+   "to" before such an infinitive after an object's head is no preposition ("too shy to ask his
+   boss"); a preposition after a predicate adjective keeps its object already (rule 10: "proud of her
+   son").
 20. **Coordinated verbs.** After a conjunction or "then", a verb in -s (a word of letters in -s, not
    -ss, four or more) is a clause's verb when a kept word in -s comes before it in the sentence (verbs
    joined by "and" agree: "Music brings us together and brings joy"), as are rule 14's past forms and a

@@ -73,6 +73,7 @@ const PRESENTATIVE: u32 = 1 << 27;
 const POSSESSIVE: u32 = 1 << 28;
 const BASE_AUXILIARY: u32 = 1 << 29;
 const ROLE: u32 = 1 << 30;
+const QUANTIFIER: u32 = 1 << 31;
 
 macro_rules! interjections {
     () => {
@@ -190,6 +191,8 @@ const WORD_CLASSES: &[(u32, &str)] = &[
     // Role and comparison before a noun phrase (rule 13): a verb in -s before one is a verb (rule
     // 17); the noun phrase keeps its head and prepositional phrase (rule 18).
     (ROLE, "as like"),
+    // Quantifiers before a noun phrase: its head is kept with them (rule 18: "any positive vibes").
+    (QUANTIFIER, "any some every each many several most both few"),
     // Units of time: "a" / "an" before one is a quantity ("about a week", rule 13).
     (
         TIME_UNIT,
@@ -998,6 +1001,9 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
                 if object {
                     if let Some(last) = self.keep_modifier(head, stop) {
                         j = last + 1;
+                    } else if let Some((last, main)) = self.keep_object_relative(head, stop) {
+                        after_verb = main && !words[last].ends_clause();
+                        j = last + 1;
                     } else {
                         // Rule 19: a second object ("gave my brother a guitar").
                         after_verb = was_object && self.second_object_follows(head, stop);
@@ -1094,8 +1100,8 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
                 self.force(k..last + 1);
                 return Some((last, main));
             }
-            let linking =
-                word.has(DETERMINER | PREPOSITION) || matches!(word.key.as_str(), "and" | "or");
+            let linking = word.has(DETERMINER | PREPOSITION | OBJECT_CASE)
+                || matches!(word.key.as_str(), "and" | "or");
             if !(adverb || linking || word.is_content()) {
                 return None;
             }
@@ -1121,6 +1127,22 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
         }
         self.force[head] = true;
         Some(self.keep_modifier(head, stop).unwrap_or(head))
+    }
+
+    /// Rule 19: a relative pronoun (who, which, that) after an object's head, with the relative
+    /// clause's verb group up to its main verb ("remember those moments that bring us happiness").
+    fn keep_object_relative(&mut self, head: usize, stop: usize) -> Option<(usize, bool)> {
+        let words = self.words;
+        let next = head + 1;
+        if next >= stop || words[head].ends_clause() || !words[next].has(RELATIVE) {
+            return None;
+        }
+        let (last, main) = self.verb_group(next, stop, false)?;
+        if !main {
+            return None;
+        }
+        self.force(next..last + 1);
+        Some((last, main))
     }
 
     /// Rule 19: after an object's head, a determiner (not "this" or "that") opens a second object.
@@ -1151,6 +1173,16 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
             if is_gerund_form(&word.key) && !determined && self.is_noun(j) && word.claim.is_none() {
                 if let Some(head) = self.noun_phrase(j, stop, true, false).filter(|&h| h > j) {
                     self.force[j] = true;
+                    self.force[head] = true;
+                }
+                continue;
+            }
+            if word.has(QUANTIFIER) {
+                // A quantifier keeps its first content word (rule 4); the noun it counts is kept too.
+                let phrase = (j + 1 < stop && !word.ends_clause())
+                    .then(|| self.noun_phrase(j + 1, stop, true, false))
+                    .flatten();
+                if let Some(head) = phrase.filter(|&h| h > j + 1) {
                     self.force[head] = true;
                 }
                 continue;
@@ -1385,14 +1417,14 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
     }
 
     /// Rule 10: the head (last word) of a noun phrase opening at word `j`, if one does: a determiner,
-    /// possessive or number, a name (a capitalised word), a possessive noun ("Anna's"), or if `any_noun` (at
-    /// a clause's start, after a main verb) any noun; then nouns, up to a verb, a function word, the
+    /// possessive, quantifier or number, a name (a capitalised word), a possessive noun ("Anna's"), or
+    /// if `any_noun` (at a clause's start, after a main verb) any noun; then nouns, up to a verb, a function word, the
     /// end of its clause or, past its first noun, a claim word, at most `NOUN_PHRASE_WORDS` words in
     /// all. An object (`object`) may be followed by a second one.
     fn noun_phrase(&self, j: usize, stop: usize, any_noun: bool, object: bool) -> Option<usize> {
         let words = self.words;
         let opener = &words[j];
-        let determiner = opener.has(DETERMINER) || is_number(opener);
+        let determiner = opener.has(DETERMINER | QUANTIFIER) || is_number(opener);
         if !determiner {
             let named = opener.text.chars().next().is_some_and(char::is_uppercase);
             let possessive = opener.key.ends_with("'s");
@@ -1441,13 +1473,15 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
         if is_regular_past(key) {
             return true;
         }
+        let singular = self.is_noun(k - 1) && !words[k - 1].key.ends_with('s');
         if k + 1 >= stop || word.ends_clause() {
-            return false;
+            // Rule 17: a singular subject's verb in -s that ends its clause ("Rejection stinks,").
+            return before_object && singular && is_third_person(key);
         }
         let next = &words[k + 1];
         let introduces = next.has(PREPOSITION | ROLE) || next.key.ends_with("ing");
         // Rule 17: a verb in -s after a singular noun, before a bare object ("My wife teaches chemistry").
-        let singular = self.is_noun(k - 1) && !words[k - 1].key.ends_with('s') && next.is_content();
+        let singular = singular && next.is_content();
         (before_object && next.has(OBJECT_OPENER | REPORTED))
             || (is_third_person(key) && (introduces || singular))
     }
