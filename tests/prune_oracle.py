@@ -131,6 +131,8 @@ _PRESENTATIVES = frozenset("that's there's here's".split())
 pronoun's with its auxiliary (rule 16: "here's a painting")."""
 _POSSESSIVES = frozenset("my your his her our their its".split())
 """Possessive determiners: kept with the noun they determine (rule 16)."""
+_DO_HAVE = frozenset("have has had do does did".split())
+"""Auxiliaries that are main verbs before an object, after a conjunction (rule 20)."""
 _QUANTIFIERS = frozenset("any some every each many several most both few".split())
 """Quantifiers before a noun phrase: its head is kept with them (rule 18: "any positive vibes")."""
 _BASE_AUXILIARIES = frozenset("have be do".split())
@@ -650,7 +652,9 @@ class _Clause:
             return self._is_imperative(j, stop)
         words, keys = self.words, self.keys
         coordinated = keys[j - 1] in _CONJUNCTIONS or keys[j - 1] == "then"
-        if not coordinated or _CLAUSE_END.search(words[j - 1]) or not self._is_noun(j) or self._is_claim(j):
+        # Rule 20: "have" and "do" are main verbs here too ("and have a great community").
+        verb = self._is_noun(j) or keys[j] in _DO_HAVE
+        if not coordinated or _CLAUSE_END.search(words[j - 1]) or not verb or self._is_claim(j):
             return False
         before_object = (
             j + 1 < stop

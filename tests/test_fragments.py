@@ -86,6 +86,7 @@ THIRD_PROBE = [
     "*Walking *with *her *is the best part of my morning.",
     "My *knee *hurts, *so *I *skipped the gym this week.",
     "*Several old *friends *came to the party on Saturday.",
+    "I'm not alone anymore *and *have a great support *group around me.",
 ]
 SENTENCES = (
     RESULT_SO

@@ -180,7 +180,8 @@ n)` of its `n` other words. The rules:
 20. **Coordinated verbs.** After a conjunction or "then", a verb in -s (a word of letters in -s, not
    -ss, four or more) is a clause's verb when a kept word in -s comes before it in the sentence (verbs
    joined by "and" agree: "Music brings us together and brings joy"), as are rule 14's past forms and a
-   content word before an infinitive ("and ask to go"); the conjunction ("and", "or", "then") is kept
+   content word before an infinitive ("and ask to go"), and "have" or "do" before an object ("and have
+   a great community"); the conjunction ("and", "or", "then") is kept
    with such a verb, and with a coordinate subject (rule 14: "My journey and the support").
 
 Words of other languages: the `negation_other` class of `data/claim_words.txt` lists the negators of

@@ -1027,9 +1027,14 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
             return self.is_imperative(j, stop);
         }
         let coordinated = words[j - 1].has(CONJUNCTION) || words[j - 1].key == "then";
+        // Rule 20: "have" and "do" are main verbs here too ("and have a great community").
+        let do_have = matches!(
+            words[j].key.as_str(),
+            "have" | "has" | "had" | "do" | "does" | "did"
+        );
         if !coordinated
             || words[j - 1].ends_clause()
-            || !self.is_noun(j)
+            || !(self.is_noun(j) || do_have)
             || words[j].claim.is_some()
         {
             return false;
