@@ -131,6 +131,8 @@ _PRESENTATIVES = frozenset("that's there's here's".split())
 pronoun's with its auxiliary (rule 16: "here's a painting")."""
 _POSSESSIVES = frozenset("my your his her our their its".split())
 """Possessive determiners: kept with the noun they determine (rule 16)."""
+_CAUSATIVES = frozenset("let lets letting make makes made making help helps helped helping".split())
+"""Verbs whose object a bare infinitive follows (rule 19: "let me know", "helps me fall asleep")."""
 _DO_HAVE = frozenset("have has had do does did".split())
 """Auxiliaries that are main verbs before an object, after a conjunction (rule 20)."""
 _QUANTIFIERS = frozenset("any some every each many several most both few".split())
@@ -532,6 +534,10 @@ class _Clause:
             if object_pronoun:
                 # Rule 14: a prepositional phrase after an object pronoun ("make it to the reunion").
                 inner = self._keep_modifier(j, stop)
+                if inner is None and self._is_bare_infinitive(j, stop):
+                    force[j + 1] = after_verb = True  # rule 19: "helps me fall asleep"
+                    j += 2
+                    continue
                 # Rule 19: else a second object may follow ("lent us their ladder").
                 after_verb = inner is None and self._second_object_follows(j, stop)
                 j = j + 1 if inner is None else inner + 1
@@ -847,12 +853,29 @@ class _Clause:
 
     def _keep_modifier(self, head: int, stop: int) -> int | None:
         """Rule 14: after an object's head, a preposition and the head of its noun phrase ("took the
-        kids to the museum"); returns that head's index."""
+        kids to the museum"), and a second one after that (rule 19: "for a house with a big garden");
+        returns the last head's index."""
         inner = self._modifier_head(head, stop)
         if inner is None:
             return None
         self.force[head + 1] = self.force[inner] = True
-        return inner
+        second = self._modifier_head(inner, stop)
+        if second is None:
+            return inner
+        self.force[inner + 1] = self.force[second] = True
+        return second
+
+    def _is_bare_infinitive(self, j: int, stop: int) -> bool:
+        """Rule 19: the object pronoun at `j` of "let", "make" or "help" is followed by a bare
+        infinitive, a content word ("let me know", "helps me fall asleep")."""
+        words, keys = self.words, self.keys
+        return (
+            j + 1 < stop
+            and keys[j - 1] in _CAUSATIVES
+            and not _CLAUSE_END.search(words[j - 1])
+            and not _CLAUSE_END.search(words[j])
+            and self._is_noun(j + 1)
+        )
 
     def _keep_subject_clause(self, opener: int, head: int, stop: int) -> tuple[int, bool, bool] | None:
         """Rule 14: if the subject's head at `head` (of a noun phrase opening at `opener`) is followed by

@@ -87,6 +87,9 @@ THIRD_PROBE = [
     "My *knee *hurts, *so *I *skipped the gym this week.",
     "*Several old *friends *came to the party on Saturday.",
     "I'm not alone anymore *and *have a great support *group around me.",
+    # From a fourth probe of 20 fresh sentences through `Memory`.
+    "Reading before bed *helps *me *fall asleep faster.",
+    "We're saving money for a *house *with a big *garden.",
 ]
 SENTENCES = (
     RESULT_SO

@@ -171,12 +171,14 @@ n)` of its `n` other words. The rules:
    phrase, a determiner (not "this" or "that") opens a second object, kept like the first: "gave my
    brother a guitar", "lent us their ladder"; a relative pronoun (who, which, that) after an object's
    head is kept with the relative clause's verb group ("remember those moments that bring us
-   happiness", "a bakery that sells"). "to" directly after a kept predicate (an adjective or verb
-   after its subject) is an infinitive with the word after it whatever follows ("lucky to have",
-   "happy to help."), and "have", "be" and "do" are verbs after "to" as content words are (rule 14);
-   "to" before such an infinitive after an object's head is no preposition ("too shy to ask his
-   boss"); a preposition after a predicate adjective keeps its object already (rule 10: "proud of her
-   son").
+   happiness", "a bakery that sells"); so is a second prepositional phrase after an object's first
+   ("saving for a house with a big garden"), and a bare infinitive after the object pronoun of "let",
+   "make" or "help" ("helps me fall asleep", "let me know"). "to" directly after a kept predicate (an
+   adjective or verb after its subject) is an infinitive with the word after it whatever follows
+   ("lucky to have", "happy to help."), and "have", "be" and "do" are verbs after "to" as content
+   words are (rule 14); "to" before such an infinitive after an object's head is no preposition ("too
+   shy to ask his boss"); a preposition after a predicate adjective keeps its object already (rule 10:
+   "proud of her son").
 20. **Coordinated verbs.** After a conjunction or "then", a verb in -s (a word of letters in -s, not
    -ss, four or more) is a clause's verb when a kept word in -s comes before it in the sentence (verbs
    joined by "and" agree: "Music brings us together and brings joy"), as are rule 14's past forms and a

@@ -884,6 +884,12 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
             if object_pronoun {
                 // Rule 14: a prepositional phrase after an object pronoun ("make it to the reunion").
                 let inner = self.keep_modifier(j, stop);
+                if inner.is_none() && self.is_bare_infinitive(j, stop) {
+                    self.force[j + 1] = true; // rule 19: "helps me fall asleep"
+                    after_verb = true;
+                    j += 2;
+                    continue;
+                }
                 // Rule 19: else a second object may follow ("lent us their ladder").
                 after_verb = inner.is_none() && self.second_object_follows(j, stop);
                 j = inner.map_or(j + 1, |inner| inner + 1);
@@ -1261,12 +1267,43 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
     }
 
     /// Rule 14: after an object's head, a preposition and the head of its noun phrase ("took the kids
-    /// to the museum", "a gift for my sister"); returns that head's index.
+    /// to the museum", "a gift for my sister"), and a second one after that (rule 19: "for a house with
+    /// a big garden"); returns the last head's index.
     fn keep_modifier(&mut self, head: usize, stop: usize) -> Option<usize> {
         let inner = self.modifier_head(head, stop)?;
         self.force[head + 1] = true;
         self.force[inner] = true;
-        Some(inner)
+        let Some(second) = self.modifier_head(inner, stop) else {
+            return Some(inner);
+        };
+        self.force[inner + 1] = true;
+        self.force[second] = true;
+        Some(second)
+    }
+
+    /// Rule 19: whether the object pronoun at `j` of "let", "make" or "help" is followed by a bare
+    /// infinitive, a content word ("let me know", "helps me fall asleep").
+    fn is_bare_infinitive(&self, j: usize, stop: usize) -> bool {
+        let words = self.words;
+        let causative = matches!(
+            words[j - 1].key.as_str(),
+            "let"
+                | "lets"
+                | "letting"
+                | "make"
+                | "makes"
+                | "made"
+                | "making"
+                | "help"
+                | "helps"
+                | "helped"
+                | "helping"
+        );
+        j + 1 < stop
+            && causative
+            && !words[j - 1].ends_clause()
+            && !words[j].ends_clause()
+            && self.is_noun(j + 1)
     }
 
     /// Rule 14: if the subject's head at `head` (a noun phrase opening its clause at `opener`) is
@@ -1693,7 +1730,7 @@ mod tests {
         let kept = forced(&["[shares a photo of a red barn near the river] Nice barn!"]);
         assert_eq!(
             kept[0],
-            ["[shares", "photo", "of", "barn", "river]", "Nice", "barn!"]
+            ["[shares", "photo", "of", "barn", "near", "river]", "Nice", "barn!"]
         );
     }
 
