@@ -519,6 +519,26 @@ UPDATE_M3 = {"memory": 3, "action": "update", "text": "Melanie has two children.
 MOVED = "Caroline lives in Denver: she moved there from Boston."
 
 
+def test_a_deletion_no_other_memory_accounts_for_is_dropped() -> None:
+    """SmolLM2-135M deleted 15 memories of one conversation's clusters, among them Caroline's guitar,
+    which no other memory of the cluster said; a deletion stands when another memory holds a third of
+    the memory's words (it repeats or supersedes it: "Caroline lives in Boston." for "Caroline moved to
+    Denver.")."""
+    guitar = "Caroline: started acoustic guitar about five years ago; a great way to escape emotions."
+    music = [
+        [
+            ("g1", guitar, None),
+            ("g2", "Melanie: Music's amazing, isn't it? Any songs that have deep meaning for you?", None),
+            ("g3", "Caroline: Did you see that band play at the festival in July?", None),
+        ],
+        CLUSTERS[0],
+    ]
+    deletions = [{"memory": number, "action": "delete"} for number in (1, 3, 4)]
+    answer = read_consolidate_answer(_changes(*deletions), music)
+    assert [d.action for d in answer.decisions] == ["keep", "keep", "keep", "delete", "keep"]
+    assert len(answer.problems) == 2 and all("repeats or supersedes it" in p for p in answer.problems)
+
+
 @pytest.mark.parametrize(
     ("items", "problem"),
     [

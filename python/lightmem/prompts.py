@@ -45,6 +45,7 @@ from lightmem.limits import (
     MAX_ANSWER_TOKENS,
     MAX_MESSAGE_CHARS,
 )
+from lightmem.sensory import is_common_word
 from lightmem.types import ExtractedUnit
 
 logger = logging.getLogger("lightmem")
@@ -378,10 +379,12 @@ def _closest_segment(text: str, segments: Sequence[Sequence[Turn]]) -> Optional[
     return overlaps.index(best) if best > 0 else None
 
 
-def word_stems(text: str) -> set[str]:
+def word_stems(text: str, *, content_only: bool = False) -> set[str]:
     """The stems (Porter's, as keyword search makes them) of the `long_words` of `text`, so that a
-    text's words are found whatever their inflections ("cats" and "cat", "lives" and "live")."""
-    return {stem for word in long_words(text) for stem in _core.fts5_tokens(word) or [word]}
+    text's words are found whatever their inflections ("cats" and "cat", "lives" and "live"); with
+    `content_only`, of those not among the commonest English words ("you", "that", "have"...)."""
+    words = [w for w in long_words(text) if not (content_only and is_common_word(w))]
+    return {stem for word in words for stem in _core.fts5_tokens(word) or [word]}
 
 
 def long_words(text: str) -> set[str]:
@@ -462,13 +465,15 @@ def read_consolidate_answer(text: str, clusters: Sequence[Sequence[ClusterMember
     scope's memories, and a decision may only touch those), an unknown action, an update or merge without
     text, a merge into itself, into a memory of another cluster or into one the answer also merges or
     deletes, a second new text for one memory, a new text that keeps less than `REWRITE_KEEPS` of the
-    words of a memory it replaces (see `_check_rewrite`); two different decisions for one memory drop both
+    words of a memory it replaces (see `_check_rewrite`), a deletion that no other memory of the cluster
+    accounts for (see `_check_delete`); two different decisions for one memory drop both
     (it is kept). Raises `InvalidLLMOutput` when no item can be read, or for more than `DECISIONS_PER_MEMORY`
     items per memory of the request.
     """
     ids = [member[0] for cluster in clusters for member in cluster]
     cluster_of = {member[0]: index for index, cluster in enumerate(clusters) for member in cluster}
     texts = {member[0]: member[1] for cluster in clusters for member in cluster}
+    others = {m[0]: [o[1] for o in cluster if o[0] != m[0]] for cluster in clusters for m in cluster}
     items = _answer_items(text, ("changes", "decisions"))
     if len(items) > DECISIONS_PER_MEMORY * len(ids):
         raise TooManyItems(f"answer has {len(items):,} decisions for {len(ids):,} memories")
@@ -481,6 +486,7 @@ def read_consolidate_answer(text: str, clusters: Sequence[Sequence[ClusterMember
             decision = _decision(value, ids, cluster_of, where)
             if decision is not None:
                 _check_rewrite(decision, texts)
+                _check_delete(decision, texts, others)
         except InvalidLLMOutput as err:
             problems.append(f"{where}: {err}")
             continue
@@ -556,6 +562,28 @@ def _check_rewrite(decision: Decision, texts: Mapping[str, str]) -> None:
                 f"its new text keeps {len(old & new)} of the {len(old)} words of memory {memory_id!r}: a "
                 "rewrite keeps what the memory says (at least half its words)"
             )
+
+
+DELETE_COVERED = 1 / 3
+"""Least share of a deleted memory's content words (`word_stems`) that another memory of its cluster holds."""
+
+
+def _check_delete(decision: Decision, texts: Mapping[str, str], others: Mapping[str, list[str]]) -> None:
+    """InvalidLLMOutput when a deleted memory has less than `DELETE_COVERED` of its content words in
+    every other memory of its cluster: a memory is deleted because another repeats or supersedes it,
+    and such a one is about the same thing ("Alice lives in Paris" superseded by "Alice moved to
+    Berlin": 1 of 3).
+    SmolLM2-135M deleted 15 memories of one conversation, among them "started acoustic guitar about five
+    years ago", which no other memory said."""
+    if decision.action != "delete":
+        return
+    old = word_stems(texts[decision.memory_id], content_only=True)
+    best = max((len(old & word_stems(text)) for text in others[decision.memory_id]), default=0)
+    if old and best < DELETE_COVERED * len(old):
+        raise InvalidLLMOutput(
+            f"no other memory of its cluster holds more than {best} of the {len(old)} words of memory "
+            f"{decision.memory_id!r}: a memory is deleted only for one that repeats or supersedes it"
+        )
 
 
 def _memory_ref(value: Any, ids: Sequence[str], where: str) -> Optional[str]:

@@ -81,10 +81,16 @@ _PLEASANTRIES = frozenset(
 def uncommon_words(text: str) -> list[str]:
     """The words of `text`, lowercased, without repeats or the commonest words of everyday English
     (`KEYWORD_LOG10_FREQ`)."""
-    vocabulary, log_probs = _background_table()
-    common = KEYWORD_LOG10_FREQ * math.log(10)
     words = dict.fromkeys(word.lower() for word in _KEYWORD.findall(text))
-    return [w for w in words if w not in vocabulary or log_probs[vocabulary[w]] < common]
+    return [w for w in words if not is_common_word(w)]
+
+
+def is_common_word(word: str) -> bool:
+    """Whether the lowercased `word` is one of the commonest words of everyday English
+    (`KEYWORD_LOG10_FREQ`: "the", "you", "that", "have"...)."""
+    vocabulary, log_probs = _background_table()
+    index = vocabulary.get(word)
+    return index is not None and bool(log_probs[index] >= KEYWORD_LOG10_FREQ * math.log(10))
 
 
 def has_content(text: str) -> bool:
