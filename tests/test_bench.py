@@ -423,12 +423,12 @@ def specs_for(*argv: str) -> list[str]:
 def test_system_specs_sweeps_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert specs_for() == ["lightmem", "full-history", "rag-1", "rag-4", "per-turn"]
     names = specs_for(
-        "--systems", "lightmem,rag-2", "--sweep-ratio", "0.05,0.5,1.0", "--sweep", "turns_per_unit=1,2"
+        "--systems", "lightmem,rag-2", "--sweep-ratio", "0.3,0.5,1.0", "--sweep", "turns_per_unit=1,2"
     )
     assert names == [
         "lightmem",
         "rag-2",
-        "lightmem turns_per_unit=2",  # 1 is the default: not run twice (nor compression_ratio 0.05)
+        "lightmem turns_per_unit=2",  # 1 is the default: not run twice (nor compression_ratio 0.3)
         "lightmem compression_ratio=0.5",
         "lightmem compression_ratio=1.0",
     ]
