@@ -465,10 +465,10 @@ def read_consolidate_answer(text: str, clusters: Sequence[Sequence[ClusterMember
     scope's memories, and a decision may only touch those), an unknown action, an update or merge without
     text, a merge into itself, into a memory of another cluster or into one the answer also merges or
     deletes, a second new text for one memory, a new text that keeps less than `REWRITE_KEEPS` of the
-    words of a memory it replaces (see `_check_rewrite`), a deletion that no other memory of the cluster
-    accounts for (see `_check_delete`); two different decisions for one memory drop both
-    (it is kept). Raises `InvalidLLMOutput` when no item can be read, or for more than `DECISIONS_PER_MEMORY`
-    items per memory of the request.
+    words of a memory it replaces (`_check_rewrite`), a deletion that no other memory of the cluster
+    accounts for (`_check_delete`); two different decisions for one memory drop both (it is kept).
+    Raises `InvalidLLMOutput` when no item can be read, or for more than `DECISIONS_PER_MEMORY` items
+    per memory of the request.
     """
     ids = [member[0] for cluster in clusters for member in cluster]
     cluster_of = {member[0]: index for index, cluster in enumerate(clusters) for member in cluster}
@@ -565,16 +565,16 @@ def _check_rewrite(decision: Decision, texts: Mapping[str, str]) -> None:
 
 
 DELETE_COVERED = 1 / 3
-"""Least share of a deleted memory's content words (`word_stems`) that another memory of its cluster holds."""
+"""Least share of a deleted memory's content words (`word_stems`) that another memory of its cluster
+holds."""
 
 
 def _check_delete(decision: Decision, texts: Mapping[str, str], others: Mapping[str, list[str]]) -> None:
     """InvalidLLMOutput when a deleted memory has less than `DELETE_COVERED` of its content words in
     every other memory of its cluster: a memory is deleted because another repeats or supersedes it,
     and such a one is about the same thing ("Alice lives in Paris" superseded by "Alice moved to
-    Berlin": 1 of 3).
-    SmolLM2-135M deleted 15 memories of one conversation, among them "started acoustic guitar about five
-    years ago", which no other memory said."""
+    Berlin": 1 of 3). SmolLM2-135M deleted 15 memories of one conversation, among them "started
+    acoustic guitar about five years ago", which no other memory said."""
     if decision.action != "delete":
         return
     old = word_stems(texts[decision.memory_id], content_only=True)
