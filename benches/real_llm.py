@@ -13,8 +13,9 @@ try, the share of turns stored abstractively (through a model's answer), tokens 
 then, unless `--no-score`, the LoCoMo harness's evidence recall, gold answer words read and QA
 accuracy (the same model answers from the hits within 1,000 words and judges) on the questions whose
 evidence lies within those turns. `--consolidate` adds one sleep-time consolidation pass after
-lightmem's flush, with its report and every text it changed or removed. `--record DIR` writes lightmem's and per-turn's answers as fixtures
-that the default test suite replays through its scripted server (tests/test_small_model_answers.py).
+lightmem's flush, with its report and every text it changed or removed. `--record DIR` writes
+lightmem's and per-turn's answers as fixtures that the default test suite replays through its
+scripted server (tests/test_small_model_answers.py).
 `--check` exits non-zero unless lightmem stored something abstractive.
 
     python benches/real_llm.py --llm-python /work/llm-venv/bin/python --turns 50
