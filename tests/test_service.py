@@ -26,7 +26,7 @@ httpx = pytest.importorskip("httpx", reason="the HTTP tests speak httpx (the [te
 
 import uvicorn  # noqa: E402
 from crash_worker import message_id_counts  # noqa: E402
-from fakes import HashEmbedder  # noqa: E402
+from fakes import HashEmbedder, LLMServer, Reply  # noqa: E402
 from lightmem import cli  # noqa: E402
 from lightmem.limits import MAX_MESSAGE_CHARS  # noqa: E402
 from lightmem.memory import Memory  # noqa: E402
@@ -68,8 +68,9 @@ class Running:
         assert not self.thread.is_alive()
 
 
-def start(path: Path, keys: KeyRing) -> Running:
-    service = Service(lambda: open_memory(str(path), embedder=HashEmbedder()), keys)
+def start(path: Path, keys: KeyRing, **options: Any) -> Running:
+    """A server of the memory at `path` (with `options`: `lightmem.Memory`'s keyword arguments)."""
+    service = Service(lambda: open_memory(str(path), embedder=HashEmbedder(), **options), keys)
     sock = bind("127.0.0.1", 0)
     server = uvicorn.Server(uvicorn_config(create_app(service)))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -449,6 +450,27 @@ def _chunks(size: int) -> Iterator[bytes]:
 
 
 # --- the command -----------------------------------------------------------------------------------------
+
+
+def test_an_llm_failure_is_a_502_that_shows_neither_the_llm_url_nor_its_answer(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 502 quoted the LLM's URL and its answer ("org org-7Hq2 at gateway.corp.internal: quota
+    exceeded") to any scoped client; they go to the server's log only."""
+    upstream = b'{"error": {"message": "org org-7Hq2 at gateway.corp.internal: quota exceeded"}}'
+    with LLMServer(Reply(status=400, body=upstream)) as llm:
+        running = start(tmp_path / "memory", KeyRing({}), llm_base_url=llm.base_url, llm_model="m")
+        try:
+            with httpx.Client(base_url=running.url, timeout=30) as http, caplog.at_level("WARNING"):
+                http.post("/memories", json={"messages": "I moved to Lyon last May.", "user_id": "ann"})
+                failed = http.post("/flush", json={"user_id": "ann"})
+                assert failed.status_code == 502, failed.text
+                assert "HTTP 400" in failed.text and "buffered" in failed.text
+                assert "org-7Hq2" not in failed.text and "127.0.0.1" not in failed.text
+                assert "org-7Hq2" in caplog.text  # the operator still sees why
+                assert http.get("/stats", params={"user_id": "ann"}).json()["pending_messages"] == 1
+        finally:
+            running.stop()
 
 
 def test_import_lightmem_and_its_cli_load_no_server_stack() -> None:

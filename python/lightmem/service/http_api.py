@@ -291,7 +291,8 @@ def _ids(given: dict[str, Any]) -> dict[str, str]:
 def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """`handler` answering 200 with its JSON payload, and every error as a JSON `{"detail": message}`
     with the library's message: 400 bad input, 401/403 keys, 404 unknown memory, 413/415 body, 502 an
-    LLM that failed, 503 a store that cannot be used, 500 anything else (logged, never shown)."""
+    LLM that failed (its URL and answer logged, never shown: they may name internal hosts and
+    accounts), 503 a store that cannot be used, 500 anything else (logged, never shown)."""
 
     async def endpoint(request: Request) -> Response:
         try:
@@ -302,8 +303,14 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return _error(404, str(err))
         except ValueError as err:
             return _error(400, str(err))
-        except LLMError as err:
-            return _error(502, str(err))
+        except LLMError as err:  # its text names the LLM's URL and quotes its answer: for the log only
+            logger.warning("%s %s: the LLM failed: %s", request.method, request.url.path, err)
+            status = "" if err.status is None else f" (HTTP {err.status})"
+            return _error(
+                502,
+                f"the LLM failed{status}; the messages stay buffered for the next flush, and the server's "
+                "log has the details",
+            )
         except StoreError as err:
             return _error(503, str(err))
         except Exception:
