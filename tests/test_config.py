@@ -76,3 +76,21 @@ def test_a_server_url_is_never_silently_ignored(tmp_path, llm_server, monkeypatc
     assert LightMemConfig.from_env().llm == "openai"
     offline = LightMemConfig.from_env(llm="offline")  # offline on purpose: the variable is not used
     assert (offline.llm, offline.llm_base_url) == ("offline", None)
+
+
+def test_a_misspelled_or_empty_llm_variable_is_told_not_silently_offline(monkeypatch, caplog) -> None:
+    """LIGHTMEM_LLM_BASEURL (or LIGHTMEM_LLM_BASE_URL set empty, from an unset shell variable) left the
+    LLM offline without a word: every memory was the turns' own words."""
+    monkeypatch.setattr("lightmem.config._warned", set())
+    monkeypatch.setenv("LIGHTMEM_LLM_BASEURL", "http://127.0.0.1:8080/v1")
+    monkeypatch.setenv("LIGHTMEM_LLM_BASE_URL", "")
+    monkeypatch.setenv("LIGHTMEM_LLM_VENV", "/opt/venv")  # a script's own variable: not a typo
+    with caplog.at_level("WARNING", logger="lightmem"):
+        assert LightMemConfig.from_env().llm == "offline"
+        LightMemConfig.from_env()  # told once per name
+    said = [record.getMessage() for record in caplog.records]
+    assert said == [
+        "the environment variable LIGHTMEM_LLM_BASEURL is not read by lightmem: did you mean "
+        "LIGHTMEM_LLM_BASE_URL?",
+        "LIGHTMEM_LLM_BASE_URL is set but empty: the LLM stays offline",
+    ]

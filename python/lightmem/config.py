@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import difflib
+import logging
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Optional
 
 from lightmem.limits import check_int, check_number
+
+logger = logging.getLogger("lightmem")
+
+ENVIRONMENT_VARIABLES = ("LIGHTMEM_LLM_BASE_URL", "LIGHTMEM_LLM_MODEL", "LIGHTMEM_PATH", "LIGHTMEM_KEYS")
+"""The LIGHTMEM_* variables lightmem reads (with OPENAI_API_KEY)."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +160,7 @@ class LightMemConfig:
         unless `llm` is given; `llm="offline"` ignores LIGHTMEM_LLM_BASE_URL.
         """
         env = os.environ
+        _warn_of_misspelled_variables(env)
         from_env: dict[str, object] = {}
         if overrides.get("llm_base_url") is not None and "llm" not in overrides:
             from_env["llm"] = "openai"
@@ -173,3 +182,23 @@ class LightMemConfig:
         if shown["llm_api_key"]:
             shown["llm_api_key"] = "***"
         return "LightMemConfig(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+
+_warned: set[str] = set()
+
+
+def _warn_of_misspelled_variables(env: Mapping[str, str]) -> None:
+    """Log once per name a LIGHTMEM_* variable close to one lightmem reads but not it
+    (LIGHTMEM_LLM_BASEURL), or a base URL set empty: either leaves the LLM offline without a word."""
+    for name in sorted(env):
+        if name in _warned or not name.startswith("LIGHTMEM_") or name in ENVIRONMENT_VARIABLES:
+            continue
+        close = difflib.get_close_matches(name, ENVIRONMENT_VARIABLES, n=1, cutoff=0.85)
+        if close:
+            _warned.add(name)
+            logger.warning(
+                "the environment variable %s is not read by lightmem: did you mean %s?", name, close[0]
+            )
+    if env.get("LIGHTMEM_LLM_BASE_URL") == "" and "LIGHTMEM_LLM_BASE_URL" not in _warned:
+        _warned.add("LIGHTMEM_LLM_BASE_URL")
+        logger.warning("LIGHTMEM_LLM_BASE_URL is set but empty: the LLM stays offline")
