@@ -680,8 +680,7 @@ class _Clause:
             and keys[j + 1] == "to"
             and self._is_infinitive(j + 1, start, stop, True)
         )
-        past = keys[j] in _PAST_TENSES or _is_regular_past(keys[j])
-        return past or before_object or agrees or before_infinitive
+        return _is_past(keys[j]) or before_object or agrees or before_infinitive
 
     def _is_infinitive(self, j: int, start: int, stop: int, after_predicate: bool) -> bool:
         """Rule 14: "to" before a content word that an object follows ("hope to build a shelter", "to quit

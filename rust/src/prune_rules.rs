@@ -1057,7 +1057,7 @@ impl<'r, 'w, 'a> TurnPlanner<'r, 'w, 'a> {
             && !word.ends_clause()
             && words[j + 1].key == "to"
             && self.is_infinitive(j + 1, start, stop, true);
-        word.has(PAST) || is_regular_past(&word.key) || before_object || agrees || before_infinitive
+        is_past(word) || before_object || agrees || before_infinitive
     }
 
     /// Rule 14: "to" before a content word that an object follows: an infinitive and its verb ("hope
