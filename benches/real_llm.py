@@ -137,8 +137,8 @@ def run_lightmem(
     recording = RecordingLLM(OpenAIClient.from_config(config))
     system = LightMemSystem(workdir, config, embedder, recording)
     system.ingest(conversation)
+    stats = system.memory.stats(user_id=USER_ID)  # extraction's alone: consolidation's calls count there too
     consolidation = _consolidation(system) if consolidate else {}
-    stats = system.memory.stats(user_id=USER_ID)
     items = system.memory.get_all(user_id=USER_ID)
     speakers = {m["id"]: m.get("name") or m["role"] for s in conversation.sessions for m in s}
     extractive = {

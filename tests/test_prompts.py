@@ -22,6 +22,7 @@ from lightmem.prompts import (
     CONSOLIDATE_SYSTEM,
     EXTRACT_SYSTEM,
     MEMORY_TEXT_PATTERN,
+    RETRY_NO_VALID_ITEM,
     RETRY_NOT_JSON,
     Decision,
     InvalidLLMOutput,
@@ -275,6 +276,48 @@ def test_a_unit_mostly_in_words_its_turns_never_said_is_not_from_the_conversatio
     answer = read_extract_answer(_answer(memories=items), week)
     assert [unit.text for unit in answer.units] == [item["text"] for item in items[4:]]
     assert len(answer.problems) == 4 and all("not from the conversation" in p for p in answer.problems)
+
+
+def test_a_copied_turn_with_a_wrong_number_cites_the_turn_it_copies() -> None:
+    """SmolLM2-135M copies turns and numbers them as its own list: on LoCoMo conversation 26 it answered
+    "1. Melanie: Luna and Oliver! They are so sweet and playful - they really liven up the house!" citing
+    turn 20 of 44 (a turn about a painting), and 4 of its 10 first answers were dropped whole for such
+    wrong numbers alone. A unit not grounded in the turns it names cites the one turn that holds two thirds
+    of its content words (three at least); a pleasantry or an invention is still dropped."""
+    chat = [
+        [
+            Turn("c1", "Melanie", T0, "Luna and Oliver! They are so sweet and playful, they liven up home"),
+            Turn("c2", "Caroline", T0, "Glad you have support! Unconditional love is so important."),
+            Turn("c3", "Melanie", T0, "I painted a sunset over the lake with the kids last weekend."),
+        ]
+    ]
+    items = [
+        {"text": "1. Melanie: Luna and Oliver! They are so sweet and playful!", "turns": [3]},
+        {"text": "Melanie painted a sunset with her kids.", "turns": [9, 1]},  # 9 is no turn
+        {"text": "I love you, I'm so glad to see you. You're a great person.", "turns": [3]},
+        {"text": "Melanie adopted two cats named Luna and Oliver from a shelter in Denver.", "turns": [3]},
+    ]
+    answer = read_extract_answer(_answer(memories=items), chat)
+    assert [(unit.text, unit.source) for unit in answer.units] == [
+        ("Melanie: Luna and Oliver! They are so sweet and playful!", ("c1",)),
+        ("Melanie painted a sunset with her kids.", ("c3",)),
+    ]
+    assert len(answer.problems) == 2 and all("not from the conversation" in p for p in answer.problems)
+
+
+def test_a_text_without_a_letter_is_no_memory() -> None:
+    """SmolLM2-135M answered {"memories": [{"text": "19.20.23", "turns": [7, 5]}]} on LoCoMo conversation 26:
+    it was stored as a memory."""
+    answer = read_extract_answer(_answer(memories=[{"text": "19.20.23", "turns": [1]}]), SEGMENTS)
+    assert answer.units == [] and answer.problems == ["memories[0]: has no word: '19.20.23' is not a memory"]
+    assert _parse_one(text="Caroline: 7 May 2023").text == "Caroline: 7 May 2023"
+
+
+def test_the_retry_note_for_answers_with_no_valid_memory_says_what_a_valid_one_needs() -> None:
+    """Every memory of 5 of SmolLM2-135M's 10 first answers on LoCoMo conversation 26 was dropped as not
+    from the conversation, and the retry told it that no memory had a non-empty "text", which all had."""
+    note = build_retry_request(build_extract_request(SEGMENTS), RETRY_NO_VALID_ITEM)[-1]["content"]
+    assert "what the turns say" in note and '"turns"' in note and "non-empty" not in note
 
 
 @pytest.mark.parametrize(

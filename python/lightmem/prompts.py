@@ -226,9 +226,11 @@ def read_extract_answer(text: str, segments: Sequence[Sequence[Turn]]) -> Extrac
     dropped.
 
     A unit's source is the turns it cites (by number; a turn id is accepted too), else the turns of the
-    segment that shares most words with it (of the only segment, if there is one). A unit that shares no
-    word of three letters or more with its source turns (their text and speakers) is dropped: a small
-    model writes memories that are not in the conversation. Its time is the ISO date it gives,
+    segment that shares most words with it (of the only segment, if there is one). A unit with less than
+    `UNIT_GROUNDED` of its words in its source turns (their text, speakers and dates) cites instead the
+    one turn of the request that holds most of its content words (`_recited`), if any, else it is
+    dropped: a small model writes memories that are not in the conversation, and gives wrong turn
+    numbers. A text without a letter is dropped. Its time is the ISO date it gives,
     else the earliest time of its source turns. Its topic is optional. Raises `InvalidLLMOutput` when no
     item can be read, or when there are more items than `max_extracted_units(segments)`.
     """
@@ -258,7 +260,10 @@ def parse_extract_response(text: str, segments: Sequence[Sequence[Turn]]) -> lis
 
 
 RETRY_NOT_JSON = "it held no JSON list of memories"
-RETRY_NO_VALID_ITEM = 'no memory in it had a non-empty "text"'
+RETRY_NO_VALID_ITEM = (
+    'no memory in it could be used: each needs a "text" that says what the turns say, in their words, '
+    'and the numbers of the turns it comes from in "turns"'
+)
 RETRY_CUT_OFF = "it was cut off before its end: write fewer and shorter memories"
 RETRY_TOO_MANY = "it held more memories than the turns allow: write one or two per turn at most"
 RETRY_NO_CHANGES = "it held no JSON list of changes"
@@ -296,6 +301,8 @@ def _unit(
     if not isinstance(value, dict):
         raise InvalidLLMOutput(f"must be an object with a 'text', got {_kind(value)}")
     text = _required_text(_first(value, "text", "memory", "fact"), "text")
+    if not any(char.isalpha() for char in text):
+        raise InvalidLLMOutput(f"has no word: {text[:40]!r} is not a memory")
     copied = _COPIED_LINE.match(text)  # "1. Caroline: ...": a small model copies the request's lines
     if copied and any(turn.speaker == copied.group(2) for turn in turns):
         text = text[len(copied.group(1)) + 2 :]
@@ -307,7 +314,13 @@ def _unit(
         if segment is None:
             raise InvalidLLMOutput("cites no turn and shares no word with any segment")
         source = list(segments[segment])
-    _check_grounded(text, source)
+    try:
+        _check_grounded(text, source)
+    except InvalidLLMOutput:
+        recited = _recited(text, turns)
+        if not recited:
+            raise
+        source = recited
     topic = value.get("topic")
     times = [turn.time for turn in source if turn.time is not None]
     reference = times[0] if times else None
@@ -329,13 +342,37 @@ def _check_grounded(text: str, source: Sequence[Turn]) -> None:
     `source` turns (their text, speakers and dates): a memory restates what was said, while SmolLM2-135M
     wrote "I am a doctor." for "Hi, can you help me plan my week?" and "I love you, I am so glad to have
     you in my life. You are a great person." for a turn about sharing one's story (1 word of 9 in it)."""
-    grounds = set().union(*(word_stems(f"{turn.speaker} {turn.text} {_date_words(turn)}") for turn in source))
+    grounds = set().union(*map(_grounds, source))
     words = word_stems(text)
     if grounds and len(words & grounds) < UNIT_GROUNDED * len(words):
         raise InvalidLLMOutput(
             f"only {len(words & grounds)} of its {len(words)} words are in the turns it comes from: not "
             "from the conversation"
         )
+
+
+UNIT_RECITED = 2 / 3
+"""Least share of a unit's content words that one turn of the request must hold (and at least
+`RECITED_WORDS` of them) for the unit to cite that turn instead of the turns it named."""
+RECITED_WORDS = 3
+
+
+def _recited(text: str, turns: Sequence[Turn]) -> list[Turn]:
+    """The turn of the request that holds most of the content words (`word_stems(content_only=True)`) of
+    a unit not grounded in the turns it cites, if it holds `UNIT_RECITED` of them, else none: small
+    models copy a turn and give the wrong number ("Melanie: Luna and Oliver! They are so sweet ..." citing
+    a turn about a painting). A pleasantry has too few content words to be placed ("I love you, I'm so
+    glad to see you. You're a great person.": "glad", "person")."""
+    words = word_stems(text, content_only=True)
+    overlaps = [len(words & _grounds(turn)) for turn in turns]
+    best = max(range(len(turns)), key=overlaps.__getitem__)
+    shared = overlaps[best]
+    return [turns[best]] if shared >= RECITED_WORDS and shared >= UNIT_RECITED * len(words) else []
+
+
+def _grounds(turn: Turn) -> set[str]:
+    """The words (`word_stems`) a memory may take from `turn`: its text, speaker and date."""
+    return word_stems(f"{turn.speaker} {turn.text} {_date_words(turn)}")
 
 
 def _date_words(turn: Turn) -> str:
