@@ -17,9 +17,13 @@ its cost grows with what is new, never with the whole store:
 Scopes are consolidated one after the other and independently: no LLM request shows the memories of
 two scopes, and an unexpected error in one scope is logged and counted (`scopes_failed`) while the
 others go on. An answer with nothing usable (not JSON, too many items, every item invalid) is asked for
-once more with a note saying what was wrong; an LLM error, or a second answer no better, changes nothing
-for its clusters: their new units stay unconsolidated and are looked at again by the next pass. A
-second pass with nothing new does nothing.
+once more with a note saying what was wrong. A second answer no better is the model's answer all the
+same (asking again, unchanged, would cost as much for the same answer): its clusters are settled
+without LLM decisions (their duplicates merged, every other memory kept as it is, the members marked
+consolidated) and counted in `clusters_unjudged`; such a cluster is asked again only when a new unit
+joins it. An LLM error (unreachable, timed out, retries exhausted) is transient, and a unit changed by
+the user meanwhile is news: both change nothing for their clusters, whose new units stay
+unconsolidated and are looked at again by the next pass. A second pass with nothing new does nothing.
 `SleepScheduler` runs passes in a background thread when the memory is idle.
 """
 
@@ -102,6 +106,9 @@ class ConsolidationReport:
     """The LLM's decisions dropped as invalid (logged), their memories kept: two decisions for one
     memory, a rewrite keeping less than half of the memory's words, and the other problems of
     `read_consolidate_answer` (a decision naming a memory outside its request is logged on its own)."""
+    clusters_unjudged: int
+    """Clusters kept as they were because the LLM gave no usable answer twice (logged): only their
+    duplicates were merged, and they are asked again only when a new unit joins them."""
     llm_calls: int
     llm_retries: int
     """Second requests, with a note, after an answer with nothing usable (counted in `llm_calls` too)."""
@@ -128,6 +135,7 @@ class _Tally:
     merged: int = 0
     deleted: int = 0
     decisions_dropped: int = 0
+    clusters_unjudged: int = 0
     llm_calls: int = 0
     llm_retries: int = 0
     prompt_tokens: int = 0
@@ -398,40 +406,60 @@ def _settle_batch(
     tally: _Tally,
 ) -> None:
     """Ask the LLM about the batch's conflicts (if any), then apply each cluster in its own transaction.
-    Every cluster of the batch is of the exact `scope`, which the store checks each change against."""
-    requests = [cluster.request() for cluster in batch if cluster.needs_llm]
-    decisions: list[Decision] = []
-    if requests:
-        answered = _ask(llm, requests, tally)
-        if answered is None:
-            logger.warning("consolidation of %d cluster(s) deferred", len(batch))
-            return
-        decisions = answered
+    Every cluster of the batch is of the exact `scope`, which the store checks each change against.
+    A batch the LLM failed on is deferred (nothing changes); an unjudged one is applied without LLM
+    decisions (see `_judge`)."""
+    judged = _judge(llm, batch, tally)
+    if judged is None:
+        return
+    decisions, unjudged = judged
     new_texts = _new_texts(decisions)
     items = {m.id: m for cluster in batch for m in cluster.members}
     to_embed = [embedding_text(text, items[mid].event_time) for mid, text in new_texts]
     new_vectors = dict(zip((mid for mid, _ in new_texts), embedder.embed(to_embed))) if to_embed else {}
     for cluster in batch:
         ids = {m.id for m in cluster.members}
-        _apply_cluster(
+        applied = _apply_cluster(
             store, scope, cluster, [d for d in decisions if d.memory_id in ids], new_vectors, tally
         )
+        if applied and unjudged and cluster.needs_llm:
+            tally.clusters_unjudged += 1
+
+
+def _judge(llm: LLM, batch: Sequence[_Cluster], tally: _Tally) -> Optional[tuple[list[Decision], bool]]:
+    """The LLM's decisions on the batch's conflicts (none to ask: no decision), and whether the batch is
+    unjudged: the model answered twice with nothing usable, so its clusters are settled without LLM
+    decisions (duplicates merged, the other memories kept as they are, the members marked consolidated)
+    rather than asked the same again by every later pass. None (logged) when the LLM failed
+    (`LLMError`: unreachable, timed out, retries exhausted): the batch is deferred to the next pass."""
+    requests = [cluster.request() for cluster in batch if cluster.needs_llm]
+    if not requests:
+        return [], False
+    try:
+        decisions = _ask(llm, requests, tally)
+    except LLMError as err:
+        logger.warning("consolidation of %d cluster(s) deferred, the LLM failed: %s", len(requests), err)
+        return None
+    if decisions is None:
+        logger.warning(
+            "consolidation: no usable answer twice for %d cluster(s); their memories are kept as they are "
+            "(only duplicates merged) until a new unit joins them",
+            len(requests),
+        )
+        return [], True
+    return decisions, False
 
 
 def _ask(llm: LLM, requests: Sequence[list[ClusterMember]], tally: _Tally) -> Optional[list[Decision]]:
-    """The LLM's decisions on the clusters of `requests`, or None (logged) when the LLM fails or gives
-    nothing usable twice. An unusable answer (not JSON, too many items, every item invalid) is asked for
-    once more with a note saying what was wrong, never the same request twice; the decisions of a usable
-    answer are kept item by item (see `read_consolidate_answer`)."""
+    """The LLM's decisions on the clusters of `requests`, or None (logged) when the model answered twice
+    with nothing usable; `LLMError` when the LLM fails. An unusable answer (not JSON, too many items,
+    every item invalid) is asked for once more with a note saying what was wrong, never the same request
+    twice; the decisions of a usable answer are kept item by item (see `read_consolidate_answer`)."""
     request = build_consolidate_request(requests)
     answer_format = consolidate_answer_format(requests)
     messages = request
     for attempt in (1, 2):
-        try:
-            completion = llm.complete(messages, answer_format=answer_format)
-        except LLMError as err:
-            logger.warning("consolidation: the LLM failed: %s", err)
-            return None
+        completion = llm.complete(messages, answer_format=answer_format)
         counts = pass_counts(llm, completion)  # the offline backend's pass is no LLM call
         tally.llm_calls += counts.get("llm_calls", 0)
         tally.prompt_tokens += counts.get("prompt_tokens", 0)
@@ -486,8 +514,9 @@ def _apply_cluster(
     decisions: Sequence[Decision],
     new_vectors: Mapping[str, np.ndarray],
     tally: _Tally,
-) -> None:
-    """Apply one cluster in one transaction: its duplicates, the LLM's decisions, the consolidated marks.
+) -> bool:
+    """Apply one cluster in one transaction: its duplicates, the LLM's decisions, the consolidated marks;
+    whether it was applied.
 
     The newest unit of a cluster is never deleted: newer units may supersede older ones, not the reverse.
     Every change expects the version the pass read, so a unit changed meanwhile (by the user) defers the
@@ -499,11 +528,12 @@ def _apply_cluster(
         store.apply_changes(_cluster_changes(cluster, decisions, new_vectors), scope)
     except (KeyError, VersionConflict) as err:
         logger.warning("consolidation of a cluster deferred: %s", err)
-        return
+        return False
     tally.duplicates_merged += len(cluster.duplicate_of)
     tally.updated += sum(d.action == "update" for d in decisions)
     tally.merged += sum(d.action == "merge" for d in decisions)
     tally.deleted += sum(d.action == "delete" for d in decisions)
+    return True
 
 
 def _cluster_changes(
