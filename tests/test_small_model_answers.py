@@ -7,11 +7,16 @@ test needs the model or its compiled server."""
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
-from fakes import LLMServer, Reply
+from fakes import HashEmbedder, LLMServer, Reply
+from lightmem.config import LightMemConfig
 from lightmem.embedding import OnnxEmbedder
 from lightmem.limits import MAX_MESSAGE_CHARS
 from lightmem.memory import Memory
@@ -23,6 +28,9 @@ from lightmem.prompts import (
     read_consolidate_answer,
     read_extract_answer,
 )
+from lightmem.sleep import consolidate
+from lightmem.store import SQLiteStore
+from lightmem.types import ExtractedUnit, Scope
 
 FIXTURES = Path(__file__).parent / "fixtures" / "smollm2"
 
@@ -120,3 +128,78 @@ def test_lightmem_stores_the_recorded_answers_and_loses_no_turn(
     ]
     assert model_units, "no unit of the model's was stored"
     assert len(items) - len(model_units) >= stats.fallback_units  # a model may copy a turn too
+
+
+_DATED_LINE = re.compile(r"\d+\. \[(\d{4}-\d{2}-\d{2})\] ")
+
+
+def recorded_clusters(name: str) -> list[list[tuple[datetime, str]]]:
+    """The clusters of a fixture's first consolidation requests (not the retries, which repeat them),
+    in request order: each member's date, as the prompt shows it, and text."""
+    clusters = []
+    for call in calls(name, "consolidate"):
+        if call["kind"] != "consolidate":
+            continue
+        members = iter(line for line in call["prompt"].split("\n") if not line.startswith("Cluster "))
+        for cluster in parse_consolidate_prompt(call["prompt"]):
+            clusters.append([(_date_of(next(members)), text) for _, text in cluster])
+    return clusters
+
+
+def _date_of(line: str) -> datetime:
+    dated = _DATED_LINE.match(line)
+    assert dated is not None, line
+    return datetime.fromisoformat(dated.group(1)).replace(tzinfo=timezone.utc)
+
+
+class ReplayServer(LLMServer):
+    """Answers each consolidation request as the model did in `recorded` (the same request, or the same
+    retry; a retry the fixture lacks gets the request's first answer again: the rules that refuse these
+    answers came after the recording, which had one retry)."""
+
+    def __init__(self, recorded: Sequence[dict[str, Any]]) -> None:
+        super().__init__()
+        self.answers = {(call["kind"], call["prompt"].split("\n\n")[0]): call for call in recorded}
+
+    def _next(self, request: dict[str, Any]) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+        messages = request["json"]["messages"]
+        asked = messages[1]["content"]
+        call = self.answers.get(("consolidate-retry" if len(messages) > 2 else "consolidate", asked))
+        call = call or self.answers[("consolidate", asked)]
+        usage = {"prompt_tokens": call["prompt_tokens"], "completion_tokens": call["completion_tokens"]}
+        return Reply(content=call["answer"], finish_reason=call["finish_reason"], usage=usage)
+
+
+def test_recorded_unusable_consolidation_answers_are_paid_for_once(tmp_path: Path) -> None:
+    """SmolLM2's consolidation of a whole conversation (90 clusters of 388 units in 12 requests),
+    replayed: the memories are stored again with vectors that give the recorded clusters back, so each
+    request is the recorded one and gets the model's answer. Its batches with nothing usable twice were
+    deferred, and every later pass asked them again at the same cost; now they are kept as they are and
+    the next pass costs nothing."""
+    clusters = recorded_clusters("consolidate_419")
+    rng = np.random.default_rng(7)
+    dim = 64
+    centres = rng.standard_normal((len(clusters), dim))
+    scope = Scope(user_id="u")
+    with SQLiteStore(tmp_path / "memory", dim=dim) as store:
+        for centre, cluster in zip(centres, clusters):
+            for when, text in cluster:  # one unit a transaction: the recorded order within a cluster
+                noise = rng.standard_normal(dim)
+                vector = centre / np.linalg.norm(centre) + 0.3 * noise / np.linalg.norm(noise)
+                store.add(
+                    scope,
+                    [ExtractedUnit(text, source=(), event_time=when)],
+                    vector[None, :].astype(np.float32),
+                )
+        before = [(item.id, item.text) for item in store.get_all(scope)]
+        with ReplayServer(fixture("consolidate_419")["calls"]) as server:
+            first = consolidate(store, server.client(), HashEmbedder(dim), LightMemConfig())
+            second = consolidate(store, server.client(), HashEmbedder(dim), LightMemConfig())
+        after = [(item.id, item.text) for item in store.get_all(scope)]
+        assert store.unconsolidated(scope) == []
+    assert (first.clusters_found, first.llm_calls, first.llm_retries) == (90, 19, 7)
+    assert (first.clusters_unjudged, first.updated, first.merged, first.deleted) == (56, 0, 0, 0)
+    assert (second.units_examined, second.llm_calls, second.prompt_tokens) == (0, 0, 0)
+    assert after == before and len(server.requests) == 19
