@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from crash_worker import sentence
-from fakes import HashEmbedder
+from fakes import HashEmbedder, LLMServer, Reply
 from lightmem.embedding import OnnxEmbedder
 from lightmem.memory import Memory
 from lightmem.store.postgres.store import PostgresStore
@@ -111,3 +111,19 @@ def test_a_worker_on_a_directory_flushes_then_consolidates_then_rests(tmp_path: 
         assert worker.run_once() and worker.stats.consolidations == 1  # the new units
         assert not worker.run_once() and worker.stats.consolidations == 1  # nothing left: no pass
         assert worker.stats.errors == 0
+
+
+def test_a_worker_rests_after_the_model_answered_twice_with_nothing_usable(tmp_path: Path) -> None:
+    """Clusters the model answered twice with nothing usable stayed unconsolidated, so the worker found
+    them again at every poll, asked the same requests and paid for the same answers, without end."""
+    unusable = Reply(content="Sure! These memories look fine to me.")
+    with (
+        LLMServer(default=unusable) as server,
+        Memory(tmp_path / "mem", embedder=HashEmbedder(), llm=server.client()) as memory,
+    ):
+        turns = [{"role": "user", "content": f"I adopted a cat named Miso {i}"} for i in range(3)]
+        memory.add(turns, user_id="a", infer=False)
+        worker = Worker(memory, idle_s=0.0, poll_s=0.0)
+        assert worker.run_once() and worker.stats.consolidations == 1 and len(server.requests) == 2
+        assert not worker.run_once() and not worker.run_once()  # nothing left to do: it rests
+    assert worker.stats.consolidations == 1 and len(server.requests) == 2 and worker.stats.errors == 0
