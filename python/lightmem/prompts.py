@@ -35,7 +35,7 @@ from datetime import date, datetime
 from itertools import islice
 from typing import Any, Literal, Optional
 
-from lightmem import _core
+from lightmem.answer_words import long_words, word_stems
 from lightmem.limits import (
     CONSOLIDATE_ANSWER_TOKENS_PER_MEMORY,
     DECISIONS_PER_MEMORY,
@@ -45,7 +45,6 @@ from lightmem.limits import (
     MAX_ANSWER_TOKENS,
     MAX_MESSAGE_CHARS,
 )
-from lightmem.sensory import is_common_word
 from lightmem.types import ExtractedUnit
 
 logger = logging.getLogger("lightmem")
@@ -395,12 +394,6 @@ def _cited(value: Any, turns: Sequence[Turn]) -> list[int]:
     return sorted(set(found))
 
 
-_WORD = re.compile(r"[^\W_]+")
-_UNSPACED = re.compile(
-    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+"
-)
-"""A run of characters of scripts written without spaces between words (Thai, Lao, Myanmar, Khmer,
-hiragana and katakana, CJK ideographs)."""
 _COPIED_LINE = re.compile(r"(\d{1,6})\. ([^\n]{1,80}?): ")
 """A turn line's number and speaker at the start of a unit text ("1. Caroline: ..."), copied by the model."""
 
@@ -414,25 +407,6 @@ def _closest_segment(text: str, segments: Sequence[Sequence[Turn]]) -> Optional[
     overlaps = [len(words & long_words(" ".join(f"{t.speaker} {t.text}" for t in s))) for s in segments]
     best = max(overlaps)
     return overlaps.index(best) if best > 0 else None
-
-
-def word_stems(text: str, *, content_only: bool = False) -> set[str]:
-    """The stems (Porter's, as keyword search makes them) of the `long_words` of `text`, so that a
-    text's words are found whatever their inflections ("cats" and "cat", "lives" and "live"); with
-    `content_only`, of those not among the commonest English words ("you", "that", "have"...)."""
-    words = [w for w in long_words(text) if not (content_only and is_common_word(w))]
-    return {stem for word in words for stem in _core.fts5_tokens(word) or [word]}
-
-
-def long_words(text: str) -> set[str]:
-    """The words of `text` of three letters or more, lowercased; in a script written without spaces
-    (Chinese, Japanese kana, Thai, Lao, Khmer, Myanmar), every two adjacent characters, as the words of
-    such a run cannot be told apart without a dictionary ("我昨天去了北京" and "她去北京" share "北京")."""
-    lowered = text.lower()
-    words = {word for word in _WORD.findall(_UNSPACED.sub(" ", lowered)) if len(word) > 2}
-    for run in _UNSPACED.findall(lowered):
-        words.update(run[i : i + 2] for i in range(len(run) - 1))
-    return words
 
 
 # --- consolidation --------------------------------------------------------------------------------------

@@ -206,7 +206,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 
 import numpy as np
@@ -223,6 +223,23 @@ FILLER_WORDS = frozenset(_core.FILLER_WORDS.split())
 def claim_words_text() -> str:
     """The shipped claim-word list, `data/claim_words.txt` (its header documents the format and classes)."""
     return resources.files("lightmem").joinpath("data", "claim_words.txt").read_text(encoding="utf-8")
+
+
+@cache
+def claim_class(name: str) -> frozenset[str]:
+    """The one-word entries of the class `name` of `claim_words_text` ("negation", "number"...)."""
+    entries: set[str] = set()
+    reading = found = False
+    for line in claim_words_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("@"):
+            reading = line.split()[0] == f"@{name}"
+            found = found or reading
+        elif reading:
+            entries.update(entry for entry in line.split() if "_" not in entry)
+    if not found:
+        raise ValueError(f"claim_words.txt has no class {name!r}")
+    return frozenset(entries)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Optional
 
+from lightmem.answer_words import long_words
 from lightmem.llm import LLM, Completion, OfflineLLM
 from lightmem.prompts import (
     RETRY_CUT_OFF,
@@ -25,7 +26,6 @@ from lightmem.prompts import (
     build_extract_request,
     build_retry_request,
     extract_answer_format,
-    long_words,
     parse_extract_response,
     read_extract_answer,
 )
