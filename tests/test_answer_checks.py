@@ -11,10 +11,11 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import ModuleType
+from typing import Any, Optional
 
 import pytest
 from lightmem.answer_words import answer_words
-from lightmem.prompts import Turn, read_extract_answer
+from lightmem.prompts import Turn, read_consolidate_answer, read_extract_answer
 from lightmem.prune_rules import claim_class
 
 
@@ -29,20 +30,25 @@ def bench() -> ModuleType:
     return module
 
 
-FIXED = ["x001", "x005", "x053", "x054", "x059"]
-"""Faithful units of the labelled set that `_check_grounded` refused (pronouns, "will not", number words)."""
+FIXED = ["x001", "x005", "x053", "x054", "x059", "k003", "k021", "k034"]
+"""Faithful answers of the labelled set that the checks refused (pronouns, "will not", number words,
+an update saying what the newer memory says, a merge writing numbers in words)."""
+NEWLY_REFUSED = ["k015", "k026", "k053", "k090", "k104", "k060"]
+"""Inventions of the labelled set that the checks accepted: the newer memory deleted for, or rewritten
+from, an older one; a deletion of "Nina's kids are 6 and 9" for "Nina has two children"."""
 
 
-def test_the_labelled_units_are_read_as_measured() -> None:
-    """At least 95% of the faithful units are kept (91% before) and as many inventions refused as
-    measured in session 8 (27 of 59: one fewer than before, "Alice is traveling to Japan with her
-    boyfriend Mark", 2 words of 6 in its turn once "her" is left out)."""
+def test_the_labelled_answers_are_read_as_measured() -> None:
+    """Each check keeps at least 95% of the faithful answers and refuses at least as many inventions as
+    measured in session 8 (before: 91%, 89% and 100% faithful kept; 28, 11 and 6 inventions refused)."""
     checks = bench()
-    results = [outcome for outcome in checks.outcomes(checks.load()) if outcome.check == "grounded"]
-    assert all(r.accepted for r in results if r.id in FIXED)
-    faithful = [r.accepted for r in results if r.label == "faithful"]
-    invented = [r.accepted for r in results if r.label == "invented"]
-    assert sum(faithful) >= 0.95 * len(faithful) and invented.count(False) >= 27
+    results = {outcome.id: outcome for outcome in checks.outcomes(checks.load())}
+    assert all(results[key].accepted for key in FIXED), [results[k] for k in FIXED if not results[k].accepted]
+    assert not any(results[key].accepted for key in NEWLY_REFUSED)
+    for check, refused in (("grounded", 27), ("rewrite", 10), ("delete", 10)):
+        faithful = [r.accepted for r in results.values() if r.check == check and r.label == "faithful"]
+        invented = [r.accepted for r in results.values() if r.check == check and r.label == "invented"]
+        assert sum(faithful) >= 0.95 * len(faithful) and invented.count(False) >= refused, check
 
 
 MONDAY = datetime(2024, 4, 15, 18, 30)
@@ -95,6 +101,86 @@ def test_a_faithful_paraphrase_is_kept(text: str, turns: list[int]) -> None:
 )
 def test_an_invention_is_refused(text: str, turns: list[int]) -> None:
     assert not kept(text, turns)
+
+
+def day(number: int) -> datetime:
+    return datetime(2024, 1, 1) + timedelta(days=number)
+
+
+def decided(cluster: list[tuple[Optional[datetime], str]], change: dict[str, Any]) -> tuple[str, list[str]]:
+    """The action `read_consolidate_answer` takes for the memory `change` names, and the problems."""
+    members = [(f"m{number}", text, when) for number, (when, text) in enumerate(cluster, start=1)]
+    answer = read_consolidate_answer(json.dumps({"changes": [change]}), [members])
+    return answer.decisions[change["memory"] - 1].action, answer.problems
+
+
+OFFICE = [(day(0), "Lena lives in Leeds."), (day(90), "Lena moved to Bristol in April.")]
+SINGER = [(day(0), "Omar sings in the choir."), (day(30), "Omar quit the choir in February.")]
+BOOKS = [
+    (day(0), "About 20 people joined Kim's book club."),
+    (day(40), "Twenty-five people are in Kim's book club."),
+]
+
+
+@pytest.mark.parametrize(
+    ("cluster", "change"),
+    [
+        # an update that says what the newer memory says (refused before: keeps 1 of 3 words of memory 1)
+        (OFFICE, {"memory": 1, "action": "update", "text": "Lena moved to Bristol."}),
+        # a merge writing numbers in words (refused before: keeps 2 of 6 words of memory 1)
+        (
+            BOOKS,
+            {"memory": 1, "action": "merge", "into": 2, "text": "Twenty-five members are in Kim's club."},
+        ),
+        # rewrites keeping the memory's words, and deletions for a newer memory, stood before and still do
+        (OFFICE, {"memory": 1, "action": "update", "text": "Lena moved from Leeds to Bristol."}),
+        (SINGER, {"memory": 1, "action": "update", "text": "Omar quit the choir."}),
+        (OFFICE, {"memory": 1, "action": "delete"}),
+        (SINGER, {"memory": 1, "action": "delete"}),
+    ],
+)
+def test_a_faithful_consolidation_change_stands(
+    cluster: list[tuple[Optional[datetime], str]], change: dict[str, Any]
+) -> None:
+    action, problems = decided(cluster, change)
+    assert action == change["action"] and problems == []
+
+
+@pytest.mark.parametrize(
+    ("cluster", "change", "problem"),
+    [
+        # the newer memory deleted for the older one: the news is lost (it stood before)
+        (
+            [
+                (day(0), "Lena works at the Leeds office."),
+                (day(60), "Lena quit her job at the Leeds office."),
+            ],
+            {"memory": 2, "action": "delete"},
+            "an older one supersedes nothing",
+        ),
+        (SINGER, {"memory": 2, "action": "delete"}, "an older one supersedes nothing"),
+        # rewrites into other words, and a deletion no memory accounts for
+        (OFFICE, {"memory": 1, "action": "update", "text": "Lena loves her new colleagues."}, "keeps 1 of"),
+        (SINGER, {"memory": 1, "action": "update", "text": "Omar is a famous opera star."}, "keeps 1 of"),
+        (
+            [(day(0), "Kim reads crime novels."), (day(9), "Kim's cat is called Rex.")],
+            {"memory": 1, "action": "delete"},
+            "repeats or supersedes",
+        ),
+    ],
+)
+def test_an_invented_consolidation_change_is_dropped(
+    cluster: list[tuple[Optional[datetime], str]], change: dict[str, Any], problem: str
+) -> None:
+    action, problems = decided(cluster, change)
+    assert action == "keep" and len(problems) == 1 and problem in problems[0], problems
+
+
+def test_an_older_memory_that_repeats_a_newer_one_may_replace_it() -> None:
+    cluster = [(day(0), "Lena works from the Leeds office."), (day(5), "Lena works at the Leeds office.")]
+    assert decided(cluster, {"memory": 2, "action": "delete"}) == ("delete", [])
+    undated = [(None, "Lena moved to the Bristol office."), (None, "Lena works from the Leeds office.")]
+    assert decided(undated, {"memory": 2, "action": "delete"}) == ("delete", [])
 
 
 @pytest.mark.parametrize(

@@ -476,15 +476,17 @@ def read_consolidate_answer(text: str, clusters: Sequence[Sequence[ClusterMember
     scope's memories, and a decision may only touch those), an unknown action, an update or merge without
     text, a merge into itself, into a memory of another cluster or into one the answer also merges or
     deletes, a second new text for one memory, a new text that keeps less than `REWRITE_KEEPS` of the
-    words of a memory it replaces (`_check_rewrite`), a deletion that no other memory of the cluster
-    accounts for (`_check_delete`); two different decisions for one memory drop both (it is kept).
+    words of a memory it replaces unless it says what a newer memory says (`_check_rewrite`), a
+    deletion that no other memory of the cluster accounts for, or only an older one that does not
+    repeat it (`_check_delete`); two different decisions for one memory drop both (it is kept).
     Raises `InvalidLLMOutput` when no item can be read, or for more than `DECISIONS_PER_MEMORY` items
     per memory of the request.
     """
     ids = [member[0] for cluster in clusters for member in cluster]
     cluster_of = {member[0]: index for index, cluster in enumerate(clusters) for member in cluster}
     texts = {member[0]: member[1] for cluster in clusters for member in cluster}
-    others = {m[0]: [o[1] for o in cluster if o[0] != m[0]] for cluster in clusters for m in cluster}
+    others = {m[0]: [o[0] for o in cluster if o[0] != m[0]] for cluster in clusters for m in cluster}
+    times = {member[0]: member[2] for cluster in clusters for member in cluster}
     items = _answer_items(text, ("changes", "decisions"))
     if len(items) > DECISIONS_PER_MEMORY * len(ids):
         raise TooManyItems(f"answer has {len(items):,} decisions for {len(ids):,} memories")
@@ -496,8 +498,8 @@ def read_consolidate_answer(text: str, clusters: Sequence[Sequence[ClusterMember
         try:
             decision = _decision(value, ids, cluster_of, where)
             if decision is not None:
-                _check_rewrite(decision, texts)
-                _check_delete(decision, texts, others)
+                _check_rewrite(decision, texts, others, times)
+                _check_delete(decision, texts, others, times)
         except InvalidLLMOutput as err:
             problems.append(f"{where}: {err}")
             continue
@@ -555,12 +557,20 @@ REWRITE_KEEPS = 0.5
 """Least share of a memory's words (`word_stems`) that a new text replacing it keeps."""
 
 
-def _check_rewrite(decision: Decision, texts: Mapping[str, str]) -> None:
+Times = Mapping[str, Optional[datetime]]
+
+
+def _check_rewrite(
+    decision: Decision, texts: Mapping[str, str], others: Mapping[str, list[str]], times: Times
+) -> None:
     """InvalidLLMOutput when the new text of an update, or of a merge, keeps less than `REWRITE_KEEPS` of
-    the words of a memory it replaces (the updated one; both merged ones). Newer information changes a
-    memory's words, not most of them ("Alice lives in Paris" -> "Alice moved from Paris to Berlin"
-    keeps 2 of 3); SmolLM2-135M rewrote "went hiking last week and got into a bad spot with some people"
-    as "I'm so glad to have you in my life." (keeping 1 word of 36), and 8 other memories alike."""
+    the words of a memory it replaces (the updated one; both merged ones), unless it replaces that
+    memory as a deletion would, with what they say (`_replaced`). Newer information changes a memory's
+    words, not most of them ("Alice lives in Paris" -> "Alice moved from Paris to Berlin" keeps 2 of
+    3), or replaces the memory with what a newer one says ("Alice moved to Berlin", beside "Alice moved
+    to Berlin in June 2023"); SmolLM2-135M rewrote "went hiking last week and got into a bad spot with
+    some people" as "I'm so glad to have you in my life." (keeping 1 word of 36), and 8 other memories
+    alike. `others`: the ids of the other memories of each memory's cluster; `times`: their times."""
     if decision.text is None:
         return
     new = word_stems(decision.text)
@@ -568,33 +578,79 @@ def _check_rewrite(decision: Decision, texts: Mapping[str, str]) -> None:
         if memory_id is None:
             continue
         old = word_stems(texts[memory_id])
-        if old and len(old & new) < REWRITE_KEEPS * len(old):
-            raise InvalidLLMOutput(
-                f"its new text keeps {len(old & new)} of the {len(old)} words of memory {memory_id!r}: a "
-                "rewrite keeps what the memory says (at least half its words)"
-            )
+        if (
+            not old
+            or len(old & new) >= REWRITE_KEEPS * len(old)
+            or _replaced(memory_id, new, texts, others, times)
+        ):
+            continue
+        raise InvalidLLMOutput(
+            f"its new text keeps {len(old & new)} of the {len(old)} words of memory {memory_id!r}: a "
+            "rewrite keeps what the memory says (at least half its words) or says what a newer memory "
+            "of its cluster says"
+        )
+
+
+def _replaced(
+    memory_id: str, new: set[str], texts: Mapping[str, str], others: Mapping[str, list[str]], times: Times
+) -> bool:
+    """Whether a new text of words `new` replaces memory `memory_id` with what another memory of its
+    cluster says, one that is not older and would account for its deletion (`DELETE_COVERED` of its
+    content words): the two memories hold `DELETE_REPEATED` of the new text's words."""
+    content = word_stems(texts[memory_id], content_only=True)
+    own = word_stems(texts[memory_id])
+    for other in others[memory_id]:
+        words = word_stems(texts[other])
+        if (
+            not _older(times[other], times[memory_id])
+            and len(content & words) >= DELETE_COVERED * len(content)
+            and len(new & (words | own)) >= DELETE_REPEATED * len(new)
+        ):
+            return True
+    return False
 
 
 DELETE_COVERED = 1 / 3
-"""Least share of a deleted memory's content words (`word_stems`) that another memory of its cluster
-holds."""
+"""Least share of a deleted memory's content words (`word_stems`) that another memory of its cluster,
+not older, holds."""
+DELETE_REPEATED = 2 / 3
+"""Least share of a deleted memory's content words (`word_stems`) that an older memory of its cluster
+holds: it repeats the deleted one."""
 
 
-def _check_delete(decision: Decision, texts: Mapping[str, str], others: Mapping[str, list[str]]) -> None:
+def _check_delete(
+    decision: Decision, texts: Mapping[str, str], others: Mapping[str, list[str]], times: Times
+) -> None:
     """InvalidLLMOutput when a deleted memory has less than `DELETE_COVERED` of its content words in
-    every other memory of its cluster: a memory is deleted because another repeats or supersedes it,
-    and such a one is about the same thing ("Alice lives in Paris" superseded by "Alice moved to
-    Berlin": 1 of 3). SmolLM2-135M deleted 15 memories of one conversation, among them "started
-    acoustic guitar about five years ago", which no other memory said."""
+    every other memory of its cluster that is not older, and less than `DELETE_REPEATED` in every older
+    one: a memory is deleted because a newer one supersedes it, or another repeats it, and such a one is
+    about the same thing ("Alice lives in Paris" superseded by "Alice moved to Berlin": 1 of 3), while
+    an older memory supersedes nothing (deleting "Alice moved to Berlin" for "Alice lives in Paris"
+    loses the news). SmolLM2-135M deleted 15 memories of one conversation, among them "started acoustic
+    guitar about five years ago", which no other memory said."""
     if decision.action != "delete":
         return
     old = word_stems(texts[decision.memory_id], content_only=True)
-    best = max((len(old & word_stems(text)) for text in others[decision.memory_id]), default=0)
-    if old and best < DELETE_COVERED * len(old):
-        raise InvalidLLMOutput(
-            f"no other memory of its cluster holds more than {best} of the {len(old)} words of memory "
-            f"{decision.memory_id!r}: a memory is deleted only for one that repeats or supersedes it"
-        )
+    if not old:
+        return
+    best = 0
+    for other in others[decision.memory_id]:
+        held = len(old & word_stems(texts[other]))
+        older = _older(times[other], times[decision.memory_id])
+        if held >= (DELETE_REPEATED if older else DELETE_COVERED) * len(old):
+            return
+        best = max(best, held)
+    raise InvalidLLMOutput(
+        f"no other memory of its cluster holds more than {best} of the {len(old)} words of memory "
+        f"{decision.memory_id!r}: a memory is deleted only for one that repeats or supersedes it (an older "
+        "one supersedes nothing)"
+    )
+
+
+def _older(when: Optional[datetime], than: Optional[datetime]) -> bool:
+    """Whether a memory of time `when` is older than one of time `than` by date (as the request shows
+    them); a memory without a time is older than none."""
+    return when is not None and than is not None and when.date() < than.date()
 
 
 def _memory_ref(value: Any, ids: Sequence[str], where: str) -> Optional[str]:
