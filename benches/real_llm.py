@@ -12,8 +12,9 @@ LLM calls, prompt and completion tokens, wall time, the share of extraction answ
 try, the share of turns stored abstractively (through a model's answer), tokens per turn ingested;
 then, unless `--no-score`, the LoCoMo harness's evidence recall, gold answer words read and QA
 accuracy (the same model answers from the hits within 1,000 words and judges) on the questions whose
-evidence lies within those turns. `--consolidate` adds one sleep-time consolidation pass after
-lightmem's flush, with its report and every text it changed or removed. `--record DIR` writes
+evidence lies within those turns. `--consolidate` adds a sleep-time consolidation pass after
+lightmem's flush, with its report and every text it changed or removed, then a second pass with nothing
+new (its report: what a later pass costs). `--record DIR` writes
 lightmem's and per-turn's answers as fixtures that the default test suite replays through its
 scripted server (tests/test_small_model_answers.py).
 `--check` exits non-zero unless lightmem stored something abstractive.
@@ -160,12 +161,14 @@ def run_lightmem(
 
 
 def _consolidation(system: LightMemSystem) -> dict[str, Any]:
-    """One consolidation pass of the run's scope: its report, and every text it changed or removed."""
+    """A consolidation pass of the run's scope (its report, and every text it changed or removed), then
+    a second one with nothing new (its report)."""
     before = {item.id: item.text for item in system.memory.get_all(user_id=USER_ID)}
     report = system.memory.consolidate(user_id=USER_ID)
     after = {item.id: item.text for item in system.memory.get_all(user_id=USER_ID)}
     return {
         "consolidation": report.as_dict(),
+        "consolidation_again": system.memory.consolidate(user_id=USER_ID).as_dict(),
         "consolidation_changes": [
             {"before": text, "after": after.get(memory_id)}
             for memory_id, text in before.items()
@@ -313,7 +316,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--record", type=Path, help="write the answers as fixtures into this directory")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument(
-        "--consolidate", action="store_true", help="lightmem: one consolidation pass after the flush"
+        "--consolidate", action="store_true", help="lightmem: two consolidation passes after the flush"
     )
     parser.add_argument(
         "--check", action="store_true", help="fail unless lightmem stored an abstractive unit"
