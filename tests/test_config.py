@@ -94,3 +94,28 @@ def test_a_misspelled_or_empty_llm_variable_is_told_not_silently_offline(monkeyp
         "LIGHTMEM_LLM_BASE_URL?",
         "LIGHTMEM_LLM_BASE_URL is set but empty: the LLM stays offline",
     ]
+
+
+@pytest.mark.parametrize(
+    "path, options, said",
+    [
+        (5, {}, "path must be a directory or a postgresql:// URL .* got int 5"),
+        (None, {}, "path must be .* got NoneType"),
+        (b"/tmp/m", {}, "path must be .* got bytes"),
+        (LightMemConfig(), {}, "pass a LightMemConfig as config="),
+        ("m\x00x", {}, "path must not hold a NUL character"),
+        ("m", {"config": {"compression_ratio": 0.5}}, "config must be a LightMemConfig, got dict"),
+        ("m", {"embedder": 5}, "embedder must have a dim and an embed method, got int"),
+        ("m", {"llm": 5}, "llm must be 'offline', 'openai' or an object with a complete method, got 5"),
+    ],
+)
+def test_a_wrong_argument_of_memory_is_a_value_error_naming_it(
+    tmp_path, monkeypatch, path: object, options: dict[str, object], said: str
+) -> None:
+    """`Memory(5)` was a TypeError of os.fspath naming no argument, a dict config 'replace() should be
+    called on dataclass instances', an embedder=5 an AttributeError; llm=5 was taken, to fail at the
+    first flush. Nothing is made on disk."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=said):
+        Memory(path, **{"embedder": HashEmbedder(), **options})  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []

@@ -139,6 +139,35 @@ def _threshold(threshold: object) -> Optional[float]:
     return float(threshold)
 
 
+def _location(path: object) -> str:
+    """`path` as a string; ValueError naming `path` unless it is a str or an `os.PathLike` of one,
+    without NUL (`Memory(5)` was a TypeError of `os.fspath` that named no argument)."""
+    if isinstance(path, LightMemConfig):
+        raise ValueError("path must be a directory or a postgresql:// URL; pass a LightMemConfig as config=")
+    location = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+    if not isinstance(location, str):
+        raise ValueError(
+            f"path must be a directory or a postgresql:// URL (a str or a pathlib.Path), "
+            f"got {type(path).__name__} {path!r:.40}"
+        )
+    if "\x00" in location:
+        raise ValueError(f"path must not hold a NUL character, got {location!r:.80}")
+    return location
+
+
+def _check_parts(config: object, embedder: object, llm: object) -> None:
+    """ValueError naming the argument unless `config` is a LightMemConfig, `embedder` has `dim` and
+    `embed`, and `llm` a `complete` method (or is a backend's name), each when given."""
+    if config is not None and not isinstance(config, LightMemConfig):
+        raise ValueError(f"config must be a LightMemConfig, got {type(config).__name__}")
+    if embedder is not None and not (hasattr(embedder, "dim") and callable(getattr(embedder, "embed", None))):
+        raise ValueError(f"embedder must have a dim and an embed method, got {type(embedder).__name__}")
+    if llm is not None and not isinstance(llm, str) and not callable(getattr(llm, "complete", None)):
+        raise ValueError(
+            f"llm must be 'offline', 'openai' or an object with a complete method, got {llm!r:.40}"
+        )
+
+
 class Memory:
     """Long-term memory for an agent, stored in one directory (SQLite + a usearch index).
 
@@ -157,10 +186,11 @@ class Memory:
         **overrides: Any,
     ) -> None:
         """`llm`: an LLM backend object, or the name of one ("offline", "openai": the config field)."""
+        location = _location(path)
+        _check_parts(config, embedder, llm)
         if isinstance(llm, str):
             overrides["llm"], llm = llm, None
         self.config = LightMemConfig.from_env(**overrides) if config is None else replace(config, **overrides)
-        location = os.fspath(path)
         self.path = masked_url(location) if is_postgres_url(location) else location
         self._embedder = embedder or OnnxEmbedder(
             model_path=self.config.embedding_model_path, batch_size=self.config.embedding_batch_size
