@@ -424,6 +424,42 @@ def test_without_keys_a_web_page_of_another_site_cannot_write(tmp_path: Path) ->
         running.stop()
 
 
+def test_without_keys_a_request_relayed_by_a_proxy_is_refused(tmp_path: Path, served: Running) -> None:
+    """A reverse proxy on this machine (nginx's `proxy_pass http://127.0.0.1:PORT`, which sends Host
+    127.0.0.1:PORT) made every client of the internet a local one: it read and wiped every scope. The
+    headers proxies add to what they relay (nginx's usual X-Real-IP / X-Forwarded-For, Caddy's and
+    Traefik's X-Forwarded-*, RFC 7239's Forwarded, Via) get 403 saying to give the server keys."""
+    running = start(tmp_path / "m", KeyRing({}))
+    try:
+        with httpx.Client(base_url=running.url, timeout=30) as http:
+            host = {"Host": running.url.removeprefix("http://")}
+            mine = {"messages": "mine", "user_id": "me", "infer": False}
+            assert http.post("/memories", json=mine).is_success
+            for name, value in [
+                ("X-Forwarded-For", "203.0.113.7"),
+                ("X-Real-IP", "203.0.113.7"),
+                ("x-forwarded-host", "memory.example"),
+                ("X-Forwarded-Proto", "https"),
+                ("Forwarded", "for=203.0.113.7;proto=https"),
+                ("Via", "1.1 caddy"),
+            ]:
+                relayed = {**host, name: value}
+                answers = [
+                    http.get("/memories", params={"user_id": "me"}, headers=relayed),
+                    http.post("/reset", headers=relayed),
+                ]
+                assert [a.status_code for a in answers] == [403, 403], name
+                detail = answers[0].json()["detail"]
+                assert f"came through a proxy (its {name.lower()} header)" in detail and "--keys" in detail
+            kept = http.get("/memories", params={"user_id": "me"}, headers=host).json()["results"]
+            assert [r["memory"] for r in kept] == ["mine"]
+    finally:
+        running.stop()
+    with client(served, "alice") as http:  # with keys, a proxy in front is fine: each caller is its key
+        relayed = {"X-Forwarded-For": "203.0.113.7", "X-Real-IP": "203.0.113.7"}
+        assert http.get("/memories", params={"user_id": "alice"}, headers=relayed).status_code == 200
+
+
 def _declared_only(served: Running, length: int) -> tuple[int, str]:
     """(status, detail) of a POST /memories that announces `length` bytes and sends two."""
     host, port = served.url.removeprefix("http://").split(":")

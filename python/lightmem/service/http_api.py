@@ -33,6 +33,7 @@ from lightmem.service.keys import (
     KeyRing,
     is_loopback_host_header,
     is_loopback_origin,
+    relay_header,
 )
 from lightmem.service.openapi import openapi_document
 from lightmem.service.requests import RequestError, integer, json_body, query_params
@@ -105,7 +106,8 @@ class Service:
         keys, a program on this machine, for a request addressed to it: a web page whose name was rebound
         to 127.0.0.1 (DNS rebinding) sends its own name as Host, and gets 403; a page of another site
         calling 127.0.0.1 itself sends its Origin, and gets 403 (a POST without Content-Type needs no
-        preflight: any page the user opened could add memories or POST /reset)."""
+        preflight: any page the user opened could add memories or POST /reset); a request relayed by a
+        proxy (`keys.RELAY_HEADERS`) gets 403, as a reverse proxy on this machine relays the internet's."""
         if not len(self.keys):
             host = request.headers.get("host")  # none (HTTP/1.0): a local client, not a browser
             if host is not None and not is_loopback_host_header(host):
@@ -113,6 +115,14 @@ class Service:
                     403,
                     f"this server has no API keys, so it answers only requests addressed to this machine "
                     f"(Host 127.0.0.1, localhost or [::1]), not to {host!r}",
+                )
+            relayed = relay_header(request.headers)
+            if relayed is not None:
+                raise RequestError(
+                    403,
+                    f"this server has no API keys, so it answers only programs on this machine, and this "
+                    f"request came through a proxy (its {relayed} header), which may relay anyone's: give "
+                    "the server keys (--keys) to serve it behind a proxy",
                 )
             origin = request.headers.get("origin")  # browsers send it; programs do not
             if origin is not None and not is_loopback_origin(origin):

@@ -73,6 +73,17 @@ def is_loopback_host_header(value: str) -> bool:
     return match is not None and is_loopback(match.group(1).strip("[]").lower())
 
 
+RELAY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip", "via")
+"""Headers that a proxy adds to the requests it relays (nginx's usual settings, Caddy, Traefik, Apache,
+HAProxy, ngrok and Cloudflare tunnels add one of them at least): a keyless server refuses such a request,
+since a proxy on this machine makes every client of the internet look local."""
+
+
+def relay_header(headers: Mapping[str, str]) -> Optional[str]:
+    """The first of `RELAY_HEADERS` that `headers` (lowercase names, as Starlette's) hold, or None."""
+    return next((name for name in RELAY_HEADERS if name in headers), None)
+
+
 def is_loopback_origin(value: str) -> bool:
     """Whether the Origin header `value` is a page of this machine (http(s) on a loopback host, see
     `is_loopback_host_header`); False for 'null' (a file or sandboxed page) and any other site."""

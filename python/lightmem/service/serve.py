@@ -51,8 +51,8 @@ def run(args: argparse.Namespace) -> None:
         logger.warning("lightmem serve: %s, %d API key(s) from %s", where, len(keys), keys_file)
     else:
         logger.warning(
-            "lightmem serve: %s WITHOUT authentication (no API keys: local development only; "
-            "pass --keys FILE to require keys)",
+            "lightmem serve: %s WITHOUT authentication (no API keys: local development only, and requests "
+            "relayed by a proxy are refused; pass --keys FILE to require keys)",
             where,
         )
     service = Service(lambda: open_memory(args.path), keys, threads=args.threads)
