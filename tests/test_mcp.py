@@ -20,7 +20,7 @@ import uvicorn  # noqa: E402
 from fakes import HashEmbedder  # noqa: E402
 from lightmem import cli  # noqa: E402
 from lightmem.mem0 import Memory as Mem0Memory  # noqa: E402
-from lightmem.service.mcp_server import build_server  # noqa: E402
+from lightmem.service.mcp_server import build_server, http_app  # noqa: E402
 from lightmem.service.serve import bind, uvicorn_config  # noqa: E402
 from mcp.client.stdio import StdioServerParameters  # noqa: E402
 
@@ -73,7 +73,7 @@ def mcp_over_http(tmp_path: Path) -> Iterator[str]:
     """`lightmem mcp --http`'s app on uvicorn in a thread, scope from the tool arguments; its URL."""
     memory = Mem0Memory(path=str(tmp_path / "m"), embedder=HashEmbedder())
     sock = bind("127.0.0.1", 0)
-    app = build_server(memory).streamable_http_app(host="127.0.0.1")
+    app = http_app(build_server(memory), "127.0.0.1")
     server = uvicorn.Server(uvicorn_config(app))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -123,6 +123,20 @@ def test_a_tool_that_stores_nothing_or_is_refused_says_so_in_its_own_terms(mcp_o
                 assert "limit must be an integer from 0 to 1,000,000, got -1" in said and "top_k" not in said
 
     asyncio.run(session())
+
+
+def test_mcp_over_http_refuses_requests_relayed_by_a_proxy(mcp_over_http: str) -> None:
+    """It has no authentication; a reverse proxy on this machine (nginx's `proxy_pass` sends Host
+    127.0.0.1:PORT, which the SDK's rebinding check accepts) let anyone call the tools."""
+    import httpx
+
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+    accept = {"Accept": "application/json, text/event-stream"}
+    for name in ("X-Forwarded-For", "X-Real-IP", "Forwarded", "Via"):
+        answer = httpx.post(mcp_over_http, json=initialize, headers={**accept, name: "203.0.113.7"})
+        assert answer.status_code == 403, (name, answer.text)
+        assert f"came through a proxy (its {name.lower()} header)" in answer.json()["detail"]
+    assert httpx.post(mcp_over_http, json=initialize, headers=accept).status_code != 403
 
 
 def test_mcp_over_http_binds_this_machine_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

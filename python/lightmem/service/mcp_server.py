@@ -13,15 +13,19 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Callable, Optional, TypeVar
 
+import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lightmem.llm import LLMError
 from lightmem.mem0 import Memory as Mem0Memory
 from lightmem.mem0.filters import SCOPE_KEYS, scope_ids
-from lightmem.service.keys import KeyRing
-from lightmem.service.serve import check_bind, open_memory
+from lightmem.service.keys import KeyRing, relay_header
+from lightmem.service.serve import bind, check_bind, open_memory, uvicorn_config
 from lightmem.store import StoreError
 
 logger = logging.getLogger("lightmem.mcp")
@@ -159,6 +163,26 @@ def build_server(memory: Mem0Memory, fixed: Optional[Mapping[str, str]] = None) 
     return MCPServer("lightmem", instructions=INSTRUCTIONS, tools=built)
 
 
+def http_app(server: MCPServer[Any], host: str) -> ASGIApp:
+    """The streamable HTTP app of `server` on `host`, which answers 403 to a request relayed by a proxy
+    (`keys.RELAY_HEADERS`): it has no authentication, and a reverse proxy on this machine (which sends
+    Host 127.0.0.1, as the SDK's DNS-rebinding check wants) relays the internet's requests."""
+    app = server.streamable_http_app(host=host)
+
+    async def refusing_relayed(scope: Scope, receive: Receive, send: Send) -> None:
+        relayed = relay_header(Headers(scope=scope)) if scope["type"] == "http" else None
+        if relayed is None:
+            await app(scope, receive, send)
+            return
+        detail = (
+            f"this MCP server has no authentication, so it answers only programs on this machine, and this "
+            f"request came through a proxy (its {relayed} header), which may relay anyone's"
+        )
+        await JSONResponse({"detail": detail}, status_code=403)(scope, receive, send)
+
+    return refusing_relayed
+
+
 GUARDED_HOSTS = ("127.0.0.1", "localhost", "::1")
 """The hosts `lightmem mcp --http` may bind: the SDK checks the Host header of requests (DNS-rebinding
 protection) only when it serves one of them, other loopback addresses (127.0.0.2) included."""
@@ -182,7 +206,8 @@ def run(args: argparse.Namespace) -> None:
             logger.warning(
                 "lightmem mcp: http://%s:%d/mcp, %s, no authentication", args.host, args.port, scope
             )
-            server.run("streamable-http", host=args.host, port=args.port)
+            app = http_app(server, args.host)
+            uvicorn.Server(uvicorn_config(app)).run(sockets=[bind(args.host, args.port)])
         else:
             logger.info("lightmem mcp: stdio, %s", scope)
             server.run("stdio")
