@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -361,6 +361,31 @@ def test_an_unbounded_answer_is_stored_extractively(tmp_path: Path, server: LLMS
         assert sorted(s for item in items for s in item.source) == ["c1", "c2"]
         assert len(items) == 2
         assert memory.stats().pending_messages == 0
+
+
+def test_an_answer_the_store_cannot_take_is_dropped_not_a_flush_that_fails_forever(
+    tmp_path: Path, server: LLMServer
+) -> None:
+    """JSON's "\\ud800" (a lone surrogate) in a unit's text, or a time with no UTC equivalent
+    ("0001-01-01T00:00:00+14:00"), failed the flush (UnicodeEncodeError, ValueError: not an LLMError,
+    so `add` raised it too) when the store took the unit, at every flush of the scope while the model
+    answered alike. The surrogate's unit is dropped (its turn stored as said), the time is the turn's."""
+    answer = (
+        '{"memories": [{"text": "Maya adopted a grey cat \\ud800 called Miso.", "turns": [1]}, '
+        '{"text": "Tom runs the Berlin marathon in September.", "turns": [2], '
+        '"time": "0001-01-01T00:00:00+14:00", "topic": "\\u200b"}]}'
+    )
+    server.script(Reply(content=answer))
+    dated = [{**message, "timestamp": "2024-05-02T09:00:00Z"} for message in CHAT]
+    with _memory(tmp_path / "mem", server.client()) as memory:
+        memory.add(dated, user_id="u")
+        items = memory.flush()
+        assert memory.stats().pending_messages == 0
+        by_source = {item.source: item.text for item in items}
+        assert by_source.keys() == {("c1",), ("c2",)} and "\ud800" not in by_source[("c1",)]
+        assert by_source[("c2",)] == "Tom runs the Berlin marathon in September."
+        assert all(item.event_time == datetime(2024, 5, 2, 9, tzinfo=timezone.utc) for item in items)
+        assert [item.topic for item in items if item.source == ("c2",)] == [None]
 
 
 def test_connection_refused() -> None:

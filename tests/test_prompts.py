@@ -309,7 +309,7 @@ def test_a_text_without_a_letter_is_no_memory() -> None:
     """SmolLM2-135M answered {"memories": [{"text": "19.20.23", "turns": [7, 5]}]} on LoCoMo conversation 26:
     it was stored as a memory."""
     answer = read_extract_answer(_answer(memories=[{"text": "19.20.23", "turns": [1]}]), SEGMENTS)
-    assert answer.units == [] and answer.problems == ["memories[0]: has no word: '19.20.23' is not a memory"]
+    assert answer.units == [] and answer.problems == ["memories[0]: text holds no word, got str '19.20.23'"]
     assert _parse_one(text="Caroline: 7 May 2023").text == "Caroline: 7 May 2023"
 
 
@@ -391,6 +391,42 @@ def test_one_bad_unit_never_throws_away_the_good_ones(caplog: pytest.LogCaptureF
     with caplog.at_level(logging.WARNING, logger="lightmem"):
         parse_extract_response(_answer(memories=items), SEGMENTS)
     assert "dropped an extracted memory: memories[0]: text must be a non-empty string" in caplog.text
+
+
+def test_an_answer_string_follows_the_rules_of_a_users_text() -> None:
+    """A unit of zero-width spaces or of punctuation only ("!!!!!!!!", no word: grounded by nothing,
+    it passed for any turn it cited) was stored as a memory; NUL characters were stored (PostgreSQL
+    refuses them in text), a blank topic was kept, and a lone surrogate failed the flush in the store."""
+    items = [
+        {"text": "\u200b" * 10, "turns": [1]},
+        {"text": "!!!!!!!!!!", "turns": [1]},
+        {"text": "Caroline went to \ud800 a support group.", "turns": [1]},
+        {"text": "Caroline went to a \u0000support group.", "turns": [1], "topic": "groups\u0000"},
+        {"text": "Melanie is proud of Caroline.", "turns": [2], "topic": "\u200b\u200e"},
+        {"text": "Caroline is researching adoption.", "turns": [3], "topic": "adoption \udfff"},
+    ]
+    answer = read_extract_answer(json.dumps({"memories": items}), SEGMENTS)
+    assert [(u.text, u.topic) for u in answer.units] == [
+        ("Caroline went to a support group.", "groups"),
+        ("Melanie is proud of Caroline.", None),
+    ]
+    said = [
+        "memories[0]: text must be a non-empty string that shows some text",
+        "memories[1]: text holds no word, got str '!!!!!!!!!!'",
+        "memories[2]: text is not valid Unicode: a lone surrogate at position 17",
+        "memories[5]: topic is not valid Unicode: a lone surrogate at position 9",
+    ]
+    assert [problem[: len(start)] for problem, start in zip(answer.problems, said)] == said
+
+
+def test_a_time_with_no_utc_equivalent_is_the_turns_time() -> None:
+    """The store refused it (before year 1 in UTC): the flush failed, at every try."""
+    when = datetime(2023, 5, 8, 9, 0, tzinfo=timezone.utc)
+    aware = [[Turn("A:1", "Jon", when, "lost job")]]
+    for time in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        answer = _answer(memories=[{"text": "Jon lost his job", "time": time}])
+        (unit,) = parse_extract_response(answer, aware)
+        assert unit.event_time == when
 
 
 def test_parse_extract_empty_answer() -> None:

@@ -20,8 +20,9 @@ cut off mid-way: its complete items count) and checked strictly item by item: an
 contract is dropped with the problem named (`ExtractAnswer.problems`, `ConsolidateAnswer.problems`),
 never the items beside it. `InvalidLLMOutput` is raised only when no item can be read at all, or for a
 flood (more than `max_extracted_units` units, more than `DECISIONS_PER_MEMORY` decisions per memory).
-Every string kept is at most `MAX_MESSAGE_CHARS`; a consolidation decision naming a memory that is not
-in its request is dropped (logged), never applied.
+Every string kept follows the rules of a user's text (`messages.clean_text`: NUL removed, no lone
+surrogate, at most `MAX_MESSAGE_CHARS`), and a memory's text holds a word (a letter); a consolidation
+decision naming a memory that is not in its request is dropped (logged), never applied.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ from lightmem.limits import (
     EXTRACT_CHARS_PER_EXTRA_UNIT,
     EXTRACT_UNITS_PER_TURN,
     MAX_ANSWER_TOKENS,
-    MAX_MESSAGE_CHARS,
 )
+from lightmem.messages import clean_text, is_blank
+from lightmem.times import to_utc
 from lightmem.types import ExtractedUnit
 
 logger = logging.getLogger("lightmem")
@@ -300,8 +302,6 @@ def _unit(
     if not isinstance(value, dict):
         raise InvalidLLMOutput(f"must be an object with a 'text', got {_kind(value)}")
     text = _required_text(_first(value, "text", "memory", "fact"), "text")
-    if not any(char.isalpha() for char in text):
-        raise InvalidLLMOutput(f"has no word: {text[:40]!r} is not a memory")
     copied = _COPIED_LINE.match(text)  # "1. Caroline: ...": a small model copies the request's lines
     if copied and any(turn.speaker == copied.group(2) for turn in turns):
         text = text[len(copied.group(1)) + 2 :]
@@ -326,7 +326,7 @@ def _unit(
     return ExtractedUnit(
         text=text,
         source=tuple(dict.fromkeys(turn.id for turn in source)),
-        topic=_bounded(topic.strip(), "topic") or None if isinstance(topic, str) else None,
+        topic=_optional_text(topic, "topic"),
         event_time=_parse_time(value.get("time"), reference) or (min(times) if times else None),
     )
 
@@ -539,7 +539,7 @@ def _decision(
     if action not in ACTIONS:
         raise InvalidLLMOutput(f"action must be one of {', '.join(ACTIONS)}, got {_kind(action)}")
     reason = value.get("reason")
-    reason = _bounded(reason.strip(), "reason") or None if isinstance(reason, str) else None
+    reason = _optional_text(reason, "reason")
     if action in ("keep", "delete"):
         return Decision(memory_id, action, reason=reason)
     new_text = _required_text(value.get("text"), "text")
@@ -889,19 +889,29 @@ _PLACEHOLDER = re.compile(r"<[^<>\n]{1,60}>")
 
 
 def _required_text(value: Any, key: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidLLMOutput(f"{key} must be a non-empty string, got {_kind(value)}")
+    if not isinstance(value, str) or is_blank(value):
+        raise InvalidLLMOutput(f"{key} must be a non-empty string that shows some text, got {_kind(value)}")
     if _PLACEHOLDER.fullmatch(value.strip()):  # a small model copies the answer form: "<one fact>"
         raise InvalidLLMOutput(f"{key} is a placeholder of the answer form, got {_kind(value.strip())}")
-    return _bounded(value.strip(), key)
-
-
-def _bounded(text: str, key: str) -> str:
-    if len(text) > MAX_MESSAGE_CHARS:
-        raise InvalidLLMOutput(
-            f"{key} has {len(text):,} characters, more than the {MAX_MESSAGE_CHARS:,} accepted"
-        )
+    text = _answer_string(value, key)
+    if not any(char.isalpha() for char in text):  # "!!!!!!!!", "19.20.23": grounded by no word
+        raise InvalidLLMOutput(f"{key} holds no word, got {_kind(text)}")
     return text
+
+
+def _optional_text(value: Any, key: str) -> Optional[str]:
+    """An optional string of an answer item (a topic, a reason): None unless it shows some text."""
+    return _answer_string(value, key) if isinstance(value, str) and not is_blank(value) else None
+
+
+def _answer_string(value: str, key: str) -> str:
+    """`value` as lightmem takes a user's text (`messages.clean_text`: NUL removed, no lone surrogate, at
+    most `MAX_MESSAGE_CHARS`), stripped; InvalidLLMOutput otherwise (a lone surrogate, which JSON's
+    "\\ud800" gives, failed the flush when the store encoded it, and again at every flush)."""
+    try:
+        return clean_text(value, key).strip()
+    except ValueError as err:
+        raise InvalidLLMOutput(str(err)) from None
 
 
 def _kind(value: Any) -> str:
@@ -923,8 +933,10 @@ def _parse_time(value: Any, reference: Optional[datetime]) -> Optional[datetime]
             parsed = datetime.combine(date.fromisoformat(text), datetime.min.time())
         except ValueError:
             return None
-    if reference is None or (reference.tzinfo is None) == (parsed.tzinfo is None):
-        return parsed
-    if reference.tzinfo is None:
-        return parsed.replace(tzinfo=None)
-    return parsed.replace(tzinfo=reference.tzinfo)
+    if reference is not None and (reference.tzinfo is None) != (parsed.tzinfo is None):
+        parsed = parsed.replace(tzinfo=reference.tzinfo)
+    try:  # "0001-01-01T00:00+14:00" has no UTC time: the store refused it, failing every flush
+        to_utc(parsed)
+    except ValueError:
+        return None
+    return parsed
