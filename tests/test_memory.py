@@ -317,6 +317,11 @@ def test_a_mistyped_filter_key_raises_instead_of_matching_nothing(memory: Memory
         ({"metadata": {"$or": [{"priority": 1}]}}, r"\['\$or'\]: the logical operators are written AND"),
         ({"metadata": {"and": [{"priority": 1}]}}, r"\['and'\]: the logical operators are written AND"),
         ({"metadata": {"OR": [{"Not": [{"a": 1}]}]}}, r"\['Not'\]: the logical operators are written"),
+        (  # swapped bounds (or equal ones: the window is half-open) matched nothing
+            {"event_after": "2025-01-01", "event_before": "2024-01-01"},
+            "event_after 2025-01-01T00:00:00[+]00:00 must be earlier than event_before 2024-01-01",
+        ),
+        ({"created_after": "2024-01-01", "created_before": "2024-01-01T00:00Z"}, "created_after .* earlier"),
     ):
         with pytest.raises(ValueError, match=fragment):
             memory.search("cat", user_id="u", filters=bad)

@@ -33,8 +33,8 @@ Predicate = Callable[[Mapping[str, Any]], bool]
 class SearchFilters:
     """Constraints of a search, all combined with AND; every field is optional.
 
-    Time bounds are half-open: `*_after` is inclusive, `*_before` exclusive; naive datetimes are UTC
-    (the bounds are kept in UTC).
+    Time bounds are half-open: `*_after` is inclusive, `*_before` exclusive (and must be later: a
+    ValueError else); naive datetimes are UTC (the bounds are kept in UTC).
     A bound on the event time excludes units whose event time is unknown.
 
     `metadata` holds conditions on the unit's metadata, all of which must hold (mem0's grammar):
@@ -60,6 +60,13 @@ class SearchFilters:
                 raise ValueError(f"{name} must be a datetime or None, got {value!r}")
             if value is not None:
                 object.__setattr__(self, name, to_utc(value, name))
+        for kind in ("event", "created"):  # swapped bounds matched nothing, without a word
+            after, before = getattr(self, f"{kind}_after"), getattr(self, f"{kind}_before")
+            if after is not None and before is not None and after >= before:
+                raise ValueError(
+                    f"{kind}_after {after.isoformat()} must be earlier than {kind}_before "
+                    f"{before.isoformat()}: no time is at or after the one and before the other"
+                )
         if self.metadata is not None:
             metadata = check_metadata(self.metadata, "filters['metadata']")
             object.__setattr__(self, "metadata", metadata)
