@@ -136,6 +136,17 @@ def test_infer_false_skips_system_messages_and_reports_speakers(m: Memory) -> No
     assert texts(m.get_all(filters={"agent_id": "travel-bot", "run_id": "trip-1"})) == [
         r["memory"] for r in added
     ]
+    # a retried message makes no memory: the next one's memory was reported as said by the retried one's
+    # speaker in its role (the bot's words as Maya's)
+    retried = [
+        {**messages[1], "id": "m1"},
+        {"role": "assistant", "name": "Bot", "content": "Seat 14A is yours."},
+    ]
+    m.add(retried[:1], agent_id="travel-bot", run_id="trip-2", infer=False)
+    again = m.add(retried, agent_id="travel-bot", run_id="trip-2", infer=False)["results"]
+    assert [(r["memory"], r["role"], r["actor_id"]) for r in again] == [
+        ("Seat 14A is yours.", "assistant", "Bot")
+    ]
 
 
 AISLE = "Prefers aisle seats on long flights"

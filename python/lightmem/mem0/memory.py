@@ -102,12 +102,13 @@ class Memory:
         made = self._memory.add([message_to_dict(m) for m in kept], **ids, metadata=extra, infer=infer)
         if infer is not False:
             return {"results": [{"id": item.id, "memory": item.text, "event": "ADD"} for item in made]}
-        return {
-            "results": [
-                {"id": item.id, "memory": item.text, "event": "ADD", "actor_id": m.speaker, "role": m.role}
-                for item, m in zip(made, kept)
-            ]
-        }
+        said = {m.id: m for m in kept}  # each memory's own message: a retried one makes none
+        results = []
+        for item in made:
+            message = said[item.source[0]]
+            made_now = {"id": item.id, "memory": item.text, "event": "ADD"}
+            results.append({**made_now, "actor_id": message.speaker, "role": message.role})
+        return {"results": results}
 
     def search(
         self,
