@@ -119,6 +119,24 @@ def test_the_memory_operations_examples(m: Memory) -> None:
     assert m.get_all(filters={"user_id": "bob"}) == {"results": []}
 
 
+def test_a_message_without_content_is_skipped_as_mem0_does(m: Memory) -> None:
+    """An OpenAI chat history holds assistant messages whose content is None (their tool calls); mem0
+    skips them, lightmem refused the whole add ('message 1 content must be a string, got NoneType')."""
+    history = [
+        {"role": "user", "content": "Book me a window seat to Oslo."},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function"}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "Seat 14A booked."},
+    ]
+    for infer in (False, True):
+        m.add(tuple(history), user_id=f"u{infer}", infer=infer)
+        m.add(history[1], user_id=f"u{infer}", infer=infer)
+    assert texts(m.get_all(filters={"user_id": "uFalse"})) == [
+        "Book me a window seat to Oslo.",
+        "Seat 14A booked.",
+    ]
+    assert m.native.stats(user_id="uTrue").pending_messages == 2
+
+
 def test_infer_false_skips_system_messages_and_reports_speakers(m: Memory) -> None:
     messages = [
         {"role": "system", "content": "You are a travel agent."},

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 from lightmem.limits import MAX_RESULTS, check_int
@@ -92,13 +92,14 @@ class Memory:
         """Remembers `messages` in one scope: `{"results": [{"id", "memory", "event": "ADD"}, ...]}` for
         the memories made now (with `infer=False`, one per message, also with its `actor_id` (the
         message's name) and `role`). System messages are skipped, as mem0 does: they instruct the agent's
-        model (mem0's chat loop puts the memories it found there), they are not the conversation."""
+        model (mem0's chat loop puts the memories it found there), they are not the conversation; so are
+        messages whose content is None (an assistant's tool call), as mem0 does."""
         _refuse("add", timestamp=timestamp, expiration_date=expiration_date, memory_type=memory_type)
         if prompt is not None and infer:
             raise ValueError("add(prompt=...) is not supported: lightmem's extraction prompt is fixed")
         ids = scope_ids(user_id, agent_id, run_id)
         extra = _without_identity(metadata, "add")
-        kept = [m for m in normalize_messages(messages) if m.role != "system"]
+        kept = [m for m in normalize_messages(_with_content(messages)) if m.role != "system"]
         made = self._memory.add([message_to_dict(m) for m in kept], **ids, metadata=extra, infer=infer)
         if infer is not False:
             return {"results": [{"id": item.id, "memory": item.text, "event": "ADD"} for item in made]}
@@ -390,6 +391,19 @@ class AsyncMemory:
     async def reset(self) -> None:
         """`Memory.reset`."""
         await asyncio.to_thread(self._sync.reset)
+
+
+def _with_content(messages: MessagesInput) -> MessagesInput:
+    """`messages` without the message dicts whose content is None, each skipped with a log line as mem0
+    does (an OpenAI chat history holds such assistant messages with their tool calls: the whole add was
+    a ValueError)."""
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, (Mapping, Sequence)):
+        return messages
+    listed: Sequence[Any] = [messages] if isinstance(messages, Mapping) else messages
+    kept = [m for m in listed if not (isinstance(m, Mapping) and "content" in m and m["content"] is None)]
+    if len(kept) < len(listed):
+        logger.warning("add: skipped %d message(s) whose content is None", len(listed) - len(kept))
+    return kept
 
 
 def _refuse(verb: str, **arguments: Any) -> None:
