@@ -174,6 +174,23 @@ def test_ingest_human_output_and_default_user(
     assert run_json(capsys, "--path", path, "get-all")[0]["user_id"] == "default"
 
 
+def test_an_empty_user_or_path_is_refused_not_taken_for_the_default(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, files: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--user "$NAME"` with NAME unset searched, listed and stored the 'default' user's memories (while
+    stats and consolidate refused it), `--path "$DIR"` wrote ./lightmem-data."""
+    monkeypatch.chdir(tmp_path)
+    path = str(tmp_path / "mem")
+    assert run(capsys, "--path", path, "--user", "default", "ingest", str(files[1]))[0] == 0
+    for argv in (["search", "ramen"], ["get-all"], ["stats"], ["ingest", str(files[1])]):
+        code, out, err = run(capsys, "--path", path, "--user", "", *argv)
+        assert (code, out) == (2, ""), argv
+        assert err == "lightmem: error: --user is empty: give a value, or leave --user out for 'default'\n"
+    code, _, err = run(capsys, "--path", "", "--user", "u", "ingest", str(files[1]))
+    assert code == 2 and "--path is empty" in err
+    assert not (tmp_path / "lightmem-data").exists()
+
+
 def test_bad_file_is_one_line_with_exit_code_2(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, files: list[Path]
 ) -> None:

@@ -54,6 +54,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
     logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
+        _check_not_empty(args)
         args.command(args)
     except KeyboardInterrupt:
         print("lightmem: interrupted", file=sys.stderr)
@@ -212,6 +213,15 @@ def _global_options() -> argparse.ArgumentParser:
     options.add_argument("--json", action="store_true", help="machine-readable output")
     options.add_argument("-v", "--verbose", action="store_true", help="log progress, tracebacks on errors")
     return options
+
+
+def _check_not_empty(args: argparse.Namespace) -> None:
+    """CliError for a --path or --user given empty: `--user "$NAME"` with NAME unset searched, listed
+    and stored the default user's memories, `--path "$DIR"` the default directory's."""
+    for option, default in (("path", "$LIGHTMEM_PATH or ./lightmem-data"), ("user", repr(DEFAULT_USER))):
+        value = getattr(args, option, None)
+        if value is not None and not value.strip():
+            raise CliError(f"--{option} is empty: give a value, or leave --{option} out for {default}")
 
 
 def _positive_int(text: str) -> int:
