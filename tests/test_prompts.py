@@ -234,6 +234,21 @@ def test_turn_ids_and_old_source_lists_are_understood() -> None:
     assert _parse_one(turns=[0, 4, 99, True, "x"]).source == ("D1:1", "D1:2")  # none known: by words
 
 
+def test_a_turn_number_given_as_a_string_is_a_number_even_where_it_is_also_a_message_id() -> None:
+    """Messages with numeric ids ("3".."6", the first two extracted before) make a request whose turns
+    1..4 have the ids "3".."6": a model citing turn 3 as "3" was read as the message with id "3" (turn 1),
+    and its memory dropped as not from the conversation."""
+    turns = [
+        Turn("3", "Ana", T0, "adopted a cat named Miso"),
+        Turn("4", "Ben", T0, "runs marathons in Berlin"),
+        Turn("5", "Ana", T0, "works as a nurse in Lyon"),
+    ]
+    answer = _answer(memories=[{"text": "Ana works as a nurse in Lyon.", "turns": ["3"]}])
+    assert [u.source for u in parse_extract_response(answer, [turns])] == [("5",)]
+    beyond = _answer(memories=[{"text": "Ana adopted a cat named Miso.", "turns": ["3"]}])  # 1 turn: an id
+    assert [u.source for u in parse_extract_response(beyond, [turns[:1]])] == [("3",)]
+
+
 def test_a_unit_citing_no_turn_belongs_to_the_segment_sharing_most_words() -> None:
     assert _parse_one(turns=[]).source == ("D1:1", "D1:2")
     assert _parse_one(turns=None, text="Caroline researches adoption agencies").source == ("D1:3",)

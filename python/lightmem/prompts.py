@@ -380,17 +380,18 @@ def _date_words(turn: Turn) -> str:
 
 
 def _cited(value: Any, turns: Sequence[Turn]) -> list[int]:
-    """Indices into `turns` of the turns `value` names (numbers from 1, numeric strings or turn ids)."""
+    """Indices into `turns` of the turns `value` names (numbers from 1, numeric strings or turn ids). A
+    number in range is a turn number even as a string that is also a turn's id: the request shows
+    numbers, never ids ("3" cited the message with id "3", the request's first turn, not its third)."""
     values = value if isinstance(value, list) else [value]
     by_id = {turn.id: index for index, turn in enumerate(turns)}
     found = []
     for each in values:
-        if isinstance(each, str) and each in by_id:
-            found.append(by_id[each])
-            continue
         number = _number(each)
         if number is not None and 1 <= number <= len(turns):
             found.append(number - 1)
+        elif isinstance(each, str) and each in by_id:
+            found.append(by_id[each])
     return sorted(set(found))
 
 
