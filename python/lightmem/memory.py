@@ -455,9 +455,17 @@ class AsyncMemory:
     """`Memory` for asyncio agents: the same verbs, with the same arguments, as coroutines run in worker
     threads (see `Memory` for what each does)."""
 
-    def __init__(self, path: str | os.PathLike[str] = DEFAULT_PATH, **kwargs: Any) -> None:
-        """`kwargs`: those of `Memory`."""
-        self._memory = Memory(path, **kwargs)
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = DEFAULT_PATH,
+        config: Optional[LightMemConfig] = None,
+        *,
+        embedder: Optional[Embedder] = None,
+        llm: Union[LLM, str, None] = None,
+        **overrides: Any,
+    ) -> None:
+        """`Memory`'s arguments."""
+        self._memory = Memory(path, config, embedder=embedder, llm=llm, **overrides)
 
     async def __aenter__(self) -> AsyncMemory:
         return self
