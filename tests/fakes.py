@@ -199,9 +199,12 @@ class LLMServer:
     """An OpenAI-compatible server on 127.0.0.1 that records every request (POST, and GET as a client
     following a redirect sends it) and answers with the queued `Reply`s in order, then with `default`, or
     (no default) as `OfflineLLM` does (lightmem's own extraction and consolidation requests answered
-    extractively, 100 + 10 tokens; a GET gets 405)."""
+    extractively, 100 + 10 tokens, after `delay_s`; a GET gets 405). Each request is recorded with its
+    `time.monotonic()` time."""
 
-    def __init__(self, default: Optional[Reply] = None) -> None:
+    def __init__(self, default: Optional[Reply] = None, *, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+        """Seconds the extractive answers (no `default`) take, as a model's would: settable at any time."""
         self.replies: list[Reply] = []
         self.requests: list[dict[str, Any]] = []
         self._default = default
@@ -236,7 +239,9 @@ class LLMServer:
         if request["json"] is None:
             return Reply(status=405, body=b"method not allowed")
         content = self._llm.complete(request["json"]["messages"]).text
-        return Reply(content=content, usage={"prompt_tokens": 100, "completion_tokens": 10})
+        return Reply(
+            content=content, usage={"prompt_tokens": 100, "completion_tokens": 10}, delay_s=self.delay_s
+        )
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -251,6 +256,7 @@ class LLMServer:
 
             def _answer(self, payload: Any) -> None:
                 request = {
+                    "time": time.monotonic(),
                     "method": self.command,
                     "path": self.path,
                     "headers": dict(self.headers),

@@ -924,7 +924,11 @@ def test_llm_error_during_add_keeps_the_messages_in_the_buffer(
 ) -> None:
     llm_server.script(*[Reply(status=503, body=b'{"error": "overloaded"}')] * 4)
     client = OpenAIClient(llm_server.base_url, "m", timeout_s=2.0, max_retries=1, backoff_s=0.01)
-    with Memory(tmp_path / "mem", embedder=embedder, llm=client, buffer_token_threshold=10) as memory:
+    options: dict[str, Any] = {
+        "buffer_token_threshold": 10,
+        "extraction": "inline",
+    }  # background: its own test
+    with Memory(tmp_path / "mem", embedder=embedder, llm=client, **options) as memory:
         with caplog.at_level(logging.WARNING):
             assert memory.add(CONVERSATION, user_id="u") == []  # past the threshold, but the LLM fails
         assert "stay in the buffer" in caplog.text and "503" in caplog.text

@@ -58,18 +58,19 @@ def sources(items: Any) -> list[str]:
 # --- concurrency ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("extraction", ["inline", "background"])
 def test_threads_and_processes_share_one_store(
-    store_kind: StoreKind, store_location: str, embedder: OnnxEmbedder
+    store_kind: StoreKind, store_location: str, embedder: OnnxEmbedder, extraction: str
 ) -> None:
     """3 adder threads, a searching and a flushing thread (and a consolidating one when `Memory` can) in
     this process, and 2 writer processes, all on one scope of one directory: no error, no deadlock, every
-    message stored exactly once."""
+    message stored exactly once; with the adds' extractions inline or in the memory's background thread."""
     path = store_location
     processes = [spawn(path, f"p{k}-", 30, seed=k, onnx=True) for k in range(2)]
     errors: list[BaseException] = []
     done = threading.Event()
     sent: list[str] = []
-    memory = Memory(path, embedder=embedder, buffer_token_threshold=40)
+    memory = Memory(path, embedder=embedder, buffer_token_threshold=40, extraction=extraction)
 
     def guarded(work: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
@@ -591,8 +592,14 @@ def test_api_key_never_shows(
     shown: list[str] = []
     with (
         caplog.at_level(logging.DEBUG),
-        Memory(tmp_path / "mem", embedder=embedder, buffer_token_threshold=5, llm_max_retries=1) as memory,
-    ):
+        Memory(
+            tmp_path / "mem",
+            embedder=embedder,
+            buffer_token_threshold=5,
+            llm_max_retries=1,
+            extraction="inline",
+        ) as memory,
+    ):  # inline: the add meets the 401, the flush the 500s (a background thread's log: test_background_*)
         assert memory.config.llm_api_key == FAKE_KEY
         memory.add(MESSAGES, user_id="u")  # past the threshold: the 401 is logged, the messages wait
         with pytest.raises(LLMError) as info:

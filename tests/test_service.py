@@ -509,6 +509,38 @@ def test_an_llm_failure_is_a_502_that_shows_neither_the_llm_url_nor_its_answer(
             running.stop()
 
 
+def test_an_add_past_the_threshold_answers_before_a_slow_llm_does(tmp_path: Path) -> None:
+    """The POST /memories that filled a scope's buffer ran the extraction and answered only once the
+    model had (a CPU-served one takes 30 s to minutes: HTTP clients timed out). Now the memories made
+    later by the server's background thread are listed once the model answers."""
+    turns = [
+        {"role": "user", "content": "I moved to Lyon last May for a new job at the museum."},
+        {"role": "user", "content": "My sister Lena visits me in Lyon every June with her kids."},
+    ]
+    with LLMServer(delay_s=3.0) as llm:
+        running = start(
+            tmp_path / "memory",
+            KeyRing({}),
+            llm_base_url=llm.base_url,
+            llm_model="m",
+            buffer_token_threshold=10,
+        )
+        try:
+            with httpx.Client(base_url=running.url, timeout=30) as http:
+                begin = time.monotonic()
+                added = http.post("/memories", json={"messages": turns, "user_id": "ann"})
+                assert time.monotonic() - begin < 1.5 and added.json() == {"results": []}, added.text
+                hits = http.post("/search", json={"query": "Lyon", "user_id": "ann"}).json()["results"]
+                assert any("moved to Lyon" in hit["memory"] for hit in hits)  # the buffer, searched at once
+                end = time.monotonic() + 30
+                while not http.get("/memories", params={"user_id": "ann"}).json()["results"]:
+                    assert time.monotonic() < end, "no memory was extracted"
+                    time.sleep(0.05)
+                assert len(llm.requests) == 1
+        finally:
+            running.stop()
+
+
 def test_import_lightmem_and_its_cli_load_no_server_stack() -> None:
     probe = "import sys, lightmem, lightmem.cli, lightmem.mem0; print(' '.join(sorted(sys.modules)))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout

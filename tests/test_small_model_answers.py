@@ -114,7 +114,8 @@ def test_lightmem_stores_the_recorded_answers_and_loses_no_turn(
     ]
     with LLMServer() as server:
         server.script(*replies)
-        with Memory(tmp_path / "memory", embedder=embedder, llm=server.client(timeout_s=10.0)) as memory:
+        client = server.client(timeout_s=10.0)  # inline: the answers were recorded in the order its adds ask
+        with Memory(tmp_path / "memory", embedder=embedder, llm=client, extraction="inline") as memory:
             for session in recorded["sessions"]:
                 memory.add(session, user_id="u")
             memory.flush(user_id="u")

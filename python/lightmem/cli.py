@@ -256,10 +256,12 @@ def _describe(err: BaseException) -> str:
 # --- commands --------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def _open(path: Optional[str], create: bool = False) -> Iterator[Memory]:
-    """The memory at `path` (or $LIGHTMEM_PATH, or the default); only `create` makes a new one."""
+    """The memory at `path` (or $LIGHTMEM_PATH, or the default); only `create` makes a new one. Its
+    extraction is inline: a command is a batch, which ends when its work is stored (and `ingest` reports
+    every unit it made)."""
     from lightmem.memory import Memory
 
-    with Memory(_location(path, create)) as memory:
+    with Memory(_location(path, create), extraction="inline") as memory:
         yield memory
 
 

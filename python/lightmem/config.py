@@ -14,7 +14,16 @@ from lightmem.limits import check_int, check_number
 
 logger = logging.getLogger("lightmem")
 
-ENVIRONMENT_VARIABLES = ("LIGHTMEM_LLM_BASE_URL", "LIGHTMEM_LLM_MODEL", "LIGHTMEM_PATH", "LIGHTMEM_KEYS")
+EXTRACTION_MODES = ("auto", "inline", "background")
+"""The values of `LightMemConfig.extraction`."""
+
+ENVIRONMENT_VARIABLES = (
+    "LIGHTMEM_LLM_BASE_URL",
+    "LIGHTMEM_LLM_MODEL",
+    "LIGHTMEM_EXTRACTION",
+    "LIGHTMEM_PATH",
+    "LIGHTMEM_KEYS",
+)
 """The LIGHTMEM_* variables lightmem reads (with OPENAI_API_KEY)."""
 
 
@@ -45,6 +54,13 @@ class LightMemConfig:
     # --- short-term memory ----------------------------------------------------------------------
     buffer_token_threshold: int = 1024
     """The buffer of pending turns is turned into memory units once it holds this many words."""
+    extraction: str = "auto"
+    """Where a full buffer is extracted (env LIGHTMEM_EXTRACTION). `inline`: in the `add` that filled it,
+    which returns the units made. `background`: `add` only buffers (persisted, and found by `search` at
+    once) and returns; a daemon thread of the `Memory` extracts the scopes past their threshold, one at
+    a time, retrying an LLM failure later with a growing backoff. `auto`: inline with the offline
+    extractive backend (milliseconds), background with an LLM (a CPU-served model takes 30 s to minutes:
+    no agent, HTTP client or MCP call should wait for it). `flush()` extracts in the caller either way."""
     extraction_batch_segments: int = 16
     """At most this many topic segments go to the LLM in one extraction call (a flush of the buffer
     usually holds fewer, so one call per flush is typical)."""
@@ -116,6 +132,11 @@ class LightMemConfig:
         check_number(self.segment_threshold, "segment_threshold", -math.inf, low_open=True)
         check_number(self.segment_time_gap_hours, "segment_time_gap_hours", 0.0, infinite=True)
         check_int(self.buffer_token_threshold, "buffer_token_threshold", 1)
+        if self.extraction not in EXTRACTION_MODES:
+            raise ValueError(
+                "extraction (env LIGHTMEM_EXTRACTION) must be 'auto', 'inline' or 'background', "
+                f"got {self.extraction!r}"
+            )
         check_int(self.extraction_batch_segments, "extraction_batch_segments", 1)
         check_number(self.segment_context_weight, "segment_context_weight", 0.0)
         if self.unit_text_weight is not None:
@@ -152,6 +173,11 @@ class LightMemConfig:
             return self.unit_text_weight
         return 0.0 if offline else 0.5
 
+    def extracts_in_background(self, offline: bool) -> bool:
+        """Whether full buffers are extracted by a background thread: `extraction`, or when it is `auto`,
+        whether the extraction backend is an LLM (not the offline extractive one: `offline`)."""
+        return self.extraction == "background" or (self.extraction == "auto" and not offline)
+
     @classmethod
     def from_env(cls, **overrides: object) -> LightMemConfig:
         """Defaults, then LIGHTMEM_* / OPENAI_API_KEY environment variables, then `overrides`.
@@ -169,6 +195,8 @@ class LightMemConfig:
             from_env["llm_base_url"] = env["LIGHTMEM_LLM_BASE_URL"]
         if env.get("LIGHTMEM_LLM_MODEL"):
             from_env["llm_model"] = env["LIGHTMEM_LLM_MODEL"]
+        if env.get("LIGHTMEM_EXTRACTION"):
+            from_env["extraction"] = env["LIGHTMEM_EXTRACTION"]
         if env.get("OPENAI_API_KEY"):
             from_env["llm_api_key"] = env["OPENAI_API_KEY"]
         known = {f.name for f in fields(cls)}

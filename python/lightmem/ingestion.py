@@ -1,7 +1,8 @@
 """Ingestion: messages in, memory units stored.
 
-`add` embeds each turn and buffers it (`ShortTermBuffer`); once a scope's buffer is full, or at a forced
-flush, the buffered turns go through the pipeline in one pass:
+`add` embeds each turn and buffers it (`ShortTermBuffer`); once a scope's buffer is full (flushed by the
+add, or by `lightmem.background_extraction`), or at a forced flush, the buffered turns go through the
+pipeline in one pass:
 
 compress (sensory pruning) -> embed (the turn vectors buffered with them) -> segment (topic boundaries)
 -> extract (one LLM call per batch of segments, `ShortTermMemory`) -> keys (each unit's search vector)
@@ -69,18 +70,14 @@ class Ingestion:
         self._sensory = SensoryMemory(config)
         self._flush_lock = threading.Lock()
 
-    def buffer(
-        self, scope: Scope, messages: Sequence[Message], metadata: Mapping[str, Any]
-    ) -> list[MemoryItem]:
-        """Buffers `messages` (with the `metadata` of their call) and, once the scope's buffer is full,
-        flushes its finished topic segments: the units stored then (often none)."""
+    def buffer(self, scope: Scope, messages: Sequence[Message], metadata: Mapping[str, Any]) -> bool:
+        """Buffers `messages` (with the `metadata` of their call) with their turns' embeddings; whether the
+        scope's buffer is now full (due for `flush_scope`)."""
         tally: Counter[str] = Counter()
         vectors = embed_distinct(
             self._embedder, [turn_key_text(m) for m in messages], tally
         )  # flushes reuse them
-        if not self._buffer.add(scope, messages, metadata, vectors, tally):
-            return []
-        return self._flush_scope(scope, force=False)
+        return self._buffer.add(scope, messages, metadata, vectors, tally)
 
     def flush(self, scope: Optional[Scope]) -> list[MemoryItem]:
         """Flushes the whole buffer of every exact scope the query scope `scope` covers (of every scope if

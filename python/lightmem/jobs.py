@@ -30,6 +30,10 @@ class MemoryJobs:
         """The words buffered in each exact scope that has buffered messages."""
         return {scope: self._buffer.words(scope) for scope in self._buffer.scopes()}
 
+    def words(self, scope: Scope) -> int:
+        """The words buffered in the exact `scope`."""
+        return self._buffer.words(scope)
+
     def flush(self, scope: Scope, *, force: bool) -> list[MemoryItem]:
         """Flush the exact `scope` unless another process holds its claim (then nothing is done; `force`:
         its whole buffer, else its last topic segment waits for more turns): the units stored."""

@@ -1,8 +1,9 @@
 """`Memory`, the facade agents use, and its asyncio twin `AsyncMemory`: they check the arguments and
 hand each call to the part that does it.
 
-add -> `ingestion` (buffer in `short_term_buffer`; at a flush: sensory pruning and segmentation,
-       extraction by `short_term`, search keys) -> the long-term store (`store.protocol.MemoryStore`)
+add -> `ingestion` (buffer in `short_term_buffer`; at a flush, in the add or in `background_extraction`'s
+       thread: sensory pruning and segmentation, extraction by `short_term`, search keys) -> the
+       long-term store (`store.protocol.MemoryStore`)
 search -> `retrieval` (hybrid search of the units and the buffer)
 consolidate -> `sleep`
 """
@@ -18,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Optional, Union
 
+from lightmem.background_extraction import BackgroundExtraction
 from lightmem.config import LightMemConfig
 from lightmem.counted_llm import is_offline
 from lightmem.embedding import Embedder, OnnxEmbedder, embed_distinct
@@ -49,6 +51,9 @@ class MemoryStats:
     """Live memories."""
     pending_messages: int
     """Messages waiting in the short-term buffer."""
+    pending_words: int
+    """Words of those messages (an exact scope's buffer is extracted once it holds
+    `buffer_token_threshold`; with background extraction, or after an LLM failure, it may hold more)."""
     llm_calls: int
     """Answered calls to a real model (extraction and consolidation)."""
     prompt_tokens: int
@@ -88,7 +93,9 @@ class MemoryStats:
         return {**asdict(self), "words_pruned": self.words_pruned}
 
 
-_COUNTERS = tuple(f.name for f in fields(MemoryStats) if f.name not in ("memories", "pending_messages"))
+_COUNTERS = tuple(
+    f.name for f in fields(MemoryStats) if f.name not in ("memories", "pending_messages", "pending_words")
+)
 """The `MemoryStats` fields that are counters kept in the store."""
 
 
@@ -124,9 +131,15 @@ def _not_found(memory_id: str, scope: Optional[Scope]) -> MemoryNotFoundError:
     return MemoryNotFoundError(f"no memory with id {memory_id!r}{within}")
 
 
-def _close(sleep: SleepScheduler, store: MemoryStore) -> None:
+CLOSE_WAIT_S = 30.0
+"""How long `Memory.close` waits for a background extraction or consolidation in progress to end."""
+
+
+def _close(extraction: Optional[BackgroundExtraction], sleep: SleepScheduler, store: MemoryStore) -> None:
     """What `Memory.close` does, also run for a memory left open (it refers to no `Memory`)."""
-    sleep.stop(timeout=30.0)
+    if extraction is not None:
+        extraction.stop(timeout=CLOSE_WAIT_S)
+    sleep.stop(timeout=CLOSE_WAIT_S)
     store.close()
 
 
@@ -210,9 +223,12 @@ class Memory:
         )
         self._retriever = Retriever(self._store, self._embedder, self.config.keyword_weight, self.path)
         self._sleep = SleepScheduler(self._store, self._llm, self._embedder, self.config)
-        self._closer = weakref.finalize(self, _close, self._sleep, self._store)
         self.jobs = MemoryJobs(self._buffer, self._ingestion, self._sleep, self._store)
         """The slow work of this memory, for `lightmem.worker.Worker` (agents use the verbs below)."""
+        self._extraction: Optional[BackgroundExtraction] = None
+        if self.config.extracts_in_background(offline=is_offline(self._llm)):
+            self._extraction = BackgroundExtraction(self.jobs, self.config.buffer_token_threshold)
+        self._closer = weakref.finalize(self, _close, self._extraction, self._sleep, self._store)
 
     # --- context manager -----------------------------------------------------------------------
     def __enter__(self) -> Memory:
@@ -222,9 +238,11 @@ class Memory:
         self.close()
 
     def close(self) -> None:
-        """Stops a background consolidation (at its next cluster batch), saves the vector index and
-        closes the store. Pending messages stay in the buffer. A memory never closed (mem0 code has no
-        `close`) is closed so when it is garbage-collected or the interpreter exits."""
+        """Stops the background extraction (after the scope it is extracting) and consolidation (at its
+        next cluster batch), waiting at most `CLOSE_WAIT_S` seconds for them, saves the vector index and
+        closes the store. Pending messages stay in the buffer, those of an extraction still waiting for
+        the LLM then too. A memory never closed (mem0 code has no `close`) is closed so when it is
+        garbage-collected or the interpreter exits."""
         self._closer()
 
     # --- writing -------------------------------------------------------------------------------
@@ -237,11 +255,14 @@ class Memory:
         metadata: Optional[Mapping[str, Any]] = None,
         infer: bool = True,
     ) -> list[MemoryItem]:
-        """Adds conversation messages to the scope's short-term buffer.
+        """Adds conversation messages to the scope's short-term buffer (persisted: they are safe, and
+        found by `search`, as soon as `add` returns).
 
-        Once the buffer holds `buffer_token_threshold` words its finished topic segments become
-        memory units; those are returned (often none: the messages wait in the buffer, which is
-        persisted, so they are safe as soon as `add` returns). `flush` forces extraction.
+        Once the buffer holds `buffer_token_threshold` words its finished topic segments become memory
+        units: in this call, which returns them, when extraction is inline; in the memory's background
+        thread, after this call has returned [], when it is background (`LightMemConfig.extraction`:
+        by default inline with the offline backend, background with an LLM). Often no unit is made
+        yet; `flush` forces extraction.
 
         `infer=False` (mem0's): each message becomes one memory unit at once, its content verbatim
         (`source`: the message id, `event_time`: its timestamp), with no LLM call and no buffer; those
@@ -266,7 +287,12 @@ class Memory:
         try:
             if not infer:
                 return self._ingestion.store_verbatim(scope, parsed, extra)
-            return self._ingestion.buffer(scope, parsed, extra)
+            if not self._ingestion.buffer(scope, parsed, extra):
+                return []
+            if self._extraction is not None:
+                self._extraction.due(scope)
+                return []
+            return self._ingestion.flush_scope(scope, force=False, wait=False)
         except LLMError as err:
             logger.warning("extraction deferred, the messages stay in the buffer: %s", err)
             return []
@@ -280,9 +306,10 @@ class Memory:
         into long-term memory units and returns them. As everywhere, an id left out matches any value:
         `flush(user_id="a")` also flushes what was added with user_id="a" and an agent or run id.
 
-        A scope whose extraction fails (its messages stay in the buffer) does not stop the others:
-        each failure is logged with its scope, and once every scope has been tried the first failure
-        is raised (the units of the other scopes are stored)."""
+        It extracts in the caller, also when extraction is background (units the background thread
+        stores meanwhile are not returned). A scope whose extraction fails (its messages stay in the
+        buffer) does not stop the others: each failure is logged with its scope, and once every scope
+        has been tried the first failure is raised (the units of the other scopes are stored)."""
         return self._ingestion.flush(_optional_scope(user_id, agent_id, run_id))
 
     def update(
@@ -447,6 +474,7 @@ class Memory:
         return MemoryStats(
             memories=self._store.count(scope),
             pending_messages=self._buffer.count(scope),
+            pending_words=sum(self._buffer.words(exact) for exact in self._buffer.scopes(scope)),
             **{name: counters.get(name, 0) for name in _COUNTERS},
         )
 

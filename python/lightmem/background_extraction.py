@@ -1,0 +1,160 @@
+"""`BackgroundExtraction`: the daemon thread of a `Memory` (`LightMemConfig.extraction` "background") that
+extracts the short-term buffers its `add`s filled, so that `add` only buffers and returns while an LLM
+(a CPU-served model takes 30 s to minutes) works.
+
+It flushes one scope at a time through `MemoryJobs.flush`, under the store's claim on the scope: a flush
+of another thread, process or `lightmem worker` and this thread never extract the same messages, and a
+`delete_all` racing it leaves no memory of the deleted messages (the store refuses units whose messages
+left the buffer). A failed flush leaves its messages in the buffer and is tried again after a backoff
+that doubles with each failure (`retry_delay`): a scope after its own failures, and every scope after
+consecutive LLM failures (the server is down, or too slow), so a dead server sees one request per
+backoff from this memory, never a loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from typing import Optional
+
+from lightmem.jobs import MemoryJobs
+from lightmem.llm import LLMError
+from lightmem.types import Scope
+
+logger = logging.getLogger("lightmem")
+
+RETRY_FIRST_S = 5.0
+"""Seconds before a failed extraction is tried again the first time (the LLM client has retried its
+connection errors, 429s and 5xx within the call already)."""
+RETRY_MAX_S = 300.0
+"""The longest wait between two attempts."""
+
+
+def retry_delay(failures: int) -> float:
+    """Seconds to wait after `failures` (>= 1) consecutive failures: RETRY_FIRST_S doubled with each,
+    at most RETRY_MAX_S, times a random factor in [0.5, 1] so that scopes and processes that failed
+    together (a server restarting) do not all try again at the same moment."""
+    return min(RETRY_MAX_S, RETRY_FIRST_S * 2.0 ** (failures - 1)) * random.uniform(0.5, 1.0)
+
+
+class BackgroundExtraction:
+    """Extracts, in a daemon thread started by the first `due`, each scope `due` named whose buffer still
+    holds `threshold` words (its last topic segment waits for more turns, as an inline flush does)."""
+
+    def __init__(self, jobs: MemoryJobs, threshold: int) -> None:
+        self._jobs = jobs
+        self._threshold = threshold
+        self._wake = threading.Condition()
+        self._stopping = threading.Event()
+        self._due: dict[Scope, float] = {}
+        """Per exact scope to extract: the `time.monotonic()` time from which it may be tried."""
+        self._failures: dict[Scope, int] = {}
+        """Per exact scope: its consecutive failed flushes."""
+        self._llm_failures = 0
+        """Consecutive flushes (of any scope) that failed with an LLMError."""
+        self._paused_until = 0.0
+        """No flush starts before this `time.monotonic()` time (after an LLM failure)."""
+        self._thread: Optional[threading.Thread] = None
+
+    def due(self, scope: Scope) -> None:
+        """Note that the buffer of the exact `scope` is full: it is extracted soon (after its backoff, if
+        its last flush failed). Cheap; never waits for an extraction."""
+        with self._wake:
+            if self._stopping.is_set():
+                return  # closed: the messages stay in the buffer for the next open
+            self._due.setdefault(scope, time.monotonic())
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="lightmem-extraction", daemon=True)
+                self._thread.start()
+            self._wake.notify_all()
+
+    def stop(self, timeout: Optional[float] = None) -> bool:
+        """Stop the thread after its current flush, joining it for at most `timeout` seconds; True if no
+        thread is left running. A flush still waiting for the LLM then stores nothing once the store is
+        closed: its messages stay in the buffer."""
+        with self._wake:
+            self._stopping.set()
+            self._wake.notify_all()
+            thread = self._thread
+        if thread is None:
+            return True
+        if thread is threading.current_thread():  # a memory collected by its own thread's GC
+            return False
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    @property
+    def running(self) -> bool:
+        """Whether the thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        while True:
+            scope = self._next()
+            if scope is None:
+                return
+            self._flush(scope)
+
+    def _next(self) -> Optional[Scope]:
+        """The scope to flush now (the one due first), once there is one and no backoff holds; None once
+        stopping."""
+        with self._wake:
+            while not self._stopping.is_set():
+                if not self._due:
+                    self._wake.wait()
+                    continue
+                first = min(self._due, key=self._due.__getitem__)
+                wait = max(self._due[first], self._paused_until) - time.monotonic()
+                if wait <= 0:
+                    del self._due[first]
+                    return first
+                self._wake.wait(wait)
+        return None
+
+    def _flush(self, scope: Scope) -> None:
+        try:
+            if self._jobs.words(scope) < self._threshold:  # flushed or deleted meanwhile
+                self._failures.pop(scope, None)
+                return
+            items = self._jobs.flush(scope, force=False)
+        except Exception as err:  # logged; the messages stay in the buffer for the retry
+            self._failed(scope, err)
+            return
+        self._failures.pop(scope, None)
+        self._llm_failures = 0
+        if items:
+            logger.info("background extraction: %s -> %d units", scope, len(items))
+
+    def _failed(self, scope: Scope, err: Exception) -> None:
+        """Schedule the retry of `scope` (and, after an LLM failure, hold back every scope), and log why."""
+        if self._stopping.is_set():
+            logger.warning(
+                "background extraction of %s stopped at close (its messages stay in the buffer): %r",
+                scope,
+                err,
+            )
+            return
+        failures = self._failures[scope] = self._failures.get(scope, 0) + 1
+        delay = retry_delay(failures)
+        with self._wake:
+            self._due[scope] = max(self._due.get(scope, 0.0), time.monotonic() + delay)
+            if isinstance(err, LLMError):
+                self._llm_failures += 1
+                self._paused_until = time.monotonic() + retry_delay(self._llm_failures)
+        if isinstance(err, LLMError):
+            logger.warning(
+                "background extraction of %s deferred (its messages stay in the buffer), retried in %.1f s: "
+                "%s",
+                scope,
+                delay,
+                err,
+            )
+        else:
+            logger.error(
+                "background extraction of %s failed (its messages stay in the buffer), retried in %.1f s",
+                scope,
+                delay,
+                exc_info=err,
+            )
