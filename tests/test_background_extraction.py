@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from crash_worker import message_id_counts
 from fakes import HashEmbedder, LLMServer, Reply
-from lightmem import AsyncMemory, Memory, background_extraction
+from lightmem import AsyncMemory, Memory, retry_schedule
 from lightmem import memory as memory_module
 
 TURNS = [
@@ -121,7 +121,7 @@ def test_an_llm_that_is_down_is_retried_with_a_growing_backoff_and_nothing_is_lo
 ) -> None:
     """Two scopes wait while the server answers 503: one request per backoff (doubling, for every scope
     of the memory), never a loop; the messages stay buffered and searchable, then are extracted once."""
-    monkeypatch.setattr(background_extraction, "RETRY_FIRST_S", 0.2)
+    monkeypatch.setattr(retry_schedule, "RETRY_FIRST_S", 0.2)
     down = Reply(status=503, body=b'{"error": "loading model"}')
     with LLMServer() as llm, caplog.at_level(logging.WARNING), open_memory(tmp_path / "mem", llm) as memory:
         llm.script(down, down, down)

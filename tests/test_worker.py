@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from crash_worker import sentence
 from fakes import HashEmbedder, LLMServer, Reply
+from lightmem import retry_schedule
 from lightmem.embedding import OnnxEmbedder
 from lightmem.memory import Memory
 from lightmem.store.postgres.store import PostgresStore
@@ -127,3 +129,26 @@ def test_a_worker_rests_after_the_model_answered_twice_with_nothing_usable(tmp_p
         assert worker.run_once() and worker.stats.consolidations == 1 and len(server.requests) == 2
         assert not worker.run_once() and not worker.run_once()  # nothing left to do: it rests
     assert worker.stats.consolidations == 1 and len(server.requests) == 2 and worker.stats.errors == 0
+
+
+def test_a_failed_flush_waits_for_a_growing_backoff_not_for_the_next_poll(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker facing a dead LLM server tried every due scope again at every poll (1 s by default): a
+    failing request per poll and scope, each with a traceback in the log, for as long as it was down."""
+    monkeypatch.setattr(retry_schedule, "RETRY_FIRST_S", 0.2)
+    with (
+        LLMServer(Reply(status=503, body=b'{"error": "loading model"}')) as llm,
+        Memory(tmp_path / "mem", embedder=HashEmbedder(), llm=llm.client(max_retries=0)) as memory,
+    ):
+        turns = [{"role": "user", "content": f"I adopted a cat named Miso {i}"} for i in range(3)]
+        memory.add(turns, user_id="a")
+        worker = Worker(memory, idle_s=0.0, poll_s=0.01, consolidate=False)
+        thread = threading.Thread(target=worker.run)
+        thread.start()
+        time.sleep(1.0)
+        worker.stop()
+        thread.join(timeout=10)
+        # attempts at 0 s, then after 0.1-0.2, 0.2-0.4, 0.4-0.8 s more: 2 to 4 within the second
+        assert 2 <= len(llm.requests) <= 4 and worker.stats.errors == len(llm.requests)
+        assert memory.stats(user_id="a").pending_messages == 3

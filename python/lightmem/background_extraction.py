@@ -6,37 +6,24 @@ It flushes one scope at a time through `MemoryJobs.flush`, under the store's cla
 of another thread, process or `lightmem worker` and this thread never extract the same messages, and a
 `delete_all` racing it leaves no memory of the deleted messages (the store refuses units whose messages
 left the buffer). A failed flush leaves its messages in the buffer and is tried again after a backoff
-that doubles with each failure (`retry_delay`): a scope after its own failures, and every scope after
-consecutive LLM failures (the server is down, or too slow), so a dead server sees one request per
-backoff from this memory, never a loop.
+that doubles with each failure (`lightmem.retry_schedule`): a scope after its own failures, and every
+scope after consecutive LLM failures (the server is down, or too slow), so a dead server sees one
+request per backoff from this memory, never a loop.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from typing import Optional
 
 from lightmem.jobs import MemoryJobs
 from lightmem.llm import LLMError
+from lightmem.retry_schedule import RetrySchedule, retry_delay
 from lightmem.types import Scope
 
 logger = logging.getLogger("lightmem")
-
-RETRY_FIRST_S = 5.0
-"""Seconds before a failed extraction is tried again the first time (the LLM client has retried its
-connection errors, 429s and 5xx within the call already)."""
-RETRY_MAX_S = 300.0
-"""The longest wait between two attempts."""
-
-
-def retry_delay(failures: int) -> float:
-    """Seconds to wait after `failures` (>= 1) consecutive failures: RETRY_FIRST_S doubled with each,
-    at most RETRY_MAX_S, times a random factor in [0.5, 1] so that scopes and processes that failed
-    together (a server restarting) do not all try again at the same moment."""
-    return min(RETRY_MAX_S, RETRY_FIRST_S * 2.0 ** (failures - 1)) * random.uniform(0.5, 1.0)
 
 
 class BackgroundExtraction:
@@ -50,8 +37,7 @@ class BackgroundExtraction:
         self._stopping = threading.Event()
         self._due: dict[Scope, float] = {}
         """Per exact scope to extract: the `time.monotonic()` time from which it may be tried."""
-        self._failures: dict[Scope, int] = {}
-        """Per exact scope: its consecutive failed flushes."""
+        self._retries = RetrySchedule()
         self._llm_failures = 0
         """Consecutive flushes (of any scope) that failed with an LLMError."""
         self._paused_until = 0.0
@@ -116,13 +102,13 @@ class BackgroundExtraction:
     def _flush(self, scope: Scope) -> None:
         try:
             if self._jobs.words(scope) < self._threshold:  # flushed or deleted meanwhile
-                self._failures.pop(scope, None)
+                self._retries.succeeded(scope)
                 return
             items = self._jobs.flush(scope, force=False)
         except Exception as err:  # logged; the messages stay in the buffer for the retry
             self._failed(scope, err)
             return
-        self._failures.pop(scope, None)
+        self._retries.succeeded(scope)
         self._llm_failures = 0
         if items:
             logger.info("background extraction: %s -> %d units", scope, len(items))
@@ -136,10 +122,9 @@ class BackgroundExtraction:
                 err,
             )
             return
-        failures = self._failures[scope] = self._failures.get(scope, 0) + 1
-        delay = retry_delay(failures)
+        delay = self._retries.failed(scope)
         with self._wake:
-            self._due[scope] = max(self._due.get(scope, 0.0), time.monotonic() + delay)
+            self._due[scope] = max(self._due.get(scope, 0.0), self._retries.ready_at(scope))
             if isinstance(err, LLMError):
                 self._llm_failures += 1
                 self._paused_until = time.monotonic() + retry_delay(self._llm_failures)

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Optional
 
 from lightmem.memory import Memory
+from lightmem.retry_schedule import RetrySchedule
 from lightmem.types import Scope
 
 logger = logging.getLogger("lightmem")
@@ -46,7 +47,9 @@ class Worker:
     `threshold`: words buffered in a scope that make it due for a flush (default: the memory's
     `buffer_token_threshold`; the last topic segment then waits for more turns, as in `add`). `idle_s`: a
     scope whose buffer has not changed for this long is flushed whole. `poll_s`: pause between looks at
-    the store when there is nothing to do. `consolidate`: False for a worker that only flushes.
+    the store when there is nothing to do. `consolidate`: False for a worker that only flushes. A scope
+    whose flush failed waits for a backoff that doubles with each failure (`lightmem.retry_schedule`),
+    not for the next poll.
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class Worker:
         self._stopping = threading.Event()
         self._seen: dict[Scope, tuple[int, float]] = {}
         """Per exact scope: the words buffered when last looked at, and since when they have not changed."""
+        self._retries = RetrySchedule()
 
     def stop(self) -> None:
         """End `run` after the current job (safe to call from a signal handler or another thread)."""
@@ -112,6 +116,8 @@ class Worker:
             before, since = self._seen.get(scope, (-1, now))
             since = since if words == before else now
             seen[scope] = (words, since)
+            if self._retries.ready_at(scope) > now:
+                continue  # its last flush failed: it waits for its backoff
             if now - since >= self._idle_s:
                 due.append((scope, True))
             elif words >= self._threshold:
@@ -124,9 +130,15 @@ class Worker:
         try:
             items = self.memory.jobs.flush(scope, force=force)
         except Exception:
-            logger.exception("worker: the flush of %s failed; its messages stay in the buffer", scope)
+            delay = self._retries.failed(scope)
+            logger.exception(
+                "worker: the flush of %s failed; its messages stay in the buffer, retried in %.1f s",
+                scope,
+                delay,
+            )
             self.stats.errors += 1
             return False
+        self._retries.succeeded(scope)
         self.stats.flushes += 1
         self.stats.units += len(items)
         if items:
