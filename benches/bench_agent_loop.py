@@ -3,11 +3,16 @@ turns ago. Reports how often that turn is in the top 5 of `search` (what was jus
 at once, before any flush), with `add` and `search` latency percentiles and the load average.
 
     python benches/bench_agent_loop.py [FILES...] [--limit 5] [--seed 0] [--probes questions|keywords]
-        [--buffer-sizes 0,100,1000]
+        [--buffer-sizes 0,100,1000] [--llm-delay 1.5 [--llm-turns 150] [--llm-threshold 100]]
 
 The probes (`probes_by_turn`) are LoCoMo's own single-evidence questions, or a turn's own keywords; each
 is asked after a random 1-5 further turns (seeded), in the default configuration (offline, buffer
 threshold as shipped), so most probed turns are still in the short-term buffer when they are asked about.
+
+`--llm-delay S` times, instead, `add` with an LLM whose every answer takes S seconds (the mock server of
+`lightmem_bench.mock_server`, as a slow local model), side by side with extraction inline and in the
+background (`LightMemConfig.extraction`): the first `--llm-turns` turns, a buffer threshold of
+`--llm-threshold` words, and the percentiles of every add and of the adds that filled the buffer.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from lightmem.conversations import Conversation, load_conversations
 from lightmem.retrieval import keywords
 from lightmem_bench.locomo import default_paths
 from lightmem_bench.metrics import percentiles_ms
+from lightmem_bench.mock_server import MockLLMServer
 
 MAX_DELAY_TURNS = 5
 
@@ -131,6 +137,44 @@ def search_with_buffer(
     return percentiles_ms(seconds)
 
 
+def add_latency(turns: Sequence[dict[str, Any]], base_url: str, extraction: str, threshold: int) -> str:
+    """Plays `turns` into a fresh memory extracting with the LLM at `base_url` (`extraction`: inline or
+    background) and says how long its adds took: all of them, and those that filled the buffer."""
+    every: list[float] = []
+    filled: list[float] = []
+    options: dict[str, Any] = {"llm_base_url": base_url, "llm_model": "mock", "extraction": extraction}
+    with tempfile.TemporaryDirectory() as directory:
+        start_all = time.perf_counter()
+        with Memory(directory, buffer_token_threshold=threshold, **options) as memory:
+            memory.search("warm up the embedder", user_id="warm-up")
+            for message in turns:
+                words = memory.stats(user_id="agent").pending_words + len(message["content"].split())
+                full = words >= threshold
+                start = time.perf_counter()
+                memory.add(message, user_id="agent")
+                (filled if full else every).append(time.perf_counter() - start)
+            every += filled
+            played = time.perf_counter() - start_all
+            units = memory.stats(user_id="agent").units_extracted
+        closed = time.perf_counter() - start_all
+    p_all = ", ".join(f"{k} {v:.1f}" for k, v in percentiles_ms(every).items())
+    p_filled = ", ".join(f"{k} {v:.1f}" for k, v in percentiles_ms(filled).items())
+    return (
+        f"{extraction:>10}: add ms {p_all} (all {len(every)}); {p_filled} (the {len(filled)} that left the "
+        f"buffer full); turns played in {played:.1f} s, {units} units by then, closed at {closed:.1f} s"
+    )
+
+
+def play_probes(conversations: Sequence[Conversation], args: argparse.Namespace) -> None:
+    """`run` on each conversation, and the share of probes found over all."""
+    results = []
+    for conversation in conversations:
+        results.append(run(conversation, args.limit, args.seed, args.probes))
+        print(results[-1])
+    found, probes = sum(r.found for r in results), sum(r.probes for r in results)
+    print(f"all: {found}/{probes} = {found / probes:.3f} of the probes found in the top {args.limit}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="*", type=Path, help="LoCoMo files (default: ../shared/data/locomo)")
@@ -140,25 +184,36 @@ def main() -> None:
     parser.add_argument(
         "--buffer-sizes", default="", help="also time search with these many turns buffered, e.g. 0,100,1000"
     )
+    parser.add_argument(
+        "--llm-delay", type=float, help="instead: time add, inline and background, with an LLM this slow (s)"
+    )
+    parser.add_argument("--llm-turns", type=int, default=150, help="turns played with the LLM (default 150)")
+    parser.add_argument("--llm-threshold", type=int, default=100, help="buffer threshold then (default 100)")
     args = parser.parse_args()
     paths = args.files or default_paths()
     if not paths:
         raise SystemExit("no LoCoMo files given and none found in ../shared/data/locomo")
     print(f"load average before: {os.getloadavg()[0]:.1f}")
-    results = []
-    for path in paths:
-        for conversation in load_conversations(path):
-            results.append(run(conversation, args.limit, args.seed, args.probes))
-            print(results[-1])
-    found, probes = sum(r.found for r in results), sum(r.probes for r in results)
-    print(f"all: {found}/{probes} = {found / probes:.3f} of the probes found in the top {args.limit}")
     conversations = [c for path in paths for c in load_conversations(path)]
     # one agent's long history: the conversations one after the other (their turn ids made distinct)
     turns = [{**m, "id": f"{c.name}/{m['id']}"} for c in conversations for s in c.sessions for m in s]
-    questions = [q.question for q in conversations[0].questions][:100]
-    for size in [int(n) for n in args.buffer_sizes.split(",") if n]:
-        timing = ", ".join(f"{k} {v:.1f}" for k, v in search_with_buffer(turns, questions, size).items())
-        print(f"search ms with {size} of {len(turns)} turns buffered, the rest in long-term memory: {timing}")
+    if args.llm_delay is not None:
+        print(
+            f"add with an LLM answering in {args.llm_delay} s: the first {args.llm_turns} turns, "
+            f"buffer threshold {args.llm_threshold} words"
+        )
+        with MockLLMServer(delay_s=args.llm_delay) as server:
+            for extraction in ("inline", "background"):
+                print(add_latency(turns[: args.llm_turns], server.base_url, extraction, args.llm_threshold))
+    else:
+        play_probes(conversations, args)
+        questions = [q.question for q in conversations[0].questions][:100]
+        for size in [int(n) for n in args.buffer_sizes.split(",") if n]:
+            timing = ", ".join(f"{k} {v:.1f}" for k, v in search_with_buffer(turns, questions, size).items())
+            print(
+                f"search ms with {size} of {len(turns)} turns buffered, the rest in long-term memory: "
+                f"{timing}"
+            )
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

@@ -15,6 +15,7 @@ import contextlib
 import json
 import re
 import threading
+import time
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Optional
@@ -97,9 +98,11 @@ class MockLLM:
 class MockLLMServer(LocalServer):
     """The mock server in a background thread; a context manager. `base_url` ends in `/v1`."""
 
-    def __init__(self, port: int = 0, embedder: Optional[Embedder] = None) -> None:
+    def __init__(self, port: int = 0, embedder: Optional[Embedder] = None, delay_s: float = 0.0) -> None:
+        """`delay_s`: seconds each chat answer takes, as a slow model's would."""
         self.llm = MockLLM()
         self.embedder = embedder
+        self.delay_s = delay_s
         self.requests = 0
         self._lock = threading.Lock()
         super().__init__(_handler_class(self), "mock-llm", port)
@@ -119,6 +122,7 @@ class MockLLMServer(LocalServer):
         if not isinstance(messages, list):
             raise MockRequestError("'messages' must be a list")
         text = self.llm.reply(messages)
+        time.sleep(self.delay_s)
         prompt_tokens = estimate_tokens(*(str(m.get("content", "")) for m in messages))
         completion_tokens = estimate_tokens(text)
         return {
@@ -181,13 +185,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
     parser.add_argument("--embeddings", action="store_true", help="also serve /v1/embeddings (ONNX model)")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds each chat answer takes (default 0)")
     args = parser.parse_args(argv)
     embedder = None
     if args.embeddings:
         from lightmem.embedding import OnnxEmbedder
 
         embedder = OnnxEmbedder()
-    with MockLLMServer(args.port, embedder) as server:
+    with MockLLMServer(args.port, embedder, delay_s=args.delay) as server:
         print(f"mock LLM server at {server.base_url} (model {MODEL!r}); Ctrl-C stops it", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
