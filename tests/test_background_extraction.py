@@ -35,13 +35,13 @@ def wait_for(condition: Callable[[], object], timeout: float = 15.0) -> None:
         time.sleep(0.02)
 
 
-def open_memory(path: Path, llm: LLMServer, **options: object) -> Memory:
+def open_memory(path: Path | str, llm: LLMServer, **options: object) -> Memory:
     """A memory extracting with `llm`, its defaults otherwise (an LLM: background extraction)."""
     client = llm.client(timeout_s=10.0, max_retries=0)
     return Memory(path, embedder=HashEmbedder(), llm=client, buffer_token_threshold=10, **options)
 
 
-def each_once(path: Path) -> None:
+def each_once(path: Path | str) -> None:
     """Every message of TURNS is in the buffer or in the source of a live unit, and in one place only."""
     pending, units = message_id_counts(path, HashEmbedder().dim, users=("u",))
     assert sorted((pending + units).elements()) == sorted(IDS)
@@ -86,15 +86,15 @@ def test_async_memory_returns_before_the_llm_answers(tmp_path: Path) -> None:
         asyncio.run(scenario(llm))
 
 
-def test_close_during_an_extraction_waits_for_it_and_loses_nothing(tmp_path: Path) -> None:
+def test_close_during_an_extraction_waits_for_it_and_loses_nothing(store_location: str) -> None:
     with LLMServer(delay_s=1.0) as llm:
-        memory = open_memory(tmp_path / "mem", llm)
+        memory = open_memory(store_location, llm)
         memory.add(TURNS, user_id="u")
         wait_for(lambda: llm.requests)  # the model is working on it
         memory.close()
-        units = message_id_counts(tmp_path / "mem", HashEmbedder().dim, users=("u",))[1]
+        units = message_id_counts(store_location, HashEmbedder().dim, users=("u",))[1]
         assert units, "close waited for the extraction in progress, whose units are stored"
-        each_once(tmp_path / "mem")
+        each_once(store_location)
 
 
 def test_close_that_cannot_wait_for_the_llm_leaves_the_messages_buffered(
@@ -142,12 +142,12 @@ def test_an_llm_that_is_down_is_retried_with_a_growing_backoff_and_nothing_is_lo
 
 
 def test_delete_all_during_an_extraction_leaves_no_memory_of_the_deleted_messages(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    store_location: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     with (
         LLMServer(delay_s=1.0) as llm,
         caplog.at_level(logging.INFO),
-        open_memory(tmp_path / "mem", llm) as memory,
+        open_memory(store_location, llm) as memory,
     ):
         memory.add(TURNS, user_id="u")
         wait_for(lambda: llm.requests)  # the model is extracting them
@@ -160,7 +160,7 @@ def test_delete_all_during_an_extraction_leaves_no_memory_of_the_deleted_message
         llm.delay_s = 0.0
         memory.add(TURNS, user_id="u")  # the scope forgot the ids: the same messages are new again
         wait_for(lambda: memory.get_all(user_id="u"))
-        each_once(tmp_path / "mem")
+        each_once(store_location)
 
 
 def test_the_extraction_setting_is_checked_and_read_from_the_environment(
