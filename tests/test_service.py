@@ -517,7 +517,7 @@ def test_an_add_past_the_threshold_answers_before_a_slow_llm_does(tmp_path: Path
         {"role": "user", "content": "I moved to Lyon last May for a new job at the museum."},
         {"role": "user", "content": "My sister Lena visits me in Lyon every June with her kids."},
     ]
-    with LLMServer(delay_s=3.0) as llm:
+    with LLMServer(delay_s=2.0) as llm:
         running = start(
             tmp_path / "memory",
             KeyRing({}),
@@ -529,7 +529,7 @@ def test_an_add_past_the_threshold_answers_before_a_slow_llm_does(tmp_path: Path
             with httpx.Client(base_url=running.url, timeout=30) as http:
                 begin = time.monotonic()
                 added = http.post("/memories", json={"messages": turns, "user_id": "ann"})
-                assert time.monotonic() - begin < 1.5 and added.json() == {"results": []}, added.text
+                assert time.monotonic() - begin < 1.0 and added.json() == {"results": []}, added.text
                 hits = http.post("/search", json={"query": "Lyon", "user_id": "ann"}).json()["results"]
                 assert any("moved to Lyon" in hit["memory"] for hit in hits)  # the buffer, searched at once
                 end = time.monotonic() + 30
