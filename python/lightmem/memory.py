@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import weakref
 from collections import Counter
 from collections.abc import Mapping
@@ -136,10 +137,14 @@ CLOSE_WAIT_S = 30.0
 
 
 def _close(extraction: Optional[BackgroundExtraction], sleep: SleepScheduler, store: MemoryStore) -> None:
-    """What `Memory.close` does, also run for a memory left open (it refers to no `Memory`)."""
+    """What `Memory.close` does, also run for a memory left open (it refers to no `Memory`): both threads
+    are told to stop at once, and waited for within one CLOSE_WAIT_S."""
+    deadline = time.monotonic() + CLOSE_WAIT_S
     if extraction is not None:
-        extraction.stop(timeout=CLOSE_WAIT_S)
+        extraction.stop(timeout=0.0)
     sleep.stop(timeout=CLOSE_WAIT_S)
+    if extraction is not None:
+        extraction.stop(timeout=max(deadline - time.monotonic(), 0.0))
     store.close()
 
 
