@@ -30,25 +30,30 @@ def bench() -> ModuleType:
     return module
 
 
-FIXED = ["x001", "x005", "x053", "x054", "x059", "k003", "k021", "k034"]
+FIXED = ["x001", "x005", "x053", "x054", "x059", "k003", "k021"]
 """Faithful answers of the labelled set that the checks refused (pronouns, "will not", number words,
-an update saying what the newer memory says, a merge writing numbers in words)."""
+an update saying what the newer memory says, a merge writing numbers in words). k034 ("Eli is 7 years
+old." updated to what "Eli turned 8 on 2 March" of the same date says) is refused again since a memory
+supersedes only one of an earlier date."""
 NEWLY_REFUSED = ["k015", "k026", "k053", "k090", "k104", "k060"]
 """Inventions of the labelled set that the checks accepted: the newer memory deleted for, or rewritten
 from, an older one; a deletion of "Nina's kids are 6 and 9" for "Nina has two children"."""
 
 
 def test_the_labelled_answers_are_read_as_measured() -> None:
-    """Each check keeps at least 95% of the faithful answers and refuses at least as many inventions as
-    measured in session 8 (before: 91%, 89% and 100% faithful kept; 28, 11 and 6 inventions refused)."""
+    """Each check keeps at least the faithful answers and refuses at least as many inventions as measured
+    in session 8 (before: 91%, 89% and 100% faithful kept; 28, 11 and 6 inventions refused). Deletions
+    and rewrites justified by a memory of the same date are refused since SmolLM2-135M deleted a memory
+    for another of the same day that shared the speaker's name and "music": faithful deletions kept
+    100% -> 86%, inventions refused 10 -> 16."""
     checks = bench()
     results = {outcome.id: outcome for outcome in checks.outcomes(checks.load())}
     assert all(results[key].accepted for key in FIXED), [results[k] for k in FIXED if not results[k].accepted]
     assert not any(results[key].accepted for key in NEWLY_REFUSED)
-    for check, refused in (("grounded", 27), ("rewrite", 10), ("delete", 10)):
+    for check, kept_share, refused in (("grounded", 0.95, 27), ("rewrite", 0.93, 12), ("delete", 0.85, 16)):
         faithful = [r.accepted for r in results.values() if r.check == check and r.label == "faithful"]
         invented = [r.accepted for r in results.values() if r.check == check and r.label == "invented"]
-        assert sum(faithful) >= 0.95 * len(faithful) and invented.count(False) >= refused, check
+        assert sum(faithful) >= kept_share * len(faithful) and invented.count(False) >= refused, check
 
 
 MONDAY = datetime(2024, 4, 15, 18, 30)
@@ -156,16 +161,16 @@ def test_a_faithful_consolidation_change_stands(
                 (day(60), "Lena quit her job at the Leeds office."),
             ],
             {"memory": 2, "action": "delete"},
-            "an older one supersedes nothing",
+            "of a later date, supersedes it",
         ),
-        (SINGER, {"memory": 2, "action": "delete"}, "an older one supersedes nothing"),
+        (SINGER, {"memory": 2, "action": "delete"}, "of a later date, supersedes it"),
         # rewrites into other words, and a deletion no memory accounts for
         (OFFICE, {"memory": 1, "action": "update", "text": "Lena loves her new colleagues."}, "keeps 1 of"),
         (SINGER, {"memory": 1, "action": "update", "text": "Omar is a famous opera star."}, "keeps 1 of"),
         (
             [(day(0), "Kim reads crime novels."), (day(9), "Kim's cat is called Rex.")],
             {"memory": 1, "action": "delete"},
-            "repeats or supersedes",
+            "only for one that repeats it",
         ),
     ],
 )

@@ -630,7 +630,28 @@ def test_a_deletion_no_other_memory_accounts_for_is_dropped() -> None:
     deletions = [{"memory": number, "action": "delete"} for number in (1, 3, 4)]
     answer = read_consolidate_answer(_changes(*deletions), music)
     assert [d.action for d in answer.decisions] == ["keep", "keep", "keep", "delete", "keep"]
-    assert len(answer.problems) == 2 and all("repeats or supersedes it" in p for p in answer.problems)
+    assert len(answer.problems) == 2 and all("only for one that repeats it" in p for p in answer.problems)
+
+
+def test_a_memory_is_not_deleted_for_one_of_the_same_date_that_does_not_repeat_it() -> None:
+    """SmolLM2-135M deleted "Melanie: I'm a fan of both classical like Bach and Mozart ..." for "Melanie: I
+    play clarinet! ..." said the same day (LoCoMo conversation 26): they shared the speaker's name,
+    "music" and an image caption's words, a third of the deleted one's, and the only memory of her taste
+    in music was gone. Only a memory of a later date supersedes one; another must repeat it."""
+    same_day = datetime(2023, 8, 28)
+    taste = (
+        "Dana: I love jazz like Coltrane and Monk, and modern music too. [shares an image: photo of vinyl]"
+    )
+    cello = "Dana: I play the cello, it's how I relax! [shares an image: photo of sheet music]"
+    deletion = _changes({"memory": 1, "action": "delete"})
+    answer = read_consolidate_answer(deletion, [[("m1", taste, same_day), ("m2", cello, same_day)]])
+    assert [d.action for d in answer.decisions] == ["keep", "keep"] and "of a later date" in answer.problems[
+        0
+    ]
+    repeated = [("m1", taste, same_day), ("m2", f"{taste} Coltrane most of all.", same_day)]
+    assert read_consolidate_answer(deletion, [repeated]).decisions[0].action == "delete"
+    later = [("m1", "Dana lives in Leeds.", same_day), ("m2", "Dana moved to York.", datetime(2023, 9, 2))]
+    assert read_consolidate_answer(deletion, [later]).decisions[0].action == "delete"
 
 
 @pytest.mark.parametrize(

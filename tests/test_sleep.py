@@ -73,6 +73,16 @@ def add(
     return items
 
 
+def add_days_apart(store: SQLiteStore, embedder: OnnxEmbedder, texts: Sequence[str]) -> list[MemoryItem]:
+    """Store units each a day later than the one before (a memory supersedes only one of an earlier
+    date)."""
+    return [
+        item
+        for i, text in enumerate(texts)
+        for item in add(store, embedder, [text], day(f"2024-01-{i + 1:02d}"))
+    ]
+
+
 def texts_of(store: SQLiteStore, scope: Scope = ALICE) -> list[str]:
     return [item.text for item in store.get_all(scope)]
 
@@ -358,7 +368,7 @@ def test_two_invalid_answers_keep_the_memories_and_are_not_asked_again(
 
 
 def test_an_unjudged_cluster_is_asked_again_when_a_new_unit_joins_it(store, embedder) -> None:
-    paris, berlin = add(store, embedder, ["Alice lives in Paris", "Alice moved to Berlin"])
+    paris, berlin = add_days_apart(store, embedder, ["Alice lives in Paris", "Alice moved to Berlin"])
     unusable = Reply(content="Sure! Alice moved, so her old home is outdated.")
     with LLMServer() as server:
         server.script(unusable, unusable)
@@ -370,7 +380,9 @@ def test_an_unjudged_cluster_is_asked_again_when_a_new_unit_joins_it(store, embe
             0,
             2,
         )
-        (works,) = add(store, embedder, ["Alice now works in Berlin"])  # cosine 0.67 and 0.85 with them
+        (works,) = add(
+            store, embedder, ["Alice now works in Berlin"], day("2024-01-03")
+        )  # cosine 0.67 and 0.85 with them
         server.script(Reply(content=json.dumps({"changes": [{"memory": 1, "action": "delete"}]})))
         third = consolidate(store, server.client(), embedder, CONFIG)
     assert request_texts(server)[2] == {paris.text, berlin.text, works.text}  # the old members with it
@@ -421,7 +433,7 @@ def test_an_llm_failure_defers_the_clusters_to_the_next_pass(store, embedder, fa
 def test_an_unusable_answer_is_asked_again_with_a_note(store, embedder, first: Reply, note: str) -> None:
     """A consolidation answer with nothing usable was deferred at once: the same clusters went to the
     model again at the next pass, unchanged, and a small model gave the same answer again."""
-    add(store, embedder, ["Alice lives in Paris", "Alice moved to Berlin"])
+    add_days_apart(store, embedder, ["Alice lives in Paris", "Alice moved to Berlin"])
     with LLMServer() as server:
         server.script(first, Reply(content='{"changes": [{"memory": 1, "action": "delete"}]}'))
         report = consolidate(store, server.client(), embedder, CONFIG)
@@ -456,7 +468,7 @@ def test_a_rewrite_into_words_the_memory_never_said_is_dropped(store, embedder, 
 
 
 def test_a_usable_answer_is_not_asked_again(store, embedder, caplog) -> None:
-    add(store, embedder, ["Alice lives in Paris", "Alice moved to Berlin"])
+    add_days_apart(store, embedder, ["Alice lives in Paris", "Alice moved to Berlin"])
     answer = {"changes": [{"memory": 1, "action": "delete"}, {"memory": 2, "action": "replace"}]}
     with LLMServer() as server, caplog.at_level(logging.WARNING, logger="lightmem"):
         server.script(Reply(content=json.dumps(answer)))

@@ -477,9 +477,10 @@ def read_consolidate_answer(text: str, clusters: Sequence[Sequence[ClusterMember
     scope's memories, and a decision may only touch those), an unknown action, an update or merge without
     text, a merge into itself, into a memory of another cluster or into one the answer also merges or
     deletes, a second new text for one memory, a new text that keeps less than `REWRITE_KEEPS` of the
-    words of a memory it replaces unless it says what a newer memory says (`_check_rewrite`), a
-    deletion that no other memory of the cluster accounts for, or only an older one that does not
-    repeat it (`_check_delete`); two different decisions for one memory drop both (it is kept).
+    words of a memory it replaces unless it says what a memory of a later date says (`_check_rewrite`),
+    a deletion that no other memory of the cluster accounts for, or only one of the same or an earlier
+    date that does not repeat it (`_check_delete`); two different decisions for one memory drop both (it
+    is kept).
     Raises `InvalidLLMOutput` when no item can be read, or for more than `DECISIONS_PER_MEMORY` items
     per memory of the request.
     """
@@ -587,8 +588,8 @@ def _check_rewrite(
             continue
         raise InvalidLLMOutput(
             f"its new text keeps {len(old & new)} of the {len(old)} words of memory {memory_id!r}: a "
-            "rewrite keeps what the memory says (at least half its words) or says what a newer memory "
-            "of its cluster says"
+            "rewrite keeps what the memory says (at least half its words) or says what a memory of its "
+            "cluster of a later date says"
         )
 
 
@@ -596,14 +597,14 @@ def _replaced(
     memory_id: str, new: set[str], texts: Mapping[str, str], others: Mapping[str, list[str]], times: Times
 ) -> bool:
     """Whether a new text of words `new` replaces memory `memory_id` with what another memory of its
-    cluster says, one that is not older and would account for its deletion (`DELETE_COVERED` of its
+    cluster says, one of a later date that would account for its deletion (`DELETE_COVERED` of its
     content words): the two memories hold `DELETE_REPEATED` of the new text's words."""
     content = word_stems(texts[memory_id], content_only=True)
     own = word_stems(texts[memory_id])
     for other in others[memory_id]:
         words = word_stems(texts[other])
         if (
-            not _older(times[other], times[memory_id])
+            _later(times[other], times[memory_id])
             and len(content & words) >= DELETE_COVERED * len(content)
             and len(new & (words | own)) >= DELETE_REPEATED * len(new)
         ):
@@ -613,22 +614,24 @@ def _replaced(
 
 DELETE_COVERED = 1 / 3
 """Least share of a deleted memory's content words (`word_stems`) that another memory of its cluster,
-not older, holds."""
+of a later date, holds: it supersedes the deleted one."""
 DELETE_REPEATED = 2 / 3
-"""Least share of a deleted memory's content words (`word_stems`) that an older memory of its cluster
-holds: it repeats the deleted one."""
+"""Least share of a deleted memory's content words (`word_stems`) that another memory of its cluster,
+of the same or an earlier date, holds: it repeats the deleted one."""
 
 
 def _check_delete(
     decision: Decision, texts: Mapping[str, str], others: Mapping[str, list[str]], times: Times
 ) -> None:
     """InvalidLLMOutput when a deleted memory has less than `DELETE_COVERED` of its content words in
-    every other memory of its cluster that is not older, and less than `DELETE_REPEATED` in every older
+    every other memory of its cluster of a later date, and less than `DELETE_REPEATED` in every other
     one: a memory is deleted because a newer one supersedes it, or another repeats it, and such a one is
     about the same thing ("Alice lives in Paris" superseded by "Alice moved to Berlin": 1 of 3), while
-    an older memory supersedes nothing (deleting "Alice moved to Berlin" for "Alice lives in Paris"
-    loses the news). SmolLM2-135M deleted 15 memories of one conversation, among them "started acoustic
-    guitar about five years ago", which no other memory said."""
+    a memory of the same or an earlier date supersedes nothing (deleting "Alice moved to Berlin" for
+    "Alice lives in Paris" loses the news; SmolLM2-135M deleted "I'm a fan of classical like Bach and
+    Mozart" for "I play clarinet!" of the same day, which shared the speaker's name and "music"). The
+    same model deleted 15 memories of one conversation, among them "started acoustic guitar about five
+    years ago", which no other memory said."""
     if decision.action != "delete":
         return
     old = word_stems(texts[decision.memory_id], content_only=True)
@@ -637,21 +640,21 @@ def _check_delete(
     best = 0
     for other in others[decision.memory_id]:
         held = len(old & word_stems(texts[other]))
-        older = _older(times[other], times[decision.memory_id])
-        if held >= (DELETE_REPEATED if older else DELETE_COVERED) * len(old):
+        later = _later(times[other], times[decision.memory_id])
+        if held >= (DELETE_COVERED if later else DELETE_REPEATED) * len(old):
             return
         best = max(best, held)
     raise InvalidLLMOutput(
         f"no other memory of its cluster holds more than {best} of the {len(old)} words of memory "
-        f"{decision.memory_id!r}: a memory is deleted only for one that repeats or supersedes it (an older "
-        "one supersedes nothing)"
+        f"{decision.memory_id!r}: a memory is deleted only for one that repeats it or, of a later date, "
+        "supersedes it"
     )
 
 
-def _older(when: Optional[datetime], than: Optional[datetime]) -> bool:
-    """Whether a memory of time `when` is older than one of time `than` by date (as the request shows
-    them); a memory without a time is older than none."""
-    return when is not None and than is not None and when.date() < than.date()
+def _later(when: Optional[datetime], than: Optional[datetime]) -> bool:
+    """Whether a memory of time `when` is of a later date than one of time `than` (dates, as the request
+    shows them); a memory without a time may be later than any."""
+    return when is None or than is None or when.date() > than.date()
 
 
 def _memory_ref(value: Any, ids: Sequence[str], where: str) -> Optional[str]:
