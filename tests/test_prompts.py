@@ -654,6 +654,17 @@ def test_a_memory_is_not_deleted_for_one_of_the_same_date_that_does_not_repeat_i
     assert read_consolidate_answer(deletion, [later]).decisions[0].action == "delete"
 
 
+def test_a_name_and_a_pleasantry_do_not_account_for_a_deletion() -> None:
+    """SmolLM2-135M deleted "Melanie: The sign was just a precaution, I had a great time. But thank you
+    for your concern" for a later "Caroline: Thanks, Melanie! I drew it. ..." (LoCoMo conversation 26):
+    "melanie" and "thank" were a third of its content words. Pleasantries carry no fact."""
+    alarm = "Dana: The fire alarm was just a drill, I had a great time. Thanks for your concern!"
+    later = "Femi: Thanks, Dana! I painted it myself, it stands for courage."
+    cluster = [("m1", alarm, datetime(2023, 9, 13)), ("m2", later, datetime(2023, 10, 13))]
+    answer = read_consolidate_answer(_changes({"memory": 1, "action": "delete"}), [cluster])
+    assert answer.decisions[0].action == "keep" and "holds more than 1 of the 5 words" in answer.problems[0]
+
+
 @pytest.mark.parametrize(
     ("items", "problem"),
     [

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from lightmem import _core
 from lightmem.prune_rules import claim_class
-from lightmem.sensory import is_common_word
+from lightmem.sensory import is_content_word
 
 _WORD = re.compile(r"[^\W_]+")
 _UNSPACED = re.compile(
@@ -99,8 +99,9 @@ def answer_words(text: str) -> set[str]:
 def word_stems(text: str, *, content_only: bool = False) -> set[str]:
     """The stems (Porter's, as keyword search makes them) of the `answer_words` of `text`, so that a
     text's words are found whatever their inflections ("cats" and "cat", "lives" and "live"); with
-    `content_only`, of those not among the commonest English words ("you", "that", "have"...)."""
-    words = [w for w in answer_words(text) if not (content_only and is_common_word(w))]
+    `content_only`, of the content words only (`sensory.is_content_word`: not "you", "that", "have",
+    "thanks", "great"...)."""
+    words = [w for w in answer_words(text) if not (content_only and not is_content_word(w))]
     return {stem for word in words for stem in _core.fts5_tokens(word) or [word]}
 
 

@@ -93,12 +93,18 @@ def is_common_word(word: str) -> bool:
     return index is not None and bool(log_probs[index] >= KEYWORD_LOG10_FREQ * math.log(10))
 
 
+def is_content_word(word: str) -> bool:
+    """Whether the lowercased `word` may carry a fact: not one of the commonest English words, nor a
+    filler, greeting or pleasantry ("thanks", "great", "congrats")."""
+    return not is_common_word(word) and word not in FILLER_WORDS and word not in _PLEASANTRIES
+
+
 def has_content(text: str) -> bool:
-    """Whether `text` holds a number or a word other than the commonest English words, fillers, greetings
-    and pleasantries ("hi, how are you doing?" does not; "my cat is ill" and "see you at 5" do)."""
+    """Whether `text` holds a number or a content word (`is_content_word`): "hi, how are you doing?" does
+    not; "my cat is ill" and "see you at 5" do."""
     if any(ch.isdigit() for ch in text):
         return True
-    return any(w not in FILLER_WORDS and w not in _PLEASANTRIES for w in uncommon_words(text))
+    return any(map(is_content_word, uncommon_words(text)))
 
 
 class SensoryMemory:
