@@ -388,6 +388,34 @@ def test_an_answer_the_store_cannot_take_is_dropped_not_a_flush_that_fails_forev
         assert [item.topic for item in items if item.source == ("c2",)] == [None]
 
 
+def test_a_buffer_that_grew_while_the_llm_worked_is_extracted_in_calls_of_the_usual_size(
+    tmp_path: Path, server: LLMServer
+) -> None:
+    """With background extraction a buffer grows while the model works (SmolLM2-135M on LoCoMo 26: calls
+    of 16 segments and 111 turns, where inline flushes sent one session's; 2 of its 7 answers were
+    unusable, against 0 of 10 inline), and after a failed flush alike: all of it went out in calls of up
+    to `extraction_batch_segments` (16) segments, whatever their words. A call now holds at most twice
+    `buffer_token_threshold` words."""
+    said = [
+        {"id": f"m{i}", "role": "user", "content": f"On day {i} I walked the dog and fed the cat at dawn."}
+        for i in range(40)
+    ]  # 12 words each
+    with Memory(
+        tmp_path / "mem",
+        embedder=HashEmbedder(),
+        llm=server.client(),
+        extraction="inline",
+        buffer_token_threshold=50,
+        segment_max_turns=2,
+    ) as memory:
+        memory.add(said, user_id="u")  # one add of 480 words: the flush of a grown buffer
+        memory.flush()
+        assert memory.stats().pending_messages == 0
+    requests = [r["json"]["messages"] for r in server.requests if len(r["json"]["messages"]) == 2]  # no retry
+    turns_per_call = [sum(line[:1].isdigit() for line in r[1]["content"].split("\n")) for r in requests]
+    assert sum(turns_per_call) == 40 and max(turns_per_call) * 12 <= 2 * 50 and len(turns_per_call) >= 5
+
+
 def test_connection_refused() -> None:
     with socket.socket() as probe:  # a port with nobody listening
         probe.bind(("127.0.0.1", 0))

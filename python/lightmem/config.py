@@ -62,8 +62,9 @@ class LightMemConfig:
     extractive backend (milliseconds), background with an LLM (a CPU-served model takes 30 s to minutes:
     no agent, HTTP client or MCP call should wait for it). `flush()` extracts in the caller either way."""
     extraction_batch_segments: int = 16
-    """At most this many topic segments go to the LLM in one extraction call (a flush of the buffer
-    usually holds fewer, so one call per flush is typical)."""
+    """At most this many topic segments, and twice `buffer_token_threshold` words, go to the LLM in one
+    extraction call (a flush at the threshold usually holds fewer, so one call per flush is typical; a
+    buffer that grew while the LLM worked is extracted in several calls of that size)."""
 
     segment_context_weight: float = 0.5
     """A turn's search key is its own embedding plus this weight times the mean embedding of its

@@ -38,6 +38,11 @@ from lightmem.types import ExtractedUnit, MemoryItem, Message, Scope
 
 logger = logging.getLogger("lightmem")
 
+EXTRACTION_CALL_THRESHOLDS = 2
+"""One extraction call holds at most this many `buffer_token_threshold`s of words (and at most
+`extraction_batch_segments` segments): a flush at the threshold is one call, a buffer that grew while
+the LLM worked is several calls of that size."""
+
 
 class IngestionStore(UnitStore, ClaimStore, Protocol):
     """What ingestion needs of a store: units and counters, and the claim of a scope's flush."""
@@ -65,6 +70,7 @@ class Ingestion:
         self._embedder = embedder
         self._llm = llm
         self._batch_segments = config.extraction_batch_segments
+        self._batch_words = EXTRACTION_CALL_THRESHOLDS * config.buffer_token_threshold
         self._segment_context_weight = config.segment_context_weight
         self._unit_text_weight = unit_text_weight
         self._sensory = SensoryMemory(config)
@@ -180,6 +186,7 @@ class Ingestion:
             CountedLLM(self._llm, self._store, scope),
             self._batch_segments,
             fallback=CountedLLM(OfflineLLM(), self._store, scope),
+            batch_words=self._batch_words,
         )
 
     def _turn_vectors(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Optional
 
@@ -53,19 +53,28 @@ class ShortTermMemory:
     extractively in place of the model's).
     """
 
-    def __init__(self, llm: LLM, batch_segments: int = 1, fallback: Optional[LLM] = None) -> None:
-        """`fallback`: the extractive backend (an `OfflineLLM`, or one wrapping it), a new one if None."""
+    def __init__(
+        self,
+        llm: LLM,
+        batch_segments: int = 1,
+        fallback: Optional[LLM] = None,
+        batch_words: Optional[int] = None,
+    ) -> None:
+        """`batch_segments`, `batch_words`: the most segments, and words (of the messages as said), that one
+        LLM call extracts (a segment longer than `batch_words` goes alone; None: no word bound).
+        `fallback`: the extractive backend (an `OfflineLLM`, or one wrapping it), a new one if None."""
         if batch_segments < 1:
             raise ValueError(f"batch_segments must be >= 1, got {batch_segments}")
         self._llm = llm
         self._batch_segments = batch_segments
+        self._batch_words = batch_words
         self._fallback = OfflineLLM() if fallback is None else fallback
         self.counts: Counter[str] = Counter()
 
     def extract(self, segments: Sequence[Sequence[CompressedTurn]]) -> list[ExtractedUnit]:
         """Memory units of all `segments`, in segment order."""
         units: list[ExtractedUnit] = []
-        for start in range(0, len(segments), self._batch_segments):
+        for segments_of_call in self._batches(segments):
             batch = [
                 [
                     Turn(
@@ -76,10 +85,30 @@ class ShortTermMemory:
                     )
                     for turn in segment
                 ]
-                for segment in segments[start : start + self._batch_segments]
+                for segment in segments_of_call
             ]
             units.extend(self._extract_batch(batch))
         return units
+
+    def _batches(
+        self, segments: Sequence[Sequence[CompressedTurn]]
+    ) -> Iterator[Sequence[Sequence[CompressedTurn]]]:
+        """`segments` in order, cut into the batches of one LLM call each: at most `batch_segments`
+        segments and, past the first segment, `batch_words` words. A buffer that grew while the LLM
+        worked (background extraction, a failed flush) is extracted in calls of the usual size, not in
+        one call that a small model reads worse."""
+        batch: list[Sequence[CompressedTurn]] = []
+        words = 0
+        for segment in segments:
+            size = sum(len(turn.message.content.split()) for turn in segment)
+            full = len(batch) == self._batch_segments
+            if batch and (full or (self._batch_words is not None and words + size > self._batch_words)):
+                yield batch
+                batch, words = [], 0
+            batch.append(segment)
+            words += size
+        if batch:
+            yield batch
 
     def _extract_batch(self, batch: list[list[Turn]]) -> list[ExtractedUnit]:
         request = build_extract_request(batch)
