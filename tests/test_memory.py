@@ -467,6 +467,32 @@ def test_add_without_inference_stores_each_message_verbatim_at_once(
             memory.add("hello", user_id="u", infer="no")  # type: ignore[arg-type]
 
 
+def test_a_key_meant_for_one_lightmem_reads_is_told_once_not_dropped_in_silence(
+    tmp_path: Path, hash_embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """`"time"` for `"timestamp"` (or LoCoMo's `"speaker"` for `"name"`, a typo) lost the message's time
+    without a word. Keys of other formats (OpenAI's `tool_calls`) and a near miss beside the key it
+    resembles stay silent; each key name is told once, however many messages carry it."""
+    monkeypatch.setattr("lightmem.messages._warned_keys", set())
+    meant = [(0, "time", "timestamp"), (0, "speaker", "name"), (1, "timestmp", "timestamp")]
+    said = [
+        {"role": "user", "content": "I moved to Berlin", "time": "2023-05-08T10:00", "speaker": "Ann"},
+        {"role": "user", "content": "I moved to Paris", "time": "2023-05-09T10:00", "timestmp": "x"},
+        {"role": "assistant", "content": "Noted", "tool_calls": [], "date": "2023", "timestamp": None},
+    ]
+    with (
+        Memory(tmp_path / "mem", embedder=hash_embedder) as memory,
+        caplog.at_level("WARNING", logger="lightmem"),
+    ):
+        items = memory.add(said * 2, user_id="u", infer=False)
+        assert [item.event_time for item in items] == [None] * 6  # read as before: told, not guessed
+    assert [record.getMessage() for record in caplog.records] == [
+        f"message {index} has the key {key!r}, which lightmem does not read: did you mean {name!r}? "
+        "(its value is ignored; this is said once per key name)"
+        for index, key, name in meant
+    ]
+
+
 def test_reset_empties_every_scope_history_and_buffer(tmp_path: Path, embedder: OnnxEmbedder) -> None:
     path = tmp_path / "mem"
     with (

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
@@ -16,6 +18,28 @@ from lightmem.types import Message, check_unicode
 logger = logging.getLogger("lightmem")
 
 MessagesInput = Union[str, Mapping[str, Any], Sequence[Mapping[str, Any]]]
+
+MESSAGE_KEYS = ("content", "role", "name", "id", "timestamp")
+"""The keys of a message dict that lightmem reads; others (OpenAI's `tool_calls`, ...) are ignored."""
+
+_MEANT_FOR = {
+    "text": "content",
+    "time": "timestamp",
+    "date": "timestamp",
+    "datetime": "timestamp",
+    "created_at": "timestamp",
+    "createdat": "timestamp",
+    "ts": "timestamp",
+    "speaker": "name",
+    "sender": "name",
+    "author": "name",
+    "message_id": "id",
+    "messageid": "id",
+    "msg_id": "id",
+}
+"""Keys other formats use for what lightmem reads under another name (LoCoMo's `speaker`)."""
+
+_warned_keys: set[str] = set()
 
 
 def parse_timestamp(value: Any, what: str = "timestamp") -> datetime | None:
@@ -70,12 +94,40 @@ def _label(message: Mapping[str, Any], key: str, where: str) -> str | None:
     return text
 
 
+@functools.lru_cache(maxsize=1024)
+def _meant_key(key: str) -> str | None:
+    """The key of `MESSAGE_KEYS` that `key` (not one of them) most likely stands for: another spelling
+    of it (`Timestamp`, `timestmp`, `time_stamp`) or another format's name for it (`_MEANT_FOR`)."""
+    lowered = key.lower()
+    close = difflib.get_close_matches(lowered, MESSAGE_KEYS, n=1, cutoff=0.85)
+    return _MEANT_FOR.get(lowered.replace("-", "_")) or (close[0] if close else None)
+
+
+def _warn_unread_keys(message: Mapping[str, Any], where: str) -> None:
+    """Log once per key name a key of `message` that lightmem does not read but that stands for one it
+    reads and the message lacks (`time` for `timestamp`): its value was dropped without a word."""
+    for key in message:
+        if not isinstance(key, str) or key in MESSAGE_KEYS or key in _warned_keys:
+            continue
+        meant = _meant_key(key)
+        if meant is not None and meant not in message:
+            _warned_keys.add(key)
+            logger.warning(
+                "%s has the key %r, which lightmem does not read: did you mean %r? (its value is "
+                "ignored; this is said once per key name)",
+                where,
+                key,
+                meant,
+            )
+
+
 def normalize_messages(messages: MessagesInput) -> list[Message]:
     """Validates `messages` and returns them as `Message`s, skipping (with a log line) empty ones.
 
     Accepts a string (one user message), one message dict, or a list of message dicts with keys
     `content` (required), `role` (default "user"), `name` (the speaker), `id` (a stable message id,
     generated when absent) and `timestamp` (ISO 8601 string or datetime: the conversation time).
+    Other keys are ignored; one that looks meant for these (`time`, `speaker`) is logged once.
     """
     if isinstance(messages, (str, bytes)):
         messages = [{"role": "user", "content": messages}]
@@ -90,6 +142,7 @@ def normalize_messages(messages: MessagesInput) -> list[Message]:
         if not isinstance(message, Mapping):
             kind = type(message).__name__
             raise ValueError(f"{where} must be a dict with 'role' and 'content', got {kind}")
+        _warn_unread_keys(message, where)
         if "content" not in message:
             raise ValueError(f"{where} has no 'content' field")
         content = clean_text(message["content"], f"{where} content")
