@@ -82,6 +82,21 @@ def test_update_bumps_version_and_records_history(store: MemoryStore) -> None:
         store.update(item.id, "x", unit_vectors(1)[0], event="ADD")
 
 
+def test_an_update_that_changes_nothing_writes_nothing(store: MemoryStore) -> None:
+    """`update(id, text=<its own text>)`, or metadata it already holds, wrote an UPDATE history row and
+    a new version that changed nothing; `True` for `1` is a change (JSON tells them apart)."""
+    (item,) = store.add(ALICE, units("likes tea"), unit_vectors(1), metadata={"k": 1, "n": [1, 2]})
+    assert store.update(item.id, "likes tea", unit_vectors(1)[0]) == item
+    assert store.update(item.id, None, None, metadata={"n": [1, 2]}) == item
+    assert store.update(item.id, "likes tea", unit_vectors(1)[0], metadata={"k": 1}, event="MERGE") == item
+    assert [h.event for h in store.history(item.id)] == ["ADD"]
+    changed = store.update(item.id, None, None, metadata={"k": True})
+    assert changed.metadata == {"k": True, "n": [1, 2]} and changed.version == 2
+    assert [h.event for h in store.history(item.id)] == ["ADD", "UPDATE"]
+    with pytest.raises(KeyError):
+        store.update("no-such-id", "likes tea", unit_vectors(1)[0])
+
+
 def test_delete_is_a_tombstone(store_kind: StoreKind, store: MemoryStore) -> None:
     a, b = store.add(ALICE, units("a", "b"), unit_vectors(2))
     store.delete(a.id, reason="wrong")

@@ -330,7 +330,9 @@ class Memory:
         """Replaces a memory's text (its history keeps the old one) and/or merges `metadata` into its
         metadata (the keys given replace theirs, the others stay). `MemoryNotFoundError` if no live
         memory has this id in the scope given. The text follows the rules of a message's content in
-        `add` (see `lightmem.limits.MAX_MESSAGE_CHARS`)."""
+        `add` (see `lightmem.limits.MAX_MESSAGE_CHARS`). An update that changes nothing (the memory's own
+        text, metadata it holds) is not written: the memory is returned as it is, with no new version
+        and no history entry."""
         scope = _optional_scope(user_id, agent_id, run_id)
         if text is None and metadata is None:
             raise ValueError("update needs a new text or metadata")

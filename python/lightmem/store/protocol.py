@@ -78,8 +78,10 @@ class UnitStore(Protocol):
         given replace theirs, the others stay); version + 1, history row `event`: UPDATE or MERGE.
 
         `text` and `vector` None: the metadata alone changes. KeyError if the unit does not exist, is
-        deleted or is not in `scope`. A new text makes the unit unconsolidated again. `counts` are added
-        to the counters of the unit's exact scope in the same transaction.
+        deleted or is not in `scope`. A new text makes the unit unconsolidated again. An update that
+        changes nothing (the same text, metadata the unit holds) writes nothing (`counts`
+        aside) and returns the unit. `counts` are added to the counters of the unit's exact scope in the
+        same transaction.
         """
         ...
 

@@ -260,14 +260,16 @@ def update_row(
 ) -> MemoryItem:
     """Replace a live unit's text and vector (`blob`), its `source` if given, and merge `metadata` into
     its metadata if given; `text` None changes only those (the vector and the consolidated mark stay).
-    Version + 1, history row; KeyError if absent."""
+    Version + 1, history row; nothing when it `changes_nothing`; KeyError if absent."""
     rowid, old_text = _live_row(conn, memory_id, scope)
+    (stored_metadata,) = conn.execute("SELECT metadata FROM units WHERE rowid = ?", (rowid,)).fetchone()
+    old_metadata = json.loads(stored_metadata)
+    merged = None if metadata is None else merged_metadata(old_metadata, metadata)
+    if changes_nothing(old_text, text, old_metadata, merged, source):
+        return items_by_ids(conn, [memory_id])[0]
     now = encode_time(now_utc())
     new_source = None if source is None else encode_json(list(source), "source")
-    new_metadata = None
-    if metadata is not None:
-        (old_metadata,) = conn.execute("SELECT metadata FROM units WHERE rowid = ?", (rowid,)).fetchone()
-        new_metadata = encode_json(merged_metadata(json.loads(old_metadata), metadata), "metadata")
+    new_metadata = None if merged is None else encode_json(merged, "metadata")
     if text is None:
         conn.execute(
             "UPDATE units SET source = COALESCE(?, source), metadata = COALESCE(?, metadata), "
@@ -283,6 +285,25 @@ def update_row(
         )
     _record(conn, memory_id, event, old_text, old_text if text is None else text, reason, now)
     return items_by_ids(conn, [memory_id])[0]
+
+
+def changes_nothing(
+    old_text: str,
+    text: Optional[str],
+    old_metadata: Mapping[str, Any],
+    merged: Optional[Mapping[str, Any]],
+    source: Optional[Sequence[str]],
+) -> bool:
+    """Whether an update leaves its unit as it was: no new source, the same text (or none) and metadata
+    that merge into the same JSON (or none). Such an update is not written: no new version, no history
+    row (`update(id, text=<its own text>)` wrote an UPDATE that changed nothing)."""
+    same_metadata = merged is None or _json_text(merged) == _json_text(old_metadata)
+    return source is None and text in (None, old_text) and same_metadata
+
+
+def _json_text(value: Mapping[str, Any]) -> str:
+    """`value` as JSON with sorted keys, to compare two metadata (`true` and `1` differ, unlike in Python)."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def delete_row(

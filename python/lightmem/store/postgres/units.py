@@ -18,7 +18,7 @@ from lightmem.store.postgres.sql import (
     scope_key,
     scope_where,
 )
-from lightmem.store.rows import check_versions, to_item
+from lightmem.store.rows import changes_nothing, check_versions, to_item
 from lightmem.text_keys import text_hash
 from lightmem.types import MemoryItem, Scope
 
@@ -58,8 +58,10 @@ def update_row(
 ) -> MemoryItem:
     """`rows.update_row` for PostgreSQL (`vector`: pgvector text of the new text's vector)."""
     rowid, old_text, old_metadata = live_row(conn, memory_id, scope)
-    new_source = None if source is None else jsonb_text(list(source), "source")
     merged = None if metadata is None else merged_metadata(old_metadata, metadata)
+    if changes_nothing(old_text, text, old_metadata, merged, source):
+        return items_by_ids(conn, [memory_id])[0]
+    new_source = None if source is None else jsonb_text(list(source), "source")
     new_metadata = None if merged is None else jsonb_text(merged, "metadata")
     if text is None:
         conn.execute(
