@@ -9,7 +9,7 @@ import json
 import logging
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +19,7 @@ import pytest
 from fakes import FAKE_KEY, HashEmbedder, LLMServer, Reply
 from lightmem.embedding import OnnxEmbedder
 from lightmem.llm import LLMError, OpenAIClient
+from lightmem.mem0 import Memory as Mem0Memory
 from lightmem.memory import AsyncMemory, Memory
 from lightmem.prompts import RETRY_CUT_OFF, RETRY_NOT_JSON
 from lightmem.sensory import has_content
@@ -491,6 +492,38 @@ def test_a_key_meant_for_one_lightmem_reads_is_told_once_not_dropped_in_silence(
         "(its value is ignored; this is said once per key name)"
         for index, key, name in meant
     ]
+
+
+def test_a_closed_memory_says_so_in_the_words_of_what_its_user_holds(
+    store_location: str, hash_embedder: HashEmbedder
+) -> None:
+    """A closed `Memory` (an `AsyncMemory`, the mem0 drop-in) said "open a new SQLiteStore", a class its
+    user never held, on both stores; it names the memory and what to do, before any other check."""
+    closed = "the memory at .* is closed \\(close\\(\\) was called\\): open it again to go on$"
+    memory = Memory(store_location, embedder=hash_embedder)
+    (item,) = memory.add("Maya adopted a cat", user_id="u", infer=False)
+    memory.close()
+    memory.close()  # a second close is no error
+    calls: list[Callable[[], object]] = [
+        lambda: memory.add("hello", user_id="u"),
+        lambda: memory.search("cat", user_id="u"),
+        lambda: memory.update(item.id, "Maya adopted two cats"),
+        lambda: memory.get("no-such-id"),
+        lambda: memory.history(item.id),
+        memory.stats,
+        memory.reset,
+    ]
+    for call in calls:
+        with pytest.raises(StoreError, match=closed):
+            call()
+    twin = AsyncMemory(store_location, embedder=hash_embedder)
+    asyncio.run(twin.close())
+    with pytest.raises(StoreError, match=closed):
+        asyncio.run(twin.get_all(user_id="u"))
+    drop_in = Mem0Memory(path=store_location, embedder=hash_embedder)
+    drop_in.close()
+    with pytest.raises(StoreError, match=closed):
+        drop_in.get_all(user_id="u")
 
 
 def test_reset_empties_every_scope_history_and_buffer(tmp_path: Path, embedder: OnnxEmbedder) -> None:

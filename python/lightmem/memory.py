@@ -32,7 +32,7 @@ from lightmem.messages import MessagesInput, clean_text, is_blank, normalize_mes
 from lightmem.retrieval import Retriever
 from lightmem.short_term_buffer import ShortTermBuffer
 from lightmem.sleep import ConsolidationReport, SleepScheduler
-from lightmem.store import MemoryStore, SearchFilters, open_store
+from lightmem.store import MemoryStore, SearchFilters, StoreError, open_store
 from lightmem.store.codec import metadata_copy
 from lightmem.store.postgres import is_postgres_url, masked_url
 from lightmem.text_keys import embedding_text
@@ -250,6 +250,14 @@ class Memory:
         garbage-collected or the interpreter exits."""
         self._closer()
 
+    def _check_open(self) -> None:
+        """StoreError once `close` was called (it named the store class underneath, which users never
+        hold: "open a new SQLiteStore")."""
+        if not self._closer.alive:
+            raise StoreError(
+                f"the memory at {self.path} is closed (close() was called): open it again to go on"
+            )
+
     # --- writing -------------------------------------------------------------------------------
     def add(
         self,
@@ -282,6 +290,7 @@ class Memory:
         retried call), and is a ValueError naming the id when it differs (nothing of the call is
         stored then). Messages without an `id` get a new one each time and are never skipped.
         """
+        self._check_open()
         scope = Scope(user_id, agent_id, run_id)
         extra = metadata_copy(metadata)
         if not isinstance(infer, bool):
@@ -315,6 +324,7 @@ class Memory:
         stores meanwhile are not returned). A scope whose extraction fails (its messages stay in the
         buffer) does not stop the others: each failure is logged with its scope, and once every scope
         has been tried the first failure is raised (the units of the other scopes are stored)."""
+        self._check_open()
         return self._ingestion.flush(_optional_scope(user_id, agent_id, run_id))
 
     def update(
@@ -333,6 +343,7 @@ class Memory:
         `add` (see `lightmem.limits.MAX_MESSAGE_CHARS`). An update that changes nothing (the memory's own
         text, metadata it holds) is not written: the memory is returned as it is, with no new version
         and no history entry."""
+        self._check_open()
         scope = _optional_scope(user_id, agent_id, run_id)
         if text is None and metadata is None:
             raise ValueError("update needs a new text or metadata")
@@ -361,6 +372,7 @@ class Memory:
     ) -> None:
         """Deletes one memory (kept in its history). `MemoryNotFoundError` if no live memory has this
         id in the scope given."""
+        self._check_open()
         scope = _optional_scope(user_id, agent_id, run_id)
         try:
             self._store.delete(_memory_id(memory_id), scope=scope, reason="user delete")
@@ -371,6 +383,7 @@ class Memory:
         self, user_id: Optional[str] = None, agent_id: Optional[str] = None, run_id: Optional[str] = None
     ) -> int:
         """Deletes every memory of a scope, and its short-term buffer; returns how many memories."""
+        self._check_open()
         # no claim needed: a flush extracting meanwhile (any process) stores its units in the transaction
         # that removes their messages from the buffer, which fails with nothing stored once they are gone
         return self._store.delete_all(Scope(user_id, agent_id, run_id))
@@ -379,6 +392,7 @@ class Memory:
         """Deletes every memory of every scope, all their history, every short-term buffer and every
         counter of `stats`: the directory then holds an empty memory (mem0's `reset`). Content is gone
         for lightmem, though not securely erased from the file's free pages."""
+        self._check_open()
         with self._ingestion.paused():
             self._store.reset()
 
@@ -403,6 +417,7 @@ class Memory:
         `query` follows the rules of a message's content in `add`; `limit` is at most
         `lightmem.limits.MAX_RESULTS`.
         """
+        self._check_open()
         scope = Scope(user_id, agent_id, run_id)
         query = _non_blank(clean_text(query, "query"), "query")
         check_limit(limit)
@@ -427,6 +442,7 @@ class Memory:
         is one short transaction with a history row, so `add` and `search` go on meanwhile. A second
         run with nothing new makes no LLM call.
         """
+        self._check_open()
         return self._sleep.run_now(_optional_scope(user_id, agent_id, run_id), progress=progress)
 
     def get(
@@ -438,6 +454,7 @@ class Memory:
     ) -> Optional[MemoryItem]:
         """One memory by id, or None if no live memory has this id in the scope given (an id of another
         scope is not told apart from an unknown one)."""
+        self._check_open()
         scope = _optional_scope(user_id, agent_id, run_id)
         return self._store.get(_memory_id(memory_id), scope)
 
@@ -451,6 +468,7 @@ class Memory:
     ) -> list[MemoryItem]:
         """Every memory of a scope that passes `filters` (as `search` takes them), oldest first (at most
         `limit`: None, or 0 to `MAX_RESULTS`)."""
+        self._check_open()
         scope = Scope(user_id, agent_id, run_id)
         return self._store.get_all(scope, limit=limit, filters=SearchFilters.from_dict(filters))
 
@@ -463,6 +481,7 @@ class Memory:
     ) -> list[HistoryEntry]:
         """Every recorded change of a memory (a deleted one too), oldest first.
         `MemoryNotFoundError` if no memory with this id was ever in the scope given."""
+        self._check_open()
         scope = _optional_scope(user_id, agent_id, run_id)
         entries = self._store.history(_memory_id(memory_id), scope)
         if not entries:
@@ -476,6 +495,7 @@ class Memory:
         out matches any value, as in `flush`), and the scope's lifetime counters: what every process has
         done in it since the store was created (or `reset`; `delete_all` keeps them). Work of lightmem
         versions before the counters (schema 5) is not counted."""
+        self._check_open()
         scope = _optional_scope(user_id, agent_id, run_id)
         counters = self._store.counters(scope)
         return MemoryStats(
