@@ -263,6 +263,8 @@ def test_unknown_history_id_and_consolidate(
     code, _, err = run(capsys, "--path", path, "history", "no-such-id")
     assert code == 2
     assert err == "lightmem: error: no memory with id 'no-such-id' (`lightmem get-all` lists the ids)\n"
+    code, _, err = run(capsys, "--path", path, "history", "q" * 60_000)  # was repeated in full
+    assert code == 2 and f"{'q' * 80!r}… (60,000 characters) (`lightmem get-all`" in err and len(err) < 200
 
     code, out, err = run(capsys, "--path", path, "consolidate")
     if hasattr(Memory, "consolidate"):

@@ -59,6 +59,8 @@ def test_stdio_with_the_operators_scope(tmp_path: Path) -> None:
             assert [m["memory"] for m in listed] == ["Maya is allergic to cashews."]
             assert "scope is fixed" in await failure(client, "get_memories", user_id="bob")
             assert "no memory with id 'nope'" in await failure(client, "delete_memory", memory_id="nope")
+            long_id = await failure(client, "delete_memory", memory_id="q" * 60_000)  # was told in full
+            assert f"{'q' * 80!r}… (60,000 characters)" in long_id and len(long_id) < 300
             assert "Input should be a valid string" in await failure(
                 client, "add_memory", text=5
             )  # the SDK's

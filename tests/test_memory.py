@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from fakes import FAKE_KEY, HashEmbedder, LLMServer, Reply
 from lightmem.embedding import OnnxEmbedder
+from lightmem.limits import ECHO_CHARS
 from lightmem.llm import LLMError, OpenAIClient
 from lightmem.mem0 import Memory as Mem0Memory
 from lightmem.memory import AsyncMemory, Memory
@@ -421,6 +422,11 @@ def test_not_found_is_one_rule_that_never_reveals_another_scope(memory: Memory) 
             call()
     with pytest.raises(MemoryNotFoundError, match=r"no memory with id 'no-such-id'$"):
         memory.history("no-such-id")
+    long_id = "q" * 60_000  # was repeated in full
+    for verb, extra in ((memory.update, {"text": "x"}), (memory.delete, {}), (memory.history, {})):
+        with pytest.raises(MemoryNotFoundError) as caught:
+            verb(long_id, **extra)
+        assert str(caught.value) == f"no memory with id {long_id[:ECHO_CHARS]!r}… (60,000 characters)"
 
 
 def test_update_merges_metadata_with_or_without_a_new_text(memory: Memory) -> None:

@@ -28,7 +28,7 @@ import uvicorn  # noqa: E402
 from crash_worker import message_id_counts  # noqa: E402
 from fakes import HashEmbedder, LLMServer, Reply  # noqa: E402
 from lightmem import cli  # noqa: E402
-from lightmem.limits import MAX_MESSAGE_CHARS  # noqa: E402
+from lightmem.limits import ECHO_CHARS, MAX_MESSAGE_CHARS  # noqa: E402
 from lightmem.memory import Memory  # noqa: E402
 from lightmem.service.http_api import Service, create_app  # noqa: E402
 from lightmem.service.keys import KeyRing, key_digest, new_key  # noqa: E402
@@ -226,6 +226,24 @@ def test_a_key_never_reads_nor_changes_another_scope(served: Running) -> None:
         assert [h["memory"] for h in hits] == ["Alice likes tea"]
         assert [r["memory"] for r in bob.get("/memories").json()["results"]] == ["Bob's PIN is 4242"]
         assert alice.get("/stats").json()["user_id"] == "alice"
+
+
+def test_errors_repeat_a_long_id_cut_not_in_full(served: Running) -> None:
+    """A 404 (and a 403 naming a scope) repeated a 60,000-character id in full: errors quote at most
+    `ECHO_CHARS` characters of what the caller sent, with its length."""
+    long_id = "q" * 60_000
+    cut = f"{long_id[:ECHO_CHARS]!r}… (60,000 characters)"
+    with client(served, "admin") as admin, client(served, "alice") as alice:
+        answers = [
+            admin.get(f"/memories/{long_id}", params={"user_id": "carol"}),
+            admin.put(f"/memories/{long_id}", json={"text": "x"}),
+            admin.delete(f"/memories/{long_id}"),
+            admin.get(f"/memories/{long_id}/history"),
+            alice.get("/memories", params={"user_id": long_id}),
+        ]
+    assert [a.status_code for a in answers] == [404, 404, 404, 404, 403], [a.text[:200] for a in answers]
+    for answer in answers:
+        assert cut in answer.json()["detail"] and len(answer.text) < 300, answer.text[:300]
 
 
 def test_keys_with_several_scopes_or_an_agent_scope(served: Running) -> None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from lightmem.conversations import Conversation, load_conversations
+from lightmem.limits import quoted
 from lightmem.service.arguments import add_mcp_arguments, add_serve_arguments
 from lightmem.types import MemoryNotFoundError
 
@@ -401,7 +402,7 @@ def _history(args: argparse.Namespace) -> None:
             entries = memory.history(args.memory_id, user_id=args.user)  # any user's without --user
         except MemoryNotFoundError:
             raise CliError(
-                f"no memory with id {args.memory_id!r} (`lightmem get-all` lists the ids)"
+                f"no memory with id {quoted(args.memory_id)} (`lightmem get-all` lists the ids)"
             ) from None
     if args.json:
         _print_json([asdict(entry) for entry in entries])

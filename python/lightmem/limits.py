@@ -65,6 +65,18 @@ MAX_RESULTS = 1_000_000
 one call should return. `get_all(limit=None)` returns every memory of the scope."""
 
 
+ECHO_CHARS = 80
+"""An error message repeats at most this many characters of a value it names (`quoted`)."""
+
+
+def quoted(value: str) -> str:
+    """`value` as an error message repeats it: its repr, cut after `ECHO_CHARS` characters with an
+    ellipsis and the full length (a 404 repeated a 60,000-character memory id in full)."""
+    if len(value) <= ECHO_CHARS:
+        return repr(value)
+    return f"{value[:ECHO_CHARS]!r}… ({len(value):,} characters)"
+
+
 def check_int(value: object, name: str, low: int = 0, high: Optional[int] = None) -> int:
     """`value` itself; ValueError naming `name` unless it is an integer (a bool is not) from `low` (to
     `high`, if given)."""

@@ -26,7 +26,7 @@ from lightmem.counted_llm import is_offline
 from lightmem.embedding import Embedder, OnnxEmbedder, embed_distinct
 from lightmem.ingestion import Ingestion
 from lightmem.jobs import MemoryJobs
-from lightmem.limits import check_limit
+from lightmem.limits import check_limit, quoted
 from lightmem.llm import LLM, LLMError, make_llm
 from lightmem.messages import MessagesInput, clean_text, is_blank, normalize_messages
 from lightmem.retrieval import Retriever
@@ -129,7 +129,7 @@ def _memory_id(memory_id: object) -> str:
 def _not_found(memory_id: str, scope: Optional[Scope]) -> MemoryNotFoundError:
     """The one error of `update`, `delete` and `history` for an id that names no memory in `scope`."""
     within = "" if scope is None else f" in scope {scope}"
-    return MemoryNotFoundError(f"no memory with id {memory_id!r}{within}")
+    return MemoryNotFoundError(f"no memory with id {quoted(memory_id)}{within}")
 
 
 CLOSE_WAIT_S = 30.0

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from lightmem.limits import quoted
 from lightmem.llm import LLMError
 from lightmem.mem0 import Memory as Mem0Memory
 from lightmem.mem0.filters import SCOPE_KEYS, scope_ids, translate
@@ -155,7 +156,7 @@ class Service:
                 400, "name the scope: give user_id, agent_id or run_id (one this API key may touch)"
             )
         if not caller.allows(ids):
-            named = ", ".join(f"{name}={value!r}" for name, value in ids.items())
+            named = ", ".join(f"{name}={quoted(value)}" for name, value in ids.items())
             raise RequestError(403, f"this API key may not touch the scope {named}")
         return dict(ids)
 
@@ -224,7 +225,7 @@ class _Routes:
         memory_id, scope = self._one(request)
         found = await self.service.run(self.service.memory.get, memory_id, **scope)
         if found is None:
-            raise RequestError(404, f"no memory with id {memory_id!r}")
+            raise RequestError(404, f"no memory with id {quoted(memory_id)}")
         return found
 
     async def update(self, request: Request) -> Any:

@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from lightmem.limits import MAX_ID_BYTES, check_int, check_limit
+from lightmem.limits import MAX_ID_BYTES, check_int, check_limit, quoted
 from lightmem.store.changes import Change, check_event, check_text
 from lightmem.store.codec import (
     check_metadata,
@@ -376,8 +376,8 @@ def record_message(conn: sqlite3.Connection, scope: Scope, message_id: str, dige
     (known,) = conn.execute(f"SELECT digest FROM message_ids WHERE {where}", key).fetchone()
     if known != digest:
         raise ValueError(
-            f"message id {message_id!r} was added to {scope} before with another message: a retried add "
-            "must send the same message (and metadata), a new message needs a new id"
+            f"message id {quoted(message_id)} was added to {scope} before with another message: a "
+            "retried add must send the same message (and metadata), a new message needs a new id"
         )
     return False
 
@@ -416,7 +416,7 @@ def _live_row(conn: sqlite3.Connection, memory_id: str, scope: Optional[Scope]) 
     where, params = live_where(memory_id, scope)
     row = conn.execute(f"SELECT rowid, text FROM units WHERE {where}", params).fetchone()
     if row is None:
-        raise KeyError(f"no live memory unit {memory_id!r}" + ("" if scope is None else f" in {scope}"))
+        raise KeyError(f"no live memory unit {quoted(memory_id)}" + ("" if scope is None else f" in {scope}"))
     return row[0], row[1]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
+from lightmem.limits import quoted
 from lightmem.store.changes import Change
 from lightmem.store.codec import merged_metadata
 from lightmem.store.postgres.connection import Connection
@@ -40,7 +41,7 @@ def live_row(conn: Connection, memory_id: str, scope: Optional[Scope]) -> tuple[
         [memory_id, *params],
     ).fetchone()
     if row is None:
-        raise KeyError(f"no live memory unit {memory_id!r}" + ("" if scope is None else f" in {scope}"))
+        raise KeyError(f"no live memory unit {quoted(memory_id)}" + ("" if scope is None else f" in {scope}"))
     rowid, text, metadata = row
     return int(rowid), str(text), dict(metadata)
 
@@ -163,8 +164,8 @@ def record_message(conn: Connection, scope: Scope, message_id: str, digest: byte
     ).fetchone()
     if row is None or bytes(row[0]) != digest:
         raise ValueError(
-            f"message id {message_id!r} was added to {scope} before with another message: a retried add "
-            "must send the same message (and metadata), a new message needs a new id"
+            f"message id {quoted(message_id)} was added to {scope} before with another message: a "
+            "retried add must send the same message (and metadata), a new message needs a new id"
         )
     return False
 
