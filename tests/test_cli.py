@@ -18,6 +18,7 @@ from typing import Any
 import lightmem
 import pytest
 from lightmem.cli import main
+from lightmem.mem0 import Memory as Mem0Memory
 from lightmem.memory import Memory
 
 LOCOMO = {
@@ -253,6 +254,27 @@ def test_default_path_comes_from_environment(
     monkeypatch.setenv("LIGHTMEM_PATH", str(tmp_path / "from-env"))
     assert run_json(capsys, "ingest", str(files[1]))["turns"] == 2
     assert (tmp_path / "from-env").is_dir()
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_path_variable_is_an_error_not_the_default_directory(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    files: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+    value: str,
+) -> None:
+    """`LIGHTMEM_PATH="$DIR"` with DIR unset read and wrote ./lightmem-data without a word (as an empty
+    --path did), in the CLI and in the mem0 drop-in that `lightmem serve` and `lightmem mcp` open."""
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    monkeypatch.setenv("LIGHTMEM_PATH", value)
+    code, out, err = run(capsys, "ingest", str(files[1]))
+    assert (code, out) == (2, "") and err.startswith("lightmem: error: LIGHTMEM_PATH is set but empty: "), err
+    with pytest.raises(ValueError, match="LIGHTMEM_PATH is set but empty"):
+        Mem0Memory()
+    assert list((tmp_path / "cwd").iterdir()) == []  # no ./lightmem-data made
+    assert run_json(capsys, "--path", str(tmp_path / "given"), "ingest", str(files[1]))["turns"] == 2
 
 
 def test_unknown_history_id_and_consolidate(

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from tqdm import tqdm  # type: ignore[import-untyped]
 
+from lightmem.config import path_from_env
 from lightmem.conversations import Conversation, load_conversations
 from lightmem.limits import quoted
 from lightmem.service.arguments import add_mcp_arguments, add_serve_arguments
@@ -272,7 +273,7 @@ def _location(path: Optional[str], create: bool) -> str:
     from lightmem.memory import DEFAULT_PATH
     from lightmem.store.postgres import is_postgres_url
 
-    location = path or os.environ.get("LIGHTMEM_PATH") or DEFAULT_PATH
+    location = path or path_from_env() or DEFAULT_PATH
     if (
         not create
         and not is_postgres_url(location)

@@ -27,6 +27,19 @@ ENVIRONMENT_VARIABLES = (
 """The LIGHTMEM_* variables lightmem reads (with OPENAI_API_KEY)."""
 
 
+def path_from_env(env: Mapping[str, str] = os.environ) -> Optional[str]:
+    """$LIGHTMEM_PATH, the memory of the CLI and the mem0 drop-in when no path is given; None when unset.
+    ValueError naming it when it is set but empty (`LIGHTMEM_PATH="$DIR"` with DIR unset used
+    ./lightmem-data without a word)."""
+    value = env.get("LIGHTMEM_PATH")
+    if value is not None and not value.strip():
+        raise ValueError(
+            "LIGHTMEM_PATH is set but empty: set it to a memory directory or a postgresql:// URL, or unset "
+            "it for ./lightmem-data"
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class LightMemConfig:
     """Configuration of a `Memory`. All fields have working offline defaults."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
+from lightmem.config import path_from_env
 from lightmem.limits import MAX_RESULTS, check_int
 from lightmem.mem0.config import settings_from_config
 from lightmem.mem0.filters import scope_ids, translate
@@ -50,7 +50,7 @@ class Memory:
         $LIGHTMEM_PATH, else ./lightmem-data). `options`: `lightmem.Memory`'s keyword arguments
         (`embedder`, `llm`, any `LightMemConfig` field), which take precedence over `config`."""
         settings = settings_from_config(config)
-        directory = path if path is not None else os.environ.get("LIGHTMEM_PATH") or DEFAULT_PATH
+        directory = path if path is not None else path_from_env() or DEFAULT_PATH
         self._memory = NativeMemory(directory, **{**settings, **options})
 
     @classmethod
