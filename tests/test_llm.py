@@ -416,6 +416,44 @@ def test_a_buffer_that_grew_while_the_llm_worked_is_extracted_in_calls_of_the_us
     assert sum(turns_per_call) == 40 and max(turns_per_call) * 12 <= 2 * 50 and len(turns_per_call) >= 5
 
 
+def test_a_time_far_from_the_turns_cited_gives_way_to_theirs(
+    tmp_path: Path, server: LLMServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A unit's "time": "9999-01-01" for turns of 2024 was stored as its event time, where no time
+    filter around the conversation finds it. A time within `UNIT_TIME_WINDOW` of the turns stands
+    ("last week"); one beyond it, or one given for turns without a time, gives way to the turns'."""
+    given = [
+        ("Maya adopted a grey cat called Miso.", 1, "9999-01-01"),
+        ("Maya adopted a cat last week.", 1, "2024-04-25"),
+        ("Tom is running the Berlin marathon.", 2, "1900-06-01T12:00:00Z"),
+        ("Tom runs the Berlin marathon in September.", 2, "2025-04-01"),
+    ]
+    answer = json.dumps({"memories": [{"text": t, "turns": [n], "time": when} for t, n, when in given]})
+    dated = [{**message, "timestamp": "2024-05-02T09:00:00Z"} for message in CHAT]
+    undated = [{**message, "id": f"u{message['id']}"} for message in CHAT]
+    turn_time = datetime(2024, 5, 2, 9, tzinfo=timezone.utc)
+    server.script(Reply(content=answer), Reply(content=answer))
+    with _memory(tmp_path / "mem", server.client()) as memory, caplog.at_level("WARNING", logger="lightmem"):
+        memory.add(dated, user_id="u")
+        stored = {item.text: item.event_time for item in memory.flush()}
+        memory.add(undated, user_id="w")
+        assert {item.event_time for item in memory.flush()} == {None}
+    assert list(stored.values()) == [
+        turn_time,
+        datetime(2024, 4, 25, tzinfo=timezone.utc),
+        turn_time,
+        datetime(2025, 4, 1, tzinfo=timezone.utc),
+    ]
+    repaired = [r.getMessage() for r in caplog.records if r.getMessage().startswith("repaired")]
+    assert repaired[:2] == [
+        "repaired an extracted memory: memories[0]: its time 9999-01-01T00:00:00+00:00 lies more than 366 "
+        "days from the turns it cites: their time (2024-05-02T09:00:00+00:00) is used",
+        "repaired an extracted memory: memories[2]: its time 1900-06-01T12:00:00+00:00 lies more than 366 "
+        "days from the turns it cites: their time (2024-05-02T09:00:00+00:00) is used",
+    ]
+    assert len(repaired) == 2 + 4 and all("dates turns that have none" in r for r in repaired[2:])
+
+
 def test_connection_refused() -> None:
     with socket.socket() as probe:  # a port with nobody listening
         probe.bind(("127.0.0.1", 0))

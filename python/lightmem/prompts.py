@@ -32,7 +32,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from itertools import islice
 from typing import Any, Literal, Optional
 
@@ -106,10 +106,12 @@ class AnswerFormat:
 
 @dataclass(frozen=True)
 class ExtractAnswer:
-    """The valid units of an extraction answer, and what was wrong with the items left out."""
+    """The valid units of an extraction answer, what was wrong with the items left out, and what was
+    set right in the units kept (`repairs`: a time far from the turns cited)."""
 
     units: list[ExtractedUnit]
     problems: list[str] = field(default_factory=list)
+    repairs: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -231,9 +233,11 @@ def read_extract_answer(text: str, segments: Sequence[Sequence[Turn]]) -> Extrac
     `UNIT_GROUNDED` of its words in its source turns (their text, speakers and dates) cites instead the
     one turn of the request that holds most of its content words (`_recited`), if any, else it is
     dropped: a small model writes memories that are not in the conversation, and gives wrong turn
-    numbers. A text without a letter is dropped. Its time is the ISO date it gives,
-    else the earliest time of its source turns. Its topic is optional. Raises `InvalidLLMOutput` when no
-    item can be read, or when there are more items than `max_extracted_units(segments)`.
+    numbers. A text without a letter is dropped. Its time is the ISO date it gives when that lies
+    within `UNIT_TIME_WINDOW` of its source turns' times, else the earliest of those (a repair, noted in
+    `repairs`; a time given for turns without one is not used). Its topic is optional. Raises
+    `InvalidLLMOutput` when no item can be read, or when there are more items than
+    `max_extracted_units(segments)`.
     """
     items = _answer_items(text, ("memories", "facts", "units"))
     limit = max_extracted_units(segments)
@@ -243,21 +247,32 @@ def read_extract_answer(text: str, segments: Sequence[Sequence[Turn]]) -> Extrac
     segment_of = [index for index, segment in enumerate(segments) for _ in segment]
     units: list[ExtractedUnit] = []
     problems: list[str] = []
+    repairs: list[str] = []
     for index, value in enumerate(items):
+        notes: list[str] = []
         try:
-            units.append(_unit(value, segments, turns, segment_of))
+            units.append(_unit(value, segments, turns, segment_of, notes))
         except InvalidLLMOutput as err:
             problems.append(f"memories[{index}]: {err}")
-    return ExtractAnswer(units, problems)
+        else:
+            repairs += [f"memories[{index}]: {note}" for note in notes]
+    return ExtractAnswer(units, problems, repairs)
 
 
 def parse_extract_response(text: str, segments: Sequence[Sequence[Turn]]) -> list[ExtractedUnit]:
     """The valid units of an answer to `build_extract_request(segments)` (see `read_extract_answer`);
     the items dropped are logged."""
     answer = read_extract_answer(text, segments)
+    log_extract_answer(answer)
+    return answer.units
+
+
+def log_extract_answer(answer: ExtractAnswer) -> None:
+    """Log the items an extraction answer lost (`problems`) and what was set right in the others."""
     for problem in answer.problems:
         logger.warning("dropped an extracted memory: %s", problem)
-    return answer.units
+    for repair in answer.repairs:
+        logger.warning("repaired an extracted memory: %s", repair)
 
 
 RETRY_NOT_JSON = "it held no JSON list of memories"
@@ -295,8 +310,14 @@ def max_extracted_units(segments: Sequence[Sequence[Turn]]) -> int:
 
 
 def _unit(
-    value: Any, segments: Sequence[Sequence[Turn]], turns: Sequence[Turn], segment_of: Sequence[int]
+    value: Any,
+    segments: Sequence[Sequence[Turn]],
+    turns: Sequence[Turn],
+    segment_of: Sequence[int],
+    notes: list[str],
 ) -> ExtractedUnit:
+    """One unit of an extraction answer (InvalidLLMOutput when it is dropped); what is set right in it
+    goes to `notes`."""
     if isinstance(value, str):
         value = {"text": value}
     if not isinstance(value, dict):
@@ -321,14 +342,38 @@ def _unit(
             raise
         source = recited
     topic = value.get("topic")
-    times = [turn.time for turn in source if turn.time is not None]
-    reference = times[0] if times else None
     return ExtractedUnit(
         text=text,
         source=tuple(dict.fromkeys(turn.id for turn in source)),
         topic=_optional_text(topic, "topic"),
-        event_time=_parse_time(value.get("time"), reference) or (min(times) if times else None),
+        event_time=_unit_time(value.get("time"), [t.time for t in source if t.time is not None], notes),
     )
+
+
+UNIT_TIME_WINDOW = timedelta(days=366)
+"""Farthest a unit's time, as a model gives it, may lie before the earliest or after the latest time of
+the turns it cites: a model may date "last year" or "next spring", while 9999-01-01 for turns of 2023
+dated the memory where no time filter finds it."""
+
+
+def _unit_time(value: Any, times: Sequence[datetime], notes: list[str]) -> Optional[datetime]:
+    """A unit's time: the one the model gives (`value`, an ISO date) within `UNIT_TIME_WINDOW` of its
+    turns' `times`, else the earliest of these (None without any), with a note when a given time is
+    set aside."""
+    earliest = min(times) if times else None
+    given = _parse_time(value, earliest)
+    if given is None or given == earliest:
+        return earliest
+    if earliest is None:
+        notes.append(f"its time {given.isoformat()} dates turns that have none: not used")
+        return None
+    if earliest - given > UNIT_TIME_WINDOW or given - max(times) > UNIT_TIME_WINDOW:
+        notes.append(
+            f"its time {given.isoformat()} lies more than {UNIT_TIME_WINDOW.days} days from the turns it "
+            f"cites: their time ({earliest.isoformat()}) is used"
+        )
+        return earliest
+    return given
 
 
 UNIT_GROUNDED = 1 / 3

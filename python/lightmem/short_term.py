@@ -26,6 +26,7 @@ from lightmem.prompts import (
     build_extract_request,
     build_retry_request,
     extract_answer_format,
+    log_extract_answer,
     parse_extract_response,
     read_extract_answer,
 )
@@ -138,8 +139,7 @@ class ShortTermMemory:
         except InvalidLLMOutput as err:
             logger.warning("LLM extraction answer unreadable: %s", err)
             return None, RETRY_CUT_OFF if completion.truncated else RETRY_NOT_JSON
-        for problem in answer.problems:
-            logger.warning("dropped an extracted memory: %s", problem)
+        log_extract_answer(answer)
         self.counts["llm_items_dropped"] += len(answer.problems)
         if answer.units or not answer.problems:
             return answer, ""
