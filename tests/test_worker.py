@@ -152,3 +152,34 @@ def test_a_failed_flush_waits_for_a_growing_backoff_not_for_the_next_poll(
         # attempts at 0 s, then after 0.1-0.2, 0.2-0.4, 0.4-0.8 s more: 2 to 4 within the second
         assert 2 <= len(llm.requests) <= 4 and worker.stats.errors == len(llm.requests)
         assert memory.stats(user_id="a").pending_messages == 3
+
+
+def test_a_consolidation_the_llm_failed_waits_for_a_growing_backoff_not_for_the_next_poll(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the LLM was down, a pass deferred its clusters yet counted as work done (`scopes >
+    scopes_failed`), so the worker started the next pass at once: a failing request per pass, in a loop
+    (held back only by the client's own retries), for as long as the server was down."""
+    monkeypatch.setattr(retry_schedule, "RETRY_FIRST_S", 0.2)
+    down = Reply(status=503, body=b'{"error": "loading model"}')
+    with (
+        LLMServer() as llm,
+        Memory(tmp_path / "mem", embedder=HashEmbedder(), llm=llm.client(max_retries=0)) as memory,
+    ):
+        llm.script(down, down, down)
+        turns = [{"role": "user", "content": f"I adopted a cat named Miso {i}"} for i in range(3)]
+        memory.add(turns, user_id="a", infer=False)
+        worker = Worker(memory, idle_s=0.0, poll_s=0.01)
+        thread = threading.Thread(target=worker.run)
+        thread.start()
+        deadline = time.monotonic() + 5.0
+        while len(llm.requests) < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1)
+        worker.stop()
+        thread.join(timeout=10)
+        # three failures, then after 0.1-0.2, 0.2-0.4 and 0.4-0.8 s the answer: one pass each, no loop
+        assert len(llm.requests) == 4 and worker.stats.consolidations == 4
+        gaps = [b["time"] - a["time"] for a, b in zip(llm.requests, llm.requests[1:])]
+        assert gaps[0] >= 0.09 and gaps[1] >= 0.19 and gaps[2] >= 0.39, gaps
+        assert memory.jobs.consolidate(threading.Event()) is None  # every unit consolidated at last

@@ -109,6 +109,9 @@ class ConsolidationReport:
     clusters_unjudged: int
     """Clusters kept as they were because the LLM gave no usable answer twice (logged): only their
     duplicates were merged, and they are asked again only when a new unit joins them."""
+    clusters_deferred: int
+    """Clusters left unconsolidated for the next pass because the LLM failed on them (unreachable, timed
+    out, retries exhausted; logged)."""
     llm_calls: int
     llm_retries: int
     """Second requests, with a note, after an answer with nothing usable (counted in `llm_calls` too)."""
@@ -136,6 +139,7 @@ class _Tally:
     deleted: int = 0
     decisions_dropped: int = 0
     clusters_unjudged: int = 0
+    clusters_deferred: int = 0
     llm_calls: int = 0
     llm_retries: int = 0
     prompt_tokens: int = 0
@@ -411,6 +415,7 @@ def _settle_batch(
     decisions (see `_judge`)."""
     judged = _judge(llm, batch, tally)
     if judged is None:
+        tally.clusters_deferred += len(batch)
         return
     decisions, unjudged = judged
     new_texts = _new_texts(decisions)

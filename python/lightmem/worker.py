@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Optional
 
 from lightmem.memory import Memory
-from lightmem.retry_schedule import RetrySchedule
+from lightmem.retry_schedule import RetrySchedule, retry_delay
 from lightmem.types import Scope
 
 logger = logging.getLogger("lightmem")
@@ -49,7 +49,7 @@ class Worker:
     scope whose buffer has not changed for this long is flushed whole. `poll_s`: pause between looks at
     the store when there is nothing to do. `consolidate`: False for a worker that only flushes. A scope
     whose flush failed waits for a backoff that doubles with each failure (`lightmem.retry_schedule`),
-    not for the next poll.
+    not for the next poll, and so does consolidation after a pass the LLM (or an error) left unfinished.
     """
 
     def __init__(
@@ -78,6 +78,10 @@ class Worker:
         self._seen: dict[Scope, tuple[int, float]] = {}
         """Per exact scope: the words buffered when last looked at, and since when they have not changed."""
         self._retries = RetrySchedule()
+        self._consolidation_failures = 0
+        """Consecutive consolidation passes that failed or left clusters to the next pass."""
+        self._consolidate_at = 0.0
+        """No consolidation pass starts before this `time.monotonic()` time (after a failed one)."""
 
     def stop(self) -> None:
         """End `run` after the current job (safe to call from a signal handler or another thread)."""
@@ -102,7 +106,7 @@ class Worker:
             if self.stopping:
                 return True
             flushed = self._flush(scope, force) or flushed
-        if flushed or self.stopping or not self._consolidates:
+        if flushed or self.stopping or not self._consolidates or time.monotonic() < self._consolidate_at:
             return flushed
         return self._consolidate()
 
@@ -147,17 +151,37 @@ class Worker:
 
     def _consolidate(self) -> bool:
         """One consolidation pass over the scopes with unconsolidated units (each claimed in turn, those
-        claimed by another worker skipped); whether there were any."""
+        claimed by another worker skipped); whether it consolidated any. A pass that failed, or left
+        clusters to the next because the LLM failed, is followed by a backoff (`retry_delay`)."""
         try:
             report = self.memory.jobs.consolidate(cancel=self._stopping)
         except Exception:
-            logger.exception("worker: consolidation failed; the units stay unconsolidated for the next pass")
+            logger.exception(
+                "worker: consolidation failed; the units stay unconsolidated, next pass in %.1f s",
+                self._consolidation_failed(),
+            )
             self.stats.errors += 1
             return False
         if report is None:
             return False
         self.stats.consolidations += 1
-        return report.scopes > report.scopes_failed  # a scope that keeps failing waits for the next poll
+        if report.scopes_failed or report.clusters_deferred:
+            logger.warning(
+                "worker: consolidation left %d scope(s) failed, %d cluster(s) deferred; next pass in %.1f s",
+                report.scopes_failed,
+                report.clusters_deferred,
+                self._consolidation_failed(),
+            )
+            return False
+        self._consolidation_failures = 0
+        return report.scopes > 0
+
+    def _consolidation_failed(self) -> float:
+        """Note a failed pass and hold the next one back; the seconds until it may start."""
+        self._consolidation_failures += 1
+        delay = retry_delay(self._consolidation_failures)
+        self._consolidate_at = time.monotonic() + delay
+        return delay
 
 
 def run_worker(
