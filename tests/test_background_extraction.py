@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from crash_worker import message_id_counts
@@ -179,3 +183,49 @@ def test_the_extraction_setting_is_checked_and_read_from_the_environment(
             start = time.monotonic()
             assert memory.add(TURNS, user_id="u")  # inline with an LLM: the add waits for it
             assert time.monotonic() - start >= DELAY_S
+
+
+def _in_a_forked_child(memory: Memory, results: Any, done: Any) -> None:
+    """Fill a scope's buffer (the child's own thread extracts it), then flush another (not waiting on the
+    flush lock the parent's thread held at the fork); report, then live until the parent is done."""
+    memory.add([{**m, "id": f"c-{m['id']}"} for m in TURNS], user_id="c")
+    end = time.monotonic() + 3.0
+    while not memory.get_all(user_id="c") and time.monotonic() < end:
+        time.sleep(0.02)
+    memory.add([{**m, "id": f"d-{m['id']}"} for m in TURNS[:1]], user_id="d")
+    flushed: list[int] = []
+    flush = threading.Thread(target=lambda: flushed.append(len(memory.flush(user_id="d"))), daemon=True)
+    flush.start()
+    flush.join(3.0)
+    results.put((len(memory.get_all(user_id="c")), flushed))
+    done.wait(10.0)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork with threads: Linux's default start method")
+def test_a_process_forked_during_an_extraction_neither_hangs_nor_blocks_its_parent(tmp_path: Path) -> None:
+    """A child forked (multiprocessing's default on Linux) while the memory's thread waited for the model
+    inherited that moment's state for ever: its `flush` hung on the flush lock the thread held, its full
+    buffers were never extracted (the parent's thread object said one was running), and its copy of
+    the claim's file kept the parent from flushing the scope until the child exited."""
+    with LLMServer(delay_s=0.5) as llm, open_memory(tmp_path / "mem", llm) as memory:
+        memory.add(TURNS, user_id="u")
+        wait_for(lambda: llm.requests)  # the thread holds the flush lock and the claim of u
+        context = multiprocessing.get_context("fork")
+        results, done = context.Queue(), context.Event()
+        child = context.Process(target=_in_a_forked_child, args=(memory, results, done))
+        child.start()
+        try:
+            wait_for(lambda: memory.get_all(user_id="u"))
+            memory.add([{**m, "id": f"p-{m['id']}"} for m in TURNS], user_id="u", infer=False)
+            memory.add({"id": "p-5", "role": "user", "content": "Lena is a nurse in Grenoble."}, user_id="u")
+            start = time.monotonic()
+            memory.flush(user_id="u")  # waits for the claim of u, which the child must not hold
+            assert time.monotonic() - start < 2.0
+            units, flushed = results.get(timeout=10.0)
+            assert units > 0 and len(flushed) == 1  # the child's flush of d ended
+        finally:
+            done.set()
+            child.join(10.0)
+        assert child.exitcode == 0
+        pending, cited = message_id_counts(tmp_path / "mem", HashEmbedder().dim, users=("u", "c", "d"))
+        assert not pending and "d-m1" in cited and max(cited.values()) == 1

@@ -18,6 +18,7 @@ import threading
 import time
 from typing import Optional
 
+from lightmem.after_fork import reset_in_child
 from lightmem.jobs import MemoryJobs
 from lightmem.llm import LLMError
 from lightmem.retry_schedule import RetrySchedule, retry_delay
@@ -43,6 +44,7 @@ class BackgroundExtraction:
         self._paused_until = 0.0
         """No flush starts before this `time.monotonic()` time (after an LLM failure)."""
         self._thread: Optional[threading.Thread] = None
+        reset_in_child(self._after_fork)
 
     def due(self, scope: Scope) -> None:
         """Note that the buffer of the exact `scope` is full: it is extracted soon (after its backoff, if
@@ -75,6 +77,18 @@ class BackgroundExtraction:
     def running(self) -> bool:
         """Whether the thread is alive."""
         return self._thread is not None and self._thread.is_alive()
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's thread is not there and its lock may be held for ever; the
+        child starts its own thread at its first full buffer (the parent extracts the scopes it had due,
+        and the store's claim keeps the two apart)."""
+        stopping = self._stopping.is_set()
+        self._wake = threading.Condition()
+        self._stopping = threading.Event()
+        if stopping:
+            self._stopping.set()
+        self._due.clear()
+        self._thread = None
 
     def _run(self) -> None:
         while True:

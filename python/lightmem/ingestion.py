@@ -24,6 +24,7 @@ from typing import Any, Optional, Protocol
 
 import numpy as np
 
+from lightmem.after_fork import reset_in_child
 from lightmem.config import LightMemConfig
 from lightmem.counted_llm import CountedLLM
 from lightmem.embedding import Embedder, embed_distinct
@@ -74,6 +75,12 @@ class Ingestion:
         self._segment_context_weight = config.segment_context_weight
         self._unit_text_weight = unit_text_weight
         self._sensory = SensoryMemory(config)
+        self._flush_lock = threading.Lock()
+        reset_in_child(self._after_fork)
+
+    def _after_fork(self) -> None:
+        """In a forked child: a new flush lock (a flush of the parent's background thread may have held
+        it at the fork, and would hold it for ever in the child)."""
         self._flush_lock = threading.Lock()
 
     def buffer(self, scope: Scope, messages: Sequence[Message], metadata: Mapping[str, Any]) -> bool:

@@ -2,7 +2,8 @@
 byte of `claims.lock` per (job, exact scope), the byte's offset a hash of the two, so that at most one
 thread or process of the machine holds it; the kernel releases it when the holder closes the file or
 dies. Linux's open-file-description locks keep two threads of one process apart too; elsewhere the whole
-file is locked instead (one claim at a time per directory)."""
+file is locked instead (one claim at a time per directory). A process forked while another thread holds
+a claim closes its copy of that claim's file at once, or the claim would last as long as the child."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import hashlib
 import json
 import os
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +28,8 @@ CLAIMS_FILE = "claims.lock"
 _POLL_S = 0.05
 """Pause between the attempts of a waiting claim."""
 _BYTE_LOCKS = hasattr(fcntl, "F_OFD_SETLK")
+_held: dict[int, int] = {}
+"""The file descriptor of each claim held in this process -> the ident of the thread holding it."""
 
 
 def claim_offset(job: str, scope: Scope) -> int:
@@ -42,6 +46,7 @@ def claim(directory: Path, job: str, scope: Scope, wait: bool) -> Iterator[bool]
         raise ValueError(f"job must be one of {JOBS}, got {job!r}")
     offset = claim_offset(job, check_scope(scope))
     fd = os.open(directory / CLAIMS_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    _held[fd] = threading.get_ident()
     try:
         held = _try_lock(fd, offset)
         while wait and not held:
@@ -49,7 +54,8 @@ def claim(directory: Path, job: str, scope: Scope, wait: bool) -> Iterator[bool]
             held = _try_lock(fd, offset)
         yield held
     finally:
-        os.close(fd)  # releases the lock
+        del _held[fd]
+        os.close(fd)  # releases the lock (once no forked child holds a copy of the descriptor)
 
 
 def _try_lock(fd: int, offset: int) -> bool:
@@ -61,3 +67,16 @@ def _try_lock(fd: int, offset: int) -> bool:
     except (BlockingIOError, PermissionError):
         return False
     return True
+
+
+def _close_inherited_claims() -> None:
+    """In a forked child: close the descriptors of the claims other threads held at the fork (those
+    threads do not exist in the child, so nothing else would ever close them)."""
+    me = threading.get_ident()
+    for fd, holder in list(_held.items()):
+        if holder != me:
+            del _held[fd]
+            os.close(fd)
+
+
+os.register_at_fork(after_in_child=_close_inherited_claims)
