@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from crash_worker import message_id_counts
 from fakes import HashEmbedder, LLMServer, Reply
-from lightmem import AsyncMemory, Memory, retry_schedule
+from lightmem import AsyncMemory, Memory, background_extraction, retry_schedule
 from lightmem import memory as memory_module
 
 TURNS = [
@@ -118,6 +118,25 @@ def test_close_that_cannot_wait_for_the_llm_leaves_the_messages_buffered(
     with Memory(tmp_path / "mem", embedder=HashEmbedder(), buffer_token_threshold=10) as reopened:
         assert len(reopened.flush(user_id="u")) > 0  # the next process extracts them
     each_once(tmp_path / "mem")
+
+
+def test_a_memory_reopened_while_the_closed_ones_extraction_waits_for_the_llm_extracts_once_it_ends(
+    store_location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reopened memory's thread found the scope claimed (the closed memory's thread still waited for
+    the model) and dropped it without a word: its full buffer stayed unextracted until some later add."""
+    monkeypatch.setattr(memory_module, "CLOSE_WAIT_S", 0.1)
+    monkeypatch.setattr(background_extraction, "CLAIMED_RETRY_S", 0.1)
+    with LLMServer(delay_s=1.0) as llm:
+        closed = open_memory(store_location, llm)
+        closed.add(TURNS[:3], user_id="u")
+        wait_for(lambda: llm.requests)
+        closed.close()  # its thread waits on: the answer finds the store closed, the messages stay
+        with open_memory(store_location, llm) as reopened:
+            reopened.add(TURNS[3], user_id="u")  # the buffer is full
+            wait_for(lambda: reopened.stats(user_id="u").pending_messages == 0, timeout=5.0)
+            assert len(reopened.get_all(user_id="u")) > 0 and len(llm.requests) == 2
+    each_once(store_location)
 
 
 def test_an_llm_that_is_down_is_retried_with_a_growing_backoff_and_nothing_is_lost(

@@ -8,7 +8,8 @@ of another thread, process or `lightmem worker` and this thread never extract th
 left the buffer). A failed flush leaves its messages in the buffer and is tried again after a backoff
 that doubles with each failure (`lightmem.retry_schedule`): a scope after its own failures, and every
 scope after consecutive LLM failures (the server is down, or too slow), so a dead server sees one
-request per backoff from this memory, never a loop.
+request per backoff from this memory, never a loop. A scope whose claim another holds is looked at again
+every `CLAIMED_RETRY_S` while its buffer stays full.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from lightmem.retry_schedule import RetrySchedule, retry_delay
 from lightmem.types import Scope
 
 logger = logging.getLogger("lightmem")
+
+CLAIMED_RETRY_S = 1.0
+"""Seconds before a scope whose claim another holder had (a `lightmem worker`, a `flush`, a memory closed
+while its extraction still waits for the LLM) is looked at again: its buffer may still be full after."""
 
 
 class BackgroundExtraction:
@@ -121,6 +126,10 @@ class BackgroundExtraction:
             items = self._jobs.flush(scope, force=False)
         except Exception as err:  # logged; the messages stay in the buffer for the retry
             self._failed(scope, err)
+            return
+        if items is None:  # another holds its claim: what it leaves may still fill the buffer
+            with self._wake:
+                self._due.setdefault(scope, time.monotonic() + CLAIMED_RETRY_S)
             return
         self._retries.succeeded(scope)
         self._llm_failures = 0

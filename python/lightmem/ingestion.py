@@ -100,7 +100,7 @@ class Ingestion:
         failures: list[Exception] = []
         for each in self._buffer.scopes(scope):
             try:
-                items.extend(self._flush_scope(each, force=True))
+                items.extend(self._flush_scope(each, force=True) or [])  # waits: never None
             except Exception as err:  # raised below, once the other scopes are flushed
                 logger.error("flush of %s failed, its messages stay in the buffer: %r", each, err)
                 failures.append(err)
@@ -126,19 +126,21 @@ class Ingestion:
         tally["units_extracted"] += len(units)
         return self._store.add(scope, units, vectors, metadata=metadata, messages=records, counts=tally)
 
-    def flush_scope(self, scope: Scope, *, force: bool, wait: bool) -> list[MemoryItem]:
+    def flush_scope(self, scope: Scope, *, force: bool, wait: bool) -> Optional[list[MemoryItem]]:
         """Flush the exact `scope` (`force`: its whole buffer; else its last topic segment waits for more
         turns) under the store's claim on it (`wait`: for another holder to finish; else nothing is done
-        while another holds it): the units stored."""
+        while another holds it, and None is returned): the units stored."""
         return self._flush_scope(scope, force, wait)
 
-    def _flush_scope(self, scope: Scope, force: bool, wait: Optional[bool] = None) -> list[MemoryItem]:
+    def _flush_scope(
+        self, scope: Scope, force: bool, wait: Optional[bool] = None
+    ) -> Optional[list[MemoryItem]]:
         # the claim keeps every other process (and machine) from extracting the same messages meanwhile;
         # `wait` (default: `force`) waits for another's flush to end, then flushes what is left
         claim = self._store.claim("flush", scope, wait=force if wait is None else wait)
         with self._flush_lock, claim as held:
             if not held:
-                return []  # another process flushes this scope now
+                return None  # another process (or thread) flushes this scope now
             pending = self._buffer.messages(scope)
             if not pending:
                 return []

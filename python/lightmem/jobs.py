@@ -34,9 +34,10 @@ class MemoryJobs:
         """The words buffered in the exact `scope`."""
         return self._buffer.words(scope)
 
-    def flush(self, scope: Scope, *, force: bool) -> list[MemoryItem]:
-        """Flush the exact `scope` unless another process holds its claim (then nothing is done; `force`:
-        its whole buffer, else its last topic segment waits for more turns): the units stored."""
+    def flush(self, scope: Scope, *, force: bool) -> Optional[list[MemoryItem]]:
+        """Flush the exact `scope` (`force`: its whole buffer, else its last topic segment waits for more
+        turns): the units stored, or None when another process or thread holds its claim (nothing is
+        done then)."""
         return self._ingestion.flush_scope(scope, force=force, wait=False)
 
     def consolidate(self, cancel: threading.Event) -> Optional[ConsolidationReport]:

@@ -306,7 +306,7 @@ class Memory:
             if self._extraction is not None:
                 self._extraction.due(scope)
                 return []
-            return self._ingestion.flush_scope(scope, force=False, wait=False)
+            return self._ingestion.flush_scope(scope, force=False, wait=False) or []
         except LLMError as err:
             logger.warning("extraction deferred, the messages stay in the buffer: %s", err)
             return []

@@ -143,6 +143,8 @@ class Worker:
             self.stats.errors += 1
             return False
         self._retries.succeeded(scope)
+        if items is None:
+            return False  # another process flushes it now
         self.stats.flushes += 1
         self.stats.units += len(items)
         if items:
