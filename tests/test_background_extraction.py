@@ -186,6 +186,27 @@ def test_delete_all_during_an_extraction_leaves_no_memory_of_the_deleted_message
         each_once(store_location)
 
 
+def test_reset_during_an_extraction_does_not_wait_for_it_and_leaves_an_empty_memory(
+    store_location: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`reset` waited for the extraction in progress (it took the flush lock), as long as the model took
+    to answer: minutes with a CPU-served one (up to `llm_timeout_s`)."""
+    with (
+        LLMServer(delay_s=1.0) as llm,
+        caplog.at_level(logging.INFO),
+        open_memory(store_location, llm) as memory,
+    ):
+        memory.add(TURNS, user_id="u")
+        wait_for(lambda: llm.requests)  # the model is extracting them
+        start = time.monotonic()
+        memory.reset()
+        assert time.monotonic() - start < 0.5
+        wait_for(lambda: "left the buffer meanwhile" in caplog.text)  # its answer came, and was dropped
+        assert memory.get_all(user_id="u") == [] and memory.search("Lyon", user_id="u") == []
+        counts = {name: n for name, n in memory.stats().as_dict().items() if n}
+        assert counts == {"llm_calls": 1, "prompt_tokens": 100, "completion_tokens": 10}  # spent after it
+
+
 def test_the_extraction_setting_is_checked_and_read_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

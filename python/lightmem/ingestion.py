@@ -13,11 +13,10 @@ compress (sensory pruning) -> embed (the turn vectors buffered with them) -> seg
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Optional, Protocol
@@ -107,12 +106,6 @@ class Ingestion:
         if failures:
             raise failures[0]
         return items
-
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
-        """A block during which no flush of this instance runs."""
-        with self._flush_lock:
-            yield
 
     def store_verbatim(
         self, scope: Scope, messages: Sequence[Message], metadata: Mapping[str, Any]

@@ -393,8 +393,9 @@ class Memory:
         counter of `stats`: the directory then holds an empty memory (mem0's `reset`). Content is gone
         for lightmem, though not securely erased from the file's free pages."""
         self._check_open()
-        with self._ingestion.paused():
-            self._store.reset()
+        # no wait for a flush in progress (any process): as for `delete_all`, the store refuses its units
+        # once their messages have left the buffer, and buffer ids are never reused
+        self._store.reset()
 
     # --- reading -------------------------------------------------------------------------------
     def search(
