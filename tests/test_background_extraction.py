@@ -242,12 +242,16 @@ def _in_a_forked_child(memory: Memory, results: Any, done: Any) -> None:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="fork with threads: Linux's default start method")
-def test_a_process_forked_during_an_extraction_neither_hangs_nor_blocks_its_parent(tmp_path: Path) -> None:
+def test_a_process_forked_during_an_extraction_neither_hangs_nor_blocks_its_parent(
+    store_location: str,
+) -> None:
     """A child forked (multiprocessing's default on Linux) while the memory's thread waited for the model
     inherited that moment's state for ever: its `flush` hung on the flush lock the thread held, its full
     buffers were never extracted (the parent's thread object said one was running), and its copy of
-    the claim's file kept the parent from flushing the scope until the child exited."""
-    with LLMServer(delay_s=0.5) as llm, open_memory(tmp_path / "mem", llm) as memory:
+    the claim's file kept the parent from flushing the scope until the child exited. On PostgreSQL the
+    child used the parent's connections, their queries mixed (errors in both), and it shared the parent's
+    claims session."""
+    with LLMServer(delay_s=0.5) as llm, open_memory(store_location, llm) as memory:
         memory.add(TURNS, user_id="u")
         wait_for(lambda: llm.requests)  # the thread holds the flush lock and the claim of u
         context = multiprocessing.get_context("fork")
@@ -267,5 +271,5 @@ def test_a_process_forked_during_an_extraction_neither_hangs_nor_blocks_its_pare
             done.set()
             child.join(10.0)
         assert child.exitcode == 0
-        pending, cited = message_id_counts(tmp_path / "mem", HashEmbedder().dim, users=("u", "c", "d"))
+        pending, cited = message_id_counts(store_location, HashEmbedder().dim, users=("u", "c", "d"))
         assert not pending and "d-m1" in cited and max(cited.values()) == 1

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 _resets: list[weakref.WeakMethod[Callable[[], None]]] = []
 _resets_lock = threading.Lock()
+_abandoned: list[object] = []
+"""What the child inherited but must neither use nor close, kept referenced so that it is never finalized."""
 
 
 def reset_in_child(method: Callable[[], None]) -> None:
@@ -19,6 +21,13 @@ def reset_in_child(method: Callable[[], None]) -> None:
     with _resets_lock:
         _resets[:] = [ref for ref in _resets if ref() is not None]
         _resets.append(weakref.WeakMethod(method))
+
+
+def abandon(inherited: object) -> None:
+    """In a forked child: leave `inherited` (a database connection or pool whose sockets the parent still
+    uses: a query of the child's would mix with the parent's, and closing them would end the parent's
+    sessions) untouched for the rest of the child's life."""
+    _abandoned.append(inherited)
 
 
 def _after_fork_in_child() -> None:

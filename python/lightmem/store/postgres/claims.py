@@ -20,6 +20,7 @@ from typing import Optional
 import psycopg
 from psycopg.rows import TupleRow
 
+from lightmem.after_fork import abandon, reset_in_child
 from lightmem.store.errors import StoreError
 from lightmem.store.rows import check_scope
 from lightmem.types import Scope
@@ -47,6 +48,17 @@ class Claims:
         self._lock = threading.Lock()
         self._conn: Optional[psycopg.Connection[TupleRow]] = None
         self._held: set[int] = set()
+        reset_in_child(self._after_fork)
+
+    def _after_fork(self) -> None:
+        """In a forked child: a connection (a session) of its own at the next claim, so that the parent's
+        claims, which are its session's, are not the child's too; the parent's is abandoned
+        (`lightmem.after_fork.abandon`)."""
+        if self._conn is not None:
+            abandon(self._conn)
+        self._conn = None
+        self._lock = threading.Lock()
+        self._held = set()
 
     @contextmanager
     def claim(self, job: str, scope: Scope, wait: bool) -> Iterator[bool]:

@@ -15,6 +15,7 @@ from psycopg import errors
 from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from lightmem.after_fork import abandon, reset_in_child
 from lightmem.store.errors import StoreError
 from lightmem.store.postgres.sql import VectorDumper, VectorParam
 from lightmem.store.postgres.url import masked_url
@@ -42,15 +43,10 @@ class Database:
     def __init__(self, url: str, *, max_connections: int = 8, timeout: float = 30.0) -> None:
         """StoreError (the password masked) if no connection can be made within `timeout` seconds."""
         self.where = masked_url(url)
-        self._pool = ConnectionPool(
-            url,
-            min_size=1,
-            max_size=max_connections,
-            timeout=timeout,
-            configure=_configure,
-            open=False,
-            name="lightmem",
-        )
+        self._url = url
+        self._max_connections = max_connections
+        self._timeout = timeout
+        self._pool = self._new_pool()
         try:
             self._pool.open(wait=True, timeout=timeout)
         except PoolTimeout:
@@ -59,6 +55,27 @@ class Database:
                 f"cannot connect to the PostgreSQL database {self.where} within {timeout:g} s: check that "
                 "the server runs, the URL's host, port, database and user, and the password"
             ) from None
+        reset_in_child(self._after_fork)
+
+    def _new_pool(self) -> ConnectionPool[Connection]:
+        return ConnectionPool(
+            self._url,
+            min_size=1,
+            max_size=self._max_connections,
+            timeout=self._timeout,
+            configure=_configure,
+            open=False,
+            name="lightmem",
+        )
+
+    def _after_fork(self) -> None:
+        """In a forked child: a pool of its own, connecting in the background; the parent's is abandoned
+        (`lightmem.after_fork.abandon`)."""
+        if self._pool.closed:
+            return
+        abandon(self._pool)
+        self._pool = self._new_pool()
+        self._pool.open(wait=False)
 
     def __repr__(self) -> str:
         return f"Database({self.where!r})"
