@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -15,10 +17,11 @@ from typing import Any, Optional
 
 import numpy as np
 import pytest
-from fakes import LLMServer, Reply, RuleLLM, ScriptedLLM
+from fakes import HashEmbedder, LLMServer, Reply, RuleLLM, ScriptedLLM
 from lightmem.config import LightMemConfig
 from lightmem.embedding import OnnxEmbedder
 from lightmem.llm import Completion, LLMError, OfflineLLM
+from lightmem.memory import Memory
 from lightmem.prompts import (
     RETRY_CHANGES_CUT_OFF,
     RETRY_NO_CHANGES,
@@ -772,3 +775,36 @@ def test_scheduler_off_runs_only_on_demand(store, embedder) -> None:
     add(store, embedder, ["Bob likes jazz music"] * 2)
     assert scheduler.run_now().duplicates_merged == 1
     assert scheduler.stop() is True
+
+
+def _consolidate_in_a_forked_child(memory: Memory, results: Any) -> None:
+    done: list[int] = []
+    thread = threading.Thread(target=lambda: done.append(memory.consolidate().scopes), daemon=True)
+    thread.start()
+    thread.join(3.0)
+    results.put(done)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork with threads: Linux's default start method")
+def test_a_process_forked_during_a_consolidation_can_consolidate(tmp_path: Path) -> None:
+    """A child forked (multiprocessing's default on Linux) while another thread ran a pass inherited the
+    pass lock held for ever: its `consolidate` hung."""
+    with (
+        LLMServer(delay_s=1.0) as llm,
+        Memory(tmp_path / "mem", embedder=HashEmbedder(), llm=llm.client(timeout_s=10.0)) as memory,
+    ):
+        turns = [{"role": "user", "content": f"I adopted a cat named Miso {i}"} for i in range(3)]
+        memory.add(turns, user_id="a", infer=False)
+        parent = threading.Thread(target=memory.consolidate)
+        parent.start()
+        while not llm.requests:  # the pass waits for the model, holding the pass lock
+            time.sleep(0.01)
+        context = multiprocessing.get_context("fork")
+        results = context.Queue()
+        child = context.Process(target=_consolidate_in_a_forked_child, args=(memory, results))
+        child.start()
+        try:
+            assert len(results.get(timeout=10.0)) == 1  # the child's pass ended
+        finally:
+            child.join(10.0)
+            parent.join(10.0)

@@ -44,6 +44,7 @@ import numpy as np
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from lightmem._core import cluster_knn, minhash_signatures, minhash_similarity
+from lightmem.after_fork import reset_in_child
 from lightmem.config import LightMemConfig
 from lightmem.counted_llm import CountedLLM, pass_counts
 from lightmem.embedding import Embedder
@@ -634,7 +635,8 @@ class SleepScheduler:
 
     Passes never overlap within a process, and each cluster is applied in its own short transaction, so
     adds and searches go on at normal speed during a pass. A background pass runs again only after new
-    activity; its errors are logged (and kept in `last_error`), never raised into the agent.
+    activity; its errors are logged (and kept in `last_error`), never raised into the agent. A process
+    forked from this one runs passes only on `run_now` (the parent's thread goes on consolidating).
     """
 
     def __init__(self, store: MemoryStore, llm: LLM, embedder: Embedder, config: LightMemConfig) -> None:
@@ -655,6 +657,18 @@ class SleepScheduler:
         if config.consolidate == "background":
             self._thread = threading.Thread(target=self._loop, name="lightmem-sleep", daemon=True)
             self._thread.start()
+        reset_in_child(self._after_fork)
+
+    def _after_fork(self) -> None:
+        """In a forked child: new locks (a pass of the parent's may have held the pass lock at the fork, for
+        ever in the child); the parent's thread is not there."""
+        stopping = self._stopping.is_set()
+        self._run_lock = threading.Lock()
+        self._wake = threading.Condition()
+        self._stopping = threading.Event()
+        if stopping:
+            self._stopping.set()
+        self._thread = None
 
     def touch(self) -> None:
         """Note activity (an add or a search): the idle time starts again. Cheap; never waits for a pass."""
