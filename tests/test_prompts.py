@@ -654,6 +654,23 @@ def test_a_memory_is_not_deleted_for_one_of_the_same_date_that_does_not_repeat_i
     assert read_consolidate_answer(deletion, [later]).decisions[0].action == "delete"
 
 
+def test_an_update_that_only_cuts_its_memory_is_dropped() -> None:
+    """SmolLM2-135M "updated" "Melanie: buddy of mine adopted last year. It was a long process, but now
+    they're super happy with their new kid. Makes me feel like maybe I should do it too!" by cutting its
+    last sentence (LoCoMo conversation 26): it kept more than half of the memory's words, and the only
+    memory of Melanie thinking of adopting was gone."""
+    said = "Dana: a friend adopted last year, a long process, but they're happy now. I might adopt too!"
+    cluster = [
+        ("m1", said, datetime(2023, 7, 3)),
+        ("m2", "Dana visited an adoption agency.", datetime(2023, 8, 1)),
+    ]
+    cut = {"memory": 1, "action": "update", "text": "Dana: a friend adopted last year, a long process."}
+    answer = read_consolidate_answer(_changes(cut), [cluster])
+    assert answer.decisions[0].action == "keep" and "only drops words of memory 'm1'" in answer.problems[0]
+    newer = {"memory": 1, "action": "update", "text": f"{said} In August she visited an agency."}
+    assert read_consolidate_answer(_changes(newer), [cluster]).decisions[0].action == "update"
+
+
 def test_a_name_and_a_pleasantry_do_not_account_for_a_deletion() -> None:
     """SmolLM2-135M deleted "Melanie: The sign was just a precaution, I had a great time. But thank you
     for your concern" for a later "Caroline: Thanks, Melanie! I drew it. ..." (LoCoMo conversation 26):

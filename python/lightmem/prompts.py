@@ -546,6 +546,7 @@ def read_consolidate_answer(text: str, clusters: Sequence[Sequence[ClusterMember
             decision = _decision(value, ids, cluster_of, where)
             if decision is not None:
                 _check_rewrite(decision, texts, others, times)
+                _check_update_adds(decision, texts)
                 _check_delete(decision, texts, others, times)
         except InvalidLLMOutput as err:
             problems.append(f"{where}: {err}")
@@ -598,6 +599,22 @@ def _decision(
     if into == memory_id or cluster_of[into] != cluster_of[memory_id]:
         raise InvalidLLMOutput(f"{memory_id!r} can only merge into another memory of its cluster")
     return Decision(memory_id, "merge", text=new_text, into=into, reason=reason)
+
+
+def _check_update_adds(decision: Decision, texts: Mapping[str, str]) -> None:
+    """InvalidLLMOutput when an update's new text only drops content words of its memory and adds none:
+    an update brings newer information, while SmolLM2-135M "updated" "Melanie: buddy of mine adopted
+    last year. ... Makes me feel like maybe I should do it too!" by cutting its last sentence, the only
+    memory of Melanie thinking of adopting."""
+    if decision.action != "update" or decision.text is None:
+        return
+    new = word_stems(decision.text)
+    dropped = word_stems(texts[decision.memory_id], content_only=True) - new
+    if new <= word_stems(texts[decision.memory_id]) and dropped:
+        raise InvalidLLMOutput(
+            f"its new text only drops words of memory {decision.memory_id!r} ({len(dropped)} of its content "
+            "words): an update adds newer information"
+        )
 
 
 REWRITE_KEEPS = 0.5
