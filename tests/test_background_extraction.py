@@ -10,7 +10,8 @@ import multiprocessing
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -164,9 +165,9 @@ def test_an_llm_that_is_down_is_retried_with_a_growing_backoff_and_nothing_is_lo
         each_once(tmp_path / "mem")
 
 
-def test_delete_all_during_an_extraction_leaves_no_memory_of_the_deleted_messages(
-    store_location: str, caplog: pytest.LogCaptureFixture
-) -> None:
+@contextmanager
+def extracting(store_location: str, caplog: pytest.LogCaptureFixture) -> Iterator[tuple[LLMServer, Memory]]:
+    """A memory whose thread is extracting `TURNS` of user "u" with a model that answers in 1 s."""
     with (
         LLMServer(delay_s=1.0) as llm,
         caplog.at_level(logging.INFO),
@@ -174,6 +175,13 @@ def test_delete_all_during_an_extraction_leaves_no_memory_of_the_deleted_message
     ):
         memory.add(TURNS, user_id="u")
         wait_for(lambda: llm.requests)  # the model is extracting them
+        yield llm, memory
+
+
+def test_delete_all_during_an_extraction_leaves_no_memory_of_the_deleted_messages(
+    store_location: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with extracting(store_location, caplog) as (llm, memory):
         start = time.monotonic()
         assert memory.delete_all(user_id="u") == 0
         assert time.monotonic() - start < 0.5  # no wait for the extraction
@@ -191,13 +199,7 @@ def test_reset_during_an_extraction_does_not_wait_for_it_and_leaves_an_empty_mem
 ) -> None:
     """`reset` waited for the extraction in progress (it took the flush lock), as long as the model took
     to answer: minutes with a CPU-served one (up to `llm_timeout_s`)."""
-    with (
-        LLMServer(delay_s=1.0) as llm,
-        caplog.at_level(logging.INFO),
-        open_memory(store_location, llm) as memory,
-    ):
-        memory.add(TURNS, user_id="u")
-        wait_for(lambda: llm.requests)  # the model is extracting them
+    with extracting(store_location, caplog) as (_, memory):
         start = time.monotonic()
         memory.reset()
         assert time.monotonic() - start < 0.5
