@@ -244,14 +244,14 @@ def read_extract_answer(text: str, segments: Sequence[Sequence[Turn]]) -> Extrac
     if len(items) > limit:
         raise TooManyItems(f"answer has {len(items):,} memories, more than the {limit:,} its turns allow")
     turns = [turn for segment in segments for turn in segment]
-    segment_of = [index for index, segment in enumerate(segments) for _ in segment]
+    grounds = {turn: _grounds(turn) for turn in turns}  # once per answer, not per unit
     units: list[ExtractedUnit] = []
     problems: list[str] = []
     repairs: list[str] = []
     for index, value in enumerate(items):
         notes: list[str] = []
         try:
-            units.append(_unit(value, segments, turns, segment_of, notes))
+            units.append(_unit(value, segments, turns, grounds, notes))
         except InvalidLLMOutput as err:
             problems.append(f"memories[{index}]: {err}")
         else:
@@ -313,11 +313,12 @@ def _unit(
     value: Any,
     segments: Sequence[Sequence[Turn]],
     turns: Sequence[Turn],
-    segment_of: Sequence[int],
+    grounds: Mapping[Turn, set[str]],
     notes: list[str],
 ) -> ExtractedUnit:
     """One unit of an extraction answer (InvalidLLMOutput when it is dropped); what is set right in it
-    goes to `notes`."""
+    goes to `notes`. `turns`: the request's, in order; `grounds`: the words a memory may take from each
+    (`_grounds`)."""
     if isinstance(value, str):
         value = {"text": value}
     if not isinstance(value, dict):
@@ -335,9 +336,9 @@ def _unit(
             raise InvalidLLMOutput("cites no turn and shares no word with any segment")
         source = list(segments[segment])
     try:
-        _check_grounded(text, source)
+        _check_grounded(text, set().union(*(grounds[turn] for turn in source)))
     except InvalidLLMOutput:
-        recited = _recited(text, turns)
+        recited = _recited(text, turns, grounds)
         if not recited:
             raise
         source = recited
@@ -381,12 +382,12 @@ UNIT_GROUNDED = 1 / 3
 dates."""
 
 
-def _check_grounded(text: str, source: Sequence[Turn]) -> None:
-    """InvalidLLMOutput when less than `UNIT_GROUNDED` of the words of a unit's `text` are in its
-    `source` turns (their text, speakers and dates): a memory restates what was said, while SmolLM2-135M
-    wrote "I am a doctor." for "Hi, can you help me plan my week?" and "I love you, I am so glad to have
-    you in my life. You are a great person." for a turn about sharing one's story (1 word of 9 in it)."""
-    grounds = set().union(*map(_grounds, source))
+def _check_grounded(text: str, grounds: set[str]) -> None:
+    """InvalidLLMOutput when less than `UNIT_GROUNDED` of the words of a unit's `text` are in `grounds`,
+    those of its source turns (their text, speakers and dates: `_grounds`): a memory restates what was
+    said, while SmolLM2-135M wrote "I am a doctor." for "Hi, can you help me plan my week?" and "I love
+    you, I am so glad to have you in my life. You are a great person." for a turn about sharing one's
+    story (1 word of 9 in it)."""
     words = word_stems(text)
     if grounds and len(words & grounds) < UNIT_GROUNDED * len(words):
         raise InvalidLLMOutput(
@@ -401,14 +402,14 @@ UNIT_RECITED = 2 / 3
 RECITED_WORDS = 3
 
 
-def _recited(text: str, turns: Sequence[Turn]) -> list[Turn]:
+def _recited(text: str, turns: Sequence[Turn], grounds: Mapping[Turn, set[str]]) -> list[Turn]:
     """The turn of the request that holds most of the content words (`word_stems(content_only=True)`) of
     a unit not grounded in the turns it cites, if it holds `UNIT_RECITED` of them, else none: small
     models copy a turn and give the wrong number ("Melanie: Luna and Oliver! They are so sweet ..." citing
     a turn about a painting). A pleasantry has too few content words to be placed ("I love you, I'm so
     glad to see you. You're a great person.": "glad", "person")."""
     words = word_stems(text, content_only=True)
-    overlaps = [len(words & _grounds(turn)) for turn in turns]
+    overlaps = [len(words & grounds[turn]) for turn in turns]
     best = max(range(len(turns)), key=overlaps.__getitem__)
     shared = overlaps[best]
     return [turns[best]] if shared >= RECITED_WORDS and shared >= UNIT_RECITED * len(words) else []
