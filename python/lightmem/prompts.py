@@ -532,9 +532,7 @@ def read_consolidate_answer(text: str, clusters: Sequence[Sequence[ClusterMember
     """
     ids = [member[0] for cluster in clusters for member in cluster]
     cluster_of = {member[0]: index for index, cluster in enumerate(clusters) for member in cluster}
-    texts = {member[0]: member[1] for cluster in clusters for member in cluster}
-    others = {m[0]: [o[0] for o in cluster if o[0] != m[0]] for cluster in clusters for m in cluster}
-    times = {member[0]: member[2] for cluster in clusters for member in cluster}
+    compared = _Compared.of(clusters)
     items = _answer_items(text, ("changes", "decisions"))
     if len(items) > DECISIONS_PER_MEMORY * len(ids):
         raise TooManyItems(f"answer has {len(items):,} decisions for {len(ids):,} memories")
@@ -546,9 +544,9 @@ def read_consolidate_answer(text: str, clusters: Sequence[Sequence[ClusterMember
         try:
             decision = _decision(value, ids, cluster_of, where)
             if decision is not None:
-                _check_rewrite(decision, texts, others, times)
-                _check_update_adds(decision, texts)
-                _check_delete(decision, texts, others, times)
+                _check_rewrite(decision, compared)
+                _check_update_adds(decision, compared)
+                _check_delete(decision, compared)
         except InvalidLLMOutput as err:
             problems.append(f"{where}: {err}")
             continue
@@ -602,7 +600,29 @@ def _decision(
     return Decision(memory_id, "merge", text=new_text, into=into, reason=reason)
 
 
-def _check_update_adds(decision: Decision, texts: Mapping[str, str]) -> None:
+@dataclass(frozen=True)
+class _Compared:
+    """The memories of a consolidation request as the answer checks compare them, by id: their words
+    (`word_stems`), their content words, the other memories of their cluster, their times."""
+
+    words: Mapping[str, set[str]]
+    content: Mapping[str, set[str]]
+    others: Mapping[str, list[str]]
+    times: Mapping[str, Optional[datetime]]
+
+    @classmethod
+    def of(cls, clusters: Sequence[Sequence[ClusterMember]]) -> _Compared:
+        """Each memory's words stemmed once for the whole answer."""
+        members = [member for cluster in clusters for member in cluster]
+        return cls(
+            words={mid: word_stems(text) for mid, text, _ in members},
+            content={mid: word_stems(text, content_only=True) for mid, text, _ in members},
+            others={m[0]: [o[0] for o in cluster if o[0] != m[0]] for cluster in clusters for m in cluster},
+            times={mid: when for mid, _, when in members},
+        )
+
+
+def _check_update_adds(decision: Decision, compared: _Compared) -> None:
     """InvalidLLMOutput when an update's new text only drops content words of its memory and adds none:
     an update brings newer information, while SmolLM2-135M "updated" "Melanie: buddy of mine adopted
     last year. ... Makes me feel like maybe I should do it too!" by cutting its last sentence, the only
@@ -610,8 +630,8 @@ def _check_update_adds(decision: Decision, texts: Mapping[str, str]) -> None:
     if decision.action != "update" or decision.text is None:
         return
     new = word_stems(decision.text)
-    dropped = word_stems(texts[decision.memory_id], content_only=True) - new
-    if new <= word_stems(texts[decision.memory_id]) and dropped:
+    dropped = compared.content[decision.memory_id] - new
+    if new <= compared.words[decision.memory_id] and dropped:
         raise InvalidLLMOutput(
             f"its new text only drops words of memory {decision.memory_id!r} ({len(dropped)} of its content "
             "words): an update adds newer information"
@@ -622,12 +642,7 @@ REWRITE_KEEPS = 0.5
 """Least share of a memory's words (`word_stems`) that a new text replacing it keeps."""
 
 
-Times = Mapping[str, Optional[datetime]]
-
-
-def _check_rewrite(
-    decision: Decision, texts: Mapping[str, str], others: Mapping[str, list[str]], times: Times
-) -> None:
+def _check_rewrite(decision: Decision, compared: _Compared) -> None:
     """InvalidLLMOutput when the new text of an update, or of a merge, keeps less than `REWRITE_KEEPS` of
     the words of a memory it replaces (the updated one; both merged ones), unless it replaces that
     memory as a deletion would, with what they say (`_replaced`). Newer information changes a memory's
@@ -635,19 +650,15 @@ def _check_rewrite(
     3), or replaces the memory with what a newer one says ("Alice moved to Berlin", beside "Alice moved
     to Berlin in June 2023"); SmolLM2-135M rewrote "went hiking last week and got into a bad spot with
     some people" as "I'm so glad to have you in my life." (keeping 1 word of 36), and 8 other memories
-    alike. `others`: the ids of the other memories of each memory's cluster; `times`: their times."""
+    alike."""
     if decision.text is None:
         return
     new = word_stems(decision.text)
     for memory_id in (decision.memory_id, decision.into):
         if memory_id is None:
             continue
-        old = word_stems(texts[memory_id])
-        if (
-            not old
-            or len(old & new) >= REWRITE_KEEPS * len(old)
-            or _replaced(memory_id, new, texts, others, times)
-        ):
+        old = compared.words[memory_id]
+        if not old or len(old & new) >= REWRITE_KEEPS * len(old) or _replaced(memory_id, new, compared):
             continue
         raise InvalidLLMOutput(
             f"its new text keeps {len(old & new)} of the {len(old)} words of memory {memory_id!r}: a "
@@ -656,18 +667,16 @@ def _check_rewrite(
         )
 
 
-def _replaced(
-    memory_id: str, new: set[str], texts: Mapping[str, str], others: Mapping[str, list[str]], times: Times
-) -> bool:
+def _replaced(memory_id: str, new: set[str], compared: _Compared) -> bool:
     """Whether a new text of words `new` replaces memory `memory_id` with what another memory of its
     cluster says, one of a later date that would account for its deletion (`DELETE_COVERED` of its
     content words): the two memories hold `DELETE_REPEATED` of the new text's words."""
-    content = word_stems(texts[memory_id], content_only=True)
-    own = word_stems(texts[memory_id])
-    for other in others[memory_id]:
-        words = word_stems(texts[other])
+    content = compared.content[memory_id]
+    own = compared.words[memory_id]
+    for other in compared.others[memory_id]:
+        words = compared.words[other]
         if (
-            _later(times[other], times[memory_id])
+            _later(compared.times[other], compared.times[memory_id])
             and len(content & words) >= DELETE_COVERED * len(content)
             and len(new & (words | own)) >= DELETE_REPEATED * len(new)
         ):
@@ -683,9 +692,7 @@ DELETE_REPEATED = 2 / 3
 of the same or an earlier date, holds: it repeats the deleted one."""
 
 
-def _check_delete(
-    decision: Decision, texts: Mapping[str, str], others: Mapping[str, list[str]], times: Times
-) -> None:
+def _check_delete(decision: Decision, compared: _Compared) -> None:
     """InvalidLLMOutput when a deleted memory has less than `DELETE_COVERED` of its content words in
     every other memory of its cluster of a later date, and less than `DELETE_REPEATED` in every other
     one: a memory is deleted because a newer one supersedes it, or another repeats it, and such a one is
@@ -697,13 +704,13 @@ def _check_delete(
     years ago", which no other memory said."""
     if decision.action != "delete":
         return
-    old = word_stems(texts[decision.memory_id], content_only=True)
+    old = compared.content[decision.memory_id]
     if not old:
         return
     best = 0
-    for other in others[decision.memory_id]:
-        held = len(old & word_stems(texts[other]))
-        later = _later(times[other], times[decision.memory_id])
+    for other in compared.others[decision.memory_id]:
+        held = len(old & compared.words[other])
+        later = _later(compared.times[other], compared.times[decision.memory_id])
         if held >= (DELETE_COVERED if later else DELETE_REPEATED) * len(old):
             return
         best = max(best, held)
